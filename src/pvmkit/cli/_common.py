@@ -1,0 +1,98 @@
+"""Helpers shared by the sub-commands: parsers, hex inputs, JSON output, safe file output, progress."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from typing import Any, NoReturn
+
+from pvmkit.errors import InputError
+
+__all__ = ["Parser", "Progress", "atomic_write", "parse_hex", "parse_int", "print_json", "read_file"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with pvmkit's one-line usage errors (exit 2)."""
+
+    def __init__(self, command: str, description: str, **kwargs: Any) -> None:
+        super().__init__(prog=f"pvmkit {command}", description=description, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: usage error: {message}\n")
+        raise SystemExit(2)
+
+
+def parse_hex(text: str, length: int | None = None, what: str = "value") -> bytes:
+    """Hex string (optional 0x prefix) → bytes; InputError with the expected length otherwise."""
+    t = text.strip()
+    if t.lower().startswith("0x"):
+        t = t[2:]
+    try:
+        value = bytes.fromhex(t)
+    except ValueError:
+        raise InputError(f"{what} is not hex: {text!r}") from None
+    if length is not None and len(value) != length:
+        raise InputError(f"{what} must be {length} bytes ({2 * length} hex digits), got {len(value)}")
+    return value
+
+
+def parse_int(text: str, what: str = "value") -> int:
+    """Integer in any Python base notation (0x.., 0b.., decimal)."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise InputError(f"{what} is not an integer: {text!r}") from None
+
+
+def read_file(path: str, what: str = "file") -> bytes:
+    """Read a whole input file; OSError propagates (the dispatcher prints it as one line)."""
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def print_json(obj: object) -> None:
+    json.dump(obj, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same directory and rename: a reader (or
+    a crash) never sees a half-written file, and on error nothing is left behind."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".pvmkit-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class Progress:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, total: int, label: str = "") -> None:
+        self.total = max(total, 1)
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self.done = 0
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        if self.enabled and (self.done == self.total or self.done % max(1, self.total // 100) == 0):
+            width = 30
+            filled = width * self.done // self.total
+            bar = "#" * filled + "." * (width - filled)
+            sys.stderr.write(f"\r{self.label} [{bar}] {self.done}/{self.total}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

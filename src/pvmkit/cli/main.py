@@ -1,0 +1,100 @@
+"""Dispatcher for ``pvmkit COMMAND ...``.
+
+Exit codes (docs/cli.md): 0 success; 1 error (any :class:`~pvmkit.errors.PvmkitError`, one line
+on stderr, never a traceback); 2 usage error; 3 verification mismatch
+(:class:`~pvmkit.errors.VerificationError`).
+Sub-command modules are imported lazily so that one command does not pay for the others' imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "EXIT_VERIFY", "entry", "main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_VERIFY = 3
+
+#: command → (module, one-line summary). Each module defines ``main(argv: list[str]) -> int``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("pvmkit.cli.demo", "launch, measure, attest and verify a tiny protected VM end to end"),
+    "probe": ("pvmkit.cli.probe", "report what this host's KVM supports for protected VMs"),
+    "measure": ("pvmkit.cli.measure", "predict a launch measurement (sev, sev-es, snp, sw, tdx)"),
+    "sev-snp-measure": ("pvmkit.cli.sev_snp_measure", "drop-in for the sev-snp-measure 0.0.13 command"),
+    "sev-launch-measure": (
+        "pvmkit.cli.sev_launch_measure",
+        "compute or check the SEV LAUNCH_MEASURE blob (HMAC with the TIK)",
+    ),
+    "launch": ("pvmkit.cli.launch", "run a launch plan on KVM (software-protected or hardware)"),
+    "verify": ("pvmkit.cli.verify", "verify an SEV-SNP-layout attestation report and its certificates"),
+    "tdx": ("pvmkit.cli.tdx", "TDX tools: replay a CC event log against a quote"),
+    "inspect": ("pvmkit.cli.inspect", "pretty-print firmware metadata, reports, quotes, event logs"),
+}
+
+USAGE = "usage: pvmkit [-h] [--version] COMMAND [ARGS...]"
+
+
+def _help() -> str:
+    lines = [USAGE, "", "commands:"]
+    for name, (_module, summary) in COMMANDS.items():
+        lines.append(f"  {name:<20} {summary}")
+    lines += [
+        "",
+        "Run 'pvmkit COMMAND --help' for a command's options.",
+        "Exit codes: 0 ok, 1 error, 2 usage, 3 verification mismatch.",
+    ]
+    return "\n".join(lines)
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"pvmkit: error: {message}\n")
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        (sys.stdout if args else sys.stderr).write(_help() + "\n")
+        return EXIT_OK if args else EXIT_USAGE
+    if args[0] == "--version":
+        from pvmkit import __version__
+
+        print(f"pvmkit {__version__}")
+        return EXIT_OK
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        return _fail(f"unknown command {name!r} (see 'pvmkit --help')", EXIT_USAGE)
+
+    from pvmkit.errors import PvmkitError, VerificationError
+
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+        run: Callable[[list[str]], int] = module.main
+        return run(rest)
+    except VerificationError as exc:
+        return _fail(str(exc), EXIT_VERIFY)
+    except PvmkitError as exc:
+        return _fail(str(exc), EXIT_ERROR)
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except OSError as exc:  # unreadable input files, unwritable outputs
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}", EXIT_ERROR)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = EXIT_ERROR
+    raise SystemExit(code)

@@ -1,0 +1,317 @@
+"""The vendor-neutral launch plan: INIT → ADD (memory, vCPUs) × N → FINALIZE.
+
+A :class:`LaunchPlan` is immutable data. It is consumed, through :class:`pvmkit.launch.Launcher`
+(which enforces the op order and the page rules once for everyone), by:
+
+* measurers (``pvmkit.vendors.*.measure``) that predict the launch digest,
+* KVM drivers (``pvmkit.vendors.*.kvm``) that issue the real ioctls,
+* the software-protected VM backend (``pvmkit.vendors.sw``).
+
+Vendor-specific meaning of the neutral fields:
+
+============  ==========================================================================
+field          meaning
+============  ==========================================================================
+vmsa_features  SEV-ES/SNP/sw: the VMSA features the host passes to ``KVM_SEV_INIT2``; for SNP
+               and sw, SNPActive (bit 0) is implied, as KVM adds it. SEV/TDX: must be 0.
+policy         SEV/SEV-ES: u32 guest policy. SNP/sw: u64 guest policy. TDX: TD attributes.
+init_path      SEV/SEV-ES: legacy ``KVM_SEV_INIT``/``KVM_SEV_ES_INIT`` on the default VM type, or
+               ``KVM_SEV_INIT2`` on a SEV VM type. SNP, sw and TDX: INIT2 (the only path).
+seed           SNP/sw: resume the measurement from this launch digest (e.g. the digest after the
+               firmware, sev-snp-measure's ``snp:ovmf-hash``) instead of the all-zero start.
+AddVcpu.state  SEV-ES/SNP/sw: the 4096-byte initial VMSA page. SEV, TDX: empty (not measured).
+AddVcpu.rcx    TDX: the initial RCX given to ``KVM_TDX_INIT_VCPU`` (the TD HOB GPA).
+============  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from pvmkit.errors import FeatureError, LayoutError
+from pvmkit.features import KNOWN_SEV_FEATURES, SNP_ONLY_FEATURES, SevFeature
+
+__all__ = [
+    "PAGE_SIZE",
+    "AddMemory",
+    "AddVcpu",
+    "ByteData",
+    "Finalize",
+    "Init",
+    "InitPath",
+    "LaunchPlan",
+    "Op",
+    "PageKind",
+    "PageOrder",
+    "TdxParams",
+    "Vendor",
+    "Vmm",
+    "default_vm_type",
+]
+
+PAGE_SIZE = 4096
+
+ByteData = bytes | bytearray | memoryview
+
+# KVM VM types (linux/kvm.h, arch/x86/include/uapi/asm/kvm.h); repeated here so that the pure layers
+# do not import pvmkit.uapi. tests/unit/test_plan.py checks they equal the uapi constants.
+_KVM_X86_DEFAULT_VM = 0
+_KVM_X86_SEV_VM = 2
+_KVM_X86_SEV_ES_VM = 3
+_KVM_X86_SNP_VM = 4
+_KVM_X86_TDX_VM = 5
+
+
+class Vendor(str, enum.Enum):
+    """Protected-VM technology. The values are the CLI/JSON spellings."""
+
+    SEV = "sev"
+    SEV_ES = "sev-es"
+    SNP = "snp"
+    TDX = "tdx"
+    SW = "sw"  #: software-protected VM on the default KVM VM type, measured like SNP
+
+    @property
+    def has_vmsa(self) -> bool:
+        """Whether the initial vCPU state is an (measured) SEV-ES style VMSA."""
+        return self in (Vendor.SEV_ES, Vendor.SNP, Vendor.SW)
+
+    @property
+    def snp_like(self) -> bool:
+        """Whether the launch digest is the SNP PAGE_INFO chain."""
+        return self in (Vendor.SNP, Vendor.SW)
+
+
+class PageKind(str, enum.Enum):
+    """How a page is added. Names follow the SNP page types (SNP ABI 56860, SNP_LAUNCH_UPDATE)."""
+
+    NORMAL = "normal"  #: contents measured
+    ZERO = "zero"  #: zero page, address measured (SNP); TDX: PAGE.ADD without MR.EXTEND
+    UNMEASURED = "unmeasured"  #: contents not measured
+    SECRETS = "secrets"  #: firmware fills it with guest secrets
+    CPUID = "cpuid"  #: firmware validates the CPUID table
+    VMSA = "vmsa"  #: a VMSA page given as memory (IGVM style)
+
+    @property
+    def measured_contents(self) -> bool:
+        return self in (PageKind.NORMAL, PageKind.VMSA)
+
+
+class InitPath(str, enum.Enum):
+    """How the VM is initialised (spec amd.md §3.3, §5.5)."""
+
+    LEGACY = "legacy"  #: KVM_SEV_INIT / KVM_SEV_ES_INIT on KVM_X86_DEFAULT_VM
+    INIT2 = "init2"  #: KVM_SEV_INIT2 on KVM_X86_SEV_VM / SEV_ES_VM / SNP_VM (and TDX INIT_VM)
+
+
+class Vmm(str, enum.Enum):
+    """VMM profile: who builds the initial vCPU state and page order (spec amd.md §3.4)."""
+
+    QEMU = "qemu"
+    EC2 = "ec2"
+    GCE = "gce"
+
+
+class PageOrder(str, enum.Enum):
+    """TDX MRTD record order (spec tdx.md §1.4)."""
+
+    INTERLEAVED = "interleaved"  #: upstream KVM ≥ 6.16: per page PAGE.ADD then 16 MR.EXTEND
+    TWO_PASS = "two-pass"  #: legacy stacks: per section all PAGE.ADDs, then all MR.EXTENDs
+
+
+def default_vm_type(vendor: Vendor, init_path: InitPath) -> int:
+    """The KVM VM type a vendor and init path use."""
+    if vendor is Vendor.SW:
+        return _KVM_X86_DEFAULT_VM
+    if init_path is InitPath.LEGACY:
+        return _KVM_X86_DEFAULT_VM
+    return {
+        Vendor.SEV: _KVM_X86_SEV_VM,
+        Vendor.SEV_ES: _KVM_X86_SEV_ES_VM,
+        Vendor.SNP: _KVM_X86_SNP_VM,
+        Vendor.TDX: _KVM_X86_TDX_VM,
+    }[vendor]
+
+
+@dataclass(frozen=True)
+class TdxParams:
+    """TDX-only INIT inputs (``struct kvm_tdx_init_vm``); copied into TDINFO, never hashed into MRTD."""
+
+    xfam: int = 0
+    mrconfigid: bytes = bytes(48)
+    mrowner: bytes = bytes(48)
+    mrownerconfig: bytes = bytes(48)
+    order: PageOrder = PageOrder.INTERLEAVED
+
+    def __post_init__(self) -> None:
+        for name in ("mrconfigid", "mrowner", "mrownerconfig"):
+            if len(getattr(self, name)) != 48:
+                raise LayoutError(f"TDX {name} must be 48 bytes")
+
+
+@dataclass(frozen=True)
+class Init:
+    """INIT: create the VM with a type and a feature set."""
+
+    vendor: Vendor
+    vmsa_features: int = 0
+    policy: int = 0
+    init_path: InitPath = InitPath.INIT2
+    vmm: Vmm = Vmm.QEMU
+    vm_type: int | None = None  #: None: :func:`default_vm_type`
+    ghcb_version: int = 0
+    seed: bytes | None = None
+    tdx: TdxParams | None = None
+
+    @property
+    def effective_vm_type(self) -> int:
+        return default_vm_type(self.vendor, self.init_path) if self.vm_type is None else self.vm_type
+
+    @property
+    def sev_features(self) -> int:
+        """The SEV_FEATURES value that ends up in every VMSA (KVM adds SNPActive for SNP)."""
+        if self.vendor.snp_like:
+            return self.vmsa_features | int(SevFeature.SNP_ACTIVE)
+        return self.vmsa_features
+
+    def validate(self) -> None:
+        """Vendor rules that hold on every host (host support is checked by the backend)."""
+        v, f = self.vendor, self.vmsa_features
+        if f < 0 or f >= 1 << 64:
+            raise FeatureError(f"vmsa_features {f:#x} does not fit in 64 bits")
+        unknown = f & ~KNOWN_SEV_FEATURES
+        if unknown:
+            raise FeatureError(f"vmsa_features has undefined bit(s) {unknown:#x}")
+        if v in (Vendor.SEV, Vendor.TDX) and f:
+            raise FeatureError(f"{v.value} has no VMSA: vmsa_features must be 0, got {f:#x}")
+        if v is Vendor.SEV_ES and f & SNP_ONLY_FEATURES:
+            raise FeatureError(
+                f"vmsa_features {f:#x} has SNP-only bit(s) {f & SNP_ONLY_FEATURES:#x}, refused for sev-es"
+            )
+        if v in (Vendor.SNP, Vendor.SW, Vendor.TDX) and self.init_path is InitPath.LEGACY:
+            raise FeatureError(f"{v.value} has no legacy init path; use init2")
+        if v is Vendor.SEV_ES and self.init_path is InitPath.LEGACY and f & ~int(SevFeature.DEBUG_SWAP):
+            raise FeatureError(
+                f"legacy KVM_SEV_ES_INIT cannot set vmsa_features {f:#x} (at most DebugSwap, and only "
+                "on pre-6.10 kernels with kvm_amd.debug_swap)"
+            )
+        if self.seed is not None and (not v.snp_like or len(self.seed) != 48):
+            raise FeatureError("seed must be a 48-byte SNP launch digest, for snp or sw only")
+        if self.tdx is not None and v is not Vendor.TDX:
+            raise FeatureError("TDX parameters given for a non-TDX vendor")
+
+
+@dataclass(frozen=True)
+class AddMemory:
+    """ADD memory: ``size`` bytes at ``gpa``, page-aligned, of one :class:`PageKind`.
+
+    ``data`` holds the contents (None: zeros). Instead of data, measured pages can be given as
+    ``page_digests``: one precomputed contents digest per page (hash-only inputs).
+    """
+
+    gpa: int
+    size: int
+    kind: PageKind = PageKind.NORMAL
+    data: ByteData | None = field(default=None, repr=False)
+    page_digests: tuple[bytes, ...] | None = field(default=None, repr=False)
+    label: str = ""
+
+    @property
+    def pages(self) -> int:
+        return self.size // PAGE_SIZE
+
+    @property
+    def end(self) -> int:
+        return self.gpa + self.size
+
+    def page(self, i: int) -> bytes:
+        """Contents of page ``i`` (zeros if no data)."""
+        if self.data is None:
+            return bytes(PAGE_SIZE)
+        return bytes(self.data[i * PAGE_SIZE : (i + 1) * PAGE_SIZE])
+
+    def validate(self) -> None:
+        where = f"{self.label or 'memory'} at {self.gpa:#x}"
+        if self.gpa < 0 or self.gpa % PAGE_SIZE:
+            raise LayoutError(f"{where}: GPA is not 4 KiB aligned")
+        if self.size <= 0 or self.size % PAGE_SIZE:
+            raise LayoutError(f"{where}: size {self.size:#x} is not a positive multiple of 4 KiB")
+        if self.gpa + self.size > 1 << 52:
+            raise LayoutError(f"{where}: range runs past the 52-bit physical address space")
+        if self.data is not None and len(self.data) != self.size:
+            raise LayoutError(f"{where}: {len(self.data)} data bytes for a {self.size:#x}-byte range")
+        if self.page_digests is not None:
+            if self.data is not None:
+                raise LayoutError(f"{where}: give data or page digests, not both")
+            if len(self.page_digests) != self.pages:
+                raise LayoutError(f"{where}: {len(self.page_digests)} digests for {self.pages} pages")
+
+
+@dataclass(frozen=True)
+class AddVcpu:
+    """ADD a vCPU with its initial state (see the module table). vCPUs are added in index order."""
+
+    index: int
+    state: bytes = field(default=b"", repr=False)
+    rcx: int = 0
+
+
+@dataclass(frozen=True)
+class Finalize:
+    """FINALIZE: seal the VM. SNP/sw take an optional ID block, ID auth and host data."""
+
+    id_block: bytes | None = field(default=None, repr=False)
+    id_auth: bytes | None = field(default=None, repr=False)
+    host_data: bytes = bytes(32)
+    auth_key_en: bool = False
+
+    def validate(self) -> None:
+        if self.id_block is not None and len(self.id_block) != 96:
+            raise LayoutError(f"ID block must be 96 bytes, got {len(self.id_block)}")
+        if self.id_auth is not None and len(self.id_auth) != 4096:
+            raise LayoutError(f"ID auth must be 4096 bytes, got {len(self.id_auth)}")
+        if (self.id_auth is None) != (self.id_block is None):
+            raise LayoutError("ID block and ID auth go together")
+        if len(self.host_data) != 32:
+            raise LayoutError(f"host data must be 32 bytes, got {len(self.host_data)}")
+
+
+Op = Init | AddMemory | AddVcpu | Finalize
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """An ordered sequence of ops. Order is checked when a :class:`~pvmkit.launch.Launcher` runs it."""
+
+    ops: tuple[Op, ...]
+
+    @classmethod
+    def of(cls, ops: Sequence[Op]) -> LaunchPlan:
+        return cls(tuple(ops))
+
+    def __iter__(self) -> Iterator[Op]:
+        return iter(self.ops)
+
+    @property
+    def init(self) -> Init:
+        for op in self.ops:
+            if isinstance(op, Init):
+                return op
+        raise LayoutError("plan has no INIT")
+
+    @property
+    def memory(self) -> tuple[AddMemory, ...]:
+        return tuple(op for op in self.ops if isinstance(op, AddMemory))
+
+    @property
+    def vcpus(self) -> tuple[AddVcpu, ...]:
+        return tuple(op for op in self.ops if isinstance(op, AddVcpu))
+
+    @property
+    def finalize(self) -> Finalize | None:
+        for op in self.ops:
+            if isinstance(op, Finalize):
+                return op
+        return None
