@@ -1,0 +1,42 @@
+"""``pvmkit measure --vendor V ...``: dispatch to the vendor's measure command.
+
+AMD (sev, sev-es, snp) and the software-protected vendor (sw) live in ``pvmkit.cli.measure_amd``,
+TDX in ``pvmkit.cli.measure_tdx``; each defines ``main(argv) -> int`` with its own options.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from pvmkit.cli._common import Parser
+
+__all__ = ["main"]
+
+_VENDOR_MODULES = {
+    "sev": "pvmkit.cli.measure_amd",
+    "sev-es": "pvmkit.cli.measure_amd",
+    "snp": "pvmkit.cli.measure_amd",
+    "sw": "pvmkit.cli.measure_amd",
+    "tdx": "pvmkit.cli.measure_tdx",
+}
+
+
+def _vendor_of(argv: list[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--vendor" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--vendor="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def main(argv: list[str]) -> int:
+    vendor = _vendor_of(argv)
+    if vendor is None or vendor not in _VENDOR_MODULES:
+        parser = Parser("measure", "Predict the launch measurement of a protected VM.")
+        parser.add_argument("--vendor", required=True, choices=sorted(_VENDOR_MODULES))
+        parser.parse_args(argv)  # prints help or a usage error and exits
+        return 2  # pragma: no cover - parse_args exits above
+    module = importlib.import_module(_VENDOR_MODULES[vendor])
+    result: int = module.main(argv)
+    return result
