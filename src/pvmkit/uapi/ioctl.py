@@ -73,12 +73,7 @@ def _IOC(dir: int, type: int, nr: int, size: int) -> int:
         raise ValueError(f"ioctl field out of range: dir={dir} type={type:#x} nr={nr:#x}")
     if not 0 <= size <= _IOC_SIZEMASK:
         raise ValueError(f"ioctl argument size {size} does not fit in {_IOC_SIZEBITS} bits")
-    return (
-        (dir << _IOC_DIRSHIFT)
-        | (type << _IOC_TYPESHIFT)
-        | (nr << _IOC_NRSHIFT)
-        | (size << _IOC_SIZESHIFT)
-    )
+    return (dir << _IOC_DIRSHIFT) | (type << _IOC_TYPESHIFT) | (nr << _IOC_NRSHIFT) | (size << _IOC_SIZESHIFT)
 
 
 def _IO(type: int, nr: int) -> int:
