@@ -19,6 +19,8 @@ init_path      SEV/SEV-ES: legacy ``KVM_SEV_INIT``/``KVM_SEV_ES_INIT`` on the de
                ``KVM_SEV_INIT2`` on a SEV VM type. SNP, sw and TDX: INIT2 (the only path).
 seed           SNP/sw: resume the measurement from this launch digest (e.g. the digest after the
                firmware, sev-snp-measure's ``snp:ovmf-hash``) instead of the all-zero start.
+AddMemory.data_span  SEV/SEV-ES: the part of the range actually encrypted/measured (the kernel
+               hashes table); other vendors measure whole pages.
 AddVcpu.state  SEV-ES/SNP/sw: the 4096-byte initial VMSA page. SEV, TDX: empty (not measured).
 AddVcpu.rcx    TDX: the initial RCX given to ``KVM_TDX_INIT_VCPU`` (the TD HOB GPA).
 ============  ==========================================================================
@@ -217,6 +219,10 @@ class AddMemory:
     data: ByteData | None = field(default=None, repr=False)
     page_digests: tuple[bytes, ...] | None = field(default=None, repr=False)
     label: str = ""
+    #: SEV/SEV-ES only: ``(offset, length)`` of the bytes of this range that are passed to
+    #: ``LAUNCH_UPDATE_DATA`` and so measured (QEMU's 176-byte kernel-hashes table inside its page);
+    #: None: the whole range. 16-byte aligned. SNP/sw/TDX ignore it and measure whole pages.
+    data_span: tuple[int, int] | None = None
 
     @property
     def pages(self) -> int:
@@ -247,6 +253,12 @@ class AddMemory:
                 raise LayoutError(f"{where}: give data or page digests, not both")
             if len(self.page_digests) != self.pages:
                 raise LayoutError(f"{where}: {len(self.page_digests)} digests for {self.pages} pages")
+        if self.data_span is not None:
+            off, length = self.data_span
+            if off < 0 or length <= 0 or off + length > self.size or off % 16 or length % 16:
+                raise LayoutError(
+                    f"{where}: data span {off:#x}+{length:#x} is not a 16-byte aligned part of the range"
+                )
 
 
 @dataclass(frozen=True)
