@@ -159,7 +159,7 @@ VCPU_TYPES = (
     "EPYC-Rome", "EPYC-Rome-v1", "EPYC-Rome-v2", "EPYC-Rome-v3",
     "EPYC-Milan", "EPYC-Milan-v1", "EPYC-Milan-v2",
     "EPYC-Genoa", "EPYC-Genoa-v1", "EPYC-Turin",
-)  # fmt: skip
+)
 VMM_TYPES = ("QEMU", "ec2", "gce")
 FEATURES = ("0x1", "0x21", "0x201", "0x221", "0x0")
 
@@ -200,24 +200,24 @@ def _grid() -> list[Case]:
         for j, n in enumerate((1, 3, 64)):
             k = KERNEL_NAMES[(i + j) % len(KERNEL_NAMES)]
             add(f"seves-{t}-{n}-{k}", "--mode", "seves", "--vcpus", str(n), "--vcpu-type", t,
-                "--ovmf", "@fw", *KERNELS[k])  # fmt: skip
+                "--ovmf", "@fw", *KERNELS[k])
     for vmm in ("ec2", "gce"):
         for n in (1, 2, 4, 9):
             add(f"seves-{vmm}-{n}", "--mode", "seves", "--vcpus", str(n), "--vmm-type", vmm, "--ovmf", "@fw")
         add(f"seves-{vmm}-typed-K+I+A", "--mode", "seves", "--vcpus", "2", "--vmm-type", vmm,
-            "--vcpu-type", "EPYC-Genoa", "--ovmf", "@fw", *KERNELS["K+I+A"])  # fmt: skip
+            "--vcpu-type", "EPYC-Genoa", "--ovmf", "@fw", *KERNELS["K+I+A"])
     for n in (1, 4):  # the peer ignores --guest-features for seves (amd.md §9)
         add(f"seves-features-ignored-{n}", "--mode", "seves", "--vcpus", str(n), "--vcpu-type", "EPYC-v4",
-            "--guest-features", "0x21", "--ovmf", "@fw")  # fmt: skip
+            "--guest-features", "0x21", "--ovmf", "@fw")
     for j, k in enumerate(("noK", "E+E+Apeer", "K+I+A", "K+A0")):
         add(f"seves-amdsev-{k}", "--mode", "seves", "--vcpus", str(1 + 3 * j), "--vcpu-type", "EPYC-v4",
-            "--ovmf", "@amdsev", *KERNELS[k])  # fmt: skip
+            "--ovmf", "@amdsev", *KERNELS[k])
     add("seves-ovmfx64", "--mode", "seves", "--vcpus", "2", "--vcpu-type", "EPYC-Rome", "--ovmf", "@ovmfx64")
     add("seves-sig", "--mode", "seves", "--vcpus", "2", "--vcpu-sig", "0xa10f11", "--ovmf", "@fw")
     add("seves-fms", "--mode", "seves", "--vcpus", "2", "--vcpu-family", "25", "--vcpu-model", "17",
-        "--vcpu-stepping", "1", "--ovmf", "@fw")  # fmt: skip
+        "--vcpu-stepping", "1", "--ovmf", "@fw")
     add("seves-b64", "--mode", "seves", "--vcpus", "2", "--vcpu-type", "EPYC", "--ovmf", "@fw",
-        "--output-format", "base64")  # fmt: skip
+        "--output-format", "base64")
     add("seves-verbose", "--mode", "seves", "--vcpus", "2", "--vcpu-type", "EPYC", "--ovmf", "@fw", "-v")
 
     # -- snp, Debian image: every vCPU type × 4 counts × features, kernel variants cycling
@@ -226,72 +226,72 @@ def _grid() -> list[Case]:
             f = FEATURES[(i + j) % len(FEATURES)]
             k = KERNEL_NAMES[(i * 4 + j) % len(KERNEL_NAMES)]
             add(f"snp-{t}-{n}-{f}-{k}", "--mode", "snp", "--vcpus", str(n), "--vcpu-type", t,
-                "--guest-features", f, "--ovmf", "@fw", *KERNELS[k])  # fmt: skip
+                "--guest-features", f, "--ovmf", "@fw", *KERNELS[k])
     # every count 1..64 (QEMU), types/features cycling
     for n in range(1, 65):
         t = VCPU_TYPES[(n * 5) % len(VCPU_TYPES)]
         f = FEATURES[n % len(FEATURES)]
         add(f"snp-count-{n}-{t}-{f}", "--mode", "snp", "--vcpus", str(n), "--vcpu-type", t,
-            "--guest-features", f, "--ovmf", "@fw")  # fmt: skip
+            "--guest-features", f, "--ovmf", "@fw")
     # cloud VMMs × counts × every feature value (half with a --vcpu-type, which they ignore)
     for vmm in ("ec2", "gce"):
         for j, n in enumerate((1, 2, 3, 4, 16, 64)):
             for m, f in enumerate(FEATURES):
                 typed = ("--vcpu-type", "EPYC-Milan") if (j + m) % 2 else ()
                 add(f"snp-{vmm}-{n}-{f}{'-typed' if typed else ''}", "--mode", "snp", "--vcpus", str(n),
-                    "--vmm-type", vmm, *typed, "--guest-features", f, "--ovmf", "@fw")  # fmt: skip
+                    "--vmm-type", vmm, *typed, "--guest-features", f, "--ovmf", "@fw")
     # every kernel variant × every VMM
     for k in KERNEL_NAMES:
         for vmm in VMM_TYPES:
             add(f"snp-{vmm}-{k}", "--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC-Genoa",
-                "--vmm-type", vmm, "--ovmf", "@fw", *KERNELS[k])  # fmt: skip
+                "--vmm-type", vmm, "--ovmf", "@fw", *KERNELS[k])
     # seeded with the OVMF hash (the firmware is then used only for metadata and reset EIP)
     for vmm in VMM_TYPES:
         for k in ("noK", "K+I+A", "E+E+Apeer"):
             add(f"snp-seeded-{vmm}-{k}", "--mode", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-v4",
-                "--vmm-type", vmm, "--snp-ovmf-hash", DEBIAN_OVMF_HASH, "--ovmf", "@fw", *KERNELS[k])  # fmt: skip
+                "--vmm-type", vmm, "--snp-ovmf-hash", DEBIAN_OVMF_HASH, "--ovmf", "@fw", *KERNELS[k])
     # arbitrary signatures and family/model/stepping (beyond the type list)
     for sig in ("0x800f12", "0xa00f11", "0xb00f00", "0x12345", "8392466", "0xa10f11"):
         add(f"snp-sig-{sig}", "--mode", "snp", "--vcpus", "3", "--vcpu-sig", sig, "--ovmf", "@fw")
     for fam, model, step in ((23, 1, 2), (25, 17, 0), (26, 0, 0), (25, 0x61, 2), (15, 5, 3), (26, 17, 4)):
         add(f"snp-fms-{fam}-{model}-{step}", "--mode", "snp", "--vcpus", "2", "--vcpu-family", str(fam),
-            "--vcpu-model", str(model), "--vcpu-stepping", str(step), "--ovmf", "@fw")  # fmt: skip
+            "--vcpu-model", str(model), "--vcpu-stepping", str(step), "--ovmf", "@fw")
     add("snp-fms-beats-type", "--mode", "snp", "--vcpus", "2", "--vcpu-family", "25", "--vcpu-model", "1",
-        "--vcpu-stepping", "1", "--vcpu-type", "EPYC-Rome", "--ovmf", "@fw")  # fmt: skip
+        "--vcpu-stepping", "1", "--vcpu-type", "EPYC-Rome", "--ovmf", "@fw")
     add("snp-sig-beats-type", "--mode", "snp", "--vcpus", "2", "--vcpu-sig", "0xa00f11", "--vcpu-type",
-        "EPYC-Rome", "--ovmf", "@fw")  # fmt: skip
+        "EPYC-Rome", "--ovmf", "@fw")
     add("snp-default-features", "--mode", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-v4", "--ovmf", "@fw")
     add("snp-features-decimal", "--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC-v4",
-        "--guest-features", "33", "--ovmf", "@fw")  # fmt: skip
+        "--guest-features", "33", "--ovmf", "@fw")
     add("snp-vmm-QEMU-explicit", "--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC-v4",
-        "--vmm-type", "QEMU", "--ovmf", "@fw")  # fmt: skip
+        "--vmm-type", "QEMU", "--ovmf", "@fw")
     for extra in (("--output-format", "base64"), ("-v",), ("--verbose", "--output-format", "base64")):
         add("snp-" + "".join(extra).replace("-", ""), "--mode", "snp", "--vcpus", "2", "--vcpu-type",
-            "EPYC-v4", "--ovmf", "@fw", *extra)  # fmt: skip
+            "EPYC-v4", "--ovmf", "@fw", *extra)
 
     # -- snp on the peer's 4 KiB AmdSev tail (old metadata order: KERNEL_HASHES not last)
     for j, n in enumerate((1, 2, 4, 8)):
         for m, f in enumerate(FEATURES):
             k = ("noK", "E+E+Apeer", "K+I+A", "K+A0", "K")[(j + m) % 5]
             add(f"snp-amdsev-{n}-{f}-{k}", "--mode", "snp", "--vcpus", str(n), "--vcpu-type", "EPYC-v4",
-                "--guest-features", f, "--ovmf", "@amdsev", *KERNELS[k])  # fmt: skip
+                "--guest-features", f, "--ovmf", "@amdsev", *KERNELS[k])
     for vmm in ("ec2", "gce"):
         for n in (1, 4):
             add(f"snp-amdsev-{vmm}-{n}", "--mode", "snp", "--vcpus", str(n), "--vmm-type", vmm,
-                "--ovmf", "@amdsev", *KERNELS["E+E+Apeer"])  # fmt: skip
+                "--ovmf", "@amdsev", *KERNELS["E+E+Apeer"])
     for k in ("noK", "K+I+A"):
         add(f"snp-amdsev-seeded-{k}", "--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC-v4",
-            "--guest-features", "0x21", "--snp-ovmf-hash", AMDSEV_OVMF_HASH, "--ovmf", "@amdsev", *KERNELS[k])  # fmt: skip
+            "--guest-features", "0x21", "--snp-ovmf-hash", AMDSEV_OVMF_HASH, "--ovmf", "@amdsev", *KERNELS[k])
 
     # -- snp on the peer's 4 KiB OvmfX64 tail (no kernel-hashes support)
     for n in (1, 4, 16):
         for f in FEATURES:
             add(f"snp-ovmfx64-{n}-{f}", "--mode", "snp", "--vcpus", str(n), "--vcpu-type", "EPYC-Milan",
-                "--guest-features", f, "--ovmf", "@ovmfx64")  # fmt: skip
+                "--guest-features", f, "--ovmf", "@ovmfx64")
     for vmm in ("ec2", "gce"):
         for n in (1, 3):
             add(f"snp-ovmfx64-{vmm}-{n}", "--mode", "snp", "--vcpus", str(n), "--vmm-type", vmm,
-                "--ovmf", "@ovmfx64")  # fmt: skip
+                "--ovmf", "@ovmfx64")
 
     # -- snp:ovmf-hash (prints hex whatever --output-format says; other options ignored)
     for fw in ("@fw", "@amdsev", "@ovmfx64", "@svsm_ovmf"):
@@ -299,23 +299,23 @@ def _grid() -> list[Case]:
     add("ovmf-hash-b64", "--mode", "snp:ovmf-hash", "--ovmf", "@fw", "--output-format", "base64")
     add("ovmf-hash-verbose", "--mode", "snp:ovmf-hash", "--ovmf", "@fw", "-v")
     add("ovmf-hash-extra", "--mode", "snp:ovmf-hash", "--ovmf", "@amdsev", "--vcpus", "4", "--vcpu-type",
-        "EPYC-v4", "--guest-features", "0x21", *KERNELS["K+I+A"])  # fmt: skip
+        "EPYC-v4", "--guest-features", "0x21", *KERNELS["K+I+A"])
 
     # -- snp:svsm (Coconut SVSM pair)
     for i, n in enumerate((1, 2, 3, 4, 8, 16)):
         t = ("EPYC-v4", "EPYC-Milan", "EPYC-Genoa", "EPYC-v4", "EPYC-Turin", "EPYC-Rome")[i]
         add(f"svsm-{n}-{t}", "--mode", "snp:svsm", "--vcpus", str(n), "--vcpu-type", t, "--ovmf",
-            "@svsm_ovmf", "--svsm", "@svsm", "--vars-size", str(SVSM_VARS_SIZE))  # fmt: skip
+            "@svsm_ovmf", "--svsm", "@svsm", "--vars-size", str(SVSM_VARS_SIZE))
     for n in (2, 4):
         add(f"svsm-varsfile-{n}", "--mode", "snp:svsm", "--vcpus", str(n), "--vcpu-type", "EPYC-v4",
-            "--ovmf", "@svsm_ovmf", "--svsm", "@svsm", "--vars-file", "@vars")  # fmt: skip
+            "--ovmf", "@svsm_ovmf", "--svsm", "@svsm", "--vars-file", "@vars")
     add("svsm-vars-0x20000", "--mode", "snp:svsm", "--vcpus", "2", "--vcpu-sig", "0xa00f11", "--ovmf",
-        "@svsm_ovmf", "--svsm", "@svsm", "--vars-size", str(0x20000))  # fmt: skip
+        "@svsm_ovmf", "--svsm", "@svsm", "--vars-size", str(0x20000))
     add("svsm-features-ignored", "--mode", "snp:svsm", "--vcpus", "2", "--vcpu-type", "EPYC-v4",
         "--guest-features", "0x21", "--ovmf", "@svsm_ovmf", "--svsm", "@svsm", "--vars-size",
-        str(SVSM_VARS_SIZE))  # fmt: skip
+        str(SVSM_VARS_SIZE))
     add("svsm-b64", "--mode", "snp:svsm", "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--ovmf",
-        "@svsm_ovmf", "--svsm", "@svsm", "--vars-size", str(SVSM_VARS_SIZE), "--output-format", "base64")  # fmt: skip
+        "@svsm_ovmf", "--svsm", "@svsm", "--vars-size", str(SVSM_VARS_SIZE), "--output-format", "base64")
     return cases
 
 
@@ -345,7 +345,7 @@ ERRORS: list[Case] = [
     ("svsm-both-vars", ("--mode", "snp:svsm", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", "@svsm_ovmf",
                         "--svsm", "@svsm", "--vars-size", "1", "--vars-file", "@vars")),
     ("bad-output-format", ("--mode", "sev", "--ovmf", "@fw", "--output-format", "raw")),
-]  # fmt: skip
+]
 
 
 def test_grid_size_and_coverage() -> None:
@@ -397,7 +397,7 @@ def test_invalid_invocations(args: tuple[str, ...], files: dict[str, str]) -> No
         ("--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC-v4", "--vmm-type", "ec2", "--ovmf", "@fw"),
         ("--mode", "snp:svsm", "--vcpus", "2", "--vcpu-type", "EPYC-v4", "--ovmf", "@svsm_ovmf", "--svsm",
          "@svsm", "--vars-size", str(SVSM_VARS_SIZE)),
-    ],  # fmt: skip
+    ],
     ids=["seves", "snp-ec2", "svsm"],
 )
 def test_dump_vmsa(
@@ -424,107 +424,198 @@ def test_dump_vmsa(
 # --------------------------------------------------------------------------------------------------
 # Spec vectors: the harness drives the peer correctly, and pvmkit's drop-in reproduces them too.
 
-_A = ("--append", APPEND)
-_K = ("--kernel", "@kernel")
-_KI = ("--kernel", "@kernel", "--initrd", "@initrd")
+#: Placeholders in the vector tables below: @A / @Apeer / @none are the §6.2 / peer-test / empty command
+#: lines, @H / @H2 the OVMF hashes of the Debian image / the AmdSev tail, @V4 is "--vcpu-type EPYC-v4",
+#: @EKI empty kernel and initrd files;
+#: @fw, @kernel, ... are the input files (``files``). Each vector: an argument line, then its digest.
+_WORDS = {"@A": [APPEND], "@Apeer": [APPEND_PEER], "@none": [""], "@H": [DEBIAN_OVMF_HASH],
+          "@H2": [AMDSEV_OVMF_HASH], "@V4": ["--vcpu-type", "EPYC-v4"],
+          "@EKI": ["--kernel", "@empty", "--initrd", "@empty"]}
 
-#: amd.md §6.2: Debian OVMF.amdsev.fd; independent implementation matched against the peer on all rows.
-SPEC_6_2: list[tuple[str, tuple[str, ...], str]] = [
-    ("sev", (), "3e4fd0b3fe3b2dbe481c3d9e99418a034174f26cbe1f55aa212b0f18c12d2d6f"),
-    ("sev", _K, "07a4b2442fc9df1ee78fcc8c8231128ca617d20c4d2c7791084e605efb0022b1"),
-    ("sev", _KI, "1ff957f16b58d7a4ea6c6eaa4fc6dc9cc93cd94d6191cd1a52a6dc3d375a966f"),
-    ("sev", (*_KI, *_A), "e1cbd8b008a3aab69775f363c3f576d89c56c3e69a90a26628ea11f01aedd5be"),
-    ("sev", (*_K, *_A), "1a07fd920b8256a4f11d82f2be136bd24afbca5212fa620115268204fae6c1c1"),
-    ("seves", ("--vcpus", "1", "--vcpu-type", "EPYC-v4"), "62f563dcde1a3fcde3e5ffd1a3ee7ff7e9bae00f74bada763587a311e2df5d7e"),
-    ("seves", ("--vcpus", "2", "--vcpu-type", "EPYC-v4"), "9851d5fecb322196a2fea09a2a3667bab221add8e8b69ab3d2637e813fa2e1b7"),
-    ("seves", ("--vcpus", "4", "--vcpu-type", "EPYC-v4"), "a3785f5a0490fd91a5b0369b8b4bb7dc0b15ccfa4a8c80ebe8cad03e621729ec"),
-    ("seves", ("--vcpus", "16", "--vcpu-type", "EPYC-v4"), "6f1fcedead6a1abbedb49086b0145319676a19b45a13fadd07067a90df10276b"),
-    ("seves", ("--vcpus", "64", "--vcpu-type", "EPYC-v4"), "457405eb5a835d0465d4171c5cfa2c9363c2db3def65920221ca236d7c2d6811"),
-    ("seves", ("--vcpus", "4", "--vcpu-type", "EPYC-Rome"), "2cf0c8d15a30a49992b036c2063e5845a890e0ba93996b14e35829bc5049a300"),
-    ("seves", ("--vcpus", "4", "--vcpu-type", "EPYC-Milan"), "aca61f83d5a1973ebbcabb6346dff90e5c4a8bd5563832479e7d6efbf28df430"),
-    ("seves", ("--vcpus", "4", "--vcpu-type", "EPYC-Genoa"), "4004e687a74dbb741df6081c3330f530462b60e6b28dd8cb84321d1432cca075"),
-    ("seves", ("--vcpus", "4", "--vcpu-type", "EPYC-Turin"), "ca628c15a837acf331fa56ad6702890995aafbd22c9596c5c5ec845239c6362b"),
-    ("seves", ("--vcpus", "1", "--vmm-type", "ec2"), "a0dff408545ed8bfd1a8450c6508ac431a2089eaafce2f341c4af901fc6c8e66"),
-    ("seves", ("--vcpus", "4", "--vmm-type", "ec2"), "aab89700f48730980dfea501d6b5706fbfb7293f4ea68b7f15f54e6e41e917c6"),
-    ("seves", ("--vcpus", "1", "--vmm-type", "gce"), "c9fcfa49e30936da792fb094401fab683449833c6894d33c75e0faff9850a21c"),
-    ("seves", ("--vcpus", "4", "--vmm-type", "gce"), "b5576dbc1a557ef47fb5a67f61268beb0fb877dbb868f9ac03f76bdb7509da3a"),
-    ("seves", ("--vcpus", "2", "--vcpu-type", "EPYC-Milan", *_K), "f3089b31886b67ccb4df61463aca90b85e88f084956b77ac5651e0625e2b417f"),
-    ("seves", ("--vcpus", "2", "--vcpu-type", "EPYC-Milan", *_KI), "6c9e4ab4f8e37520ba3cc9249ce1c9e35d13ded9f623734022a9e14ea34b9f48"),
-    ("seves", ("--vcpus", "2", "--vcpu-type", "EPYC-Milan", *_KI, *_A), "b866f136288f1e8d5fcbc6f90da19ccc7e2101a145b759a541c0d12dd6daa109"),
-    ("seves", ("--vcpus", "2", "--vcpu-type", "EPYC-Milan", *_K, *_A), "4b3ab093530c2bdf78d18453b03355099c238b1878aa30e68f2b18689fe0df70"),
-    ("snp", ("--vcpus", "1", "--vcpu-type", "EPYC-v4", "--guest-features", "0x1"), "d74bd3ea40b240c3228edc5177ce6193561ebff633dbd0be76d6c143b876d65102425c0e2e8a930857c48daa5eacda58"),
-    ("snp", ("--vcpus", "2", "--vcpu-type", "EPYC-v4", "--guest-features", "0x1"), "a3c946257b3cef8f1e25dd03cb84f9f01313ae9135c32acc7e01f4204aa447aaa196530d5999be0f114462d2546cd02d"),
-    ("snp", ("--vcpus", "4", "--vcpu-type", "EPYC-v4", "--guest-features", "0x1"), "13a6ae9fbaa31c91ade309c36bd5214729438abac318e01176e02a97b8bec11a4bce86b4d2b1fba2ec0481dd24ff525f"),
-    ("snp", ("--vcpus", "16", "--vcpu-type", "EPYC-v4", "--guest-features", "0x1"), "d92de5853d01ce931f7ea1f06f5e50e165b74b3211902f9c30a4012224dc8d6eb950ca45bd3e5aeb94dcf9dfad43da10"),
-    ("snp", ("--vcpus", "64", "--vcpu-type", "EPYC-v4", "--guest-features", "0x1"), "c8988bfa29626e72129dd39d65a2deb380513881d5cb98f3b2dc1a6d02c8ebd6017056ff0943743a66a1221bea8f229e"),
-    ("snp", ("--vcpus", "1", "--vcpu-type", "EPYC-v4", "--guest-features", "0x21"), "5fafce19a1da9324827756044f6a922becd7fb7a5f80f1cd803366eeb7add5a129d0ca53b184313c9f9036e869371a88"),
-    ("snp", ("--vcpus", "2", "--vcpu-type", "EPYC-v4", "--guest-features", "0x21"), "9b695c4a0d1b9d5e4387e9b51fea513fe44ff3a4a17da3c44f101d92501761722bf2c8eab08f065e12035245e2718b5d"),
-    ("snp", ("--vcpus", "4", "--vcpu-type", "EPYC-v4", "--guest-features", "0x21"), "a0edd3ca630eae842e556b4dd9e098621c361570051bc5b9c4181cefb6ab504a1b837f4229149af5a7727d6d2799f765"),
-    ("snp", ("--vcpus", "16", "--vcpu-type", "EPYC-v4", "--guest-features", "0x21"), "9ac608a0e5b245bbcebf86f8a2c4253cffdd81472b755dfa88ca8037931b84e01d22701b35453f64c44d03e1a311bb87"),
-    ("snp", ("--vcpus", "64", "--vcpu-type", "EPYC-v4", "--guest-features", "0x21"), "09ae317da4bd10979f81dd2400c1aa08b83918ebb317371e74d18ddf65756e77b9f1532c7e0df822536c28a4f9fdf294"),
-    ("snp", ("--vcpus", "4", "--vcpu-type", "EPYC-Rome"), "0746a0da8e4c8b739f76ffc53f1ff50b30298c533b455e58871fb3e35a8169e7f86a1abe421915e8cc057e760ba471ff"),
-    ("snp", ("--vcpus", "4", "--vcpu-type", "EPYC-Milan"), "c995d6122aacbc0434128f0c63783f03b7caec3f8f4292948522a00c0395ff126f1633d8346a20aa85f8dd3bd8739a38"),
-    ("snp", ("--vcpus", "4", "--vcpu-type", "EPYC-Genoa"), "d505c9acd20a52ed0afd3e763d3b7b1bdd695d54d588a3e9d7957b803b457602332d5911781485b552cbbed90a20f235"),
-    ("snp", ("--vcpus", "4", "--vcpu-type", "EPYC-Turin"), "d91d3c8cc27707d25027b79f6f93c15a86d4c41d0d04ea2ea51eb25eb6118f8f1cb731fc82f220fed80cdb22559270ac"),
-    ("snp", ("--vcpus", "2", "--vcpu-type", "EPYC-Genoa", "--guest-features", "0x0"), "cf0d5a6c7564c5fdf08a954cffb560b7b0d9aaa034077b91442ccd154b9017eb9bdb3508cd825ec5b9a6de88f4cf0509"),
-    ("snp", ("--vcpus", "2", "--vcpu-type", "EPYC-Genoa", "--guest-features", "0x201"), "bf3c575aec8a1a12b4e95d3318e280a5c6a393fdfb638f221804ad8c518450c0f841f41e62ed8b09af052d73cc8036cb"),
-    ("snp", ("--vcpus", "2", "--vcpu-type", "EPYC-Genoa", "--guest-features", "0x221"), "fd3c93e54357daabd8698ecc8a3cea660b07a4a906d84fbaf44208d7cdade3ed16e9af7955b92dc96f317540785cc6e5"),
-    ("snp", ("--vcpus", "1", "--vmm-type", "ec2", "--guest-features", "0x1"), "d32daa514f1f9f2380e00592ecaebac0f426148ba867b919b70737bbb4a406f6e508b30a083d10dad444b4b4648f4dd2"),
-    ("snp", ("--vcpus", "1", "--vmm-type", "ec2", "--guest-features", "0x21"), "7dfb757116da4d94fcd92527a4e122382cdafb8c3f34798bbdbe9c843d24357cf17906fb18818ed4245e81e499c334f5"),
-    ("snp", ("--vcpus", "4", "--vmm-type", "ec2", "--guest-features", "0x1"), "ef749be5d91ef69e32ba3aa64147faee140fbf0d2491dc68d514d785c601ac9031797cab53bff3fcd29421d6797adfc5"),
-    ("snp", ("--vcpus", "4", "--vmm-type", "ec2", "--guest-features", "0x21"), "6cfcd14cde950994b3d9f3bd76860007d00e8e004e083c7f0f91a2d125e666cd3f58fd80da816281b69f6f99388246b8"),
-    ("snp", ("--vcpus", "1", "--vmm-type", "gce", "--guest-features", "0x1"), "892954bc3aaf8680d84e6150978bf5c30e57b4fcf4ba5705a9b02942b3e8301841b933eca82abe82546b103ecd469506"),
-    ("snp", ("--vcpus", "1", "--vmm-type", "gce", "--guest-features", "0x21"), "da9c015b8a0606fda0c789b96d2b94ef03a3ea0259ff7742becac5353c34c0b852abc53d30b305b09163aacf8d8681ad"),
-    ("snp", ("--vcpus", "4", "--vmm-type", "gce", "--guest-features", "0x1"), "0c82739b322f995ee85a729377e469887a4630d2bc1aa9de3c5afe6280f408c4d3384622b603e14bc84ff2ad99f2ade8"),
-    ("snp", ("--vcpus", "4", "--vmm-type", "gce", "--guest-features", "0x21"), "563e6c136891a03244336308a0d0d4ad8ec986805d896b6220af5fd3e2ce6d54e94a7c720924a7f863466e38d3f58bb2"),
-    ("snp", ("--vcpus", "2", "--vcpu-type", "EPYC-Milan", *_K), "db4788ea8ba8d43318a5611f5c8b4feb918d2a74a6190fb4c872e194e369517f87c6fae2ccc8011b9a311e88772c1637"),
-    ("snp", ("--vcpus", "2", "--vmm-type", "ec2", *_K), "dace0707e18eaa6f8a8c87720ea5b88c452a8cbc9367392ecae947f3b37f0ae522dd528b38d7232958c5b326282b1e3f"),
-    ("snp", ("--vcpus", "2", "--vcpu-type", "EPYC-Milan", *_KI), "3735b6e8de0744915f47b7b94baa184ded8138bae6f6fe18acdc30f8b4d222ba2836bd28bf132dc6cb6638655d9d4af1"),
-    ("snp", ("--vcpus", "2", "--vmm-type", "ec2", *_KI), "bec1b277baf9cbbc0cb7f2de6078e6ac907958ef401dbfff8c9de2bf30ce1ed0fb1b923d22bc7ab88a7fd8de0b3909d3"),
-    ("snp", ("--vcpus", "2", "--vcpu-type", "EPYC-Milan", *_KI, *_A), "12a47b4ea7a456d32efb57fbec3444ca9ef769eec8fbff4ecc48c4772b20a49e2725a81e3d65413b76fd4b65bebe9a50"),
-    ("snp", ("--vcpus", "2", "--vmm-type", "ec2", *_KI, *_A), "464b83ffe0b0ffc9fd64ea3157d57bc59b4798b45afec0038b41f343d4d9cbd6106cb81947734db2767ca164c8cd4ca4"),
-    ("snp", ("--vcpus", "2", "--vcpu-type", "EPYC-Milan", *_K, *_A), "6751778e5cda4d484807db36bc1dd07ee94200f50672d6c9e28a3c64a1305f2531e5cb03bb1d356d22175c5cc9de0fbf"),
-    ("snp", ("--vcpus", "2", "--vmm-type", "ec2", *_K, *_A), "2fc48332afdb415aa1002696c64d8e9ecb71fd9d16f1a9ce4f2eee704153bff766384effe38829f52dbf7a278879cf75"),
-    ("snp:ovmf-hash", (), DEBIAN_OVMF_HASH),
-    ("snp", ("--vcpus", "4", "--vcpu-type", "EPYC-v4", "--snp-ovmf-hash", DEBIAN_OVMF_HASH, *_KI, *_A), "0003eb99ec35f311c8d8128fc1bcbad24231f049905d2c2fe2e1ab0665094aff508f660f9c0c740cb637acbdc48e4565"),
-    ("snp", ("--vcpus", "4", "--vcpu-sig", "0x800f12"), "13a6ae9fbaa31c91ade309c36bd5214729438abac318e01176e02a97b8bec11a4bce86b4d2b1fba2ec0481dd24ff525f"),
-    ("snp", ("--vcpus", "4", "--vcpu-family", "23", "--vcpu-model", "1", "--vcpu-stepping", "2"), "13a6ae9fbaa31c91ade309c36bd5214729438abac318e01176e02a97b8bec11a4bce86b4d2b1fba2ec0481dd24ff525f"),
-]  # fmt: skip
 
-#: amd.md §6.1: the peer's published vectors (its tests/test_guest.py) on its own fixtures; kernel and
-#: initrd are empty files (the peer's tests use /dev/null), vCPU EPYC-v4. The two SVSM rows are
-#: hardware-derived per the peer's fixtures README.
-_EMPTY_KI = ("--kernel", "@empty", "--initrd", "@empty")
-_V4 = ("--vcpu-type", "EPYC-v4")
-SPEC_6_1: list[tuple[str, tuple[str, ...], str]] = [
-    ("snp:ovmf-hash", ("--ovmf", "@amdsev"), AMDSEV_OVMF_HASH),
-    ("snp", ("--ovmf", "@amdsev", "--vcpus", "1", *_V4, "--guest-features", "0x21", *_EMPTY_KI, "--append", "", "--snp-ovmf-hash", AMDSEV_OVMF_HASH), "329c8ce0972ae52343b64d34a434a86f245dfd74f5ed7aae15d22efc78fb9683632b9b50e4e1d7fa41179ef98a7ef198"),
-    ("snp", ("--ovmf", "@amdsev", "--vcpus", "1", *_V4, "--guest-features", "0x1", *_EMPTY_KI, "--append", "", "--snp-ovmf-hash", AMDSEV_OVMF_HASH), "ddc5224521617a536ee7ce9dd6224d1b58a8d4fda1c741f3ac99fc4bfa04ba6e9fc98646d4a07a9079397fa3852819b5"),
-    ("snp", ("--ovmf", "@amdsev", "--vcpus", "1", *_V4, "--guest-features", "0x21", *_EMPTY_KI, "--append", APPEND_PEER), "803f691094946e42068aaa3a8f9e26a5c89f36f7b73ecfb28c653360fe4b3aba7e534442e7e1e17895dfe778d0228977"),
-    ("snp", ("--ovmf", "@amdsev", "--vcpus", "1", *_V4, "--guest-features", "0x1", *_EMPTY_KI, "--append", APPEND_PEER), "6d287813eb5222d770f75005c664e34c204f385ce832cc2ce7d0d6f354454362f390ef83a92046c042e706363b4b08fa"),
-    ("snp", ("--ovmf", "@amdsev", "--vcpus", "1", *_V4, "--vmm-type", "ec2", "--guest-features", "0x21", *_EMPTY_KI, "--append", ""), "0ce9ccc06bab55eebe8abc234f3df6514883977a68a591b71052498ab52b2f1aa415db338033946ef93aa8278c0d67fb"),
-    ("snp", ("--ovmf", "@amdsev", "--vcpus", "1", *_V4, "--vmm-type", "ec2", "--guest-features", "0x1", *_EMPTY_KI, "--append", ""), "0883bd0eeb716e65b7b977a321c278d1e51b33b5c655fab985443bbcc65c086b9c15e8a0bd8811050dec7e24964e5056"),
-    ("snp", ("--ovmf", "@amdsev", "--vcpus", "1", *_V4, "--vmm-type", "gce", "--guest-features", "0x1", *_EMPTY_KI, "--append", ""), "5da7106cf14cf46b1725ebab123eb9e53bd46a1e9f400cd0c08e7827b04b688ea8b4e403c8404efed4397ea5d5d0722e"),
-    ("snp", ("--ovmf", "@amdsev", "--vcpus", "4", *_V4, "--vmm-type", "gce", "--guest-features", "0x1", *_EMPTY_KI, "--append", ""), "5c5debf100fc339f90276e761ee1f1658d08922c3b20e2a2e6c7a6c3370b2452a15a00eae11886a93d6fd1e7ab81e29d"),
-    ("snp", ("--ovmf", "@amdsev", "--vcpus", "1", *_V4, "--guest-features", "0x21"), "e1e1ca029dd7973ab9513295be68198472dcd4fc834bd9af9b63f6e8a1674dbf281a9278a4a2ebe0eed9f22adbcd0e2b"),
-    ("snp", ("--ovmf", "@amdsev", "--vcpus", "1", *_V4, "--guest-features", "0x1"), "19358ba9a7615534a9a1e2f0dfc29384dcd4dcb7062ff9c6013b26869a5fc6ecabe033c48dd6f6db5d6d76e7c5df632d"),
-    ("snp", ("--ovmf", "@amdsev", "--vcpus", "4", *_V4, "--guest-features", "0x21", *_EMPTY_KI, "--append", ""), "4953b1fb416fa874980e8442b3706d345926d5f38879134e00813c5d7abcbe78eafe7b422907be0b4698e2414a631942"),
-    ("snp", ("--ovmf", "@amdsev", "--vcpus", "4", *_V4, "--guest-features", "0x1", *_EMPTY_KI, "--append", ""), "5061fffb019493a903613d56d54b94912a1a2f9e4502385f5c194616753720a92441310ba6c4933de877c36e23046ad5"),
-    ("snp", ("--ovmf", "@ovmfx64", "--vcpus", "1", *_V4, "--guest-features", "0x21"), "28797ae0afaba4005a81e629acebfb59e6687949d6be44007cd5506823b0dd66f146aaae26ff291eed7b493d8a64c385"),
-    ("snp", ("--ovmf", "@ovmfx64", "--vcpus", "1", *_V4, "--guest-features", "0x1"), "da0296de8193586a5512078dcd719eccecbd87e2b825ad4148c44f665dc87df21e5b49e21523a9ad993afdb6a30b4005"),
-    ("seves", ("--ovmf", "@amdsev", "--vcpus", "1", *_V4, *_EMPTY_KI, "--append", ""), "13810ae661ea11e2bb205621f582fee268f0367c8f97bc297b7fadef3e12002c"),
-    ("seves", ("--ovmf", "@amdsev", "--vcpus", "4", *_V4, *_EMPTY_KI, "--append", ""), "0dccbcaba8e90b261bd0d2e1863a2f9da714768b7b2a19363cd6ae35aa90de91"),
-    ("sev", ("--ovmf", "@amdsev", *_EMPTY_KI, "--append", APPEND_PEER), "82a3ee5d537c3620628270c292ae30cb40c3c878666a7890ee7ef2a08fb535ff"),
-    ("sev", ("--ovmf", "@amdsev", "--kernel", "@empty"), "77f613d7bbcdf12a73782ea9e88b0172aeda50d1a54201cb903594ff52846898"),
-    ("sev", ("--ovmf", "@ovmfx64",), "b4c021e085fb83ceffe6571a3d357b4a98773c83c474e47f76c876708fe316da"),
-    ("snp:svsm", ("--ovmf", "@svsm_ovmf", "--svsm", "@svsm", "--vars-size", str(SVSM_VARS_SIZE), "--vcpus", "4", *_V4), "27d154c27b7b359c935e250ec6fee72aa0ae8c1225e3b0e1cf46a9567e938066d7d6f94bbdc4a857818bdb79277a44b2"),
-    ("snp:svsm", ("--ovmf", "@svsm_ovmf", "--svsm", "@svsm", "--vars-size", str(SVSM_VARS_SIZE), "--vcpus", "2", *_V4), "9b94745036aafddf4f7f8b00c7513abb5b7703178cb95aaa57928bd963d68d3bfcb715d6019b9167ee2517b11b0d9be7"),
-]  # fmt: skip
+def _vectors(prefix: str, table: str) -> list[tuple[str, tuple[str, ...], str]]:
+    lines = table.strip().splitlines()
+    out = []
+    for i in range(0, len(lines), 2):
+        words = [w for word in lines[i].split() for w in _WORDS.get(word, [word])]
+        out.append((f"{prefix}-{i // 2}-{words[0]}", ("--mode", *words), lines[i + 1].strip()))
+    return out
 
-SPEC_VECTORS: list[tuple[str, tuple[str, ...], str]] = [
-    (f"6.2-{i}-{mode}", ("--mode", mode, "--ovmf", "@fw", *args), digest)
-    for i, (mode, args, digest) in enumerate(SPEC_6_2)
-] + [(f"6.1-{i}-{mode}", ("--mode", mode, *args), digest) for i, (mode, args, digest) in enumerate(SPEC_6_1)]
+
+#: amd.md §6.2: the Debian OVMF.amdsev.fd with the §6.2 kernel/initrd/cmdline; computed there by an
+#: independent implementation written from the spec and matched against sev-snp-measure 0.0.13 (all rows).
+SPEC_6_2 = _vectors("6.2", """
+sev --ovmf @fw
+    3e4fd0b3fe3b2dbe481c3d9e99418a034174f26cbe1f55aa212b0f18c12d2d6f
+sev --ovmf @fw --kernel @kernel
+    07a4b2442fc9df1ee78fcc8c8231128ca617d20c4d2c7791084e605efb0022b1
+sev --ovmf @fw --kernel @kernel --initrd @initrd
+    1ff957f16b58d7a4ea6c6eaa4fc6dc9cc93cd94d6191cd1a52a6dc3d375a966f
+sev --ovmf @fw --kernel @kernel --initrd @initrd --append @A
+    e1cbd8b008a3aab69775f363c3f576d89c56c3e69a90a26628ea11f01aedd5be
+sev --ovmf @fw --kernel @kernel --append @A
+    1a07fd920b8256a4f11d82f2be136bd24afbca5212fa620115268204fae6c1c1
+seves --ovmf @fw --vcpus 1 --vcpu-type EPYC-v4
+    62f563dcde1a3fcde3e5ffd1a3ee7ff7e9bae00f74bada763587a311e2df5d7e
+seves --ovmf @fw --vcpus 2 --vcpu-type EPYC-v4
+    9851d5fecb322196a2fea09a2a3667bab221add8e8b69ab3d2637e813fa2e1b7
+seves --ovmf @fw --vcpus 4 --vcpu-type EPYC-v4
+    a3785f5a0490fd91a5b0369b8b4bb7dc0b15ccfa4a8c80ebe8cad03e621729ec
+seves --ovmf @fw --vcpus 16 --vcpu-type EPYC-v4
+    6f1fcedead6a1abbedb49086b0145319676a19b45a13fadd07067a90df10276b
+seves --ovmf @fw --vcpus 64 --vcpu-type EPYC-v4
+    457405eb5a835d0465d4171c5cfa2c9363c2db3def65920221ca236d7c2d6811
+seves --ovmf @fw --vcpus 4 --vcpu-type EPYC-Rome
+    2cf0c8d15a30a49992b036c2063e5845a890e0ba93996b14e35829bc5049a300
+seves --ovmf @fw --vcpus 4 --vcpu-type EPYC-Milan
+    aca61f83d5a1973ebbcabb6346dff90e5c4a8bd5563832479e7d6efbf28df430
+seves --ovmf @fw --vcpus 4 --vcpu-type EPYC-Genoa
+    4004e687a74dbb741df6081c3330f530462b60e6b28dd8cb84321d1432cca075
+seves --ovmf @fw --vcpus 4 --vcpu-type EPYC-Turin
+    ca628c15a837acf331fa56ad6702890995aafbd22c9596c5c5ec845239c6362b
+seves --ovmf @fw --vcpus 1 --vmm-type ec2
+    a0dff408545ed8bfd1a8450c6508ac431a2089eaafce2f341c4af901fc6c8e66
+seves --ovmf @fw --vcpus 4 --vmm-type ec2
+    aab89700f48730980dfea501d6b5706fbfb7293f4ea68b7f15f54e6e41e917c6
+seves --ovmf @fw --vcpus 1 --vmm-type gce
+    c9fcfa49e30936da792fb094401fab683449833c6894d33c75e0faff9850a21c
+seves --ovmf @fw --vcpus 4 --vmm-type gce
+    b5576dbc1a557ef47fb5a67f61268beb0fb877dbb868f9ac03f76bdb7509da3a
+seves --ovmf @fw --vcpus 2 --vcpu-type EPYC-Milan --kernel @kernel
+    f3089b31886b67ccb4df61463aca90b85e88f084956b77ac5651e0625e2b417f
+seves --ovmf @fw --vcpus 2 --vcpu-type EPYC-Milan --kernel @kernel --initrd @initrd
+    6c9e4ab4f8e37520ba3cc9249ce1c9e35d13ded9f623734022a9e14ea34b9f48
+seves --ovmf @fw --vcpus 2 --vcpu-type EPYC-Milan --kernel @kernel --initrd @initrd --append @A
+    b866f136288f1e8d5fcbc6f90da19ccc7e2101a145b759a541c0d12dd6daa109
+seves --ovmf @fw --vcpus 2 --vcpu-type EPYC-Milan --kernel @kernel --append @A
+    4b3ab093530c2bdf78d18453b03355099c238b1878aa30e68f2b18689fe0df70
+snp --ovmf @fw --vcpus 1 --vcpu-type EPYC-v4 --guest-features 0x1
+    d74bd3ea40b240c3228edc5177ce6193561ebff633dbd0be76d6c143b876d65102425c0e2e8a930857c48daa5eacda58
+snp --ovmf @fw --vcpus 2 --vcpu-type EPYC-v4 --guest-features 0x1
+    a3c946257b3cef8f1e25dd03cb84f9f01313ae9135c32acc7e01f4204aa447aaa196530d5999be0f114462d2546cd02d
+snp --ovmf @fw --vcpus 4 --vcpu-type EPYC-v4 --guest-features 0x1
+    13a6ae9fbaa31c91ade309c36bd5214729438abac318e01176e02a97b8bec11a4bce86b4d2b1fba2ec0481dd24ff525f
+snp --ovmf @fw --vcpus 16 --vcpu-type EPYC-v4 --guest-features 0x1
+    d92de5853d01ce931f7ea1f06f5e50e165b74b3211902f9c30a4012224dc8d6eb950ca45bd3e5aeb94dcf9dfad43da10
+snp --ovmf @fw --vcpus 64 --vcpu-type EPYC-v4 --guest-features 0x1
+    c8988bfa29626e72129dd39d65a2deb380513881d5cb98f3b2dc1a6d02c8ebd6017056ff0943743a66a1221bea8f229e
+snp --ovmf @fw --vcpus 1 --vcpu-type EPYC-v4 --guest-features 0x21
+    5fafce19a1da9324827756044f6a922becd7fb7a5f80f1cd803366eeb7add5a129d0ca53b184313c9f9036e869371a88
+snp --ovmf @fw --vcpus 2 --vcpu-type EPYC-v4 --guest-features 0x21
+    9b695c4a0d1b9d5e4387e9b51fea513fe44ff3a4a17da3c44f101d92501761722bf2c8eab08f065e12035245e2718b5d
+snp --ovmf @fw --vcpus 4 --vcpu-type EPYC-v4 --guest-features 0x21
+    a0edd3ca630eae842e556b4dd9e098621c361570051bc5b9c4181cefb6ab504a1b837f4229149af5a7727d6d2799f765
+snp --ovmf @fw --vcpus 16 --vcpu-type EPYC-v4 --guest-features 0x21
+    9ac608a0e5b245bbcebf86f8a2c4253cffdd81472b755dfa88ca8037931b84e01d22701b35453f64c44d03e1a311bb87
+snp --ovmf @fw --vcpus 64 --vcpu-type EPYC-v4 --guest-features 0x21
+    09ae317da4bd10979f81dd2400c1aa08b83918ebb317371e74d18ddf65756e77b9f1532c7e0df822536c28a4f9fdf294
+snp --ovmf @fw --vcpus 4 --vcpu-type EPYC-Rome
+    0746a0da8e4c8b739f76ffc53f1ff50b30298c533b455e58871fb3e35a8169e7f86a1abe421915e8cc057e760ba471ff
+snp --ovmf @fw --vcpus 4 --vcpu-type EPYC-Milan
+    c995d6122aacbc0434128f0c63783f03b7caec3f8f4292948522a00c0395ff126f1633d8346a20aa85f8dd3bd8739a38
+snp --ovmf @fw --vcpus 4 --vcpu-type EPYC-Genoa
+    d505c9acd20a52ed0afd3e763d3b7b1bdd695d54d588a3e9d7957b803b457602332d5911781485b552cbbed90a20f235
+snp --ovmf @fw --vcpus 4 --vcpu-type EPYC-Turin
+    d91d3c8cc27707d25027b79f6f93c15a86d4c41d0d04ea2ea51eb25eb6118f8f1cb731fc82f220fed80cdb22559270ac
+snp --ovmf @fw --vcpus 2 --vcpu-type EPYC-Genoa --guest-features 0x0
+    cf0d5a6c7564c5fdf08a954cffb560b7b0d9aaa034077b91442ccd154b9017eb9bdb3508cd825ec5b9a6de88f4cf0509
+snp --ovmf @fw --vcpus 2 --vcpu-type EPYC-Genoa --guest-features 0x201
+    bf3c575aec8a1a12b4e95d3318e280a5c6a393fdfb638f221804ad8c518450c0f841f41e62ed8b09af052d73cc8036cb
+snp --ovmf @fw --vcpus 2 --vcpu-type EPYC-Genoa --guest-features 0x221
+    fd3c93e54357daabd8698ecc8a3cea660b07a4a906d84fbaf44208d7cdade3ed16e9af7955b92dc96f317540785cc6e5
+snp --ovmf @fw --vcpus 1 --vmm-type ec2 --guest-features 0x1
+    d32daa514f1f9f2380e00592ecaebac0f426148ba867b919b70737bbb4a406f6e508b30a083d10dad444b4b4648f4dd2
+snp --ovmf @fw --vcpus 1 --vmm-type ec2 --guest-features 0x21
+    7dfb757116da4d94fcd92527a4e122382cdafb8c3f34798bbdbe9c843d24357cf17906fb18818ed4245e81e499c334f5
+snp --ovmf @fw --vcpus 4 --vmm-type ec2 --guest-features 0x1
+    ef749be5d91ef69e32ba3aa64147faee140fbf0d2491dc68d514d785c601ac9031797cab53bff3fcd29421d6797adfc5
+snp --ovmf @fw --vcpus 4 --vmm-type ec2 --guest-features 0x21
+    6cfcd14cde950994b3d9f3bd76860007d00e8e004e083c7f0f91a2d125e666cd3f58fd80da816281b69f6f99388246b8
+snp --ovmf @fw --vcpus 1 --vmm-type gce --guest-features 0x1
+    892954bc3aaf8680d84e6150978bf5c30e57b4fcf4ba5705a9b02942b3e8301841b933eca82abe82546b103ecd469506
+snp --ovmf @fw --vcpus 1 --vmm-type gce --guest-features 0x21
+    da9c015b8a0606fda0c789b96d2b94ef03a3ea0259ff7742becac5353c34c0b852abc53d30b305b09163aacf8d8681ad
+snp --ovmf @fw --vcpus 4 --vmm-type gce --guest-features 0x1
+    0c82739b322f995ee85a729377e469887a4630d2bc1aa9de3c5afe6280f408c4d3384622b603e14bc84ff2ad99f2ade8
+snp --ovmf @fw --vcpus 4 --vmm-type gce --guest-features 0x21
+    563e6c136891a03244336308a0d0d4ad8ec986805d896b6220af5fd3e2ce6d54e94a7c720924a7f863466e38d3f58bb2
+snp --ovmf @fw --vcpus 2 --vcpu-type EPYC-Milan --kernel @kernel
+    db4788ea8ba8d43318a5611f5c8b4feb918d2a74a6190fb4c872e194e369517f87c6fae2ccc8011b9a311e88772c1637
+snp --ovmf @fw --vcpus 2 --vmm-type ec2 --kernel @kernel
+    dace0707e18eaa6f8a8c87720ea5b88c452a8cbc9367392ecae947f3b37f0ae522dd528b38d7232958c5b326282b1e3f
+snp --ovmf @fw --vcpus 2 --vcpu-type EPYC-Milan --kernel @kernel --initrd @initrd
+    3735b6e8de0744915f47b7b94baa184ded8138bae6f6fe18acdc30f8b4d222ba2836bd28bf132dc6cb6638655d9d4af1
+snp --ovmf @fw --vcpus 2 --vmm-type ec2 --kernel @kernel --initrd @initrd
+    bec1b277baf9cbbc0cb7f2de6078e6ac907958ef401dbfff8c9de2bf30ce1ed0fb1b923d22bc7ab88a7fd8de0b3909d3
+snp --ovmf @fw --vcpus 2 --vcpu-type EPYC-Milan --kernel @kernel --initrd @initrd --append @A
+    12a47b4ea7a456d32efb57fbec3444ca9ef769eec8fbff4ecc48c4772b20a49e2725a81e3d65413b76fd4b65bebe9a50
+snp --ovmf @fw --vcpus 2 --vmm-type ec2 --kernel @kernel --initrd @initrd --append @A
+    464b83ffe0b0ffc9fd64ea3157d57bc59b4798b45afec0038b41f343d4d9cbd6106cb81947734db2767ca164c8cd4ca4
+snp --ovmf @fw --vcpus 2 --vcpu-type EPYC-Milan --kernel @kernel --append @A
+    6751778e5cda4d484807db36bc1dd07ee94200f50672d6c9e28a3c64a1305f2531e5cb03bb1d356d22175c5cc9de0fbf
+snp --ovmf @fw --vcpus 2 --vmm-type ec2 --kernel @kernel --append @A
+    2fc48332afdb415aa1002696c64d8e9ecb71fd9d16f1a9ce4f2eee704153bff766384effe38829f52dbf7a278879cf75
+snp:ovmf-hash --ovmf @fw
+    9d0dd8be18c86e3fe3bf0038ed75ebf5340bee69fd2632c8ff9409964575960ae1f7e84be387d2e3467bc3508d1e4806
+snp --ovmf @fw --vcpus 4 --vcpu-type EPYC-v4 --snp-ovmf-hash @H --kernel @kernel --initrd @initrd --append @A
+    0003eb99ec35f311c8d8128fc1bcbad24231f049905d2c2fe2e1ab0665094aff508f660f9c0c740cb637acbdc48e4565
+snp --ovmf @fw --vcpus 4 --vcpu-sig 0x800f12
+    13a6ae9fbaa31c91ade309c36bd5214729438abac318e01176e02a97b8bec11a4bce86b4d2b1fba2ec0481dd24ff525f
+snp --ovmf @fw --vcpus 4 --vcpu-family 23 --vcpu-model 1 --vcpu-stepping 2
+    13a6ae9fbaa31c91ade309c36bd5214729438abac318e01176e02a97b8bec11a4bce86b4d2b1fba2ec0481dd24ff525f
+""")
+
+#: amd.md §6.1: the peer's published vectors (its tests/test_guest.py) on its own fixtures; its kernel and
+#: initrd are /dev/null (here: empty files). The two snp:svsm rows are hardware-derived per the peer's
+#: fixtures README (amd.md §4.3).
+SPEC_6_1 = _vectors("6.1", """
+snp:ovmf-hash --ovmf @amdsev
+    086e2e9149ebf45abdc3445fba5b2da8270bdbb04094d7a2c37faaa4b24af3aa16aff8c374c2a55c467a50da6d466b74
+snp --ovmf @amdsev --vcpus 1 @V4 --guest-features 0x21 @EKI --append @none --snp-ovmf-hash @H2
+    329c8ce0972ae52343b64d34a434a86f245dfd74f5ed7aae15d22efc78fb9683632b9b50e4e1d7fa41179ef98a7ef198
+snp --ovmf @amdsev --vcpus 1 @V4 --guest-features 0x1 @EKI --append @none --snp-ovmf-hash @H2
+    ddc5224521617a536ee7ce9dd6224d1b58a8d4fda1c741f3ac99fc4bfa04ba6e9fc98646d4a07a9079397fa3852819b5
+snp --ovmf @amdsev --vcpus 1 @V4 --guest-features 0x21 @EKI --append @Apeer
+    803f691094946e42068aaa3a8f9e26a5c89f36f7b73ecfb28c653360fe4b3aba7e534442e7e1e17895dfe778d0228977
+snp --ovmf @amdsev --vcpus 1 @V4 --guest-features 0x1 @EKI --append @Apeer
+    6d287813eb5222d770f75005c664e34c204f385ce832cc2ce7d0d6f354454362f390ef83a92046c042e706363b4b08fa
+snp --ovmf @amdsev --vcpus 1 @V4 --vmm-type ec2 --guest-features 0x21 @EKI --append @none
+    0ce9ccc06bab55eebe8abc234f3df6514883977a68a591b71052498ab52b2f1aa415db338033946ef93aa8278c0d67fb
+snp --ovmf @amdsev --vcpus 1 @V4 --vmm-type ec2 --guest-features 0x1 @EKI --append @none
+    0883bd0eeb716e65b7b977a321c278d1e51b33b5c655fab985443bbcc65c086b9c15e8a0bd8811050dec7e24964e5056
+snp --ovmf @amdsev --vcpus 1 @V4 --vmm-type gce --guest-features 0x1 @EKI --append @none
+    5da7106cf14cf46b1725ebab123eb9e53bd46a1e9f400cd0c08e7827b04b688ea8b4e403c8404efed4397ea5d5d0722e
+snp --ovmf @amdsev --vcpus 4 @V4 --vmm-type gce --guest-features 0x1 @EKI --append @none
+    5c5debf100fc339f90276e761ee1f1658d08922c3b20e2a2e6c7a6c3370b2452a15a00eae11886a93d6fd1e7ab81e29d
+snp --ovmf @amdsev --vcpus 1 @V4 --guest-features 0x21
+    e1e1ca029dd7973ab9513295be68198472dcd4fc834bd9af9b63f6e8a1674dbf281a9278a4a2ebe0eed9f22adbcd0e2b
+snp --ovmf @amdsev --vcpus 1 @V4 --guest-features 0x1
+    19358ba9a7615534a9a1e2f0dfc29384dcd4dcb7062ff9c6013b26869a5fc6ecabe033c48dd6f6db5d6d76e7c5df632d
+snp --ovmf @amdsev --vcpus 4 @V4 --guest-features 0x21 @EKI --append @none
+    4953b1fb416fa874980e8442b3706d345926d5f38879134e00813c5d7abcbe78eafe7b422907be0b4698e2414a631942
+snp --ovmf @amdsev --vcpus 4 @V4 --guest-features 0x1 @EKI --append @none
+    5061fffb019493a903613d56d54b94912a1a2f9e4502385f5c194616753720a92441310ba6c4933de877c36e23046ad5
+snp --ovmf @ovmfx64 --vcpus 1 @V4 --guest-features 0x21
+    28797ae0afaba4005a81e629acebfb59e6687949d6be44007cd5506823b0dd66f146aaae26ff291eed7b493d8a64c385
+snp --ovmf @ovmfx64 --vcpus 1 @V4 --guest-features 0x1
+    da0296de8193586a5512078dcd719eccecbd87e2b825ad4148c44f665dc87df21e5b49e21523a9ad993afdb6a30b4005
+seves --ovmf @amdsev --vcpus 1 @V4 @EKI --append @none
+    13810ae661ea11e2bb205621f582fee268f0367c8f97bc297b7fadef3e12002c
+seves --ovmf @amdsev --vcpus 4 @V4 @EKI --append @none
+    0dccbcaba8e90b261bd0d2e1863a2f9da714768b7b2a19363cd6ae35aa90de91
+sev --ovmf @amdsev @EKI --append @Apeer
+    82a3ee5d537c3620628270c292ae30cb40c3c878666a7890ee7ef2a08fb535ff
+sev --ovmf @amdsev --kernel @empty
+    77f613d7bbcdf12a73782ea9e88b0172aeda50d1a54201cb903594ff52846898
+sev --ovmf @ovmfx64
+    b4c021e085fb83ceffe6571a3d357b4a98773c83c474e47f76c876708fe316da
+snp:svsm --ovmf @svsm_ovmf --svsm @svsm --vars-size 540672 --vcpus 4 @V4
+    27d154c27b7b359c935e250ec6fee72aa0ae8c1225e3b0e1cf46a9567e938066d7d6f94bbdc4a857818bdb79277a44b2
+snp:svsm --ovmf @svsm_ovmf --svsm @svsm --vars-size 540672 --vcpus 2 @V4
+    9b94745036aafddf4f7f8b00c7513abb5b7703178cb95aaa57928bd963d68d3bfcb715d6019b9167ee2517b11b0d9be7
+""")
+
+SPEC_VECTORS = SPEC_6_2 + SPEC_6_1
 
 
 @pytest.mark.parametrize(("args", "digest"), [v[1:] for v in SPEC_VECTORS], ids=[v[0] for v in SPEC_VECTORS])
