@@ -1,0 +1,239 @@
+"""AMD launch-digest measurers: :class:`pvmkit.launch.Backend` implementations (spec amd.md §2–§4).
+
+* :class:`SnpMeasurer` — the SEV-SNP PAGE_INFO SHA-384 chain (§4.1); also ``Vendor.SW``, which is
+  measured exactly like SNP. Per 4 KiB page: ``LD = SHA-384(PAGE_INFO(LD, contents, type, gpa))``;
+  NORMAL/VMSA pages contribute SHA-384(page), ZERO/UNMEASURED/SECRETS/CPUID 48 zero bytes; vCPUs
+  (``AddVcpu``) are VMSA pages at GPA 0xFFFFFFFFF000, in the order they are added. ``Init.seed``
+  resumes from a given digest (e.g. sev-snp-measure's ``snp:ovmf-hash``).
+* :class:`SevMeasurer` / :class:`SevEsMeasurer` — SHA-256 over the bytes given to LAUNCH_UPDATE_DATA
+  in call order (NORMAL memory; only ``AddMemory.data_span`` of a range when set, which is how a plan
+  expresses QEMU's 176-byte kernel-hashes table), then (SEV-ES) each vCPU's 4096-byte VMSA. ZERO and
+  UNMEASURED memory is not passed to the firmware and so not hashed; SNP-only page kinds (SECRETS,
+  CPUID, VMSA) raise :class:`~pvmkit.errors.MeasurementError`.
+
+All three expose ``digest`` (the digest so far) and ``copy()`` (an independent measurer in the same
+state), so a prefix (the firmware) is measured once and extended per vCPU count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pvmkit.errors import MeasurementError
+from pvmkit.launch import Launcher
+from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, LaunchPlan, PageKind, Vendor
+
+__all__ = [
+    "LD_SIZE",
+    "SNP_PAGE_TYPES",
+    "VMSA_GPA",
+    "SevEsMeasurer",
+    "SevMeasurer",
+    "SnpMeasurer",
+    "measure_plan",
+    "measurer_for",
+    "snp_page_info",
+]
+
+LD_SIZE = 48
+#: GPA KVM measures SNP VMSAs at: (u64)-1, page aligned, bits above 51 cleared (KVM INITIAL_VMSA_GPA)
+VMSA_GPA = 0xFFFFFFFFF000
+_ZERO48 = bytes(LD_SIZE)
+
+#: SNP_LAUNCH_UPDATE page types (SNP firmware ABI 56860)
+SNP_PAGE_TYPES: dict[PageKind, int] = {
+    PageKind.NORMAL: 1,
+    PageKind.VMSA: 2,
+    PageKind.ZERO: 3,
+    PageKind.UNMEASURED: 4,
+    PageKind.SECRETS: 5,
+    PageKind.CPUID: 6,
+}
+
+# PAGE_INFO bytes 0x60..0x68: LENGTH u16 = 0x70, PAGE_TYPE u8, IMI_PAGE, VMPL3/2/1 perms, reserved
+_INFO_HEAD = {t: b"\x70\x00" + bytes((t, 0, 0, 0, 0, 0)) for t in range(256)}
+
+
+def snp_page_info(ld: bytes, contents_digest: bytes, page_type: int, gpa: int) -> bytes:
+    """The 112-byte PAGE_INFO structure (SNP ABI 56860, SNP_LAUNCH_UPDATE): current LD, contents
+    digest, LENGTH 0x70, PAGE_TYPE, IMI_PAGE 0, VMPL3..1 permissions 0, reserved 0, GPA."""
+    if len(ld) != LD_SIZE or len(contents_digest) != LD_SIZE:
+        raise MeasurementError("PAGE_INFO needs a 48-byte launch digest and a 48-byte contents digest")
+    if not 0 <= page_type <= 0xFF or not 0 <= gpa < 1 << 64:
+        raise MeasurementError(f"PAGE_INFO page type {page_type} / GPA {gpa:#x} out of range")
+    return bytes(ld) + bytes(contents_digest) + _INFO_HEAD[page_type] + gpa.to_bytes(8, "little")
+
+
+class SnpMeasurer:
+    """The SNP launch-digest chain as a launch backend. ``Launcher(SnpMeasurer()).run(plan)`` → 48 bytes."""
+
+    def __init__(self, ld: bytes | None = None) -> None:
+        self._ld = bytes(ld) if ld is not None else _ZERO48
+        self.vendor: Vendor | None = None
+        self.pages = 0  #: PAGE_INFO updates so far
+
+    # -- state --------------------------------------------------------------------------------
+    @property
+    def digest(self) -> bytes:
+        """The current launch digest (48 bytes)."""
+        return self._ld
+
+    def copy(self) -> SnpMeasurer:
+        other = SnpMeasurer(self._ld)
+        other.vendor = self.vendor
+        other.pages = self.pages
+        return other
+
+    def extend(self, page_type: int, gpa: int, contents_digest: bytes) -> bytes:
+        """One SNP_LAUNCH_UPDATE page: chain a PAGE_INFO; returns the new LD."""
+        self._ld = hashlib.sha384(snp_page_info(self._ld, contents_digest, page_type, gpa)).digest()
+        self.pages += 1
+        return self._ld
+
+    # -- Backend ------------------------------------------------------------------------------
+    def init(self, op: Init) -> None:
+        if not op.vendor.snp_like:
+            raise MeasurementError(f"SnpMeasurer measures snp and sw guests, not {op.vendor.value}")
+        self.vendor = op.vendor
+        self._ld = bytes(op.seed) if op.seed is not None else _ZERO48
+        self.pages = 0
+
+    def add_memory(self, op: AddMemory) -> None:
+        kind = op.kind
+        page_type = SNP_PAGE_TYPES[kind]
+        head = _INFO_HEAD[page_type]
+        sha384 = hashlib.sha384
+        ld = self._ld
+        gpa = op.gpa
+        n = op.pages
+        if kind.measured_contents:
+            if op.page_digests is not None:
+                digests: Any = op.page_digests
+            elif op.data is None:
+                digests = [_zero_page_sha384()] * n
+            else:
+                mv = memoryview(op.data).cast("B")
+                digests = (sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest() for i in range(n))
+            for i, contents in enumerate(digests):
+                if len(contents) != LD_SIZE:
+                    raise MeasurementError(f"page digest {i} of {op.label or 'memory'} is not 48 bytes")
+                ld = sha384(ld + contents + head + (gpa + i * PAGE_SIZE).to_bytes(8, "little")).digest()
+        else:
+            tail = _ZERO48 + head
+            for i in range(n):
+                ld = sha384(ld + tail + (gpa + i * PAGE_SIZE).to_bytes(8, "little")).digest()
+        self._ld = ld
+        self.pages += n
+
+    def add_vcpu(self, op: AddVcpu) -> None:
+        self.extend(SNP_PAGE_TYPES[PageKind.VMSA], VMSA_GPA, hashlib.sha384(op.state).digest())
+
+    def finalize(self, op: Finalize) -> bytes:
+        return self._ld
+
+
+_ZERO_PAGE_SHA384: bytes | None = None
+
+
+def _zero_page_sha384() -> bytes:
+    global _ZERO_PAGE_SHA384
+    if _ZERO_PAGE_SHA384 is None:
+        _ZERO_PAGE_SHA384 = hashlib.sha384(bytes(PAGE_SIZE)).digest()
+    return _ZERO_PAGE_SHA384
+
+
+class _Sha256Measurer:
+    """SHA-256 over LAUNCH_UPDATE_DATA bytes (and, for SEV-ES, LAUNCH_UPDATE_VMSA pages)."""
+
+    _vendors: tuple[Vendor, ...] = ()
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+        self.vendor: Vendor | None = None
+
+    @property
+    def digest(self) -> bytes:
+        """SHA-256 of everything measured so far (32 bytes)."""
+        return self._h.digest()
+
+    def copy(self) -> Any:
+        other = type(self)()
+        other._h = self._h.copy()
+        other.vendor = self.vendor
+        return other
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes to the stream (one LAUNCH_UPDATE_DATA)."""
+        self._h.update(data)
+
+    def init(self, op: Init) -> None:
+        if op.vendor not in self._vendors:
+            raise MeasurementError(f"{type(self).__name__} does not measure {op.vendor.value} guests")
+        if op.seed is not None:
+            raise MeasurementError("SEV/SEV-ES digests cannot be resumed from a seed")
+        self.vendor = op.vendor
+        self._h = hashlib.sha256()
+
+    def add_memory(self, op: AddMemory) -> None:
+        if op.kind in (PageKind.ZERO, PageKind.UNMEASURED):
+            return  # not given to LAUNCH_UPDATE_DATA
+        if op.kind is not PageKind.NORMAL:
+            raise MeasurementError(
+                f"{op.kind.value} pages are SNP-only; {op.label or 'memory'} cannot be measured"
+            )
+        if op.page_digests is not None:
+            raise MeasurementError("SEV/SEV-ES digests are a byte stream: per-page digests cannot be used")
+        off, length = op.data_span if op.data_span is not None else (0, op.size)
+        if op.data is None:
+            self._h.update(bytes(length))
+        else:
+            self._h.update(memoryview(op.data).cast("B")[off : off + length])
+
+    def add_vcpu(self, op: AddVcpu) -> None:
+        if op.state:
+            self._h.update(op.state)
+
+    def finalize(self, op: Finalize) -> bytes:
+        return self._h.digest()
+
+
+class SevMeasurer(_Sha256Measurer):
+    """SEV launch digest GCTX.LD (32 bytes): SHA-256 of the LAUNCH_UPDATE_DATA stream."""
+
+    _vendors = (Vendor.SEV,)
+
+    def copy(self) -> SevMeasurer:
+        result: SevMeasurer = super().copy()
+        return result
+
+
+class SevEsMeasurer(_Sha256Measurer):
+    """SEV-ES launch digest (32 bytes): the SEV stream followed by every vCPU's VMSA page."""
+
+    _vendors = (Vendor.SEV_ES,)
+
+    def copy(self) -> SevEsMeasurer:
+        result: SevEsMeasurer = super().copy()
+        return result
+
+
+Measurer = SnpMeasurer | SevMeasurer | SevEsMeasurer
+
+
+def measurer_for(vendor: Vendor) -> Measurer:
+    """A fresh measurer for a vendor: snp and sw → SNP chain, sev → SHA-256, sev-es → SHA-256 + VMSAs."""
+    if vendor.snp_like:
+        return SnpMeasurer()
+    if vendor is Vendor.SEV:
+        return SevMeasurer()
+    if vendor is Vendor.SEV_ES:
+        return SevEsMeasurer()
+    raise MeasurementError(f"no AMD measurer for {vendor.value}")
+
+
+def measure_plan(plan: LaunchPlan) -> bytes:
+    """The launch digest of a plan, with the backend picked from ``plan.init.vendor``."""
+    measurer = measurer_for(plan.init.vendor)
+    result: bytes = Launcher(measurer).run(plan)
+    return result
