@@ -39,10 +39,7 @@ KVM_X86_TDX_VM = 5
 # System-fd (/dev/kvm) device-attribute groups (asm/kvm.h, x86), for KVM_{HAS,GET}_DEVICE_ATTR.
 KVM_X86_GRP_SYSTEM = 0
 KVM_X86_XCOMP_GUEST_SUPP = 0
-KVM_X86_GRP_SEV = 1
-KVM_X86_SEV_VMSA_FEATURES = 0
-KVM_X86_SNP_POLICY_BITS = 1
-KVM_X86_SEV_SNP_REQ_CERTS = 2
+# The vendor groups (KVM_X86_GRP_SEV = 1, ...) live with their vendor: pvmkit.uapi.sev.
 
 # ---------------------------------------------------------------------------------------------------
 # Memory slots
