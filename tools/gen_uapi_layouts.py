@@ -24,6 +24,7 @@ timeouts and every subprocess a hard one.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import getpass
 import hashlib
 import json
@@ -59,6 +60,7 @@ MULTIARCH = "x86_64-linux-gnu"
 HEADERS = ("linux/kvm.h", "asm/kvm.h", "linux/kvm_para.h", "linux/psp-sev.h", "linux/version.h")
 APT_TIMEOUT = 15  # seconds, per apt-get call (network timeouts inside apt are shorter)
 CC_TIMEOUT = 60
+LOCK_TIMEOUT = 20
 
 
 class Unreachable(Exception):
@@ -278,8 +280,8 @@ def _compile_problems(stderr: str, py: PyLayouts) -> list[str]:
         )
     ):
         problems.append(f"{kind}: no such type in the headers")
-    for member in sorted(set(re.findall(r"has no member named '(\w+)'", stderr))):
-        problems.append(f"field {member}: no such member in the headers")
+    for ctype, member in sorted(set(re.findall(r"'([^']+)' has no member named '(\w+)'", stderr))):
+        problems.append(f"{ctype}: no member {member} in the headers")
     if not problems:
         problems = ["probe did not compile:", *[ln for ln in stderr.splitlines() if "error" in ln][:40]]
     return problems
@@ -349,9 +351,20 @@ def build_table(py: PyLayouts, root: Path, version: str, workdir: Path) -> dict[
 
 def fresh_table(py: PyLayouts, cache: Path) -> dict[str, Any]:
     cache.mkdir(parents=True, exist_ok=True)
-    root, version = fetch(cache)
-    with tempfile.TemporaryDirectory(prefix="pvmkit-probe-") as tmp:
-        return build_table(py, root, version, Path(tmp))
+    # Several checkouts' test runs may share the cache: one apt at a time (apt runs without locking).
+    with open(cache / ".lock", "w") as lock:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise Unreachable(f"{cache} is locked by another run") from None
+                time.sleep(0.2)
+        root, version = fetch(cache)
+        with tempfile.TemporaryDirectory(prefix="pvmkit-probe-") as tmp:
+            return build_table(py, root, version, Path(tmp))
 
 
 def _describe(table: dict[str, Any]) -> str:

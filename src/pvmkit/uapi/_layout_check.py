@@ -59,6 +59,7 @@ class PyStruct:
     fields: dict[str, tuple[int, int | None]] = field(default_factory=dict)
     bitfields: dict[str, str] = field(default_factory=dict)  # path -> hex bytes of the all-ones mask
     flexible: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (offset, elem size)
+    cls: type = field(default=object, repr=False, compare=False)
 
 
 @dataclass
@@ -97,33 +98,31 @@ def _all_fields(cls: type) -> list[tuple[Any, ...]]:
     return entries
 
 
-def _walk(cls: type, prefix: str, base: int, out: PyStruct) -> None:
+def _walk(cls: type, prefix: str, pyprefix: tuple[str, ...], base: int, out: PyStruct) -> None:
     anonymous = set(getattr(cls, "_anonymous_", ()))
     for entry in _all_fields(cls):
         name, ftype = entry[0], entry[1]
         off = base + getattr(cls, name).offset
         path = prefix if name in anonymous else (f"{prefix}.{name}" if prefix else name)
+        pypath = (*pyprefix, name)
         if len(entry) > 2:  # bit-field: C has no offsetof for it; compare the all-ones byte mask
-            out.bitfields[path] = ""  # filled in by _fill_bitfield_masks
+            out.bitfields[path] = _bitfield_mask(out.cls, pypath, entry[2])
             continue
         if name not in anonymous:
             size = ctypes.sizeof(ftype)
             out.fields[path] = (off, size if size else None)  # 0: zero-length (flexible) array
         if _is_ctype_struct(ftype):
-            _walk(ftype, path, off, out)
+            _walk(ftype, path, pypath, off, out)
 
 
-def _fill_bitfield_masks(cls: type, info: PyStruct) -> None:
-    """For each bit-field: the structure's bytes with only that field set to all ones."""
-    for path in info.bitfields:
-        root: Any = cls()
-        obj = root
-        *parents, last = path.split(".")
-        for p in parents:
-            obj = getattr(obj, p)  # nested members share the root's buffer
-        width = next(e[2] for e in _all_fields(type(obj)) if e[0] == last)
-        setattr(obj, last, (1 << width) - 1)
-        info.bitfields[path] = ctypes.string_at(ctypes.addressof(root), ctypes.sizeof(root)).hex()
+def _bitfield_mask(cls: type, pypath: tuple[str, ...], width: int) -> str:
+    """The bytes of a zeroed ``cls`` with only the bit-field at ``pypath`` set to all ones."""
+    root: Any = cls()
+    obj = root
+    for p in pypath[:-1]:
+        obj = getattr(obj, p)  # nested members share the root's buffer
+    setattr(obj, pypath[-1], (1 << width) - 1)
+    return ctypes.string_at(ctypes.addressof(root), ctypes.sizeof(root)).hex()
 
 
 def _c_type(cls: type) -> str:
@@ -135,9 +134,8 @@ def _c_type(cls: type) -> str:
 
 
 def _struct_info(cls: type, module: str) -> PyStruct:
-    info = PyStruct(name=cls.__name__, module=module, c_type=_c_type(cls), size=ctypes.sizeof(cls))
-    _walk(cls, "", 0, info)
-    _fill_bitfield_masks(cls, info)
+    info = PyStruct(name=cls.__name__, module=module, c_type=_c_type(cls), size=ctypes.sizeof(cls), cls=cls)
+    _walk(cls, "", (), 0, info)
     flex = cls.__dict__.get("_flexible_")
     if flex is not None:
         path, elem = flex
