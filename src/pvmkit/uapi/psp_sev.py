@@ -121,6 +121,10 @@ class sev_ret_code(enum.IntEnum):
     SEV_RET_SEV_STATUS_RESPONSE_TOO_LARGE = 0x003F
 
 
+# The header's names as plain module-level ints too (greppable like the C enum, and found by code that
+# scans this module for SEV_RET_* names). Canonical names come first, so a scan finds them before aliases.
+globals().update({name: int(member) for name, member in sev_ret_code.__members__.items()})
+
 #: One past the last code the header knows (the enum's end marker, not a status).
 SEV_RET_MAX: Final = 0x0040
 
