@@ -46,11 +46,11 @@ from pvmkit.plan import (
     Vendor,
     Vmm,
 )
-from pvmkit.vendors.amd.measure import measurer_for
+from pvmkit.vendors.amd.measure import SnpMeasurer, measurer_for
 from pvmkit.vendors.amd.profiles import BSP_EIP, profile
 from pvmkit.vendors.amd.vmsa import reset_vmsa, svsm_vmsa
 
-__all__ = ["DEFAULT_POLICY", "AmdLaunch", "measure_vcpu_range", "resolve_init_path"]
+__all__ = ["DEFAULT_POLICY", "AmdLaunch", "measure_vcpu_range", "resolve_init_path", "snp_firmware_digest"]
 
 #: Default guest policies (QEMU defaults; SEV-ES needs the ES bit).
 DEFAULT_POLICY = {Vendor.SEV: 0x1, Vendor.SEV_ES: 0x5, Vendor.SNP: 0x30000, Vendor.SW: 0x30000}
@@ -376,3 +376,19 @@ def measure_vcpu_range(
         if i + 1 in wanted:
             results[i + 1] = prefix.digest
     return [(n, results[n]) for n in counts]
+
+
+def snp_firmware_digest(firmware: Ovmf, *, end_at: int = FOUR_GIB) -> bytes:
+    """The SNP launch digest after the firmware pages only (sev-snp-measure ``snp:ovmf-hash``): the
+    seed that lets a later measurement skip the firmware (``AmdLaunch(seed=...)``)."""
+    if firmware.size == 0 or firmware.size % PAGE_SIZE:
+        raise FormatError(
+            f"firmware size {firmware.size:#x} is not a positive multiple of 4 KiB", what="firmware"
+        )
+    measurer = SnpMeasurer()
+    launcher: Launcher[bytes] = Launcher(measurer)
+    launcher.init(Init(Vendor.SNP))
+    launcher.add_memory(
+        AddMemory(firmware.gpa(end_at), firmware.size, PageKind.NORMAL, data=firmware.data, label="firmware")
+    )
+    return measurer.digest
