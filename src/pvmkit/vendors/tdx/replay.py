@@ -418,11 +418,15 @@ def compare(
             if external:
                 where = (
                     "every digest that can be recomputed from the log matches, so the difference is "
-                    f"in a digest of external data (events {', '.join(map(str, external))}) or in "
-                    "events missing from the log; pass a reference log to name the event"
+                    f"in a digest of external data (events {', '.join(map(str, external))}), in events "
+                    "missing from the log, or the quote is from another TD; pass a reference log "
+                    "to name the event"
                 )
             else:
-                where = "every digest of this register was recomputed and matches: events are missing"
+                where = (
+                    "every digest of this register was recomputed and matches: events are missing "
+                    "from the log, or the quote is from another TD"
+                )
             msg = f"RTMR{k} replays to {got.hex()[:16]}… but the quote has {want.hex()[:16]}…: {where}"
             diff = Difference("rtmr", msg, None, k, want, got, external)
         return Comparison(rep, expected, diff, tuple(notes))
