@@ -24,6 +24,7 @@ timeouts and every subprocess a hard one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import getpass
 import hashlib
@@ -32,6 +33,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,7 +62,7 @@ MULTIARCH = "x86_64-linux-gnu"
 HEADERS = ("linux/kvm.h", "asm/kvm.h", "linux/kvm_para.h", "linux/psp-sev.h", "linux/version.h")
 APT_TIMEOUT = 15  # seconds, per apt-get call (network timeouts inside apt are shorter)
 CC_TIMEOUT = 60
-LOCK_TIMEOUT = 20
+LOCK_TIMEOUT = 10
 
 
 class Unreachable(Exception):
@@ -100,17 +102,27 @@ def _apt_options(apt: Path) -> list[str]:
 
 
 def _run(cmd: list[str], *, cwd: Path | None = None, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` in its own process group; on timeout kill that group (apt's download methods
+    included) and raise :class:`subprocess.TimeoutExpired`."""
     env = {**os.environ, "LC_ALL": "C"}  # plain quotes in gcc's and apt's messages
-    return subprocess.run(
+    with subprocess.Popen(
         cmd,
         cwd=cwd,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
         stdin=subprocess.DEVNULL,
-        check=False,
-    )
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def fetch(cache: Path) -> tuple[Path, str]:
