@@ -231,3 +231,45 @@ def test_flexible_variants() -> None:
     assert tdx.kvm_tdx_init_vm_with(2).entries.offset == 264
     with pytest.raises(ValueError):
         tdx.kvm_tdx_init_vm_with(-1)
+
+
+def _generator() -> Any:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "gen_uapi_layouts.py"
+    spec = importlib.util.spec_from_file_location("gen_uapi_layouts", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_table_is_what_gcc_computes_from_cached_headers(tmp_path: Any) -> None:
+    """Offline re-derivation: compile the probe against the headers the table names (if they are in
+    the cache from an earlier run of the tool) and compare the whole result with the committed table."""
+    import shutil
+
+    gen = _generator()
+    version = TABLE["source"]["package_version"]
+    root = gen.DEFAULT_CACHE / f"root-{version}"
+    if shutil.which("gcc") is None or not (root / "usr" / "include" / "linux" / "kvm.h").is_file():
+        pytest.skip(f"no gcc or no cached linux-libc-dev {version} (run tools/gen_uapi_layouts.py)")
+    fresh = gen.build_table(PY, root, version, tmp_path)
+    assert fresh["source"]["kernel_version"] == TABLE["source"]["kernel_version"]
+
+    def values(entries: dict[str, Any]) -> dict[str, Any]:  # which module defines a name is not ABI
+        return {k: {f: v for f, v in e.items() if f != "module"} for k, e in entries.items()}
+
+    assert values(fresh["structs"]) == values(TABLE["structs"])
+    assert values(fresh["constants"]) == values(TABLE["constants"])
+
+
+def test_probe_source_covers_every_mirror() -> None:
+    src = _generator().probe_source(PY)
+    for name, s in PY.structs.items():
+        assert f"sizeof({s.c_type})" in src, name
+        for path in s.fields:
+            assert f"offsetof({s.c_type}, {path})" in src, (name, path)
+    for name in PY.constants:
+        assert f"__typeof__({name})" in src, name
