@@ -174,6 +174,11 @@ def fetch(cache: Path) -> tuple[Path, str]:
             raise ProbeError([f"dpkg -x {deb.name} failed: {_first_line(res.stderr)}"])
         shutil.rmtree(root, ignore_errors=True)
         tmp.rename(root)
+    for old in cache.iterdir():  # earlier versions
+        if old.name.startswith("root-") and old != root:
+            shutil.rmtree(old, ignore_errors=True)
+        elif old.suffix == ".deb" and old != deb:
+            old.unlink(missing_ok=True)
     return root, version
 
 
