@@ -58,7 +58,8 @@ from pvmkit.kvm import (
     Vcpu,
     Vm,
 )
-from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, InitPath, PageKind
+from pvmkit.launch import Launcher
+from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, InitPath, LaunchPlan, PageKind
 from pvmkit.uapi import kvm as _uapi
 from pvmkit.vendors.amd.measure import SnpMeasurer
 from pvmkit.vendors.sw import protocol
@@ -66,7 +67,7 @@ from pvmkit.vendors.sw.cpustate import CpuState, KvmSegment, cpu_state_from_vmsa
 from pvmkit.vendors.sw.launch_record import LaunchRecord, ReportService, launch_record
 from pvmkit.vendors.sw.rules import SW_SUPPORTED_VMSA_FEATURES, check_init
 
-__all__ = ["RunResult", "SwMachine"]
+__all__ = ["RunResult", "SwMachine", "SwRun", "launch_plan"]
 
 #: Where the machine puts KVM's real-mode TSS (3 pages, as QEMU does) unless the plan uses it.
 _TSS_ADDR = 0xFFFBD000
@@ -459,3 +460,40 @@ def _check_id_block(op: Finalize, init: Init, measurement: bytes) -> None:
         raise SevFirmwareError(
             "SNP_LAUNCH_FINISH", _EIO, _SEV_RET_BAD_SIGNATURE, "SEV_RET_BAD_SIGNATURE"
         ) from None
+
+
+@dataclass
+class SwRun:
+    """One launch and run of a sw plan (:func:`launch_plan`)."""
+
+    measurement: bytes
+    record: LaunchRecord
+    result: RunResult
+    launch_seconds: float  #: INIT → FINALIZE (VM creation, copies, measurement, vCPU loading)
+    run_seconds: float  #: run() until HLT/shutdown/budget
+
+    @property
+    def report(self) -> bytes | None:
+        """The last report handed to the guest, if any."""
+        return self.result.reports[-1] if self.result.reports else None
+
+
+def launch_plan(
+    plan: LaunchPlan,
+    *,
+    kvm: Kvm | None = None,
+    service: ReportService | None = None,
+    serial: Callable[[bytes], object] | None = None,
+    supported_features: int = SW_SUPPORTED_VMSA_FEATURES,
+    timeout: float = 5.0,
+    max_exits: int = 1_000_000,
+) -> SwRun:
+    """Launch a sw plan on a fresh machine, run it, close it (every fd) and return what happened."""
+    with SwMachine(kvm, supported_features=supported_features, service=service, serial=serial) as machine:
+        t0 = time.perf_counter()
+        measurement: bytes = Launcher(machine).run(plan)
+        t1 = time.perf_counter()
+        result = machine.run(timeout=timeout, max_exits=max_exits)
+        t2 = time.perf_counter()
+        assert machine.record is not None
+        return SwRun(measurement, machine.record, result, t1 - t0, t2 - t1)

@@ -1,0 +1,227 @@
+"""``pvmkit launch``: run a guest as a protected VM on KVM (``--vendor sw``: the software-protected VM
+on the default VM type; docs/sw-vm.md) and fetch its attestation report.
+
+The guest is pvmkit's bundled attestation guest unless ``--binary`` gives a flat binary. The guest's
+serial output (port 0x3F8) is streamed to stdout as it arrives; the summary goes to stderr, or with
+``--json`` a JSON document goes to stdout instead (the serial output is then inside it). Exit codes:
+0 the guest halted and the measurement matched the prediction; 1 any error (including a guest that
+did not halt); 2 usage; 3 the measured launch digest differs from the prediction.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import sys
+import time
+from typing import Any
+
+from pvmkit.cli._common import Parser, atomic_write, parse_hex, parse_int, print_json, read_file
+from pvmkit.errors import CapabilityError, InputError, VerificationError
+from pvmkit.features import decode_sev_features, parse_sev_features
+from pvmkit.plan import Vendor
+
+__all__ = ["HARDWARE_VENDORS", "main", "report_summary", "require_hardware_vendor"]
+
+HARDWARE_VENDORS = ("sev", "sev-es", "snp", "tdx")
+
+
+def build_parser() -> Parser:
+    p = Parser(
+        "launch",
+        "Launch a guest as a protected VM on KVM, stream its serial output and fetch its attestation "
+        "report. Default: the bundled attestation guest as a software-protected (sw) VM.",
+    )
+    p.add_argument("--vendor", default="sw", choices=("sw", *HARDWARE_VENDORS), help="default: sw")
+    g = p.add_argument_group("guest (default: the bundled attestation guest)")
+    g.add_argument("--binary", metavar="FILE", help="a flat binary to load instead of the bundled guest")
+    g.add_argument("--load-address", metavar="GPA", default="0x10000", help="4 KiB aligned (default 0x10000)")
+    g.add_argument("--entry", metavar="GPA", help="entry point (default: the load address)")
+    g.add_argument(
+        "--mode", choices=("protected32", "real16"), default="protected32", help="initial CPU mode"
+    )
+    g.add_argument("--vcpus", type=int, default=1, help="vCPUs (default 1; vCPU 0 runs)")
+    i = p.add_argument_group("launch inputs")
+    i.add_argument("--vmsa-features", metavar="BITS", default="0", help="e.g. 0x20 or DEBUG_SWAP")
+    i.add_argument("--policy", metavar="INT", default="0x30000", help="SNP guest policy (default 0x30000)")
+    i.add_argument("--host-data", metavar="HEX", help="32 bytes of HOST_DATA for the report")
+    i.add_argument("--nonce", metavar="HEX", help="32-byte nonce for the guest (default: random)")
+    i.add_argument("--key", metavar="DIR", help="software attestation key directory (created if absent)")
+    o = p.add_argument_group("output")
+    o.add_argument("--report-out", metavar="FILE", help="write the signed report (1184 bytes) here")
+    o.add_argument("--timeout", type=float, default=5.0, help="run-time budget in seconds (default 5)")
+    o.add_argument("--json", action="store_true", help="print a JSON summary on stdout (docs/cli.md)")
+    return p
+
+
+def require_hardware_vendor(vendor: str) -> None:
+    """CapabilityError with KVM's own reasons unless this host enumerates the vendor's VM type; if it
+    does, say that pvmkit cannot launch it from this command yet."""
+    from pvmkit.kvm.probe import probe
+
+    support = probe().vendors[vendor]
+    if not support.available:
+        raise CapabilityError(
+            f"launch --vendor {vendor}",
+            errno.EOPNOTSUPP,
+            f"this host cannot run {vendor} guests: {'; '.join(support.reasons)} (try --vendor sw)",
+        )
+    raise CapabilityError(
+        f"launch --vendor {vendor}",
+        errno.EOPNOTSUPP,
+        f"the host supports {vendor}, but pvmkit launch runs only sw guests so far (try --vendor sw)",
+    )
+
+
+def report_summary(report: bytes) -> dict[str, Any]:
+    """The report fields a launch summary shows (hex for byte strings)."""
+    from pvmkit.attest.snp_report import SnpReport
+
+    r = SnpReport.parse(report)
+    return {
+        "version": r.version,
+        "guest_svn": r.guest_svn,
+        "policy": f"{r.policy:#x}",
+        "vmpl": r.vmpl,
+        "signing_key": r.signing_key_name,
+        "report_data": r.report_data.hex(),
+        "measurement": r.measurement.hex(),
+        "host_data": r.host_data.hex(),
+        "id_key_digest": r.id_key_digest.hex(),
+        "author_key_digest": r.author_key_digest.hex(),
+        "report_id": r.report_id.hex(),
+        "reported_tcb": f"{r.reported_tcb:#018x}",
+        "chip_id": r.chip_id.hex(),
+    }
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    t_start = time.perf_counter()
+    if args.vendor != Vendor.SW.value:
+        require_hardware_vendor(args.vendor)
+    if args.vcpus < 1:
+        raise InputError(f"--vcpus must be at least 1, got {args.vcpus}")
+    if args.timeout <= 0:
+        raise InputError(f"--timeout must be positive, got {args.timeout}")
+    vmsa_features = parse_sev_features(args.vmsa_features)
+    policy = parse_int(args.policy, "--policy")
+    host_data = parse_hex(args.host_data, 32, "--host-data") if args.host_data else bytes(32)
+    nonce = parse_hex(args.nonce, 32, "--nonce") if args.nonce else os.urandom(32)
+    load_address = parse_int(args.load_address, "--load-address")
+    entry = parse_int(args.entry, "--entry") if args.entry else None
+
+    from pvmkit.attest.software_ca import SoftwareAttestationKeys, default_directory
+    from pvmkit.guest import attest_guest, report_data_for
+    from pvmkit.vendors.amd.measure import measure_plan
+    from pvmkit.vendors.sw.builder import bundled_guest_plan, flat_binary_plan
+    from pvmkit.vendors.sw.machine import launch_plan
+    from pvmkit.vendors.sw.service import SoftwareReportService
+
+    t0 = time.perf_counter()
+    if args.binary:
+        binary = read_file(args.binary, "--binary")
+        guest = flat_binary_plan(
+            binary, load_address=load_address, entry=entry, mode=args.mode, vcpus=args.vcpus,
+            vmsa_features=vmsa_features, policy=policy, host_data=host_data, nonce=nonce,
+        )  # fmt: skip
+    else:
+        if args.entry or args.mode != "protected32" or args.load_address != "0x10000":
+            raise InputError("--load-address/--entry/--mode apply to --binary only")
+        binary = None
+        guest = bundled_guest_plan(
+            nonce=nonce, vmsa_features=vmsa_features, policy=policy, host_data=host_data, vcpus=args.vcpus
+        )
+    t1 = time.perf_counter()
+    predicted = measure_plan(guest.plan)
+    t2 = time.perf_counter()
+    key_dir = os.path.abspath(args.key) if args.key else default_directory()
+    created = not os.path.isfile(os.path.join(key_dir, "vcek.pem"))
+    keys = SoftwareAttestationKeys.load_or_create(key_dir)
+    t3 = time.perf_counter()
+    if created and not args.json:
+        sys.stderr.write(f"pvmkit launch: created software attestation keys in {key_dir}\n")
+
+    out = sys.stdout.buffer
+
+    def stream(data: bytes) -> None:
+        out.write(data)
+        out.flush()
+
+    run = launch_plan(
+        guest.plan,
+        service=SoftwareReportService(keys),
+        serial=None if args.json else stream,
+        timeout=args.timeout,
+    )
+    t4 = time.perf_counter()
+    result = run.result
+    report = run.report
+    if report is not None and args.report_out:
+        atomic_write(args.report_out, report)
+    summary: dict[str, Any] = {
+        "vendor": "sw",
+        "guest": args.binary or "bundled:attest",
+        "guest_sha256": hashlib.sha256(binary if binary is not None else attest_guest()).hexdigest(),
+        "load_address": f"{guest.load_address:#x}",
+        "entry": f"{guest.entry:#x}",
+        "mode": guest.mode,
+        "vcpus": args.vcpus,
+        "vmsa_features": f"{run.record.vmsa_features:#x}",
+        "vmsa_feature_names": decode_sev_features(run.record.vmsa_features),
+        "policy": f"{policy:#x}",
+        "host_data": host_data.hex(),
+        "nonce": nonce.hex(),
+        "expected_report_data": report_data_for(nonce).hex() if binary is None else None,
+        "keys": {"directory": key_dir, "created": created},
+        "measurement": {
+            "predicted": predicted.hex(),
+            "actual": run.measurement.hex(),
+            "match": predicted == run.measurement,
+        },
+        "run": {
+            "reason": result.reason,
+            "exits": result.exits,
+            "attestation_requests": result.requests,
+            "serial": result.serial.decode("utf-8", "replace"),
+        },
+        "report": report_summary(report) if report is not None else None,
+        "report_out": args.report_out if report is not None and args.report_out else None,
+        "timings_ms": {
+            "plan": round((t1 - t0) * 1e3, 3),
+            "predict": round((t2 - t1) * 1e3, 3),
+            "keys": round((t3 - t2) * 1e3, 3),
+            "launch": round(run.launch_seconds * 1e3, 3),
+            "first_exit": round((result.first_exit_seconds or 0.0) * 1e3, 3),
+            "run": round(run.run_seconds * 1e3, 3),
+            "total": round((t4 - t_start) * 1e3, 3),
+        },
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        err = sys.stderr
+        err.write(f"pvmkit launch: measurement {run.measurement.hex()}\n")
+        err.write(
+            f"pvmkit launch: predicted   {predicted.hex()} "
+            f"({'match' if predicted == run.measurement else 'MISMATCH'})\n"
+        )
+        err.write(
+            f"pvmkit launch: guest {result.reason} after {result.exits} exits, "
+            f"{len(result.reports)} report(s); launch {run.launch_seconds * 1e3:.1f} ms, "
+            f"run {run.run_seconds * 1e3:.1f} ms\n"
+        )
+        if args.report_out and report is not None:
+            err.write(f"pvmkit launch: report written to {args.report_out}\n")
+    if predicted != run.measurement:
+        raise VerificationError(
+            "the launch digest differs from the prediction", field="measurement",
+            expected=predicted.hex(), actual=run.measurement.hex(),
+        )  # fmt: skip
+    if not result.halted:
+        what = {"timeout": f"did not halt within {args.timeout:g} s", "shutdown": "triple-faulted (shutdown)"}
+        raise InputError(f"the guest {what.get(result.reason, result.reason)}")
+    if args.report_out and report is None:
+        raise InputError("--report-out: the guest asked for no attestation report")
+    return 0
