@@ -206,7 +206,7 @@ def test_truncated_log_names_event_and_offset(log: EventLog, raw_log: bytes, ind
 
 def test_truncated_inside_digest_and_header(log: EventLog, raw_log: bytes) -> None:
     e = log.event(5)
-    with pytest.raises(TruncatedError, match="event 5 .* sha384 digest"):
+    with pytest.raises(TruncatedError, match=r"event 5 .* sha384 digest"):
         EventLog.parse(raw_log[: e.offset + 20])
     with pytest.raises(TruncatedError, match="event 0"):
         EventLog.parse(raw_log[:40])
@@ -223,5 +223,5 @@ def test_digest_algorithm_not_in_spec_id_is_rejected(log: EventLog, raw_log: byt
     e = log.event(1)
     broken = bytearray(raw_log)
     broken[e.offset + 12 : e.offset + 14] = struct.pack("<H", 0x000B)
-    with pytest.raises(FormatError, match="event 1 .*0x000b is not in the Spec ID event"):
+    with pytest.raises(FormatError, match=r"event 1 .*0x000b is not in the Spec ID event"):
         EventLog.parse(bytes(broken))
