@@ -14,6 +14,8 @@ from pvmkit.kvm.caps import vm_type_name
 from pvmkit.kvm.memory import GuestMemfd, GuestMemory
 from pvmkit.kvm.vcpu import Vcpu
 from pvmkit.uapi import kvm as _uapi
+from pvmkit.uapi.psp_sev import sev_ret_name
+from pvmkit.uapi.tdx import tdx_status_name
 
 __all__ = ["Vm", "memory_encrypt_op", "memory_encrypt_op_raw"]
 
@@ -43,17 +45,6 @@ def memory_encrypt_op_raw(fd: int, cmd: ctypes.Structure | None) -> tuple[int, i
     return rc, err, _fw_error(cmd)[1]
 
 
-def _sev_ret_name(code: int) -> str:
-    try:
-        from pvmkit.uapi import psp_sev
-    except ImportError:  # pragma: no cover - the module is written by another part of the project
-        return f"SEV_RET_{code:#x}"
-    for name, value in vars(psp_sev).items():
-        if name.startswith("SEV_RET_") and value == code:
-            return name
-    return f"unknown ({code:#x})"
-
-
 def memory_encrypt_op(fd: int, cmd: ctypes.Structure | None, name: str | None = None) -> int:
     """Raise-by-default form. ``name`` names the sub-command in errors (default
     ``KVM_MEMORY_ENCRYPT_OP(id=N)``). A non-zero firmware status raises :class:`SevFirmwareError`
@@ -69,9 +60,9 @@ def memory_encrypt_op(fd: int, cmd: ctypes.Structure | None, name: str | None = 
         name = "KVM_MEMORY_ENCRYPT_OP" + (f"(id={sub})" if sub is not None else "")
     field, _ = _fw_error(cmd)
     if fw and field == "error":
-        raise SevFirmwareError(name, err, fw, _sev_ret_name(fw))
+        raise SevFirmwareError(name, err, fw, sev_ret_name(fw))
     if fw and field == "hw_error":
-        raise TdxModuleError(name, err, fw, f"{fw:#018x}")
+        raise TdxModuleError(name, err, fw, tdx_status_name(fw))
     raise KvmError(name, err)
 
 
