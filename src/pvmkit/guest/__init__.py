@@ -10,7 +10,6 @@ REPORT_DATA = nonce ‖ :data:`TAG` (:func:`report_data_for`) and prints ``measu
 
 from __future__ import annotations
 
-import hashlib
 import re
 from importlib import resources
 
@@ -38,10 +37,6 @@ def attest_guest() -> bytes:
     if _cache is None:
         _cache = resources.files(__name__).joinpath("attest.bin").read_bytes()
     return _cache
-
-
-def attest_guest_sha256() -> str:
-    return hashlib.sha256(attest_guest()).hexdigest()
 
 
 def report_data_for(nonce: bytes) -> bytes:
