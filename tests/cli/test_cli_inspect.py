@@ -1,0 +1,149 @@
+"""``pvmkit inspect``: auto-detection, text and JSON rendering, one-line errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from pvmkit.cli.inspect import INSPECTORS, Inspector, detect, register
+from pvmkit.cli.main import main
+from support.fixtures import fixture_path, read_fixture
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["inspect", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("go-tdx-guest/ccel/cos-113-tdx-quote.dat", "quote"),
+        ("go-tdx-guest/tdx_prod_quote_SPR_E4.dat", "quote"),
+        ("go-tdx-guest/quote_v5_sample.dat", "quote"),
+        ("go-tdx-guest/report.dat", "tdreport"),
+        ("go-tdx-guest/ccel/ccel_table.dat", "ccel-table"),
+        ("go-tdx-guest/ccel/ccel_data.dat", "ccel-log"),
+    ],
+)
+def test_auto_detection(capsys: pytest.CaptureFixture[str], name: str, kind: str) -> None:
+    code, out, err = _run(capsys, str(fixture_path(name)), "--json")
+    assert code == 0 and err == ""
+    doc = json.loads(out)
+    assert doc["type"] == kind
+    code, out, _ = _run(capsys, str(fixture_path(name)))
+    assert code == 0 and out.splitlines()[0].endswith(f"[{kind}]")
+
+
+def test_quote_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(fixture_path("go-tdx-guest/quote_v5_sample.dat"))
+    code, out, _ = _run(capsys, path)
+    assert code == 0
+    assert "TDX quote v5, body TDX 1.5 (648 B), signature data 4300 bytes" in out
+    assert "  xfam: 0x00000000000602e7" in out and "  td_attributes: 0x0000000010000000" in out
+    doc = json.loads(_run(capsys, path, "--json")[1])["value"]
+    assert doc["body_descriptor"] == {"type": 3, "size": 648}
+    assert doc["signature_data_len"] == 4300
+    assert doc["qe_report_binds_attestation_key"] is True
+    chain = doc["signature_data"]["certification_data"]["certification_data"]
+    assert chain["type"] == 5 and len(chain["certificates"]) == 3
+    assert chain["certificates"][0].startswith("-----BEGIN CERTIFICATE-----")
+    gce = json.loads(_run(capsys, str(fixture_path("go-tdx-guest/ccel/cos-113-tdx-quote.dat")), "--json")[1])
+    assert gce["value"]["body"]["xfam"] == "0x00000000000600e7" and "body_descriptor" not in gce["value"]
+
+
+def test_ccel_log_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, str(fixture_path("go-tdx-guest/ccel/ccel_data.dat")))
+    assert code == 0
+    assert "CC event log: 43 events + Spec ID header, 18101 bytes used" in out
+    assert "algorithms: sha384 (48 B)" in out
+    row = next(line for line in out.splitlines() if line.lstrip().startswith("14 "))
+    assert "EV_EFI_VARIABLE_BOOT" in row and "Boot0000" in row and "23ada07f5261f12f" in row
+    doc = json.loads(_run(capsys, str(fixture_path("go-tdx-guest/ccel/ccel_data.dat")), "--json")[1])
+    ev = doc["value"]["events"][0]
+    assert (
+        ev["type_name"] == "EV_EFI_HANDOFF_TABLES2" and ev["decoded"]["tables"][0]["vendor_table"] == 0x809000
+    )
+    assert doc["value"]["trailing"]["fill"] == "0xff"
+
+
+def test_tdreport_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = json.loads(_run(capsys, str(fixture_path("go-tdx-guest/report.dat")), "--json")[1])
+    assert doc["value"]["checks"] == {
+        "report_type_is_tdx": False,
+        "tee_tcb_info_hash_ok": False,
+        "tee_info_hash_ok": False,
+    }
+
+
+def test_forced_type_mismatch_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, str(fixture_path("go-tdx-guest/report.dat")), "--type", "quote")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "unsupported TDX quote version" in err
+
+
+def test_unknown_quote_version(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    raw = bytearray(read_fixture("go-tdx-guest/quote_v5_sample.dat"))
+    raw[0:2] = struct.pack("<H", 6)
+    path = tmp_path / "q.dat"
+    path.write_bytes(bytes(raw))
+    code, _, err = _run(capsys, str(path), "--type", "quote")
+    assert code == 1 and err == (
+        "pvmkit: error: unsupported TDX quote version 6 (pvmkit reads versions 4 and 5) (at offset 0x0)\n"
+    )
+
+
+def test_unrecognised_and_missing_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "junk"
+    path.write_bytes(b"hello")
+    code, _, err = _run(capsys, str(path))
+    assert code == 1 and "not a structure pvmkit recognises" in err and err.count("\n") == 1
+    code, _, err = _run(capsys, str(tmp_path / "missing"))
+    assert code == 1 and err.count("\n") == 1
+    assert main(["inspect", str(path), "--type", "bogus"]) == 2
+
+
+def test_truncated_event_log(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    path.write_bytes(read_fixture("go-tdx-guest/ccel/ccel_data.dat")[:5000])
+    code, out, err = _run(capsys, str(path))
+    assert code == 1 and out == "" and err.count("\n") == 1 and "event 7" in err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pvmkit.formats.tdvf") is None, reason="formats.tdvf absent")
+def test_tdx_firmware_shows_every_metadata_part(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
+    code, out, _ = _run(capsys, path, "--type", "tdvf")
+    assert code == 0 and "6 sections in launch order" in out
+    assert " 0  BFV           0x84000   0x37c000   0xffc84000   0x37c000  0x1 MR.EXTEND" in out  # spec §1.2
+    doc = json.loads(_run(capsys, path, "--json")[1])
+    assert "tdvf" in doc["type"]
+    tdvf = doc["value"]["tdvf"] if "+" in doc["type"] else doc["value"]
+    assert tdvf["offset"] == 0x3FF600 and len(tdvf["sections"]) == 6  # spec §1.2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pvmkit.attest.snp_report") is None, reason="snp_report absent")
+def test_snp_report_plugin(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, str(fixture_path("go-sev-guest/attestation.bin")), "--json")
+    assert code == 0 and json.loads(out)["type"] == "snp-report"
+
+
+def test_registry_is_pluggable() -> None:
+    before = dict(INSPECTORS)
+    try:
+        register(
+            Inspector("magic", "test structure", lambda d: d.startswith(b"MAGIC"), lambda d: {"n": len(d)}),
+            before="quote",
+        )
+        assert next(iter(INSPECTORS)) == "magic"
+        found = detect(b"MAGIC123")
+        assert found is not None and found.name == "magic"
+        assert found.text_of(found.parse(b"MAGIC123"), False) == ["n: 8"]
+    finally:
+        INSPECTORS.clear()
+        INSPECTORS.update(before)
