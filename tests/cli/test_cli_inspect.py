@@ -35,7 +35,7 @@ def test_auto_detection(capsys: pytest.CaptureFixture[str], name: str, kind: str
     code, out, err = _run(capsys, str(fixture_path(name)), "--json")
     assert code == 0 and err == ""
     doc = json.loads(out)
-    assert doc["type"] == kind
+    assert doc["type"] == kind and doc["schema"] == "pvmkit.inspect/1"
     code, out, _ = _run(capsys, str(fixture_path(name)))
     assert code == 0 and out.splitlines()[0].endswith(f"[{kind}]")
 

@@ -55,6 +55,7 @@ def test_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, *_base(), "--quote", str(fixture_path(QUOTE)), "--json")
     assert code == 0
     doc = json.loads(out)
+    assert doc["schema"] == "pvmkit.tdx-replay/1"
     assert doc["result"] == "match" and doc["first_difference"] is None
     assert doc["rtmrs"]["rtmr0"] == RTMR0
     assert doc["evidence"]["kind"] == "quote" and doc["evidence"]["version"] == 4

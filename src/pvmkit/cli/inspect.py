@@ -563,10 +563,18 @@ def main(argv: list[str]) -> int:
     parsed = [(i, i.parse(data)) for i in chosen]
     if args.json:
         if len(parsed) == 1:
-            print_json({"type": inspector.name, "file": args.file, "value": inspector.json_of(parsed[0][1])})
+            print_json(
+                {
+                    "schema": "pvmkit.inspect/1",
+                    "type": inspector.name,
+                    "file": args.file,
+                    "value": inspector.json_of(parsed[0][1]),
+                }
+            )
         else:
             print_json(
                 {
+                    "schema": "pvmkit.inspect/1",
                     "type": "+".join(i.name for i, _ in parsed),
                     "file": args.file,
                     "value": {i.name: i.json_of(obj) for i, obj in parsed},

@@ -64,7 +64,7 @@ def _json(
     source: dict[str, Any] | None,
     table: CcelTable | None,
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"schema": "pvmkit.tdx-replay/1"}
     if table is not None:
         out["ccel_table"] = {
             "cc_type": table.cc_type_name,
