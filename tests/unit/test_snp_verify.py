@@ -1,0 +1,231 @@
+"""pvmkit.attest.verify on the real go-sev-guest report/VCEK and AMD's Milan/Genoa/Turin chains, and
+on software chains made in temporary directories. Provenance: tests/vectors/README.md
+"SNP attestation"."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from pathlib import Path
+
+import pytest
+
+from pvmkit.attest.snp_report import REPORT_SIZE, SnpReport
+from pvmkit.attest.software_ca import SoftwareAttestationKeys
+from pvmkit.attest.verify import (
+    Expected,
+    check_report_signature,
+    load_certificates,
+    verify_report,
+)
+from pvmkit.errors import (
+    CertificateError,
+    FormatError,
+    SignatureError,
+    TruncatedError,
+    VerificationError,
+)
+from support.fixtures import read_fixture
+
+G = "go-sev-guest/"
+# Inside every fixture certificate's validity (VCEK: 2022-09-24 .. 2029-09-24).
+AT = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def real() -> dict[str, bytes]:
+    names = {
+        "report": "attestation.bin",
+        "vcek": "vcek.testcer",
+        "milan": "milan.testcer",
+        "milan_vlek": "milanvlek.testcer",
+        "genoa": "trust/ask_ark_genoa.pem",
+        "genoa_vlek": "trust/ask_ark_genoa_vlek.pem",
+        "turin": "trust/ask_ark_turin_vcek.pem",
+    }
+    return {k: read_fixture(G + v) for k, v in names.items()}
+
+
+@pytest.fixture(scope="module")
+def sw(tmp_path_factory: pytest.TempPathFactory) -> SoftwareAttestationKeys:
+    return SoftwareAttestationKeys.create(str(tmp_path_factory.mktemp("swv") / "k"), rsa_bits=2048)
+
+
+def test_real_report_verifies(real: dict[str, bytes]) -> None:
+    res = verify_report(real["report"], real["vcek"], real["milan"], at=AT)
+    assert res.signing_key == "vcek" and res.product == "Milan"
+    assert res.report.version == 2
+    assert "chip_id = vcek hwID" in res.checks
+    assert any(c.startswith("reported_tcb = vcek TCB") for c in res.checks)
+    assert "CN=ARK-Milan" in res.ark_subject
+    assert res.to_dict()["ok"] is True
+
+
+def test_real_report_with_expected_fields(real: dict[str, bytes]) -> None:
+    r = SnpReport.parse(real["report"])
+    exp = Expected(
+        version=2,
+        policy=0xB0000,
+        policy_bits_set=1 << 17,
+        measurement=r.measurement,
+        host_data=bytes(32),
+        report_data=bytes([1, 2, 3, 4, 5]) + bytes(59),
+        chip_id=r.chip_id,
+    )
+    res = verify_report(real["report"], real["vcek"], real["milan"], at=AT, expected=exp)
+    assert set(res.expected_fields) >= {"measurement", "host_data", "report_data", "policy", "version"}
+
+
+def test_every_single_bit_flip_is_rejected(real: dict[str, bytes]) -> None:
+    """All 1184 × 8 one-bit changes fail: flips in 0x000–0x29F break the ECDSA signature, flips in
+    R/S break it too (or push R/S above 48 bytes), and flips in the 368 reserved bytes at 0x330,
+    which the signature does not cover, are rejected because those bytes must be zero."""
+    raw = real["report"]
+    (cert,) = load_certificates(real["vcek"])
+    key = cert.public_key()
+    check_report_signature(raw, key)  # type: ignore[arg-type]
+    fields: dict[str, int] = {}
+    for bit in range(REPORT_SIZE * 8):
+        b = bytearray(raw)
+        b[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(VerificationError) as info:
+            check_report_signature(bytes(b), key)  # type: ignore[arg-type]
+        assert isinstance(info.value, SignatureError)
+        fields[info.value.field] = fields.get(info.value.field, 0) + 1
+    assert fields["signature.reserved"] == 368 * 8
+    assert sum(fields.values()) == REPORT_SIZE * 8
+
+
+def test_bit_flips_through_the_full_verifier(real: dict[str, bytes]) -> None:
+    raw = real["report"]
+    for bit in range(0, REPORT_SIZE * 8, 149):
+        b = bytearray(raw)
+        b[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(SignatureError):
+            verify_report(bytes(b), real["vcek"], real["milan"], at=AT)
+
+
+@pytest.mark.parametrize("chain", ["genoa", "turin", "milan_vlek", "genoa_vlek"])
+def test_wrong_chain_is_rejected(real: dict[str, bytes], chain: str) -> None:
+    with pytest.raises(CertificateError) as info:
+        verify_report(real["report"], real["vcek"], real[chain], at=AT)
+    assert info.value.field == "vcek.issuer"
+
+
+def test_vcek_given_as_vlek_is_rejected(real: dict[str, bytes]) -> None:
+    with pytest.raises(CertificateError) as info:
+        verify_report(real["report"], real["vcek"], real["milan"], at=AT, key_kind="vlek")
+    assert info.value.field == "certificate_kind"
+    with pytest.raises(CertificateError):
+        verify_report(real["report"], real["vcek"], real["milan_vlek"], at=AT, key_kind="vlek")
+
+
+def test_expired_and_not_yet_valid(real: dict[str, bytes]) -> None:
+    with pytest.raises(CertificateError) as info:
+        verify_report(real["report"], real["vcek"], real["milan"], at=dt.datetime(2030, 1, 1))
+    assert info.value.field == "vcek.not_after"
+    with pytest.raises(CertificateError) as info:
+        verify_report(real["report"], real["vcek"], real["milan"], at=dt.datetime(2021, 1, 1))
+    assert info.value.field == "vcek.not_before"
+
+
+def test_expired_chain_without_at(tmp_path: Path) -> None:
+    old = SoftwareAttestationKeys.create(
+        str(tmp_path / "old"), rsa_bits=2048, now=dt.datetime(2010, 1, 1, tzinfo=dt.timezone.utc)
+    )
+    signed = old.sign_report(SnpReport())
+    with pytest.raises(CertificateError) as info:
+        verify_report(signed, old.vcek_pem, old.chain_pem)  # now: VCEK expired 2016, ARK/ASK valid
+    assert info.value.field == "vcek.not_after"
+    verify_report(signed, old.vcek_pem, old.chain_pem, at=dt.datetime(2011, 1, 1))
+
+
+def test_measurement_mismatch_names_the_field(real: dict[str, bytes]) -> None:
+    with pytest.raises(VerificationError) as info:
+        verify_report(
+            real["report"],
+            real["vcek"],
+            real["milan"],
+            at=AT,
+            expected=Expected(measurement=bytes(48), host_data=b"\1" * 32),
+        )
+    assert info.value.field == "measurement"  # first in report order (0x90 before 0xC0)
+    assert info.value.expected == bytes(48)
+    assert "measurement" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("exp", "field"),
+    [
+        (Expected(host_data=b"\1" * 32), "host_data"),
+        (Expected(report_data=bytes(64)), "report_data"),
+        (Expected(policy=0x30000), "policy"),
+        (Expected(policy_bits_clear=1 << 19), "policy"),
+        (Expected(policy_bits_set=1 << 20), "policy"),
+        (Expected(version=3), "version"),
+        (Expected(id_key_digest=b"\1" * 48), "id_key_digest"),
+    ],
+)
+def test_field_mismatches(real: dict[str, bytes], exp: Expected, field: str) -> None:
+    with pytest.raises(VerificationError) as info:
+        verify_report(real["report"], real["vcek"], real["milan"], at=AT, expected=exp)
+    assert info.value.field == field
+    assert type(info.value) is VerificationError
+
+
+def test_signing_key_field_must_match_the_certificate(sw: SoftwareAttestationKeys) -> None:
+    body = SnpReport(signing_key=1, chip_id=sw.chip_id, reported_tcb=sw.tcb).to_bytes()[:0x2A0]
+    signed = body + sw.sign_bytes(body)
+    with pytest.raises(VerificationError) as info:
+        verify_report(signed, sw.vcek_pem, sw.chain_pem)
+    assert info.value.field == "signing_key"
+
+
+def test_vcek_extensions_must_match_the_report(sw: SoftwareAttestationKeys) -> None:
+    with pytest.raises(VerificationError) as info:
+        verify_report(sw.sign_report(SnpReport(chip_id=b"\7" * 64)), sw.vcek_pem, sw.chain_pem)
+    assert info.value.field == "chip_id"
+    with pytest.raises(VerificationError) as info:
+        verify_report(sw.sign_report(SnpReport(reported_tcb=1)), sw.vcek_pem, sw.chain_pem)
+    assert info.value.field.startswith("reported_tcb.")
+
+
+def test_foreign_chain_with_the_same_names(sw: SoftwareAttestationKeys, tmp_path: Path) -> None:
+    other = SoftwareAttestationKeys.create(str(tmp_path / "other"), rsa_bits=2048)
+    signed = sw.sign_report(SnpReport())
+    with pytest.raises(CertificateError) as info:
+        verify_report(signed, sw.vcek_pem, other.chain_pem)
+    assert info.value.field == "vcek.signature"
+    with pytest.raises(SignatureError):  # a valid chain whose VCEK did not sign this report
+        verify_report(signed, other.vcek_pem, other.chain_pem)
+
+
+def test_software_report_against_amd_chain(sw: SoftwareAttestationKeys, real: dict[str, bytes]) -> None:
+    with pytest.raises(CertificateError):
+        verify_report(sw.sign_report(SnpReport()), sw.vcek_pem, real["milan"])
+
+
+def test_chain_shape(real: dict[str, bytes]) -> None:
+    ask_only = real["milan"].split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"
+    with pytest.raises(CertificateError) as info:
+        verify_report(real["report"], real["vcek"], ask_only, at=AT)
+    assert info.value.field == "chain"
+
+
+def test_malformed_inputs(real: dict[str, bytes]) -> None:
+    with pytest.raises(TruncatedError):
+        verify_report(real["report"][:-1], real["vcek"], real["milan"], at=AT)
+    with pytest.raises(FormatError):
+        verify_report(real["report"] + b"\0", real["vcek"], real["milan"], at=AT)
+    with pytest.raises(FormatError):
+        verify_report(real["report"], b"garbage", real["milan"], at=AT)
+    with pytest.raises(FormatError):
+        verify_report(real["report"], real["vcek"], b"-----BEGIN CERTIFICATE-----\nAAAA\n", at=AT)
+    with pytest.raises(FormatError):
+        verify_report(real["report"], real["vcek"][:-10], real["milan"], at=AT)
+
+
+def test_loading_amd_certificates_emits_no_warning(real: dict[str, bytes]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_certificates(real["vcek"])  # serial number 0
