@@ -1,0 +1,189 @@
+"""``pvmkit verify`` through the dispatcher: exit 0 / 3 (verification) / 1 (bad input) / 2 (usage)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pvmkit.attest.snp_report import SnpReport
+from pvmkit.attest.software_ca import SoftwareAttestationKeys
+from pvmkit.cli.main import main
+from support.fixtures import fixture_path
+
+AT = "2025-06-01T00:00:00Z"  # inside the go-sev-guest certificates' validity
+
+
+def real(name: str) -> str:
+    return str(fixture_path("go-sev-guest/" + name))
+
+
+def base(chain: str = "milan.testcer") -> list[str]:
+    return [
+        "verify",
+        "--report",
+        real("attestation.bin"),
+        "--vcek",
+        real("vcek.testcer"),
+        "--chain",
+        real(chain),
+    ]
+
+
+@pytest.fixture(scope="module")
+def sw(tmp_path_factory: pytest.TempPathFactory) -> SoftwareAttestationKeys:
+    return SoftwareAttestationKeys.create(str(tmp_path_factory.mktemp("cli") / "keys"), rsa_bits=2048)
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_real_report_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*base(), "--at", AT]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("OK: SEV-SNP report v2 signed by VCEK (Milan)")
+    assert "b07af9620f3b839b" in out
+
+
+def test_real_report_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*base(), "--at", AT, "--json", "--report-data", "0102030405"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["ok"] is True and d["signing_key"] == "vcek" and d["product"] == "Milan"
+    assert d["report"]["measurement"].startswith("b07af962")
+    assert d["expected_fields"] == ["report_data"]
+    assert d["at"].startswith("2025-06-01T00:00:00")
+
+
+def test_measurement_mismatch_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*base(), "--at", AT, "--measurement", "00" * 48]) == 3
+    line = one_error_line(capsys.readouterr().err)
+    assert "measurement" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "word"),
+    [
+        (["--host-data", "11" * 32], "host_data"),
+        (["--report-data", "ff"], "report_data"),
+        (["--policy", "0x30000"], "policy"),
+    ],
+)
+def test_other_mismatches_exit_3(capsys: pytest.CaptureFixture[str], args: list[str], word: str) -> None:
+    assert main([*base(), "--at", AT, *args]) == 3
+    assert word in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("chain", ["trust/ask_ark_genoa.pem", "milanvlek.testcer"])
+def test_wrong_chain_exit_3(capsys: pytest.CaptureFixture[str], chain: str) -> None:
+    assert main([*base(chain), "--at", AT]) == 3
+    assert "issued by" in one_error_line(capsys.readouterr().err)
+
+
+def test_vcek_passed_as_vlek_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "verify",
+        "--report",
+        real("attestation.bin"),
+        "--vlek",
+        real("vcek.testcer"),
+        "--chain",
+        real("milan.testcer"),
+        "--at",
+        AT,
+    ]
+    assert main(argv) == 3
+    one_error_line(capsys.readouterr().err)
+
+
+def test_expired_at_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*base(), "--at", "2030-01-01T00:00:00Z"]) == 3
+    assert "expired" in one_error_line(capsys.readouterr().err)
+
+
+def test_flipped_bit_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = bytearray(Path(real("attestation.bin")).read_bytes())
+    raw[0x400] ^= 0x10  # reserved part of the signature area
+    bad = tmp_path / "r.bin"
+    bad.write_bytes(bytes(raw))
+    argv = base()
+    argv[2] = str(bad)
+    assert main([*argv, "--at", AT]) == 3
+    assert "reserved" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--measurement", "zz"],  # not hex
+        ["--measurement", "00"],  # wrong length
+        ["--at", "yesterday"],
+        ["--policy", "lots"],
+    ],
+)
+def test_bad_values_exit_1(capsys: pytest.CaptureFixture[str], extra: list[str]) -> None:
+    assert main([*base(), *extra]) == 1
+    one_error_line(capsys.readouterr().err)
+
+
+def test_malformed_files_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    short = tmp_path / "short.bin"
+    short.write_bytes(b"\2\0\0\0" + bytes(100))
+    argv = base()
+    argv[2] = str(short)
+    assert main(argv) == 1
+    one_error_line(capsys.readouterr().err)
+    argv = base()
+    argv[2] = str(tmp_path / "missing.bin")
+    assert main(argv) == 1
+    one_error_line(capsys.readouterr().err)
+    garbage = tmp_path / "c.pem"
+    garbage.write_bytes(b"not a certificate")
+    argv = base()
+    argv[4] = str(garbage)
+    assert main(argv) == 1
+    one_error_line(capsys.readouterr().err)
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "--report", real("attestation.bin")]) == 2
+    assert main([*base(), "--vlek", real("vcek.testcer")]) == 2
+    capsys.readouterr()
+
+
+def test_software_report(
+    sw: SoftwareAttestationKeys, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    m = bytes(range(48))
+    report = tmp_path / "sw.bin"
+    report.write_bytes(sw.sign_report(SnpReport(measurement=m)))
+    assert main(["verify", "--report", str(report), "--key", sw.directory, "--measurement", m.hex()]) == 0
+    assert capsys.readouterr().out.startswith("OK:")
+    argv = ["verify", "--report", str(report), "--vcek", sw.path("vcek_der"), "--chain", sw.path("chain")]
+    assert main(argv) == 0
+    capsys.readouterr()
+    tampered = bytearray(report.read_bytes())
+    tampered[0x90] ^= 0x80
+    report.write_bytes(bytes(tampered))
+    assert main(argv) == 3
+    assert "signature" in one_error_line(capsys.readouterr().err)
+    # the software chain is not AMD's: verifying against AMD's Milan chain fails
+    assert (
+        main(
+            [
+                "verify",
+                "--report",
+                str(report),
+                "--vcek",
+                sw.path("vcek_cert"),
+                "--chain",
+                real("milan.testcer"),
+            ]
+        )
+        == 3
+    )
+    capsys.readouterr()
