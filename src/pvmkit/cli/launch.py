@@ -161,6 +161,7 @@ def main(argv: list[str]) -> int:
     if report is not None and args.report_out:
         atomic_write(args.report_out, report)
     summary: dict[str, Any] = {
+        "schema": "pvmkit.launch/1",
         "vendor": "sw",
         "guest": args.binary or "bundled:attest",
         "guest_sha256": hashlib.sha256(binary if binary is not None else attest_guest()).hexdigest(),
