@@ -1,0 +1,240 @@
+"""``pvmkit measure --vendor sev|sev-es|snp|sw``, ``pvmkit sev-snp-measure`` and
+``pvmkit sev-launch-measure`` through ``pvmkit.cli.main.main(argv)``: outputs, and every bad input as
+one stderr line, a non-zero exit code, no traceback and no file left behind."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from pvmkit.cli.main import main
+from pvmkit.formats.ovmf import METADATA_GUID, RESET_BLOCK_GUID, guid_bytes
+
+DEBIAN = "firmware/OVMF.amdsev.fd"
+AMDSEV_TAIL = "sev-snp-measure-tests/ovmf_AmdSev_suffix.bin"
+OVMFX64_TAIL = "sev-snp-measure-tests/ovmf_OvmfX64_suffix.bin"
+SNP4 = "13a6ae9fbaa31c91ade309c36bd5214729438abac318e01176e02a97b8bec11a4bce86b4d2b1fba2ec0481dd24ff525f"
+SNP1 = "d74bd3ea40b240c3228edc5177ce6193561ebff633dbd0be76d6c143b876d65102425c0e2e8a930857c48daa5eacda58"
+SNP2 = "a3c946257b3cef8f1e25dd03cb84f9f01313ae9135c32acc7e01f4204aa447aaa196530d5999be0f114462d2546cd02d"
+OVMF_HASH = "9d0dd8be18c86e3fe3bf0038ed75ebf5340bee69fd2632c8ff9409964575960ae1f7e84be387d2e3467bc3508d1e4806"
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def snp(fw: Path, *extra: str) -> list[str]:
+    return ["measure", "--vendor", "snp", "--ovmf", str(fw), "--vcpu-type", "EPYC-v4", *extra]
+
+
+# -- outputs -----------------------------------------------------------------------------------
+def test_hex_base64_and_json(fixture_file, capsys) -> None:
+    fw = fixture_file(DEBIAN)
+    assert run(snp(fw, "--vcpus", "4"), capsys) == (0, SNP4 + "\n", "")
+    code, out, _ = run(snp(fw, "--vcpus", "4", "--output-format", "base64"), capsys)
+    assert code == 0 and base64.b64decode(out.strip()).hex() == SNP4
+    code, out, _ = run(snp(fw, "--vcpus", "4", "--output-format", "json"), capsys)
+    record = json.loads(out)
+    assert record["digest"] == SNP4 and record["vcpus"] == 4 and record["sev_features"] == "0x1"
+
+
+def test_vcpu_range_prints_json_lines(fixture_file, capsys) -> None:
+    code, out, err = run(snp(fixture_file(DEBIAN), "--vcpus", "1-4"), capsys)
+    assert code == 0 and err == ""  # no progress bar when stderr is not a terminal
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["vcpus"] for r in records] == [1, 2, 3, 4]
+    assert [records[0]["digest"], records[1]["digest"], records[3]["digest"]] == [SNP1, SNP2, SNP4]
+
+
+def test_signature_spellings_agree(fixture_file, capsys) -> None:
+    fw = str(fixture_file(DEBIAN))
+    base = ["measure", "--vendor", "snp", "--ovmf", fw, "--vcpus", "4"]
+    for extra in (
+        ["--vcpu-sig", "0x800f12"],
+        ["--vcpu-family", "23", "--vcpu-model", "1", "--vcpu-stepping", "2"],
+        ["--vcpu-type", "EPYC-v9"],
+    ):
+        assert run(base + extra, capsys)[1].strip() == SNP4
+
+
+def test_seed_and_sw(fixture_file, capsys) -> None:
+    fw = fixture_file(DEBIAN)
+    assert run(snp(fw, "--vcpus", "4", "--ovmf-hash", OVMF_HASH), capsys)[1].strip() == SNP4
+    sw = ["measure", "--vendor", "sw", "--ovmf", str(fw), "--vcpus", "4", "--vcpu-type", "EPYC-v4"]
+    assert run(sw, capsys)[1].strip() == SNP4
+
+
+def test_dump_vmsa_writes_into_the_named_directory(fixture_file, capsys, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out_dir = tmp_path / "vmsas"
+    out_dir.mkdir()
+    assert run(snp(fixture_file(DEBIAN), "--vcpus", "2", "--dump-vmsa", str(out_dir)), capsys)[0] == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == ["vmsa0.bin", "vmsa1.bin"]
+    assert (out_dir / "vmsa0.bin").stat().st_size == 4096
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vmsas"]  # nothing in the working directory
+
+
+def test_sev_launch_measure_compute_and_check(fixture_file, capsys) -> None:
+    common = ["--tik", "000102030405060708090a0b0c0d0e0f", "--api-major", "1", "--api-minor", "55",
+              "--build", "21"]  # fmt: skip
+    ld = "3e4fd0b3fe3b2dbe481c3d9e99418a034174f26cbe1f55aa212b0f18c12d2d6f"
+    mnonce = "101112131415161718191a1b1c1d1e1f"
+    code, out, _ = run(["sev-launch-measure", *common, "--policy", "1", "--mnonce", mnonce,
+                        "--launch-digest", ld, "--output-format", "hex"], capsys)  # fmt: skip
+    assert code == 0
+    assert out.strip() == "fccb20824e3797fd6d4d7d46a62b87384800343e8869e414eef9d2abf6a5a781" + mnonce
+    # the same LD measured from the firmware; the blob in base64 (QEMU's form) is checked
+    blob = base64.b64encode(bytes.fromhex(out.strip())).decode()
+    fw = str(fixture_file(DEBIAN))
+    code, out, _ = run(
+        ["sev-launch-measure", *common, "--policy", "1", "--ovmf", fw, "--check", blob], capsys
+    )
+    assert code == 0 and ld in out
+    code, out, err = run(
+        ["sev-launch-measure", *common, "--policy", "3", "--ovmf", fw, "--check", blob], capsys
+    )
+    assert code == 3 and out == "" and len(err.splitlines()) == 1 and "does not match" in err
+
+
+# -- sev-snp-measure compatibility ---------------------------------------------------------------
+def test_compat_output_forms(fixture_file, capsys, tmp_path: Path, monkeypatch) -> None:
+    fw = str(fixture_file(DEBIAN))
+    base = ["sev-snp-measure", "--mode", "snp", "--ovmf", fw, "--vcpus", "4", "--vcpu-type", "EPYC-v4"]
+    assert run(base, capsys)[1] == SNP4 + "\n"
+    assert run([*base, "-v"], capsys)[1] == f"Calculated SEV_SNP guest measurement: {SNP4}\n"
+    b64 = run([*base, "--output-format", "base64"], capsys)[1].strip()
+    assert base64.b64decode(b64).hex() == SNP4
+    assert run(["sev-snp-measure", "--mode", "snp:ovmf-hash", "--ovmf", fw], capsys)[1] == OVMF_HASH + "\n"
+    assert run(["sev-snp-measure", "--version"], capsys) == (0, "sev-snp-measure 0.0.13\n", "")
+    monkeypatch.chdir(tmp_path)
+    assert run([*base, "--dump-vmsa"], capsys)[0] == 0  # the peer writes vmsa<N>.bin into the cwd
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"vmsa{i}.bin" for i in range(4)]
+
+
+def test_compat_seves_keeps_the_peer_model_and_notes_it(fixture_file, capsys) -> None:
+    fw = str(fixture_file(DEBIAN))
+    peer = run(["sev-snp-measure", "--mode", "seves", "--ovmf", fw, "--vcpus", "1", "--vcpu-type", "EPYC-v4",
+                "--guest-features", "0x21"], capsys)[1].strip()  # fmt: skip
+    assert peer == "62f563dcde1a3fcde3e5ffd1a3ee7ff7e9bae00f74bada763587a311e2df5d7e"  # features ignored
+    ours = run(["measure", "--vendor", "sev-es", "--ovmf", fw, "--vcpu-type", "EPYC-v4"], capsys)[1].strip()
+    assert ours == "9ce7535be9fd1f8075d237b16d3a1ec50665c53d3a4ff11c0cd3ba6303e7707e"  # legacy init
+
+
+# -- bad input ---------------------------------------------------------------------------------
+def _patched(data: bytes, guid: str) -> bytes:
+    """The image with one footer-table GUID defaced (the entry becomes an unknown one)."""
+    raw = guid_bytes(guid)
+    i = data.rindex(raw)
+    return data[:i] + bytes(16) + data[i + 16 :]
+
+
+@pytest.fixture
+def bad_inputs(tmp_path: Path, fixture_bytes) -> dict[str, str]:
+    debian = fixture_bytes(DEBIAN)
+    tail = fixture_bytes(AMDSEV_TAIL)
+    files = {
+        "truncated": debian[: 2 * 1024 * 1024],
+        "tiny": debian[-40:],
+        "not-ovmf": bytes(range(256)) * 64,
+        "no-metadata": _patched(tail, METADATA_GUID),
+        "no-reset-block": _patched(tail, RESET_BLOCK_GUID),
+        "kernel": b"kernel",
+    }
+    paths = {}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        paths[name] = str(tmp_path / name)
+    paths["x64"] = str(fixture_file_path(OVMFX64_TAIL))
+    paths["debian"] = str(fixture_file_path(DEBIAN))
+    return paths
+
+
+def fixture_file_path(relative: str) -> Path:
+    from support.fixtures import fixture_path
+
+    return fixture_path(relative)
+
+
+BAD = [
+    ("truncated firmware", ["--vendor", "snp", "--ovmf", "{truncated}"], 1, "footer"),
+    ("tiny firmware", ["--vendor", "snp", "--ovmf", "{tiny}"], 1, "too short"),
+    ("non-OVMF firmware", ["--vendor", "sev", "--ovmf", "{not-ovmf}"], 1, "not an SEV-capable OVMF"),
+    ("no SEV metadata", ["--vendor", "snp", "--ovmf", "{no-metadata}"], 1, "no SEV metadata"),
+    ("APs without reset block", ["--vendor", "snp", "--ovmf", "{no-reset-block}", "--vcpus", "2"], 1,
+     "reset block"),
+    ("APs without reset block, range", ["--vendor", "sev-es", "--ovmf", "{no-reset-block}", "--vcpus", "1-3"],
+     1, "reset block"),
+    ("unknown vCPU type", ["--vendor", "snp", "--ovmf", "{debian}", "--vcpu-type", "Skylake"], 1,
+     "unknown vCPU type"),
+    ("SNP-only feature for sev-es", ["--vendor", "sev-es", "--ovmf", "{debian}", "--vmsa-features", "0x1"], 1,
+     "SNP-only"),
+    ("reserved feature bit", ["--vendor", "snp", "--ovmf", "{debian}", "--vmsa-features", "0x800"], 1,
+     "undefined bit"),
+    ("features on legacy init", ["--vendor", "sev-es", "--ovmf", "{debian}", "--vmsa-features", "0x40",
+                                 "--init-path", "legacy"], 1, "legacy"),
+    ("initrd without kernel", ["--vendor", "snp", "--ovmf", "{debian}", "--initrd", "{kernel}"], 2, "--kernel"),
+    ("append without kernel", ["--vendor", "snp", "--ovmf", "{debian}", "--append", "x"], 2, "--kernel"),
+    ("ovmf-hash too short", ["--vendor", "snp", "--ovmf", "{debian}", "--ovmf-hash", "abcd"], 1, "48 bytes"),
+    ("kernel without hashes support", ["--vendor", "snp", "--ovmf", "{x64}", "--kernel", "{kernel}"], 1,
+     "SNP_KERNEL_HASHES"),
+    ("kernel without hashes table (sev)", ["--vendor", "sev", "--ovmf", "{x64}", "--kernel", "{kernel}"], 1,
+     "kernel/initrd/cmdline"),
+    ("bad vCPU range", ["--vendor", "snp", "--ovmf", "{debian}", "--vcpus", "4-2"], 1, "--vcpus"),
+    ("missing firmware", ["--vendor", "snp", "--ovmf", "/nonexistent/OVMF.fd"], 1, "No such file"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "args", "code", "message"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_one_line_and_leaves_nothing(
+    case: str, args: list[str], code: int, message: str, bad_inputs, capsys, tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "dump"
+    out_dir.mkdir()
+    argv = ["measure", *[a.format(**bad_inputs) for a in args], "--vcpu-type", "EPYC-v4"]
+    if "--vcpu-type" in args:
+        argv = argv[:-2]
+    argv += ["--dump-vmsa", str(out_dir)]
+    got, out, err = run(argv, capsys)
+    assert got == code, err
+    assert out == ""
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert message in err
+    assert list(out_dir.iterdir()) == []
+
+
+S1 = ["--mode", "snp", "--ovmf", "{debian}", "--vcpus", "1", "--vcpu-type", "EPYC"]
+COMPAT_BAD = [
+    ([*S1, "--initrd", "{kernel}"], 2),
+    (["--mode", "snp", "--ovmf", "{debian}", "--vcpu-type", "EPYC-v4"], 2),  # no --vcpus
+    (["--mode", "snp", "--ovmf", "{debian}", "--vcpus", "1"], 2),  # no vCPU type with QEMU
+    (["--mode", "snp", "--ovmf", "{debian}", "--vcpus", "1", "--vcpu-type", "Nope"], 2),  # closed list
+    ([*S1, "--vmm-type", "xen"], 2),
+    (["--mode", "snp", "--ovmf", "{no-reset-block}", "--vcpus", "2", "--vcpu-type", "EPYC"], 1),
+    (["--mode", "seves", "--ovmf", "{x64}", "--vcpus", "1", "--vcpu-type", "EPYC", "--kernel", "{kernel}"],
+     1),
+    ([*S1, "--snp-ovmf-hash", "00"], 1),
+    (["--mode", "seves", "--ovmf", "{debian}", "--vcpus", "1", "--vcpu-type", "EPYC", "--snp-ovmf-hash",
+      "00"], 1),
+    (["--mode", "snp:svsm", "--ovmf", "{debian}", "--vcpus", "1", "--vcpu-type", "EPYC"], 2),
+    (["--mode", "sev", "--ovmf", "{debian}", "--dump-vmsa"], 2),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "code"), COMPAT_BAD)
+def test_compat_bad_input(
+    args: list[str], code: int, bad_inputs, capsys, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = set(tmp_path.iterdir())
+    argv = [a.format(**bad_inputs) for a in args]
+    if "sev" not in argv:
+        argv.append("--dump-vmsa")
+    got, out, err = run(["sev-snp-measure", *argv], capsys)
+    assert got == code and out == ""
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert set(tmp_path.iterdir()) == before
