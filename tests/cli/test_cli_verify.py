@@ -53,6 +53,7 @@ def test_real_report_ok(capsys: pytest.CaptureFixture[str]) -> None:
 def test_real_report_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*base(), "--at", AT, "--json", "--report-data", "0102030405"]) == 0
     d = json.loads(capsys.readouterr().out)
+    assert d["schema"] == "pvmkit.verify/1"
     assert d["ok"] is True and d["signing_key"] == "vcek" and d["product"] == "Milan"
     assert d["report"]["measurement"].startswith("b07af962")
     assert d["expected_fields"] == ["report_data"]

@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
         key_kind=kind,
     )
     if args.json:
-        print_json(result.to_dict())
+        print_json({"schema": "pvmkit.verify/1", **result.to_dict()})
         return 0
     r = result.report
     policy = r.policy_info
