@@ -188,3 +188,15 @@ def test_software_report(
         == 3
     )
     capsys.readouterr()
+
+
+MILAN_ARK_SHA256 = (
+    "69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd"  # of milan.testcer's ARK
+)
+
+
+def test_ark_pin(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*base(), "--at", AT, "--ark-sha256", MILAN_ARK_SHA256]) == 0
+    assert MILAN_ARK_SHA256 in capsys.readouterr().out
+    assert main([*base(), "--at", AT, "--ark-sha256", "00" * 32]) == 3
+    assert "ARK is not the trusted one" in one_error_line(capsys.readouterr().err)

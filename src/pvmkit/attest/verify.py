@@ -8,7 +8,7 @@
    issuer name equals its issuer's subject; ARK/ASK are CAs where they say so; the VCEK/VLEK is an
    EC P-384 key; every certificate is valid at ``at`` (default: now); the certificate's kind (common
    name ``SEV-VCEK`` / ``SEV-VLEK``) agrees with the chain's (``SEV-<product>`` / ``SEV-VLEK-<product>``)
-   and with ``key_kind`` when given;
+   and with ``key_kind`` when given; the ARK's SHA-256 equals ``trusted_ark_sha256`` when given;
 2. the report's signature (``SignatureError``): SIGNATURE_ALGO = 1, the 368 reserved bytes of the
    signature area (0x330–0x49F) are zero — they are *not* covered by the ECDSA signature, so they are
    rejected explicitly, which makes every single-bit change of the 1184 bytes fail verification — R
@@ -556,12 +556,15 @@ def verify_report(
     at: _dt.datetime | None = None,
     expected: Expected | None = None,
     key_kind: str | None = None,
+    trusted_ark_sha256: str | None = None,
 ) -> VerificationResult:
     """Verify raw report bytes with a VCEK or VLEK certificate and an ASK+ARK bundle (PEM or DER).
 
     ``at`` is the time the certificates must be valid at (default now; naive = UTC); ``key_kind``
     (``"vcek"``/``"vlek"``) says what the caller claims the certificate is (default: from its
-    common name). Raises CertificateError, SignatureError or VerificationError naming the first
+    common name); ``trusted_ark_sha256`` (hex SHA-256 of the ARK's DER) pins the trust anchor — without
+    it, whatever ARK the chain holds is trusted, so compare ``result.ark_sha256`` yourself. Raises
+    CertificateError, SignatureError or VerificationError naming the first
     problem (module docstring for the order); FormatError for malformed input.
     """
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -586,6 +589,17 @@ def verify_report(
     bundle = load_certificates(bytes(chain), "certificate chain")
     checked = verify_chain(certs[0], bundle, at=when, key_kind=key_kind)
     checks = list(checked.checks)
+    ark_sha256 = hashlib.sha256(checked.ark.public_bytes(Encoding.DER)).hexdigest()
+    if trusted_ark_sha256 is not None:
+        pin = trusted_ark_sha256.strip().lower().replace(":", "")
+        if pin != ark_sha256:
+            raise CertificateError(
+                f"the chain's ARK is not the trusted one: sha256 {ark_sha256}, expected {pin}",
+                field="ark.sha256",
+                expected=pin,
+                actual=ark_sha256,
+            )
+        checks.append("ark sha256 = trusted")
 
     key = certs[0].public_key()
     assert isinstance(key, ec.EllipticCurvePublicKey)  # verify_chain checked it
@@ -622,7 +636,7 @@ def verify_report(
         certificate_subject=certs[0].subject.rfc4514_string(),
         ask_subject=checked.ask.subject.rfc4514_string(),
         ark_subject=checked.ark.subject.rfc4514_string(),
-        ark_sha256=hashlib.sha256(checked.ark.public_bytes(Encoding.DER)).hexdigest(),
+        ark_sha256=ark_sha256,
         product=checked.product,
         expected_fields=tuple(expected_fields),
     )

@@ -33,6 +33,11 @@ def _parser() -> Parser:
     )
     p.add_argument("--chain", metavar="FILE", help="ASK and ARK certificates (PEM bundle or DER)")
     p.add_argument(
+        "--ark-sha256",
+        metavar="HEX",
+        help="trust only an ARK certificate (DER) with this SHA-256 (default: the chain's ARK)",
+    )
+    p.add_argument(
         "--at",
         metavar="ISO-TIME",
         help="check certificate validity at this time (e.g. 2025-01-01T00:00:00Z; default now)",
@@ -92,6 +97,9 @@ def main(argv: list[str]) -> int:
         at=at,
         expected=expected,
         key_kind=kind,
+        trusted_ark_sha256=(
+            parse_hex(args.ark_sha256, 32, "--ark-sha256").hex() if args.ark_sha256 else None
+        ),
     )
     if args.json:
         print_json({"schema": "pvmkit.verify/1", **result.to_dict()})
