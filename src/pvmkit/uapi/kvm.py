@@ -120,6 +120,18 @@ KVM_SYSTEM_EVENT_SUSPEND = 5
 KVM_SYSTEM_EVENT_SEV_TERM = 6
 KVM_SYSTEM_EVENT_TDX_FATAL = 7
 
+KVM_MP_STATE_RUNNABLE = 0
+KVM_MP_STATE_UNINITIALIZED = 1
+KVM_MP_STATE_INIT_RECEIVED = 2
+KVM_MP_STATE_HALTED = 3
+KVM_MP_STATE_SIPI_RECEIVED = 4
+KVM_MP_STATE_STOPPED = 5
+KVM_MP_STATE_CHECK_STOP = 6
+KVM_MP_STATE_OPERATING = 7
+KVM_MP_STATE_LOAD = 8
+KVM_MP_STATE_AP_RESET_HOLD = 9
+KVM_MP_STATE_SUSPENDED = 10
+
 KVM_EXIT_HYPERCALL_LONG_MODE = 1 << 0
 
 KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1 << 0  # sic: the kernel's spelling
@@ -127,6 +139,9 @@ KVM_CPUID_FLAG_STATEFUL_FUNC = 1 << 1
 KVM_CPUID_FLAG_STATE_READ_NEXT = 1 << 2
 
 KVM_NR_INTERRUPTS = 256
+KVM_APIC_REG_SIZE = 0x400
+KVM_MAX_XCRS = 16
+KVM_SREGS2_FLAGS_PDPTRS_VALID = 1
 SYNC_REGS_SIZE_BYTES = 2048
 
 # ---------------------------------------------------------------------------------------------------
@@ -530,6 +545,247 @@ class kvm_debug_exit_arch(Struct):
     )
 
 
+class kvm_sregs2(Struct):
+    _fields_ = (
+        *((name, kvm_segment) for name in ("cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt")),
+        ("gdt", kvm_dtable),
+        ("idt", kvm_dtable),
+        *((name, _u64) for name in ("cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apic_base", "flags")),
+        ("pdptrs", _u64 * 4),
+    )
+
+
+class kvm_msr_entry(Struct):
+    _fields_ = (
+        ("index", _u32),
+        ("reserved", _u32),
+        ("data", _u64),
+    )
+
+
+class kvm_msrs(Struct):
+    """The fixed header; ``entries[]`` (:class:`kvm_msr_entry`) follows it."""
+
+    _fields_ = (
+        ("nmsrs", _u32),
+        ("pad", _u32),
+    )
+
+
+class kvm_msr_list(Struct):
+    """The fixed header; ``indices[]`` (u32) follows it."""
+
+    _fields_ = (("nmsrs", _u32),)
+
+
+class kvm_fpu(Struct):
+    _fields_ = (
+        ("fpr", (_u8 * 16) * 8),
+        ("fcw", _u16),
+        ("fsw", _u16),
+        ("ftwx", _u8),
+        ("pad1", _u8),
+        ("last_opcode", _u16),
+        ("last_ip", _u64),
+        ("last_dp", _u64),
+        ("xmm", (_u8 * 16) * 16),
+        ("mxcsr", _u32),
+        ("pad2", _u32),
+    )
+
+
+class kvm_lapic_state(Struct):
+    _fields_ = (("regs", ctypes.c_char * KVM_APIC_REG_SIZE),)
+
+
+class _kvm_vcpu_events_exception(Struct):
+    _fields_ = (
+        ("injected", _u8),
+        ("nr", _u8),
+        ("has_error_code", _u8),
+        ("pending", _u8),
+        ("error_code", _u32),
+    )
+
+
+class _kvm_vcpu_events_interrupt(Struct):
+    _fields_ = (
+        ("injected", _u8),
+        ("nr", _u8),
+        ("soft", _u8),
+        ("shadow", _u8),
+    )
+
+
+class _kvm_vcpu_events_nmi(Struct):
+    _fields_ = (
+        ("injected", _u8),
+        ("pending", _u8),
+        ("masked", _u8),
+        ("pad", _u8),
+    )
+
+
+class _kvm_vcpu_events_smi(Struct):
+    _fields_ = (
+        ("smm", _u8),
+        ("pending", _u8),
+        ("smm_inside_nmi", _u8),
+        ("latched_init", _u8),
+    )
+
+
+class _kvm_vcpu_events_triple_fault(Struct):
+    _fields_ = (("pending", _u8),)
+
+
+class kvm_vcpu_events(Struct):
+    _fields_ = (
+        ("exception", _kvm_vcpu_events_exception),
+        ("interrupt", _kvm_vcpu_events_interrupt),
+        ("nmi", _kvm_vcpu_events_nmi),
+        ("sipi_vector", _u32),
+        ("flags", _u32),
+        ("smi", _kvm_vcpu_events_smi),
+        ("triple_fault", _kvm_vcpu_events_triple_fault),
+        ("reserved", _u8 * 26),
+        ("exception_has_payload", _u8),
+        ("exception_payload", _u64),
+    )
+
+
+class kvm_debugregs(Struct):
+    _fields_ = (
+        ("db", _u64 * 4),
+        ("dr6", _u64),
+        ("dr7", _u64),
+        ("flags", _u64),
+        ("reserved", _u64 * 9),
+    )
+
+
+class kvm_xsave(Struct):
+    """4096 bytes; KVM_GET_XSAVE2 may write more (``extra[]``, size from KVM_CAP_XSAVE2)."""
+
+    _fields_ = (("region", _u32 * 1024),)
+
+
+class kvm_xcr(Struct):
+    _fields_ = (
+        ("xcr", _u32),
+        ("reserved", _u32),
+        ("value", _u64),
+    )
+
+
+class kvm_xcrs(Struct):
+    _fields_ = (
+        ("nr_xcrs", _u32),
+        ("flags", _u32),
+        ("xcrs", kvm_xcr * KVM_MAX_XCRS),
+        ("padding", _u64 * 16),
+    )
+
+
+class kvm_mp_state(Struct):
+    _fields_ = (("mp_state", _u32),)
+
+
+class kvm_translation(Struct):
+    _fields_ = (
+        ("linear_address", _u64),
+        ("physical_address", _u64),
+        ("valid", _u8),
+        ("writeable", _u8),
+        ("usermode", _u8),
+        ("pad", _u8 * 5),
+    )
+
+
+class kvm_interrupt(Struct):
+    _fields_ = (("irq", _u32),)
+
+
+class kvm_one_reg(Struct):
+    _fields_ = (
+        ("id", _u64),
+        ("addr", _u64),
+    )
+
+
+class kvm_enc_region(Struct):
+    _fields_ = (
+        ("addr", _u64),
+        ("size", _u64),
+    )
+
+
+class kvm_create_device(Struct):
+    _fields_ = (
+        ("type", _u32),
+        ("fd", _u32),
+        ("flags", _u32),
+    )
+
+
+class _kvm_irq_level_u(ctypes.Union):
+    _fields_ = (
+        ("irq", _u32),
+        ("status", _s32),
+    )
+
+
+class kvm_irq_level(Struct):
+    _anonymous_ = ("_u",)
+    _fields_ = (
+        ("_u", _kvm_irq_level_u),
+        ("level", _u32),
+    )
+
+
+class kvm_msi(Struct):
+    _fields_ = (
+        ("address_lo", _u32),
+        ("address_hi", _u32),
+        ("data", _u32),
+        ("flags", _u32),
+        ("devid", _u32),
+        ("pad", _u8 * 12),
+    )
+
+
+class kvm_irqfd(Struct):
+    _fields_ = (
+        ("fd", _u32),
+        ("gsi", _u32),
+        ("flags", _u32),
+        ("resamplefd", _u32),
+        ("pad", _u8 * 16),
+    )
+
+
+class kvm_ioeventfd(Struct):
+    _fields_ = (
+        ("datamatch", _u64),
+        ("addr", _u64),
+        ("len", _u32),
+        ("fd", _s32),
+        ("flags", _u32),
+        ("pad", _u8 * 36),
+    )
+
+
+class kvm_clock_data(Struct):
+    _fields_ = (
+        ("clock", _u64),
+        ("flags", _u32),
+        ("pad0", _u32),
+        ("realtime", _u64),
+        ("host_tsc", _u64),
+        ("pad", _u32 * 4),
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # struct kvm_run (mmap of the vCPU fd, offset 0). The exit union holds the members pvmkit decodes
 # (plus a few cheap ones); padding[256] fixes its size as in C.
@@ -757,10 +1013,12 @@ class kvm_run(Struct):
 # system fd (/dev/kvm)
 KVM_GET_API_VERSION = _IO(KVMIO, 0x00)
 KVM_CREATE_VM = _IO(KVMIO, 0x01)
+KVM_GET_MSR_INDEX_LIST = _IOWR(KVMIO, 0x02, kvm_msr_list)
 KVM_CHECK_EXTENSION = _IO(KVMIO, 0x03)
 KVM_GET_VCPU_MMAP_SIZE = _IO(KVMIO, 0x04)
 KVM_GET_SUPPORTED_CPUID = _IOWR(KVMIO, 0x05, kvm_cpuid2)
 KVM_GET_EMULATED_CPUID = _IOWR(KVMIO, 0x09, kvm_cpuid2)
+KVM_GET_MSR_FEATURE_INDEX_LIST = _IOWR(KVMIO, 0x0A, kvm_msr_list)
 
 # VM fd
 KVM_CREATE_VCPU = _IO(KVMIO, 0x41)
@@ -768,15 +1026,29 @@ KVM_SET_USER_MEMORY_REGION = _IOW(KVMIO, 0x46, kvm_userspace_memory_region)
 KVM_SET_TSS_ADDR = _IO(KVMIO, 0x47)
 KVM_SET_IDENTITY_MAP_ADDR = _IOW(KVMIO, 0x48, _u64)
 KVM_SET_USER_MEMORY_REGION2 = _IOW(KVMIO, 0x49, kvm_userspace_memory_region2)
+KVM_SET_NR_MMU_PAGES = _IO(KVMIO, 0x44)
 KVM_CREATE_IRQCHIP = _IO(KVMIO, 0x60)
+KVM_IRQ_LINE = _IOW(KVMIO, 0x61, kvm_irq_level)
+KVM_IRQ_LINE_STATUS = _IOWR(KVMIO, 0x67, kvm_irq_level)
+KVM_REINJECT_CONTROL = _IO(KVMIO, 0x71)
+KVM_IRQFD = _IOW(KVMIO, 0x76, kvm_irqfd)
+KVM_SET_BOOT_CPU_ID = _IO(KVMIO, 0x78)
+KVM_IOEVENTFD = _IOW(KVMIO, 0x79, kvm_ioeventfd)
+KVM_SET_CLOCK = _IOW(KVMIO, 0x7B, kvm_clock_data)
+KVM_GET_CLOCK = _IOR(KVMIO, 0x7C, kvm_clock_data)
+KVM_SIGNAL_MSI = _IOW(KVMIO, 0xA5, kvm_msi)
 KVM_SET_TSC_KHZ = _IO(KVMIO, 0xA2)
 KVM_GET_TSC_KHZ = _IO(KVMIO, 0xA3)
 KVM_MEMORY_ENCRYPT_OP = _IOWR(KVMIO, 0xBA, ctypes.c_ulong)
+KVM_MEMORY_ENCRYPT_REG_REGION = _IOR(KVMIO, 0xBB, kvm_enc_region)
+KVM_MEMORY_ENCRYPT_UNREG_REGION = _IOR(KVMIO, 0xBC, kvm_enc_region)
+KVM_GET_STATS_FD = _IO(KVMIO, 0xCE)
 KVM_SET_MEMORY_ATTRIBUTES = _IOW(KVMIO, 0xD2, kvm_memory_attributes)
 KVM_CREATE_GUEST_MEMFD = _IOWR(KVMIO, 0xD4, kvm_create_guest_memfd)
 KVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xD5, kvm_pre_fault_memory)
 
 # device attributes (system, VM, vCPU and device fds)
+KVM_CREATE_DEVICE = _IOWR(KVMIO, 0xE0, kvm_create_device)
 KVM_SET_DEVICE_ATTR = _IOW(KVMIO, 0xE1, kvm_device_attr)
 KVM_GET_DEVICE_ATTR = _IOW(KVMIO, 0xE2, kvm_device_attr)
 KVM_HAS_DEVICE_ATTR = _IOW(KVMIO, 0xE3, kvm_device_attr)
@@ -787,6 +1059,32 @@ KVM_GET_REGS = _IOR(KVMIO, 0x81, kvm_regs)
 KVM_SET_REGS = _IOW(KVMIO, 0x82, kvm_regs)
 KVM_GET_SREGS = _IOR(KVMIO, 0x83, kvm_sregs)
 KVM_SET_SREGS = _IOW(KVMIO, 0x84, kvm_sregs)
+KVM_TRANSLATE = _IOWR(KVMIO, 0x85, kvm_translation)
+KVM_INTERRUPT = _IOW(KVMIO, 0x86, kvm_interrupt)
+KVM_GET_MSRS = _IOWR(KVMIO, 0x88, kvm_msrs)
+KVM_SET_MSRS = _IOW(KVMIO, 0x89, kvm_msrs)
+KVM_GET_FPU = _IOR(KVMIO, 0x8C, kvm_fpu)
+KVM_SET_FPU = _IOW(KVMIO, 0x8D, kvm_fpu)
+KVM_GET_LAPIC = _IOR(KVMIO, 0x8E, kvm_lapic_state)
+KVM_SET_LAPIC = _IOW(KVMIO, 0x8F, kvm_lapic_state)
 KVM_SET_CPUID2 = _IOW(KVMIO, 0x90, kvm_cpuid2)
 KVM_GET_CPUID2 = _IOWR(KVMIO, 0x91, kvm_cpuid2)
+KVM_GET_MP_STATE = _IOR(KVMIO, 0x98, kvm_mp_state)
+KVM_SET_MP_STATE = _IOW(KVMIO, 0x99, kvm_mp_state)
+KVM_NMI = _IO(KVMIO, 0x9A)
+KVM_GET_VCPU_EVENTS = _IOR(KVMIO, 0x9F, kvm_vcpu_events)
+KVM_SET_VCPU_EVENTS = _IOW(KVMIO, 0xA0, kvm_vcpu_events)
+KVM_GET_DEBUGREGS = _IOR(KVMIO, 0xA1, kvm_debugregs)
+KVM_SET_DEBUGREGS = _IOW(KVMIO, 0xA2, kvm_debugregs)
 KVM_ENABLE_CAP = _IOW(KVMIO, 0xA3, kvm_enable_cap)
+KVM_GET_XSAVE = _IOR(KVMIO, 0xA4, kvm_xsave)
+KVM_SET_XSAVE = _IOW(KVMIO, 0xA5, kvm_xsave)
+KVM_GET_XCRS = _IOR(KVMIO, 0xA6, kvm_xcrs)
+KVM_SET_XCRS = _IOW(KVMIO, 0xA7, kvm_xcrs)
+KVM_GET_ONE_REG = _IOW(KVMIO, 0xAB, kvm_one_reg)
+KVM_SET_ONE_REG = _IOW(KVMIO, 0xAC, kvm_one_reg)
+KVM_KVMCLOCK_CTRL = _IO(KVMIO, 0xAD)
+KVM_SMI = _IO(KVMIO, 0xB7)
+KVM_GET_SREGS2 = _IOR(KVMIO, 0xCC, kvm_sregs2)
+KVM_SET_SREGS2 = _IOW(KVMIO, 0xCD, kvm_sregs2)
+KVM_GET_XSAVE2 = _IOR(KVMIO, 0xCF, kvm_xsave)
