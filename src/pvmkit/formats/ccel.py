@@ -40,6 +40,7 @@ __all__ = [
     "TCG_ALG_SHA512",
     "AcpiTableHeader",
     "CcEvent",
+    "CcEventLog",
     "CcType",
     "CcelTable",
     "Digest",
@@ -837,3 +838,7 @@ class EventLog:
         events = list(self.events)
         events[event.index - 1] = event
         return EventLog.parse(self.header.to_bytes() + b"".join(e.to_bytes() for e in events) + self.trailing)
+
+
+#: The name :class:`EventLog` has in the flat ``pvmkit`` namespace.
+CcEventLog = EventLog

@@ -46,6 +46,7 @@ __all__ = [
     "TdInfo",
     "TdQuoteBody",
     "TdReport",
+    "TdxQuote",
     "TeeTcbInfo",
     "parse_quote",
 ]
@@ -680,3 +681,7 @@ class Quote:
 def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
     """:meth:`Quote.parse`."""
     return Quote.parse(data)
+
+
+#: The name :class:`Quote` has in the flat ``pvmkit`` namespace.
+TdxQuote = Quote
