@@ -143,11 +143,15 @@ def main(argv: list[str]) -> int:
     if created and not args.json:
         sys.stderr.write(f"pvmkit launch: created software attestation keys in {key_dir}\n")
 
-    out = sys.stdout.buffer
-
     def stream(data: bytes) -> None:
-        out.write(data)
-        out.flush()
+        out = getattr(sys.stdout, "buffer", None)
+        if out is not None:
+            sys.stdout.flush()
+            out.write(data)
+            out.flush()
+        else:  # a text-only stdout (embedding, some test harnesses)
+            sys.stdout.write(data.decode("latin-1"))
+            sys.stdout.flush()
 
     run = launch_plan(
         guest.plan,
