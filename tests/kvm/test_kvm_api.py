@@ -124,3 +124,24 @@ def test_closed_objects_raise_ebadf(kvm: Kvm) -> None:
             call()
         assert info.value.errno == errno.EBADF
     vm.close()  # idempotent
+
+
+def test_vcpu_state_ioctls(kvm: Kvm) -> None:
+    assert 0x10 in kvm.get_msr_index_list()  # IA32_TIME_STAMP_COUNTER (SDM vol. 4)
+    with kvm.create_vm() as vm:
+        vm.create_irqchip()  # before any vCPU
+        vcpu = vm.create_vcpu(0)
+        vcpu.set_msrs({0x10: 1 << 40})
+        assert vcpu.get_msrs([0x10])[0x10] >= 1 << 40  # the TSC keeps counting from there
+        with pytest.raises(KvmError, match="0xdeadbeef"):
+            vcpu.get_msrs([0xDEADBEEF])
+        assert len(vcpu.get_lapic().to_bytes()) == 0x400  # KVM_APIC_REG_SIZE
+        assert vcpu.get_mp_state() == u.KVM_MP_STATE_RUNNABLE  # the BSP
+        sregs2 = vcpu.get_sregs2()
+        assert sregs2.cr0 == vcpu.get_sregs().cr0
+        vcpu.set_fpu(vcpu.get_fpu())
+        vcpu.set_xcrs(vcpu.get_xcrs())
+        vcpu.set_xsave(vcpu.get_xsave())
+        vcpu.set_debugregs(vcpu.get_debugregs())
+        vcpu.set_vcpu_events(vcpu.get_vcpu_events())
+        assert vcpu.get_tsc_khz() > 0

@@ -106,6 +106,32 @@ class Kvm(FdObject):
                 continue
             raise KvmError("KVM_GET_SUPPORTED_CPUID", err)
 
+    def get_msr_index_list(self) -> list[int]:
+        """``KVM_GET_MSR_INDEX_LIST``: the MSRs KVM_GET/SET_MSRS can transfer."""
+        return self._msr_list(_uapi.KVM_GET_MSR_INDEX_LIST, "KVM_GET_MSR_INDEX_LIST")
+
+    def get_msr_feature_index_list(self) -> list[int]:
+        """``KVM_GET_MSR_FEATURE_INDEX_LIST``: the feature MSRs readable on /dev/kvm."""
+        return self._msr_list(_uapi.KVM_GET_MSR_FEATURE_INDEX_LIST, "KVM_GET_MSR_FEATURE_INDEX_LIST")
+
+    def _msr_list(self, request: int, op: str) -> list[int]:
+        n = 256
+        while True:
+
+            class _kvm_msr_list_n(ctypes.Structure):
+                _fields_ = (("nmsrs", ctypes.c_uint32), ("indices", ctypes.c_uint32 * n))
+
+            buf = _kvm_msr_list_n(nmsrs=n)
+            rc, err = self.ioctl_raw(request, buf)
+            if rc >= 0:
+                return [int(x) for x in buf.indices[: int(buf.nmsrs)]]
+            if err == _errno.E2BIG and n < 65536:
+                n = max(n * 2, int(buf.nmsrs))
+                continue
+            if err == _errno.EINTR:
+                continue
+            raise KvmError(op, err)
+
     def has_device_attr(self, group: int, attr: int) -> bool:
         """``KVM_HAS_DEVICE_ATTR`` on /dev/kvm (needs KVM_CAP_SYS_ATTRIBUTES); False on ENXIO."""
         return _has_device_attr(self._require_open("KVM_HAS_DEVICE_ATTR"), group, attr)

@@ -37,6 +37,24 @@ def cpuid2(entries: Sequence[_uapi.kvm_cpuid_entry2]) -> ctypes.Structure:
     return buf
 
 
+def _msrs(items: Sequence[tuple[int, int]]) -> ctypes.Structure:
+    """A ``struct kvm_msrs`` with ``entries[]`` filled in."""
+
+    class _kvm_msrs_n(ctypes.Structure):
+        _fields_ = (
+            ("nmsrs", ctypes.c_uint32),
+            ("pad", ctypes.c_uint32),
+            ("entries", _uapi.kvm_msr_entry * len(items)),
+        )
+
+    buf = _kvm_msrs_n()
+    buf.nmsrs = len(items)
+    for i, (index, value) in enumerate(items):
+        buf.entries[i].index = index
+        buf.entries[i].data = value & (2**64 - 1)
+    return buf
+
+
 class Vcpu(FdObject):
     """One vCPU (``KVM_CREATE_VCPU``), with ``struct kvm_run`` mapped. Created by ``Vm.create_vcpu``;
     closing it (or its VM) unmaps ``kvm_run`` and closes the fd."""
@@ -76,11 +94,14 @@ class Vcpu(FdObject):
 
     def _state_ioctl(self, request: int, arg: IoctlArg, op: str) -> None:
         """Register ioctls: on a VM type with protected state, EINVAL means the state is sealed."""
+        self._state_ioctl_rc(request, arg, op)
+
+    def _state_ioctl_rc(self, request: int, arg: IoctlArg, op: str) -> int:
         fd = self._require_open(op)
         while True:
             rc, err = ioctl_raw(fd, request, arg)
             if rc >= 0:
-                return
+                return rc
             if err == _errno.EINTR:
                 continue
             if err == _errno.EINVAL and self._vm.has_protected_state:
@@ -103,6 +124,99 @@ class Vcpu(FdObject):
 
     def set_sregs(self, sregs: _uapi.kvm_sregs) -> None:
         self._state_ioctl(_uapi.KVM_SET_SREGS, sregs, "KVM_SET_SREGS")
+
+    def get_sregs2(self) -> _uapi.kvm_sregs2:
+        sregs2 = _uapi.kvm_sregs2()
+        self._state_ioctl(_uapi.KVM_GET_SREGS2, sregs2, "KVM_GET_SREGS2")
+        return sregs2
+
+    def set_sregs2(self, sregs2: _uapi.kvm_sregs2) -> None:
+        self._state_ioctl(_uapi.KVM_SET_SREGS2, sregs2, "KVM_SET_SREGS2")
+
+    def get_fpu(self) -> _uapi.kvm_fpu:
+        fpu = _uapi.kvm_fpu()
+        self._state_ioctl(_uapi.KVM_GET_FPU, fpu, "KVM_GET_FPU")
+        return fpu
+
+    def set_fpu(self, fpu: _uapi.kvm_fpu) -> None:
+        self._state_ioctl(_uapi.KVM_SET_FPU, fpu, "KVM_SET_FPU")
+
+    def get_xsave(self) -> _uapi.kvm_xsave:
+        xsave = _uapi.kvm_xsave()
+        self._state_ioctl(_uapi.KVM_GET_XSAVE, xsave, "KVM_GET_XSAVE")
+        return xsave
+
+    def set_xsave(self, xsave: _uapi.kvm_xsave) -> None:
+        self._state_ioctl(_uapi.KVM_SET_XSAVE, xsave, "KVM_SET_XSAVE")
+
+    def get_xcrs(self) -> _uapi.kvm_xcrs:
+        xcrs = _uapi.kvm_xcrs()
+        self._state_ioctl(_uapi.KVM_GET_XCRS, xcrs, "KVM_GET_XCRS")
+        return xcrs
+
+    def set_xcrs(self, xcrs: _uapi.kvm_xcrs) -> None:
+        self._state_ioctl(_uapi.KVM_SET_XCRS, xcrs, "KVM_SET_XCRS")
+
+    def get_debugregs(self) -> _uapi.kvm_debugregs:
+        dbg = _uapi.kvm_debugregs()
+        self._state_ioctl(_uapi.KVM_GET_DEBUGREGS, dbg, "KVM_GET_DEBUGREGS")
+        return dbg
+
+    def set_debugregs(self, dbg: _uapi.kvm_debugregs) -> None:
+        self._state_ioctl(_uapi.KVM_SET_DEBUGREGS, dbg, "KVM_SET_DEBUGREGS")
+
+    def get_lapic(self) -> _uapi.kvm_lapic_state:
+        lapic = _uapi.kvm_lapic_state()
+        self._ioctl(_uapi.KVM_GET_LAPIC, lapic, "KVM_GET_LAPIC")
+        return lapic
+
+    def set_lapic(self, lapic: _uapi.kvm_lapic_state) -> None:
+        self._ioctl(_uapi.KVM_SET_LAPIC, lapic, "KVM_SET_LAPIC")
+
+    def get_mp_state(self) -> int:
+        """``KVM_GET_MP_STATE``: a KVM_MP_STATE_* value."""
+        st = _uapi.kvm_mp_state()
+        self._ioctl(_uapi.KVM_GET_MP_STATE, st, "KVM_GET_MP_STATE")
+        return int(st.mp_state)
+
+    def set_mp_state(self, mp_state: int) -> None:
+        self._ioctl(_uapi.KVM_SET_MP_STATE, _uapi.kvm_mp_state(mp_state=mp_state), "KVM_SET_MP_STATE")
+
+    def get_vcpu_events(self) -> _uapi.kvm_vcpu_events:
+        ev = _uapi.kvm_vcpu_events()
+        self._ioctl(_uapi.KVM_GET_VCPU_EVENTS, ev, "KVM_GET_VCPU_EVENTS")
+        return ev
+
+    def set_vcpu_events(self, ev: _uapi.kvm_vcpu_events) -> None:
+        self._ioctl(_uapi.KVM_SET_VCPU_EVENTS, ev, "KVM_SET_VCPU_EVENTS")
+
+    def get_msrs(self, indices: Iterable[int]) -> dict[int, int]:
+        """``KVM_GET_MSRS`` for these MSR indices → {index: value}. KvmError if KVM returns fewer
+        than asked (it stops at the first MSR it cannot read)."""
+        wanted = list(indices)
+        buf = _msrs([(i, 0) for i in wanted])
+        got = self._state_ioctl_rc(_uapi.KVM_GET_MSRS, buf, "KVM_GET_MSRS")
+        if got != len(wanted):
+            raise KvmError("KVM_GET_MSRS", _errno.EINVAL, f"MSR {wanted[got]:#x} cannot be read")
+        return {int(e.index): int(e.data) for e in buf.entries}
+
+    def set_msrs(self, values: dict[int, int]) -> None:
+        """``KVM_SET_MSRS``; KvmError naming the first MSR KVM refused."""
+        items = list(values.items())
+        buf = _msrs(items)
+        done = self._state_ioctl_rc(_uapi.KVM_SET_MSRS, buf, "KVM_SET_MSRS")
+        if done != len(items):
+            raise KvmError("KVM_SET_MSRS", _errno.EINVAL, f"MSR {items[done][0]:#x} was refused")
+
+    def set_tsc_khz(self, khz: int) -> None:
+        """``KVM_SET_TSC_KHZ`` on the vCPU fd."""
+        self._ioctl(_uapi.KVM_SET_TSC_KHZ, khz, "KVM_SET_TSC_KHZ")
+
+    def get_tsc_khz(self) -> int:
+        return self._ioctl(_uapi.KVM_GET_TSC_KHZ, None, "KVM_GET_TSC_KHZ")
+
+    def nmi(self) -> None:
+        self._ioctl(_uapi.KVM_NMI, None, "KVM_NMI")
 
     def set_cpuid2(self, entries: Iterable[_uapi.kvm_cpuid_entry2]) -> None:
         """``KVM_SET_CPUID2`` with these entries (e.g. from ``Kvm.get_supported_cpuid()``)."""

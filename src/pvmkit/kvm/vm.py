@@ -130,6 +130,26 @@ class Vm(FdObject):
         value = ctypes.c_uint64(addr)
         self._ioctl(_uapi.KVM_SET_IDENTITY_MAP_ADDR, value, "KVM_SET_IDENTITY_MAP_ADDR")
 
+    def create_irqchip(self) -> None:
+        """``KVM_CREATE_IRQCHIP`` (in-kernel PIC/IOAPIC/LAPIC; TDX wants KVM_CAP_SPLIT_IRQCHIP instead)."""
+        self._ioctl(_uapi.KVM_CREATE_IRQCHIP, None, "KVM_CREATE_IRQCHIP")
+
+    def set_tsc_khz(self, khz: int) -> None:
+        """``KVM_SET_TSC_KHZ`` on the VM fd (the default for vCPUs created later; TDX: before INIT_VM)."""
+        self._ioctl(_uapi.KVM_SET_TSC_KHZ, khz, "KVM_SET_TSC_KHZ")
+
+    def get_tsc_khz(self) -> int:
+        return self._ioctl(_uapi.KVM_GET_TSC_KHZ, None, "KVM_GET_TSC_KHZ")
+
+    def memory_encrypt_reg_region(self, addr: int, size: int) -> None:
+        """``KVM_MEMORY_ENCRYPT_REG_REGION``: pin host memory for SEV/SEV-ES (amd.md §5.3)."""
+        region = _uapi.kvm_enc_region(addr=addr, size=size)
+        self._ioctl(_uapi.KVM_MEMORY_ENCRYPT_REG_REGION, region, "KVM_MEMORY_ENCRYPT_REG_REGION")
+
+    def memory_encrypt_unreg_region(self, addr: int, size: int) -> None:
+        region = _uapi.kvm_enc_region(addr=addr, size=size)
+        self._ioctl(_uapi.KVM_MEMORY_ENCRYPT_UNREG_REGION, region, "KVM_MEMORY_ENCRYPT_UNREG_REGION")
+
     # -- memory ------------------------------------------------------------------------------------
     def set_user_memory_region(
         self, slot: int, guest_phys_addr: int, memory_size: int, userspace_addr: int, flags: int = 0
