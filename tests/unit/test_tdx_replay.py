@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 
 import pytest
 
@@ -234,3 +235,27 @@ def test_search_budget_zero_falls_back_to_candidates(log: EventLog, quote: Quote
     mutated = log.with_event(_with_digest(e, _flip(e.digest() or b"", 3)))
     d = compare(mutated, quote.rtmrs, search_budget=0).first_difference
     assert d is not None and d.event is None and 9 in d.candidates
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pvmkit.vendors.tdx.eventlog_plan") is None, reason="eventlog_plan absent"
+)
+def test_a_predicted_log_serves_as_reference(log: EventLog, quote: Quote) -> None:
+    """The prediction side writes its event-log plan in the CCEL format (EventLogPlan.to_log_bytes);
+    that file parses here and names the event that differs from the prediction."""
+    from pvmkit.vendors.tdx.eventlog_plan import EventLogPlan, PlannedEvent
+
+    plan = EventLogPlan.of(
+        PlannedEvent.of_digest(e.mr_index, e.event_type, e.event_data, e.digest() or b"", f"event {e.index}")
+        for e in log
+    )
+    predicted = EventLog.parse(plan.to_log_bytes())
+    assert [(e.mr_index, e.event_type, e.digests, e.event_data) for e in predicted] == [
+        (e.mr_index, e.event_type, e.digests, e.event_data) for e in log
+    ]
+    assert replay(predicted).rtmrs == quote.rtmrs
+    assert compare(log, quote.rtmrs, reference=predicted).ok
+    e = log.event(2)  # the CFV: another varstore
+    other = log.with_event(_with_digest(e, hashlib.sha384(b"other varstore").digest()))
+    d = compare(other, quote.rtmrs, reference=predicted).first_difference
+    assert d is not None and d.event is not None and d.event.index == 2
