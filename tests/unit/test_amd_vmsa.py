@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+
 import pytest
 
 from pvmkit.errors import FormatError, InputError, TruncatedError
@@ -9,14 +11,16 @@ from pvmkit.plan import Vmm
 from pvmkit.vendors.amd.cpu import CPU_TYPES, cpu_signature, split_signature, vcpu_signature
 from pvmkit.vendors.amd.vmsa import (
     BSP_EIP,
-    SaveArea,
+    LAYOUT,
     Seg,
     build_vmsa,
+    field_offset,
     parse_vmsa,
     reset_state,
     reset_vmsa,
     svsm_vmsa,
 )
+from pvmkit.vendors.amd.vmsa_struct import SaveArea, Segment
 
 
 def u(page: bytes, off: int, size: int) -> int:
@@ -146,3 +150,27 @@ def test_every_peer_vcpu_type_is_known_and_sig_arithmetic() -> None:
         vcpu_signature("Skylake-Server")
     with pytest.raises(InputError):
         cpu_signature(23, 256, 0)
+
+
+def test_the_ctypes_mirror_matches_the_layout_and_the_fast_builder() -> None:
+    assert ctypes.sizeof(SaveArea) == 4096
+    for name, _size, _kind in LAYOUT:
+        assert getattr(SaveArea, name).offset == field_offset(name)
+    assert (SaveArea.rdx.offset, SaveArea.sev_features.offset, SaveArea.x87_fcw.offset) == (
+        0x310,
+        0x3B0,
+        0x410,
+    )
+    state = reset_state(0x80B004, vcpu_sig=0xA10F10, sev_features=0x21, vmm=Vmm.EC2)
+    area = SaveArea()
+    for name, value in state.items():
+        if isinstance(value, tuple):
+            value = Segment(*value)
+        setattr(area, name, value)
+    assert area.to_bytes() == build_vmsa(state)
+    assert parse_vmsa(area.to_bytes())["cs"] == state["cs"]
+    # the struct can be given to build_vmsa as segment values too
+    assert build_vmsa(cs=area.cs) == build_vmsa(cs=state["cs"])
+    import pvmkit.vendors.amd.vmsa as vmsa_module
+
+    assert vmsa_module.SaveArea is SaveArea  # lazily re-exported

@@ -2,10 +2,15 @@
 
 Three levels:
 
-* :class:`SaveArea` / :class:`Segment`: strict little-endian structures (:class:`pvmkit._cstruct.LEStruct`),
+* :data:`LAYOUT`: the field table (name, size, kind), the single source of the layout.
+  :class:`SaveArea` / :class:`Segment` (module :mod:`pvmkit.vendors.amd.vmsa_struct`, loaded on first
+  use) are strict little-endian ctypes mirrors generated from it (:class:`pvmkit._cstruct.LEStruct`),
   so a misspelt field name (``fcw`` for ``x87_fcw``) raises ``TypeError`` instead of being dropped.
 * :func:`build_vmsa` / :func:`parse_vmsa`: a 4096-byte page from / to a dict of field values, for any
-  custom initial state (the software-protected VM turns a parsed VMSA into KVM registers).
+  custom initial state (the software-protected VM turns a parsed VMSA into KVM registers). They pack
+  the page from :data:`LAYOUT` directly (no ctypes on the measurement path: ``pvmkit measure`` stays
+  cheap to start) and refuse unknown field names just as the structures do; the tests check both
+  produce the same bytes.
 * :func:`reset_state` / :func:`reset_vmsa` / :func:`svsm_state`: the initial states VMMs build
   (QEMU/ec2/gce reset state, spec §3.4; Coconut SVSM, spec §4.3).
 
@@ -15,11 +20,9 @@ with those keys); ``fpreg_*`` arrays as bytes; everything else as integers.
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from pvmkit._cstruct import LEStruct, field_names
 from pvmkit.errors import FormatError, InputError, TruncatedError
 from pvmkit.plan import PAGE_SIZE, Vmm
 from pvmkit.vendors.amd.profiles import BSP_EIP, PAT_DEFAULT, profile
@@ -27,13 +30,14 @@ from pvmkit.vendors.amd.profiles import BSP_EIP, PAT_DEFAULT, profile
 __all__ = [
     "BSP_EIP",
     "FCW_INIT",
+    "FIELDS",
+    "LAYOUT",
     "MXCSR_INIT",
     "SEGMENTS",
     "VMSA_SIZE",
-    "SaveArea",
     "Seg",
-    "Segment",
     "build_vmsa",
+    "field_offset",
     "parse_vmsa",
     "reset_state",
     "reset_vmsa",
@@ -45,17 +49,10 @@ VMSA_SIZE = PAGE_SIZE
 MXCSR_INIT = 0x1F80  #: written by KVM's FPU sync for INIT2 VM types only
 FCW_INIT = 0x037F
 
-u8, u16, u32, u64 = ctypes.c_uint8, ctypes.c_uint16, ctypes.c_uint32, ctypes.c_uint64
-
-
-class Segment(LEStruct):
-    """``struct vmcb_seg``: 16 bytes."""
-
-    _pack_ = 1
-    _fields_ = [("selector", u16), ("attrib", u16), ("limit", u32), ("base", u64)]  # noqa: RUF012
-
 
 class Seg(NamedTuple):
+    """A segment register as stored in the VMSA (``struct vmcb_seg``, 16 bytes)."""
+
     selector: int
     attrib: int
     limit: int
@@ -64,146 +61,153 @@ class Seg(NamedTuple):
 
 SEGMENTS = ("es", "cs", "ss", "ds", "fs", "gs", "gdtr", "ldtr", "idtr", "tr")
 
+#: The save area, in order: (field, size in bytes, "seg" | "int" | "bytes"). Reserved areas are named
+#: ``reserved_<offset>``. :class:`SaveArea` (the ctypes mirror) is generated from this table.
+LAYOUT: tuple[tuple[str, int, str], ...] = (
+    *[(name, 16, "seg") for name in SEGMENTS],  # 0x000..0x0A0
+    ("vmpl0_ssp", 8, "int"),  # 0x0A0
+    ("vmpl1_ssp", 8, "int"),
+    ("vmpl2_ssp", 8, "int"),
+    ("vmpl3_ssp", 8, "int"),
+    ("u_cet", 8, "int"),  # 0x0C0
+    ("reserved_0c8", 2, "bytes"),
+    ("vmpl", 1, "int"),  # 0x0CA
+    ("cpl", 1, "int"),  # 0x0CB
+    ("reserved_0cc", 4, "bytes"),
+    ("efer", 8, "int"),  # 0x0D0
+    ("reserved_0d8", 104, "bytes"),
+    ("xss", 8, "int"),  # 0x140
+    ("cr4", 8, "int"),  # 0x148
+    ("cr3", 8, "int"),  # 0x150
+    ("cr0", 8, "int"),  # 0x158
+    ("dr7", 8, "int"),  # 0x160
+    ("dr6", 8, "int"),  # 0x168
+    ("rflags", 8, "int"),  # 0x170
+    ("rip", 8, "int"),  # 0x178
+    ("dr0", 8, "int"),  # 0x180
+    ("dr1", 8, "int"),
+    ("dr2", 8, "int"),
+    ("dr3", 8, "int"),
+    ("dr0_addr_mask", 8, "int"),  # 0x1A0
+    ("dr1_addr_mask", 8, "int"),
+    ("dr2_addr_mask", 8, "int"),
+    ("dr3_addr_mask", 8, "int"),
+    ("reserved_1c0", 24, "bytes"),
+    ("rsp", 8, "int"),  # 0x1D8
+    ("s_cet", 8, "int"),
+    ("ssp", 8, "int"),
+    ("isst_addr", 8, "int"),
+    ("rax", 8, "int"),  # 0x1F8
+    ("star", 8, "int"),
+    ("lstar", 8, "int"),
+    ("cstar", 8, "int"),
+    ("sfmask", 8, "int"),
+    ("kernel_gs_base", 8, "int"),
+    ("sysenter_cs", 8, "int"),
+    ("sysenter_esp", 8, "int"),
+    ("sysenter_eip", 8, "int"),
+    ("cr2", 8, "int"),  # 0x240
+    ("reserved_248", 32, "bytes"),
+    ("g_pat", 8, "int"),  # 0x268
+    ("dbgctl", 8, "int"),
+    ("br_from", 8, "int"),
+    ("br_to", 8, "int"),
+    ("last_excp_from", 8, "int"),
+    ("last_excp_to", 8, "int"),
+    ("reserved_298", 80, "bytes"),
+    ("pkru", 4, "int"),  # 0x2E8
+    ("tsc_aux", 4, "int"),  # 0x2EC
+    ("reserved_2f0", 24, "bytes"),
+    ("rcx", 8, "int"),  # 0x308
+    ("rdx", 8, "int"),  # 0x310
+    ("rbx", 8, "int"),  # 0x318
+    ("reserved_320", 8, "int"),
+    ("rbp", 8, "int"),  # 0x328
+    ("rsi", 8, "int"),
+    ("rdi", 8, "int"),
+    ("r8", 8, "int"),  # 0x340
+    ("r9", 8, "int"),
+    ("r10", 8, "int"),
+    ("r11", 8, "int"),
+    ("r12", 8, "int"),
+    ("r13", 8, "int"),
+    ("r14", 8, "int"),
+    ("r15", 8, "int"),  # 0x378
+    ("reserved_380", 16, "bytes"),
+    ("guest_exit_info_1", 8, "int"),  # 0x390
+    ("guest_exit_info_2", 8, "int"),
+    ("guest_exit_int_info", 8, "int"),
+    ("guest_nrip", 8, "int"),
+    ("sev_features", 8, "int"),  # 0x3B0
+    ("vintr_ctrl", 8, "int"),
+    ("guest_exit_code", 8, "int"),
+    ("virtual_tom", 8, "int"),  # 0x3C8
+    ("tlb_id", 8, "int"),
+    ("pcpu_id", 8, "int"),
+    ("event_inj", 8, "int"),
+    ("xcr0", 8, "int"),  # 0x3E8
+    ("reserved_3f0", 16, "bytes"),
+    ("x87_dp", 8, "int"),  # 0x400
+    ("mxcsr", 4, "int"),  # 0x408
+    ("x87_ftw", 2, "int"),  # 0x40C
+    ("x87_fsw", 2, "int"),  # 0x40E
+    ("x87_fcw", 2, "int"),  # 0x410
+    ("x87_fop", 2, "int"),  # 0x412
+    ("x87_ds", 2, "int"),
+    ("x87_cs", 2, "int"),
+    ("x87_rip", 8, "int"),  # 0x418
+    ("fpreg_x87", 80, "bytes"),  # 0x420
+    ("fpreg_xmm", 256, "bytes"),  # 0x470
+    ("fpreg_ymm", 256, "bytes"),  # 0x570
+    ("reserved_670", VMSA_SIZE - 0x670, "bytes"),
+)
 
-class SaveArea(LEStruct):
-    """The VMSA page. Offsets in the comments; reserved areas are named ``reserved_<offset>``."""
+_OFFSETS: dict[str, int] = {}
+_SIZES: dict[str, int] = {}
+_KINDS: dict[str, str] = {}
+_pos = 0
+for _name, _size, _kind in LAYOUT:
+    _OFFSETS[_name], _SIZES[_name], _KINDS[_name] = _pos, _size, _kind
+    _pos += _size
+assert _pos == VMSA_SIZE, _pos
+assert _OFFSETS["rdx"] == 0x310 and _OFFSETS["sev_features"] == 0x3B0 and _OFFSETS["x87_fcw"] == 0x410
+assert _OFFSETS["g_pat"] == 0x268 and _OFFSETS["mxcsr"] == 0x408 and _OFFSETS["xcr0"] == 0x3E8
+del _pos, _name, _size, _kind
 
-    _pack_ = 1
-    _fields_ = [  # noqa: RUF012
-        *[(name, Segment) for name in SEGMENTS],  # 0x000..0x0A0
-        ("vmpl0_ssp", u64),  # 0x0A0
-        ("vmpl1_ssp", u64),
-        ("vmpl2_ssp", u64),
-        ("vmpl3_ssp", u64),
-        ("u_cet", u64),  # 0x0C0
-        ("reserved_0c8", u8 * 2),
-        ("vmpl", u8),  # 0x0CA
-        ("cpl", u8),  # 0x0CB
-        ("reserved_0cc", u8 * 4),
-        ("efer", u64),  # 0x0D0
-        ("reserved_0d8", u8 * 104),
-        ("xss", u64),  # 0x140
-        ("cr4", u64),  # 0x148
-        ("cr3", u64),  # 0x150
-        ("cr0", u64),  # 0x158
-        ("dr7", u64),  # 0x160
-        ("dr6", u64),  # 0x168
-        ("rflags", u64),  # 0x170
-        ("rip", u64),  # 0x178
-        ("dr0", u64),  # 0x180
-        ("dr1", u64),
-        ("dr2", u64),
-        ("dr3", u64),
-        ("dr0_addr_mask", u64),  # 0x1A0
-        ("dr1_addr_mask", u64),
-        ("dr2_addr_mask", u64),
-        ("dr3_addr_mask", u64),
-        ("reserved_1c0", u8 * 24),
-        ("rsp", u64),  # 0x1D8
-        ("s_cet", u64),
-        ("ssp", u64),
-        ("isst_addr", u64),
-        ("rax", u64),  # 0x1F8
-        ("star", u64),
-        ("lstar", u64),
-        ("cstar", u64),
-        ("sfmask", u64),
-        ("kernel_gs_base", u64),
-        ("sysenter_cs", u64),
-        ("sysenter_esp", u64),
-        ("sysenter_eip", u64),
-        ("cr2", u64),  # 0x240
-        ("reserved_248", u8 * 32),
-        ("g_pat", u64),  # 0x268
-        ("dbgctl", u64),
-        ("br_from", u64),
-        ("br_to", u64),
-        ("last_excp_from", u64),
-        ("last_excp_to", u64),
-        ("reserved_298", u8 * 80),
-        ("pkru", u32),  # 0x2E8
-        ("tsc_aux", u32),  # 0x2EC
-        ("reserved_2f0", u8 * 24),
-        ("rcx", u64),  # 0x308
-        ("rdx", u64),  # 0x310
-        ("rbx", u64),  # 0x318
-        ("reserved_320", u64),
-        ("rbp", u64),  # 0x328
-        ("rsi", u64),
-        ("rdi", u64),
-        ("r8", u64),  # 0x340
-        ("r9", u64),
-        ("r10", u64),
-        ("r11", u64),
-        ("r12", u64),
-        ("r13", u64),
-        ("r14", u64),
-        ("r15", u64),  # 0x378
-        ("reserved_380", u8 * 16),
-        ("guest_exit_info_1", u64),  # 0x390
-        ("guest_exit_info_2", u64),
-        ("guest_exit_int_info", u64),
-        ("guest_nrip", u64),
-        ("sev_features", u64),  # 0x3B0
-        ("vintr_ctrl", u64),
-        ("guest_exit_code", u64),
-        ("virtual_tom", u64),  # 0x3C8
-        ("tlb_id", u64),
-        ("pcpu_id", u64),
-        ("event_inj", u64),
-        ("xcr0", u64),  # 0x3E8
-        ("reserved_3f0", u8 * 16),
-        ("x87_dp", u64),  # 0x400
-        ("mxcsr", u32),  # 0x408
-        ("x87_ftw", u16),  # 0x40C
-        ("x87_fsw", u16),  # 0x40E
-        ("x87_fcw", u16),  # 0x410
-        ("x87_fop", u16),  # 0x412
-        ("x87_ds", u16),
-        ("x87_cs", u16),
-        ("x87_rip", u64),  # 0x418
-        ("fpreg_x87", u8 * 80),  # 0x420
-        ("fpreg_xmm", u8 * 256),  # 0x470
-        ("fpreg_ymm", u8 * 256),  # 0x570
-        ("reserved_670", u8 * (VMSA_SIZE - 0x670)),
-    ]
-
-
-assert ctypes.sizeof(SaveArea) == VMSA_SIZE
-assert SaveArea.rdx.offset == 0x310 and SaveArea.sev_features.offset == 0x3B0
-assert SaveArea.x87_fcw.offset == 0x410 and SaveArea.g_pat.offset == 0x268
-
-_ALL_FIELDS = field_names(SaveArea)
 #: public field names (reserved areas excluded), in layout order
-FIELDS = tuple(n for n in _ALL_FIELDS if not n.startswith("reserved_"))
-_SIZES: dict[str, int] = {entry[0]: ctypes.sizeof(entry[1]) for entry in SaveArea._fields_}
-_OFFSETS: dict[str, int] = {name: getattr(SaveArea, name).offset for name in _ALL_FIELDS}
-_ARRAYS = {n: size for n, size in _SIZES.items() if n.startswith("fpreg_")}
+FIELDS = tuple(name for name, _, _ in LAYOUT if not name.startswith("reserved_"))
+_PUBLIC = frozenset(FIELDS)
+_RESERVED = tuple((_OFFSETS[n], _SIZES[n], n) for n, _, _ in LAYOUT if n.startswith("reserved_"))
 
 
-def _segment(name: str, value: Any) -> Segment:
-    if isinstance(value, Segment):
-        return value
+def field_offset(name: str) -> int:
+    """Byte offset of a VMSA field."""
+    try:
+        return _OFFSETS[name]
+    except KeyError:
+        raise InputError(f"VMSA has no field {name!r}") from None
+
+
+def _segment(name: str, value: Any) -> bytes:
     if isinstance(value, Mapping):
         unknown = set(value) - set(Seg._fields)
         if unknown:
             raise InputError(f"VMSA segment {name}: unknown key(s) {', '.join(sorted(unknown))}")
         value = Seg(**{k: int(value.get(k, 0)) for k in Seg._fields})
-    try:
-        selector, attrib, limit, base = value
-    except (TypeError, ValueError):
-        raise InputError(
-            f"VMSA segment {name} must be (selector, attrib, limit, base), got {value!r}"
-        ) from None
-    for what, v, bits in (
-        ("selector", selector, 16),
-        ("attrib", attrib, 16),
-        ("limit", limit, 32),
-        ("base", base, 64),
-    ):
-        if not 0 <= int(v) < 1 << bits:
-            raise InputError(f"VMSA segment {name}.{what} {v:#x} does not fit in {bits} bits")
-    return Segment(selector=selector, attrib=attrib, limit=limit, base=base)
+    elif not isinstance(value, tuple):  # e.g. a vmsa_struct.Segment
+        try:
+            value = (value.selector, value.attrib, value.limit, value.base)
+        except AttributeError:
+            raise InputError(f"VMSA segment {name} must be (selector, attrib, limit, base)") from None
+    if len(value) != 4:
+        raise InputError(f"VMSA segment {name} must be (selector, attrib, limit, base), got {value!r}")
+    out = b""
+    for what, v, size in zip(("selector", "attrib", "limit", "base"), value, (2, 2, 4, 8), strict=True):
+        v = int(v)
+        if not 0 <= v < 1 << (8 * size):
+            raise InputError(f"VMSA segment {name}.{what} {v:#x} does not fit in {8 * size} bits")
+        out += v.to_bytes(size, "little")
+    return out
 
 
 def build_vmsa(state: Mapping[str, Any] | None = None, /, **fields: Any) -> bytes:
@@ -212,29 +216,30 @@ def build_vmsa(state: Mapping[str, Any] | None = None, /, **fields: Any) -> byte
     ``state`` (e.g. from :func:`reset_state` or :func:`parse_vmsa`) is applied first, then ``fields``.
     Field names are :data:`FIELDS` (kernel ``struct sev_es_save_area`` names: ``es``..``tr``,
     ``efer``, ``cr0``, ``cr4``, ``rip``, ``rsp``, ``rflags``, ``rax``..``r15``, ``g_pat``,
-    ``sev_features``, ``xcr0``, ``mxcsr``, ``x87_fcw``, ...). An unknown name raises
-    :class:`~pvmkit.errors.InputError`; so does a value that does not fit its field.
+    ``sev_features``, ``xcr0``, ``mxcsr``, ``x87_fcw``, ...). Segments are :class:`Seg`, 4-tuples or
+    dicts; ``fpreg_*`` are bytes (at most the field size, zero-filled). An unknown name, or a value
+    that does not fit its field, raises :class:`~pvmkit.errors.InputError`.
     """
     values: dict[str, Any] = dict(state or {})
     values.update(fields)
-    area = SaveArea()
+    page = bytearray(VMSA_SIZE)
     for name, value in values.items():
-        if name not in FIELDS:
+        if name not in _PUBLIC:
             raise InputError(f"VMSA has no field {name!r}")
-        if name in SEGMENTS:
-            setattr(area, name, _segment(name, value))
-        elif name in _ARRAYS:
+        off, size, kind = _OFFSETS[name], _SIZES[name], _KINDS[name]
+        if kind == "seg":
+            page[off : off + 16] = _segment(name, value)
+        elif kind == "bytes":
             data = bytes(value)
-            if len(data) > _ARRAYS[name]:
-                raise InputError(f"VMSA {name} holds {_ARRAYS[name]} bytes, got {len(data)}")
-            ctypes.memmove(ctypes.addressof(area) + _OFFSETS[name], data, len(data))
+            if len(data) > size:
+                raise InputError(f"VMSA {name} holds {size} bytes, got {len(data)}")
+            page[off : off + len(data)] = data
         else:
-            size = _SIZES[name]
             v = int(value)
             if not 0 <= v < 1 << (8 * size):
                 raise InputError(f"VMSA {name} value {v:#x} does not fit in {8 * size} bits")
-            setattr(area, name, v)
-    return area.to_bytes()
+            page[off : off + size] = v.to_bytes(size, "little")
+    return bytes(page)
 
 
 def parse_vmsa(page: bytes | bytearray | memoryview) -> dict[str, Any]:
@@ -247,21 +252,24 @@ def parse_vmsa(page: bytes | bytearray | memoryview) -> dict[str, Any]:
         if len(page) < VMSA_SIZE:
             raise TruncatedError(f"a VMSA is {VMSA_SIZE} bytes, got {len(page)}", what="VMSA", offset=0)
         raise FormatError(f"a VMSA is {VMSA_SIZE} bytes, got {len(page)}", what="VMSA", offset=VMSA_SIZE)
-    area = SaveArea.from_bytes(page)
+    data = bytes(page)
+    for off, size, name in _RESERVED:
+        if any(data[off : off + size]):
+            raise FormatError(f"VMSA reserved field {name} is not zero", what="VMSA", offset=off)
     out: dict[str, Any] = {}
-    for name in _ALL_FIELDS:
-        value = getattr(area, name)
-        offset = _OFFSETS[name]
-        if name.startswith("reserved_"):
-            if any(bytes(page[offset : offset + _SIZES[name]])):
-                raise FormatError(f"VMSA reserved field {name} is not zero", what="VMSA", offset=offset)
-            continue
-        if name in SEGMENTS:
-            out[name] = Seg(value.selector, value.attrib, value.limit, value.base)
-        elif name in _ARRAYS:
-            out[name] = bytes(value)
+    for name in FIELDS:
+        off, size, kind = _OFFSETS[name], _SIZES[name], _KINDS[name]
+        if kind == "seg":
+            out[name] = Seg(
+                int.from_bytes(data[off : off + 2], "little"),
+                int.from_bytes(data[off + 2 : off + 4], "little"),
+                int.from_bytes(data[off + 4 : off + 8], "little"),
+                int.from_bytes(data[off + 8 : off + 16], "little"),
+            )
+        elif kind == "bytes":
+            out[name] = data[off : off + size]
         else:
-            out[name] = int(value)
+            out[name] = int.from_bytes(data[off : off + size], "little")
     return out
 
 
@@ -373,3 +381,12 @@ def svsm_vmsa(
     return build_vmsa(
         svsm_state(entry, vcpu_sig=vcpu_sig, sev_features=sev_features, mxcsr=mxcsr, x87_fcw=x87_fcw)
     )
+
+
+def __getattr__(name: str) -> Any:
+    """``SaveArea`` and ``Segment`` (ctypes) are loaded on first use."""
+    if name in ("SaveArea", "Segment"):
+        from pvmkit.vendors.amd import vmsa_struct
+
+        return getattr(vmsa_struct, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
