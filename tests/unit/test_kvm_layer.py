@@ -321,3 +321,86 @@ def test_guest_memory_must_be_page_aligned(gpa: int, size: int) -> None:
 
 def test_kvm_run_struct_sizes_used_by_the_decoder() -> None:
     assert struct.calcsize("<BBHIQ") == ctypes.sizeof(u._kvm_run_io)
+
+
+# -- the probe's decisions, against a fake system fd (no /dev/kvm needed) --------------------------------
+class _FakeVm:
+    def __init__(self, fill: dict[str, int], err: int = 0, hw: int = 0) -> None:
+        self.fill, self.err, self.hw = fill, err, hw
+        self.calls: list[int] = []
+
+    def __enter__(self) -> _FakeVm:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def memory_encrypt_op_raw(self, cmd: ctypes.Structure) -> tuple[int, int, int]:
+        from pvmkit.uapi import tdx
+
+        assert isinstance(cmd, tdx.kvm_tdx_cmd) and cmd.id == tdx.KVM_TDX_CAPABILITIES
+        caps_obj = tdx.kvm_tdx_capabilities.from_address(cmd.data)
+        self.calls.append(int(caps_obj.cpuid.nent))
+        if self.err:
+            return -1, self.err, self.hw
+        if caps_obj.cpuid.nent < self.fill["nent"]:
+            return -1, errno.E2BIG, 0
+        caps_obj.supported_attrs = self.fill["attrs"]
+        caps_obj.supported_xfam = self.fill["xfam"]
+        caps_obj.cpuid.nent = self.fill["nent"]
+        return 0, 0, 0
+
+
+class _FakeKvm:
+    def __init__(self, vm: _FakeVm | None = None, attrs: dict[tuple[int, int], int] | None = None) -> None:
+        self.vm, self.attrs = vm, attrs or {}
+
+    def create_vm(self, vm_type: int) -> _FakeVm:
+        assert vm_type == u.KVM_X86_TDX_VM and self.vm is not None
+        return self.vm
+
+    def has_device_attr(self, group: int, attr: int) -> bool:
+        return (group, attr) in self.attrs
+
+    def get_device_attr(self, group: int, attr: int) -> int:
+        return self.attrs[(group, attr)]
+
+
+def test_probe_reads_tdx_capabilities_growing_the_buffer() -> None:
+    from pvmkit.kvm.probe import _tdx_capabilities
+
+    vm = _FakeVm({"nent": 100, "attrs": 0x10000000, "xfam": 0x61AE7})
+    report = _tdx_capabilities(_FakeKvm(vm), 1 | 1 << 5)  # type: ignore[arg-type]
+    assert vm.calls == [64, 128]  # E2BIG at 64 entries, then doubled
+    assert report.available and report.reason is None
+    assert (report.supported_attrs, report.supported_xfam, report.cpuid_entries) == (0x10000000, 0x61AE7, 100)
+
+
+def test_probe_tdx_capabilities_failure_names_the_module_status() -> None:
+    from pvmkit.kvm.probe import _tdx_capabilities
+
+    vm = _FakeVm({}, err=errno.EINVAL, hw=0xC000010000000000)
+    report = _tdx_capabilities(_FakeKvm(vm), 1 << 5)  # type: ignore[arg-type]
+    assert not report.available and report.reason is not None
+    assert "EINVAL" in report.reason and "0xc000010000000000" in report.reason
+
+
+def test_probe_tdx_capabilities_absent_without_the_vm_type() -> None:
+    from pvmkit.kvm.probe import _tdx_capabilities
+
+    report = _tdx_capabilities(_FakeKvm(), 0x1)  # type: ignore[arg-type]
+    assert report.reason == "KVM_CAP_VM_TYPES=0x1 lacks KVM_X86_TDX_VM (bit 5)"
+
+
+def test_probe_decodes_vmsa_features_and_explains_absence() -> None:
+    from pvmkit.kvm.probe import _attribute
+    from pvmkit.uapi import sev
+
+    key = (sev.KVM_X86_GRP_SEV, sev.KVM_X86_SEV_VMSA_FEATURES)
+    fake = _FakeKvm(attrs={key: 0x221})  # SNPActive | DebugSwap | SecureTSC (amd.md §5.1)
+    a = _attribute(fake, True, *key, "KVM_X86_SEV_VMSA_FEATURES")  # type: ignore[arg-type]
+    assert a.available and a.value == 0x221 and a.names == ["SNP_ACTIVE", "DEBUG_SWAP", "SECURE_TSC"]
+    b = _attribute(_FakeKvm(), True, *key, "KVM_X86_SEV_VMSA_FEATURES")  # type: ignore[arg-type]
+    assert not b.available and b.value is None and "ENXIO" in (b.reason or "")
+    c = _attribute(_FakeKvm(attrs={key: 1}), False, *key, "KVM_X86_SEV_VMSA_FEATURES")  # type: ignore[arg-type]
+    assert not c.available and "KVM_CAP_SYS_ATTRIBUTES=0" in (c.reason or "")
