@@ -229,3 +229,108 @@ def test_loading_amd_certificates_emits_no_warning(real: dict[str, bytes]) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_certificates(real["vcek"])  # serial number 0
+
+
+def _vlek_chain(tmp_path: Path, hwid: bytes | None = None) -> tuple[bytes, bytes, object]:
+    """A VLEK chain shaped like AMD's (ARK-Milan → SEV-VLEK-Milan → SEV-VLEK), made here; with
+    ``hwid``, a VCEK chain (ARK-Turin → SEV-Turin → SEV-VCEK) whose VCEK carries that hwID."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.x509.oid import NameOID
+
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "test"),
+                x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            ]
+        )
+
+    def cert(
+        subject: str, key: object, issuer: str, issuer_key: rsa.RSAPrivateKey, hw: bytes | None = None
+    ) -> x509.Certificate:
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(issuer))
+            .public_key(key.public_key())  # type: ignore[attr-defined]
+            .serial_number(1)
+            .not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=3650))
+        )
+        if hw is not None:
+            oid = x509.ObjectIdentifier("1.3.6.1.4.1.3704.1.4")
+            b = b.add_extension(x509.UnrecognizedExtension(oid, hw), critical=False)
+        return b.sign(issuer_key, hashes.SHA384(), rsa_padding=pss)
+
+    product, ask_cn, leaf_cn = (
+        ("Milan", "SEV-VLEK-Milan", "SEV-VLEK") if hwid is None else ("Turin", "SEV-Turin", "SEV-VCEK")
+    )
+    ark_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    asvk_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    vlek_key = ec.generate_private_key(ec.SECP384R1())
+    ark = cert(f"ARK-{product}", ark_key, f"ARK-{product}", ark_key)
+    asvk = cert(ask_cn, asvk_key, f"ARK-{product}", ark_key)
+    vlek = cert(leaf_cn, vlek_key, ask_cn, asvk_key, hwid)
+    pem = serialization.Encoding.PEM
+    return vlek.public_bytes(pem), asvk.public_bytes(pem) + ark.public_bytes(pem), vlek_key
+
+
+def test_vlek_reports(tmp_path: Path, real: dict[str, bytes]) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from pvmkit.attest.snp_report import der_to_amd_signature
+
+    vlek_pem, chain, key = _vlek_chain(tmp_path)
+    at = dt.datetime(2025, 1, 1)
+
+    def sign(report: SnpReport) -> bytes:
+        body = report.to_bytes()[:0x2A0]
+        return body + der_to_amd_signature(key.sign(body, ec.ECDSA(hashes.SHA384())))  # type: ignore[attr-defined]
+
+    signed = sign(SnpReport(signing_key=1, chip_id=b"\x05" * 64))
+    res = verify_report(signed, vlek_pem, chain, at=at, key_kind="vlek")
+    assert res.signing_key == "vlek" and res.product == "Milan"
+    assert verify_report(signed, vlek_pem, chain, at=at).signing_key == "vlek"
+    with pytest.raises(CertificateError) as info:  # a VLEK presented as a VCEK
+        verify_report(signed, vlek_pem, chain, at=at, key_kind="vcek")
+    assert info.value.field == "certificate_kind"
+    with pytest.raises(VerificationError) as info2:  # a report that says VCEK, signed by a VLEK
+        verify_report(sign(SnpReport(signing_key=0)), vlek_pem, chain, at=at)
+    assert info2.value.field == "signing_key"
+    with pytest.raises(CertificateError):  # the real VCEK with this VLEK chain
+        verify_report(real["report"], real["vcek"], chain, at=at)
+
+
+def test_real_report_verifies_now_while_certificates_are_valid(real: dict[str, bytes]) -> None:
+    if dt.datetime.now(dt.timezone.utc) >= dt.datetime(2029, 9, 24, tzinfo=dt.timezone.utc):
+        pytest.skip("the go-sev-guest VCEK expired on 2029-09-24; the pinned-time tests cover it")
+    assert verify_report(real["report"], real["vcek"], real["milan"]).signing_key == "vcek"
+
+
+def test_short_hwid_is_a_chip_id_prefix(tmp_path: Path) -> None:
+    """A VCEK whose hwID has 8 bytes (Turin-style chip ids) matches a CHIP_ID with that prefix."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from pvmkit.attest.snp_report import der_to_amd_signature
+
+    hwid = bytes(range(1, 9))
+    vcek_pem, chain, key = _vlek_chain(tmp_path, hwid=hwid)
+
+    def sign(report: SnpReport) -> bytes:
+        body = report.to_bytes()[:0x2A0]
+        return body + der_to_amd_signature(key.sign(body, ec.ECDSA(hashes.SHA384())))  # type: ignore[attr-defined]
+
+    at = dt.datetime(2025, 1, 1)
+    turin = {"version": 3, "cpuid_fam_id": 0x1A, "cpuid_mod_id": 0x02}
+    res = verify_report(sign(SnpReport(**turin, chip_id=hwid + bytes(56))), vcek_pem, chain, at=at)
+    assert res.product == "Turin" and "chip_id = vcek hwID" in res.checks
+    with pytest.raises(VerificationError) as info:
+        verify_report(sign(SnpReport(**turin, chip_id=hwid + b"\1" + bytes(55))), vcek_pem, chain, at=at)
+    assert info.value.field == "chip_id"

@@ -475,8 +475,10 @@ def _check_vcek_extensions(cert: x509.Certificate, report: SnpReport) -> list[st
     ext = _amd_extensions(cert)
     hwid = ext.get(_HWID_OID)
     if hwid is not None and not report.mask_chip_key:
-        if hwid != report.chip_id:
-            raise _mismatch("chip_id", hwid, report.chip_id)
+        # A shorter hwID (Turin-style 8-byte chip ids) must equal CHIP_ID's prefix, the rest being zero.
+        want = hwid.ljust(len(report.chip_id), b"\0") if len(hwid) < len(report.chip_id) else hwid
+        if want != report.chip_id:
+            raise _mismatch("chip_id", want, report.chip_id)
         checks.append("chip_id = vcek hwID")
     tcb = TcbVersion.decode(report.reported_tcb, report.tcb_layout)
     compared = []
