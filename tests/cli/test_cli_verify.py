@@ -153,6 +153,7 @@ def test_malformed_files_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "--report", real("attestation.bin")]) == 2
     assert main([*base(), "--vlek", real("vcek.testcer")]) == 2
+    assert main(["verify", "--report", real("attestation.bin"), "--vcek", real("vcek.testcer")]) == 2
     capsys.readouterr()
 
 

@@ -154,3 +154,11 @@ def test_der_integer() -> None:
     for v in (0, 5, 0x44, 0x7F, 0x80, 0xFF, 0x100):
         assert parse_der_integer(der_integer(v)) == v
     assert der_integer(0x44) == b"\x02\x01\x44" and der_integer(0x80) == b"\x02\x02\x00\x80"
+
+
+def test_create_in_a_foreign_non_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "notes.txt").write_text("mine")
+    with pytest.raises(AttestationError):
+        SoftwareAttestationKeys.load_or_create(str(tmp_path / "d"), rsa_bits=2048)
+    assert sorted(os.listdir(tmp_path)) == ["d"]  # no temporary directory left behind

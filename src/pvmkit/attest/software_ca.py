@@ -253,9 +253,12 @@ class SoftwareAttestationKeys:
                     os.fsync(f.fileno())
             try:
                 os.rename(tmp, path)  # replaces an empty directory; fails on a non-empty one
-            except OSError:
+            except OSError as exc:
                 if not _has_keys(path):
-                    raise
+                    raise AttestationError(
+                        f"cannot create software attestation keys in {path}: {exc.strerror or exc} "
+                        "(the directory must be absent or empty)"
+                    ) from None
                 if not exist_ok:
                     raise AttestationError(f"{path} already holds attestation keys") from None
                 return cls.load(path)

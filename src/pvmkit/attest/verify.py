@@ -53,6 +53,7 @@ from pvmkit.attest.snp_report import (
 from pvmkit.errors import (
     CertificateError,
     FormatError,
+    InputError,
     SignatureError,
     TruncatedError,
     VerificationError,
@@ -573,7 +574,7 @@ def verify_report(
     from cryptography.hazmat.primitives.serialization import Encoding
 
     if key_kind is not None and key_kind not in ("vcek", "vlek"):
-        raise ValueError(f"key_kind must be 'vcek' or 'vlek', not {key_kind!r}")
+        raise InputError(f"key_kind must be 'vcek' or 'vlek', not {key_kind!r}")
     when = _utc(at)
     report = bytes(report)
     if len(report) != REPORT_SIZE:

@@ -62,7 +62,10 @@ def _parse_time(text: str) -> _dt.datetime:
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.key and not args.chain:
+        parser.error("--chain FILE is required with --vcek/--vlek")
 
     from pvmkit.attest.verify import Expected, verify_report
 
@@ -85,8 +88,6 @@ def main(argv: list[str]) -> int:
         chain_path = args.chain or os.path.join(args.key, "cert_chain.pem")
         kind = "vcek"
     else:
-        if not args.chain:
-            raise InputError("--chain FILE is required with --vcek/--vlek")
         cert_path, chain_path = (args.vcek, args.chain) if args.vcek else (args.vlek, args.chain)
         kind = "vcek" if args.vcek else "vlek"
 
