@@ -53,7 +53,9 @@ def add_launch_arguments(
         default=None if vendor_required else vendors[0],
         help="protected-VM technology",
     )
-    p.add_argument("--ovmf", metavar="FILE", help="OVMF image (as given to QEMU -bios / pflash unit 0)")
+    p.add_argument(
+        "--ovmf", "--firmware", dest="ovmf", metavar="FILE", help="OVMF image (QEMU -bios / pflash unit 0)"
+    )
     p.add_argument("--vcpus", metavar="N|A-B", default="1", help="vCPUs at launch, or an inclusive range")
     cpu = p.add_argument_group("guest vCPU model (sev-es/snp/sw with the qemu profile)")
     cpu.add_argument("--vcpu-type", metavar="T", help="QEMU -cpu model, e.g. EPYC-v4, EPYC-Milan, EPYC-Genoa")

@@ -15,8 +15,7 @@ The same parser reads Coconut SVSM images, which carry the same footer table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
 
@@ -100,8 +99,7 @@ class SectionType:
         return cls.NAMES.get(value, f"UNKNOWN({value:#x})")
 
 
-@dataclass(frozen=True)
-class TableEntry:
+class TableEntry(NamedTuple):
     """One footer-table entry: its payload and the file offset of that payload."""
 
     guid: str
@@ -109,8 +107,7 @@ class TableEntry:
     offset: int
 
 
-@dataclass(frozen=True)
-class MetadataSection:
+class MetadataSection(NamedTuple):
     """One SEV metadata descriptor ``{u32 gpa; u32 size; u32 type}``; ``type`` is kept raw."""
 
     gpa: int
@@ -131,19 +128,57 @@ class MetadataSection:
         return self.gpa + self.size
 
 
-@dataclass(frozen=True, eq=False)
 class Ovmf:
-    """A parsed firmware image (or Coconut SVSM image). ``data`` is the whole image."""
+    """A parsed firmware image (or Coconut SVSM image). ``data`` is the whole image.
 
-    data: bytes = field(repr=False)
-    table: dict[str, TableEntry] = field(repr=False)
-    legacy_table: bool = False  #: the reset block came from the pre-table fallback location
-    reset_eip: int | None = None  #: SEV-ES AP reset address (None: no reset block)
-    sections: tuple[MetadataSection, ...] = ()
-    metadata_offset: int | None = None  #: file offset of the ASEV header (None: no metadata)
-    hashes_table: tuple[int, int] | None = None  #: (GPA, size) of the SEV hashes-table area
-    secret_area: tuple[int, int] | None = None  #: (GPA, size) of the SEV launch-secret area
-    svsm_info_offset: int | None = None  #: SVSM entry offset relative to the SVSM load GPA
+    Attributes (read-only by convention; built by :func:`parse_ovmf`): ``table`` (GUID text →
+    :class:`TableEntry`), ``legacy_table`` (the reset block came from the pre-table fallback location),
+    ``reset_eip`` (SEV-ES AP reset address or None), ``sections`` (SEV metadata in table order),
+    ``metadata_offset`` (file offset of the ASEV header or None), ``hashes_table`` and ``secret_area``
+    ((GPA, size) or None), ``svsm_info_offset`` (SVSM entry offset from its load GPA, or None).
+    """
+
+    __slots__ = (
+        "data",
+        "hashes_table",
+        "legacy_table",
+        "metadata_offset",
+        "reset_eip",
+        "secret_area",
+        "sections",
+        "svsm_info_offset",
+        "table",
+    )
+
+    def __init__(
+        self,
+        data: bytes,
+        table: dict[str, TableEntry],
+        *,
+        legacy_table: bool = False,
+        reset_eip: int | None = None,
+        sections: tuple[MetadataSection, ...] = (),
+        metadata_offset: int | None = None,
+        hashes_table: tuple[int, int] | None = None,
+        secret_area: tuple[int, int] | None = None,
+        svsm_info_offset: int | None = None,
+    ) -> None:
+        self.data = data
+        self.table = table
+        self.legacy_table = legacy_table
+        self.reset_eip = reset_eip
+        self.sections = sections
+        self.metadata_offset = metadata_offset
+        self.hashes_table = hashes_table
+        self.secret_area = secret_area
+        self.svsm_info_offset = svsm_info_offset
+
+    def __repr__(self) -> str:
+        eip = "None" if self.reset_eip is None else f"{self.reset_eip:#x}"
+        return (
+            f"Ovmf(size={len(self.data):#x}, reset_eip={eip}, sections={len(self.sections)}, "
+            f"hashes_table={self.hashes_table}, svsm_info_offset={self.svsm_info_offset})"
+        )
 
     @property
     def size(self) -> int:
@@ -317,8 +352,8 @@ def parse_ovmf(data: bytes | bytearray | memoryview) -> Ovmf:
     secret = _pair(table[SECRET_AREA_GUID], "SEV secret area") if SECRET_AREA_GUID in table else None
     svsm = _single(table[SVSM_INFO_GUID], "SVSM info") if SVSM_INFO_GUID in table else None
     return Ovmf(
-        data=raw,
-        table=table,
+        raw,
+        table,
         legacy_table=legacy,
         reset_eip=reset_eip,
         sections=sections,

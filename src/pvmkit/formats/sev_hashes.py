@@ -9,7 +9,6 @@ SHA-256(b"\\0")); no initrd: SHA-256(b""); the kernel hash covers the whole bzIm
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from pvmkit.errors import FormatError, TruncatedError
 from pvmkit.formats.ovmf import guid_bytes
@@ -39,18 +38,35 @@ PADDED_TABLE_SIZE = (TABLE_SIZE + 15) & ~15  # 176
 _ORDER = (("cmdline", CMDLINE_GUID), ("initrd", INITRD_GUID), ("kernel", KERNEL_GUID))
 
 
-@dataclass(frozen=True)
 class SevHashes:
-    """The three SHA-256 digests of the table (each 32 bytes)."""
+    """The three SHA-256 digests of the table (each 32 bytes). Immutable, hashable, comparable."""
 
+    __slots__ = ("cmdline", "initrd", "kernel")
     cmdline: bytes
     initrd: bytes
     kernel: bytes
 
-    def __post_init__(self) -> None:
-        for name in ("cmdline", "initrd", "kernel"):
-            if len(getattr(self, name)) != 32:
+    def __init__(self, cmdline: bytes, initrd: bytes, kernel: bytes) -> None:
+        for name, value in (("cmdline", cmdline), ("initrd", initrd), ("kernel", kernel)):
+            if len(value) != 32:
                 raise FormatError(f"{name} hash must be 32 bytes", what=f"SEV hashes {name}")
+            object.__setattr__(self, name, bytes(value))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("SevHashes is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SevHashes):
+            return NotImplemented
+        return (self.cmdline, self.initrd, self.kernel) == (other.cmdline, other.initrd, other.kernel)
+
+    def __hash__(self) -> int:
+        return hash((self.cmdline, self.initrd, self.kernel))
+
+    def __repr__(self) -> str:
+        return (
+            f"SevHashes(cmdline={self.cmdline.hex()}, initrd={self.initrd.hex()}, kernel={self.kernel.hex()})"
+        )
 
     def table(self) -> bytes:
         """The 176-byte padded table."""

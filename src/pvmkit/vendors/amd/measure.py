@@ -17,7 +17,9 @@ state), so a prefix (the firmware) is measured once and extended per vCPU count.
 
 from __future__ import annotations
 
+import _thread
 import hashlib
+import os
 from typing import Any
 
 from pvmkit.errors import MeasurementError
@@ -113,8 +115,7 @@ class SnpMeasurer:
             elif op.data is None:
                 digests = [_zero_page_sha384()] * n
             else:
-                mv = memoryview(op.data).cast("B")
-                digests = (sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest() for i in range(n))
+                digests = page_sha384s(op.data, n)
             for i, contents in enumerate(digests):
                 if len(contents) != LD_SIZE:
                     raise MeasurementError(f"page digest {i} of {op.label or 'memory'} is not 48 bytes")
@@ -134,6 +135,46 @@ class SnpMeasurer:
 
 
 _ZERO_PAGE_SHA384: bytes | None = None
+_PARALLEL_MIN_PAGES = 256
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def page_sha384s(data: bytes | bytearray | memoryview, n: int) -> list[bytes]:
+    """SHA-384 of each of the ``n`` 4 KiB pages of ``data``.
+
+    Large inputs (a firmware image) are split between two threads: hashlib releases the GIL while it
+    hashes, so on a machine with two or more CPUs this halves the dominant cost of an SNP measurement.
+    """
+    mv = memoryview(data).cast("B")
+    sha384 = hashlib.sha384
+    if n < _PARALLEL_MIN_PAGES or _cpus() < 2:
+        return [sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest() for i in range(n)]
+    half = n // 2
+    out: list[bytes] = [b""] * n
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def upper() -> None:
+        try:
+            for i in range(half, n):
+                out[i] = sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest()
+        finally:
+            done.release()
+
+    _thread.start_new_thread(upper, ())
+    for i in range(half):
+        out[i] = sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest()
+    done.acquire()
+    for i in range(half, n):  # the worker failed (cannot happen for bytes input): finish here
+        if not out[i]:
+            out[i] = sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest()
+    return out
 
 
 def _zero_page_sha384() -> bytes:

@@ -20,7 +20,7 @@ sev-snp-measure compatibility.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pvmkit.plan import PageKind, Vmm
 
@@ -30,8 +30,7 @@ BSP_EIP = 0xFFFFFFF0
 PAT_DEFAULT = 0x0007040600070406
 
 
-@dataclass(frozen=True)
-class VmmProfile:
+class VmmProfile(NamedTuple):
     vmm: Vmm
     cs_attrib: int = 0x9B
     cs_attrib_bsp: int | None = None  #: CS attrib when the vCPU starts at the BSP reset vector
