@@ -1,0 +1,282 @@
+"""``pvmkit measure --vendor tdx``: predict MRTD, or RTMR0–3 with ``--rtmr`` (docs/tdx-measure.md).
+
+MRTD depends only on the firmware and the page-add order; RTMRs on the firmware, the RAM size, the
+direct-boot kernel/initrd/cmdline, blobs captured from the VMM (ACPI, SMBIOS) and the host stack
+versions. A register whose inputs are incomplete is printed as ``unknown`` with what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+
+from pvmkit.cli._common import Parser, atomic_write, parse_hex, print_json, read_file
+from pvmkit.errors import InputError
+from pvmkit.plan import PageOrder
+
+__all__ = ["main", "parse_size"]
+
+_ORDERS = {
+    "interleaved": PageOrder.INTERLEAVED,
+    "kvm-upstream": PageOrder.INTERLEAVED,
+    "two-pass": PageOrder.TWO_PASS,
+    "legacy-two-pass": PageOrder.TWO_PASS,
+}
+_ORDER_LABELS = {PageOrder.INTERLEAVED: "kvm-upstream (interleaved)", PageOrder.TWO_PASS: "legacy-two-pass"}
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``2G``, ``2048M``, ``2GiB``, ``0x80000000``, ``2147483648`` → bytes (binary units, like QEMU -m
+    with a suffix; a bare number is bytes)."""
+    m = re.fullmatch(r"\s*(0x[0-9a-fA-F]+|\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
+    if m is None:
+        raise InputError(f"memory size {text!r} is not a size such as 2G, 2048M or 2147483648")
+    number, unit = m.groups()
+    value = int(number, 16) if number.lower().startswith("0x") else float(number)
+    size = int(value * _UNITS[unit.lower()])
+    if size <= 0 or size % 4096:
+        raise InputError(f"memory size {text!r} is not a positive multiple of 4 KiB")
+    return size
+
+
+def _named_files(items: list[str], what: str) -> tuple[tuple[str, bytes], ...]:
+    out = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"{what} takes NAME=FILE, got {item!r}")
+        out.append((name, read_file(path)))
+    return tuple(out)
+
+
+def _parser() -> Parser:
+    p = Parser(
+        "measure --vendor tdx",
+        "Predict the MRTD (default) or, with --rtmr, RTMR0-3 of an Intel TDX guest booted by QEMU + OVMF.",
+    )
+    p.add_argument("--vendor", choices=["tdx"], required=True)
+    p.add_argument("--firmware", "--ovmf", metavar="FILE", required=True, help="TDVF/OVMF image (QEMU -bios)")
+    p.add_argument(
+        "--order",
+        choices=sorted(_ORDERS),
+        help="MRTD page-add order: interleaved (= kvm-upstream, KVM >= 6.16; default) or two-pass "
+        "(= legacy-two-pass, Canonical/dstack QEMU 8.x stacks; the default with --qemu-version < 9)",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON object (docs/cli.md)")
+    r = p.add_argument_group("RTMR prediction (--rtmr)")
+    r.add_argument("--rtmr", action="store_true", help="predict RTMR0-3 instead of MRTD")
+    r.add_argument("--memory", "-m", metavar="SIZE", help="guest RAM as given to QEMU -m (e.g. 2G)")
+    r.add_argument(
+        "--kernel", metavar="FILE", help="-kernel (bzImage/EFI stub); without it RTMR1/2 are unknown"
+    )
+    r.add_argument("--initrd", metavar="FILE", help="-initrd")
+    r.add_argument("--cmdline", "--append", metavar="S", default="", help="-append (kernel command line)")
+    r.add_argument("--acpi-loader", metavar="FILE", help="fw_cfg etc/table-loader captured from the VMM")
+    r.add_argument("--acpi-rsdp", metavar="FILE", help="fw_cfg etc/acpi/rsdp captured from the VMM")
+    r.add_argument("--acpi-tables", metavar="FILE", help="fw_cfg etc/acpi/tables captured from the VMM")
+    r.add_argument(
+        "--acpi-blob",
+        metavar="NAME=FILE",
+        action="append",
+        default=[],
+        help="another ALLOCATEd ACPI fw_cfg file",
+    )
+    r.add_argument("--smbios", metavar="FILE", help="the SMBIOS table exactly as OVMF measures it (filtered)")
+    r.add_argument("--smbios-digest", metavar="HEX", help="or the SHA-384 of that table")
+    r.add_argument(
+        "--fw-cfg",
+        metavar="NAME=FILE",
+        action="append",
+        default=[],
+        help="measured fw_cfg item (BootMenu, bootorder, etc/boot-menu-wait, ...); replaces the defaults",
+    )
+    r.add_argument(
+        "--boot-var",
+        metavar="NAME=FILE",
+        action="append",
+        default=[],
+        help="BootOrder/Boot#### data in measured order; replaces OVMF's defaults",
+    )
+    r.add_argument(
+        "--secure-boot",
+        choices=["auto", "on", "off", "absent"],
+        default="auto",
+        help="SecureBoot variable value (auto: from the varstore)",
+    )
+    r.add_argument(
+        "--sb-authority-cert",
+        metavar="DER",
+        action="append",
+        default=[],
+        help="db certificate that verified the kernel (EV_EFI_VARIABLE_AUTHORITY)",
+    )
+    r.add_argument(
+        "--ovmf-version", metavar="V", help="edk2 stable tag of the OVMF build, e.g. 2026.08 (default)"
+    )
+    r.add_argument("--qemu-version", metavar="V", help="QEMU version, e.g. 10.2 (default)")
+    r.add_argument("--linux-version", metavar="V", help="guest kernel version, e.g. 6.9 (default)")
+    r.add_argument(
+        "--shim", action="store_true", help="QEMU -shim boot (only its LoadOptions prefix is modelled)"
+    )
+    r.add_argument(
+        "--event-log-out", metavar="FILE", help="write the predicted CC event log (CCEL data format)"
+    )
+    return p
+
+
+def _order(args: argparse.Namespace) -> PageOrder:
+    if args.order is not None:
+        return _ORDERS[args.order]
+    if args.qemu_version is not None:
+        from pvmkit.vendors.tdx.rtmr import parse_version
+
+        if parse_version(args.qemu_version, "QEMU") < (9, 0):
+            return PageOrder.TWO_PASS
+    return PageOrder.INTERLEAVED
+
+
+def _mrtd(args: argparse.Namespace, firmware: bytes) -> int:
+    from pvmkit.formats.tdvf import parse_tdvf
+    from pvmkit.vendors.tdx.builder import build_tdvf_plan
+    from pvmkit.vendors.tdx.measure import measure_mrtd
+
+    order = _order(args)
+    meta = parse_tdvf(firmware)
+    mrtd = measure_mrtd(build_tdvf_plan(firmware, order=order, metadata=meta))
+    if args.json:
+        print_json(
+            {
+                "schema": "pvmkit.measure-tdx/1",
+                "vendor": "tdx",
+                "mrtd": mrtd.hex(),
+                "order": order.value,
+                "order_label": _ORDER_LABELS[order],
+                "firmware_sha256": hashlib.sha256(firmware).hexdigest(),
+                "metadata_offset": meta.offset,
+                "sections": [s.as_dict() for s in meta.sections],
+            }
+        )
+    else:
+        print(mrtd.hex())
+    return 0
+
+
+def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
+    from pvmkit.formats.efi_varstore import parse_varstore
+    from pvmkit.formats.tdvf import parse_tdvf
+    from pvmkit.vendors.tdx.rtmr import (
+        DEFAULT_VERSIONS,
+        AcpiBlobs,
+        HostVersions,
+        RtmrInputs,
+        build_event_log_plan,
+        db_authority_event_data,
+        parse_version,
+    )
+
+    if args.memory is None:
+        raise InputError("--rtmr needs --memory (the guest RAM size, as given to QEMU -m)")
+    acpi_files = (args.acpi_loader, args.acpi_rsdp, args.acpi_tables)
+    acpi = None
+    if any(acpi_files):
+        if not all(acpi_files):
+            raise InputError("ACPI needs all three of --acpi-loader, --acpi-rsdp and --acpi-tables")
+        acpi = AcpiBlobs(
+            loader=read_file(args.acpi_loader),
+            rsdp=read_file(args.acpi_rsdp),
+            tables=read_file(args.acpi_tables),
+            extra=dict(_named_files(args.acpi_blob, "--acpi-blob")),
+        )
+    elif args.acpi_blob:
+        raise InputError("--acpi-blob needs --acpi-loader, --acpi-rsdp and --acpi-tables")
+    if args.smbios and args.smbios_digest:
+        raise InputError("give --smbios or --smbios-digest, not both")
+    versions = HostVersions(
+        ovmf=parse_version(args.ovmf_version, "OVMF") if args.ovmf_version else DEFAULT_VERSIONS.ovmf,
+        qemu=parse_version(args.qemu_version, "QEMU") if args.qemu_version else DEFAULT_VERSIONS.qemu,
+        linux=parse_version(args.linux_version, "Linux") if args.linux_version else DEFAULT_VERSIONS.linux,
+    )
+    authority: tuple[bytes, ...] = ()
+    if args.sb_authority_cert:
+        meta = parse_tdvf(firmware)
+        if meta.cfv is None:
+            raise InputError("the firmware has no varstore (CFV) to look the certificate up in")
+        store = parse_varstore(meta.raw_data(firmware, meta.cfv))
+        authority = tuple(db_authority_event_data(store, read_file(path)) for path in args.sb_authority_cert)
+    if args.initrd and not args.kernel:
+        raise InputError("--initrd needs --kernel")
+    inputs = RtmrInputs(
+        firmware=firmware,
+        memory_size=parse_size(args.memory),
+        kernel=read_file(args.kernel) if args.kernel else None,
+        initrd=read_file(args.initrd) if args.initrd else None,
+        cmdline=args.cmdline,
+        acpi=acpi,
+        smbios=read_file(args.smbios) if args.smbios else None,
+        smbios_digest=parse_hex(args.smbios_digest, 48, "--smbios-digest") if args.smbios_digest else None,
+        fw_cfg=_named_files(args.fw_cfg, "--fw-cfg") if args.fw_cfg else None,
+        boot_variables=_named_files(args.boot_var, "--boot-var") if args.boot_var else None,
+        secure_boot=args.secure_boot,
+        authority=authority,
+        versions=versions,
+        shim=args.shim,
+    )
+    plan = build_event_log_plan(inputs)
+    rtmrs = plan.rtmrs()
+    missing = plan.missing()
+    if args.event_log_out:
+        atomic_write(args.event_log_out, plan.to_log_bytes())
+    if args.json:
+        out: dict[str, object] = {"schema": "pvmkit.measure-tdx-rtmr/1", "vendor": "tdx"}
+        out.update({f"rtmr{i}": None if r is None else r.hex() for i, r in enumerate(rtmrs)})
+        out.update(
+            {
+                "versions": versions.as_dict(),
+                "memory": inputs.memory_size,
+                "missing": [{"rtmr": e.rtmr, "what": e.what, "note": e.note} for e in missing],
+                "warnings": list(plan.warnings),
+                "events": [e.as_dict() for e in plan.events],
+            }
+        )
+        print_json(out)
+    else:
+        for i, r in enumerate(rtmrs):
+            if r is not None:
+                print(f"RTMR{i}: {r.hex()}")
+            else:
+                what = ", ".join(sorted({e.what for e in missing if e.rtmr == i}))
+                print(f"RTMR{i}: unknown (missing: {what})")
+    for e in missing:
+        sys.stderr.write(f"pvmkit: note: RTMR{e.rtmr} {e.what}: {e.note}\n")
+    for w in plan.warnings:
+        sys.stderr.write(f"pvmkit: warning: {w}\n")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    firmware = read_file(args.firmware)
+    if args.rtmr:
+        if args.order is not None:
+            raise InputError("--order applies to MRTD, not to --rtmr")
+        return _rtmr(args, firmware)
+    rtmr_only = [
+        name
+        for name in (
+            "memory",
+            "kernel",
+            "initrd",
+            "acpi_loader",
+            "acpi_rsdp",
+            "acpi_tables",
+            "smbios",
+            "event_log_out",
+        )
+        if getattr(args, name)
+    ]
+    if rtmr_only:
+        raise InputError(f"--{rtmr_only[0].replace('_', '-')} is an RTMR input: add --rtmr")
+    return _mrtd(args, firmware)

@@ -1,0 +1,202 @@
+"""``pvmkit measure --vendor tdx`` through ``pvmkit.cli.main.main(argv)``: MRTD (spec tdx.md §1.5
+vectors, td-shim-confirmed for the interleaved order), RTMR output, and every bad input as one stderr
+line with a non-zero exit code."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from pvmkit.cli.main import main
+from pvmkit.formats.ccel import EventLog
+from support.fixtures import fixture_path, read_fixture
+
+TDX_FD = "firmware/OVMF.inteltdx.ms.fd"
+MRTD_1 = "a7a1f751abc454f9cbab198ca8d2edb2821935df525c74182b5e776cb0929e8c59aefecce725b0d08a5e9d3d3183bd08"
+MRTD_2 = "b90b236113eb4c0d4df4ef590568c14e6028a3a31d7e8ac63dee9845df5008d3ebf82d4f5974e933798f65d7a279b9a9"
+TD_HOB_2G = "0b8772e5b0b41b83e6044a68397e02f49fb47066b4fbe4917ea2c45c64f323fdacbb37948f821ebaf8bc9c938ba8a749"
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def fw() -> str:
+    return str(fixture_path(TDX_FD))
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ([], MRTD_1),
+        (["--order", "interleaved"], MRTD_1),
+        (["--order", "kvm-upstream"], MRTD_1),
+        (["--order", "two-pass"], MRTD_2),
+        (["--order", "legacy-two-pass"], MRTD_2),
+        (["--qemu-version", "8.2.2"], MRTD_2),  # QEMU 8.x TDX stacks are two-pass (dstack's rule)
+        (["--qemu-version", "10.2"], MRTD_1),
+    ],
+)
+def test_mrtd(fw: str, capsys: pytest.CaptureFixture[str], extra: list[str], expected: str) -> None:
+    code, out, err = run(["measure", "--vendor", "tdx", "--firmware", fw, *extra], capsys)
+    assert (code, out, err) == (0, expected + "\n", "")
+
+
+def test_mrtd_json(fw: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        ["measure", "--vendor", "tdx", "--firmware", fw, "--order", "two-pass", "--json"], capsys
+    )
+    doc = json.loads(out)
+    assert code == 0 and doc["schema"] == "pvmkit.measure-tdx/1"
+    assert doc["mrtd"] == MRTD_2 and doc["order"] == "two-pass" and doc["order_label"] == "legacy-two-pass"
+    assert doc["metadata_offset"] == 0x3FF600 and len(doc["sections"]) == 6
+    assert doc["sections"][0]["type"] == "BFV" and doc["sections"][0]["mr_extend"] is True
+    assert doc["firmware_sha256"].startswith("a265075b4147a096")
+
+
+def _fail(argv: list[str], capsys: pytest.CaptureFixture[str], code: int = 1) -> str:
+    got, out, err = run(argv, capsys)
+    assert got == code and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_random_image_has_no_metadata(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "random.fd"
+    bad.write_bytes(hashlib.shake_256(b"pvmkit").digest(4 << 20))
+    assert "no TDVF metadata" in _fail(["measure", "--vendor", "tdx", "--firmware", str(bad)], capsys)
+
+
+def test_truncated_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = read_fixture(TDX_FD)
+    head = tmp_path / "head.fd"
+    head.write_bytes(image[: 3 << 20])  # footer gone
+    assert "no TDVF metadata" in _fail(["measure", "--vendor", "tdx", "--firmware", str(head)], capsys)
+    tail = tmp_path / "tail.fd"
+    tail.write_bytes(image[0x84000:])  # the split OVMF_CODE case: metadata points outside the image
+    line = _fail(["measure", "--vendor", "tdx", "--firmware", str(tail)], capsys)
+    assert "runs past the end" in line and "at offset" in line
+
+
+def test_amd_image_has_tdx_metadata(capsys: pytest.CaptureFixture[str]) -> None:
+    amd = str(fixture_path("firmware/OVMF.amdsev.fd"))
+    code, out, _ = run(["measure", "--vendor", "tdx", "--firmware", amd], capsys)
+    assert code == 0 and out.startswith("5f77220a") and out.strip().endswith("fe6f004d")
+
+
+def test_missing_file_and_usage_errors(fw: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "nope.fd" in _fail(["measure", "--vendor", "tdx", "--firmware", "/nope/nope.fd"], capsys)
+    assert "usage" in _fail(["measure", "--vendor", "tdx"], capsys, code=2)
+    assert "usage" in _fail(
+        ["measure", "--vendor", "tdx", "--firmware", fw, "--order", "sideways"], capsys, code=2
+    )
+    assert "add --rtmr" in _fail(["measure", "--vendor", "tdx", "--firmware", fw, "--memory", "2G"], capsys)
+    assert "needs --memory" in _fail(["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr"], capsys)
+    assert "not a size" in _fail(
+        ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "lots"], capsys
+    )
+    assert "--order applies" in _fail(
+        ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G", "--order", "two-pass"], capsys
+    )
+    assert "all three" in _fail(
+        ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G", "--acpi-tables", fw], capsys
+    )
+    assert "OVMF version" in _fail(
+        ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G", "--ovmf-version", "new"],
+        capsys,
+    )
+
+
+def test_rtmr_text_output_marks_unknown_registers(fw: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--memory", "2G"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "RTMR0: unknown (missing: ACPI tables, SMBIOS)"
+    assert lines[3] == "RTMR3: " + "00" * 48
+    assert "note: RTMR0 ACPI tables" in err
+
+
+def make_pe(total: int) -> bytes:
+    """A minimal PE32+ bzImage: MZ, PE at 0x40, 16 data directories, one section at 0x200, HdrS 2.15."""
+    img = bytearray(hashlib.shake_256(b"kernel").digest(total))
+    img[0:2] = b"MZ"
+    struct.pack_into("<I", img, 0x3C, 0x40)
+    img[0x40:0x44] = b"PE\0\0"
+    struct.pack_into("<HHIIIHH", img, 0x44, 0x8664, 1, 0, 0, 0, 240, 0x206)
+    img[0x58 : 0x58 + 240] = bytes(240)
+    struct.pack_into("<H", img, 0x58, 0x20B)
+    struct.pack_into("<I", img, 0x58 + 60, 0x200)
+    struct.pack_into("<I", img, 0x58 + 108, 16)
+    struct.pack_into("<8sIIII", img, 0x58 + 240, b".text", 0x400, 0x1000, 0x400, 0x200)
+    struct.pack_into("<I", img, 0x202, 0x53726448)
+    struct.pack_into("<H", img, 0x206, 0x20F)
+    img[0x211] = 0x01
+    struct.pack_into("<H", img, 0x236, 0x3)
+    return bytes(img)
+
+
+def _acpi_files(tmp_path: Path) -> list[str]:
+    loader = bytearray(4096)
+    struct.pack_into("<I56s", loader, 0, 1, b"etc/acpi/rsdp")
+    struct.pack_into("<I56s", loader, 128, 1, b"etc/acpi/tables")
+    files = {
+        "loader": bytes(loader),
+        "rsdp": b"RSD PTR " + bytes(12),
+        "tables": b"\x02" * 512,
+        "smbios": b"s",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    return [
+        "--acpi-loader", str(tmp_path / "loader"), "--acpi-rsdp", str(tmp_path / "rsdp"),
+        "--acpi-tables", str(tmp_path / "tables"), "--smbios", str(tmp_path / "smbios"),
+    ]  # fmt: skip
+
+
+def test_rtmr_json(fw: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G", "--json",
+            "--ovmf-version", "2026.08", *_acpi_files(tmp_path)]  # fmt: skip
+    code, out, _ = run(argv, capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["schema"] == "pvmkit.measure-tdx-rtmr/1"
+    assert doc["rtmr0"] is not None and doc["rtmr1"] is None and doc["rtmr3"] == "00" * 48
+    assert doc["versions"] == {"ovmf": "2026.08", "qemu": "10.2", "linux": "6.9"}
+    assert doc["events"][0]["what"] == "TD HOB" and doc["events"][0]["digest"] == TD_HOB_2G
+    assert {m["what"] for m in doc["missing"]} == {"boot path"}
+
+
+def test_incomplete_event_log_is_refused(fw: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "log.bin"
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G", "--event-log-out", str(log)]
+    assert "cannot write a log" in _fail(argv, capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rtmr_direct_boot(fw: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kernel, initrd = tmp_path / "vmlinuz", tmp_path / "initrd"
+    kernel.write_bytes(make_pe(0x2000))
+    initrd.write_bytes(b"initrd" * 64)
+    log = tmp_path / "log.bin"
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "4G", "--kernel", str(kernel),
+            "--initrd", str(initrd), "--cmdline", "console=ttyS0", "--secure-boot", "off",
+            "--qemu-version", "9.2", "--linux-version", "6.12", "--event-log-out", str(log), "--json",
+            *_acpi_files(tmp_path)]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    doc = json.loads(out)
+    assert code == 0 and err == ""
+    assert all(doc[f"rtmr{i}"] for i in range(4))
+    events = list(EventLog.parse(log.read_bytes()))
+    assert len(events) == len(doc["events"])
+    from pvmkit.vendors.tdx.replay import replay
+
+    assert [r.hex() for r in replay(EventLog.parse(log.read_bytes())).rtmrs] == [
+        doc[f"rtmr{i}"] for i in range(4)
+    ]
