@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,10 +18,9 @@ pytestmark = pytest.mark.kvm
 
 
 @pytest.fixture
-def kvm() -> Kvm:
-    k = Kvm.open()
-    yield k  # type: ignore[misc]
-    k.close()
+def kvm() -> Iterator[Kvm]:
+    with Kvm.open() as k:
+        yield k
 
 
 def test_system_queries(kvm: Kvm) -> None:
