@@ -334,3 +334,35 @@ def test_short_hwid_is_a_chip_id_prefix(tmp_path: Path) -> None:
     with pytest.raises(VerificationError) as info:
         verify_report(sign(SnpReport(**turin, chip_id=hwid + b"\1" + bytes(55))), vcek_pem, chain, at=at)
     assert info.value.field == "chip_id"
+
+
+def test_unsigned_signature_algorithm_copy_is_checked(real: dict[str, bytes]) -> None:
+    """The RSASSA-PSS trailer field of the outer (unsigned) signatureAlgorithm is not covered by the
+    signature; changing it must still be rejected (RFC 5280 §4.1.1.2)."""
+    vcek = bytearray(real["vcek"])
+    outer = bytes(vcek).rindex(bytes.fromhex("a303020101"))  # trailerField [3] INTEGER 1, outer copy
+    assert outer > 700  # after the TBSCertificate
+    vcek[outer + 4] = 2
+    with pytest.raises(CertificateError) as info:
+        verify_report(real["report"], bytes(vcek), real["milan"], at=AT)
+    assert info.value.field == "certificate.signature_algorithm"
+
+
+def test_mutated_certificates_never_escape_as_other_exceptions(real: dict[str, bytes]) -> None:
+    """Random byte changes in the VCEK or the chain: always a pvmkit error, never a crash or a pass."""
+    import random
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from pvmkit.errors import PvmkitError
+
+    ask, ark = load_certificates(real["milan"])
+    chain = ask.public_bytes(Encoding.DER) + ark.public_bytes(Encoding.DER)
+    rnd = random.Random(4)
+    for i in range(400):
+        vcek, bundle = bytearray(real["vcek"]), bytearray(chain)
+        target = vcek if i % 2 else bundle
+        pos = rnd.randrange(len(target))
+        target[pos] ^= rnd.randrange(1, 256)
+        with pytest.raises(PvmkitError):
+            verify_report(real["report"], bytes(vcek), bytes(bundle), at=AT)

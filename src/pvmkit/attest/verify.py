@@ -166,10 +166,51 @@ def _split_der(data: bytes) -> Iterator[bytes]:
         pos = end
 
 
+def _der_header(data: bytes, pos: int) -> tuple[int, int]:
+    """(header length, content length) of the DER element at ``pos`` (ValueError when malformed)."""
+    if pos + 2 > len(data):
+        raise ValueError("truncated DER")
+    first = data[pos + 1]
+    if first < 0x80:
+        return 2, first
+    n = first & 0x7F
+    if n == 0 or n > 4 or pos + 2 + n > len(data):
+        raise ValueError("bad DER length")
+    return 2 + n, int.from_bytes(data[pos + 2 : pos + 2 + n], "big")
+
+
+def _der_children(data: bytes) -> list[bytes]:
+    """The encoded elements inside the constructed DER element ``data``."""
+    header, length = _der_header(data, 0)
+    pos, end, out = header, header + length, []
+    while pos < end:
+        h, n = _der_header(data, pos)
+        out.append(data[pos : pos + h + n])
+        pos += h + n
+    return out
+
+
+def _signature_algorithms_agree(der: bytes) -> bool:
+    """RFC 5280 §4.1.1.2: Certificate.signatureAlgorithm (outside the signed part) must equal
+    TBSCertificate.signature. ``cryptography`` does not compare them; an attacker could otherwise
+    change the unsigned copy (e.g. the RSASSA-PSS trailer field) without breaking the signature."""
+    try:
+        tbs, outer = _der_children(der)[:2]
+        fields = _der_children(tbs)
+        inner = fields[2] if fields[0][:1] == b"\xa0" else fields[1]
+    except (ValueError, IndexError):
+        return False
+    return inner == outer
+
+
 def load_certificates(data: bytes, what: str = "certificate") -> list[x509.Certificate]:
     """Every certificate in ``data``: PEM (one or more blocks) or DER (one or concatenated).
-    FormatError when nothing parses."""
+    FormatError when a certificate does not parse (every part is parsed here, although
+    ``cryptography`` would parse lazily); CertificateError when its unsigned signatureAlgorithm
+    differs from the signed one."""
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.utils import CryptographyDeprecationWarning
 
     blobs: list[tuple[bytes, bool]]
@@ -186,8 +227,20 @@ def load_certificates(data: bytes, what: str = "certificate") -> list[x509.Certi
                 # AMD KDS certificates have serial number 0 (RFC 5280 wants it positive).
                 warnings.simplefilter("ignore", CryptographyDeprecationWarning)
                 cert = (x509.load_pem_x509_certificate if is_pem else x509.load_der_x509_certificate)(blob)
-        except ValueError as exc:
+                # cryptography parses lazily: touch every part used later so that a malformed
+                # certificate is a FormatError here, not an unexpected exception mid-verification.
+                _ = (cert.version, cert.serial_number, cert.subject, cert.issuer, cert.extensions)
+                cert.public_key()
+                _validity(cert)
+            der = cert.public_bytes(Encoding.DER)
+        except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
             raise FormatError(f"{what}: not a valid X.509 certificate: {exc}", what=what) from None
+        if not _signature_algorithms_agree(der):
+            raise CertificateError(
+                f"{what}: signatureAlgorithm differs from the signed TBSCertificate.signature "
+                "(RFC 5280 4.1.1.2)",
+                field="certificate.signature_algorithm",
+            )
         out.append(cert)
     return out
 
@@ -278,11 +331,20 @@ def _check_signed_by(cert: x509.Certificate, issuer: x509.Certificate, what: str
         ) from None
 
 
+def _extensions(cert: x509.Certificate, what: str) -> x509.Extensions:
+    try:
+        return cert.extensions
+    except ValueError as exc:  # duplicate or malformed extensions
+        raise CertificateError(
+            f"{what} certificate has malformed extensions: {exc}", field=f"{what}.extensions"
+        ) from None
+
+
 def _check_ca(cert: x509.Certificate, what: str) -> None:
     from cryptography import x509
 
     try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        bc = _extensions(cert, what).get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         return
     if not bc.ca:
@@ -458,7 +520,7 @@ def _mismatch(name: str, expected: object, actual: object) -> VerificationError:
 
 def _amd_extensions(cert: x509.Certificate) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
-    for ext in cert.extensions:
+    for ext in _extensions(cert, "vcek"):
         raw = getattr(ext.value, "value", None)
         if isinstance(raw, bytes) and ext.oid.dotted_string.startswith(_AMD):
             out[ext.oid.dotted_string] = raw
