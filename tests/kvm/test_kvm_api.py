@@ -145,3 +145,22 @@ def test_vcpu_state_ioctls(kvm: Kvm) -> None:
         vcpu.set_debugregs(vcpu.get_debugregs())
         vcpu.set_vcpu_events(vcpu.get_vcpu_events())
         assert vcpu.get_tsc_khz() > 0
+
+
+def test_probe_is_consistent_with_what_kvm_enumerates() -> None:
+    """Capability consistency is asserted, not skipped (architecture.md §5): each vendor's availability
+    follows its VM-type bit, and KVMs that offer SEV-ES/SNP VM types (kernel >= 6.10) also expose the
+    supported VMSA features attribute."""
+    from pvmkit.kvm.probe import probe
+
+    report = probe()
+    with Kvm.open() as kvm:
+        assert report.vm_types == kvm.vm_types()
+        for key, v in report.vendors.items():
+            assert caps.vm_type_key(v.vm_type) == key
+            if not kvm.vm_types() >> v.vm_type & 1:
+                assert not v.available
+        if kvm.vm_types() & (1 << u.KVM_X86_SEV_ES_VM | 1 << u.KVM_X86_SNP_VM):
+            assert report.sev_vmsa_features.available, report.sev_vmsa_features.reason
+        if kvm.vm_types() >> u.KVM_X86_TDX_VM & 1:
+            assert report.tdx_capabilities.available, report.tdx_capabilities.reason

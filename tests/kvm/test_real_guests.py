@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from pvmkit.errors import InputError
-from pvmkit.kvm import HltExit, IoExit, Kvm, Vcpu, VcpuExit, Vm
+from pvmkit.kvm import HltExit, IoExit, Kvm, MmioExit, ShutdownExit, Vcpu, VcpuExit, Vm
 
 pytestmark = pytest.mark.kvm
 
@@ -194,3 +194,37 @@ def test_in_must_be_answered_with_the_right_size() -> None:
         vcpu.complete_io_in(b"\x01\x00\x00\x00")
         assert vcpu.run() == HltExit()
         assert vcpu.get_regs().rax == 0x00000001_00000001
+
+
+# MMIO (a guest-physical address outside every memory slot, still mapped by the 2 MiB identity page)
+# and a deliberate triple fault: with an empty IDT (limit 0), ud2's #UD escalates to #GP, #DF and
+# shutdown (the KVM selftests use the same trick).
+MMIO_SHUTDOWN_CODE = bytes(
+    [
+        0xC7, 0x04, 0x25, 0x00, 0x00, 0x10, 0x00, 0x0D, 0xF0, 0xFE, 0xCA,  # mov dword [0x100000], 0xcafef00d
+        0x8B, 0x04, 0x25, 0x04, 0x00, 0x10, 0x00,  # mov eax, [0x100004]   -> MMIO read, 4 bytes
+        0xE7, 0x10,  # out 0x10, eax
+        0x0F, 0x0B,  # ud2                     -> #UD, no IDT: triple fault
+    ]
+)  # fmt: skip
+
+
+def test_mmio_read_write_and_shutdown() -> None:
+    with Kvm.open() as kvm, kvm.create_vm() as vm:
+        vcpu = vm.create_vcpu(0)
+        setup_long_mode(vm, vcpu)
+        vm.write_memory(CODE64, MMIO_SHUTDOWN_CODE)
+        sregs = vcpu.get_sregs()
+        sregs.idt.base, sregs.idt.limit = 0, 0
+        vcpu.set_sregs(sregs)
+
+        assert vcpu.run() == MmioExit(addr=0x100000, data=bytes.fromhex("0df0feca"), is_write=True)
+        read = vcpu.run()
+        assert read == MmioExit(addr=0x100004, data=read.data, is_write=False) and len(read.data) == 4
+        with pytest.raises(InputError, match="wants 4 bytes"):
+            vcpu.complete_mmio_read(b"\x01")
+        vcpu.complete_mmio_read(bytes.fromhex("78563412"))
+        assert vcpu.run() == IoExit(
+            port=0x10, size=4, direction="out", count=1, data=bytes.fromhex("78563412")
+        )
+        assert vcpu.run() == ShutdownExit()
