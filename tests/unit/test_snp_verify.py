@@ -366,3 +366,35 @@ def test_mutated_certificates_never_escape_as_other_exceptions(real: dict[str, b
         target[pos] ^= rnd.randrange(1, 256)
         with pytest.raises(PvmkitError):
             verify_report(real["report"], bytes(vcek), bytes(bundle), at=AT)
+
+
+def test_pss_parameters_must_be_amds(tmp_path: Path) -> None:
+    """A chain signed with RSASSA-PSS but salt 32 instead of AMD's 48 is refused."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ARK-Milan")])
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    ark = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=10))
+        .sign(
+            key, hashes.SHA384(), rsa_padding=padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=32)
+        )
+    )
+    from pvmkit.attest.verify import verify_chain
+
+    (vcek,) = load_certificates(read_fixture(G + "vcek.testcer"))
+    ask, _ = load_certificates(read_fixture(G + "milan.testcer"))
+    (ark_loaded,) = load_certificates(ark.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(CertificateError) as info:
+        verify_chain(vcek, [ask, ark_loaded], at=start)
+    assert info.value.field == "ark.signature_algorithm"

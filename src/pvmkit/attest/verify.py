@@ -81,6 +81,7 @@ _SPL_OIDS = {  # TCB component -> VCEK extension OID
     "fmc": _AMD + ".3.9",
 }
 _HWID_OID = _AMD + ".4"
+_PSS_SALT = 48
 _PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
@@ -321,6 +322,19 @@ def _check_signed_by(cert: x509.Certificate, issuer: x509.Certificate, what: str
             field=f"{what}.signature_algorithm",
             expected="RSASSA-PSS SHA-384",
             actual=cert.signature_algorithm_oid.dotted_string,
+        )
+    # AMD: MGF1 with SHA-384, salt length 48. cryptography exposes both only as private attributes,
+    # so they are compared where present (the signature check itself uses the certificate's values).
+    salt = getattr(params, "_salt_length", None)
+    mgf_hash = getattr(getattr(params, "mgf", None), "_algorithm", None)
+    if (isinstance(salt, int) and salt != _PSS_SALT) or (
+        mgf_hash is not None and not isinstance(mgf_hash, hashes.SHA384)
+    ):
+        raise CertificateError(
+            f"{what} certificate RSASSA-PSS parameters are not AMD's (MGF1-SHA-384, salt 48)",
+            field=f"{what}.signature_algorithm",
+            expected="MGF1-SHA-384, salt 48",
+            actual=f"MGF1-{getattr(mgf_hash, 'name', '?')}, salt {salt}",
         )
     try:
         key.verify(cert.signature, cert.tbs_certificate_bytes, params, algorithm)
