@@ -29,6 +29,7 @@ from pvmkit.kvm.exits import (
     decode_exit,
 )
 from pvmkit.kvm.memory import PAGE_SIZE, GuestMemfd, GuestMemory
+from pvmkit.kvm.probe import HostReport, probe
 from pvmkit.kvm.system import DEFAULT_KVM_PATH, Kvm
 from pvmkit.kvm.vcpu import Vcpu
 from pvmkit.kvm.vm import Vm
@@ -42,6 +43,7 @@ __all__ = [
     "GuestMemfd",
     "GuestMemory",
     "HltExit",
+    "HostReport",
     "HypercallExit",
     "InternalErrorExit",
     "IntrExit",
@@ -58,4 +60,5 @@ __all__ = [
     "Vm",
     "caps",
     "decode_exit",
+    "probe",
 ]
