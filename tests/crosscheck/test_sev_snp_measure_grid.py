@@ -127,8 +127,21 @@ def _exit_code(exc: SystemExit) -> int:
     return exc.code if isinstance(exc.code, int) else 1
 
 
+_PEER_CACHE: dict[tuple[str, ...], tuple[int, str, str]] = {}
+
+
 def run_peer(args: list[str]) -> tuple[int, str, str]:
-    """The peer's console script, in process: (exit code, stdout, stderr)."""
+    """The peer's console script, in process: (exit code, stdout, stderr). Results are cached per
+    argument list (the native-CLI comparison reuses the grid's peer runs); --dump-vmsa is not."""
+    key = tuple(args)
+    if key in _PEER_CACHE and "--dump-vmsa" not in key:
+        return _PEER_CACHE[key]
+    result = _run_peer(args)
+    _PEER_CACHE[key] = result
+    return result
+
+
+def _run_peer(args: list[str]) -> tuple[int, str, str]:
     with _captured() as (out, err), mock.patch.object(sys, "argv", ["sev-snp-measure", *args]):
         try:
             code = peer_cli.main()
@@ -419,6 +432,171 @@ def test_dump_vmsa(
     assert sorted(os.listdir(our_dir)) == peer_files
     for name in peer_files:
         assert (our_dir / name).read_bytes() == (peer_dir / name).read_bytes(), name
+
+
+# --------------------------------------------------------------------------------------------------
+# pvmkit's own command, ``pvmkit measure --vendor sev|sev-es|snp``, where it must agree with the peer
+
+_PEER_BOOL_FLAGS = {"-v", "--verbose", "--dump-vmsa"}
+
+
+def native_args(args: tuple[str, ...]) -> list[str] | None:
+    """The ``pvmkit measure`` equivalent of a peer invocation, or None where the two must not agree:
+
+    * ``seves``: the peer always writes the INIT2 FPU values with features 0, so the native command
+      gets ``--init-path init2`` (its default for SEV-ES is QEMU >= 9.1's legacy path, amd.md §3.3);
+      the peer ignores --guest-features there, and ec2/gce are SNP-only platforms (§9): not compared.
+    * ``snp``: --guest-features is the whole SEV_FEATURES; KVM always sets SNPActive (§5.5), so a value
+      without bit 0 is peer-only. pvmkit takes it as --vmsa-features (SNPActive implied).
+    * ``snp:svsm``: SEV_FEATURES is 1 on both sides (peer ignores --guest-features).
+    * no native form: ``snp:ovmf-hash``, ``-v``; the peer's precedence when several vCPU-model options
+      are given (pvmkit refuses the combination).
+    """
+    out = ["measure"]
+    i = 0
+    mode = args[args.index("--mode") + 1]
+    model_opts = {"--vcpu-type", "--vcpu-sig", "--vcpu-family"} & set(args)
+    if mode == "snp:ovmf-hash" or _PEER_BOOL_FLAGS & set(args) or len(model_opts) > 1:
+        return None
+    while i < len(args):
+        flag, value = args[i], args[i + 1]
+        i += 2
+        if flag == "--mode":
+            if mode == "seves":
+                out += ["--vendor", "sev-es", "--init-path", "init2"]
+            else:
+                out += ["--vendor", {"sev": "sev", "snp": "snp", "snp:svsm": "snp"}[mode]]
+        elif flag == "--guest-features":
+            if mode == "snp":
+                if not int(value, 0) & 1:
+                    return None
+                out += ["--vmsa-features", value]
+        elif flag == "--vmm-type":
+            if mode == "seves" and value != "QEMU":
+                return None
+            out += [flag, value]
+        elif flag == "--snp-ovmf-hash":
+            out += ["--ovmf-hash", value]
+        else:
+            out += [flag, value]
+    return out
+
+
+NATIVE = [(name, args) for name, args in GRID if native_args(args) is not None]
+
+
+def test_native_grid_size() -> None:
+    assert len(NATIVE) >= 250, len(NATIVE)
+
+
+@pytest.mark.parametrize(("args"), [a for _, a in NATIVE], ids=[n for n, _ in NATIVE])
+def test_native_measure_agrees_with_peer(args: tuple[str, ...], files: dict[str, str]) -> None:
+    peer = run_peer(resolve(args, files))
+    assert peer[0] == 0
+    native = native_args(args)
+    assert native is not None
+    ours = run_pvmkit(resolve(tuple(native), files))
+    assert ours[0] == 0, f"pvmkit {' '.join(native)}: {ours[2]!r}"
+    assert ours[1] == peer[1], f"pvmkit {' '.join(native)}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--mode", "snp", "--vcpu-type", "EPYC-Milan", "--guest-features", "0x1", "--ovmf", "@fw"),
+        ("--mode", "snp", "--vcpu-type", "EPYC-Genoa", "--guest-features", "0x21", "--ovmf", "@fw",
+         *KERNELS["K+I+A"]),
+        ("--mode", "snp", "--vmm-type", "ec2", "--guest-features", "0x221", "--ovmf", "@amdsev"),
+        ("--mode", "snp", "--vmm-type", "gce", "--ovmf", "@fw"),
+        ("--mode", "seves", "--vcpu-type", "EPYC-Rome", "--ovmf", "@fw", *KERNELS["K"]),
+        ("--mode", "snp:svsm", "--vcpu-type", "EPYC-v4", "--ovmf", "@svsm_ovmf", "--svsm", "@svsm",
+         "--vars-size", str(SVSM_VARS_SIZE)),
+    ],
+    ids=["snp-qemu", "snp-qemu-kernel", "snp-ec2-amdsev", "snp-gce", "seves-init2", "svsm"],
+)
+def test_native_vcpu_range_agrees_with_peer(args: tuple[str, ...], files: dict[str, str]) -> None:
+    """``pvmkit measure --vcpus 1-64`` (JSON lines, one process, incremental per vCPU) == the peer run
+    once per count."""
+    import json
+
+    native = native_args(args)
+    assert native is not None
+    top = 16 if "snp:svsm" in args else 64  # the peer hashes 4.7 MB per SVSM run
+    code, out, err = run_pvmkit([*resolve(tuple(native), files), "--vcpus", f"1-{top}"])
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["vcpus"] for r in records] == list(range(1, top + 1))
+    for r in records:
+        peer = run_peer(resolve((*args, "--vcpus", str(r["vcpus"])), files))
+        assert peer[0] == 0
+        assert r["digest"] + "\n" == peer[1], f"vcpus={r['vcpus']}"
+
+
+# --------------------------------------------------------------------------------------------------
+# SEV-ES where the peer is wrong: tested against the spec's own vectors instead (amd.md §6.3).
+#
+# KVM copies the FPU reset state (MXCSR 0x1F80, x87 FCW 0x37F) into the VMSA only for the INIT2 VM
+# types; legacy KVM_SEV_ES_INIT leaves them 0, and QEMU >= 9.1 uses the legacy path for SEV-ES by
+# default (amd.md §3.3). SEV-ES VMSAs also carry DebugSwap (0x20) on 6.5-6.7 kernels with
+# kvm_amd.debug_swap, or when requested through INIT2 (§5.2). The peer's `--mode seves` always writes
+# the INIT2 FPU values and features 0 (§3.3, §9), so it cannot produce these cases. The vectors are
+# amd.md §6.3 (Debian OVMF.amdsev.fd, EPYC-v4, QEMU VMSA; [D]: from an independent implementation
+# whose FPU=0 variant reproduces the peer-0.0.9 (pre-INIT2) published vectors bit for bit).
+
+SPEC_6_3 = [
+    # (case, --init-path, --vmsa-features, vCPUs, digest); "ds" = DebugSwap (0x20)
+    ("legacy-default", None, None, 1, "9ce7535be9fd1f8075d237b16d3a1ec50665c53d3a4ff11c0cd3ba6303e7707e"),
+    ("legacy-default", None, None, 4, "3d3efa3ee914d8893455f71e41499adfa2f82569d74a05fdeb56b2206711e5b2"),
+    ("legacy", "legacy", None, 1, "9ce7535be9fd1f8075d237b16d3a1ec50665c53d3a4ff11c0cd3ba6303e7707e"),
+    ("legacy", "legacy", "0x0", 4, "3d3efa3ee914d8893455f71e41499adfa2f82569d74a05fdeb56b2206711e5b2"),
+    ("legacy+ds", "legacy", "0x20", 1, "e801813d4584ec20583c657db8ab59940f6cff8b2d92d845b997eeff1c318501"),
+    ("legacy+ds", "legacy", "0x20", 4, "2cd49c17d8751c90ad7ea0b989c429ea7a4424109739921020328e35118350cc"),
+    ("init2+ds", "init2", "0x20", 1, "74d8d2355dd1ebfb1e3ad0fe5a8909f0b7d9fc12149d73e2a85a5c078c9efa72"),
+    ("init2+ds", "init2", "0x20", 4, "ca72469c17d1756a041462e8eba509d0f085e5f338975ddc7a3be860559f3405"),
+    # features given, no init path: INIT2 (only INIT2 can pass VMSA features on >= 6.10)
+    ("ds-default", None, "0x20", 1, "74d8d2355dd1ebfb1e3ad0fe5a8909f0b7d9fc12149d73e2a85a5c078c9efa72"),
+    # INIT2 with features 0 is the one case the peer's seves models (§6.3 last row == §6.2 seves rows)
+    ("init2", "init2", None, 1, "62f563dcde1a3fcde3e5ffd1a3ee7ff7e9bae00f74bada763587a311e2df5d7e"),
+    ("init2", "init2", "0x0", 4, "a3785f5a0490fd91a5b0369b8b4bb7dc0b15ccfa4a8c80ebe8cad03e621729ec"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("init_path", "features", "vcpus", "digest"),
+    [c[1:] for c in SPEC_6_3],
+    ids=[f"{c[0]}-{c[3]}" for c in SPEC_6_3],
+)
+def test_sev_es_spec_vectors(
+    init_path: str | None, features: str | None, vcpus: int, digest: str, files: dict[str, str]
+) -> None:
+    argv = ["measure", "--vendor", "sev-es", "--ovmf", files["@fw"], "--vcpus", str(vcpus),
+            "--vcpu-type", "EPYC-v4"]  # fmt: skip
+    if init_path is not None:
+        argv += ["--init-path", init_path]
+    if features is not None:
+        argv += ["--vmsa-features", features]
+    assert run_pvmkit(argv) == (0, digest + "\n", "")
+    # The peer's seves (INIT2 FPU, features 0) matches only the init2/features-0 rows (§3.3, §9);
+    # the drop-in keeps the peer's value, whatever the native default.
+    peer_args = ["--mode", "seves", "--vcpus", str(vcpus), "--vcpu-type", "EPYC-v4", "--ovmf", files["@fw"]]
+    peer = run_peer(peer_args)
+    init2_no_features = init_path == "init2" and int(features or "0", 0) == 0
+    assert (peer[1] == digest + "\n") == init2_no_features
+    assert run_pvmkit(["sev-snp-measure", *peer_args]) == peer
+
+
+def test_sev_es_native_default_is_the_legacy_init_path(files: dict[str, str]) -> None:
+    """QEMU >= 9.1 (legacy-vm-type=auto) launches SEV-ES through KVM_SEV_ES_INIT (amd.md §3.3): the
+    native default must be the legacy vector, not the peer's INIT2 value."""
+    import json
+
+    code, out, err = run_pvmkit(["measure", "--vendor", "sev-es", "--ovmf", files["@fw"], "--vcpus", "1-4",
+                                 "--vcpu-type", "EPYC-v4", "--output-format", "json"])  # fmt: skip
+    assert code == 0, err
+    records = {r["vcpus"]: r for r in map(json.loads, out.splitlines())}
+    assert records[1]["init_path"] == "legacy" and records[1]["sev_features"] == "0x0"
+    assert records[1]["digest"] == SPEC_6_3[0][4]
+    assert records[4]["digest"] == SPEC_6_3[1][4]
 
 
 # --------------------------------------------------------------------------------------------------
