@@ -261,3 +261,17 @@ def test_200_demo_launches_leave_fds_and_rss_flat(keys: SoftwareAttestationKeys)
     grown = _rss_kib() - rss
     assert grown < 4096, f"RSS grew by {grown} KiB over 200 demo launches"
     assert elapsed < 20, f"200 demo launches took {elapsed:.1f} s"
+
+
+def test_ops_without_init_are_refused_by_the_machine_itself() -> None:
+    from pvmkit.errors import NotYetInitializedError
+    from pvmkit.plan import AddVcpu, Finalize
+
+    guest = bundled_guest_plan()
+    with SwMachine() as machine:
+        with pytest.raises(LaunchStateError):
+            machine.add_memory(guest.plan.memory[0])
+        with pytest.raises(NotYetInitializedError):
+            machine.add_vcpu(AddVcpu(0, guest.plan.vcpus[0].state))
+        with pytest.raises(NotYetInitializedError):
+            machine.finalize(Finalize())

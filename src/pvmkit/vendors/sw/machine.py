@@ -43,6 +43,7 @@ from pvmkit.errors import (
     KvmError,
     LaunchStateError,
     LayoutError,
+    NotYetInitializedError,
     ProtectedStateError,
     SevFirmwareError,
 )
@@ -202,13 +203,18 @@ class SwMachine:
         else:
             self._private.append((op.gpa, op.end))
 
+    def _initialized(self, what: str) -> Init:
+        if self._init is None:
+            raise NotYetInitializedError(f"{what} before INIT (drive the machine with a Launcher)")
+        return self._init
+
     def add_vcpu(self, op: AddVcpu) -> None:
-        assert self._init is not None
+        init = self._initialized("ADD vCPU")
         state = cpu_state_from_vmsa(op.state)
-        if state.sev_features != self._init.sev_features:
+        if state.sev_features != init.sev_features:
             raise FeatureError(
                 f"vCPU {op.index}: VMSA SEV_FEATURES {state.sev_features:#x} differs from INIT's "
-                f"{self._init.sev_features:#x} (KVM writes INIT's features into every VMSA)"
+                f"{init.sev_features:#x} (KVM writes INIT's features into every VMSA)"
             )
         if self._tss is None:
             self._tss = self._place_tss()
@@ -232,11 +238,11 @@ class SwMachine:
         return candidate
 
     def finalize(self, op: Finalize) -> bytes:
-        assert self._init is not None
+        init = self._initialized("FINALIZE")
         measurement = self._measurer.finalize(op)
         if op.id_block is not None and op.id_auth is not None:
-            _check_id_block(op, self._init, measurement)
-        self.record = launch_record(self._init, op, measurement, os.urandom(32))
+            _check_id_block(op, init, measurement)
+        self.record = launch_record(init, op, measurement, os.urandom(32))
         self.sealed = True
         return measurement
 
