@@ -215,8 +215,7 @@ def main(argv: list[str]) -> int:
 
     launch.check()
     init = launch.init_op()
-    base = {
-        "vendor": launch.vendor.value,
+    extra = {
         "vcpu_sig": f"{launch.vcpu_sig:#x}",
         "vmm": launch.vmm.value,
         "init_path": init.init_path.value,
@@ -224,13 +223,18 @@ def main(argv: list[str]) -> int:
         "sev_features": f"{init.sev_features:#x}" if launch.vendor.has_vmsa else None,
     }
     progress = Progress(len(counts), "measure")
-    results = measure_vcpu_range(launch, counts)
+    try:
+        results = measure_vcpu_range(launch, counts, progress=lambda n: progress.step())
+    finally:
+        progress.close()
     fmt = "hex" if args.output_format == "json" else args.output_format
-    out = sys.stdout
-    for n, digest in results:
-        out.write(json.dumps({**base, "vcpus": n, "digest": _encode(digest, fmt)}) + "\n")
-        progress.step()
-    progress.close()
+    vendor = launch.vendor.value
+    sys.stdout.write(
+        "".join(
+            json.dumps({"vendor": vendor, "vcpus": n, "digest": _encode(digest, fmt), **extra}) + "\n"
+            for n, digest in results
+        )
+    )
     if args.dump_vmsa is not None:
         _dump(args.dump_vmsa, launch.with_vcpus(counts[-1]).plan())
     return 0

@@ -25,7 +25,7 @@ without VMSA features, INIT2 otherwise; SNP/sw always INIT2) decides the VMSA FP
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -335,14 +335,18 @@ class _Resumed:
 
 
 def measure_vcpu_range(
-    launch: AmdLaunch, vcpus: Iterable[int], *, cache: dict[tuple[object, ...], Any] | None = None
+    launch: AmdLaunch,
+    vcpus: Iterable[int],
+    *,
+    cache: dict[tuple[object, ...], Any] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[tuple[int, bytes]]:
     """Launch digests for several vCPU counts, in the order given: ``[(n, digest), ...]``.
 
     The firmware and metadata prefix is measured once (and, with ``cache``, shared between calls
     that differ only in vCPU signature, VMSA features, init path or policy); each extra vCPU then
     costs one page update: LD(n) = extend(LD(n−1), AP VMSA) for SNP, a copied SHA-256 state for SEV-ES.
-    ``launch.vcpus`` is ignored.
+    ``launch.vcpus`` is ignored. ``progress(n)`` is called after each vCPU count in the range.
     """
     counts = list(vcpus)
     if not counts:
@@ -375,6 +379,8 @@ def measure_vcpu_range(
         resumed.add_vcpu(AddVcpu(i, bsp if i == 0 else (ap or b"")))
         if i + 1 in wanted:
             results[i + 1] = prefix.digest
+            if progress is not None:
+                progress(i + 1)
     return [(n, results[n]) for n in counts]
 
 
