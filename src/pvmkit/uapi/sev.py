@@ -19,7 +19,10 @@ import enum
 from typing import Final
 
 from pvmkit._cstruct import Struct
-from pvmkit.uapi.ioctl import _IOR, KVMIO
+
+# linux/kvm.h's SEV/SEV-ES guest-RAM pinning ioctls are defined in uapi.kvm; re-exported here because
+# only SEV and SEV-ES VMs use them (SNP private memory is guest_memfd).
+from pvmkit.uapi.kvm import KVM_MEMORY_ENCRYPT_REG_REGION, KVM_MEMORY_ENCRYPT_UNREG_REGION, kvm_enc_region
 
 __all__ = [
     "KVM_MEMORY_ENCRYPT_REG_REGION",
@@ -422,16 +425,6 @@ class kvm_sev_snp_launch_finish(Struct):
     )
 
 
-class kvm_enc_region(Struct):
-    """``KVM_MEMORY_ENCRYPT_REG_REGION`` / ``_UNREG_REGION`` argument (linux/kvm.h): pins guest RAM of
-    SEV / SEV-ES VMs (not used for SNP, whose private memory is guest_memfd)."""
-
-    _fields_ = (
-        ("addr", _u64),
-        ("size", _u64),
-    )
-
-
 class kvm_exit_snp_req_certs(Struct):
     """``kvm_run.snp_req_certs`` for ``KVM_EXIT_SNP_REQ_CERTS`` (linux/kvm.h)."""
 
@@ -440,8 +433,3 @@ class kvm_exit_snp_req_certs(Struct):
         ("npages", _u64),
         ("ret", _u64),
     )
-
-
-# linux/kvm.h. Both are _IOR although userspace writes the struct (a historical quirk).
-KVM_MEMORY_ENCRYPT_REG_REGION: Final = _IOR(KVMIO, 0xBB, kvm_enc_region)
-KVM_MEMORY_ENCRYPT_UNREG_REGION: Final = _IOR(KVMIO, 0xBC, kvm_enc_region)
