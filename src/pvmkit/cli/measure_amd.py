@@ -11,7 +11,6 @@ Imports stay cheap on this path (no cryptography, json only for JSON output).
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import sys
 from typing import Any
@@ -188,7 +187,11 @@ def launch_from_args(
 
 
 def _encode(digest: bytes, fmt: str) -> str:
-    return base64.b64encode(digest).decode() if fmt == "base64" else digest.hex()
+    if fmt == "base64":
+        import base64
+
+        return base64.b64encode(digest).decode()
+    return digest.hex()
 
 
 def main(argv: list[str]) -> int:

@@ -17,7 +17,6 @@ Errors are one line on stderr with a non-zero exit code (the peer raises traceba
 
 from __future__ import annotations
 
-import base64
 import os
 import sys
 
@@ -216,7 +215,12 @@ def main(argv: list[str]) -> int:
     if args.dump_vmsa:
         for op in plan.vcpus:
             atomic_write(os.path.join(os.getcwd(), f"vmsa{op.index}.bin"), op.state)
-    text = base64.b64encode(digest).decode() if args.output_format == "base64" else digest.hex()
+    if args.output_format == "base64":
+        import base64
+
+        text = base64.b64encode(digest).decode()
+    else:
+        text = digest.hex()
     if args.verbose:
         text = f"Calculated {_MODE_NAMES[args.mode]} guest measurement: {text}"
     sys.stdout.write(text + "\n")
