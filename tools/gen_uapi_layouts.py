@@ -460,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{done}: {len(mismatches)} mismatch(es) ({elapsed:.1f} s)")
         for m in mismatches:
             print(f"  MISMATCH {m}")
+        if any("table" in m for m in mismatches):
+            print("  (after changing pvmkit.uapi: python tools/gen_uapi_layouts.py; see docs/uapi.md)")
         return 1
     print(f"{done}: {len(py.structs)} structs, {len(py.constants)} constants agree ({elapsed:.1f} s)")
     return 0
