@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
 from pvmkit.formats.ovmf import (
@@ -191,3 +193,27 @@ def test_hashes_page_and_parse_errors() -> None:
     with pytest.raises(FormatError) as err:
         parse_hashes_table(bytes(broken), 0xC00)
     assert err.value.offset == 0xC00 + 18
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.binary(min_size=0, max_size=600),
+    total=st.integers(0, 0xFFFF),
+    entry_len=st.integers(0, 0xFFFF),
+    guid=st.sampled_from(
+        [METADATA_GUID, RESET_BLOCK_GUID, "7255371f-3a3b-4b04-927b-1da6efa8d454", FOOTER_GUID]
+    ),
+    meta_off=st.integers(0, 0x1000),
+)
+def test_arbitrary_tables_raise_only_format_errors(
+    body: bytes, total: int, entry_len: int, guid: str, meta_off: int
+) -> None:
+    """Whatever the lengths and offsets say, parsing ends in data or a FormatError, never a crash."""
+    entry = meta_off.to_bytes(4, "little") + body[:8] + entry_len.to_bytes(2, "little") + guid_bytes(guid)
+    image = body + entry + total.to_bytes(2, "little") + guid_bytes(FOOTER_GUID) + bytes(0x20)
+    try:
+        fw = parse_ovmf(image)
+    except FormatError as exc:
+        assert exc.what
+        return
+    assert isinstance(fw.sections, tuple)
