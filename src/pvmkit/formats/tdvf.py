@@ -22,9 +22,8 @@ the file offset of the problem):
   carries metadata written for the unified image, so its sections run past its end; QEMU would read
   past the image, pvmkit refuses it.
 
-The footer-table walk here is a small private helper (:func:`footer_entries`) shaped like the generic
-walker in :mod:`pvmkit.formats.ovmf` (AMD side) so the two can be merged: it returns the same
-``guid → (payload, payload offset)`` information.
+The footer-table walk is the one in :mod:`pvmkit.formats.ovmf` (shared with the AMD side);
+:func:`footer_entries` gives its ``guid → (payload, payload offset)`` view.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ import struct
 from dataclasses import dataclass
 
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
+from pvmkit.formats.ovmf import parse_footer_table
 
 __all__ = [
     "FOOTER_GUID",
@@ -78,7 +78,6 @@ def _guid_text(data: bytes) -> str:
     return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
 
 
-_FOOTER_LE = guid_to_bytes(FOOTER_GUID)
 _METADATA_GUID_LE = guid_to_bytes(TDVF_METADATA_GUID)
 
 
@@ -198,39 +197,14 @@ class TdvfMetadata:
 def footer_entries(data: bytes | bytearray | memoryview) -> dict[str, tuple[bytes, int]]:
     """The OVMF footer GUID table: GUID text → (payload, file offset of the payload).
 
-    Empty if the image has no footer GUID. The first entry found for a GUID wins (walking backwards
-    from the footer, as QEMU's ``pc_system_ovmf_table_find`` does).
+    Empty if the image has no footer table. The walk itself is :func:`pvmkit.formats.ovmf.parse_footer_table`
+    (shared with the AMD side; the first entry found for a GUID wins, as in QEMU).
     """
-    buf = memoryview(data)
-    size = len(buf)
-    if size < _RESET_AREA + _TRAILER:
+    buf = bytes(data)
+    if len(buf) < _RESET_AREA + _TRAILER:
         return {}
-    end = size - _RESET_AREA
-    footer = end - _TRAILER
-    if bytes(buf[footer + 2 : end]) != _FOOTER_LE:
-        return {}
-    total = int.from_bytes(buf[footer : footer + 2], "little")
-    if total < _TRAILER or total > end:
-        raise FormatError(
-            f"footer GUID table length {total} does not fit the image",
-            what="OVMF footer table",
-            offset=footer,
-        )
-    start = end - total
-    entries: dict[str, tuple[bytes, int]] = {}
-    pos = footer
-    while pos - start >= _TRAILER:
-        length = int.from_bytes(buf[pos - _TRAILER : pos - 16], "little")
-        guid = _guid_text(bytes(buf[pos - 16 : pos]))
-        if length < _TRAILER or pos - length < start:
-            raise FormatError(
-                f"footer GUID table entry {guid} has invalid length {length}",
-                what="OVMF footer table entry",
-                offset=pos - _TRAILER,
-            )
-        entries.setdefault(guid, (bytes(buf[pos - length : pos - _TRAILER]), pos - length))
-        pos -= length
-    return entries
+    table, _legacy = parse_footer_table(buf)
+    return {guid: (entry.data, entry.offset) for guid, entry in table.items()}
 
 
 def _locate(buf: memoryview) -> tuple[int, MetadataLocation] | None:
