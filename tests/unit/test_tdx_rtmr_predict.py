@@ -612,3 +612,25 @@ def test_parse_version() -> None:
     assert parse_version("6.12.5-amd64", "linux") == (6, 12)
     with pytest.raises(InputError):
         parse_version("latest", "qemu")
+
+
+def test_default_boot_option_guids_exist_in_the_debian_image(fw: bytes) -> None:
+    """The default Boot#### device paths name FV(7cb8bdc9…)/FvFile(UiApp | BootManagerMenuApp): the
+    Debian image's LZMA-compressed DXE volume carries exactly that FvName and both applications."""
+    import lzma
+
+    from pvmkit.formats.efi_varstore import fv_name_guid
+
+    lzma_guid = guid_bytes("ee4e5898-3914-4259-9d6e-dc7bd79403cf")  # LZMA custom decompress GUID
+    at = fw.find(lzma_guid, 0x84000)
+    assert at > 0
+    section = at - 4  # EFI_GUID_DEFINED_SECTION header
+    size = int.from_bytes(fw[section : section + 3], "little")
+    data_offset = int.from_bytes(fw[at + 16 : at + 18], "little")
+    volume = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(
+        fw[section + data_offset : section + size]
+    )
+    dxefv = volume.find(b"_FVH") - 0x28
+    assert fv_name_guid(volume[dxefv:]) == "7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1"
+    for app in ("462caa21-7614-4503-836e-8ab6f4662331", "eec25bdc-67f2-4d95-b1d5-f81b2039d11d"):
+        assert guid_bytes(app) in volume, app
