@@ -273,6 +273,13 @@ def _grid() -> list[Case]:
         "--vcpu-stepping", "1", "--vcpu-type", "EPYC-Rome", "--ovmf", "@fw")
     add("snp-sig-beats-type", "--mode", "snp", "--vcpus", "2", "--vcpu-sig", "0xa00f11", "--vcpu-type",
         "EPYC-Rome", "--ovmf", "@fw")
+    # peer 0.0.13 ignores zero --vcpu-sig / --vcpu-family values (truthiness; amd.md §9): the drop-in too
+    add("snp-sig0-ignored", "--mode", "snp", "--vcpus", "2", "--vcpu-sig", "0", "--vcpu-type", "EPYC-Rome",
+        "--ovmf", "@fw")
+    add("snp-family0-ignored", "--mode", "snp", "--vcpus", "2", "--vcpu-family", "0", "--vcpu-model", "1",
+        "--vcpu-stepping", "1", "--vcpu-type", "EPYC-Milan", "--ovmf", "@fw")
+    add("seves-family0-sig", "--mode", "seves", "--vcpus", "2", "--vcpu-family", "0", "--vcpu-model", "1",
+        "--vcpu-stepping", "1", "--vcpu-sig", "0x123", "--ovmf", "@fw")
     add("snp-default-features", "--mode", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-v4", "--ovmf", "@fw")
     add("snp-features-decimal", "--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC-v4",
         "--guest-features", "33", "--ovmf", "@fw")
@@ -357,6 +364,9 @@ ERRORS: list[Case] = [
                            "@svsm_ovmf", "--svsm", "@svsm")),
     ("svsm-both-vars", ("--mode", "snp:svsm", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", "@svsm_ovmf",
                         "--svsm", "@svsm", "--vars-size", "1", "--vars-file", "@vars")),
+    ("vcpu-sig-0-alone", ("--mode", "snp", "--vcpus", "2", "--vcpu-sig", "0", "--ovmf", "@fw")),
+    ("unlisted-vcpu-version", ("--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC-Genoa-v2",
+                               "--ovmf", "@fw")),
     ("bad-output-format", ("--mode", "sev", "--ovmf", "@fw", "--output-format", "raw")),
 ]
 
