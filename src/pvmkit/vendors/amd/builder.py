@@ -125,6 +125,12 @@ class AmdLaunch:
             raise InputError(f"vCPU signature {self.vcpu_sig:#x} does not fit in 32 bits")
         if self.policy is not None and not 0 <= self.policy < (1 << 64 if v.snp_like else 1 << 32):
             raise InputError(f"policy {self.policy:#x} does not fit the {v.value} policy field")
+        if not fw.has_table and (self.strict or v is not Vendor.SEV):
+            raise FormatError(
+                "firmware has no OVMF footer GUID table (not an SEV-capable OVMF image, or truncated)",
+                what="OVMF footer table",
+                offset=fw.size - 0x32,
+            )
         if fw.size == 0 or fw.size % PAGE_SIZE:
             raise FormatError(
                 f"firmware size {fw.size:#x} is not a positive multiple of 4 KiB",
@@ -133,12 +139,6 @@ class AmdLaunch:
             )
         if fw.size > FOUR_GIB:
             raise FormatError("firmware is larger than 4 GiB", what="firmware")
-        if not fw.has_table and (self.strict or v is not Vendor.SEV):
-            raise FormatError(
-                "firmware has no OVMF footer GUID table (not an SEV-capable OVMF image, or truncated)",
-                what="OVMF footer table",
-                offset=fw.size - 0x32,
-            )
         if self.seed is not None:
             if not v.snp_like:
                 raise InputError(
