@@ -18,6 +18,7 @@ Where each expected value comes from (tests/vectors/README.md, "TDX MRTD/RTMR"):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -26,6 +27,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pvmkit.errors import InputError, MeasurementError
 from pvmkit.formats.ccel import EventLog
@@ -634,3 +637,16 @@ def test_default_boot_option_guids_exist_in_the_debian_image(fw: bytes) -> None:
     assert fv_name_guid(volume[dxefv:]) == "7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1"
     for app in ("462caa21-7614-4503-836e-8ab6f4662331", "eec25bdc-67f2-4d95-b1d5-f81b2039d11d"):
         assert guid_bytes(app) in volume, app
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2048), st.integers(0, 0x3FF))
+def test_parsers_raise_only_pvmkit_errors(blob: bytes, cut: int) -> None:
+    from pvmkit.errors import PvmkitError
+    from pvmkit.formats.efi_varstore import parse_signature_lists
+
+    pe = make_pe(0x1000)[: 0x200 + cut] + blob
+    for parse in (authenticode_digest, parse_varstore, parse_signature_lists, table_loader_allocations):
+        for data in (blob, pe):
+            with contextlib.suppress(PvmkitError):
+                parse(data)  # type: ignore[operator]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
 from pvmkit.formats.tdvf import (
@@ -215,3 +217,20 @@ def test_td_shim_pointer_without_guid_is_not_metadata() -> None:
     img = bytearray(_td_shim_image([(0, 0x1000, 0, 0x1000, 0, 1)] * 2))
     img[0x1000:0x1010] = bytes(16)
     assert not has_tdvf_metadata(img)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 0x3FF), st.integers(0, 255)), min_size=1, max_size=8))
+def test_mutated_metadata_raises_only_format_errors(tdx_fd: bytes, edits: list[tuple[int, int]]) -> None:
+    """Any byte changes in the footer table and the TDVF descriptor area: parsed or FormatError."""
+    img = bytearray(tdx_fd)
+    for where, value in edits:
+        # half the edits in the descriptor (0x3ff600..), half in the footer table (last 0x100 bytes)
+        off = 0x3FF600 + where if where < 0x200 else len(img) - 0x100 + (where & 0xFF)
+        img[off] = value
+    try:
+        meta = parse_tdvf(bytes(img))
+    except FormatError:
+        return
+    for s in meta.sections:
+        assert s.raw_data_size == 0 or s.data_offset + s.raw_data_size <= len(img)
