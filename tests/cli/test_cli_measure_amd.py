@@ -239,3 +239,31 @@ def test_compat_bad_input(
     assert got == code and out == ""
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert set(tmp_path.iterdir()) == before
+
+
+# -- cost of a cold call ---------------------------------------------------------------------------
+def test_measure_hot_path_imports_neither_ctypes_nor_cryptography(fixture_file) -> None:
+    """A cold ``pvmkit measure`` must stay cheap to start: no ctypes, cryptography or hmac
+    work of its own."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, io, contextlib\n"
+        "from pvmkit.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    assert main(['measure', '--vendor', 'snp', '--ovmf', {str(fixture_file(DEBIAN))!r},"
+        " '--vcpus', '4', '--vcpu-type', 'EPYC-v4']) == 0\n"
+        f"assert out.getvalue().strip() == {SNP4!r}\n"
+        "heavy = sorted(m for m in ('ctypes', 'cryptography', 'hmac') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == ""
+
+
+def test_progress_bar_only_on_a_terminal(fixture_file, capsys, monkeypatch) -> None:
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    code, out, err = run(snp(fixture_file(DEBIAN), "--vcpus", "1-3"), capsys)
+    assert code == 0 and len(out.splitlines()) == 3
+    assert "3/3" in err  # drawn on stderr, never mixed into the JSON lines
