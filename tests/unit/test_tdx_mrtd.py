@@ -193,3 +193,13 @@ def test_default_order_without_tdx_params_is_interleaved(tdx_fd: bytes) -> None:
 def test_metadata_can_be_passed(tdx_fd: bytes) -> None:
     meta = parse_tdvf(tdx_fd)
     assert measure_mrtd(build_tdvf_plan(tdx_fd, metadata=meta)).hex() == MRTD_TDX[PageOrder.INTERLEAVED]
+
+
+def test_plan_carries_qemus_td_hob_for_a_ram_size(tdx_fd: bytes) -> None:
+    from pvmkit.vendors.tdx.td_hob import build_td_hob
+
+    plan = build_tdvf_plan(tdx_fd, memory_size=2 << 30)
+    hob = next(m for m in plan.memory if m.gpa == 0x809000)
+    expected = build_td_hob(parse_tdvf(tdx_fd), 2 << 30)
+    assert bytes(hob.data or b"")[: len(expected)] == expected
+    assert measure_mrtd(plan).hex() == MRTD_TDX[PageOrder.INTERLEAVED]

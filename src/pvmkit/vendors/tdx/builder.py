@@ -49,6 +49,7 @@ from pvmkit.plan import (
     TdxParams,
     Vendor,
 )
+from pvmkit.vendors.tdx.td_hob import build_td_hob
 
 __all__ = ["build_tdvf_plan", "section_op"]
 
@@ -93,18 +94,22 @@ def build_tdvf_plan(
     td_hob: bytes | None = None,
     metadata: TdvfMetadata | None = None,
     qemu: bool = True,
+    memory_size: int | None = None,
 ) -> LaunchPlan:
     """The launch plan of a TDVF firmware image (OVMF or td-shim).
 
     ``order`` sets ``TdxParams.order`` (it overrides the order of a given ``tdx``); ``td_hob`` is the
     HOB to place in the TD_HOB section (e.g. :func:`pvmkit.vendors.tdx.td_hob.build_td_hob`) — it does
-    not change MRTD. ``qemu=False`` accepts td-shim section types. Every vCPU gets RCX = TD HOB GPA
+    not change MRTD; with ``memory_size`` (and no ``td_hob``) the plan carries the HOB QEMU would build
+    for that RAM size. ``qemu=False`` accepts td-shim section types. Every vCPU gets RCX = TD HOB GPA
     (0 when the image has no TD_HOB section).
     """
     if vcpus < 1:
         raise InputError(f"a TD needs at least one vCPU, got {vcpus}")
     meta = metadata if metadata is not None else parse_tdvf(image, qemu=qemu)
     params = TdxParams(order=order) if tdx is None else dataclasses.replace(tdx, order=order)
+    if td_hob is None and memory_size is not None:
+        td_hob = build_td_hob(meta, memory_size)
     hob = meta.td_hob
     rcx = hob.memory_address if hob is not None else 0
     ops: list[Op] = [Init(vendor=Vendor.TDX, tdx=params)]
