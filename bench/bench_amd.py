@@ -205,14 +205,14 @@ def bench_matrix(fw: str, stride: int, reps: int, pvmkit: str, peer: str) -> tup
                 peer_times.append(dt)
                 if comparable and pout.strip() != ours[n]:
                     sys.exit(f"bench_amd: {vendor} n={n} set {set_name}: {ours[n]} != peer {pout.strip()}")
-            per = statistics.fmean(peer_times)
+            per = statistics.median(peer_times)  # robust against other load on the machine
             est = per * MAX_VCPUS
             total_ours += t_ours
             total_peer_est += est
             rows.append([
                 f"{vendor} set {set_name} ({hex(feats[vendor])})",
                 ms(t_ours),
-                f"{len(sampled)} runs, {ms(per).strip()} each",
+                f"{len(sampled)} runs, median {ms(per).strip()}",
                 f"{est:8.1f} s" + ("" if len(sampled) == MAX_VCPUS else " (est.)"),
                 f"{est / t_ours:7.0f}x",
                 "equal" if comparable else "n/a (peer lacks it)",
@@ -221,7 +221,7 @@ def bench_matrix(fw: str, stride: int, reps: int, pvmkit: str, peer: str) -> tup
     rows.append(["total", ms(total_ours), "", f"{total_peer_est:8.1f} s", f"{ratio:7.0f}x", ""])
     note = (
         f"peer loop: sampled every {stride}th vCPU count ({len(sampled)} of {MAX_VCPUS} per row), "
-        "mean time per process x 512 = estimated full loop"
+        "median time per process x 512 = estimated full loop"
         if len(sampled) != MAX_VCPUS
         else "peer loop: all 512 configurations per row were run"
     )
