@@ -35,6 +35,7 @@ __all__ = [
     "SnpMeasurer",
     "measure_plan",
     "measurer_for",
+    "page_sha384s",
     "snp_page_info",
 ]
 
