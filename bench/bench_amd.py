@@ -11,7 +11,7 @@ environment (``.venv/bin/sev-snp-measure``):
 * (b) the matrix vCPUs 1-512 x {sev, sev-es, snp} x two feature sets: pvmkit's matrix command (one
   process per mode x feature set) vs the peer's one-process-per-configuration loop. The peer loop is
   timed on a sample of vCPU counts and extrapolated to all 512 (the output says so); ``--full`` runs
-  all of it (~2 minutes). Target ratio >= 200.
+  all of it (~2.5 minutes). Target ratio >= 200.
 
 Results of both sides are compared wherever they must agree (every sampled configuration); a
 mismatch aborts the benchmark.
@@ -231,7 +231,7 @@ def bench_matrix(fw: str, stride: int, reps: int, pvmkit: str, peer: str) -> tup
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few launches, sparse peer sample (~10 s)")
-    ap.add_argument("--full", action="store_true", help="run the whole peer loop (all 512 x 6, ~2 minutes)")
+    ap.add_argument("--full", action="store_true", help="run the whole peer loop (all 512 x 6, ~2.5 minutes)")
     ap.add_argument("-n", type=int, default=None, help="launches per command for (a) (default 21, quick 5)")
     args = ap.parse_args()
     n = args.n or (5 if args.quick else 21)
