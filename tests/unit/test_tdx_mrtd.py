@@ -203,3 +203,20 @@ def test_plan_carries_qemus_td_hob_for_a_ram_size(tdx_fd: bytes) -> None:
     expected = build_td_hob(parse_tdvf(tdx_fd), 2 << 30)
     assert bytes(hob.data or b"")[: len(expected)] == expected
     assert measure_mrtd(plan).hex() == MRTD_TDX[PageOrder.INTERLEAVED]
+
+
+def test_td_shim_rules_pad_measured_sections_with_zeros(tdx_fd: bytes) -> None:
+    """td-shim zero-pads a measured section whose memory is bigger than its data: same MRTD as a plan
+    that adds the zeros explicitly."""
+    img = bytearray(tdx_fd)
+    entry = 0x3FF600 + 16  # BFV: memory one page larger than the data
+    struct.pack_into("<Q", img, entry + 16, 0x37C000 + 0x1000)
+    plan = build_tdvf_plan(bytes(img), zero_pad_measured=True)
+    bfv = plan.memory[0]
+    assert bfv.size == 0x37D000 and bytes(bfv.data or b"")[-PAGE_SIZE:] == bytes(PAGE_SIZE)
+    explicit = [
+        *plan.ops[:2],
+        AddMemory(0xFFC84000, 0x37D000, PageKind.NORMAL, bytes(img[0x84000:]) + bytes(PAGE_SIZE)),
+        *plan.ops[3:],
+    ]
+    assert measure_mrtd(plan) == measure_mrtd(LaunchPlan.of(explicit))

@@ -65,6 +65,11 @@ def _parser() -> Parser:
         help="MRTD page-add order: interleaved (= kvm-upstream, KVM >= 6.16; default) or two-pass "
         "(= legacy-two-pass, Canonical/dstack QEMU 8.x stacks; the default with --qemu-version < 9)",
     )
+    p.add_argument(
+        "--td-shim",
+        action="store_true",
+        help="td-shim rules: accept its section types, zero-pad measured sections (MRTD only)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON object (docs/cli.md)")
     r = p.add_argument_group("RTMR prediction (--rtmr)")
     r.add_argument("--rtmr", action="store_true", help="predict RTMR0-3 instead of MRTD")
@@ -144,8 +149,8 @@ def _mrtd(args: argparse.Namespace, firmware: bytes) -> int:
     from pvmkit.vendors.tdx.measure import measure_mrtd
 
     order = _order(args)
-    meta = parse_tdvf(firmware)
-    mrtd = measure_mrtd(build_tdvf_plan(firmware, order=order, metadata=meta))
+    meta = parse_tdvf(firmware, qemu=not args.td_shim)
+    mrtd = measure_mrtd(build_tdvf_plan(firmware, order=order, metadata=meta, zero_pad_measured=args.td_shim))
     if args.json:
         print_json(
             {
@@ -156,6 +161,7 @@ def _mrtd(args: argparse.Namespace, firmware: bytes) -> int:
                 "order_label": _ORDER_LABELS[order],
                 "firmware_sha256": hashlib.sha256(firmware).hexdigest(),
                 "metadata_offset": meta.offset,
+                "metadata_layout": meta.location.value,
                 "sections": [s.as_dict() for s in meta.sections],
             }
         )
@@ -260,8 +266,8 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     firmware = read_file(args.firmware)
     if args.rtmr:
-        if args.order is not None:
-            raise InputError("--order applies to MRTD, not to --rtmr")
+        if args.order is not None or args.td_shim:
+            raise InputError("--order and --td-shim apply to MRTD, not to --rtmr")
         return _rtmr(args, firmware)
     rtmr_only = [
         name

@@ -59,13 +59,22 @@ def section_op(
     meta: TdvfMetadata,
     section: TdvfSection,
     td_hob: bytes | None = None,
+    *,
+    zero_pad_measured: bool = False,
 ) -> AddMemory | None:
-    """The ``AddMemory`` for one TDVF section (None for a PAGE.AUG section)."""
+    """The ``AddMemory`` for one TDVF section (None for a PAGE.AUG section).
+
+    ``zero_pad_measured`` extends a measured section's bytes beyond ``RawDataSize`` with zeros (td-shim's
+    rule); by default such a section is refused.
+    """
     if section.page_aug:
         return None
     label = f"{section.type_name}#{section.index}"
     size = section.memory_data_size
     if section.mr_extend:
+        if zero_pad_measured and section.memory_data_size != section.raw_data_size:
+            padded = bytes(meta.raw_data(image, section)) + bytes(size - section.raw_data_size)
+            return AddMemory(section.memory_address, size, PageKind.NORMAL, padded, label=label)
         if section.memory_data_size != section.raw_data_size:
             raise MeasurementError(
                 f"{label}: measured section with MemoryDataSize {size:#x} ≠ RawDataSize "
@@ -95,14 +104,16 @@ def build_tdvf_plan(
     metadata: TdvfMetadata | None = None,
     qemu: bool = True,
     memory_size: int | None = None,
+    zero_pad_measured: bool = False,
 ) -> LaunchPlan:
     """The launch plan of a TDVF firmware image (OVMF or td-shim).
 
     ``order`` sets ``TdxParams.order`` (it overrides the order of a given ``tdx``); ``td_hob`` is the
     HOB to place in the TD_HOB section (e.g. :func:`pvmkit.vendors.tdx.td_hob.build_td_hob`) — it does
     not change MRTD; with ``memory_size`` (and no ``td_hob``) the plan carries the HOB QEMU would build
-    for that RAM size. ``qemu=False`` accepts td-shim section types. Every vCPU gets RCX = TD HOB GPA
-    (0 when the image has no TD_HOB section).
+    for that RAM size. ``qemu=False`` accepts td-shim section types and ``zero_pad_measured`` follows
+    td-shim for measured sections bigger than their data. Every vCPU gets RCX = TD HOB GPA (0 when the
+    image has no TD_HOB section).
     """
     if vcpus < 1:
         raise InputError(f"a TD needs at least one vCPU, got {vcpus}")
@@ -115,7 +126,7 @@ def build_tdvf_plan(
     ops: list[Op] = [Init(vendor=Vendor.TDX, tdx=params)]
     ops += [AddVcpu(i, rcx=rcx) for i in range(vcpus)]
     for section in meta.sections:
-        op = section_op(image, meta, section, td_hob)
+        op = section_op(image, meta, section, td_hob, zero_pad_measured=zero_pad_measured)
         if op is not None:
             ops.append(op)
     ops.append(Finalize())
