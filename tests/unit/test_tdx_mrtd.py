@@ -220,3 +220,27 @@ def test_td_shim_rules_pad_measured_sections_with_zeros(tdx_fd: bytes) -> None:
         *plan.ops[3:],
     ]
     assert measure_mrtd(plan) == measure_mrtd(LaunchPlan.of(explicit))
+
+
+def test_predicted_td_info(tdx_fd: bytes) -> None:
+    """TDINFO echoes INIT's attributes, XFAM and MR* fields and carries MRTD at TDREPORT offset 528
+    (spec §2.6, §4.1); the layout is the evidence side's TdInfo."""
+    from pvmkit.formats.tdx_quote import TdInfo
+    from pvmkit.vendors.tdx.measure import predict_td_info
+
+    params = TdxParams(
+        xfam=0x600E7, mrconfigid=b"\x01" * 48, mrowner=b"\x02" * 48, mrownerconfig=b"\x03" * 48
+    )
+    plan = build_tdvf_plan(tdx_fd, tdx=params)
+    plan = LaunchPlan.of([Init(vendor=Vendor.TDX, policy=0x10000000, tdx=plan.init.tdx), *plan.ops[1:]])
+    rtmrs = [bytes([i]) * 48 for i in range(4)]
+    info = predict_td_info(plan, rtmrs)
+    raw = info.to_bytes()
+    assert len(raw) == 512
+    assert struct.unpack_from("<QQ", raw, 0) == (0x10000000, 0x600E7)
+    assert raw[16:64].hex() == MRTD_TDX[PageOrder.INTERLEAVED]  # TDREPORT 528 - 512
+    assert raw[64:112] == b"\x01" * 48 and raw[160:208] == b"\x03" * 48
+    assert raw[208:400] == b"".join(rtmrs)  # TDREPORT 720..912
+    assert TdInfo.parse(raw) == info
+    with pytest.raises(MeasurementError):
+        predict_td_info(LaunchPlan.of([Init(vendor=Vendor.SNP), Finalize()]))

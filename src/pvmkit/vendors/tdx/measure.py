@@ -33,10 +33,23 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
 
-from pvmkit.errors import MeasurementError
+from pvmkit.errors import InputError, MeasurementError
+from pvmkit.formats.tdx_quote import TdInfo
 from pvmkit.launch import Launcher
-from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, LaunchPlan, PageKind, PageOrder, Vendor
+from pvmkit.plan import (
+    PAGE_SIZE,
+    AddMemory,
+    AddVcpu,
+    Finalize,
+    Init,
+    LaunchPlan,
+    PageKind,
+    PageOrder,
+    TdxParams,
+    Vendor,
+)
 
 __all__ = [
     "CHUNK_SIZE",
@@ -44,6 +57,7 @@ __all__ = [
     "measure_mrtd",
     "mr_extend_record",
     "page_add_record",
+    "predict_td_info",
 ]
 
 CHUNK_SIZE = 256
@@ -148,3 +162,34 @@ class MrtdMeasurer:
 def measure_mrtd(plan: LaunchPlan) -> bytes:
     """MRTD of a TDX launch plan (run through :class:`~pvmkit.launch.Launcher`, so it is validated)."""
     return Launcher(MrtdMeasurer()).run(plan)
+
+
+def predict_td_info(plan: LaunchPlan, rtmrs: Sequence[bytes] | None = None) -> TdInfo:
+    """The TDINFO a TD launched from ``plan`` reports (spec tdx.md §2.6, §5b).
+
+    MRTD is measured from the plan; ATTRIBUTES is ``Init.policy`` (the TD attributes), XFAM and the three
+    MR* config fields come from ``Init.tdx`` verbatim — the TDX module's fixed-1 bits are *not* added
+    (pass the values the host really gives ``KVM_TDX_INIT_VM``). ``rtmrs`` defaults to the boot value
+    of all four (zeros). ``hashlib.sha384(info.to_bytes())`` is the report's TEE_INFO_HASH.
+    """
+    init = plan.init
+    if init.vendor is not Vendor.TDX:
+        raise MeasurementError(f"TDINFO is TDX-only, the plan is {init.vendor.value}")
+    regs = tuple(rtmrs) if rtmrs is not None else (bytes(48),) * 4
+    if len(regs) != 4 or any(len(r) != 48 for r in regs):
+        raise InputError("TDINFO takes four 48-byte RTMRs")
+    params = init.tdx if init.tdx is not None else TdxParams()
+    return TdInfo(
+        attributes=init.policy,
+        xfam=params.xfam,
+        mr_td=measure_mrtd(plan),
+        mr_config_id=params.mrconfigid,
+        mr_owner=params.mrowner,
+        mr_owner_config=params.mrownerconfig,
+        rtmr0=regs[0],
+        rtmr1=regs[1],
+        rtmr2=regs[2],
+        rtmr3=regs[3],
+        servtd_hash=bytes(48),
+        reserved=bytes(64),
+    )
