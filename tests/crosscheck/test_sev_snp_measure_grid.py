@@ -29,6 +29,8 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from support.fixtures import fixture_path, under_ci
 
@@ -442,6 +444,64 @@ def test_dump_vmsa(
     assert sorted(os.listdir(our_dir)) == peer_files
     for name in peer_files:
         assert (our_dir / name).read_bytes() == (peer_dir / name).read_bytes(), name
+
+
+# Random configurations over the whole valid input domain (fields in range: 32-bit signatures, 64-bit
+# features, family/model/stepping within their CPUID fields; out-of-range values are refused by pvmkit
+# where the peer silently truncates them, docs/amd.md). Derandomized: the same examples on every run.
+
+_model_options = st.one_of(
+    st.tuples(st.just("--vcpu-type"), st.sampled_from(VCPU_TYPES)),
+    st.tuples(st.just("--vcpu-sig"), st.integers(1, 0xFFFFFFFF).map(hex)),
+    st.tuples(st.just("--vcpu-family"), st.integers(1, 0xF + 0xFF).map(str), st.just("--vcpu-model"),
+              st.integers(0, 0xFF).map(str), st.just("--vcpu-stepping"), st.integers(0, 0xF).map(str)),
+)
+_cmdline = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    mode=st.sampled_from(("sev", "seves", "snp")),
+    firmware=st.sampled_from(("@fw", "@amdsev")),
+    vcpus=st.integers(1, 64),
+    model=_model_options,
+    vmm=st.sampled_from(VMM_TYPES),
+    features=st.integers(0, (1 << 64) - 1),
+    kernel=st.none() | st.binary(max_size=2048),
+    initrd=st.none() | st.binary(max_size=512),
+    append=st.none() | _cmdline,
+    seeded=st.booleans(),
+)
+def test_random_configurations(
+    files: dict[str, str],
+    mode: str,
+    firmware: str,
+    vcpus: int,
+    model: tuple[str, ...],
+    vmm: str,
+    features: int,
+    kernel: bytes | None,
+    initrd: bytes | None,
+    append: str | None,
+    seeded: bool,
+) -> None:
+    work = Path(files["@kernel"]).parent
+    args = ["--mode", mode, "--ovmf", files[firmware], "--vcpus", str(vcpus), *model, "--vmm-type", vmm,
+            "--guest-features", hex(features)]
+    if kernel is not None:
+        (work / "random-kernel.bin").write_bytes(kernel)
+        args += ["--kernel", str(work / "random-kernel.bin")]
+        if initrd is not None:
+            (work / "random-initrd.bin").write_bytes(initrd)
+            args += ["--initrd", str(work / "random-initrd.bin")]
+        if append is not None:
+            args.append("--append=" + append)
+    if seeded and mode == "snp":
+        args += ["--snp-ovmf-hash", DEBIAN_OVMF_HASH if firmware == "@fw" else AMDSEV_OVMF_HASH]
+    peer = _run_peer(args)
+    assert peer[0] == 0 and peer[1], peer
+    ours = run_pvmkit(["sev-snp-measure", *args])
+    assert ours[:2] == peer[:2], (args, ours[2])
 
 
 # --------------------------------------------------------------------------------------------------
