@@ -34,9 +34,9 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pvmkit.errors import InputError, MeasurementError
-from pvmkit.formats.tdx_quote import TdInfo
 from pvmkit.launch import Launcher
 from pvmkit.plan import (
     PAGE_SIZE,
@@ -50,6 +50,9 @@ from pvmkit.plan import (
     TdxParams,
     Vendor,
 )
+
+if TYPE_CHECKING:
+    from pvmkit.formats.tdx_quote import TdInfo
 
 __all__ = [
     "CHUNK_SIZE",
@@ -172,6 +175,8 @@ def predict_td_info(plan: LaunchPlan, rtmrs: Sequence[bytes] | None = None) -> T
     (pass the values the host really gives ``KVM_TDX_INIT_VM``). ``rtmrs`` defaults to the boot value
     of all four (zeros). ``hashlib.sha384(info.to_bytes())`` is the report's TEE_INFO_HASH.
     """
+    from pvmkit.formats.tdx_quote import TdInfo  # lazy: the MRTD path does not need it
+
     init = plan.init
     if init.vendor is not Vendor.TDX:
         raise MeasurementError(f"TDINFO is TDX-only, the plan is {init.vendor.value}")
