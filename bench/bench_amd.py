@@ -7,7 +7,8 @@ environment (``.venv/bin/sev-snp-measure``):
 * reference: ``python -c pass`` start-up;
 * (a) one cold CLI SNP measurement: median wall time of N process launches of
   ``pvmkit sev-snp-measure --mode snp --vcpus 4 ...`` and ``pvmkit measure --vendor snp ...`` vs the
-  peer's ``sev-snp-measure --mode snp ...`` (target ratio <= 0.5);
+  peer's ``sev-snp-measure --mode snp ...`` (target ratio <= 0.5); for diagnosis also the same
+  measurement in process (compute only) and each side's import cost (``-X importtime``);
 * (b) the matrix vCPUs 1-512 x {sev, sev-es, snp} x two feature sets: pvmkit's matrix command (one
   process per mode x feature set) vs the peer's one-process-per-configuration loop. The peer loop is
   timed on a sample of vCPU counts and extrapolated to all 512 (the output says so); ``--full`` runs
@@ -159,6 +160,35 @@ def bench_in_process(fw: str, n: int) -> list[list[str]]:
     return rows
 
 
+def import_profile(code: str) -> tuple[float, list[tuple[str, float]]]:
+    """``python -X importtime -c CODE``: (total self import time in s, top-level modules by cumulative)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
+    total, top = 0.0, []
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line[len("import time:") :].split("|")
+        total += int(self_us) / 1e6
+        if not name.startswith("  "):  # imported directly by the script, not by another module
+            top.append((name.strip(), int(cumulative_us) / 1e6))
+    return total, sorted(top, key=lambda x: -x[1])[:6]
+
+
+def bench_imports(fw: str) -> list[tuple[str, str, str]]:
+    args = ["--mode", "snp", "--vcpus", "4", "--vcpu-type", VCPU_TYPE, "--ovmf", fw]
+    scripts = {
+        "sev-snp-measure (peer)": f"import sys; sys.argv = {['sev-snp-measure', *args]!r}; "
+        "from sevsnpmeasure.cli import main; main()",
+        "pvmkit sev-snp-measure": f"import sys; sys.argv = {['pvmkit', 'sev-snp-measure', *args]!r}; "
+        "from pvmkit.cli.main import entry; entry()",
+    }
+    rows = []
+    for label, code in scripts.items():
+        total, top = import_profile(code)
+        rows.append((label, ms(total), ", ".join(f"{n} {t * 1e3:.1f}" for n, t in top)))
+    return rows
+
+
 def native_snp_args(fw: str, vcpus: str) -> list[str]:
     return ["measure", "--vendor", "snp", "--vcpus", vcpus, "--vcpu-type", VCPU_TYPE, "--ovmf", fw]
 
@@ -257,6 +287,12 @@ def main() -> int:
 
     print(f"(a') the same measurement in process (imports already paid), median of {n} calls")
     print(table(["call", "median", "min", "vs peer"], bench_in_process(fw, n)))
+    print()
+
+    print("(a'') import cost of one cold run (python -X importtime: sum of self times; then the biggest")
+    print("     top-level imports, cumulative ms)")
+    for label, total, biggest in bench_imports(fw):
+        print(f"{label:<24}{total}   {biggest}")
     print()
 
     print(f"(b) matrix vCPUs 1-{MAX_VCPUS} x {{sev, sev-es, snp}} x 2 feature sets")
