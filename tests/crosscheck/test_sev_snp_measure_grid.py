@@ -655,6 +655,47 @@ def test_sev_es_spec_vectors(
     assert run_pvmkit(["sev-snp-measure", *peer_args]) == peer
 
 
+@pytest.mark.parametrize(
+    ("native_extra", "expected_diff"),
+    [
+        # legacy KVM_SEV_ES_INIT: MXCSR (u32 @0x408) and x87 FCW (u16 @0x410) stay 0 (amd.md §3.2, §3.3)
+        (("--init-path", "legacy"), {0x408: 0, 0x409: 0, 0x410: 0, 0x411: 0}),
+        # INIT2 + DebugSwap: SEV_FEATURES (u64 @0x3B0) = 0x20 (§3.2, §5.1)
+        (("--init-path", "init2", "--vmsa-features", "0x20"), {0x3B0: 0x20}),
+        # legacy + DebugSwap (6.5-6.7 kernels with kvm_amd.debug_swap, §5.2): both
+        (("--init-path", "legacy", "--vmsa-features", "0x20"), {0x408: 0, 0x409: 0, 0x410: 0, 0x411: 0,
+                                                                 0x3B0: 0x20}),
+        # INIT2 without features: the peer's seves VMSA exactly
+        (("--init-path", "init2"), {}),
+    ],
+    ids=["legacy", "init2+ds", "legacy+ds", "init2"],
+)
+def test_sev_es_vmsas_differ_from_the_peers_only_where_the_spec_says(
+    native_extra: tuple[str, ...], expected_diff: dict[int, int], files: dict[str, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The §6.3 cases, structurally: pvmkit's SEV-ES VMSAs (``--dump-vmsa``) equal the peer's seves
+    VMSAs (INIT2 FPU values, features 0) except in exactly the fields the init path and the VMSA
+    features set, with exactly the spec's values (amd.md §3.2, §3.3, §5.1)."""
+    peer_dir, our_dir = tmp_path / "peer", tmp_path / "pvmkit"
+    peer_dir.mkdir()
+    our_dir.mkdir()
+    monkeypatch.chdir(peer_dir)
+    peer = run_peer(["--mode", "seves", "--vcpus", "2", "--vcpu-type", "EPYC-Milan", "--ovmf", files["@fw"],
+                     "--dump-vmsa"])
+    assert peer[0] == 0
+    ours = run_pvmkit(["measure", "--vendor", "sev-es", "--vcpus", "2", "--vcpu-type", "EPYC-Milan", "--ovmf",
+                       files["@fw"], *native_extra, "--dump-vmsa", str(our_dir)])
+    assert ours[0] == 0, ours[2]
+    for name in ("vmsa0.bin", "vmsa1.bin"):  # BSP and AP
+        theirs, mine = (peer_dir / name).read_bytes(), (our_dir / name).read_bytes()
+        assert len(theirs) == len(mine) == 4096
+        diff = {i: mine[i] for i in range(4096) if mine[i] != theirs[i]}
+        assert diff == expected_diff, name
+        if not expected_diff:
+            assert ours[1] == peer[1]
+
+
 def test_sev_es_native_default_is_the_legacy_init_path(files: dict[str, str]) -> None:
     """QEMU >= 9.1 (legacy-vm-type=auto) launches SEV-ES through KVM_SEV_ES_INIT (amd.md §3.3): the
     native default must be the legacy vector, not the peer's INIT2 value."""
