@@ -65,6 +65,67 @@ _EXPORTS: dict[str, str] = {
     "Launcher": "pvmkit.launch",
     "Backend": "pvmkit.launch",
     "SevFeature": "pvmkit.features",
+    "measure": "pvmkit.measure",
+    # the KVM layer (one object per fd) and the host probe
+    **{
+        name: "pvmkit.kvm"
+        for name in (
+            "FailEntryExit",
+            "GuestMemfd",
+            "GuestMemory",
+            "HltExit",
+            "HostReport",
+            "HypercallExit",
+            "InternalErrorExit",
+            "IntrExit",
+            "IoExit",
+            "Kvm",
+            "MemoryFaultExit",
+            "MmioExit",
+            "ShutdownExit",
+            "SystemEventExit",
+            "TdxExit",
+            "UnknownExit",
+            "Vcpu",
+            "VcpuExit",
+            "Vm",
+            "probe",
+        )
+    },
+    # AMD SEV / SEV-ES / SNP prediction
+    "AmdLaunch": "pvmkit.vendors.amd.builder",
+    "measure_vcpu_range": "pvmkit.vendors.amd.builder",
+    "SnpMeasurer": "pvmkit.vendors.amd.measure",
+    "SevMeasurer": "pvmkit.vendors.amd.measure",
+    "SevEsMeasurer": "pvmkit.vendors.amd.measure",
+    "build_vmsa": "pvmkit.vendors.amd.vmsa",
+    "parse_vmsa": "pvmkit.vendors.amd.vmsa",
+    "parse_ovmf": "pvmkit.formats.ovmf",
+    "hash_kernel_inputs": "pvmkit.formats.sev_hashes",
+    # TDX prediction and evidence
+    "parse_tdvf": "pvmkit.formats.tdvf",
+    "TdvfMetadata": "pvmkit.formats.tdvf",
+    "build_tdvf_plan": "pvmkit.vendors.tdx.builder",
+    "MrtdMeasurer": "pvmkit.vendors.tdx.measure",
+    "RtmrInputs": "pvmkit.vendors.tdx.rtmr",
+    "HostVersions": "pvmkit.vendors.tdx.rtmr",
+    "AcpiBlobs": "pvmkit.vendors.tdx.rtmr",
+    "build_event_log_plan": "pvmkit.vendors.tdx.rtmr",
+    "predict_rtmrs": "pvmkit.vendors.tdx.rtmr",
+    "EventLogPlan": "pvmkit.vendors.tdx.eventlog_plan",
+    "CcelTable": "pvmkit.formats.ccel",
+    "CcEventLog": "pvmkit.formats.ccel",
+    "TdReport": "pvmkit.formats.tdx_quote",
+    "TdxQuote": "pvmkit.formats.tdx_quote",
+    # SNP-layout attestation: reports, software keys, verification
+    "SnpReport": "pvmkit.attest.snp_report",
+    "SoftwareAttestationKeys": "pvmkit.attest.software_ca",
+    "verify_report": "pvmkit.attest.verify",
+    "Expected": "pvmkit.attest.verify",
+    "VerificationResult": "pvmkit.attest.verify",
+    # software-protected VMs on plain KVM
+    "SwMachine": "pvmkit.vendors.sw.machine",
+    "SW_SUPPORTED_VMSA_FEATURES": "pvmkit.vendors.sw.rules",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

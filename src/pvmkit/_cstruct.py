@@ -9,6 +9,7 @@ on attribute assignment, and adds exact-size parsing that raises :class:`~pvmkit
 from __future__ import annotations
 
 import ctypes
+import functools
 from typing import Any, TypeVar
 
 from pvmkit.errors import TruncatedError
@@ -18,12 +19,20 @@ __all__ = ["LEStruct", "Struct", "field_names"]
 _S = TypeVar("_S", bound="ctypes.Structure")
 
 
-def field_names(cls: type[ctypes.Structure]) -> tuple[str, ...]:
-    """Names of the fields declared by ``cls`` and its Structure bases, in declaration order."""
+@functools.cache
+def field_names(cls: type) -> tuple[str, ...]:
+    """Names of the fields declared by ``cls`` and its Structure bases, in declaration order.
+
+    Members of ``_anonymous_`` fields (unnamed unions/structs in the kernel headers) are accessible
+    directly on the outer structure, so their names count as fields too.
+    """
     names: list[str] = []
     for klass in reversed(cls.__mro__):
+        anonymous = klass.__dict__.get("_anonymous_", ())
         for entry in klass.__dict__.get("_fields_", ()):
             names.append(entry[0])
+            if entry[0] in anonymous:
+                names.extend(field_names(entry[1]))
     return tuple(names)
 
 

@@ -18,7 +18,22 @@ EXPECTED = sorted(
         "TruncatedError", "UnsupportedVersionError", "VerificationError",
         # plan and launcher
         "AddMemory", "AddVcpu", "Backend", "Finalize", "Init", "InitPath", "LaunchPlan", "Launcher",
-        "PageKind", "PageOrder", "SevFeature", "TdxParams", "Vendor", "Vmm",
+        "PageKind", "PageOrder", "SevFeature", "TdxParams", "Vendor", "Vmm", "measure",
+        # KVM layer
+        "FailEntryExit", "GuestMemfd", "GuestMemory", "HltExit", "HostReport", "HypercallExit",
+        "InternalErrorExit", "IntrExit", "IoExit", "Kvm", "MemoryFaultExit", "MmioExit", "ShutdownExit",
+        "SystemEventExit", "TdxExit", "UnknownExit", "Vcpu", "VcpuExit", "Vm", "probe",
+        # AMD
+        "AmdLaunch", "measure_vcpu_range", "SnpMeasurer", "SevMeasurer", "SevEsMeasurer", "build_vmsa",
+        "parse_vmsa", "parse_ovmf", "hash_kernel_inputs",
+        # TDX
+        "parse_tdvf", "TdvfMetadata", "build_tdvf_plan", "MrtdMeasurer", "RtmrInputs", "HostVersions",
+        "AcpiBlobs", "build_event_log_plan", "predict_rtmrs", "EventLogPlan", "CcelTable", "CcEventLog",
+        "TdReport", "TdxQuote",
+        # attestation
+        "SnpReport", "SoftwareAttestationKeys", "verify_report", "Expected", "VerificationResult",
+        # software-protected VMs
+        "SwMachine", "SW_SUPPORTED_VMSA_FEATURES",
     ]
 )  # fmt: skip
 
@@ -43,3 +58,22 @@ def test_import_pvmkit_is_cheap() -> None:
     code = "import sys, pvmkit; print(sorted(m for m in sys.modules if m.startswith('pvmkit')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['pvmkit']"
+
+
+def test_measure_dispatches_by_vendor() -> None:
+    from pvmkit.plan import AddMemory, AddVcpu, Finalize, Init, LaunchPlan, PageKind, Vendor
+
+    page = bytes(range(256)) * 16
+    snp = LaunchPlan.of(
+        [Init(Vendor.SNP), AddMemory(0x1000, 4096, PageKind.NORMAL, data=page), AddVcpu(0, bytes(4096)),
+         Finalize()]
+    )  # fmt: skip
+    tdx = LaunchPlan.of([Init(Vendor.TDX), AddMemory(0x1000, 4096, PageKind.NORMAL, data=page), Finalize()])
+    assert len(pvmkit.measure(snp)) == 48
+    assert len(pvmkit.measure(tdx)) == 48
+    assert pvmkit.measure(snp) != pvmkit.measure(tdx)
+    from pvmkit.vendors.amd.measure import measure_plan
+    from pvmkit.vendors.tdx.measure import measure_mrtd
+
+    assert pvmkit.measure(snp) == measure_plan(snp)
+    assert pvmkit.measure(tdx) == measure_mrtd(tdx)

@@ -1,0 +1,24 @@
+"""``measure(plan)``: the launch measurement of any plan, whatever the vendor.
+
+SEV and SEV-ES give the 32-byte SHA-256 launch digest (GCTX.LD), SNP and sw the 48-byte SNP launch
+digest (the report's MEASUREMENT), TDX the 48-byte MRTD. Each is computed by the vendor's measurer
+backend run through :class:`pvmkit.launch.Launcher`, so the plan's ops are checked exactly as a KVM
+driver would check them.
+"""
+
+from __future__ import annotations
+
+from pvmkit.plan import LaunchPlan, Vendor
+
+__all__ = ["measure"]
+
+
+def measure(plan: LaunchPlan) -> bytes:
+    """Predict the launch measurement of ``plan``."""
+    if plan.init.vendor is Vendor.TDX:
+        from pvmkit.vendors.tdx.measure import measure_mrtd
+
+        return measure_mrtd(plan)
+    from pvmkit.vendors.amd.measure import measure_plan
+
+    return measure_plan(plan)
