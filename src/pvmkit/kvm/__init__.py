@@ -10,6 +10,7 @@ object is a context manager; closing a parent closes its children. Failures rais
 from __future__ import annotations
 
 from pvmkit.kvm import caps
+from pvmkit.kvm._fd import DeviceFd, OsBoundary, os_boundary, set_os_boundary
 from pvmkit.kvm.exits import (
     DebugExit,
     ExceptionExit,
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_KVM_PATH",
     "PAGE_SIZE",
     "DebugExit",
+    "DeviceFd",
     "ExceptionExit",
     "FailEntryExit",
     "GuestMemfd",
@@ -51,6 +53,7 @@ __all__ = [
     "Kvm",
     "MemoryFaultExit",
     "MmioExit",
+    "OsBoundary",
     "ShutdownExit",
     "SystemEventExit",
     "TdxExit",
@@ -60,5 +63,7 @@ __all__ = [
     "Vm",
     "caps",
     "decode_exit",
+    "os_boundary",
     "probe",
+    "set_os_boundary",
 ]

@@ -1,18 +1,33 @@
 """ioctl plumbing shared by every fd wrapper: libc ``ioctl`` through ctypes (the GIL is released while
 the kernel runs, which matters for KVM_RUN), errno captured at the call site, and a small fd-owning
-base class with idempotent close and context-manager support."""
+base class with idempotent close and context-manager support.
+
+Every call that reaches the operating system for a KVM object (``open`` of a device, ``close``,
+``ioctl`` and the ``mmap`` of ``kvm_run``) goes through one :class:`OsBoundary` object. The default
+is the real one; tests install a recording fake of the kernel with :func:`set_os_boundary` (see
+docs/development.md), so the whole kvm layer runs unchanged on top of it."""
 
 from __future__ import annotations
 
 import ctypes
 import errno as _errno
+import mmap
 import os
 from types import TracebackType
 from typing import Any, TypeVar
 
 from pvmkit.errors import KvmError
 
-__all__ = ["FdObject", "IoctlArg", "ioctl", "ioctl_raw"]
+__all__ = [
+    "DeviceFd",
+    "FdObject",
+    "IoctlArg",
+    "OsBoundary",
+    "ioctl",
+    "ioctl_raw",
+    "os_boundary",
+    "set_os_boundary",
+]
 
 _T = TypeVar("_T", bound="FdObject")
 
@@ -40,13 +55,53 @@ def _address(arg: IoctlArg) -> int | None:
     raise TypeError(f"ioctl argument must be None, int or a ctypes object, not {type(arg).__name__}")
 
 
+class OsBoundary:
+    """The operating-system calls the kvm layer makes. This class is the real thing; a test double
+    subclasses it (or provides the same four methods) and is installed with :func:`set_os_boundary`."""
+
+    def open(self, path: str, flags: int) -> int:
+        """``open(2)``; raises OSError."""
+        return os.open(path, flags)
+
+    def close(self, fd: int) -> None:
+        """``close(2)``."""
+        os.close(fd)
+
+    def ioctl(self, fd: int, request: int, arg: int | None) -> tuple[int, int]:
+        """``ioctl(2)`` with ``arg`` an address or an integer passed by value (None = 0): ``(rc, errno)``."""
+        ctypes.set_errno(0)
+        rc = int(_ioctl(fd, request, arg))
+        return rc, (ctypes.get_errno() if rc < 0 else 0)
+
+    def mmap(self, fd: int, size: int) -> mmap.mmap:
+        """A shared read/write mapping of ``fd`` (``kvm_run``); raises OSError."""
+        return mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+
+
+_REAL = OsBoundary()
+_boundary: OsBoundary = _REAL
+
+
+def os_boundary() -> OsBoundary:
+    """The boundary in use."""
+    return _boundary
+
+
+def set_os_boundary(boundary: OsBoundary | None) -> OsBoundary:
+    """Install ``boundary`` (None: the real OS) for every later call; returns the previous one.
+    Objects keep working across a switch only if both boundaries know their fds: switch before
+    opening anything."""
+    global _boundary
+    previous = _boundary
+    _boundary = _REAL if boundary is None else boundary
+    return previous
+
+
 def ioctl_raw(fd: int, request: int, arg: IoctlArg = None) -> tuple[int, int]:
     """Issue one ioctl and return ``(rc, errno)`` (errno is 0 when rc >= 0). Never raises for a
     kernel error; EINTR is returned to the caller, not retried."""
     address = _address(arg)
-    ctypes.set_errno(0)
-    rc = int(_ioctl(fd, request, address))
-    return rc, (ctypes.get_errno() if rc < 0 else 0)
+    return _boundary.ioctl(fd, request, address)
 
 
 def ioctl(fd: int, request: int, arg: IoctlArg, op: str) -> int:
@@ -90,7 +145,7 @@ class FdObject:
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, -1
         if fd >= 0:
-            os.close(fd)
+            _boundary.close(fd)
 
     def close(self) -> None:
         self._close_fd()
@@ -113,3 +168,25 @@ class FdObject:
                 self.close()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
+
+
+class DeviceFd(FdObject):
+    """A device other than /dev/kvm that a driver needs open (``/dev/sev``: ``kvm_sev_cmd.sev_fd``)."""
+
+    _kind = "device"
+
+    def __init__(self, fd: int, path: str) -> None:
+        super().__init__(fd)
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str, flags: int = os.O_RDWR | os.O_CLOEXEC) -> DeviceFd:
+        """Open ``path`` through the OS boundary; :class:`KvmError` (``open PATH``, errno) on failure."""
+        try:
+            fd = _boundary.open(path, flags)
+        except OSError as exc:
+            raise KvmError(f"open {path}", exc.errno or _errno.ENODEV) from None
+        return cls(fd, path)
+
+    def __repr__(self) -> str:
+        return f"<DeviceFd {self.path} fd={self._fd}>"

@@ -8,6 +8,7 @@ import errno as _errno
 import os
 
 from pvmkit.errors import CapabilityError, KvmError, KvmUnavailableError
+from pvmkit.kvm import _fd
 from pvmkit.kvm._fd import FdObject
 from pvmkit.kvm.caps import vm_type_name
 from pvmkit.kvm.vcpu import cpuid2
@@ -34,7 +35,7 @@ class Kvm(FdObject):
         """Open the KVM device. :class:`KvmUnavailableError` (one clear line) when it is missing,
         not openable, or speaks another API version than 12."""
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            fd = _fd.os_boundary().open(path, os.O_RDWR | os.O_CLOEXEC)
         except OSError as exc:
             code = exc.errno or _errno.ENODEV
             hint = {

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from pvmkit.errors import InputError, KvmError, ProtectedStateError
-from pvmkit.kvm._fd import FdObject, IoctlArg, ioctl_raw
+from pvmkit.kvm._fd import FdObject, IoctlArg, ioctl_raw, os_boundary
 from pvmkit.kvm.exits import IntrExit, VcpuExit, decode_exit
 from pvmkit.uapi import kvm as _uapi
 
@@ -66,9 +66,7 @@ class Vcpu(FdObject):
         self.id = vcpu_id
         self._vm = vm
         try:
-            self._map: mmap.mmap | None = mmap.mmap(
-                fd, mmap_size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE
-            )
+            self._map: mmap.mmap | None = os_boundary().mmap(fd, mmap_size)
         except OSError as exc:
             self._close_fd()
             raise KvmError("mmap(kvm_run)", exc.errno or _errno.EINVAL) from exc
