@@ -301,3 +301,50 @@ def test_id_block_vector_and_signatures() -> None:
         verify_id_auth(block, bytes(bad_key_sig))
     # the ID block goes into FINALIZE
     Finalize(id_block=block, id_auth=signed.id_auth, auth_key_en=signed.auth_key_en).validate()
+
+
+# -- VMSAs are measured at the end of the launch, whatever order the plan adds them in ------------
+# SNP: KVM measures every VMSA inside SNP_LAUNCH_FINISH, after all SNP_LAUNCH_UPDATE pages (spec amd.md
+# §4.2 step 3); SEV-ES: QEMU issues LAUNCH_UPDATE_VMSA after the last LAUNCH_UPDATE_DATA (§3.1, §5.7).
+
+
+def _vmsa_order_plans(vendor):  # type: ignore[no-untyped-def]
+    from pvmkit.plan import AddMemory, AddVcpu, Finalize, Init, LaunchPlan, PageKind
+
+    page = bytes(range(256)) * 16
+    vmsa0, vmsa1 = b"\x01" * 4096, b"\x02" * 4096
+    mem = [AddMemory(0x1000, 4096, PageKind.NORMAL, data=page), AddMemory(0x2000, 4096, PageKind.NORMAL,
+                                                                             data=page[::-1])]
+    vcpus = [AddVcpu(0, vmsa0), AddVcpu(1, vmsa1)]
+    init = Init(vendor)
+    memory_first = LaunchPlan.of([init, *mem, *vcpus, Finalize()])
+    interleaved = LaunchPlan.of([init, mem[0], vcpus[0], mem[1], vcpus[1], Finalize()])
+    vcpus_first = LaunchPlan.of([init, *vcpus, *mem, Finalize()])
+    return memory_first, interleaved, vcpus_first, page, vmsa0, vmsa1
+
+
+def test_snp_vmsas_are_measured_after_all_memory() -> None:
+    import hashlib
+
+    from pvmkit.plan import Vendor
+    from pvmkit.vendors.amd.measure import VMSA_GPA, measure_plan, snp_page_info
+
+    a, b, c, page, v0, v1 = _vmsa_order_plans(Vendor.SNP)
+    # independent chain written from spec §4.1: NORMAL=1, VMSA=2
+    ld = bytes(48)
+    for gpa, data in ((0x1000, page), (0x2000, page[::-1])):
+        ld = hashlib.sha384(snp_page_info(ld, hashlib.sha384(data).digest(), 1, gpa)).digest()
+    for v in (v0, v1):
+        ld = hashlib.sha384(snp_page_info(ld, hashlib.sha384(v).digest(), 2, VMSA_GPA)).digest()
+    assert measure_plan(a) == measure_plan(b) == measure_plan(c) == ld
+
+
+def test_sev_es_vmsas_are_measured_after_all_data() -> None:
+    import hashlib
+
+    from pvmkit.plan import Vendor
+    from pvmkit.vendors.amd.measure import measure_plan
+
+    a, b, c, page, v0, v1 = _vmsa_order_plans(Vendor.SEV_ES)
+    expected = hashlib.sha256(page + page[::-1] + v0 + v1).digest()
+    assert measure_plan(a) == measure_plan(b) == measure_plan(c) == expected

@@ -73,24 +73,40 @@ class SnpMeasurer:
 
     def __init__(self, ld: bytes | None = None) -> None:
         self._ld = bytes(ld) if ld is not None else _ZERO48
+        self._ld_memory = self._ld  # the chain over memory pages only
+        self._vmsa_digests: list[bytes] = []  # SHA-384 of each vCPU's VMSA, in vCPU order
         self.vendor: Vendor | None = None
         self.pages = 0  #: PAGE_INFO updates so far
 
     # -- state --------------------------------------------------------------------------------
     @property
     def digest(self) -> bytes:
-        """The current launch digest (48 bytes)."""
+        """The launch digest if the launch finished now (48 bytes): the memory pages so far, then the
+        VMSAs of the vCPUs added so far (KVM measures every VMSA in SNP_LAUNCH_FINISH, after all
+        SNP_LAUNCH_UPDATE pages, whatever order the VMM created vCPUs and memory in; spec amd.md §4.2)."""
         return self._ld
 
     def copy(self) -> SnpMeasurer:
         other = SnpMeasurer(self._ld)
+        other._ld_memory = self._ld_memory
+        other._vmsa_digests = list(self._vmsa_digests)
         other.vendor = self.vendor
         other.pages = self.pages
         return other
 
+    def _chain(self, ld: bytes, contents_digest: bytes, page_type: int, gpa: int) -> bytes:
+        return hashlib.sha384(snp_page_info(ld, contents_digest, page_type, gpa)).digest()
+
+    def _memory_changed(self, ld_memory: bytes) -> None:
+        """Memory was added: replay the pending VMSAs after it (normally there are none yet)."""
+        self._ld_memory = ld = ld_memory
+        for digest in self._vmsa_digests:
+            ld = self._chain(ld, digest, SNP_PAGE_TYPES[PageKind.VMSA], VMSA_GPA)
+        self._ld = ld
+
     def extend(self, page_type: int, gpa: int, contents_digest: bytes) -> bytes:
         """One SNP_LAUNCH_UPDATE page: chain a PAGE_INFO; returns the new LD."""
-        self._ld = hashlib.sha384(snp_page_info(self._ld, contents_digest, page_type, gpa)).digest()
+        self._memory_changed(self._chain(self._ld_memory, contents_digest, page_type, gpa))
         self.pages += 1
         return self._ld
 
@@ -99,7 +115,8 @@ class SnpMeasurer:
         if not op.vendor.snp_like:
             raise MeasurementError(f"SnpMeasurer measures snp and sw guests, not {op.vendor.value}")
         self.vendor = op.vendor
-        self._ld = bytes(op.seed) if op.seed is not None else _ZERO48
+        self._ld = self._ld_memory = bytes(op.seed) if op.seed is not None else _ZERO48
+        self._vmsa_digests = []
         self.pages = 0
 
     def add_memory(self, op: AddMemory) -> None:
@@ -107,7 +124,7 @@ class SnpMeasurer:
         page_type = SNP_PAGE_TYPES[kind]
         head = _INFO_HEAD[page_type]
         sha384 = hashlib.sha384
-        ld = self._ld
+        ld = self._ld_memory
         gpa = op.gpa
         n = op.pages
         if kind.measured_contents:
@@ -125,11 +142,14 @@ class SnpMeasurer:
             tail = _ZERO48 + head
             for i in range(n):
                 ld = sha384(ld + tail + (gpa + i * PAGE_SIZE).to_bytes(8, "little")).digest()
-        self._ld = ld
+        self._memory_changed(ld)
         self.pages += n
 
     def add_vcpu(self, op: AddVcpu) -> None:
-        self.extend(SNP_PAGE_TYPES[PageKind.VMSA], VMSA_GPA, hashlib.sha384(op.state).digest())
+        digest = hashlib.sha384(op.state).digest()
+        self._vmsa_digests.append(digest)
+        self._ld = self._chain(self._ld, digest, SNP_PAGE_TYPES[PageKind.VMSA], VMSA_GPA)
+        self.pages += 1
 
     def finalize(self, op: Finalize) -> bytes:
         return self._ld
@@ -191,23 +211,37 @@ class _Sha256Measurer:
     _vendors: tuple[Vendor, ...] = ()
 
     def __init__(self) -> None:
-        self._h = hashlib.sha256()
+        self._h = hashlib.sha256()  # LAUNCH_UPDATE_DATA bytes only
+        self._vmsas: list[bytes] = []  # LAUNCH_UPDATE_VMSA pages, in vCPU order
+        self._full: Any = None  # cached: _h followed by the VMSAs
         self.vendor: Vendor | None = None
+
+    def _with_vmsas(self) -> Any:
+        """The stream as LAUNCH_MEASURE sees it: all data first, then every VMSA (QEMU issues one
+        LAUNCH_UPDATE_VMSA after the last LAUNCH_UPDATE_DATA; spec amd.md §3.1, §5.7)."""
+        if self._full is None:
+            self._full = self._h.copy()
+            for page in self._vmsas:
+                self._full.update(page)
+        return self._full
 
     @property
     def digest(self) -> bytes:
         """SHA-256 of everything measured so far (32 bytes)."""
-        return self._h.digest()
+        return bytes(self._with_vmsas().digest())
 
     def copy(self) -> Any:
         other = type(self)()
         other._h = self._h.copy()
+        other._vmsas = list(self._vmsas)
+        other._full = None if self._full is None else self._full.copy()
         other.vendor = self.vendor
         return other
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         """Append bytes to the stream (one LAUNCH_UPDATE_DATA)."""
         self._h.update(data)
+        self._full = None
 
     def init(self, op: Init) -> None:
         if op.vendor not in self._vendors:
@@ -216,6 +250,8 @@ class _Sha256Measurer:
             raise MeasurementError("SEV/SEV-ES digests cannot be resumed from a seed")
         self.vendor = op.vendor
         self._h = hashlib.sha256()
+        self._vmsas = []
+        self._full = None
 
     def add_memory(self, op: AddMemory) -> None:
         if op.kind in (PageKind.ZERO, PageKind.UNMEASURED):
@@ -228,16 +264,18 @@ class _Sha256Measurer:
             raise MeasurementError("SEV/SEV-ES digests are a byte stream: per-page digests cannot be used")
         off, length = op.data_span if op.data_span is not None else (0, op.size)
         if op.data is None:
-            self._h.update(bytes(length))
+            self.update(bytes(length))
         else:
-            self._h.update(memoryview(op.data).cast("B")[off : off + length])
+            self.update(memoryview(op.data).cast("B")[off : off + length])
 
     def add_vcpu(self, op: AddVcpu) -> None:
         if op.state:
-            self._h.update(op.state)
+            self._vmsas.append(bytes(op.state))
+            if self._full is not None:
+                self._full.update(op.state)
 
     def finalize(self, op: Finalize) -> bytes:
-        return self._h.digest()
+        return self.digest
 
 
 class SevMeasurer(_Sha256Measurer):
