@@ -199,7 +199,18 @@ def main(argv: list[str]) -> int:
     add_launch_arguments(p)
     p.add_argument("--output-format", choices=("hex", "base64", "json"), default="hex")
     p.add_argument("--dump-vmsa", metavar="DIR", help="write the measured VMSAs as DIR/vmsa<N>.bin")
+    g = p.add_argument_group(
+        "sw guest without firmware (what `pvmkit launch --vendor sw` runs; default: the bundled guest)"
+    )
+    g.add_argument("--binary", metavar="FILE", help="flat binary, as given to `pvmkit launch --binary`")
+    g.add_argument("--load-address", metavar="GPA", default="0x10000", help="default 0x10000")
+    g.add_argument("--entry", metavar="GPA", help="entry point (default: the load address)")
+    g.add_argument("--mode", choices=("protected32", "real16"), default="protected32")
     args = p.parse_args(argv)
+    if args.vendor == "sw" and args.ovmf is None:
+        return _measure_sw_guest(args)
+    if args.binary is not None:
+        p.error("--binary is for --vendor sw without --ovmf")
     launch, counts = launch_from_args(args, p)
 
     if len(counts) == 1 and args.output_format != "json":
@@ -240,6 +251,46 @@ def main(argv: list[str]) -> int:
     )
     if args.dump_vmsa is not None:
         _dump(args.dump_vmsa, launch.with_vcpus(counts[-1]).plan())
+    return 0
+
+
+def _measure_sw_guest(args: argparse.Namespace) -> int:
+    """Predict a sw VM running a flat binary (or the bundled guest): the same plan `pvmkit launch`
+    builds, so the digest equals the MEASUREMENT in that VM's report. The nonce and host data are
+    not measured (the shared page's address is, its contents are not)."""
+    from pvmkit.features import parse_sev_features
+    from pvmkit.vendors.amd.measure import measure_plan
+    from pvmkit.vendors.sw.builder import bundled_guest_plan, flat_binary_plan
+
+    counts = parse_vcpus(args.vcpus)
+    if len(counts) != 1:
+        raise InputError("a sw guest is measured for one --vcpus count at a time")
+    features = parse_sev_features(args.vmsa_features) if args.vmsa_features else 0
+    policy = parse_int(args.policy, "--policy") if args.policy is not None else None
+    extra: dict[str, Any] = {} if policy is None else {"policy": policy}
+    if args.binary is None:
+        guest = bundled_guest_plan(vmsa_features=features, vcpus=counts[0], **extra)
+    else:
+        load = parse_int(args.load_address, "--load-address")
+        guest = flat_binary_plan(
+            read_file(args.binary),
+            load_address=load,
+            entry=parse_int(args.entry, "--entry") if args.entry else None,
+            mode=args.mode,
+            vcpus=counts[0],
+            vmsa_features=features,
+            **extra,
+        )
+    digest = measure_plan(guest.plan)
+    _dump(args.dump_vmsa, guest.plan)
+    if args.output_format == "json":
+        import json
+
+        guest_name = args.binary or "bundled"
+        record = {"vendor": "sw", "vcpus": counts[0], "digest": digest.hex(), "guest": guest_name}
+        sys.stdout.write(json.dumps(record) + "\n")
+    else:
+        sys.stdout.write(_encode(digest, args.output_format) + "\n")
     return 0
 
 
