@@ -75,3 +75,16 @@ def test_probe_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("KVM device")
     for label in ("SEV ", "SEV-ES", "SEV-SNP", "TDX ", "SEV VMSA features", "guest_memfd", "max vCPUs"):
         assert label in out
+
+
+@pytest.mark.kvm
+def test_probe_reports_the_software_protected_vendor(capsys: pytest.CaptureFixture[str]) -> None:
+    from pvmkit.vendors.sw.rules import SW_SUPPORTED_VMSA_FEATURES
+
+    assert main(["probe", "--json"]) == 0
+    sw = json.loads(capsys.readouterr().out)["sw"]
+    assert sw["available"] is True and sw["reason"] is None
+    assert int(sw["vmsa_features"], 16) == SW_SUPPORTED_VMSA_FEATURES
+    assert "SNP_ACTIVE" in sw["vmsa_features_names"]
+    assert main(["probe"]) == 0
+    assert "sw (software)         yes" in capsys.readouterr().out

@@ -26,8 +26,28 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     report = probe(args.device, args.sev_device)
+    sw = _software_protected(report.vm_types)
     if args.json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), "sw": sw})
     else:
         print(report.format_text())
+        names = sw["vmsa_features_names"]
+        features = ", ".join(names) if isinstance(names, list) and names else "none"
+        state = "yes" if sw["available"] else f"no: {sw['reason']}"
+        print(f"{'sw (software)':<21} {state}; VMSA features {sw['vmsa_features']} ({features})")
     return 0
+
+
+def _software_protected(vm_types: int) -> dict[str, object]:
+    """pvmkit's software-protected VMs (vendor ``sw``, docs/sw-vm.md): they need only the default VM
+    type, and honour the VMSA features in SW_SUPPORTED_VMSA_FEATURES."""
+    from pvmkit.features import decode_sev_features
+    from pvmkit.vendors.sw.rules import SW_SUPPORTED_VMSA_FEATURES
+
+    available = bool(vm_types & 1)
+    return {
+        "available": available,
+        "reason": None if available else f"KVM_CAP_VM_TYPES={vm_types:#x} lacks KVM_X86_DEFAULT_VM (bit 0)",
+        "vmsa_features": f"{SW_SUPPORTED_VMSA_FEATURES:#x}",
+        "vmsa_features_names": decode_sev_features(SW_SUPPORTED_VMSA_FEATURES),
+    }
