@@ -10,7 +10,10 @@ the "hazmat" layer: exact kernel ABI mirrors for experts.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False  # typing itself is not imported: `import pvmkit` stays cheap
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
