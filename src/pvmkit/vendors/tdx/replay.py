@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 from pvmkit.errors import FormatError, InputError, VerificationError
 from pvmkit.formats.ccel import TCG_ALG_SHA384, CcEvent, EventLog, EventType, UefiVariableData
+from pvmkit.vendors.tdx.eventlog_plan import extend  # one RTMR extend, shared with prediction
 
 __all__ = [
     "RTMR_COUNT",
@@ -76,11 +77,6 @@ RTMR_SIZE = 48
 _ZERO = bytes(RTMR_SIZE)
 _IPL_PREFIXES = (b"grub_cmd: ", b"kernel_cmdline: ")
 DEFAULT_SEARCH_BUDGET = 4_000_000
-
-
-def extend(rtmr: bytes, digest: bytes) -> bytes:
-    """One RTMR extend: SHA-384(rtmr ‖ digest)."""
-    return hashlib.sha384(rtmr + digest).digest()
 
 
 class DigestRule(str, enum.Enum):
