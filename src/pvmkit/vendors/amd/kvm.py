@@ -1,0 +1,467 @@
+"""The AMD SEV / SEV-ES / SEV-SNP KVM driver: a :class:`pvmkit.launch.Backend` that issues the kernel's
+launch sequence for a :class:`~pvmkit.plan.LaunchPlan` (the same plan the measurers consume).
+
+Sequence (spec amd.md §5.4–§5.7, canonical lifecycle in §5.7; §10 fact 5)::
+
+    SEV / SEV-ES                                     SNP
+    KVM_CREATE_VM(0 legacy | 2 | 3)                  KVM_CREATE_VM(4)
+    KVM_SEV_INIT / KVM_SEV_ES_INIT | KVM_SEV_INIT2   KVM_SEV_INIT2
+    KVM_SEV_LAUNCH_START(policy) → handle            KVM_SEV_SNP_LAUNCH_START(policy)
+    per AddMemory:                                   per AddMemory:
+      [new region: KVM_SET_USER_MEMORY_REGION          [new region: KVM_CREATE_GUEST_MEMFD,
+       + KVM_MEMORY_ENCRYPT_REG_REGION]                 KVM_SET_USER_MEMORY_REGION2,
+      copy the bytes into guest memory                  KVM_SET_MEMORY_ATTRIBUTES(PRIVATE)]
+      KVM_SEV_LAUNCH_UPDATE_DATA(data_span)            copy the bytes, KVM_SEV_SNP_LAUNCH_UPDATE
+                                                        (loop until len == 0, retry -EAGAIN)
+    per AddVcpu: KVM_CREATE_VCPU, registers          per AddVcpu: KVM_CREATE_VCPU, registers
+      from the VMSA (SEV-ES)                            from the VMSA
+    FINALIZE: [ES: KVM_SEV_LAUNCH_UPDATE_VMSA],      FINALIZE: KVM_SEV_SNP_LAUNCH_FINISH
+      KVM_SEV_LAUNCH_MEASURE (length, then blob),      (ID block, ID auth, host data)
+      KVM_SEV_LAUNCH_FINISH
+
+INIT refuses, with :class:`~pvmkit.errors.FeatureError` and before any VM exists, what the host or the
+init path cannot take: legacy init with VMSA features, an INIT2 VM type other than the vendor's,
+VMSA features outside ``KVM_X86_SEV_VMSA_FEATURES`` (read on /dev/kvm), SNP policies without bit 17
+or outside ``KVM_X86_SNP_POLICY_BITS``. SNPActive is stripped from ``vmsa_features`` (KVM adds it
+for SNP and refuses it in INIT2). Firmware refusals surface as
+:class:`~pvmkit.errors.SevFirmwareError` with the ``SEV_RET_*`` name (``pvmkit.kvm`` maps
+``kvm_sev_cmd.error``); kernel refusals as :class:`~pvmkit.errors.KvmError` with the sub-command's name.
+
+Guest memory: each AddMemory lands in a region the driver already created (``ram_size`` gives one at
+GPA 0 at INIT) or in a new region covering exactly the op. SEV/SEV-ES regions are pinned with
+``KVM_MEMORY_ENCRYPT_REG_REGION``; SNP regions are guest_memfd-backed and made private. ``ZERO`` and
+``UNMEASURED`` pages of a SEV/SEV-ES plan are copied but not encrypted.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from pvmkit.errors import (
+    FeatureError,
+    FirmwareError,
+    KvmError,
+    LaunchStateError,
+    LayoutError,
+    NotYetInitializedError,
+    SevFirmwareError,
+)
+from pvmkit.features import SevFeature
+from pvmkit.kvm import DeviceFd, GuestMemory, Kvm, Vcpu, Vm
+from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, InitPath, PageKind, Vendor
+from pvmkit.uapi import kvm as _kvm
+from pvmkit.uapi import sev as _sev
+from pvmkit.uapi.psp_sev import sev_ret_code
+from pvmkit.vendors.amd.vmsa import parse_vmsa
+
+__all__ = ["DEFAULT_SEV_PATH", "SNP_PAGE_TYPES", "AmdKvmDriver", "AmdLaunchResult", "load_vmsa_registers"]
+
+DEFAULT_SEV_PATH = "/dev/sev"
+
+#: PageKind → ``KVM_SEV_SNP_PAGE_TYPE_*`` (``kvm_sev_snp_launch_update.type``; amd.md §4.1).
+SNP_PAGE_TYPES: dict[PageKind, int] = {
+    PageKind.NORMAL: _sev.KVM_SEV_SNP_PAGE_TYPE_NORMAL,
+    PageKind.ZERO: _sev.KVM_SEV_SNP_PAGE_TYPE_ZERO,
+    PageKind.UNMEASURED: _sev.KVM_SEV_SNP_PAGE_TYPE_UNMEASURED,
+    PageKind.SECRETS: _sev.KVM_SEV_SNP_PAGE_TYPE_SECRETS,
+    PageKind.CPUID: _sev.KVM_SEV_SNP_PAGE_TYPE_CPUID,
+}
+
+_VENDOR_VM_TYPE = {
+    Vendor.SEV: _kvm.KVM_X86_SEV_VM,
+    Vendor.SEV_ES: _kvm.KVM_X86_SEV_ES_VM,
+    Vendor.SNP: _kvm.KVM_X86_SNP_VM,
+}
+_LEGACY_INIT = {Vendor.SEV: "KVM_SEV_INIT", Vendor.SEV_ES: "KVM_SEV_ES_INIT", Vendor.SNP: "-"}
+_SNP_POLICY_RESERVED1 = 1 << 17
+_EFER_SVME = 1 << 12
+
+
+@dataclass
+class AmdLaunchResult:
+    """What FINALIZE returns: the launched VM (owned by the driver; close the driver to release it)."""
+
+    vendor: Vendor
+    vm: Vm
+    vcpus: tuple[Vcpu, ...]
+    policy: int
+    #: SEV/SEV-ES: the 48-byte LAUNCH_MEASURE blob ``MEASURE(32) || MNONCE(16)`` (amd.md §2.2; check
+    #: it with :func:`pvmkit.vendors.amd.launch_blob.check_launch_measure`). SNP: None.
+    measurement: bytes | None = None
+    handle: int | None = None  #: SEV/SEV-ES firmware guest handle from LAUNCH_START
+    host_data: bytes = field(default=bytes(32), repr=False)
+
+
+@dataclass
+class _Region:
+    mem: GuestMemory
+
+    def contains(self, op: AddMemory) -> bool:
+        return self.mem.gpa <= op.gpa and op.end <= self.mem.end
+
+    def overlaps(self, op: AddMemory) -> bool:
+        return op.gpa < self.mem.end and self.mem.gpa < op.end
+
+    def uaddr(self, gpa: int) -> int:
+        return self.mem.host_addr + (gpa - self.mem.gpa)
+
+
+class AmdKvmDriver:
+    """SEV / SEV-ES / SNP launch on KVM (module docstring). Drive it with a
+    :class:`~pvmkit.launch.Launcher`; FINALIZE returns an :class:`AmdLaunchResult`. The driver owns
+    the VM: use it as a context manager or call :meth:`close`."""
+
+    def __init__(
+        self,
+        kvm: Kvm | None = None,
+        *,
+        sev_path: str = DEFAULT_SEV_PATH,
+        ram_size: int = 0,
+        max_retries: int = 1000,
+    ) -> None:
+        if ram_size < 0 or ram_size % PAGE_SIZE:
+            raise LayoutError(f"ram_size {ram_size:#x} is not a multiple of 4 KiB")
+        self._own_kvm = kvm is None
+        self._kvm = kvm
+        self.sev_path = sev_path
+        self.ram_size = ram_size
+        self.max_retries = max_retries
+        self._sev: DeviceFd | None = None
+        self._vm: Vm | None = None
+        self._init: Init | None = None
+        self._regions: list[_Region] = []
+        self._vcpus: list[Vcpu] = []
+        self._handle: int | None = None
+        self._finalized = False
+
+    # -- lifetime ----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the VM, /dev/sev and (if the driver opened it) /dev/kvm. Idempotent."""
+        vm, self._vm = self._vm, None
+        self._vcpus.clear()
+        self._regions.clear()
+        if vm is not None:
+            vm.close()
+        sev, self._sev = self._sev, None
+        if sev is not None:
+            sev.close()
+        kvm, self._kvm = self._kvm, None
+        if kvm is not None and self._own_kvm:
+            kvm.close()
+
+    def __enter__(self) -> AmdKvmDriver:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def vm(self) -> Vm:
+        if self._vm is None:
+            raise LaunchStateError("the AMD driver has no VM (before INIT, or closed)")
+        return self._vm
+
+    def _state(self, what: str) -> Init:
+        if self._init is None or self._vm is None:
+            raise NotYetInitializedError(f"{what} before INIT (drive the driver with a Launcher)")
+        if self._finalized:
+            raise LaunchStateError(f"{what} after FINALIZE")
+        return self._init
+
+    # -- sub-commands ------------------------------------------------------------------------------
+    def _op(self, cmd_id: int, data: ctypes.Structure | None = None) -> ctypes.Structure:
+        """One ``KVM_MEMORY_ENCRYPT_OP`` with a fresh ``kvm_sev_cmd`` (``data`` kept alive by the caller)."""
+        assert self._sev is not None
+        cmd = _sev.kvm_sev_cmd(
+            id=cmd_id,
+            data=ctypes.addressof(data) if data is not None else 0,
+            sev_fd=self._sev.fileno(),
+        )
+        self.vm.memory_encrypt_op(cmd, name=_sev.sev_cmd_id(cmd_id).name)
+        return cmd
+
+    # -- INIT --------------------------------------------------------------------------------------
+    def _check_host(self, kvm: Kvm, op: Init, features: int, vm_type: int) -> None:
+        """Refuse what this host cannot take, before anything is created (FeatureError)."""
+        if not kvm.vm_types() >> vm_type & 1:
+            return  # create_vm raises CapabilityError with KVM's own mask
+        if op.init_path is InitPath.INIT2 and op.vendor is not Vendor.SEV and features:
+            supported = 0
+            if kvm.check_extension(_kvm.KVM_CAP_SYS_ATTRIBUTES) and kvm.has_device_attr(
+                _sev.KVM_X86_GRP_SEV, _sev.KVM_X86_SEV_VMSA_FEATURES
+            ):
+                supported = kvm.get_device_attr(_sev.KVM_X86_GRP_SEV, _sev.KVM_X86_SEV_VMSA_FEATURES)
+            if features & ~supported:
+                raise FeatureError(
+                    f"vmsa_features {features:#x} has bit(s) {features & ~supported:#x} this host's KVM does "
+                    f"not support (KVM_X86_SEV_VMSA_FEATURES = {supported:#x}); refused before KVM_SEV_INIT2"
+                )
+        if op.vendor is Vendor.SNP:
+            if not op.policy & _SNP_POLICY_RESERVED1:
+                raise FeatureError(f"SNP policy {op.policy:#x} lacks bit 17 (reserved, must be 1)")
+            if kvm.check_extension(_kvm.KVM_CAP_SYS_ATTRIBUTES) and kvm.has_device_attr(
+                _sev.KVM_X86_GRP_SEV, _sev.KVM_X86_SNP_POLICY_BITS
+            ):
+                bits = kvm.get_device_attr(_sev.KVM_X86_GRP_SEV, _sev.KVM_X86_SNP_POLICY_BITS)
+                if op.policy & ~bits:
+                    raise FeatureError(
+                        f"SNP policy {op.policy:#x} has bit(s) {op.policy & ~bits:#x} outside this host's "
+                        f"KVM_X86_SNP_POLICY_BITS {bits:#x}"
+                    )
+
+    def init(self, op: Init) -> None:
+        if self._init is not None:
+            raise LaunchStateError("this AMD driver was already initialized")
+        if op.vendor not in _VENDOR_VM_TYPE:
+            raise FeatureError(
+                f"the AMD KVM driver launches sev, sev-es and snp guests, not {op.vendor.value}"
+            )
+        vm_type = op.effective_vm_type
+        features = op.vmsa_features & ~int(SevFeature.SNP_ACTIVE)
+        if op.init_path is InitPath.LEGACY:
+            if vm_type != _kvm.KVM_X86_DEFAULT_VM:
+                raise FeatureError(
+                    "legacy KVM_SEV_INIT/KVM_SEV_ES_INIT run only on KVM_X86_DEFAULT_VM (type 0)"
+                )
+            if features:
+                raise FeatureError(
+                    f"legacy {_LEGACY_INIT[op.vendor]} cannot set "
+                    f"vmsa_features {features:#x} (Linux ≥ 6.10 always uses 0); use init2"
+                )
+        elif vm_type != _VENDOR_VM_TYPE[op.vendor]:
+            raise FeatureError(
+                f"KVM_SEV_INIT2 for {op.vendor.value} needs VM type {_VENDOR_VM_TYPE[op.vendor]}, "
+                f"not {vm_type}"
+            )
+        if op.vendor is not Vendor.SNP and not 0 <= op.policy < 1 << 32:
+            raise FeatureError(f"{op.vendor.value} policy {op.policy:#x} does not fit in 32 bits")
+        if self._kvm is None:
+            self._kvm = Kvm.open()
+        self._check_host(self._kvm, op, features, vm_type)
+        self._vm = self._kvm.create_vm(vm_type)
+        self._sev = DeviceFd.open(self.sev_path)
+        self._init = op
+        if op.init_path is InitPath.LEGACY:
+            self._op(_sev.KVM_SEV_ES_INIT if op.vendor is Vendor.SEV_ES else _sev.KVM_SEV_INIT)
+        else:
+            params = _sev.kvm_sev_init(vmsa_features=features, flags=0, ghcb_version=op.ghcb_version)
+            self._op(_sev.KVM_SEV_INIT2, params)
+        if self.ram_size:
+            self._new_region(0, self.ram_size)
+        if op.vendor is Vendor.SNP:
+            start = _sev.kvm_sev_snp_launch_start(policy=op.policy)
+            self._op(_sev.KVM_SEV_SNP_LAUNCH_START, start)
+        else:
+            legacy_start = _sev.kvm_sev_launch_start(handle=0, policy=op.policy)
+            self._op(_sev.KVM_SEV_LAUNCH_START, legacy_start)
+            self._handle = int(legacy_start.handle)
+
+    # -- memory ------------------------------------------------------------------------------------
+    def _new_region(self, gpa: int, size: int) -> _Region:
+        vm = self.vm
+        slot = len(self._regions)
+        if self._init is not None and self._init.vendor is Vendor.SNP:
+            gmem = vm.create_guest_memfd(size)
+            mem = vm.add_memory(slot, gpa, size, guest_memfd=gmem)
+            vm.set_memory_attributes(gpa, size, _kvm.KVM_MEMORY_ATTRIBUTE_PRIVATE)
+        else:
+            mem = vm.add_memory(slot, gpa, size)
+            vm.memory_encrypt_reg_region(mem.host_addr, size)
+        region = _Region(mem)
+        self._regions.append(region)
+        return region
+
+    def _region_for(self, op: AddMemory) -> _Region:
+        for region in self._regions:
+            if region.contains(op):
+                return region
+            if region.overlaps(op):
+                raise LayoutError(
+                    f"{op.label or 'memory'} at {op.gpa:#x}+{op.size:#x} straddles the guest memory region "
+                    f"at {region.mem.gpa:#x}+{region.mem.size:#x}"
+                )
+        return self._new_region(op.gpa, op.size)
+
+    def add_memory(self, op: AddMemory) -> None:
+        init = self._state("ADD memory")
+        where = f"{op.label or 'memory'} at {op.gpa:#x}"
+        if op.page_digests is not None:
+            raise LayoutError(f"{where}: a KVM launch loads pages, it needs their contents (not digests)")
+        ptype: int | None = None
+        if init.vendor is Vendor.SNP:
+            ptype = SNP_PAGE_TYPES.get(op.kind)
+            if ptype is None:
+                raise LayoutError(
+                    f"{where}: {op.kind.value} pages cannot be added on SNP (KVM adds VMSAs itself)"
+                )
+        elif op.kind not in (PageKind.NORMAL, PageKind.ZERO, PageKind.UNMEASURED):
+            raise LayoutError(f"{where}: {op.kind.value} pages exist only on SNP")
+        region = self._region_for(op)
+        if op.data is not None:
+            region.mem.write(op.gpa, op.data)
+        if init.vendor is Vendor.SNP:
+            assert ptype is not None
+            self._snp_update(op, region, ptype)
+        elif op.kind is PageKind.NORMAL:
+            off, length = op.data_span if op.data_span is not None else (0, op.size)
+            update = _sev.kvm_sev_launch_update_data(uaddr=region.uaddr(op.gpa + off), len=length)
+            self._op(_sev.KVM_SEV_LAUNCH_UPDATE_DATA, update)
+
+    def _snp_update(self, op: AddMemory, region: _Region, ptype: int) -> None:
+        """SNP_LAUNCH_UPDATE until the kernel has consumed the whole range (it advances ``gfn_start``,
+        ``uaddr`` and ``len``; amd.md §5.7), retrying -EAGAIN and no-progress returns up to
+        ``max_retries`` times."""
+        update = _sev.kvm_sev_snp_launch_update(
+            gfn_start=op.gpa // PAGE_SIZE, uaddr=region.uaddr(op.gpa), len=op.size, type=ptype
+        )
+        stalls = 0
+        while update.len:
+            before = (int(update.gfn_start), int(update.len))
+            try:
+                self._op(_sev.KVM_SEV_SNP_LAUNCH_UPDATE, update)
+            except KvmError as exc:
+                if isinstance(exc, FirmwareError) or exc.errno != _errno.EAGAIN:
+                    raise
+            if (int(update.gfn_start), int(update.len)) == before:
+                stalls += 1
+                if stalls > self.max_retries:
+                    raise KvmError(
+                        "KVM_SEV_SNP_LAUNCH_UPDATE",
+                        _errno.EAGAIN,
+                        f"no progress at gfn {before[0]:#x} after {self.max_retries} retries",
+                    )
+            else:
+                stalls = 0
+
+    # -- vCPUs -------------------------------------------------------------------------------------
+    def add_vcpu(self, op: AddVcpu) -> None:
+        init = self._state("ADD vCPU")
+        if init.vendor.has_vmsa:
+            fields = parse_vmsa(op.state)
+            if fields["sev_features"] != init.sev_features:
+                raise FeatureError(
+                    f"vCPU {op.index}: VMSA SEV_FEATURES {fields['sev_features']:#x} differs from INIT's "
+                    f"{init.sev_features:#x} (KVM writes INIT's features into every VMSA)"
+                )
+        vcpu = self.vm.create_vcpu(op.index)
+        self._vcpus.append(vcpu)
+        if init.vendor.has_vmsa:
+            load_vmsa_registers(vcpu, op.state)
+
+    # -- FINALIZE ----------------------------------------------------------------------------------
+    def finalize(self, op: Finalize) -> AmdLaunchResult:
+        init = self._state("FINALIZE")
+        measurement: bytes | None = None
+        if init.vendor is Vendor.SNP:
+            self._snp_finish(op)
+        else:
+            if init.vendor is Vendor.SEV_ES:
+                self._op(_sev.KVM_SEV_LAUNCH_UPDATE_VMSA)
+            measurement = self._launch_measure()
+            self._op(_sev.KVM_SEV_LAUNCH_FINISH)
+        self._finalized = True
+        return AmdLaunchResult(
+            vendor=init.vendor,
+            vm=self.vm,
+            vcpus=tuple(self._vcpus),
+            policy=init.policy,
+            measurement=measurement,
+            handle=self._handle,
+            host_data=op.host_data,
+        )
+
+    def _launch_measure(self) -> bytes:
+        """LAUNCH_MEASURE: ask for the length (``len`` 0: the kernel fills it in; the firmware answers
+        SEV_RET_INVALID_LEN, which QEMU ignores too), then fetch the blob (amd.md §5.4)."""
+        query = _sev.kvm_sev_launch_measure(uaddr=0, len=0)
+        try:
+            self._op(_sev.KVM_SEV_LAUNCH_MEASURE, query)
+        except SevFirmwareError as exc:
+            if exc.fw_code != int(sev_ret_code.SEV_RET_INVALID_LEN) or not query.len:
+                raise
+        length = int(query.len)
+        if not length:
+            raise KvmError("KVM_SEV_LAUNCH_MEASURE", _errno.EIO, "the kernel reported no blob length")
+        buf = (ctypes.c_uint8 * length)()
+        measure = _sev.kvm_sev_launch_measure(uaddr=ctypes.addressof(buf), len=length)
+        self._op(_sev.KVM_SEV_LAUNCH_MEASURE, measure)
+        return bytes(buf[: min(int(measure.len), length)])
+
+    def _snp_finish(self, op: Finalize) -> None:
+        finish = _sev.kvm_sev_snp_launch_finish()
+        id_block = id_auth = None  # kept alive until the ioctl returns
+        if op.id_block is not None and op.id_auth is not None:
+            id_block = (ctypes.c_uint8 * _sev.KVM_SEV_SNP_ID_BLOCK_SIZE).from_buffer_copy(op.id_block)
+            id_auth = (ctypes.c_uint8 * _sev.KVM_SEV_SNP_ID_AUTH_SIZE).from_buffer_copy(op.id_auth)
+            finish.id_block_uaddr = ctypes.addressof(id_block)
+            finish.id_auth_uaddr = ctypes.addressof(id_auth)
+            finish.id_block_en = 1
+            finish.auth_key_en = 1 if op.auth_key_en else 0
+        ctypes.memmove(finish.host_data, op.host_data, _sev.KVM_SEV_SNP_FINISH_DATA_SIZE)
+        self._op(_sev.KVM_SEV_SNP_LAUNCH_FINISH, finish)
+        del id_block, id_auth
+
+
+def _segment(selector: int, attrib: int, limit: int, base: int) -> _kvm.kvm_segment:
+    """A VMSA segment (SVM attribute word, AMD APM vol. 2 §15.5.1: type 3:0, S 4, DPL 6:5, P 7,
+    AVL 8, L 9, D/B 10, G 11) as a ``kvm_segment``."""
+    present = attrib >> 7 & 1
+    return _kvm.kvm_segment(
+        base=base,
+        limit=limit,
+        selector=selector,
+        type=attrib & 0xF,
+        present=present,
+        dpl=attrib >> 5 & 3,
+        db=attrib >> 10 & 1,
+        s=attrib >> 4 & 1,
+        l=attrib >> 9 & 1,
+        g=attrib >> 11 & 1,
+        avl=attrib >> 8 & 1,
+        unusable=0 if present else 1,
+    )
+
+
+_GPRS = (
+    "rax",
+    "rbx",
+    "rcx",
+    "rdx",
+    "rsi",
+    "rdi",
+    "rsp",
+    "rbp",
+    "r8",
+    "r9",
+    "r10",
+    "r11",
+    "r12",
+    "r13",
+    "r14",
+    "r15",
+)
+
+
+def load_vmsa_registers(vcpu: Vcpu, vmsa: bytes) -> None:
+    """Set a new vCPU's registers from a VMSA page (``KVM_GET_SREGS`` → ``KVM_SET_SREGS``,
+    ``KVM_SET_REGS``): segments, GDTR/IDTR, CR0/2/3/4, EFER (without SVME), RIP, RSP, RFLAGS and the
+    GPRs. KVM syncs them into the VMSA it encrypts (LAUNCH_UPDATE_VMSA / SNP_LAUNCH_FINISH); this must
+    happen before, as the state is sealed afterwards (amd.md §5.6)."""
+    f = parse_vmsa(vmsa)
+    sregs = vcpu.get_sregs()
+    for name in ("cs", "ds", "es", "fs", "gs", "ss", "tr"):
+        setattr(sregs, name, _segment(*f[name]))
+    sregs.ldt = _segment(*f["ldtr"])
+    sregs.gdt.base, sregs.gdt.limit = f["gdtr"].base, f["gdtr"].limit
+    sregs.idt.base, sregs.idt.limit = f["idtr"].base, f["idtr"].limit
+    for name in ("cr0", "cr2", "cr3", "cr4"):
+        setattr(sregs, name, int(f[name]))
+    sregs.efer = int(f["efer"]) & ~_EFER_SVME
+    vcpu.set_sregs(sregs)
+    regs = _kvm.kvm_regs(**{n: int(f[n]) for n in _GPRS}, rip=int(f["rip"]), rflags=int(f["rflags"]) or 2)
+    vcpu.set_regs(regs)
