@@ -53,16 +53,19 @@ register state), and MRTD over the INIT_MEM_REGION pages in upstream KVM's inter
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno as E
 import hashlib
 import hmac
 import json
 import mmap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pvmkit.kvm import set_os_boundary
 
 TABLE_PATH = Path(__file__).resolve().parents[2] / "src" / "pvmkit" / "uapi" / "layouts.json"
 _TABLE = json.loads(TABLE_PATH.read_text())
@@ -961,10 +964,10 @@ class FakeKernel:
         st = "kvm_tdx_init_vm"
         if flags:
             raise KernelError(E.EINVAL, "flags must be 0")
-        if vm.tdx_init is not None:
-            raise KernelError(E.EINVAL, "INIT_VM twice")
         if vm.vcpus:
             raise KernelError(E.EBUSY, "KVM_TDX_INIT_VM after vCPUs were created")
+        if vm.tdx_init is not None:
+            raise KernelError(E.EINVAL, "INIT_VM twice")
         fixed = read(addr, sizeof(st))
         d = decode(st, fixed)
         nent = get(st, fixed, "cpuid.nent")
@@ -1125,3 +1128,13 @@ def default_supported_cpuid() -> list[dict[str, int]]:
         entry(0x80000001, ecx=0x00000121, edx=0x2C100800),
         entry(0x80000008, eax=0x00003934),
     ]
+
+
+@contextlib.contextmanager
+def installed(fake: FakeKernel) -> Iterator[FakeKernel]:
+    """Route every ``pvmkit.kvm`` OS call to ``fake`` while the block runs."""
+    previous = set_os_boundary(fake)
+    try:
+        yield fake
+    finally:
+        set_os_boundary(previous)
