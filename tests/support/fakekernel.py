@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pvmkit.kvm import set_os_boundary
+from pvmkit.kvm import OsBoundary, set_os_boundary
 
 TABLE_PATH = Path(__file__).resolve().parents[2] / "src" / "pvmkit" / "uapi" / "layouts.json"
 _TABLE = json.loads(TABLE_PATH.read_text())
@@ -322,7 +322,7 @@ class VmState:
     split_irqchip: bool = False
 
 
-class FakeKernel:
+class FakeKernel(OsBoundary):
     """The fake kernel (module docstring). Attributes set the host it pretends to be."""
 
     def __init__(
@@ -568,7 +568,7 @@ class FakeKernel:
             if name.endswith("2") and flags & c["KVM_MEM_GUEST_MEMFD"]:
                 gmem = get(s, buf, "guest_memfd")
                 offset = get(s, buf, "guest_memfd_offset")
-                g = self.fds.get(gmem)
+                g: dict[str, Any] = self.fds.get(gmem) or {}
                 if self.kinds.get(gmem) != "gmem" or g["vm"] is not vm:
                     raise KernelError(E.EINVAL, "guest_memfd is not a guest_memfd of this VM")
                 if offset + get(s, buf, "memory_size") > g["size"]:
@@ -973,7 +973,7 @@ class FakeKernel:
         nent = get(st, fixed, "cpuid.nent")
         if nent > 256:
             raise KernelError(E.E2BIG, "more than 256 CPUID entries")
-        if any(d["reserved"]) or get(st, fixed, "cpuid.padding"):
+        if any(get_bytes(st, fixed, "reserved")) or get(st, fixed, "cpuid.padding"):
             raise KernelError(E.EINVAL, "reserved fields must be 0")
         if int(d["attributes"]) & ~self.tdx_supported_attrs:
             raise KernelError(E.EINVAL, "attributes outside supported_attrs")
