@@ -258,7 +258,7 @@ SNP_TYPES = {"normal": 1, "zero": 3, "unmeasured": 4, "secrets": 5, "cpuid": 6} 
 
 
 def snp_expected(plan: LaunchPlan) -> list[str]:
-    labels = [*OPEN, *FEATURES, *CREATE_VM, "KVM_SEV_INIT2", "KVM_SEV_SNP_LAUNCH_START"]
+    labels = [*OPEN, *FEATURES, *CREATE_VM, "KVM_ENABLE_CAP", "KVM_SEV_INIT2", "KVM_SEV_SNP_LAUNCH_START"]
     for _ in plan.memory:
         labels += [*SNP_REGION, "KVM_SEV_SNP_LAUNCH_UPDATE"]
     for _ in plan.vcpus:
@@ -273,6 +273,8 @@ def test_snp_sequence_types_gfns_and_launch_digest(fake, firmware):  # type: ign
     assert fake.labels() == snp_expected(plan)
     assert fake.named("KVM_GET_DEVICE_ATTR")[0].decoded()["attr"] == 1  # KVM_X86_SNP_POLICY_BITS
     assert fake.named("KVM_CREATE_VM")[0].arg == 4
+    cap = fake.named("KVM_ENABLE_CAP")[0].decoded()  # KVM_CAP_EXIT_HYPERCALL 201, 1 << MAP_GPA_RANGE 12
+    assert (cap["cap"], cap["args"][:8]) == (201, (1 << 12).to_bytes(8, "little"))
     init2 = fake.named("KVM_SEV_INIT2")[0]
     assert init2.sub_in == bytes(48)  # SNPActive stripped: KVM adds it (amd.md §5.5)
     assert fake.vms[0].vmsa_features == 1

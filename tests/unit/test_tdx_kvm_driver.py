@@ -80,7 +80,8 @@ def test_sequence_and_mrtd(fake, image):  # type: ignore[no-untyped-def]
         "KVM_CHECK_EXTENSION",  # KVM_CAP_VM_TYPES
         "KVM_GET_VCPU_MMAP_SIZE",
         "KVM_CREATE_VM",
-        "KVM_ENABLE_CAP",
+        "KVM_ENABLE_CAP",  # split irqchip
+        "KVM_ENABLE_CAP",  # exit hypercall
         "KVM_TDX_CAPABILITIES",
         "KVM_GET_SUPPORTED_CPUID",
         "KVM_TDX_INIT_VM",
@@ -96,6 +97,8 @@ def test_sequence_and_mrtd(fake, image):  # type: ignore[no-untyped-def]
         KVM_CAP_SPLIT_IRQCHIP,
         (24).to_bytes(8, "little"),
     )
+    hc = fake.named("KVM_ENABLE_CAP")[1].decoded()  # KVM_CAP_EXIT_HYPERCALL 201, 1 << KVM_HC_MAP_GPA_RANGE
+    assert (hc["cap"], hc["args"][:8]) == (201, (1 << 12).to_bytes(8, "little"))
     for c in fake.calls:
         if c.sub:
             assert c.number == KVM_MEMORY_ENCRYPT_OP

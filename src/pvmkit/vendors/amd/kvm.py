@@ -5,6 +5,7 @@ Sequence (spec amd.md §5.4–§5.7, canonical lifecycle in §5.7; §10 fact 5):
 
     SEV / SEV-ES                                     SNP
     KVM_CREATE_VM(0 legacy | 2 | 3)                  KVM_CREATE_VM(4)
+                                                     KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL, MAP_GPA_RANGE)
     KVM_SEV_INIT / KVM_SEV_ES_INIT | KVM_SEV_INIT2   KVM_SEV_INIT2
     KVM_SEV_LAUNCH_START(policy) → handle            KVM_SEV_SNP_LAUNCH_START(policy)
     per AddMemory:                                   per AddMemory:
@@ -244,6 +245,9 @@ class AmdKvmDriver:
             self._kvm = Kvm.open()
         self._check_host(self._kvm, op, features, vm_type)
         self._vm = self._kvm.create_vm(vm_type)
+        if op.vendor is Vendor.SNP:
+            # guest page-state changes (MapGPA) exit to userspace, which flips the attributes (§5.7)
+            self._vm.enable_cap(_kvm.KVM_CAP_EXIT_HYPERCALL, 1 << _kvm.KVM_HC_MAP_GPA_RANGE)
         self._sev = DeviceFd.open(self.sev_path)
         self._init = op
         if op.init_path is InitPath.LEGACY:

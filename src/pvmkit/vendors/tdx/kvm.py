@@ -3,7 +3,8 @@ launch sequence for a :class:`~pvmkit.plan.LaunchPlan` (the plan the MRTD measur
 
 Sequence (spec tdx.md §3.3, §7 fact 5)::
 
-    INIT      KVM_CREATE_VM(5); KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP, 24)
+    INIT      KVM_CREATE_VM(5); KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP, 24);
+              KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL, 1 << KVM_HC_MAP_GPA_RANGE)
               KVM_TDX_CAPABILITIES (cpuid.nent grown on -E2BIG)
               KVM_GET_SUPPORTED_CPUID (/dev/kvm)
               KVM_TDX_INIT_VM(attributes = Init.policy, xfam and MR* from TdxParams, CPUID = the
@@ -250,6 +251,7 @@ class TdxKvmDriver:
         kvm = self._kvm
         self._vm = vm = kvm.create_vm(_kvm.KVM_X86_TDX_VM)
         vm.enable_cap(_kvm.KVM_CAP_SPLIT_IRQCHIP, SPLIT_IRQCHIP_PINS)
+        vm.enable_cap(_kvm.KVM_CAP_EXIT_HYPERCALL, 1 << _kvm.KVM_HC_MAP_GPA_RANGE)  # MapGPA (§3.3 step 1)
         caps = self._caps = self._capabilities(vm)
         if op.policy & ~caps.supported_attrs:
             raise FeatureError(
