@@ -105,7 +105,10 @@ def test_sev_legacy_sequence_and_launch_measure(fake, firmware):  # type: ignore
     assert start.sub_in == bytes(4) + (0x1).to_bytes(4, "little") + bytes(32)  # handle 0, QEMU policy 0x1
     assert get("kvm_sev_launch_start", start.sub_out, "handle") == result.handle != 0
     update = fake.named("KVM_SEV_LAUNCH_UPDATE_DATA")[0].decoded()
-    assert update["len"] == FW_SIZE
+    slot = fake.vms[0].slots[0]
+    assert (slot.gpa, slot.size, slot.gmem) == (FW_GPA, FW_SIZE, None)  # a plain memslot for the firmware
+    assert fake.vms[0].enc_regions == [(slot.uaddr, FW_SIZE)]  # pinned with REG_REGION (amd.md §5.3)
+    assert (update["uaddr"], update["len"]) == (slot.uaddr, FW_SIZE)  # encrypted in place
     query, fetch = fake.named("KVM_SEV_LAUNCH_MEASURE")
     assert query.decoded()["len"] == 0 and query.decoded(out=True)["len"] == 48
     assert get("kvm_sev_cmd", query.data_out, "error") == CONST["SEV_RET_INVALID_LEN"]
@@ -237,6 +240,12 @@ def test_legacy_init_with_features_is_refused(fake, firmware):  # type: ignore[n
     plan = AmdLaunch(Vendor.SEV_ES, firmware, vmsa_features=0x20, init_path=InitPath.LEGACY).plan()
     with pytest.raises(FeatureError, match="legacy KVM_SEV_ES_INIT"):
         launch(plan)
+    assert "KVM_CREATE_VM" not in fake.labels()
+
+
+def test_sev_es_policy_needs_the_es_bit(fake, firmware):  # type: ignore[no-untyped-def]
+    with pytest.raises(FeatureError, match="ES bit"):
+        launch(AmdLaunch(Vendor.SEV_ES, firmware, policy=0x1).plan())  # amd.md §2.2: ES requires bit 2
     assert "KVM_CREATE_VM" not in fake.labels()
 
 

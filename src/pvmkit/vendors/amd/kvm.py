@@ -21,7 +21,8 @@ Sequence (spec amd.md §5.4–§5.7, canonical lifecycle in §5.7; §10 fact 5):
       KVM_SEV_LAUNCH_FINISH
 
 INIT refuses, with :class:`~pvmkit.errors.FeatureError` and before any VM exists, what the host or the
-init path cannot take: legacy init with VMSA features, an INIT2 VM type other than the vendor's,
+init path cannot take: legacy init with VMSA features, an INIT2 VM type other than the vendor's, an
+SEV-ES policy without the ES bit,
 VMSA features outside ``KVM_X86_SEV_VMSA_FEATURES`` (read on /dev/kvm), SNP policies without bit 17
 or outside ``KVM_X86_SNP_POLICY_BITS``. SNPActive is stripped from ``vmsa_features`` (KVM adds it
 for SNP and refuses it in INIT2). Firmware refusals surface as
@@ -78,6 +79,7 @@ _VENDOR_VM_TYPE = {
 }
 _LEGACY_INIT = {Vendor.SEV: "KVM_SEV_INIT", Vendor.SEV_ES: "KVM_SEV_ES_INIT", Vendor.SNP: "-"}
 _SNP_POLICY_RESERVED1 = 1 << 17
+_SEV_POLICY_ES = 1 << 2  # amd.md §2.2
 _EFER_SVME = 1 << 12
 
 
@@ -241,6 +243,8 @@ class AmdKvmDriver:
             )
         if op.vendor is not Vendor.SNP and not 0 <= op.policy < 1 << 32:
             raise FeatureError(f"{op.vendor.value} policy {op.policy:#x} does not fit in 32 bits")
+        if op.vendor is Vendor.SEV_ES and not op.policy & _SEV_POLICY_ES:
+            raise FeatureError(f"SEV-ES needs the ES bit (bit 2) in the guest policy, got {op.policy:#x}")
         if self._kvm is None:
             self._kvm = Kvm.open()
         self._check_host(self._kvm, op, features, vm_type)
