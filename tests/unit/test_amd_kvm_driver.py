@@ -20,11 +20,12 @@ from pvmkit.formats.ovmf import parse_ovmf
 from pvmkit.formats.sev_hashes import SevHashes, hash_kernel_inputs
 from pvmkit.kvm import Kvm
 from pvmkit.launch import Launcher
-from pvmkit.plan import AddMemory, Finalize, Init, InitPath, LaunchPlan, PageKind, Vendor
+from pvmkit.plan import AddMemory, Finalize, Init, InitPath, LaunchPlan, PageKind, Vendor, Vmm
 from pvmkit.vendors.amd.builder import AmdLaunch
 from pvmkit.vendors.amd.kvm import AmdKvmDriver, AmdLaunchResult
 from pvmkit.vendors.amd.launch_blob import check_launch_measure
 from pvmkit.vendors.amd.measure import measurer_for
+from pvmkit.vendors.amd.vmsa import parse_vmsa
 from support.fakekernel import CONST, FakeKernel, decode, get, installed
 from support.fixtures import read_fixture
 
@@ -317,6 +318,60 @@ def test_snp_sequence_types_gfns_and_launch_digest(fake, firmware):  # type: ign
     with pytest.raises(ProtectedStateError):
         result.vcpus[1].get_regs()
     driver.close()
+
+
+@pytest.mark.parametrize(
+    ("vmm", "types"),
+    [
+        (Vmm.GCE, [1, 4, 4, 5, 6, 3, 4, 3]),  # SNP_SEC_MEM → UNMEASURED on gce (amd.md §4.2)
+        (Vmm.EC2, [1, 3, 3, 5, 3, 3, 3, 6]),  # CPUID after all other sections on ec2
+    ],
+)
+def test_snp_profiles_page_types(fake, firmware, vmm, types):  # type: ignore[no-untyped-def]
+    plan = AmdLaunch(Vendor.SNP, firmware, vmm=vmm).plan()
+    launch(plan)
+    updates = [c.decoded() for c in fake.named("KVM_SEV_SNP_LAUNCH_UPDATE")]
+    assert [u["type"] for u in updates] == types
+    assert [u["gfn_start"] for u in updates] == [m.gpa >> 12 for m in plan.memory]
+
+
+def test_registers_are_the_vmsa(fake, firmware):  # type: ignore[no-untyped-def]
+    """Every register the driver loads equals the VMSA field (APM vol. 2 §15.5.1 attribute layout)."""
+    plan = AmdLaunch(Vendor.SNP, firmware, vcpus=2, vmm=Vmm.EC2).plan()
+    launch(plan)
+    for vcpu, op in zip(fake.named("KVM_SET_SREGS"), plan.vcpus, strict=True):
+        f = parse_vmsa(op.state)
+        sregs = vcpu.data_in
+        for kvm_name, vmsa_name in [(n, n) for n in ("cs", "ds", "es", "fs", "gs", "ss", "tr")] + [
+            ("ldt", "ldtr")
+        ]:
+            seg = f[vmsa_name]
+            got = [
+                get("kvm_sregs", sregs, f"{kvm_name}.{x}") for x in ("selector", "base", "limit", "type", "s")
+            ]
+            assert got == [seg.selector, seg.base, seg.limit, seg.attrib & 0xF, seg.attrib >> 4 & 1], kvm_name
+            assert get("kvm_sregs", sregs, f"{kvm_name}.present") == seg.attrib >> 7 & 1
+        for kvm_name, vmsa_name in (("gdt", "gdtr"), ("idt", "idtr")):
+            assert get("kvm_sregs", sregs, f"{kvm_name}.base") == f[vmsa_name].base
+            assert get("kvm_sregs", sregs, f"{kvm_name}.limit") == f[vmsa_name].limit
+        for cr in ("cr0", "cr3", "cr4"):
+            assert get("kvm_sregs", sregs, cr) == f[cr]
+        assert get("kvm_sregs", sregs, "efer") == f["efer"] & ~0x1000  # without SVME
+    for call, op in zip(fake.named("KVM_SET_REGS"), plan.vcpus, strict=True):
+        f = parse_vmsa(op.state)
+        regs = decode("kvm_regs", call.data_in)
+        assert {k: regs[k] for k in ("rip", "rsp", "rflags", "rdx", "rax")} == {
+            k: f[k] for k in ("rip", "rsp", "rflags", "rdx", "rax")
+        }
+    assert decode("kvm_regs", fake.named("KVM_SET_REGS")[0].data_in)["rdx"] == 0x600  # EC2 RDX (amd.md §3.4)
+
+
+def test_snp_vmsa_pages_as_memory_are_refused(fake):  # type: ignore[no-untyped-def]
+    plan = LaunchPlan.of(
+        [Init(Vendor.SNP, policy=0x30000), AddMemory(0, 4096, PageKind.VMSA, data=bytes(4096))]
+    )
+    with pytest.raises(LayoutError, match="vmsa"), AmdKvmDriver() as driver:
+        Launcher(driver).run(plan)
 
 
 def test_snp_firmware_digest_matches_spec(fake, firmware):  # type: ignore[no-untyped-def]
