@@ -491,6 +491,18 @@ def test_fake_kernel_rules(fake):  # type: ignore[no-untyped-def]
     )
 
 
+def test_fake_kernel_knows_only_header_numbers():  # type: ignore[no-untyped-def]
+    from pvmkit.kvm import OsBoundary, os_boundary
+
+    fake = FakeKernel()
+    with installed(fake):
+        assert os_boundary() is fake
+        with Kvm.open() as kvm:
+            assert kvm.ioctl_raw(0xC008AEBB, None) == (-1, errno.ENOTTY)  # not a number in layouts.json
+    assert fake.violations == ["ioctl number 0xc008aebb is not in layouts.json"]
+    assert type(os_boundary()) is OsBoundary  # the real OS is back
+
+
 def test_driver_refuses_non_amd_vendors(fake):  # type: ignore[no-untyped-def]
     with pytest.raises(FeatureError), AmdKvmDriver() as driver:
         Launcher(driver).init(Init(Vendor.TDX))
