@@ -15,7 +15,14 @@ import itertools
 
 import pytest
 
-from pvmkit.errors import FeatureError, KvmError, LayoutError, ProtectedStateError, SevFirmwareError
+from pvmkit.errors import (
+    CapabilityError,
+    FeatureError,
+    KvmError,
+    LayoutError,
+    ProtectedStateError,
+    SevFirmwareError,
+)
 from pvmkit.formats.ovmf import parse_ovmf
 from pvmkit.formats.sev_hashes import SevHashes, hash_kernel_inputs
 from pvmkit.kvm import Kvm
@@ -235,6 +242,13 @@ def test_features_the_host_lacks_are_refused_before_init2(firmware):  # type: ig
     with installed(fake), pytest.raises(FeatureError):
         launch(plan)
     assert "KVM_SEV_INIT2" not in fake.labels()
+
+
+def test_missing_dev_sev_is_a_capability_error(firmware):  # type: ignore[no-untyped-def]
+    fake = FakeKernel(has_sev_device=False)
+    with installed(fake), pytest.raises(CapabilityError, match=r"open /dev/sev.*SEV firmware device"):
+        launch(AmdLaunch(Vendor.SEV, firmware).plan())
+    assert fake.open_fds() == {} and not any(c.sub for c in fake.calls)
 
 
 def test_legacy_init_with_features_is_refused(fake, firmware):  # type: ignore[no-untyped-def]

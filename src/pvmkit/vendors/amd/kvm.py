@@ -39,10 +39,12 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
+import os
 from dataclasses import dataclass, field
 from types import TracebackType
 
 from pvmkit.errors import (
+    CapabilityError,
     FeatureError,
     FirmwareError,
     KvmError,
@@ -252,7 +254,12 @@ class AmdKvmDriver:
         if op.vendor is Vendor.SNP:
             # guest page-state changes (MapGPA) exit to userspace, which flips the attributes (§5.7)
             self._vm.enable_cap(_kvm.KVM_CAP_EXIT_HYPERCALL, 1 << _kvm.KVM_HC_MAP_GPA_RANGE)
-        self._sev = DeviceFd.open(self.sev_path)
+        try:
+            self._sev = DeviceFd.open(self.sev_path)
+        except KvmError as exc:
+            raise CapabilityError(
+                exc.op, exc.errno, f"{os.strerror(exc.errno)}: launch commands need the SEV firmware device"
+            ) from None
         self._init = op
         if op.init_path is InitPath.LEGACY:
             self._op(_sev.KVM_SEV_ES_INIT if op.vendor is Vendor.SEV_ES else _sev.KVM_SEV_INIT)
