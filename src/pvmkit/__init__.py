@@ -126,6 +126,11 @@ _EXPORTS: dict[str, str] = {
     "verify_report": "pvmkit.attest.verify",
     "Expected": "pvmkit.attest.verify",
     "VerificationResult": "pvmkit.attest.verify",
+    # KVM drivers for hardware protected VMs
+    "AmdKvmDriver": "pvmkit.vendors.amd.kvm",
+    "AmdLaunchResult": "pvmkit.vendors.amd.kvm",
+    "TdxKvmDriver": "pvmkit.vendors.tdx.kvm",
+    "TdxLaunchResult": "pvmkit.vendors.tdx.kvm",
     # software-protected VMs on plain KVM
     "SwMachine": "pvmkit.vendors.sw.machine",
     "SW_SUPPORTED_VMSA_FEATURES": "pvmkit.vendors.sw.rules",

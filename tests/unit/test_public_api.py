@@ -32,6 +32,8 @@ EXPECTED = sorted(
         "TdReport", "TdxQuote",
         # attestation
         "SnpReport", "SoftwareAttestationKeys", "verify_report", "Expected", "VerificationResult",
+        # KVM drivers
+        "AmdKvmDriver", "AmdLaunchResult", "TdxKvmDriver", "TdxLaunchResult",
         # software-protected VMs
         "SwMachine", "SW_SUPPORTED_VMSA_FEATURES",
     ]
