@@ -28,7 +28,11 @@ __all__ = ["main"]
 
 
 def build_parser() -> Parser:
-    p = Parser("demo", __doc__.splitlines()[0].split(": ", 1)[1] if __doc__ else "")
+    p = Parser(
+        "demo",
+        "Launch a tiny software-protected VM on /dev/kvm, predict its measurement, fetch an attestation "
+        "report from inside the guest and verify it against the prediction.",
+    )
     p.add_argument("--key", metavar="DIR", help="software attestation key directory (created if absent)")
     p.add_argument("--nonce", metavar="HEX", help="32-byte nonce (default: random)")
     p.add_argument("--host-data", metavar="HEX", help="32 bytes of HOST_DATA (default: zeros)")
