@@ -2,30 +2,87 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-# typing, json, tempfile and contextlib are imported where used: this module is on every command's
-# start-up path (a cold `pvmkit measure` is benchmarked against sev-snp-measure, bench/bench_amd.py).
+# argparse, typing, json, tempfile and contextlib are imported where used: this module is on every
+# command's start-up path (a cold `pvmkit measure` is benchmarked against sev-snp-measure,
+# bench/bench_amd.py). `Parser` lives in pvmkit.cli._parser and is loaded on first use.
 from pvmkit.errors import InputError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import NoReturn
 
-__all__ = ["Parser", "Progress", "atomic_write", "parse_hex", "parse_int", "print_json", "read_file"]
+    from pvmkit.cli._parser import Parser
+
+__all__ = [
+    "Parser",
+    "Progress",
+    "UsageErrors",
+    "atomic_write",
+    "parse_hex",
+    "parse_int",
+    "print_json",
+    "read_file",
+    "scan_options",
+]
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse with pvmkit's one-line usage errors (exit 2)."""
+def __getattr__(name: str) -> object:
+    if name == "Parser":
+        from pvmkit.cli._parser import Parser
 
-    def __init__(self, command: str, description: str, **kwargs: Any) -> None:
-        super().__init__(prog=f"pvmkit {command}", description=description, **kwargs)
+        return Parser
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class UsageErrors:
+    """The usage-error half of :class:`Parser` (same one line, exit 2), for options read by
+    :func:`scan_options` without building a parser."""
+
+    def __init__(self, command: str) -> None:
+        self.prog = f"pvmkit {command}"
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: usage error: {message}\n")
         raise SystemExit(2)
+
+
+def scan_options(argv: list[str], values: dict[str, str], flags: dict[str, str]) -> dict[str, object] | None:
+    """Read the plain forms of a command line without argparse: ``--opt VALUE``, ``--opt=VALUE``
+    (``values``: option → destination) and flags (``flags``: option → destination, set to True).
+
+    Returns {destination: value}, or None for anything else — help, unknown or abbreviated options,
+    a repeated destination, a missing, empty or dash-led value — so that the caller hands the
+    command line to its full argparse parser, which then prints exactly what it always did.
+    """
+    out: dict[str, object] = {}
+    i, n = 0, len(argv)
+    while i < n:
+        arg = argv[i]
+        value: object
+        if arg in flags:
+            dest = flags[arg]
+            value = True
+            i += 1
+        else:
+            name, eq, text = arg.partition("=")
+            if eq:
+                i += 1
+            elif i + 1 < n:
+                text = argv[i + 1]
+                i += 2
+            else:
+                return None
+            dest_or_none = values.get(name)
+            if dest_or_none is None or not text or text[0] == "-":
+                return None
+            dest, value = dest_or_none, text
+        if dest in out:
+            return None
+        out[dest] = value
+    return out
 
 
 def parse_hex(text: str, length: int | None = None, what: str = "value") -> bytes:

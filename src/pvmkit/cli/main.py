@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Sequence
+
+TYPE_CHECKING = False  # typing/collections.abc are not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 __all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "EXIT_VERIFY", "entry", "main"]
 

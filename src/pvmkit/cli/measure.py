@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib
 
-from pvmkit.cli._common import Parser
-
 __all__ = ["main"]
 
 _VENDOR_MODULES = {
@@ -33,6 +31,8 @@ def _vendor_of(argv: list[str]) -> str | None:
 def main(argv: list[str]) -> int:
     vendor = _vendor_of(argv)
     if vendor is None or vendor not in _VENDOR_MODULES:
+        from pvmkit.cli._common import Parser
+
         parser = Parser("measure", "Predict the launch measurement of a protected VM.")
         parser.add_argument("--vendor", required=True, choices=sorted(_VENDOR_MODULES))
         parser.parse_args(argv)  # prints help or a usage error and exits

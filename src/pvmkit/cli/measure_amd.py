@@ -5,18 +5,22 @@ configuration (JSON lines), with a progress bar on stderr when it is a terminal.
 upstream Linux ≥ 6.11 with QEMU ≥ 9.1: SNP features 0x1 (INIT2); SEV-ES legacy ``KVM_SEV_ES_INIT``
 unless VMSA features are requested (then INIT2). See docs/amd.md.
 
-Imports stay cheap on this path (no cryptography, json only for JSON output).
+Imports stay cheap on this path (no cryptography, json only for JSON output; no argparse for the
+plain option forms, see :func:`_scan`).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Any
 
-from pvmkit.cli._common import Parser, atomic_write, parse_hex, parse_int, read_file
+from pvmkit.cli._common import UsageErrors, atomic_write, parse_hex, parse_int, read_file, scan_options
 from pvmkit.errors import InputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
 
 __all__ = ["add_launch_arguments", "launch_from_args", "main", "parse_vcpus"]
 
@@ -194,7 +198,9 @@ def _encode(digest: bytes, fmt: str) -> str:
     return digest.hex()
 
 
-def main(argv: list[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
+    from pvmkit.cli._common import Parser
+
     p = Parser("measure", "Predict the launch digest of an AMD SEV/SEV-ES/SEV-SNP (or sw) guest.")
     add_launch_arguments(p)
     p.add_argument("--output-format", choices=("hex", "base64", "json"), default="hex")
@@ -206,7 +212,65 @@ def main(argv: list[str]) -> int:
     g.add_argument("--load-address", metavar="GPA", default="0x10000", help="default 0x10000")
     g.add_argument("--entry", metavar="GPA", help="entry point (default: the load address)")
     g.add_argument("--mode", choices=("protected32", "real16"), default="protected32")
-    args = p.parse_args(argv)
+    return p
+
+
+#: The options of :func:`_parser` (option → destination), for :func:`_scan`; tests check they agree.
+_VALUE_OPTIONS = {
+    **{
+        f"--{name}": name.replace("-", "_")
+        for name in (
+            "vendor", "ovmf", "vcpus", "vcpu-type", "vcpu-sig", "vcpu-family", "vcpu-model",
+            "vcpu-stepping", "vmm-type", "vmsa-features", "init-path", "kernel", "initrd", "append",
+            "ovmf-hash", "svsm", "vars-size", "vars-file", "policy", "output-format", "dump-vmsa",
+            "binary", "load-address", "entry", "mode",
+        )
+    },
+    "--firmware": "ovmf",
+}  # fmt: skip
+_DEFAULTS: dict[str, object] = {
+    **dict.fromkeys(_VALUE_OPTIONS.values()),
+    "vcpus": "1",
+    "vmm_type": "qemu",
+    "output_format": "hex",
+    "load_address": "0x10000",
+    "mode": "protected32",
+}
+_CHOICES = {
+    "vendor": VENDORS,
+    "init_path": ("legacy", "init2"),
+    "output_format": ("hex", "base64", "json"),
+    "mode": ("protected32", "real16"),
+}
+
+
+class _Args:
+    """What ``parse_args`` returns, for command lines :func:`_scan` read."""
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.__dict__.update(values)
+
+
+def _scan(argv: list[str]) -> Any:
+    """The parsed options of a plain command line (every option spelt out, valid choices, the
+    vendor given), else None: then the full parser runs and handles help, errors and the rest."""
+    found = scan_options(argv, _VALUE_OPTIONS, {})
+    if found is None or "vendor" not in found or ("vars_size" in found and "vars_file" in found):
+        return None
+    for dest, choices in _CHOICES.items():
+        if dest in found and found[dest] not in choices:
+            return None
+    return _Args({**_DEFAULTS, **found})
+
+
+def main(argv: list[str]) -> int:
+    args = _scan(argv)
+    p: Any
+    if args is None:
+        p = _parser()
+        args = p.parse_args(argv)
+    else:
+        p = UsageErrors("measure")
     if args.vendor == "sw" and args.ovmf is None:
         return _measure_sw_guest(args)
     if args.binary is not None:

@@ -20,8 +20,14 @@ from __future__ import annotations
 import os
 import sys
 
-from pvmkit.cli._common import Parser, atomic_write, read_file
+from pvmkit.cli._common import UsageErrors, atomic_write, read_file, scan_options
 from pvmkit.errors import InputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from typing import Any
 
 __all__ = ["PEER_VERSION", "main"]
 
@@ -35,7 +41,8 @@ def _auto_int(text: str) -> int:
     return int(text, 0)
 
 
-def main(argv: list[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
+    from pvmkit.cli._common import Parser
     from pvmkit.vendors.amd.cpu import CPU_TYPES
 
     p = Parser("sev-snp-measure", "Calculate AMD SEV/SEV-ES/SEV-SNP guest launch measurement")
@@ -96,7 +103,81 @@ def main(argv: list[str]) -> int:
         "--vars-size", type=int, metavar="SIZE", help="Size of the OVMF_VARS file in bytes"
     )
     vars_group.add_argument("--vars-file", type=str, metavar="PATH", help="OVMF_VARS file")
-    args = p.parse_args(argv)
+    return p
+
+
+#: The options of :func:`_parser` (option → (destination, type)), for :func:`_scan`; tests check
+#: they agree with the parser.
+_VALUE_OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "--mode": ("mode", str),
+    "--vcpus": ("vcpus", int),
+    "--vcpu-type": ("vcpu_type", str),
+    "--vcpu-sig": ("vcpu_sig", _auto_int),
+    "--vcpu-family": ("vcpu_family", int),
+    "--vcpu-model": ("vcpu_model", int),
+    "--vcpu-stepping": ("vcpu_stepping", int),
+    "--vmm-type": ("vmm_type", str),
+    "--ovmf": ("ovmf", str),
+    "--kernel": ("kernel", str),
+    "--initrd": ("initrd", str),
+    "--append": ("append", str),
+    "--guest-features": ("guest_features", _auto_int),
+    "--output-format": ("output_format", str),
+    "--snp-ovmf-hash": ("snp_ovmf_hash", str),
+    "--svsm": ("svsm", str),
+    "--vars-size": ("vars_size", int),
+    "--vars-file": ("vars_file", str),
+}
+_FLAGS = {"-v": "verbose", "--verbose": "verbose", "--dump-vmsa": "dump_vmsa"}
+_DEFAULTS: dict[str, object] = {
+    **dict.fromkeys(dest for dest, _type in _VALUE_OPTIONS.values()),
+    **dict.fromkeys(_FLAGS.values(), False),
+    "vmm_type": "QEMU",
+    "guest_features": 0x1,
+    "output_format": "hex",
+}
+
+
+class _Args:
+    """What ``parse_args`` returns, for command lines :func:`_scan` read."""
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.__dict__.update(values)
+
+
+def _scan(argv: list[str]) -> Any:
+    """The parsed options of a plain command line (every option spelt out, valid values, --mode
+    and --ovmf given), else None: then the full parser runs and handles help, --version, errors
+    and the rest."""
+    found = scan_options(argv, {opt: dest for opt, (dest, _type) in _VALUE_OPTIONS.items()}, _FLAGS)
+    if found is None or "mode" not in found or "ovmf" not in found:
+        return None
+    if "vars_size" in found and "vars_file" in found:
+        return None
+    if found["mode"] not in _MODES or found.get("output_format", "hex") not in ("hex", "base64"):
+        return None
+    if "vcpu_type" in found:
+        from pvmkit.vendors.amd.cpu import CPU_TYPES
+
+        if found["vcpu_type"] not in CPU_TYPES:
+            return None
+    for dest, convert in _VALUE_OPTIONS.values():
+        if convert is not str and dest in found:
+            try:
+                found[dest] = convert(str(found[dest]))
+            except ValueError:
+                return None
+    return _Args({**_DEFAULTS, **found})
+
+
+def main(argv: list[str]) -> int:
+    args = _scan(argv)
+    p: Any
+    if args is None:
+        p = _parser()
+        args = p.parse_args(argv)
+    else:
+        p = UsageErrors("sev-snp-measure")
 
     from pvmkit.formats.ovmf import parse_ovmf
 

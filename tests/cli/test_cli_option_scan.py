@@ -1,0 +1,154 @@
+"""The argparse-free option scan of the measurement hot paths (``pvmkit measure --vendor
+sev|sev-es|snp|sw`` and ``pvmkit sev-snp-measure``): for the plain forms it must give exactly what the
+full parser gives, and it must hand everything else (help, errors, abbreviations, dash-led values,
+repeats, conflicts) to the full parser."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from pvmkit.cli import measure_amd, sev_snp_measure
+from pvmkit.cli._common import scan_options
+
+FW = "/nonexistent/OVMF.fd"
+
+
+def _option_actions(p: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in p._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+
+
+# -- the tables agree with the parsers ------------------------------------------------------------
+def test_measure_tables_match_the_parser() -> None:
+    p = measure_amd._parser()
+    seen = {}
+    for action in _option_actions(p):
+        assert type(action) is argparse._StoreAction and action.nargs is None and action.type is None
+        for opt in action.option_strings:
+            seen[opt] = action.dest
+        assert measure_amd._DEFAULTS[action.dest] == action.default, action.dest
+        if action.choices is not None:
+            assert tuple(measure_amd._CHOICES[action.dest]) == tuple(action.choices)
+    assert seen == measure_amd._VALUE_OPTIONS
+    assert set(measure_amd._DEFAULTS) == {a.dest for a in _option_actions(p)}
+
+
+def test_sev_snp_measure_tables_match_the_parser() -> None:
+    p = sev_snp_measure._parser()
+    values, flags = {}, {}
+    for action in _option_actions(p):
+        if isinstance(action, argparse._VersionAction):
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            flags.update(dict.fromkeys(action.option_strings, action.dest))
+        else:
+            assert type(action) is argparse._StoreAction and action.nargs is None
+            for opt in action.option_strings:
+                values[opt] = (action.dest, action.type or str)
+        assert sev_snp_measure._DEFAULTS[action.dest] == action.default, action.dest
+    assert values == sev_snp_measure._VALUE_OPTIONS
+    assert flags == sev_snp_measure._FLAGS
+
+
+# -- same result as the full parser ----------------------------------------------------------------
+MEASURE_LINES = [
+    ["--vendor", "snp", "--ovmf", FW, "--vcpus", "4", "--vcpu-type", "EPYC-v4"],
+    ["--vendor=sev-es", "--firmware", FW, "--vcpus=1-8", "--vcpu-sig", "0x800f12", "--init-path", "init2"],
+    ["--vendor", "sw", "--binary", "g.bin", "--load-address", "0x20000", "--mode", "real16"],
+    ["--vendor", "snp", "--ovmf", FW, "--kernel", "k", "--initrd", "i", "--append", "console=ttyS0 x=-1"],
+    ["--vendor", "snp", "--ovmf", FW, "--svsm", "s", "--vars-size", "0x20000", "--output-format", "json"],
+    ["--vendor", "sev", "--ovmf", FW, "--policy", "1", "--vmm-type", "EC2", "--dump-vmsa", "d"],
+    ["--vendor", "snp", "--ovmf", FW, "--vmsa-features", "DEBUG_SWAP", "--ovmf-hash", "00" * 48],
+]
+
+SNP_MEASURE_LINES = [
+    ["--mode", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-v4", "--ovmf", FW],
+    ["--mode=seves", "--vcpus=2", "--vcpu-sig", "0x800f12", "--ovmf", FW, "-v", "--output-format", "base64"],
+    ["--mode", "snp", "--vcpus", "1", "--vcpu-family", "25", "--vcpu-model", "1", "--vcpu-stepping", "1",
+     "--ovmf", FW, "--guest-features", "0x21", "--vmm-type", "ec2", "--dump-vmsa", "--verbose"],
+    ["--mode", "snp:svsm", "--vcpus", "1", "--vcpu-type", "EPYC-Milan", "--ovmf", FW, "--svsm", "s",
+     "--vars-file", "v"],
+    ["--mode", "sev", "--ovmf", FW, "--kernel", "k", "--append", "a=b c"],
+    ["--mode", "snp:ovmf-hash", "--ovmf", FW, "--snp-ovmf-hash", "ab" * 48],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("argv", MEASURE_LINES)
+def test_measure_scan_equals_parse_args(argv: list[str]) -> None:
+    scanned = measure_amd._scan(argv)
+    assert scanned is not None
+    assert vars(scanned) == vars(measure_amd._parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", SNP_MEASURE_LINES)
+def test_sev_snp_measure_scan_equals_parse_args(argv: list[str]) -> None:
+    scanned = sev_snp_measure._scan(argv)
+    assert scanned is not None
+    assert vars(scanned) == vars(sev_snp_measure._parser().parse_args(argv))
+
+
+# -- everything else goes to the full parser -------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--help"],
+        ["-h", "--vendor", "snp"],
+        ["--ovmf", FW],  # no vendor: the parser's "required" error
+        ["--vendor", "tdx", "--ovmf", FW],  # not a choice here
+        ["--vendor", "snp", "--vcpu", "4"],  # abbreviation
+        ["--vendor", "snp", "--vcpus", "-1"],  # dash-led value
+        ["--vendor", "snp", "--vcpus"],  # missing value
+        ["--vendor", "snp", "--vcpus="],  # empty value
+        ["--vendor", "snp", "--vcpus", "1", "--vcpus", "2"],  # repeated
+        ["--vendor", "snp", "--ovmf", FW, "--firmware", FW],  # same destination twice
+        ["--vendor", "snp", "--vars-size", "1", "--vars-file", "v"],  # mutually exclusive
+        ["--vendor", "snp", "--init-path", "fast"],
+        ["--vendor", "snp", "--output-format", "yaml"],
+        ["--vendor", "snp", "extra"],
+        ["--vendor", "snp", "--", "x"],
+    ],
+)
+def test_measure_scan_declines(argv: list[str]) -> None:
+    assert measure_amd._scan(argv) is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--version"],
+        ["--help"],
+        ["--mode", "snp", "--vcpus", "4"],  # no --ovmf
+        ["--ovmf", FW, "--vcpus", "4"],  # no --mode
+        ["--mode", "tdx", "--ovmf", FW],
+        ["--mode", "snp", "--ovmf", FW, "--vcpus", "four"],  # not an int: the parser's error
+        ["--mode", "snp", "--ovmf", FW, "--vcpu-sig", "0xZZ"],
+        ["--mode", "snp", "--ovmf", FW, "--vcpu-type", "epyc-v4"],  # choices are case-sensitive
+        ["--mode", "snp", "--ovmf", FW, "--output-format", "json"],
+        ["--mode", "snp", "--ovmf", FW, "-v=1"],
+        ["--mode", "snp", "--ovmf", FW, "-vv"],
+        ["--mode", "snp", "--ovmf", FW, "--vars-size", "1", "--vars-file", "v"],
+        ["--mode", "snp", "--ovmf", FW, "--verbose", "-v"],
+    ],
+)
+def test_sev_snp_measure_scan_declines(argv: list[str]) -> None:
+    assert sev_snp_measure._scan(argv) is None
+
+
+def test_scan_options_forms() -> None:
+    values, flags = {"--a": "a", "--b": "b"}, {"-v": "v"}
+    assert scan_options(["--a", "1", "--b=x=y", "-v"], values, flags) == {"a": "1", "b": "x=y", "v": True}
+    assert scan_options([], values, flags) == {}
+    for argv in (
+        ["--a"],
+        ["--a", "-1"],
+        ["--a=-1"],
+        ["--a", ""],
+        ["--c", "1"],
+        ["-v=1"],
+        ["x"],
+        ["--a", "1", "--a=2"],
+    ):
+        assert scan_options(argv, values, flags) is None, argv
