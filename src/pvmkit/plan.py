@@ -29,11 +29,15 @@ AddVcpu.rcx    TDX: the initial RCX given to ``KVM_TDX_INIT_VCPU`` (the TD HOB G
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 
 from pvmkit.errors import FeatureError, LayoutError
 from pvmkit.features import KNOWN_SEV_FEATURES, SNP_ONLY_FEATURES, SevFeature
+
+TYPE_CHECKING = False  # typing, collections.abc and dataclasses are not imported at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from dataclasses import Field
+    from typing import Any, ClassVar
 
 __all__ = [
     "PAGE_SIZE",
@@ -137,35 +141,146 @@ def default_vm_type(vendor: Vendor, init_path: InitPath) -> int:
     }[vendor]
 
 
-@dataclass(frozen=True)
-class TdxParams:
+class _DataclassInfo:
+    """``__dataclass_fields__`` / ``__dataclass_params__`` of a :class:`_Frozen` record, built (with
+    the real :mod:`dataclasses`) on first use, so ``dataclasses.replace``/``fields``/``asdict``/
+    ``is_dataclass`` work on the plan records without importing dataclasses at start-up."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, cls: type[_Frozen]) -> Any:
+        import dataclasses
+
+        init = cls.__init__
+        names = cls.__match_args__
+        defaults = init.__defaults__ or ()
+        first_default = len(names) - len(defaults)
+        specs = []
+        for i, name in enumerate(names):
+            kw: dict[str, Any] = {"repr": name not in cls._NO_REPR}
+            if i >= first_default:
+                kw["default"] = defaults[i - first_default]
+            specs.append((name, init.__annotations__[name], dataclasses.field(**kw)))
+        shadow = dataclasses.make_dataclass(cls.__name__, specs, frozen=True)
+        for attr in ("__dataclass_fields__", "__dataclass_params__"):
+            type.__setattr__(cls, attr, getattr(shadow, attr))
+        return getattr(cls, self.name)
+
+
+class _Frozen:
+    """What ``@dataclass(frozen=True)`` generates, written out (``dataclasses`` costs ~5 ms of
+    imports at start-up, and ``pvmkit measure`` is benchmarked cold): fields are the ``__init__``
+    parameters, in order; ``==`` and ``hash`` compare them as a tuple between instances of the same
+    class; ``repr`` shows those not in ``_NO_REPR``; assignment raises
+    ``dataclasses.FrozenInstanceError``; ``dataclasses.replace`` and friends work (see
+    :class:`_DataclassInfo`)."""
+
+    __slots__ = ()
+    __match_args__: tuple[str, ...] = ()
+    _NO_REPR: tuple[str, ...] = ()
+    if TYPE_CHECKING:
+        __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    else:
+        __dataclass_fields__ = _DataclassInfo()
+        __dataclass_params__ = _DataclassInfo()
+
+    def __init_subclass__(cls) -> None:
+        code = cls.__init__.__code__
+        type.__setattr__(cls, "__match_args__", code.co_varnames[1 : code.co_argcount])
+
+    def _values(self) -> tuple[object, ...]:
+        d = self.__dict__
+        return tuple(d[name] for name in self.__match_args__)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Frozen) and other.__class__ is self.__class__:
+            return self._values() == other._values()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        d = self.__dict__
+        inner = ", ".join(f"{n}={d[n]!r}" for n in self.__match_args__ if n not in self._NO_REPR)
+        return f"{self.__class__.__qualname__}({inner})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+_set = object.__setattr__
+
+
+class TdxParams(_Frozen):
     """TDX-only INIT inputs (``struct kvm_tdx_init_vm``); copied into TDINFO, never hashed into MRTD."""
 
-    xfam: int = 0
-    mrconfigid: bytes = bytes(48)
-    mrowner: bytes = bytes(48)
-    mrownerconfig: bytes = bytes(48)
-    order: PageOrder = PageOrder.INTERLEAVED
+    xfam: int
+    mrconfigid: bytes
+    mrowner: bytes
+    mrownerconfig: bytes
+    order: PageOrder
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        xfam: int = 0,
+        mrconfigid: bytes = bytes(48),
+        mrowner: bytes = bytes(48),
+        mrownerconfig: bytes = bytes(48),
+        order: PageOrder = PageOrder.INTERLEAVED,
+    ) -> None:
+        _set(self, "xfam", xfam)
+        _set(self, "mrconfigid", mrconfigid)
+        _set(self, "mrowner", mrowner)
+        _set(self, "mrownerconfig", mrownerconfig)
+        _set(self, "order", order)
         for name in ("mrconfigid", "mrowner", "mrownerconfig"):
             if len(getattr(self, name)) != 48:
                 raise LayoutError(f"TDX {name} must be 48 bytes")
 
 
-@dataclass(frozen=True)
-class Init:
+class Init(_Frozen):
     """INIT: create the VM with a type and a feature set."""
 
     vendor: Vendor
-    vmsa_features: int = 0
-    policy: int = 0
-    init_path: InitPath = InitPath.INIT2
-    vmm: Vmm = Vmm.QEMU
-    vm_type: int | None = None  #: None: :func:`default_vm_type`
-    ghcb_version: int = 0
-    seed: bytes | None = None
-    tdx: TdxParams | None = None
+    vmsa_features: int
+    policy: int
+    init_path: InitPath
+    vmm: Vmm
+    vm_type: int | None  #: None: :func:`default_vm_type`
+    ghcb_version: int
+    seed: bytes | None
+    tdx: TdxParams | None
+
+    def __init__(
+        self,
+        vendor: Vendor,
+        vmsa_features: int = 0,
+        policy: int = 0,
+        init_path: InitPath = InitPath.INIT2,
+        vmm: Vmm = Vmm.QEMU,
+        vm_type: int | None = None,
+        ghcb_version: int = 0,
+        seed: bytes | None = None,
+        tdx: TdxParams | None = None,
+    ) -> None:
+        _set(self, "vendor", vendor)
+        _set(self, "vmsa_features", vmsa_features)
+        _set(self, "policy", policy)
+        _set(self, "init_path", init_path)
+        _set(self, "vmm", vmm)
+        _set(self, "vm_type", vm_type)
+        _set(self, "ghcb_version", ghcb_version)
+        _set(self, "seed", seed)
+        _set(self, "tdx", tdx)
 
     @property
     def effective_vm_type(self) -> int:
@@ -205,24 +320,43 @@ class Init:
             raise FeatureError("TDX parameters given for a non-TDX vendor")
 
 
-@dataclass(frozen=True)
-class AddMemory:
+class AddMemory(_Frozen):
     """ADD memory: ``size`` bytes at ``gpa``, page-aligned, of one :class:`PageKind`.
 
     ``data`` holds the contents (None: zeros). Instead of data, measured pages can be given as
     ``page_digests``: one precomputed contents digest per page (hash-only inputs).
     """
 
+    _NO_REPR = ("data", "page_digests")
+
     gpa: int
     size: int
-    kind: PageKind = PageKind.NORMAL
-    data: ByteData | None = field(default=None, repr=False)
-    page_digests: tuple[bytes, ...] | None = field(default=None, repr=False)
-    label: str = ""
+    kind: PageKind
+    data: ByteData | None
+    page_digests: tuple[bytes, ...] | None
+    label: str
     #: SEV/SEV-ES only: ``(offset, length)`` of the bytes of this range that are passed to
     #: ``LAUNCH_UPDATE_DATA`` and so measured (QEMU's 176-byte kernel-hashes table inside its page);
     #: None: the whole range. 16-byte aligned. SNP/sw/TDX ignore it and measure whole pages.
-    data_span: tuple[int, int] | None = None
+    data_span: tuple[int, int] | None
+
+    def __init__(
+        self,
+        gpa: int,
+        size: int,
+        kind: PageKind = PageKind.NORMAL,
+        data: ByteData | None = None,
+        page_digests: tuple[bytes, ...] | None = None,
+        label: str = "",
+        data_span: tuple[int, int] | None = None,
+    ) -> None:
+        _set(self, "gpa", gpa)
+        _set(self, "size", size)
+        _set(self, "kind", kind)
+        _set(self, "data", data)
+        _set(self, "page_digests", page_digests)
+        _set(self, "label", label)
+        _set(self, "data_span", data_span)
 
     @property
     def pages(self) -> int:
@@ -261,23 +395,42 @@ class AddMemory:
                 )
 
 
-@dataclass(frozen=True)
-class AddVcpu:
+class AddVcpu(_Frozen):
     """ADD a vCPU with its initial state (see the module table). vCPUs are added in index order."""
 
+    _NO_REPR = ("state",)
+
     index: int
-    state: bytes = field(default=b"", repr=False)
-    rcx: int = 0
+    state: bytes
+    rcx: int
+
+    def __init__(self, index: int, state: bytes = b"", rcx: int = 0) -> None:
+        _set(self, "index", index)
+        _set(self, "state", state)
+        _set(self, "rcx", rcx)
 
 
-@dataclass(frozen=True)
-class Finalize:
+class Finalize(_Frozen):
     """FINALIZE: seal the VM. SNP/sw take an optional ID block, ID auth and host data."""
 
-    id_block: bytes | None = field(default=None, repr=False)
-    id_auth: bytes | None = field(default=None, repr=False)
-    host_data: bytes = bytes(32)
-    auth_key_en: bool = False
+    _NO_REPR = ("id_block", "id_auth")
+
+    id_block: bytes | None
+    id_auth: bytes | None
+    host_data: bytes
+    auth_key_en: bool
+
+    def __init__(
+        self,
+        id_block: bytes | None = None,
+        id_auth: bytes | None = None,
+        host_data: bytes = bytes(32),
+        auth_key_en: bool = False,
+    ) -> None:
+        _set(self, "id_block", id_block)
+        _set(self, "id_auth", id_auth)
+        _set(self, "host_data", host_data)
+        _set(self, "auth_key_en", auth_key_en)
 
     def validate(self) -> None:
         if self.id_block is not None and len(self.id_block) != 96:
@@ -293,11 +446,13 @@ class Finalize:
 Op = Init | AddMemory | AddVcpu | Finalize
 
 
-@dataclass(frozen=True)
-class LaunchPlan:
+class LaunchPlan(_Frozen):
     """An ordered sequence of ops. Order is checked when a :class:`~pvmkit.launch.Launcher` runs it."""
 
     ops: tuple[Op, ...]
+
+    def __init__(self, ops: tuple[Op, ...]) -> None:
+        _set(self, "ops", ops)
 
     @classmethod
     def of(cls, ops: Sequence[Op]) -> LaunchPlan:
