@@ -24,6 +24,7 @@ import contextlib
 import io
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -99,7 +100,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def resolve(args: tuple[str, ...], files: dict[str, str]) -> list[str]:
-    return [files.get(a, a) for a in args]
+    """Placeholders → paths, also in ``--option=@name`` form."""
+    out = []
+    for a in args:
+        flag, eq, value = a.partition("=")
+        out.append(f"{flag}={files.get(value, value)}" if eq and flag.startswith("--") else files.get(a, a))
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -149,6 +155,9 @@ def _run_peer(args: list[str]) -> tuple[int, str, str]:
             code = peer_cli.main()
         except SystemExit as exc:
             code = _exit_code(exc)
+        except Exception:  # what the console script does with an uncaught exception: traceback, exit 1
+            traceback.print_exc()
+            code = 1
     return code, out.getvalue().decode(), err.getvalue().decode()
 
 
@@ -371,6 +380,63 @@ ERRORS: list[Case] = [
                                "--ovmf", "@fw")),
     ("bad-output-format", ("--mode", "sev", "--ovmf", "@fw", "--output-format", "raw")),
 ]
+
+
+#: argparse forms and value spellings (pvmkit's drop-in parses common invocations without argparse for
+#: start-up speed, so every spelling argparse accepts must still behave the same): exit status and
+#: stdout must equal the peer's, whatever they are.
+_SNP4 = ("--mode", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-v4", "--ovmf", "@fw")
+PARSER_FORMS: list[Case] = [
+    ("equals-forms", ("--mode=snp", "--vcpus=4", "--vcpu-type=EPYC-v4", "--ovmf=@fw")),
+    ("repeated-option-last-wins", ("--mode", "snp", "--vcpus", "2", "--vcpus", "4", "--vcpu-type", "EPYC-v4",
+                                   "--ovmf", "@fw")),
+    ("abbrev-vcpu-t", ("--mode", "snp", "--vcpus", "4", "--vcpu-t", "EPYC-v4", "--ovmf", "@fw")),
+    ("abbrev-guest-f", (*_SNP4, "--guest-f", "0x21")),
+    ("abbrev-ovm", ("--mode", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-v4", "--ovm", "@fw")),
+    ("abbrev-ambiguous-vcpu", ("--mode", "snp", "--vcpu", "4", "--vcpu-type", "EPYC-v4", "--ovmf", "@fw")),
+    ("abbrev-mo", ("--mo", "seves", "--vcpus", "2", "--vcpu-type", "EPYC", "--ovmf", "@fw")),
+    ("output-format-equals-verbose", (*_SNP4, "--output-format=base64", "-v")),
+    ("double-v", (*_SNP4, "-vv")),
+    ("append-dash-value", (*_SNP4, "--kernel", "@kernel", "--append", "-quiet")),
+    ("append-equals-dash", (*_SNP4, "--kernel", "@kernel", "--append=-quiet")),
+    ("append-equals-empty", (*_SNP4, "--kernel", "@kernel", "--append=")),
+    ("vcpus-not-int", ("--mode", "snp", "--vcpus", "0x4", "--vcpu-type", "EPYC-v4", "--ovmf", "@fw")),
+    ("vcpus-space", ("--mode", "snp", "--vcpus", " 4", "--vcpu-type", "EPYC-v4", "--ovmf", "@fw")),
+    ("sig-space", ("--mode", "snp", "--vcpus", "4", "--vcpu-sig", " 0x800f12", "--ovmf", "@fw")),
+    ("family-hex", ("--mode", "snp", "--vcpus", "4", "--vcpu-family", "0x17", "--vcpu-model", "1",
+                    "--vcpu-stepping", "2", "--ovmf", "@fw")),
+    ("features-0X", (*_SNP4, "--guest-features", "0X21")),
+    ("features-0b", (*_SNP4, "--guest-features", "0b100001")),
+    ("features-0o", (*_SNP4, "--guest-features", "0o41")),
+    ("features-underscore", (*_SNP4, "--guest-features", "1_1")),
+    ("features-leading-zero", (*_SNP4, "--guest-features", "021")),
+    ("features-garbage", (*_SNP4, "--guest-features", "DEBUG_SWAP")),
+    ("seed-uppercase", (*_SNP4, "--snp-ovmf-hash", DEBIAN_OVMF_HASH.upper())),
+    ("seed-short", (*_SNP4, "--snp-ovmf-hash", "9d0d")),
+    ("seed-empty", (*_SNP4, "--snp-ovmf-hash", "")),
+    ("seed-not-hex", (*_SNP4, "--snp-ovmf-hash", "xyz")),
+    ("vmm-lowercase-qemu", (*_SNP4, "--vmm-type", "qemu")),
+    ("vmm-uppercase-ec2", (*_SNP4, "--vmm-type", "EC2")),
+    ("kernel-empty-path", ("--mode", "sev", "--ovmf", "@fw", "--kernel", "")),
+    ("initrd-empty-path", ("--mode", "sev", "--ovmf", "@fw", "--kernel", "@kernel", "--initrd", "")),
+    ("seves-gce-sig", ("--mode", "seves", "--vcpus", "2", "--vcpu-type", "EPYC", "--vmm-type", "gce",
+                       "--vcpu-sig", "0x5", "--ovmf", "@fw")),
+    ("missing-ovmf-file", ("--mode", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-v4", "--ovmf",
+                           "/nonexistent/OVMF.fd")),
+    ("svsm-vars-size-0", ("--mode", "snp:svsm", "--vcpus", "2", "--vcpu-type", "EPYC-v4", "--ovmf",
+                          "@svsm_ovmf", "--svsm", "@svsm", "--vars-size", "0")),
+    ("version", ("--version",)),
+    ("unknown-option", (*_SNP4, "--frobnicate")),
+    ("missing-value", ("--mode", "snp", "--vcpus")),
+]
+
+
+@pytest.mark.parametrize(("args"), [a for _, a in PARSER_FORMS], ids=[n for n, _ in PARSER_FORMS])
+def test_parser_forms(args: tuple[str, ...], files: dict[str, str]) -> None:
+    argv = resolve(args, files)
+    peer = _run_peer(argv)
+    ours = run_pvmkit(["sev-snp-measure", *argv])
+    assert ours[:2] == peer[:2], f"peer stderr {peer[2]!r}, ours {ours[2]!r}"
 
 
 def test_grid_size_and_coverage() -> None:
