@@ -636,6 +636,33 @@ def test_native_measure_agrees_with_peer(args: tuple[str, ...], files: dict[str,
     assert ours[1] == peer[1], f"pvmkit {' '.join(native)}"
 
 
+_N4 = ("--vendor", "snp", "--ovmf", "@fw", "--vcpus", "4")
+
+
+@pytest.mark.parametrize(
+    ("native", "peer_args"),
+    [
+        (("--vendor=snp", "--ovmf=@fw", "--vcpus=4", "--vcpu-type=EPYC-v4"), _SNP4),
+        ((*_N4, "--vcpus", "2", "--vcpus", "4", "--vcpu-type", "EPYC-v4"), _SNP4),
+        ((*_N4, "--vcpu-type", "EPYC-v4", "--vmsa-features=0x20", "--vmsa-features", "0"), _SNP4),
+        ((*_N4, "--vcpu-t", "EPYC-v4", "--vmsa-f", "DEBUG_SWAP"), (*_SNP4, "--guest-features", "0x21")),
+        ((*_N4, "--vcpu-type", "EPYC-v4", "--output-format=base64"), (*_SNP4, "--output-format", "base64")),
+        (("--vendor", "sev-es", "--ovmf", "@fw", "--vcpus", "4", "--vcpu-type", "EPYC-v4",
+          "--init-path=init2"),
+         ("--mode", "seves", "--vcpus", "4", "--vcpu-type", "EPYC-v4", "--ovmf", "@fw")),
+    ],
+    ids=["equals", "repeated", "features-last-wins", "abbreviations", "base64", "sev-es-equals"],
+)
+def test_native_parser_forms(
+    native: tuple[str, ...], peer_args: tuple[str, ...], files: dict[str, str]
+) -> None:
+    """``pvmkit measure`` parses its common forms without argparse: spellings argparse accepts must
+    give the same result."""
+    peer = run_peer(resolve(peer_args, files))
+    assert peer[0] == 0
+    assert run_pvmkit(["measure", *resolve(native, files)]) == (0, peer[1], "")
+
+
 @pytest.mark.parametrize(
     "args",
     [
