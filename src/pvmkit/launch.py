@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import enum
-from typing import Generic, Protocol, TypeVar
 
 from pvmkit.errors import (
     AlreadyFinalizedError,
@@ -29,20 +28,68 @@ from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, LaunchPla
 
 __all__ = ["Backend", "LaunchState", "Launcher"]
 
-R = TypeVar("R")
-R_co = TypeVar("R_co", covariant=True)
+# typing is not imported at run time (start-up cost of a cold `pvmkit measure`): mypy reads the
+# TYPE_CHECKING branch; at run time `Launcher[...]` subscripts to Launcher itself, and the `Backend`
+# protocol is built (with typing) when something first asks for it (module __getattr__).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Generic, Protocol, TypeVar
+
+    R = TypeVar("R")
+    R_co = TypeVar("R_co", covariant=True)
+else:
+    R = R_co = None
+
+    class Generic:
+        """Run-time stand-in for ``typing.Generic``: ``Launcher[bytes]`` is ``Launcher``."""
+
+        __slots__ = ()
+
+        def __class_getitem__(cls, item: object) -> object:
+            return cls
 
 
-class Backend(Protocol[R_co]):
-    """What a plan consumer implements. Called only with ops the Launcher has validated."""
+def _backend_protocol() -> type:
+    from typing import Protocol, TypeVar
 
-    def init(self, op: Init) -> None: ...
+    R_co = TypeVar("R_co", covariant=True)
 
-    def add_memory(self, op: AddMemory) -> None: ...
+    class Backend(Protocol[R_co]):
+        """What a plan consumer implements. Called only with ops the Launcher has validated."""
 
-    def add_vcpu(self, op: AddVcpu) -> None: ...
+        def init(self, op: Init) -> None: ...
 
-    def finalize(self, op: Finalize) -> R_co: ...
+        def add_memory(self, op: AddMemory) -> None: ...
+
+        def add_vcpu(self, op: AddVcpu) -> None: ...
+
+        def finalize(self, op: Finalize) -> R_co: ...
+
+    Backend.__module__ = __name__
+    Backend.__qualname__ = "Backend"
+    return Backend
+
+
+if TYPE_CHECKING:
+
+    class Backend(Protocol[R_co]):
+        """What a plan consumer implements. Called only with ops the Launcher has validated."""
+
+        def init(self, op: Init) -> None: ...
+
+        def add_memory(self, op: AddMemory) -> None: ...
+
+        def add_vcpu(self, op: AddVcpu) -> None: ...
+
+        def finalize(self, op: Finalize) -> R_co: ...
+
+else:
+
+    def __getattr__(name: str) -> object:
+        if name == "Backend":
+            backend = globals()["Backend"] = _backend_protocol()
+            return backend
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class LaunchState(enum.Enum):

@@ -111,3 +111,37 @@ def test_constructor_checks_and_keywords() -> None:
     with pytest.raises(TypeError):
         Init()  # type: ignore[call-arg]
     assert AddMemory(gpa=0, size=4096) == AddMemory(0, 4096, PageKind.NORMAL, None, None, "", None)
+
+
+def test_amd_launch_is_a_frozen_record_too() -> None:
+    from pvmkit.formats.ovmf import parse_ovmf
+    from pvmkit.vendors.amd.builder import AmdLaunch
+
+    fields = [(f.name, f.type, f.default, f.repr) for f in dataclasses.fields(AmdLaunch)]
+    assert fields == [
+        ("vendor", "Vendor", M, True),
+        ("firmware", "Ovmf", M, True),
+        ("vcpus", "int", 1, True),
+        ("vcpu_sig", "int", 0, True),
+        ("vmm", "Vmm", Vmm.QEMU, True),
+        ("vmsa_features", "int", 0, True),
+        ("init_path", "InitPath | None", None, True),
+        ("policy", "int | None", None, True),
+        ("seed", "bytes | None", None, True),
+        ("kernel_hashes", "SevHashes | None", None, True),
+        ("svsm", "Ovmf | None", None, True),
+        ("vars_size", "int", 0, True),
+        ("svsm_x87_fcw", "int", 0, True),
+        ("vmsa_sev_features", "int | None", None, True),
+        ("strict", "bool", True, True),
+    ]
+    fw = parse_ovmf(bytes(4096))
+    launch = AmdLaunch(Vendor.SNP, fw, vcpus=2, policy=0x30000)
+    four = launch.with_vcpus(4)
+    assert four == dataclasses.replace(launch, vcpus=4) and hash(four) == hash(
+        dataclasses.replace(launch, vcpus=4)
+    )
+    assert four != launch and launch.vcpus == 2 and four.vcpus == 4
+    assert repr(launch).startswith("AmdLaunch(vendor=<Vendor.SNP: 'snp'>, firmware=Ovmf(size=0x1000")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        launch.vcpus = 3  # type: ignore[misc]

@@ -15,9 +15,13 @@ The same parser reads Coconut SVSM images, which carry the same footer table.
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple
-
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up cost of `pvmkit measure`)
+if TYPE_CHECKING:
+    from typing import ClassVar, NamedTuple
+else:
+    from pvmkit.formats._namedtuple import NamedTuple
 
 __all__ = [
     "FOOTER_GUID",

@@ -25,10 +25,6 @@ without VMSA features, INIT2 otherwise; SNP/sw always INIT2) decides the VMSA FP
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from typing import Any
-
 from pvmkit.errors import FormatError, InputError
 from pvmkit.formats.ovmf import FOUR_GIB, Ovmf, SectionType
 from pvmkit.formats.sev_hashes import PADDED_TABLE_SIZE, SevHashes, build_hashes_page
@@ -45,10 +41,16 @@ from pvmkit.plan import (
     PageKind,
     Vendor,
     Vmm,
+    _Frozen,
 )
 from pvmkit.vendors.amd.measure import SnpMeasurer, measurer_for
 from pvmkit.vendors.amd.profiles import BSP_EIP, profile
 from pvmkit.vendors.amd.vmsa import reset_vmsa, svsm_vmsa
+
+TYPE_CHECKING = False  # typing, collections.abc and dataclasses are not imported at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
 __all__ = ["DEFAULT_POLICY", "AmdLaunch", "measure_vcpu_range", "resolve_init_path", "snp_firmware_digest"]
 
@@ -67,8 +69,7 @@ def resolve_init_path(vendor: Vendor, vmsa_features: int, init_path: InitPath | 
     return InitPath.INIT2 if vmsa_features else InitPath.LEGACY
 
 
-@dataclass(frozen=True)
-class AmdLaunch:
+class AmdLaunch(_Frozen):
     """Everything that determines an AMD launch plan. See the module docstring for the page order.
 
     ``vmsa_sev_features`` overrides the SEV_FEATURES written into the VMSAs (default
@@ -80,19 +81,56 @@ class AmdLaunch:
 
     vendor: Vendor
     firmware: Ovmf
-    vcpus: int = 1
-    vcpu_sig: int = 0
-    vmm: Vmm = Vmm.QEMU
-    vmsa_features: int = 0
-    init_path: InitPath | None = None
-    policy: int | None = None
-    seed: bytes | None = None
-    kernel_hashes: SevHashes | None = None
-    svsm: Ovmf | None = None
-    vars_size: int = 0
-    svsm_x87_fcw: int = 0
-    vmsa_sev_features: int | None = None
-    strict: bool = True
+    vcpus: int
+    vcpu_sig: int
+    vmm: Vmm
+    vmsa_features: int
+    init_path: InitPath | None
+    policy: int | None
+    seed: bytes | None
+    kernel_hashes: SevHashes | None
+    svsm: Ovmf | None
+    vars_size: int
+    svsm_x87_fcw: int
+    vmsa_sev_features: int | None
+    strict: bool
+
+    def __init__(
+        self,
+        vendor: Vendor,
+        firmware: Ovmf,
+        vcpus: int = 1,
+        vcpu_sig: int = 0,
+        vmm: Vmm = Vmm.QEMU,
+        vmsa_features: int = 0,
+        init_path: InitPath | None = None,
+        policy: int | None = None,
+        seed: bytes | None = None,
+        kernel_hashes: SevHashes | None = None,
+        svsm: Ovmf | None = None,
+        vars_size: int = 0,
+        svsm_x87_fcw: int = 0,
+        vmsa_sev_features: int | None = None,
+        strict: bool = True,
+    ) -> None:
+        # written out (what @dataclass(frozen=True) generated); see pvmkit.plan._Frozen
+        self.__dict__.update(
+            vendor=vendor,
+            firmware=firmware,
+            vcpus=vcpus,
+            vcpu_sig=vcpu_sig,
+            vmm=vmm,
+            vmsa_features=vmsa_features,
+            init_path=init_path,
+            policy=policy,
+            seed=seed,
+            kernel_hashes=kernel_hashes,
+            svsm=svsm,
+            vars_size=vars_size,
+            svsm_x87_fcw=svsm_x87_fcw,
+            vmsa_sev_features=vmsa_sev_features,
+            strict=strict,
+        )
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -111,7 +149,7 @@ class AmdLaunch:
         )
 
     def with_vcpus(self, n: int) -> AmdLaunch:
-        return replace(self, vcpus=n)
+        return self.__class__(**{**self.__dict__, "vcpus": n})
 
     # -- checks -------------------------------------------------------------------------------
     def check(self) -> None:

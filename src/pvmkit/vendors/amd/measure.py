@@ -20,11 +20,14 @@ from __future__ import annotations
 import _thread
 import hashlib
 import os
-from typing import Any
 
 from pvmkit.errors import MeasurementError
 from pvmkit.launch import Launcher
 from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, LaunchPlan, PageKind, Vendor
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up cost of `pvmkit measure`)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "LD_SIZE",

@@ -20,9 +20,13 @@ sev-snp-measure compatibility.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from pvmkit.plan import PageKind, Vmm
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up cost of `pvmkit measure`)
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from pvmkit.formats._namedtuple import NamedTuple
 
 __all__ = ["BSP_EIP", "PAT_DEFAULT", "PROFILES", "VmmProfile", "profile"]
 

@@ -20,12 +20,16 @@ with those keys); ``fpreg_*`` arrays as bytes; everything else as integers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, NamedTuple
-
 from pvmkit.errors import FormatError, InputError, TruncatedError
 from pvmkit.plan import PAGE_SIZE, Vmm
 from pvmkit.vendors.amd.profiles import BSP_EIP, PAT_DEFAULT, profile
+
+TYPE_CHECKING = False  # typing/collections.abc are not imported at run time (`pvmkit measure` start-up)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, NamedTuple
+else:
+    from pvmkit.formats._namedtuple import NamedTuple
 
 __all__ = [
     "BSP_EIP",
@@ -189,16 +193,19 @@ def field_offset(name: str) -> int:
 
 
 def _segment(name: str, value: Any) -> bytes:
-    if isinstance(value, Mapping):
-        unknown = set(value) - set(Seg._fields)
-        if unknown:
-            raise InputError(f"VMSA segment {name}: unknown key(s) {', '.join(sorted(unknown))}")
-        value = Seg(**{k: int(value.get(k, 0)) for k in Seg._fields})
-    elif not isinstance(value, tuple):  # e.g. a vmsa_struct.Segment
-        try:
-            value = (value.selector, value.attrib, value.limit, value.base)
-        except AttributeError:
-            raise InputError(f"VMSA segment {name} must be (selector, attrib, limit, base)") from None
+    if not isinstance(value, tuple):  # (a tuple is never a Mapping: checked first, without imports)
+        from collections.abc import Mapping
+
+        if isinstance(value, Mapping):
+            unknown = set(value) - set(Seg._fields)
+            if unknown:
+                raise InputError(f"VMSA segment {name}: unknown key(s) {', '.join(sorted(unknown))}")
+            value = Seg(**{k: int(value.get(k, 0)) for k in Seg._fields})
+        else:  # e.g. a vmsa_struct.Segment
+            try:
+                value = (value.selector, value.attrib, value.limit, value.base)
+            except AttributeError:
+                raise InputError(f"VMSA segment {name} must be (selector, attrib, limit, base)") from None
     if len(value) != 4:
         raise InputError(f"VMSA segment {name} must be (selector, attrib, limit, base), got {value!r}")
     out = b""
