@@ -8,6 +8,9 @@ driver would check them.
 
 from __future__ import annotations
 
+import sys
+import types
+
 from pvmkit.plan import LaunchPlan, Vendor
 
 __all__ = ["measure"]
@@ -22,3 +25,15 @@ def measure(plan: LaunchPlan) -> bytes:
     from pvmkit.vendors.amd.measure import measure_plan
 
     return measure_plan(plan)
+
+
+class _CallableModule(types.ModuleType):
+    """This module is also ``pvmkit.measure`` the function: importing it (``from pvmkit.measure import
+    measure``) makes Python set the package attribute ``pvmkit.measure`` to the module, which would
+    otherwise shadow the lazily exported function, so the module answers calls as the function does."""
+
+    def __call__(self, plan: LaunchPlan) -> bytes:
+        return measure(plan)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -48,7 +48,9 @@ SNP_LAUNCH_UPDATE and INIT_MEM_REGION) after completing some pages, as the kerne
 Firmware models, enough to check that the driver passed the right bytes: a SEV launch digest
 (SHA-256 over the LAUNCH_UPDATE_DATA bytes) with a LAUNCH_MEASURE blob keyed by :attr:`tik`, the
 SNP PAGE_INFO chain over the SNP_LAUNCH_UPDATE pages (VMSAs are not modelled: KVM builds them from
-register state), and MRTD over the INIT_MEM_REGION pages in upstream KVM's interleaved order.
+register state), and MRTD over the INIT_MEM_REGION pages in upstream KVM's interleaved order; on the
+``/dev/sev`` fd, ``SEV_ISSUE_CMD(SEV_PLATFORM_STATUS)`` answers :attr:`FakeKernel.api`. ``exists``
+(the probe's ``/dev/sev`` check) sees ``/dev/kvm`` and, unless ``has_sev_device=False``, ``/dev/sev``.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ IOCTL_STRUCTS = {
     "KVM_SET_CPUID2": "kvm_cpuid2",
     "KVM_GET_CPUID2": "kvm_cpuid2",
     "KVM_GET_SUPPORTED_CPUID": "kvm_cpuid2",
+    "SEV_ISSUE_CMD": "sev_issue_cmd",
 }
 PROTECTED_STATE_IOCTLS = {
     "KVM_GET_REGS", "KVM_SET_REGS", "KVM_GET_SREGS", "KVM_SET_SREGS", "KVM_GET_SREGS2", "KVM_SET_SREGS2",
@@ -401,6 +404,9 @@ class FakeKernel(OsBoundary):
             return self._new_fd("sev", None)
         raise FileNotFoundError(E.ENOENT, "No such file or directory", path)
 
+    def exists(self, path: str) -> bool:
+        return path == "/dev/kvm" or (path == "/dev/sev" and self.has_sev_device)
+
     def close(self, fd: int) -> None:
         if fd not in self.fds:
             raise OSError(E.EBADF, "Bad file descriptor")
@@ -482,6 +488,8 @@ class FakeKernel(OsBoundary):
             return self._vm(call, obj, name, arg)
         if kind == "vcpu":
             return self._vcpu(call, obj, name, arg)
+        if kind == "sev" and name == "SEV_ISSUE_CMD":
+            return self._sev_issue(call, arg)
         raise KernelError(E.ENOTTY, f"{name} on a {kind} fd")
 
     def _check_extension(self, cap: int, vm: VmState | None) -> int:
@@ -1029,6 +1037,27 @@ class FakeKernel(OsBoundary):
         write(addr, bytes(buf))
         if fault is not None:
             raise KernelError(fault.errno, "", fault.fw_error)
+        return 0
+
+    # -- /dev/sev ----------------------------------------------------------------------------------
+    def _sev_issue(self, call: Call, arg: int | None) -> int:
+        """``SEV_ISSUE_CMD``: only SEV_PLATFORM_STATUS is modelled (API version and build from
+        :attr:`api`, state WORKING, guest count = initialised SEV/SEV-ES/SNP VMs)."""
+        assert arg
+        cmd = bytearray(read(arg, sizeof("sev_issue_cmd")))
+        number = get("sev_issue_cmd", cmd, "cmd")
+        call.sub = (
+            "SEV_PLATFORM_STATUS" if number == CONST["SEV_PLATFORM_STATUS"] else f"SEV_CMD(id={number})"
+        )
+        if number != CONST["SEV_PLATFORM_STATUS"]:
+            raise KernelError(E.EINVAL, f"SEV_ISSUE_CMD {number} is not modelled")
+        status = bytearray(sizeof("sev_user_data_status"))
+        major, minor, build = self.api
+        for name, value in (("api_major", major), ("api_minor", minor), ("build", build), ("state", 2)):
+            put("sev_user_data_status", status, name, value)
+        put("sev_user_data_status", status, "guest_count", sum(1 for vm in self.vms if vm.sev))
+        write(get("sev_issue_cmd", cmd, "data"), bytes(status))
+        call.sub_out = bytes(status)
         return 0
 
     # -- vCPU fd ----------------------------------------------------------------------------------

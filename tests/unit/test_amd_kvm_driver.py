@@ -542,3 +542,28 @@ def test_real_launch_where_the_host_has_the_vm_type(vendor, firmware):  # type: 
         assert result.measurement is None  # SNP's measurement is in the attestation report
     else:
         assert result.measurement is not None and len(result.measurement) == 48
+
+
+# -- SEV_PLATFORM_STATUS -----------------------------------------------------------------------------
+def test_platform_status_on_the_drivers_sev_fd(fake, firmware):  # type: ignore[no-untyped-def]
+    from pvmkit.errors import LaunchStateError
+
+    with AmdKvmDriver() as driver:
+        with pytest.raises(LaunchStateError):
+            driver.platform_status()  # no /dev/sev before INIT
+        result = Launcher(driver).run(AmdLaunch(Vendor.SEV, firmware).plan())
+        status = driver.platform_status()
+        fake.inject("SEV_ISSUE_CMD", errno.EPERM)
+        with pytest.raises(KvmError) as exc:
+            driver.platform_status()
+    assert (status.api_major, status.api_minor, status.build) == fake.api  # the fake firmware's (1, 55, 21)
+    assert status.guest_count == 1  # the launched VM
+    assert exc.value.errno == errno.EPERM and not isinstance(exc.value, SevFirmwareError)
+    [call] = fake.named("SEV_PLATFORM_STATUS")  # the failed one stopped at the ioctl, before decoding
+    assert call.kind == "sev" and get("sev_issue_cmd", call.data_in, "cmd") == CONST["SEV_PLATFORM_STATUS"]
+    # the blob checks with the status the firmware reported (amd.md §2.2)
+    assert result.measurement is not None
+    check_launch_measure(
+        result.measurement, fake.tik, bytes.fromhex(DEBIAN_SHA256), policy=1,
+        api_major=status.api_major, api_minor=status.api_minor, build=status.build,
+    )  # fmt: skip

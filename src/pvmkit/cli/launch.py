@@ -6,6 +6,9 @@ serial output (port 0x3F8) is streamed to stdout as it arrives; the summary goes
 ``--json`` a JSON document goes to stdout instead (the serial output is then inside it). Exit codes:
 0 the guest halted and the measurement matched the prediction; 1 any error (including a guest that
 did not halt); 2 usage; 3 the measured launch digest differs from the prediction.
+
+``--vendor sev|sev-es|snp|tdx`` has its own options and runs in :mod:`pvmkit.cli.launch_hardware`:
+a firmware image launched on the hardware up to FINALIZE, then closed.
 """
 
 from __future__ import annotations
@@ -56,8 +59,8 @@ def build_parser() -> Parser:
 
 
 def require_hardware_vendor(vendor: str) -> None:
-    """CapabilityError with KVM's own reasons unless this host enumerates the vendor's VM type; if it
-    does, say that pvmkit cannot launch it from this command yet."""
+    """CapabilityError with KVM's own reasons (from the probe) unless this host can run the vendor's
+    guests."""
     from pvmkit.kvm.probe import probe
 
     support = probe().vendors[vendor]
@@ -67,11 +70,23 @@ def require_hardware_vendor(vendor: str) -> None:
             errno.EOPNOTSUPP,
             f"this host cannot run {vendor} guests: {'; '.join(support.reasons)} (try --vendor sw)",
         )
-    raise CapabilityError(
-        f"launch --vendor {vendor}",
-        errno.EOPNOTSUPP,
-        f"the host supports {vendor}, but pvmkit launch runs only sw guests so far (try --vendor sw)",
-    )
+
+
+def _vendor_of(argv: list[str]) -> str | None:
+    """The value of ``--vendor`` (or of an abbreviation argparse accepts, ``--ve`` … ``--vendo``)."""
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if len(name) >= 4 and "--vendor".startswith(name):
+            if eq:
+                return value
+            return argv[i + 1] if i + 1 < len(argv) else None
+    return None
+
+
+def _hardware_main(argv: list[str]) -> int:
+    from pvmkit.cli.launch_hardware import main as hardware_main
+
+    return hardware_main(argv)
 
 
 def report_summary(report: bytes) -> dict[str, Any]:
@@ -97,10 +112,12 @@ def report_summary(report: bytes) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    if _vendor_of(argv) in HARDWARE_VENDORS:
+        return _hardware_main(argv)
     args = build_parser().parse_args(argv)
     t_start = time.perf_counter()
     if args.vendor != Vendor.SW.value:
-        require_hardware_vendor(args.vendor)
+        return _hardware_main(argv)  # --vendor abbreviated (--vend snp): the hardware parser takes it
     if args.vcpus < 1:
         raise InputError(f"--vcpus must be at least 1, got {args.vcpus}")
     if args.timeout <= 0:

@@ -3,9 +3,10 @@ the kernel runs, which matters for KVM_RUN), errno captured at the call site, an
 base class with idempotent close and context-manager support.
 
 Every call that reaches the operating system for a KVM object (``open`` of a device, ``close``,
-``ioctl`` and the ``mmap`` of ``kvm_run``) goes through one :class:`OsBoundary` object. The default
-is the real one; tests install a recording fake of the kernel with :func:`set_os_boundary` (see
-docs/development.md), so the whole kvm layer runs unchanged on top of it."""
+``ioctl``, the ``mmap`` of ``kvm_run``, and whether a device node such as ``/dev/sev`` exists) goes
+through one :class:`OsBoundary` object. The default is the real one; tests install a recording fake
+of the kernel with :func:`set_os_boundary` (see docs/development.md), so the whole kvm layer runs
+unchanged on top of it."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def _address(arg: IoctlArg) -> int | None:
 
 class OsBoundary:
     """The operating-system calls the kvm layer makes. This class is the real thing; a test double
-    subclasses it (or provides the same four methods) and is installed with :func:`set_os_boundary`."""
+    subclasses it (or provides the same five methods) and is installed with :func:`set_os_boundary`."""
 
     def open(self, path: str, flags: int) -> int:
         """``open(2)``; raises OSError."""
@@ -76,6 +77,10 @@ class OsBoundary:
     def mmap(self, fd: int, size: int) -> mmap.mmap:
         """A shared read/write mapping of ``fd`` (``kvm_run``); raises OSError."""
         return mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+
+    def exists(self, path: str) -> bool:
+        """Whether a device node exists (``/dev/sev`` for the probe), without opening it."""
+        return os.path.exists(path)
 
 
 _REAL = OsBoundary()

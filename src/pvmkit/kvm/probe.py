@@ -17,6 +17,7 @@ from typing import Any
 
 from pvmkit.errors import KvmError
 from pvmkit.features import decode_sev_features
+from pvmkit.kvm._fd import os_boundary
 from pvmkit.kvm.caps import (
     Cap,
     cap_name,
@@ -232,7 +233,7 @@ def probe(path: str = DEFAULT_KVM_PATH, sev_path: str = DEFAULT_SEV_PATH) -> Hos
     with Kvm.open(path) as kvm:
         caps = {cap_name(c): kvm.check_extension(c) for c in Cap}
         vm_types = kvm.vm_types()
-        sev_present = os.path.exists(sev_path)
+        sev_present = os_boundary().exists(sev_path)
         guest_memfd = caps[cap_name(Cap.GUEST_MEMFD)]
         mem_attrs = caps[cap_name(Cap.MEMORY_ATTRIBUTES)]
         sys_attributes = bool(caps[cap_name(Cap.SYS_ATTRIBUTES)])

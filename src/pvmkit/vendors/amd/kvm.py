@@ -33,6 +33,9 @@ Guest memory: each AddMemory lands in a region the driver already created (``ram
 GPA 0 at INIT) or in a new region covering exactly the op. SEV/SEV-ES regions are pinned with
 ``KVM_MEMORY_ENCRYPT_REG_REGION``; SNP regions are guest_memfd-backed and made private. ``ZERO`` and
 ``UNMEASURED`` pages of a SEV/SEV-ES plan are copied but not encrypted.
+
+:meth:`AmdKvmDriver.platform_status` asks the firmware for ``SEV_PLATFORM_STATUS`` (``SEV_ISSUE_CMD``
+on the driver's ``/dev/sev`` fd): the API version and build that the LAUNCH_MEASURE HMAC covers.
 """
 
 from __future__ import annotations
@@ -57,11 +60,19 @@ from pvmkit.features import SevFeature
 from pvmkit.kvm import DeviceFd, GuestMemory, Kvm, Vcpu, Vm
 from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, InitPath, PageKind, Vendor
 from pvmkit.uapi import kvm as _kvm
+from pvmkit.uapi import psp_sev as _psp
 from pvmkit.uapi import sev as _sev
-from pvmkit.uapi.psp_sev import sev_ret_code
+from pvmkit.uapi.psp_sev import sev_ret_code, sev_ret_name
 from pvmkit.vendors.amd.vmsa import parse_vmsa
 
-__all__ = ["DEFAULT_SEV_PATH", "SNP_PAGE_TYPES", "AmdKvmDriver", "AmdLaunchResult", "load_vmsa_registers"]
+__all__ = [
+    "DEFAULT_SEV_PATH",
+    "SNP_PAGE_TYPES",
+    "AmdKvmDriver",
+    "AmdLaunchResult",
+    "SevPlatformStatus",
+    "load_vmsa_registers",
+]
 
 DEFAULT_SEV_PATH = "/dev/sev"
 
@@ -98,6 +109,19 @@ class AmdLaunchResult:
     measurement: bytes | None = None
     handle: int | None = None  #: SEV/SEV-ES firmware guest handle from LAUNCH_START
     host_data: bytes = field(default=bytes(32), repr=False)
+
+
+@dataclass(frozen=True)
+class SevPlatformStatus:
+    """``SEV_PLATFORM_STATUS`` (``struct sev_user_data_status``): the API version and firmware build
+    that a LAUNCH_MEASURE blob's HMAC covers (amd.md §2.2), the platform state and guest count."""
+
+    api_major: int
+    api_minor: int
+    build: int
+    state: int
+    flags: int
+    guest_count: int
 
 
 @dataclass
@@ -177,6 +201,34 @@ class AmdKvmDriver:
         if self._finalized:
             raise LaunchStateError(f"{what} after FINALIZE")
         return self._init
+
+    def platform_status(self) -> SevPlatformStatus:
+        """``SEV_ISSUE_CMD(SEV_PLATFORM_STATUS)`` on the driver's ``/dev/sev`` fd (open from INIT until
+        :meth:`close`). SevFirmwareError with the ``SEV_RET_*`` name if the firmware refuses, KvmError
+        for a kernel error; LaunchStateError before INIT."""
+        if self._sev is None:
+            raise LaunchStateError(
+                "SEV_PLATFORM_STATUS needs the driver's /dev/sev (after INIT, before close)"
+            )
+        status = _psp.sev_user_data_status()
+        issue = _psp.sev_issue_cmd(cmd=_psp.SEV_PLATFORM_STATUS, data=ctypes.addressof(status), error=0)
+        while True:
+            rc, err = self._sev.ioctl_raw(_psp.SEV_ISSUE_CMD, issue)
+            if rc >= 0:
+                break
+            if err != _errno.EINTR:
+                fw = int(issue.error)
+                if fw:
+                    raise SevFirmwareError("SEV_PLATFORM_STATUS", err, fw, sev_ret_name(fw))
+                raise KvmError("SEV_ISSUE_CMD(SEV_PLATFORM_STATUS)", err)
+        return SevPlatformStatus(
+            api_major=int(status.api_major),
+            api_minor=int(status.api_minor),
+            build=int(status.build),
+            state=int(status.state),
+            flags=int(status.flags),
+            guest_count=int(status.guest_count),
+        )
 
     # -- sub-commands ------------------------------------------------------------------------------
     def _op(self, cmd_id: int, data: ctypes.Structure | None = None) -> ctypes.Structure:
