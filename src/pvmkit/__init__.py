@@ -9,8 +9,6 @@ the "hazmat" layer: exact kernel ABI mirrors for experts.
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # typing itself is not imported: `import pvmkit` stays cheap
 if TYPE_CHECKING:
     from typing import Any
@@ -143,6 +141,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'pvmkit' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -8,7 +8,6 @@ Sub-command modules are imported lazily so that one command does not pay for the
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 TYPE_CHECKING = False  # typing/collections.abc are not imported at run time (start-up cost)
@@ -75,8 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pvmkit.errors import PvmkitError, VerificationError
 
     try:
-        module = importlib.import_module(COMMANDS[name][0])
-        run: Callable[[list[str]], int] = module.main
+        module_name = COMMANDS[name][0]
+        __import__(module_name)  # not importlib: importing it (and warnings) costs 0.3 ms of start-up
+        run: Callable[[list[str]], int] = sys.modules[module_name].main
         return run(rest)
     except VerificationError as exc:
         return _fail(str(exc), EXIT_VERIFY)
