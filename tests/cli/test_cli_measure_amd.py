@@ -262,6 +262,42 @@ def test_measure_hot_path_imports_neither_ctypes_nor_cryptography(fixture_file) 
     assert proc.stdout.strip() == ""
 
 
+#: Modules a cold SNP measurement must not import (bench/bench_amd.py section (a), spec amd.md §8):
+#: argparse (+ re, gettext, shutil) is built only for help/errors/unusual spellings; dataclasses (+
+#: inspect, ast, dis, tokenize, copy), typing and collections.abc are replaced or under TYPE_CHECKING.
+HOT_PATH_FORBIDDEN = (
+    "argparse", "re", "gettext", "shutil", "locale", "dataclasses", "inspect", "ast", "dis", "tokenize",
+    "copy", "typing", "collections.abc", "importlib", "warnings", "contextlib", "json", "tempfile",
+    "pathlib", "uuid", "ctypes", "cryptography", "hmac", "base64", "struct",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["measure", "--vendor", "snp", "--ovmf", "{fw}", "--vcpus", "4", "--vcpu-type", "EPYC-v4"],
+        ["sev-snp-measure", "--mode", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-v4", "--ovmf", "{fw}"],
+    ],
+    ids=["measure", "sev-snp-measure"],
+)
+def test_cold_snp_measurement_imports_only_what_it_needs(fixture_file, command: list[str]) -> None:
+    """The two commands the start-up benchmark times, in a fresh interpreter: the right digest, and
+    none of the modules that used to make a cold run slower than the peer."""
+    import subprocess
+    import sys
+
+    argv = [a.replace("{fw}", str(fixture_file(DEBIAN))) for a in command]
+    code = (
+        "import sys\n"
+        "from pvmkit.cli.main import main\n"
+        f"code = main({argv!r})\n"
+        f"heavy = sorted(m for m in {HOT_PATH_FORBIDDEN!r} if m in sys.modules)\n"
+        "print(code, ','.join(heavy) or '-')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines() == [SNP4, "0 -"], proc.stdout
+
+
 def test_progress_bar_only_on_a_terminal(fixture_file, capsys, monkeypatch) -> None:
     monkeypatch.setattr("sys.stderr.isatty", lambda: True)
     code, out, err = run(snp(fixture_file(DEBIAN), "--vcpus", "1-3"), capsys)
