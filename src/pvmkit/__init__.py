@@ -66,7 +66,7 @@ _EXPORTS: dict[str, str] = {
     "Launcher": "pvmkit.launch",
     "Backend": "pvmkit.launch",
     "SevFeature": "pvmkit.features",
-    "measure": "pvmkit.measure",
+    "measure": "pvmkit.prediction",
     # the KVM layer (one object per fd) and the host probe
     **{
         name: "pvmkit.kvm"

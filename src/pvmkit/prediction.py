@@ -1,4 +1,6 @@
-"""``measure(plan)``: the launch measurement of any plan, whatever the vendor.
+"""``measure(plan)``: the launch measurement of any plan, whatever the vendor (``pvmkit.measure``).
+
+The module is called ``prediction`` so that importing it never shadows the function ``pvmkit.measure``.
 
 SEV and SEV-ES give the 32-byte SHA-256 launch digest (GCTX.LD), SNP and sw the 48-byte SNP launch
 digest (the report's MEASUREMENT), TDX the 48-byte MRTD. Each is computed by the vendor's measurer
@@ -7,9 +9,6 @@ driver would check them.
 """
 
 from __future__ import annotations
-
-import sys
-import types
 
 from pvmkit.plan import LaunchPlan, Vendor
 
@@ -26,14 +25,3 @@ def measure(plan: LaunchPlan) -> bytes:
 
     return measure_plan(plan)
 
-
-class _CallableModule(types.ModuleType):
-    """This module is also ``pvmkit.measure`` the function: importing it (``from pvmkit.measure import
-    measure``) makes Python set the package attribute ``pvmkit.measure`` to the module, which would
-    otherwise shadow the lazily exported function, so the module answers calls as the function does."""
-
-    def __call__(self, plan: LaunchPlan) -> bytes:
-        return measure(plan)
-
-
-sys.modules[__name__].__class__ = _CallableModule

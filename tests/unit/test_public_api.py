@@ -83,9 +83,9 @@ def test_measure_dispatches_by_vendor() -> None:
 
 def test_measure_stays_callable_after_its_module_is_imported() -> None:
     code = (
-        "import pvmkit.measure, pvmkit; from pvmkit.plan import *; "
+        "import pvmkit.prediction, pvmkit; from pvmkit.plan import *; "
         "p = LaunchPlan.of([Init(Vendor.TDX), AddMemory(0x1000, 4096, PageKind.NORMAL), Finalize()]); "
-        "print(pvmkit.measure(p) == pvmkit.measure.measure(p))"
+        "print(pvmkit.measure(p) == pvmkit.prediction.measure(p))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"

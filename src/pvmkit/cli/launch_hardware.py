@@ -5,7 +5,7 @@ Steps: the host is checked with the probe first (a vendor the host lacks is the 
 ``pvmkit launch`` always gave); the plan is built by the builder ``pvmkit measure`` uses
 (:class:`~pvmkit.vendors.amd.builder.AmdLaunch` from the same options, or
 :func:`~pvmkit.vendors.tdx.builder.build_tdvf_plan`); its measurement is predicted with
-:func:`pvmkit.measure.measure`; the plan runs through ``Launcher(AmdKvmDriver(...))`` /
+:func:`pvmkit.prediction.measure`; the plan runs through ``Launcher(AmdKvmDriver(...))`` /
 ``Launcher(TdxKvmDriver(...))`` up to and including FINALIZE; then the summary is printed (stdout,
 or a JSON document with ``--json``). For SEV/SEV-ES the LAUNCH_MEASURE blob is reported with the
 platform's API version and build (``SEV_PLATFORM_STATUS``), and checked with ``--tik``
@@ -164,8 +164,8 @@ def _launch_amd(
     from pvmkit.cli.measure_amd import launch_from_args
     from pvmkit.features import decode_sev_features
     from pvmkit.launch import Launcher
-    from pvmkit.measure import measure
     from pvmkit.plan import Finalize, InitPath, LaunchPlan, Vendor
+    from pvmkit.prediction import measure
     from pvmkit.vendors.amd.kvm import AmdKvmDriver, AmdLaunchResult, SevPlatformStatus
 
     tik = parse_hex(args.tik, 16, "--tik") if args.tik is not None else None
@@ -263,8 +263,8 @@ def _launch_tdx(
     from pvmkit.cli.measure_amd import parse_vcpus
     from pvmkit.formats.tdvf import parse_tdvf
     from pvmkit.launch import Launcher
-    from pvmkit.measure import measure
     from pvmkit.plan import Init, LaunchPlan, PageOrder, TdxParams, Vendor
+    from pvmkit.prediction import measure
     from pvmkit.vendors.tdx.builder import build_tdvf_plan
     from pvmkit.vendors.tdx.kvm import TdxKvmDriver, TdxLaunchResult
 
