@@ -44,7 +44,6 @@ import ctypes
 import errno as _errno
 import os
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from pvmkit.errors import (
     CapabilityError,
@@ -64,6 +63,7 @@ from pvmkit.uapi import psp_sev as _psp
 from pvmkit.uapi import sev as _sev
 from pvmkit.uapi.psp_sev import sev_ret_code, sev_ret_name
 from pvmkit.vendors.amd.vmsa import parse_vmsa
+from pvmkit.vendors.driver import VmOwner
 
 __all__ = [
     "DEFAULT_SEV_PATH",
@@ -138,7 +138,7 @@ class _Region:
         return self.mem.host_addr + (gpa - self.mem.gpa)
 
 
-class AmdKvmDriver:
+class AmdKvmDriver(VmOwner):
     """SEV / SEV-ES / SNP launch on KVM (module docstring). Drive it with a
     :class:`~pvmkit.launch.Launcher`; FINALIZE returns an :class:`AmdLaunchResult`. The driver owns
     the VM: use it as a context manager or call :meth:`close`."""
@@ -153,41 +153,23 @@ class AmdKvmDriver:
     ) -> None:
         if ram_size < 0 or ram_size % PAGE_SIZE:
             raise LayoutError(f"ram_size {ram_size:#x} is not a multiple of 4 KiB")
-        self._own_kvm = kvm is None
-        self._kvm = kvm
+        super().__init__(kvm)
         self.sev_path = sev_path
         self.ram_size = ram_size
         self.max_retries = max_retries
         self._sev: DeviceFd | None = None
-        self._vm: Vm | None = None
         self._init: Init | None = None
         self._regions: list[_Region] = []
-        self._vcpus: list[Vcpu] = []
         self._handle: int | None = None
         self._finalized = False
 
     # -- lifetime ----------------------------------------------------------------------------------
-    def close(self) -> None:
-        """Close the VM, /dev/sev and (if the driver opened it) /dev/kvm. Idempotent."""
-        vm, self._vm = self._vm, None
-        self._vcpus.clear()
+    def _release(self) -> None:
+        """close() closes the VM, then /dev/sev here, then (if the driver opened it) /dev/kvm."""
         self._regions.clear()
-        if vm is not None:
-            vm.close()
         sev, self._sev = self._sev, None
         if sev is not None:
             sev.close()
-        kvm, self._kvm = self._kvm, None
-        if kvm is not None and self._own_kvm:
-            kvm.close()
-
-    def __enter__(self) -> AmdKvmDriver:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @property
     def vm(self) -> Vm:
@@ -299,10 +281,9 @@ class AmdKvmDriver:
             raise FeatureError(f"{op.vendor.value} policy {op.policy:#x} does not fit in 32 bits")
         if op.vendor is Vendor.SEV_ES and not op.policy & _SEV_POLICY_ES:
             raise FeatureError(f"SEV-ES needs the ES bit (bit 2) in the guest policy, got {op.policy:#x}")
-        if self._kvm is None:
-            self._kvm = Kvm.open()
-        self._check_host(self._kvm, op, features, vm_type)
-        self._vm = self._kvm.create_vm(vm_type)
+        kvm = self._open_kvm()
+        self._check_host(kvm, op, features, vm_type)
+        self._vm = kvm.create_vm(vm_type)
         if op.vendor is Vendor.SNP:
             # guest page-state changes (MapGPA) exit to userspace, which flips the attributes (§5.7)
             self._vm.enable_cap(_kvm.KVM_CAP_EXIT_HYPERCALL, 1 << _kvm.KVM_HC_MAP_GPA_RANGE)

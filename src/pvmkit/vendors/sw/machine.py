@@ -34,7 +34,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from pvmkit.errors import (
@@ -63,6 +62,7 @@ from pvmkit.launch import Launcher
 from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, InitPath, LaunchPlan, PageKind
 from pvmkit.uapi import kvm as _uapi
 from pvmkit.vendors.amd.measure import SnpMeasurer
+from pvmkit.vendors.driver import VmOwner
 from pvmkit.vendors.sw import protocol
 from pvmkit.vendors.sw.cpustate import CpuState, KvmSegment, cpu_state_from_vmsa
 from pvmkit.vendors.sw.launch_record import LaunchRecord, ReportService, launch_record
@@ -108,7 +108,7 @@ def _kick_handler(signum: int, frame: Any) -> None:  # pragma: no cover - runs i
     pass
 
 
-class SwMachine:
+class SwMachine(VmOwner):
     """The software-protected VM backend (module docstring). Use as a context manager, or ``close()``."""
 
     def __init__(
@@ -119,13 +119,10 @@ class SwMachine:
         service: ReportService | None = None,
         serial: Callable[[bytes], object] | None = None,
     ) -> None:
-        self._own_kvm = kvm is None
-        self._kvm: Kvm | None = kvm
+        super().__init__(kvm)
         self.supported_features = supported_features
         self.service = service
         self.serial = serial
-        self._vm: Vm | None = None
-        self._vcpus: list[Vcpu] = []
         self._measurer = SnpMeasurer()
         self._init: Init | None = None
         self._slot = 0
@@ -134,25 +131,6 @@ class SwMachine:
         self._tss: int | None = None
         self.sealed = False
         self.record: LaunchRecord | None = None
-
-    # -- lifetime ----------------------------------------------------------------------------------
-    def close(self) -> None:
-        """Close the VM (and /dev/kvm if the machine opened it). Idempotent."""
-        vm, self._vm = self._vm, None
-        self._vcpus.clear()
-        if vm is not None:
-            vm.close()
-        kvm, self._kvm = self._kvm, None
-        if kvm is not None and self._own_kvm:
-            kvm.close()
-
-    def __enter__(self) -> SwMachine:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -178,9 +156,7 @@ class SwMachine:
         check_init(op, self.supported_features)
         if self._vm is not None:
             raise LaunchStateError("this sw machine was already initialized")
-        if self._kvm is None:
-            self._kvm = Kvm.open()
-        self._vm = self._kvm.create_vm(_uapi.KVM_X86_DEFAULT_VM)
+        self._vm = self._open_kvm().create_vm(_uapi.KVM_X86_DEFAULT_VM)
         self._measurer.init(op)
         self._init = op
 

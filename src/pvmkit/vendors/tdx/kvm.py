@@ -31,7 +31,6 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from pvmkit.errors import (
     FeatureError,
@@ -45,6 +44,7 @@ from pvmkit.kvm import GuestMemory, Kvm, Vcpu, Vm
 from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, PageKind, PageOrder, TdxParams, Vendor
 from pvmkit.uapi import kvm as _kvm
 from pvmkit.uapi import tdx as _tdx
+from pvmkit.vendors.driver import VmOwner
 
 __all__ = ["CpuidEntry", "TdxCapabilities", "TdxKvmDriver", "TdxLaunchResult", "td_cpuid"]
 
@@ -145,7 +145,7 @@ class _Region:
         return op.gpa < self.mem.end and self.mem.gpa < op.end
 
 
-class TdxKvmDriver:
+class TdxKvmDriver(VmOwner):
     """TDX launch on KVM (module docstring). Drive it with a :class:`~pvmkit.launch.Launcher`; FINALIZE
     returns a :class:`TdxLaunchResult`. The driver owns the TD: use it as a context manager or call
     :meth:`close`."""
@@ -161,41 +161,22 @@ class TdxKvmDriver:
     ) -> None:
         if ram_size < 0 or ram_size % PAGE_SIZE:
             raise LayoutError(f"ram_size {ram_size:#x} is not a multiple of 4 KiB")
-        self._own_kvm = kvm is None
-        self._kvm = kvm
+        super().__init__(kvm)
         self.ram_size = ram_size
         self.gpaw = gpaw
         self.max_retries = max_retries
         self.max_cpuid_entries = max_cpuid_entries
-        self._vm: Vm | None = None
         self._init: Init | None = None
         self._caps: TdxCapabilities | None = None
         self._cpuid: list[CpuidEntry] = []
         self._vcpu_cpuid: list[CpuidEntry] = []
-        self._vcpus: list[Vcpu] = []
         self._regions: list[_Region] = []
         self._memory_added = False
         self._finalized = False
 
     # -- lifetime ----------------------------------------------------------------------------------
-    def close(self) -> None:
-        """Close the TD and (if the driver opened it) /dev/kvm. Idempotent."""
-        vm, self._vm = self._vm, None
-        self._vcpus.clear()
+    def _release(self) -> None:
         self._regions.clear()
-        if vm is not None:
-            vm.close()
-        kvm, self._kvm = self._kvm, None
-        if kvm is not None and self._own_kvm:
-            kvm.close()
-
-    def __enter__(self) -> TdxKvmDriver:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @property
     def vm(self) -> Vm:
@@ -246,9 +227,7 @@ class TdxKvmDriver:
             raise FeatureError("TD attributes and XFAM are 64-bit values")
         if self.gpaw not in (48, 52):
             raise FeatureError(f"GPAW must be 48 or 52, not {self.gpaw}")
-        if self._kvm is None:
-            self._kvm = Kvm.open()
-        kvm = self._kvm
+        kvm = self._open_kvm()
         self._vm = vm = kvm.create_vm(_kvm.KVM_X86_TDX_VM)
         vm.enable_cap(_kvm.KVM_CAP_SPLIT_IRQCHIP, SPLIT_IRQCHIP_PINS)
         vm.enable_cap(_kvm.KVM_CAP_EXIT_HYPERCALL, 1 << _kvm.KVM_HC_MAP_GPA_RANGE)  # MapGPA (§3.3 step 1)
