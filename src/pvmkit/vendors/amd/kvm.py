@@ -43,7 +43,7 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pvmkit.errors import (
     CapabilityError,
@@ -56,14 +56,15 @@ from pvmkit.errors import (
     SevFirmwareError,
 )
 from pvmkit.features import SevFeature
-from pvmkit.kvm import DeviceFd, GuestMemory, Kvm, Vcpu, Vm
+from pvmkit.kvm import DeviceFd, Kvm, Vcpu, Vm
 from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, InitPath, PageKind, Vendor
 from pvmkit.uapi import kvm as _kvm
 from pvmkit.uapi import psp_sev as _psp
 from pvmkit.uapi import sev as _sev
 from pvmkit.uapi.psp_sev import sev_ret_code, sev_ret_name
+from pvmkit.vendors.amd.cpu_state import decode_cpu_state
 from pvmkit.vendors.amd.vmsa import parse_vmsa
-from pvmkit.vendors.driver import VmOwner
+from pvmkit.vendors.driver import MemoryRegion, VmOwner, load_cpu_state
 
 __all__ = [
     "DEFAULT_SEV_PATH",
@@ -93,7 +94,6 @@ _VENDOR_VM_TYPE = {
 _LEGACY_INIT = {Vendor.SEV: "KVM_SEV_INIT", Vendor.SEV_ES: "KVM_SEV_ES_INIT", Vendor.SNP: "-"}
 _SNP_POLICY_RESERVED1 = 1 << 17
 _SEV_POLICY_ES = 1 << 2  # amd.md §2.2
-_EFER_SVME = 1 << 12
 
 
 @dataclass
@@ -124,20 +124,6 @@ class SevPlatformStatus:
     guest_count: int
 
 
-@dataclass
-class _Region:
-    mem: GuestMemory
-
-    def contains(self, op: AddMemory) -> bool:
-        return self.mem.gpa <= op.gpa and op.end <= self.mem.end
-
-    def overlaps(self, op: AddMemory) -> bool:
-        return op.gpa < self.mem.end and self.mem.gpa < op.end
-
-    def uaddr(self, gpa: int) -> int:
-        return self.mem.host_addr + (gpa - self.mem.gpa)
-
-
 class AmdKvmDriver(VmOwner):
     """SEV / SEV-ES / SNP launch on KVM (module docstring). Drive it with a
     :class:`~pvmkit.launch.Launcher`; FINALIZE returns an :class:`AmdLaunchResult`. The driver owns
@@ -159,14 +145,12 @@ class AmdKvmDriver(VmOwner):
         self.max_retries = max_retries
         self._sev: DeviceFd | None = None
         self._init: Init | None = None
-        self._regions: list[_Region] = []
         self._handle: int | None = None
         self._finalized = False
 
     # -- lifetime ----------------------------------------------------------------------------------
     def _release(self) -> None:
         """close() closes the VM, then /dev/sev here, then (if the driver opened it) /dev/kvm."""
-        self._regions.clear()
         sev, self._sev = self._sev, None
         if sev is not None:
             sev.close()
@@ -310,7 +294,7 @@ class AmdKvmDriver(VmOwner):
             self._handle = int(legacy_start.handle)
 
     # -- memory ------------------------------------------------------------------------------------
-    def _new_region(self, gpa: int, size: int) -> _Region:
+    def _new_region(self, gpa: int, size: int) -> MemoryRegion:
         vm = self.vm
         slot = len(self._regions)
         if self._init is not None and self._init.vendor is Vendor.SNP:
@@ -320,20 +304,9 @@ class AmdKvmDriver(VmOwner):
         else:
             mem = vm.add_memory(slot, gpa, size)
             vm.memory_encrypt_reg_region(mem.host_addr, size)
-        region = _Region(mem)
+        region = MemoryRegion(mem)
         self._regions.append(region)
         return region
-
-    def _region_for(self, op: AddMemory) -> _Region:
-        for region in self._regions:
-            if region.contains(op):
-                return region
-            if region.overlaps(op):
-                raise LayoutError(
-                    f"{op.label or 'memory'} at {op.gpa:#x}+{op.size:#x} straddles the guest memory region "
-                    f"at {region.mem.gpa:#x}+{region.mem.size:#x}"
-                )
-        return self._new_region(op.gpa, op.size)
 
     def add_memory(self, op: AddMemory) -> None:
         init = self._state("ADD memory")
@@ -360,7 +333,7 @@ class AmdKvmDriver(VmOwner):
             update = _sev.kvm_sev_launch_update_data(uaddr=region.uaddr(op.gpa + off), len=length)
             self._op(_sev.KVM_SEV_LAUNCH_UPDATE_DATA, update)
 
-    def _snp_update(self, op: AddMemory, region: _Region, ptype: int) -> None:
+    def _snp_update(self, op: AddMemory, region: MemoryRegion, ptype: int) -> None:
         """SNP_LAUNCH_UPDATE until the kernel has consumed the whole range (it advances ``gfn_start``,
         ``uaddr`` and ``len``; amd.md §5.7), retrying -EAGAIN and no-progress returns up to
         ``max_retries`` times."""
@@ -455,61 +428,12 @@ class AmdKvmDriver(VmOwner):
         del id_block, id_auth
 
 
-def _segment(selector: int, attrib: int, limit: int, base: int) -> _kvm.kvm_segment:
-    """A VMSA segment (SVM attribute word, AMD APM vol. 2 §15.5.1: type 3:0, S 4, DPL 6:5, P 7,
-    AVL 8, L 9, D/B 10, G 11) as a ``kvm_segment``."""
-    present = attrib >> 7 & 1
-    return _kvm.kvm_segment(
-        base=base,
-        limit=limit,
-        selector=selector,
-        type=attrib & 0xF,
-        present=present,
-        dpl=attrib >> 5 & 3,
-        db=attrib >> 10 & 1,
-        s=attrib >> 4 & 1,
-        l=attrib >> 9 & 1,
-        g=attrib >> 11 & 1,
-        avl=attrib >> 8 & 1,
-        unusable=0 if present else 1,
-    )
-
-
-_GPRS = (
-    "rax",
-    "rbx",
-    "rcx",
-    "rdx",
-    "rsi",
-    "rdi",
-    "rsp",
-    "rbp",
-    "r8",
-    "r9",
-    "r10",
-    "r11",
-    "r12",
-    "r13",
-    "r14",
-    "r15",
-)
-
-
 def load_vmsa_registers(vcpu: Vcpu, vmsa: bytes) -> None:
     """Set a new vCPU's registers from a VMSA page (``KVM_GET_SREGS`` → ``KVM_SET_SREGS``,
     ``KVM_SET_REGS``): segments, GDTR/IDTR, CR0/2/3/4, EFER (without SVME), RIP, RSP, RFLAGS and the
     GPRs. KVM syncs them into the VMSA it encrypts (LAUNCH_UPDATE_VMSA / SNP_LAUNCH_FINISH); this must
     happen before, as the state is sealed afterwards (amd.md §5.6)."""
-    f = parse_vmsa(vmsa)
-    sregs = vcpu.get_sregs()
-    for name in ("cs", "ds", "es", "fs", "gs", "ss", "tr"):
-        setattr(sregs, name, _segment(*f[name]))
-    sregs.ldt = _segment(*f["ldtr"])
-    sregs.gdt.base, sregs.gdt.limit = f["gdtr"].base, f["gdtr"].limit
-    sregs.idt.base, sregs.idt.limit = f["idtr"].base, f["idtr"].limit
-    for name in ("cr0", "cr2", "cr3", "cr4"):
-        setattr(sregs, name, int(f[name]))
-    sregs.efer = int(f["efer"]) & ~_EFER_SVME
-    vcpu.set_sregs(sregs)
-    regs = _kvm.kvm_regs(**{n: int(f[n]) for n in _GPRS}, rip=int(f["rip"]), rflags=int(f["rflags"]) or 2)
-    vcpu.set_regs(regs)
+    state = decode_cpu_state(vmsa)
+    # RFLAGS bit 1 is reserved-one: an all-zero VMSA field means the architectural reset value 0x2
+    regs = {**state.regs, "rflags": state.regs["rflags"] or 2}
+    load_cpu_state(vcpu, replace(state, regs=regs))

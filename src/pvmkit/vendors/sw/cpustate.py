@@ -1,5 +1,5 @@
-"""A VMSA page → the register state a plain KVM vCPU can load (pure; the machine turns it into
-``kvm_regs``/``kvm_sregs``).
+"""What a sw vCPU accepts from a VMSA page (pure). The decoding itself is shared with the AMD KVM
+drivers (:mod:`pvmkit.vendors.amd.cpu_state`); this module adds the sw VM's rules.
 
 What is honoured (docs/sw-vm.md "Initial vCPU state"): the ten segment registers (selector, base,
 limit and the SVM attribute word, AMD APM vol. 2 §15.5.1 "VMCB segment attributes": type 3:0, S 4,
@@ -14,21 +14,21 @@ Every other field must be zero: a VMSA asking for state the sw VM does not load 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pvmkit.errors import FeatureError
+from pvmkit.vendors.amd.cpu_state import (
+    GPRS,
+    SEGMENTS,
+    CpuState,
+    KvmSegment,
+    decode_cpu_state,
+    segment_from_vmsa,
+)
 from pvmkit.vendors.amd.vmsa import parse_vmsa
 
 __all__ = ["GPRS", "RESET_DEFAULTS", "CpuState", "KvmSegment", "cpu_state_from_vmsa", "segment_from_vmsa"]
 
-#: kvm_regs field names, which are also the VMSA field names
-GPRS = (
-    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp",
-    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
-)  # fmt: skip
-
-_SEGMENTS = ("cs", "ds", "es", "fs", "gs", "ss", "tr", "ldtr")
 _HONOURED = {
     *GPRS,
     "rip",
@@ -41,7 +41,7 @@ _HONOURED = {
     "sev_features",
     "vmpl",
     "cpl",
-    *_SEGMENTS,
+    *SEGMENTS,
     "gdtr",
     "idtr",
 }
@@ -55,55 +55,6 @@ RESET_DEFAULTS: dict[str, tuple[int, ...]] = {
     "mxcsr": (0x1F80,),
     "x87_fcw": (0x037F,),
 }
-
-EFER_SVME = 1 << 12
-
-
-@dataclass(frozen=True)
-class KvmSegment:
-    """The fields of ``struct kvm_segment``."""
-
-    base: int
-    limit: int
-    selector: int
-    type: int
-    present: int
-    dpl: int
-    db: int
-    s: int
-    l: int
-    g: int
-    avl: int
-    unusable: int
-
-
-@dataclass(frozen=True)
-class CpuState:
-    regs: dict[str, int]  #: kvm_regs fields (GPRs, rip, rflags)
-    segments: dict[str, KvmSegment]  #: kvm_sregs names: cs ds es fs gs ss tr ldt
-    gdt: tuple[int, int]  #: (base, limit)
-    idt: tuple[int, int]
-    control: dict[str, int]  #: cr0 cr2 cr3 cr4 efer
-    sev_features: int
-
-
-def segment_from_vmsa(selector: int, attrib: int, limit: int, base: int) -> KvmSegment:
-    """A VMSA segment (SVM attribute encoding) as a ``kvm_segment``."""
-    present = attrib >> 7 & 1
-    return KvmSegment(
-        base=base,
-        limit=limit,
-        selector=selector,
-        type=attrib & 0xF,
-        present=present,
-        dpl=attrib >> 5 & 3,
-        db=attrib >> 10 & 1,
-        s=attrib >> 4 & 1,
-        l=attrib >> 9 & 1,
-        g=attrib >> 11 & 1,
-        avl=attrib >> 8 & 1,
-        unusable=0 if present else 1,
-    )
 
 
 def cpu_state_from_vmsa(vmsa: bytes | bytearray | memoryview) -> CpuState:
@@ -123,23 +74,4 @@ def cpu_state_from_vmsa(vmsa: bytes | bytearray | memoryview) -> CpuState:
     for name in ("vmpl", "cpl"):
         if fields[name]:
             raise FeatureError(f"VMSA {name} = {fields[name]}; a sw vCPU starts at VMPL0/CPL0")
-    segs = {("ldt" if n == "ldtr" else n): segment_from_vmsa(*fields[n]) for n in _SEGMENTS}
-    gdtr, idtr = fields["gdtr"], fields["idtr"]
-    return CpuState(
-        regs={
-            **{n: int(fields[n]) for n in GPRS},
-            "rip": int(fields["rip"]),
-            "rflags": int(fields["rflags"]),
-        },
-        segments=segs,
-        gdt=(int(gdtr.base), int(gdtr.limit)),
-        idt=(int(idtr.base), int(idtr.limit)),
-        control={
-            "cr0": int(fields["cr0"]),
-            "cr2": int(fields["cr2"]),
-            "cr3": int(fields["cr3"]),
-            "cr4": int(fields["cr4"]),
-            "efer": int(fields["efer"]) & ~EFER_SVME,
-        },
-        sev_features=int(fields["sev_features"]),
-    )
+    return decode_cpu_state(vmsa, fields)

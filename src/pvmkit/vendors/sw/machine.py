@@ -62,9 +62,9 @@ from pvmkit.launch import Launcher
 from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, InitPath, LaunchPlan, PageKind
 from pvmkit.uapi import kvm as _uapi
 from pvmkit.vendors.amd.measure import SnpMeasurer
-from pvmkit.vendors.driver import VmOwner
+from pvmkit.vendors.driver import VmOwner, load_cpu_state
 from pvmkit.vendors.sw import protocol
-from pvmkit.vendors.sw.cpustate import CpuState, KvmSegment, cpu_state_from_vmsa
+from pvmkit.vendors.sw.cpustate import cpu_state_from_vmsa
 from pvmkit.vendors.sw.launch_record import LaunchRecord, ReportService, launch_record
 from pvmkit.vendors.sw.rules import SW_SUPPORTED_VMSA_FEATURES, check_init
 
@@ -196,7 +196,7 @@ class SwMachine(VmOwner):
             self._tss = self._place_tss()
         vcpu = self.vm.create_vcpu(op.index)
         self._vcpus.append(vcpu)
-        _load(vcpu, state)
+        load_cpu_state(vcpu, state)
         self._measurer.add_vcpu(op)
 
     def _place_tss(self) -> int:
@@ -394,36 +394,6 @@ class SwMachine(VmOwner):
             status = protocol.STATUS_SUCCESS
         self.vm.write_memory(gpa + protocol.RESPONSE_OFFSET, protocol.build_response(status, report))
         return report
-
-
-def _segment(seg: KvmSegment) -> _uapi.kvm_segment:
-    return _uapi.kvm_segment(
-        base=seg.base,
-        limit=seg.limit,
-        selector=seg.selector,
-        type=seg.type,
-        present=seg.present,
-        dpl=seg.dpl,
-        db=seg.db,
-        s=seg.s,
-        l=seg.l,
-        g=seg.g,
-        avl=seg.avl,
-        unusable=seg.unusable,
-    )
-
-
-def _load(vcpu: Vcpu, state: CpuState) -> None:
-    """Load a decoded VMSA into a fresh KVM vCPU."""
-    sregs = vcpu.get_sregs()  # keeps apic_base and the interrupt bitmap KVM chose
-    for name, seg in state.segments.items():
-        setattr(sregs, name, _segment(seg))
-    sregs.gdt.base, sregs.gdt.limit = state.gdt
-    sregs.idt.base, sregs.idt.limit = state.idt
-    for name, value in state.control.items():
-        setattr(sregs, name, value)
-    vcpu.set_sregs(sregs)
-    vcpu.set_regs(_uapi.kvm_regs(**state.regs))
 
 
 def _check_id_block(op: Finalize, init: Init, measurement: bytes) -> None:

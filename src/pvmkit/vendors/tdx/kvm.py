@@ -40,11 +40,11 @@ from pvmkit.errors import (
     LayoutError,
     NotYetInitializedError,
 )
-from pvmkit.kvm import GuestMemory, Kvm, Vcpu, Vm
+from pvmkit.kvm import Kvm, Vcpu, Vm
 from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, PageKind, PageOrder, TdxParams, Vendor
 from pvmkit.uapi import kvm as _kvm
 from pvmkit.uapi import tdx as _tdx
-from pvmkit.vendors.driver import VmOwner
+from pvmkit.vendors.driver import MemoryRegion, VmOwner
 
 __all__ = ["CpuidEntry", "TdxCapabilities", "TdxKvmDriver", "TdxLaunchResult", "td_cpuid"]
 
@@ -134,17 +134,6 @@ def td_cpuid(caps: TdxCapabilities, supported: list[CpuidEntry], gpaw: int = 48)
     return out
 
 
-@dataclass
-class _Region:
-    mem: GuestMemory
-
-    def contains(self, op: AddMemory) -> bool:
-        return self.mem.gpa <= op.gpa and op.end <= self.mem.end
-
-    def overlaps(self, op: AddMemory) -> bool:
-        return op.gpa < self.mem.end and self.mem.gpa < op.end
-
-
 class TdxKvmDriver(VmOwner):
     """TDX launch on KVM (module docstring). Drive it with a :class:`~pvmkit.launch.Launcher`; FINALIZE
     returns a :class:`TdxLaunchResult`. The driver owns the TD: use it as a context manager or call
@@ -170,14 +159,10 @@ class TdxKvmDriver(VmOwner):
         self._caps: TdxCapabilities | None = None
         self._cpuid: list[CpuidEntry] = []
         self._vcpu_cpuid: list[CpuidEntry] = []
-        self._regions: list[_Region] = []
         self._memory_added = False
         self._finalized = False
 
     # -- lifetime ----------------------------------------------------------------------------------
-    def _release(self) -> None:
-        self._regions.clear()
-
     @property
     def vm(self) -> Vm:
         if self._vm is None:
@@ -293,25 +278,14 @@ class TdxKvmDriver(VmOwner):
         self._retry(vcpu, _tdx.KVM_TDX_INIT_VCPU, op.rcx, 0, ())
 
     # -- memory ------------------------------------------------------------------------------------
-    def _new_region(self, gpa: int, size: int) -> _Region:
+    def _new_region(self, gpa: int, size: int) -> MemoryRegion:
         vm = self.vm
         gmem = vm.create_guest_memfd(size)
         mem = vm.add_memory(len(self._regions), gpa, size, guest_memfd=gmem)
         vm.set_memory_attributes(gpa, size, _kvm.KVM_MEMORY_ATTRIBUTE_PRIVATE)
-        region = _Region(mem)
+        region = MemoryRegion(mem)
         self._regions.append(region)
         return region
-
-    def _region_for(self, op: AddMemory) -> _Region:
-        for region in self._regions:
-            if region.contains(op):
-                return region
-            if region.overlaps(op):
-                raise LayoutError(
-                    f"{op.label or 'memory'} at {op.gpa:#x}+{op.size:#x} straddles the guest memory region "
-                    f"at {region.mem.gpa:#x}+{region.mem.size:#x}"
-                )
-        return self._new_region(op.gpa, op.size)
 
     def add_memory(self, op: AddMemory) -> None:
         self._state("ADD memory")
