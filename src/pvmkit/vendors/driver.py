@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
 
-from pvmkit.errors import LayoutError
+from pvmkit.errors import LaunchStateError, LayoutError, NotYetInitializedError
 from pvmkit.kvm import GuestMemory, Kvm, Vcpu, Vm
-from pvmkit.plan import AddMemory
+from pvmkit.plan import AddMemory, Init
 from pvmkit.uapi import kvm as _kvm
 from pvmkit.vendors.amd.cpu_state import CpuState, KvmSegment
 
@@ -47,6 +47,24 @@ class VmOwner:
         self._vm: Vm | None = None
         self._vcpus: list[Vcpu] = []
         self._regions: list[MemoryRegion] = []
+        self._init: Init | None = None
+        self._finalized = False
+
+    _what = "the driver"  #: how errors name this backend
+
+    @property
+    def vm(self) -> Vm:
+        if self._vm is None:
+            raise LaunchStateError(f"{self._what} has no VM (before INIT, or closed)")
+        return self._vm
+
+    def _state(self, what: str) -> Init:
+        """INIT's op, for an op that needs a live, not yet finalized VM."""
+        if self._init is None or self._vm is None:
+            raise NotYetInitializedError(f"{what} before INIT (drive the driver with a Launcher)")
+        if self._finalized:
+            raise LaunchStateError(f"{what} after FINALIZE")
+        return self._init
 
     def _open_kvm(self) -> Kvm:
         """The KVM system fd, opened on first use when none was given."""

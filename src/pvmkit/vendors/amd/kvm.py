@@ -52,7 +52,6 @@ from pvmkit.errors import (
     KvmError,
     LaunchStateError,
     LayoutError,
-    NotYetInitializedError,
     SevFirmwareError,
 )
 from pvmkit.features import SevFeature
@@ -129,6 +128,8 @@ class AmdKvmDriver(VmOwner):
     :class:`~pvmkit.launch.Launcher`; FINALIZE returns an :class:`AmdLaunchResult`. The driver owns
     the VM: use it as a context manager or call :meth:`close`."""
 
+    _what = "the AMD driver"
+
     def __init__(
         self,
         kvm: Kvm | None = None,
@@ -144,9 +145,7 @@ class AmdKvmDriver(VmOwner):
         self.ram_size = ram_size
         self.max_retries = max_retries
         self._sev: DeviceFd | None = None
-        self._init: Init | None = None
         self._handle: int | None = None
-        self._finalized = False
 
     # -- lifetime ----------------------------------------------------------------------------------
     def _release(self) -> None:
@@ -155,18 +154,7 @@ class AmdKvmDriver(VmOwner):
         if sev is not None:
             sev.close()
 
-    @property
-    def vm(self) -> Vm:
-        if self._vm is None:
-            raise LaunchStateError("the AMD driver has no VM (before INIT, or closed)")
-        return self._vm
 
-    def _state(self, what: str) -> Init:
-        if self._init is None or self._vm is None:
-            raise NotYetInitializedError(f"{what} before INIT (drive the driver with a Launcher)")
-        if self._finalized:
-            raise LaunchStateError(f"{what} after FINALIZE")
-        return self._init
 
     def platform_status(self) -> SevPlatformStatus:
         """``SEV_ISSUE_CMD(SEV_PLATFORM_STATUS)`` on the driver's ``/dev/sev`` fd (open from INIT until

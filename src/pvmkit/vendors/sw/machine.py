@@ -56,7 +56,6 @@ from pvmkit.kvm import (
     MmioExit,
     ShutdownExit,
     Vcpu,
-    Vm,
 )
 from pvmkit.launch import Launcher
 from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, InitPath, LaunchPlan, PageKind
@@ -111,6 +110,8 @@ def _kick_handler(signum: int, frame: Any) -> None:  # pragma: no cover - runs i
 class SwMachine(VmOwner):
     """The software-protected VM backend (module docstring). Use as a context manager, or ``close()``."""
 
+    _what = "the sw machine"
+
     def __init__(
         self,
         kvm: Kvm | None = None,
@@ -138,11 +139,6 @@ class SwMachine(VmOwner):
         """The launch digest so far (the final MEASUREMENT once finalized)."""
         return self._measurer.digest
 
-    @property
-    def vm(self) -> Vm:
-        if self._vm is None:
-            raise LaunchStateError("the sw machine has no VM (before INIT, or closed)")
-        return self._vm
 
     def _vcpu(self, index: int) -> Vcpu:
         if not 0 <= index < len(self._vcpus):

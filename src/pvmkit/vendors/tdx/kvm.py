@@ -38,7 +38,6 @@ from pvmkit.errors import (
     KvmError,
     LaunchStateError,
     LayoutError,
-    NotYetInitializedError,
 )
 from pvmkit.kvm import Kvm, Vcpu, Vm
 from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, PageKind, PageOrder, TdxParams, Vendor
@@ -139,6 +138,8 @@ class TdxKvmDriver(VmOwner):
     returns a :class:`TdxLaunchResult`. The driver owns the TD: use it as a context manager or call
     :meth:`close`."""
 
+    _what = "the TDX driver"
+
     def __init__(
         self,
         kvm: Kvm | None = None,
@@ -155,26 +156,13 @@ class TdxKvmDriver(VmOwner):
         self.gpaw = gpaw
         self.max_retries = max_retries
         self.max_cpuid_entries = max_cpuid_entries
-        self._init: Init | None = None
         self._caps: TdxCapabilities | None = None
         self._cpuid: list[CpuidEntry] = []
         self._vcpu_cpuid: list[CpuidEntry] = []
         self._memory_added = False
-        self._finalized = False
 
     # -- lifetime ----------------------------------------------------------------------------------
-    @property
-    def vm(self) -> Vm:
-        if self._vm is None:
-            raise LaunchStateError("the TDX driver has no VM (before INIT, or closed)")
-        return self._vm
 
-    def _state(self, what: str) -> Init:
-        if self._init is None or self._vm is None:
-            raise NotYetInitializedError(f"{what} before INIT (drive the driver with a Launcher)")
-        if self._finalized:
-            raise LaunchStateError(f"{what} after FINALIZE")
-        return self._init
 
     # -- sub-commands ------------------------------------------------------------------------------
     @staticmethod
