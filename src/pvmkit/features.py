@@ -2,63 +2,66 @@
 
 Bit names and numbers: AMD APM vol. 2, "SEV_FEATURES" (VMSA offset 0x3B0); pvmkit spec amd.md §5.1.
 KVM's names differ for bit 5: the APM calls it DebugVirtualization, KVM/QEMU call it DebugSwap.
+
+The table is plain integers, so plan validation on the start-up path of ``pvmkit measure`` does not
+import :mod:`enum`. :class:`SevFeature`, the same bits as an :class:`enum.IntFlag`, is created from
+this table the first time something asks for it (``pvmkit._sev_feature``).
 """
 
 from __future__ import annotations
 
-import enum
-
 from pvmkit.errors import FeatureError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pvmkit._sev_feature import SevFeature
 
 __all__ = [
     "KNOWN_SEV_FEATURES",
+    "SEV_FEATURE_BITS",
     "SNP_ONLY_FEATURES",
     "SevFeature",
     "decode_sev_features",
     "parse_sev_features",
 ]
 
-
-class SevFeature(enum.IntFlag):
-    """SEV_FEATURES bits (AMD APM vol. 2, table "SEV_FEATURES"; spec amd.md §5.1)."""
-
-    SNP_ACTIVE = 1 << 0
-    VTOM = 1 << 1
-    REFLECT_VC = 1 << 2
-    RESTRICTED_INJECTION = 1 << 3
-    ALTERNATE_INJECTION = 1 << 4
-    DEBUG_SWAP = 1 << 5  # APM: DebugVirtualization
-    PREVENT_HOST_IBS = 1 << 6
-    BTB_ISOLATION = 1 << 7
-    VMPL_SSS = 1 << 8
-    SECURE_TSC = 1 << 9
-    VMGEXIT_PARAMETER = 1 << 10
-    IBS_VIRTUALIZATION = 1 << 12
-    VMSA_REG_PROT = 1 << 14
-    SMT_PROTECTION = 1 << 15
-    SECURE_AVIC = 1 << 16
-    IBPB_ON_ENTRY = 1 << 21
-
+#: SEV_FEATURES bit names (KVM's spelling) → bit values, lowest bit first (APM vol. 2, table
+#: "SEV_FEATURES"; spec amd.md §5.1). ``SevFeature`` has exactly these members.
+SEV_FEATURE_BITS: dict[str, int] = {
+    "SNP_ACTIVE": 1 << 0,
+    "VTOM": 1 << 1,
+    "REFLECT_VC": 1 << 2,
+    "RESTRICTED_INJECTION": 1 << 3,
+    "ALTERNATE_INJECTION": 1 << 4,
+    "DEBUG_SWAP": 1 << 5,  # APM: DebugVirtualization
+    "PREVENT_HOST_IBS": 1 << 6,
+    "BTB_ISOLATION": 1 << 7,
+    "VMPL_SSS": 1 << 8,
+    "SECURE_TSC": 1 << 9,
+    "VMGEXIT_PARAMETER": 1 << 10,
+    "IBS_VIRTUALIZATION": 1 << 12,
+    "VMSA_REG_PROT": 1 << 14,
+    "SMT_PROTECTION": 1 << 15,
+    "SECURE_AVIC": 1 << 16,
+    "IBPB_ON_ENTRY": 1 << 21,
+}
+SNP_ACTIVE = SEV_FEATURE_BITS["SNP_ACTIVE"]
+DEBUG_SWAP = SEV_FEATURE_BITS["DEBUG_SWAP"]
 
 KNOWN_SEV_FEATURES = 0
-for _f in SevFeature:
-    KNOWN_SEV_FEATURES |= int(_f)
-del _f
+for _bit in SEV_FEATURE_BITS.values():
+    KNOWN_SEV_FEATURES |= _bit
+del _bit
 
 #: KVM's SVM_SEV_FEAT_SNP_ONLY_MASK: bits refused for SEV-ES guests (spec amd.md §5.1).
-SNP_ONLY_FEATURES = int(SevFeature.SNP_ACTIVE | SevFeature.SECURE_TSC | SevFeature.IBPB_ON_ENTRY)
+SNP_ONLY_FEATURES = SNP_ACTIVE | SEV_FEATURE_BITS["SECURE_TSC"] | SEV_FEATURE_BITS["IBPB_ON_ENTRY"]
+
+_NAME_OF_BIT = {bit: name for name, bit in SEV_FEATURE_BITS.items()}
 
 
 def decode_sev_features(value: int) -> list[str]:
     """Names of the set bits, lowest first; unknown bits appear as ``bit<N>``."""
-    names = []
-    for bit in range(64):
-        if value >> bit & 1:
-            try:
-                names.append(SevFeature(1 << bit).name or f"bit{bit}")
-            except ValueError:
-                names.append(f"bit{bit}")
-    return names
+    return [_NAME_OF_BIT.get(1 << bit, f"bit{bit}") for bit in range(64) if value >> bit & 1]
 
 
 def parse_sev_features(text: str) -> int:
@@ -75,9 +78,18 @@ def parse_sev_features(text: str) -> int:
             if not name:
                 continue
             try:
-                value |= int(SevFeature[name])
+                value |= SEV_FEATURE_BITS[name]
             except KeyError:
                 raise FeatureError(f"unknown SEV feature name {part.strip()!r}") from None
     if value < 0 or value >= 1 << 64:
         raise FeatureError(f"feature value {text!r} does not fit in 64 bits")
     return value
+
+
+def __getattr__(name: str) -> object:
+    if name == "SevFeature":
+        from pvmkit._sev_feature import SevFeature
+
+        globals()["SevFeature"] = SevFeature
+        return SevFeature
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,6 @@ A :class:`Backend` (a measurer, a KVM driver, the software-protected VM) receive
 from __future__ import annotations
 
 import bisect
-import enum
 
 from pvmkit.errors import (
     AlreadyFinalizedError,
@@ -33,11 +32,14 @@ __all__ = ["Backend", "LaunchState", "Launcher"]
 # protocol is built (with typing) when something first asks for it (module __getattr__).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from enum import Enum as Choice
     from typing import Generic, Protocol, TypeVar
 
     R = TypeVar("R")
     R_co = TypeVar("R_co", covariant=True)
 else:
+    from pvmkit._choice import Choice
+
     R = R_co = None
 
     class Generic:
@@ -92,7 +94,7 @@ else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class LaunchState(enum.Enum):
+class LaunchState(Choice):
     NEW = "new"
     INITIALIZED = "initialized"
     FINALIZED = "finalized"

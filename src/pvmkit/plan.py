@@ -28,16 +28,19 @@ AddVcpu.rcx    TDX: the initial RCX given to ``KVM_TDX_INIT_VCPU`` (the TD HOB G
 
 from __future__ import annotations
 
-import enum
-
 from pvmkit.errors import FeatureError, LayoutError
-from pvmkit.features import KNOWN_SEV_FEATURES, SNP_ONLY_FEATURES, SevFeature
+from pvmkit.features import DEBUG_SWAP, KNOWN_SEV_FEATURES, SNP_ACTIVE, SNP_ONLY_FEATURES
 
-TYPE_CHECKING = False  # typing, collections.abc and dataclasses are not imported at run time
+# typing, collections.abc, dataclasses and enum are not imported at run time (start-up cost of
+# `pvmkit measure`); the enumerations are Choices, which mypy sees as enum.Enum (pvmkit._choice).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from dataclasses import Field
+    from enum import Enum as Choice
     from typing import Any, ClassVar
+else:
+    from pvmkit._choice import Choice
 
 __all__ = [
     "PAGE_SIZE",
@@ -70,7 +73,7 @@ _KVM_X86_SNP_VM = 4
 _KVM_X86_TDX_VM = 5
 
 
-class Vendor(str, enum.Enum):
+class Vendor(str, Choice):
     """Protected-VM technology. The values are the CLI/JSON spellings."""
 
     SEV = "sev"
@@ -90,7 +93,7 @@ class Vendor(str, enum.Enum):
         return self in (Vendor.SNP, Vendor.SW)
 
 
-class PageKind(str, enum.Enum):
+class PageKind(str, Choice):
     """How a page is added. Names follow the SNP page types (SNP ABI 56860, SNP_LAUNCH_UPDATE)."""
 
     NORMAL = "normal"  #: contents measured
@@ -105,14 +108,14 @@ class PageKind(str, enum.Enum):
         return self in (PageKind.NORMAL, PageKind.VMSA)
 
 
-class InitPath(str, enum.Enum):
+class InitPath(str, Choice):
     """How the VM is initialised (spec amd.md §3.3, §5.5)."""
 
     LEGACY = "legacy"  #: KVM_SEV_INIT / KVM_SEV_ES_INIT on KVM_X86_DEFAULT_VM
     INIT2 = "init2"  #: KVM_SEV_INIT2 on KVM_X86_SEV_VM / SEV_ES_VM / SNP_VM (and TDX INIT_VM)
 
 
-class Vmm(str, enum.Enum):
+class Vmm(str, Choice):
     """VMM profile: who builds the initial vCPU state and page order (spec amd.md §3.4)."""
 
     QEMU = "qemu"
@@ -120,7 +123,7 @@ class Vmm(str, enum.Enum):
     GCE = "gce"
 
 
-class PageOrder(str, enum.Enum):
+class PageOrder(str, Choice):
     """TDX MRTD record order (spec tdx.md §1.4)."""
 
     INTERLEAVED = "interleaved"  #: upstream KVM ≥ 6.16: per page PAGE.ADD then 16 MR.EXTEND
@@ -290,7 +293,7 @@ class Init(_Frozen):
     def sev_features(self) -> int:
         """The SEV_FEATURES value that ends up in every VMSA (KVM adds SNPActive for SNP)."""
         if self.vendor.snp_like:
-            return self.vmsa_features | int(SevFeature.SNP_ACTIVE)
+            return self.vmsa_features | SNP_ACTIVE
         return self.vmsa_features
 
     def validate(self) -> None:
@@ -309,7 +312,7 @@ class Init(_Frozen):
             )
         if v in (Vendor.SNP, Vendor.SW, Vendor.TDX) and self.init_path is InitPath.LEGACY:
             raise FeatureError(f"{v.value} has no legacy init path; use init2")
-        if v is Vendor.SEV_ES and self.init_path is InitPath.LEGACY and f & ~int(SevFeature.DEBUG_SWAP):
+        if v is Vendor.SEV_ES and self.init_path is InitPath.LEGACY and f & ~DEBUG_SWAP:
             raise FeatureError(
                 f"legacy KVM_SEV_ES_INIT cannot set vmsa_features {f:#x} (at most DebugSwap, and only "
                 "on pre-6.10 kernels with kvm_amd.debug_swap)"

@@ -264,11 +264,13 @@ def test_measure_hot_path_imports_neither_ctypes_nor_cryptography(fixture_file) 
 
 #: Modules a cold SNP measurement must not import (bench/bench_amd.py section (a), spec amd.md §8):
 #: argparse (+ re, gettext, shutil) is built only for help/errors/unusual spellings; dataclasses (+
-#: inspect, ast, dis, tokenize, copy), typing and collections.abc are replaced or under TYPE_CHECKING.
+#: inspect, ast, dis, tokenize, copy), typing and collections.abc are replaced or under TYPE_CHECKING;
+#: enum (+ functools, collections) by pvmkit._choice and the plain SEV_FEATURES table.
 HOT_PATH_FORBIDDEN = (
     "argparse", "re", "gettext", "shutil", "locale", "dataclasses", "inspect", "ast", "dis", "tokenize",
     "copy", "typing", "collections.abc", "importlib", "warnings", "contextlib", "json", "tempfile",
-    "pathlib", "uuid", "ctypes", "cryptography", "hmac", "base64", "struct",
+    "pathlib", "uuid", "ctypes", "cryptography", "hmac", "base64", "struct", "enum", "functools",
+    "collections", "pvmkit._sev_feature",
 )  # fmt: skip
 
 

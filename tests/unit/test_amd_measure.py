@@ -27,6 +27,7 @@ from pvmkit.vendors.amd.measure import (
     SevMeasurer,
     SnpMeasurer,
     measure_plan,
+    page_sha384s,
     snp_page_info,
 )
 
@@ -146,6 +147,20 @@ def test_page_digests_stand_in_for_data() -> None:
     digests = tuple(hashlib.sha384(data[i : i + 4096]).digest() for i in (0, 4096))
     by_digest.add_memory(AddMemory(0x1000, 0x2000, page_digests=digests))
     assert by_data.digest == by_digest.digest
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_page_digests_of_runs_equal_hashing_every_page(kind: type) -> None:
+    """page_sha384s reuses a digest for a page equal to the one before it: it must still give exactly
+    SHA-384 of every page (runs at both ends, pages equal but not adjacent, one byte of difference,
+    and enough distinct pages for the two-thread split)."""
+    a, b = b"\xff" * 4096, bytes(4096)
+    c = b"\xff" * 4095 + b"\xfe"
+    distinct = [i.to_bytes(2, "little") * 2048 for i in range(600)]
+    pages = [a, a, b, a, a, a, c, c, b, *distinct, a, a]
+    data = b"".join(pages)
+    got = page_sha384s(kind(data), len(pages))
+    assert got == [hashlib.sha384(p).digest() for p in pages]
 
 
 def test_copy_is_independent() -> None:
@@ -313,8 +328,10 @@ def _vmsa_order_plans(vendor):  # type: ignore[no-untyped-def]
 
     page = bytes(range(256)) * 16
     vmsa0, vmsa1 = b"\x01" * 4096, b"\x02" * 4096
-    mem = [AddMemory(0x1000, 4096, PageKind.NORMAL, data=page), AddMemory(0x2000, 4096, PageKind.NORMAL,
-                                                                             data=page[::-1])]
+    mem = [
+        AddMemory(0x1000, 4096, PageKind.NORMAL, data=page),
+        AddMemory(0x2000, 4096, PageKind.NORMAL, data=page[::-1]),
+    ]
     vcpus = [AddVcpu(0, vmsa0), AddVcpu(1, vmsa1)]
     init = Init(vendor)
     memory_first = LaunchPlan.of([init, *mem, *vcpus, Finalize()])

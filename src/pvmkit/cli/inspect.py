@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pvmkit._choice import Choice
 from pvmkit.cli._common import Parser, print_json, read_file
 from pvmkit.errors import FormatError, InputError
 from pvmkit.formats import ccel as _ccel
@@ -43,7 +44,7 @@ def jsonable(obj: Any) -> Any:
         return jsonable(to_dict())
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.repr}
-    if isinstance(obj, enum.Enum):
+    if isinstance(obj, enum.Enum | Choice):
         return obj.name
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return bytes(obj).hex()

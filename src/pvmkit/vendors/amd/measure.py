@@ -172,32 +172,59 @@ def _cpus() -> int:
 def page_sha384s(data: bytes | bytearray | memoryview, n: int) -> list[bytes]:
     """SHA-384 of each of the ``n`` 4 KiB pages of ``data``.
 
-    Large inputs (a firmware image) are split between two threads: hashlib releases the GIL while it
-    hashes, so on a machine with two or more CPUs this halves the dominant cost of an SNP measurement.
+    A page equal to the page before it reuses that page's digest: comparing two pages is a memcmp,
+    far cheaper than hashing one, and firmware images are mostly such runs (in an OVMF build 843 of
+    the 1024 pages are the 0xFF padding after the compressed volume). The distinct pages of a large
+    input are split between two threads: hashlib releases the GIL while it hashes, so on a machine
+    with two or more CPUs this halves what remains.
     """
-    mv = memoryview(data).cast("B")
+    if not isinstance(data, bytes):
+        data = bytes(memoryview(data).cast("B")[: n * PAGE_SIZE])
     sha384 = hashlib.sha384
-    if n < _PARALLEL_MIN_PAGES or _cpus() < 2:
-        return [sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest() for i in range(n)]
-    half = n // 2
-    out: list[bytes] = [b""] * n
+    # first index of each run of identical pages; bytes.startswith compares in place, no copy
+    starts: list[int] = []
+    page = b""
+    for i in range(n):
+        offset = i * PAGE_SIZE
+        if not (page and data.startswith(page, offset, offset + PAGE_SIZE)):
+            page = data[offset : offset + PAGE_SIZE]
+            starts.append(i)
+    unique = _hash_pages(data, starts, sha384)
+    out: list[bytes] = []
+    bounds = [*starts[1:], n]
+    for run, digest in enumerate(unique):
+        out += [digest] * (bounds[run] - starts[run])
+    return out
+
+
+def _hash_pages(data: bytes, indices: list[int], sha384: Any) -> list[bytes]:
+    """SHA-384 of the pages at ``indices``; two threads when there are many and two CPUs."""
+    mv = memoryview(data)
+    m = len(indices)
+    if m < _PARALLEL_MIN_PAGES or _cpus() < 2:
+        return [sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest() for i in indices]
+    half = m // 2
+    out: list[bytes] = [b""] * m
     done = _thread.allocate_lock()
     done.acquire()
 
     def upper() -> None:
         try:
-            for i in range(half, n):
-                out[i] = sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest()
+            for k in range(half, m):
+                i = indices[k]
+                out[k] = sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest()
         finally:
             done.release()
 
     _thread.start_new_thread(upper, ())
-    for i in range(half):
-        out[i] = sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest()
+    for k in range(half):
+        i = indices[k]
+        out[k] = sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest()
     done.acquire()
-    for i in range(half, n):  # the worker failed (cannot happen for bytes input): finish here
-        if not out[i]:
-            out[i] = sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest()
+    for k in range(half, m):  # the worker failed (cannot happen for bytes input): finish here
+        if not out[k]:
+            i = indices[k]
+            out[k] = sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest()
     return out
 
 
