@@ -28,6 +28,8 @@ AddVcpu.rcx    TDX: the initial RCX given to ``KVM_TDX_INIT_VCPU`` (the TD HOB G
 
 from __future__ import annotations
 
+import mmap
+
 from pvmkit.errors import FeatureError, LayoutError
 from pvmkit.features import DEBUG_SWAP, KNOWN_SEV_FEATURES, SNP_ACTIVE, SNP_ONLY_FEATURES
 
@@ -62,7 +64,8 @@ __all__ = [
 
 PAGE_SIZE = 4096
 
-ByteData = bytes | bytearray | memoryview
+#: Memory contents: any bytes-like object, including a read-only mmap of a firmware file.
+ByteData = bytes | bytearray | memoryview | mmap.mmap
 
 # KVM VM types (linux/kvm.h, arch/x86/include/uapi/asm/kvm.h); repeated here so that the pure layers
 # do not import pvmkit.uapi. tests/unit/test_plan.py checks they equal the uapi constants.

@@ -144,6 +144,7 @@ def bad_inputs(tmp_path: Path, fixture_bytes) -> dict[str, str]:
         "no-metadata": _patched(tail, METADATA_GUID),
         "no-reset-block": _patched(tail, RESET_BLOCK_GUID),
         "kernel": b"kernel",
+        "empty": b"",
     }
     paths = {}
     for name, data in files.items():
@@ -163,6 +164,8 @@ def fixture_file_path(relative: str) -> Path:
 BAD = [
     ("truncated firmware", ["--vendor", "snp", "--ovmf", "{truncated}"], 1, "footer"),
     ("tiny firmware", ["--vendor", "snp", "--ovmf", "{tiny}"], 1, "too short"),
+    ("empty firmware", ["--vendor", "snp", "--ovmf", "{empty}"], 1, "too short"),
+    ("directory as firmware", ["--vendor", "snp", "--ovmf", "/"], 1, "Is a directory"),
     ("non-OVMF firmware", ["--vendor", "sev", "--ovmf", "{not-ovmf}"], 1, "not an SEV-capable OVMF"),
     ("no SEV metadata", ["--vendor", "snp", "--ovmf", "{no-metadata}"], 1, "no SEV metadata"),
     ("APs without reset block", ["--vendor", "snp", "--ovmf", "{no-reset-block}", "--vcpus", "2"], 1,
@@ -298,6 +301,49 @@ def test_cold_snp_measurement_imports_only_what_it_needs(fixture_file, command: 
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines() == [SNP4, "0 -"], proc.stdout
+
+
+@pytest.mark.parametrize("command", ["measure", "sev-snp-measure"])
+def test_firmware_kernel_and_initrd_through_pipes(fixture_file, tmp_path: Path, command: str) -> None:
+    """Inputs are mapped, not read, when they are regular files; a pipe (a shell's ``<(...)``) cannot
+    be mapped and is read instead: the digest is the same either way."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    fw = fixture_file(DEBIAN)
+    (tmp_path / "kernel").write_bytes(b"kernel " * 1000)
+    (tmp_path / "initrd").write_bytes(b"initrd " * 1000)
+    if command == "measure":
+        head = ["measure", "--vendor", "snp", "--vcpus", "2", "--vcpu-type", "EPYC-v4"]
+    else:
+        head = ["sev-snp-measure", "--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC-v4"]
+
+    def argv(fw: str, kernel: str, initrd: str) -> list[str]:
+        return [*head, "--ovmf", fw, "--kernel", kernel, "--initrd", initrd, "--append", "console=ttyS0"]
+
+    files = argv(str(fw), str(tmp_path / "kernel"), str(tmp_path / "initrd"))
+    expected = subprocess.run([sys.executable, "-m", "pvmkit", *files], capture_output=True, text=True)
+    assert expected.returncode == 0 and len(expected.stdout.strip()) == 96, expected.stderr
+
+    sources = {"fw": fw, "kernel": tmp_path / "kernel", "initrd": tmp_path / "initrd"}
+    fifos = {name: tmp_path / f"{name}.fifo" for name in sources}
+    for fifo in fifos.values():
+        os.mkfifo(fifo)
+
+    def feed(fifo: Path, source: Path) -> None:
+        with open(fifo, "wb") as w:
+            w.write(source.read_bytes())
+
+    feeders = [threading.Thread(target=feed, args=(fifos[n], sources[n]), daemon=True) for n in sources]
+    for t in feeders:
+        t.start()
+    piped = argv(str(fifos["fw"]), str(fifos["kernel"]), str(fifos["initrd"]))
+    got = subprocess.run([sys.executable, "-m", "pvmkit", *piped], capture_output=True, text=True, timeout=60)
+    for t in feeders:
+        t.join(timeout=10)
+    assert (got.returncode, got.stdout, got.stderr) == (0, expected.stdout, "")
 
 
 def test_progress_bar_only_on_a_terminal(fixture_file, capsys, monkeypatch) -> None:

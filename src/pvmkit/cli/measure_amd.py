@@ -14,7 +14,15 @@ from __future__ import annotations
 import os
 import sys
 
-from pvmkit.cli._common import UsageErrors, atomic_write, parse_hex, parse_int, read_file, scan_options
+from pvmkit.cli._common import (
+    UsageErrors,
+    atomic_write,
+    map_file,
+    parse_hex,
+    parse_int,
+    read_file,
+    scan_options,
+)
 from pvmkit.errors import InputError
 
 TYPE_CHECKING = False
@@ -153,18 +161,18 @@ def launch_from_args(
     if policy_arg:
         policy = parse_int(args.policy, "--policy") if args.policy is not None else None
     init_path = InitPath(args.init_path) if args.init_path is not None else None
-    firmware = parse_ovmf(read_file(args.ovmf, "--ovmf"))
+    firmware = parse_ovmf(map_file(args.ovmf))
     hashes = None
     if args.kernel is not None:
         from pvmkit.formats.sev_hashes import hash_kernel_inputs
 
-        kernel = read_file(args.kernel)
-        initrd = read_file(args.initrd) if args.initrd is not None else None
+        kernel = map_file(args.kernel)
+        initrd = map_file(args.initrd) if args.initrd is not None else None
         hashes = hash_kernel_inputs(kernel, initrd, args.append)
     svsm = None
     vars_size = 0
     if args.svsm is not None:
-        svsm = parse_ovmf(read_file(args.svsm, "--svsm"))
+        svsm = parse_ovmf(map_file(args.svsm))
         if args.vars_file is not None:
             vars_size = os.stat(args.vars_file).st_size
         elif args.vars_size is not None:

@@ -15,6 +15,8 @@ The same parser reads Coconut SVSM images, which carry the same footer table.
 
 from __future__ import annotations
 
+import mmap
+
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up cost of `pvmkit measure`)
@@ -32,6 +34,7 @@ __all__ = [
     "SECRET_AREA_GUID",
     "SVSM_INFO_GUID",
     "TDX_METADATA_GUID",
+    "Image",
     "MetadataSection",
     "Ovmf",
     "SectionType",
@@ -44,6 +47,10 @@ __all__ = [
 ]
 
 FOUR_GIB = 1 << 32
+
+#: A whole firmware image: bytes, or a read-only ``mmap`` of the file (what the CLI passes, so a 4 MiB
+#: image is not copied into memory first). Slicing either gives bytes.
+Image = bytes | mmap.mmap
 
 #: Footer-table GUIDs (canonical text form; stored little-endian, "bytes_le", in the image).
 FOOTER_GUID = "96b582de-1fb2-45f7-baea-a366c55a082d"
@@ -156,7 +163,7 @@ class Ovmf:
 
     def __init__(
         self,
-        data: bytes,
+        data: Image,
         table: dict[str, TableEntry],
         *,
         legacy_table: bool = False,
@@ -209,15 +216,15 @@ class Ovmf:
         return any(s.type == section_type for s in self.sections)
 
 
-def _u16(data: bytes, off: int) -> int:
+def _u16(data: Image, off: int) -> int:
     return int.from_bytes(data[off : off + 2], "little")
 
 
-def _u32(data: bytes, off: int) -> int:
+def _u32(data: Image, off: int) -> int:
     return int.from_bytes(data[off : off + 4], "little")
 
 
-def parse_footer_table(data: bytes) -> tuple[dict[str, TableEntry], bool]:
+def parse_footer_table(data: Image) -> tuple[dict[str, TableEntry], bool]:
     """The footer GUID table, keyed by GUID text; and whether the legacy fallback was used.
 
     An image without the footer GUID (and without the legacy reset block) gives an empty table.
@@ -274,7 +281,7 @@ _FOOTER_LE = guid_bytes(FOOTER_GUID)
 _RESET_LE = guid_bytes(RESET_BLOCK_GUID)
 
 
-def parse_sev_metadata(data: bytes, offset_from_end: int) -> tuple[int, tuple[MetadataSection, ...]]:
+def parse_sev_metadata(data: Image, offset_from_end: int) -> tuple[int, tuple[MetadataSection, ...]]:
     """The ASEV header ``offset_from_end`` bytes before the end of ``data`` and its descriptors.
 
     Returns (header file offset, sections in table order).
@@ -335,9 +342,12 @@ def _single(entry: TableEntry, what: str) -> int:
     return _u32(entry.data, 0)
 
 
-def parse_ovmf(data: bytes | bytearray | memoryview) -> Ovmf:
-    """Parse an OVMF (or Coconut SVSM) image. Never fails for a missing entry, only for bad bytes."""
-    raw = bytes(data)
+def parse_ovmf(data: bytes | bytearray | memoryview | mmap.mmap) -> Ovmf:
+    """Parse an OVMF (or Coconut SVSM) image. Never fails for a missing entry, only for bad bytes.
+
+    ``Ovmf.data`` is ``data`` itself when it is bytes or an mmap, otherwise a bytes copy.
+    """
+    raw = data if isinstance(data, bytes | mmap.mmap) else bytes(data)
     table, legacy = parse_footer_table(raw)
     reset_eip = None
     if RESET_BLOCK_GUID in table:

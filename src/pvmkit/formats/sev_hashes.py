@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 from pvmkit.errors import FormatError, TruncatedError
-from pvmkit.formats.ovmf import guid_bytes
+from pvmkit.formats.ovmf import Image, guid_bytes
 
 __all__ = [
     "CMDLINE_GUID",
@@ -74,7 +74,7 @@ class SevHashes:
 
 
 def hash_kernel_inputs(
-    kernel: bytes, initrd: bytes | None = None, cmdline: str | bytes | None = None
+    kernel: Image, initrd: Image | None = None, cmdline: str | bytes | None = None
 ) -> SevHashes:
     """Hash the direct-boot inputs as QEMU does (cmdline with its NUL, missing initrd = b"")."""
     if isinstance(cmdline, str):

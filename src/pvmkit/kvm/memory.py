@@ -67,11 +67,11 @@ class GuestMemory:
         m, off = self._offset(gpa, n, "read")
         return m[off : off + n]
 
-    def write(self, gpa: int, data: bytes | bytearray | memoryview) -> None:
-        """Copy ``data`` to guest-physical ``gpa``."""
-        data = bytes(data)
-        m, off = self._offset(gpa, len(data), "write")
-        m[off : off + len(data)] = data
+    def write(self, gpa: int, data: bytes | bytearray | memoryview | mmap.mmap) -> None:
+        """Copy ``data`` (any bytes-like object, e.g. an mmap of a firmware file) to GPA ``gpa``."""
+        view = memoryview(data).cast("B")
+        m, off = self._offset(gpa, len(view), "write")
+        m[off : off + len(view)] = view
 
     def fill(self, gpa: int, n: int, byte: int = 0) -> None:
         """Set ``n`` bytes at ``gpa`` to ``byte``."""

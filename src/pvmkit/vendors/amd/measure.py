@@ -23,7 +23,7 @@ import os
 
 from pvmkit.errors import MeasurementError
 from pvmkit.launch import Launcher
-from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, LaunchPlan, PageKind, Vendor
+from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, ByteData, Finalize, Init, LaunchPlan, PageKind, Vendor
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up cost of `pvmkit measure`)
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def page_sha384s(data: bytes | bytearray | memoryview, n: int) -> list[bytes]:
+def page_sha384s(data: ByteData, n: int) -> list[bytes]:
     """SHA-384 of each of the ``n`` 4 KiB pages of ``data``.
 
     A page equal to the page before it reuses that page's digest: comparing two pages is a memcmp,
@@ -178,31 +178,38 @@ def page_sha384s(data: bytes | bytearray | memoryview, n: int) -> list[bytes]:
     input are split between two threads: hashlib releases the GIL while it hashes, so on a machine
     with two or more CPUs this halves what remains.
     """
-    if not isinstance(data, bytes):
-        data = bytes(memoryview(data).cast("B")[: n * PAGE_SIZE])
-    sha384 = hashlib.sha384
-    # first index of each run of identical pages; bytes.startswith compares in place, no copy
-    starts: list[int] = []
+    starts: list[int] = []  # first index of each run of identical pages
+    unique: list[bytes] = []  # the page at each start
     page = b""
-    for i in range(n):
-        offset = i * PAGE_SIZE
-        if not (page and data.startswith(page, offset, offset + PAGE_SIZE)):
-            page = data[offset : offset + PAGE_SIZE]
-            starts.append(i)
-    unique = _hash_pages(data, starts, sha384)
+    if isinstance(data, bytes):
+        for i in range(n):  # bytes.startswith compares in place: only distinct pages are copied
+            offset = i * PAGE_SIZE
+            if not (page and data.startswith(page, offset, offset + PAGE_SIZE)):
+                page = data[offset : offset + PAGE_SIZE]
+                starts.append(i)
+                unique.append(page)
+    else:  # an mmap of the image (the CLI), bytearray or memoryview: compare page copies
+        view = memoryview(data).cast("B")
+        for i in range(n):
+            current = view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE].tobytes()
+            if current != page:
+                page = current
+                starts.append(i)
+                unique.append(page)
+    digests = _hash_pages(unique)
     out: list[bytes] = []
     bounds = [*starts[1:], n]
-    for run, digest in enumerate(unique):
+    for run, digest in enumerate(digests):
         out += [digest] * (bounds[run] - starts[run])
     return out
 
 
-def _hash_pages(data: bytes, indices: list[int], sha384: Any) -> list[bytes]:
-    """SHA-384 of the pages at ``indices``; two threads when there are many and two CPUs."""
-    mv = memoryview(data)
-    m = len(indices)
+def _hash_pages(pages: list[bytes]) -> list[bytes]:
+    """SHA-384 of each page; two threads when there are many and two CPUs."""
+    sha384 = hashlib.sha384
+    m = len(pages)
     if m < _PARALLEL_MIN_PAGES or _cpus() < 2:
-        return [sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest() for i in indices]
+        return [sha384(p).digest() for p in pages]
     half = m // 2
     out: list[bytes] = [b""] * m
     done = _thread.allocate_lock()
@@ -211,20 +218,17 @@ def _hash_pages(data: bytes, indices: list[int], sha384: Any) -> list[bytes]:
     def upper() -> None:
         try:
             for k in range(half, m):
-                i = indices[k]
-                out[k] = sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest()
+                out[k] = sha384(pages[k]).digest()
         finally:
             done.release()
 
     _thread.start_new_thread(upper, ())
     for k in range(half):
-        i = indices[k]
-        out[k] = sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest()
+        out[k] = sha384(pages[k]).digest()
     done.acquire()
     for k in range(half, m):  # the worker failed (cannot happen for bytes input): finish here
         if not out[k]:
-            i = indices[k]
-            out[k] = sha384(mv[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest()
+            out[k] = sha384(pages[k]).digest()
     return out
 
 
