@@ -28,12 +28,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import re
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pvmkit.attest._x509 import (
+    check_ca,
+    check_validity,
+    common_name,
+    extensions,
+    load_certificates,
+    utc,
+)
 from pvmkit.attest.snp_report import (
     FIELD_OFFSETS,
     KNOWN_VERSIONS,
@@ -82,7 +87,6 @@ _SPL_OIDS = {  # TCB component -> VCEK extension OID
 }
 _HWID_OID = _AMD + ".4"
 _PSS_SALT = 48
-_PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
 @dataclass(frozen=True)
@@ -146,149 +150,13 @@ class VerificationResult:
 # certificates
 
 
-def _split_der(data: bytes) -> Iterator[bytes]:
-    """Concatenated DER SEQUENCEs → each one's bytes (FormatError on a malformed length)."""
-    pos = 0
-    while pos < len(data):
-        if data[pos] != 0x30 or pos + 2 > len(data):
-            raise FormatError("not a DER certificate", what="certificate", offset=pos)
-        first = data[pos + 1]
-        if first < 0x80:
-            length, header = first, 2
-        else:
-            n = first & 0x7F
-            if n == 0 or n > 4 or pos + 2 + n > len(data):
-                raise FormatError("bad DER length", what="certificate", offset=pos + 1)
-            length, header = int.from_bytes(data[pos + 2 : pos + 2 + n], "big"), 2 + n
-        end = pos + header + length
-        if end > len(data):
-            raise TruncatedError("DER certificate is truncated", what="certificate", offset=len(data))
-        yield data[pos:end]
-        pos = end
-
-
-def _der_header(data: bytes, pos: int) -> tuple[int, int]:
-    """(header length, content length) of the DER element at ``pos`` (ValueError when malformed)."""
-    if pos + 2 > len(data):
-        raise ValueError("truncated DER")
-    first = data[pos + 1]
-    if first < 0x80:
-        return 2, first
-    n = first & 0x7F
-    if n == 0 or n > 4 or pos + 2 + n > len(data):
-        raise ValueError("bad DER length")
-    return 2 + n, int.from_bytes(data[pos + 2 : pos + 2 + n], "big")
-
-
-def _der_children(data: bytes) -> list[bytes]:
-    """The encoded elements inside the constructed DER element ``data``."""
-    header, length = _der_header(data, 0)
-    pos, end, out = header, header + length, []
-    while pos < end:
-        h, n = _der_header(data, pos)
-        out.append(data[pos : pos + h + n])
-        pos += h + n
-    return out
-
-
-def _signature_algorithms_agree(der: bytes) -> bool:
-    """RFC 5280 §4.1.1.2: Certificate.signatureAlgorithm (outside the signed part) must equal
-    TBSCertificate.signature. ``cryptography`` does not compare them; an attacker could otherwise
-    change the unsigned copy (e.g. the RSASSA-PSS trailer field) without breaking the signature."""
-    try:
-        tbs, outer = _der_children(der)[:2]
-        fields = _der_children(tbs)
-        inner = fields[2] if fields[0][:1] == b"\xa0" else fields[1]
-    except (ValueError, IndexError):
-        return False
-    return inner == outer
-
-
-def load_certificates(data: bytes, what: str = "certificate") -> list[x509.Certificate]:
-    """Every certificate in ``data``: PEM (one or more blocks) or DER (one or concatenated).
-    FormatError when a certificate does not parse (every part is parsed here, although
-    ``cryptography`` would parse lazily); CertificateError when its unsigned signatureAlgorithm
-    differs from the signed one."""
-    from cryptography import x509
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives.serialization import Encoding
-    from cryptography.utils import CryptographyDeprecationWarning
-
-    blobs: list[tuple[bytes, bool]]
-    if b"-----BEGIN" in data:
-        blobs = [(m.group(0), True) for m in _PEM_RE.finditer(data)]
-    else:
-        blobs = [(d, False) for d in _split_der(bytes(data))]
-    if not blobs:
-        raise FormatError(f"{what}: no certificate found (PEM or DER expected)", what=what)
-    out = []
-    for blob, is_pem in blobs:
-        try:
-            with warnings.catch_warnings():
-                # AMD KDS certificates have serial number 0 (RFC 5280 wants it positive).
-                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-                cert = (x509.load_pem_x509_certificate if is_pem else x509.load_der_x509_certificate)(blob)
-                # cryptography parses lazily: touch every part used later so that a malformed
-                # certificate is a FormatError here, not an unexpected exception mid-verification.
-                _ = (cert.version, cert.serial_number, cert.subject, cert.issuer, cert.extensions)
-                cert.public_key()
-                _validity(cert)
-            der = cert.public_bytes(Encoding.DER)
-        except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
-            raise FormatError(f"{what}: not a valid X.509 certificate: {exc}", what=what) from None
-        if not _signature_algorithms_agree(der):
-            raise CertificateError(
-                f"{what}: signatureAlgorithm differs from the signed TBSCertificate.signature "
-                "(RFC 5280 4.1.1.2)",
-                field="certificate.signature_algorithm",
-            )
-        out.append(cert)
-    return out
-
-
-def _cn(cert: x509.Certificate, subject: bool = True) -> str:
-    from cryptography.x509.oid import NameOID
-
-    name = cert.subject if subject else cert.issuer
-    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(values[0].value) if values else ""
-
-
 def _kind_of_signing_cert(cert: x509.Certificate) -> str | None:
-    cn = _cn(cert)
+    cn = common_name(cert)
     if cn == "SEV-VCEK":
         return "vcek"
     if cn == "SEV-VLEK":
         return "vlek"
     return None
-
-
-def _validity(cert: x509.Certificate) -> tuple[_dt.datetime, _dt.datetime]:
-    before = getattr(cert, "not_valid_before_utc", None)
-    after = getattr(cert, "not_valid_after_utc", None)
-    if before is None or after is None:  # cryptography < 42
-        before = cert.not_valid_before.replace(tzinfo=_dt.timezone.utc)
-        after = cert.not_valid_after.replace(tzinfo=_dt.timezone.utc)
-    return before, after
-
-
-def _check_validity(cert: x509.Certificate, what: str, at: _dt.datetime) -> None:
-    before, after = _validity(cert)
-    if at < before:
-        raise CertificateError(
-            f"{what} certificate is not yet valid at {at.isoformat()} (valid from {before.isoformat()})",
-            field=f"{what}.not_before",
-            expected=f">= {before.isoformat()}",
-            actual=at.isoformat(),
-        )
-    if at > after:
-        raise CertificateError(
-            f"{what} certificate has expired at {at.isoformat()} (valid until {after.isoformat()}); "
-            "use --at / at= to check at another time",
-            field=f"{what}.not_after",
-            expected=f"<= {after.isoformat()}",
-            actual=at.isoformat(),
-        )
 
 
 def _check_signed_by(cert: x509.Certificate, issuer: x509.Certificate, what: str, by: str) -> None:
@@ -345,26 +213,6 @@ def _check_signed_by(cert: x509.Certificate, issuer: x509.Certificate, what: str
         ) from None
 
 
-def _extensions(cert: x509.Certificate, what: str) -> x509.Extensions:
-    try:
-        return cert.extensions
-    except ValueError as exc:  # duplicate or malformed extensions
-        raise CertificateError(
-            f"{what} certificate has malformed extensions: {exc}", field=f"{what}.extensions"
-        ) from None
-
-
-def _check_ca(cert: x509.Certificate, what: str) -> None:
-    from cryptography import x509
-
-    try:
-        bc = _extensions(cert, what).get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        return
-    if not bc.ca:
-        raise CertificateError(f"{what} certificate is not a CA certificate", field=f"{what}.ca")
-
-
 @dataclass(frozen=True)
 class _Chain:
     cert: x509.Certificate
@@ -405,10 +253,10 @@ def verify_chain(
                 field=f"{name}.key_type",
             )
     _check_signed_by(ark, ark, "ark", "ark")
-    _check_ca(ark, "ark")
+    check_ca(ark, "ark")
     checks.append("ark self-signed (RSASSA-PSS SHA-384)")
     _check_signed_by(ask, ark, "ask", "ark")
-    _check_ca(ask, "ask")
+    check_ca(ask, "ask")
     checks.append("ask signed by ark (RSASSA-PSS SHA-384)")
     _check_signed_by(cert, ask, what, "ask")
     checks.append(f"{what} signed by ask (RSASSA-PSS SHA-384)")
@@ -419,12 +267,12 @@ def verify_chain(
         )
     checks.append(f"{what} key is EC P-384")
     for c, name in ((ark, "ark"), (ask, "ask"), (cert, what)):
-        _check_validity(c, name, at)
+        check_validity(c, name, at)
     checks.append(f"certificates valid at {at.isoformat()}")
 
     # Kinds: the signing certificate's common name, the ASK's common name, the caller's choice.
     cert_kind = _kind_of_signing_cert(cert)
-    ask_cn = _cn(ask)
+    ask_cn = common_name(ask)
     chain_kind = "vlek" if ask_cn.startswith("SEV-VLEK") else "vcek"
     product = ask_cn.split("-")[-1] if ask_cn.startswith("SEV-") else None
     if cert_kind is not None and cert_kind != chain_kind:
@@ -438,7 +286,7 @@ def verify_chain(
     kind = cert_kind or chain_kind
     if key_kind is not None and key_kind != kind:
         raise CertificateError(
-            f"the certificate given as {key_kind.upper()} is a {kind.upper()} ({_cn(cert)!r})",
+            f"the certificate given as {key_kind.upper()} is a {kind.upper()} ({common_name(cert)!r})",
             field="certificate_kind",
             expected=key_kind,
             actual=kind,
@@ -534,7 +382,7 @@ def _mismatch(name: str, expected: object, actual: object) -> VerificationError:
 
 def _amd_extensions(cert: x509.Certificate) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
-    for ext in _extensions(cert, "vcek"):
+    for ext in extensions(cert, "vcek"):
         raw = getattr(ext.value, "value", None)
         if isinstance(raw, bytes) and ext.oid.dotted_string.startswith(_AMD):
             out[ext.oid.dotted_string] = raw
@@ -621,12 +469,6 @@ def _check_expected(report: SnpReport, expected: Expected) -> list[str]:
 # everything
 
 
-def _utc(at: _dt.datetime | None) -> _dt.datetime:
-    if at is None:
-        return _dt.datetime.now(_dt.timezone.utc)
-    return at if at.tzinfo is not None else at.replace(tzinfo=_dt.timezone.utc)
-
-
 def verify_report(
     report: bytes,
     vcek_or_vlek_cert: bytes,
@@ -651,7 +493,7 @@ def verify_report(
 
     if key_kind is not None and key_kind not in ("vcek", "vlek"):
         raise InputError(f"key_kind must be 'vcek' or 'vlek', not {key_kind!r}")
-    when = _utc(at)
+    when = utc(at)
     report = bytes(report)
     if len(report) != REPORT_SIZE:
         cls = TruncatedError if len(report) < REPORT_SIZE else FormatError

@@ -1,0 +1,196 @@
+"""X.509 helpers shared by the SEV-SNP and TDX verifiers (``cryptography`` is imported lazily).
+
+* :func:`load_certificates`: PEM or DER bundles, every part parsed up front (a malformed certificate is
+  a :class:`~pvmkit.errors.FormatError` here, not a surprise mid-verification), and RFC 5280 §4.1.1.2's
+  rule that the unsigned signatureAlgorithm equals the signed one;
+* validity at a given time, CA basic constraints, extensions and common names with errors that name
+  the certificate (:class:`~pvmkit.errors.CertificateError`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from pvmkit.errors import CertificateError, FormatError, TruncatedError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+__all__ = [
+    "check_ca",
+    "check_validity",
+    "common_name",
+    "extensions",
+    "load_certificates",
+    "utc",
+    "validity",
+]
+
+_PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+def _split_der(data: bytes) -> Iterator[bytes]:
+    """Concatenated DER SEQUENCEs → each one's bytes (FormatError on a malformed length)."""
+    pos = 0
+    while pos < len(data):
+        if data[pos] != 0x30 or pos + 2 > len(data):
+            raise FormatError("not a DER certificate", what="certificate", offset=pos)
+        first = data[pos + 1]
+        if first < 0x80:
+            length, header = first, 2
+        else:
+            n = first & 0x7F
+            if n == 0 or n > 4 or pos + 2 + n > len(data):
+                raise FormatError("bad DER length", what="certificate", offset=pos + 1)
+            length, header = int.from_bytes(data[pos + 2 : pos + 2 + n], "big"), 2 + n
+        end = pos + header + length
+        if end > len(data):
+            raise TruncatedError("DER certificate is truncated", what="certificate", offset=len(data))
+        yield data[pos:end]
+        pos = end
+
+
+def _der_header(data: bytes, pos: int) -> tuple[int, int]:
+    """(header length, content length) of the DER element at ``pos`` (ValueError when malformed)."""
+    if pos + 2 > len(data):
+        raise ValueError("truncated DER")
+    first = data[pos + 1]
+    if first < 0x80:
+        return 2, first
+    n = first & 0x7F
+    if n == 0 or n > 4 or pos + 2 + n > len(data):
+        raise ValueError("bad DER length")
+    return 2 + n, int.from_bytes(data[pos + 2 : pos + 2 + n], "big")
+
+
+def _der_children(data: bytes) -> list[bytes]:
+    """The encoded elements inside the constructed DER element ``data``."""
+    header, length = _der_header(data, 0)
+    pos, end, out = header, header + length, []
+    while pos < end:
+        h, n = _der_header(data, pos)
+        out.append(data[pos : pos + h + n])
+        pos += h + n
+    return out
+
+
+def _signature_algorithms_agree(der: bytes) -> bool:
+    """RFC 5280 §4.1.1.2: Certificate.signatureAlgorithm (outside the signed part) must equal
+    TBSCertificate.signature. ``cryptography`` does not compare them; an attacker could otherwise
+    change the unsigned copy (e.g. the RSASSA-PSS trailer field) without breaking the signature."""
+    try:
+        tbs, outer = _der_children(der)[:2]
+        fields = _der_children(tbs)
+        inner = fields[2] if fields[0][:1] == b"\xa0" else fields[1]
+    except (ValueError, IndexError):
+        return False
+    return inner == outer
+
+
+def load_certificates(data: bytes, what: str = "certificate") -> list[x509.Certificate]:
+    """Every certificate in ``data``: PEM (one or more blocks) or DER (one or concatenated).
+    FormatError when a certificate does not parse (every part is parsed here, although
+    ``cryptography`` would parse lazily); CertificateError when its unsigned signatureAlgorithm
+    differs from the signed one."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    blobs: list[tuple[bytes, bool]]
+    if b"-----BEGIN" in data:
+        blobs = [(m.group(0), True) for m in _PEM_RE.finditer(data)]
+    else:
+        blobs = [(d, False) for d in _split_der(bytes(data))]
+    if not blobs:
+        raise FormatError(f"{what}: no certificate found (PEM or DER expected)", what=what)
+    out = []
+    for blob, is_pem in blobs:
+        try:
+            with warnings.catch_warnings():
+                # AMD KDS certificates have serial number 0 (RFC 5280 wants it positive).
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                cert = (x509.load_pem_x509_certificate if is_pem else x509.load_der_x509_certificate)(blob)
+                # cryptography parses lazily: touch every part used later so that a malformed
+                # certificate is a FormatError here, not an unexpected exception mid-verification.
+                _ = (cert.version, cert.serial_number, cert.subject, cert.issuer, cert.extensions)
+                cert.public_key()
+                validity(cert)
+            der = cert.public_bytes(Encoding.DER)
+        except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
+            raise FormatError(f"{what}: not a valid X.509 certificate: {exc}", what=what) from None
+        if not _signature_algorithms_agree(der):
+            raise CertificateError(
+                f"{what}: signatureAlgorithm differs from the signed TBSCertificate.signature "
+                "(RFC 5280 4.1.1.2)",
+                field="certificate.signature_algorithm",
+            )
+        out.append(cert)
+    return out
+
+
+def common_name(cert: x509.Certificate, subject: bool = True) -> str:
+    from cryptography.x509.oid import NameOID
+
+    name = cert.subject if subject else cert.issuer
+    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(values[0].value) if values else ""
+
+
+def validity(cert: x509.Certificate) -> tuple[_dt.datetime, _dt.datetime]:
+    before = getattr(cert, "not_valid_before_utc", None)
+    after = getattr(cert, "not_valid_after_utc", None)
+    if before is None or after is None:  # cryptography < 42
+        before = cert.not_valid_before.replace(tzinfo=_dt.timezone.utc)
+        after = cert.not_valid_after.replace(tzinfo=_dt.timezone.utc)
+    return before, after
+
+
+def check_validity(cert: x509.Certificate, what: str, at: _dt.datetime) -> None:
+    before, after = validity(cert)
+    if at < before:
+        raise CertificateError(
+            f"{what} certificate is not yet valid at {at.isoformat()} (valid from {before.isoformat()})",
+            field=f"{what}.not_before",
+            expected=f">= {before.isoformat()}",
+            actual=at.isoformat(),
+        )
+    if at > after:
+        raise CertificateError(
+            f"{what} certificate has expired at {at.isoformat()} (valid until {after.isoformat()}); "
+            "use --at / at= to check at another time",
+            field=f"{what}.not_after",
+            expected=f"<= {after.isoformat()}",
+            actual=at.isoformat(),
+        )
+
+
+def extensions(cert: x509.Certificate, what: str) -> x509.Extensions:
+    try:
+        return cert.extensions
+    except ValueError as exc:  # duplicate or malformed extensions
+        raise CertificateError(
+            f"{what} certificate has malformed extensions: {exc}", field=f"{what}.extensions"
+        ) from None
+
+
+def check_ca(cert: x509.Certificate, what: str) -> None:
+    from cryptography import x509
+
+    try:
+        bc = extensions(cert, what).get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return
+    if not bc.ca:
+        raise CertificateError(f"{what} certificate is not a CA certificate", field=f"{what}.ca")
+
+
+def utc(at: _dt.datetime | None) -> _dt.datetime:
+    """``at`` as an aware UTC time (naive = UTC); None = now."""
+    if at is None:
+        return _dt.datetime.now(_dt.timezone.utc)
+    return at if at.tzinfo is not None else at.replace(tzinfo=_dt.timezone.utc)
