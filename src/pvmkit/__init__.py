@@ -124,6 +124,9 @@ _EXPORTS: dict[str, str] = {
     "verify_report": "pvmkit.attest.verify",
     "Expected": "pvmkit.attest.verify",
     "VerificationResult": "pvmkit.attest.verify",
+    "verify_quote": "pvmkit.attest.tdx_verify",
+    "TdxExpected": "pvmkit.attest.tdx_verify",
+    "TdxVerificationResult": "pvmkit.attest.tdx_verify",
     # KVM drivers for hardware protected VMs
     "AmdKvmDriver": "pvmkit.vendors.amd.kvm",
     "AmdLaunchResult": "pvmkit.vendors.amd.kvm",

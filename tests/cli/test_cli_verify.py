@@ -10,6 +10,7 @@ import pytest
 from pvmkit.attest.snp_report import SnpReport
 from pvmkit.attest.software_ca import SoftwareAttestationKeys
 from pvmkit.cli.main import main
+from pvmkit.formats.tdx_quote import Quote
 from support.fixtures import fixture_path
 
 AT = "2025-06-01T00:00:00Z"  # inside the go-sev-guest certificates' validity
@@ -201,3 +202,71 @@ def test_ark_pin(capsys: pytest.CaptureFixture[str]) -> None:
     assert MILAN_ARK_SHA256 in capsys.readouterr().out
     assert main([*base(), "--at", AT, "--ark-sha256", "00" * 32]) == 3
     assert "ARK is not the trusted one" in one_error_line(capsys.readouterr().err)
+
+
+# -- TDX quotes (--quote) ------------------------------------------------------------------------
+
+TDX_AT = "2026-06-01T00:00:00Z"  # inside every go-tdx-guest PCK chain's validity
+TDX_CRL_AT = "2023-06-15T00:00:00Z"  # inside the go-tdx-guest CRLs' validity
+
+
+def tdx(name: str) -> str:
+    return str(fixture_path("go-tdx-guest/" + name))
+
+
+def test_tdx_quote_ok_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    gce = tdx("ccel/cos-113-tdx-quote.dat")
+    assert main(["verify", "--quote", gce, "--at", TDX_AT, "--no-debug", "--report-data", "00"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "OK: TDX quote v4 (TDX 1.0 body); PCK chain to Intel SGX Root CA verified at 2026-06-01"
+    )
+    assert "ignored 3065 zero bytes after the quote" in out
+    assert "matched        td_attributes bits clear, report_data" in out
+    assert main(["verify", "--quote", tdx("quote_v5_sample.dat"), "--at", TDX_AT, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["schema"] == "pvmkit.verify-tdx/1" and d["ok"] and d["version"] == 5 and d["tdx_module"] == "1.5"
+    assert d["root_sha256"] == "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3"
+    body = Quote.parse(Path(tdx("quote_v5_sample.dat")).read_bytes()).body
+    assert d["body"]["mr_td"] == body.mr_td.hex() and d["body"]["xfam"] == f"{body.xfam:#018x}"
+    assert d["body"]["mr_service_td"] is not None and "quote signature" in " ".join(d["checks"])
+
+
+def test_tdx_quote_with_crls(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["verify", "--quote", tdx("tdx_prod_quote_SPR_E4.dat"), "--pck-crl", tdx("pckcrl"), "--root-crl",
+            tdx("rootcrl.der")]  # fmt: skip
+    assert main([*argv, "--at", TDX_CRL_AT]) == 0
+    assert "not revoked (root CA CRL, PCK CRL)" in capsys.readouterr().out
+    assert main([*argv, "--at", TDX_AT]) == 3  # the CRLs have long expired
+    assert "root CA CRL is not current at 2026-06-01" in one_error_line(capsys.readouterr().err)
+
+
+def test_tdx_mismatches_exit_3(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    v5 = tdx("quote_v5_sample.dat")
+    assert main(["verify", "--quote", v5, "--at", TDX_AT, "--rtmr2", "ab" * 48]) == 3
+    assert "rtmr2 (quote offset 0x1de) mismatch: expected abab" in one_error_line(capsys.readouterr().err)
+    assert main(["verify", "--quote", v5, "--at", TDX_AT, "--root-sha256", "00" * 32]) == 3
+    assert "root CA is not the trusted one" in one_error_line(capsys.readouterr().err)
+    tampered = bytearray(Path(v5).read_bytes())
+    tampered[0x100] ^= 0x80  # inside the body
+    (tmp_path / "q").write_bytes(bytes(tampered))
+    assert main(["verify", "--quote", str(tmp_path / "q"), "--at", TDX_AT]) == 3
+    assert "quote signature does not verify" in one_error_line(capsys.readouterr().err)
+
+
+def test_tdx_bad_input_and_usage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    v5 = tdx("quote_v5_sample.dat")
+    assert main(["verify", "--quote", tdx("report.dat")]) == 1  # a TDREPORT, not a quote
+    assert "unsupported TDX quote version" in one_error_line(capsys.readouterr().err)
+    (tmp_path / "short").write_bytes(Path(v5).read_bytes()[:700])
+    assert main(["verify", "--quote", str(tmp_path / "short")]) == 1
+    one_error_line(capsys.readouterr().err)
+    assert main(["verify", "--quote", v5, "--mr-td", "00"]) == 1
+    assert "--mr-td must be 48 bytes" in one_error_line(capsys.readouterr().err)
+    assert main(["verify", "--quote", v5, "--vcek", real("vcek.testcer")]) == 2
+    assert "--vcek cannot be used with --quote" in capsys.readouterr().err
+    assert main(["verify", "--report", real("attestation.bin"), "--vcek", real("vcek.testcer"), "--chain",
+                 real("milan.testcer"), "--mr-td", "00" * 48]) == 2  # fmt: skip
+    assert "--mr-td cannot be used with --report" in capsys.readouterr().err
+    assert main(["verify", "--quote", v5, "--report", real("attestation.bin")]) == 2
+    capsys.readouterr()

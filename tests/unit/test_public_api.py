@@ -32,6 +32,7 @@ EXPECTED = sorted(
         "TdReport", "TdxQuote",
         # attestation
         "SnpReport", "SoftwareAttestationKeys", "verify_report", "Expected", "VerificationResult",
+        "verify_quote", "TdxExpected", "TdxVerificationResult",
         # KVM drivers
         "AmdKvmDriver", "AmdLaunchResult", "TdxKvmDriver", "TdxLaunchResult",
         # software-protected VMs

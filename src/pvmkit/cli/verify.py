@@ -1,8 +1,13 @@
-"""``pvmkit verify``: check an SEV-SNP(-layout) attestation report, its VCEK/VLEK and the ASK/ARK chain.
+"""``pvmkit verify``: check evidence and the fields you expect.
+
+* ``--report``: an SEV-SNP(-layout) attestation report with its VCEK/VLEK and the ASK/ARK chain
+  (:mod:`pvmkit.attest.verify`);
+* ``--quote``: an Intel TDX quote (v4/v5) with the PCK chain it carries, up to the pinned Intel SGX
+  Root CA, optionally against Intel's CRLs (:mod:`pvmkit.attest.tdx_verify`).
 
 Exit 0 with a short summary (or ``--json``) when everything checks; exit 3 with one line naming the
 first differing field on a bad signature, chain or field (``VerificationError``, turned into exit 3
-by the dispatcher); exit 1 for unreadable or malformed input.
+by the dispatcher); exit 1 for unreadable or malformed input; exit 2 for options of the other kind.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ import os
 from pvmkit.cli._common import Parser, parse_hex, parse_int, print_json, read_file
 from pvmkit.errors import InputError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["main"]
 
 
@@ -20,10 +29,13 @@ def _parser() -> Parser:
     p = Parser(
         "verify",
         "Verify an SEV-SNP attestation report (1184 bytes) against its VCEK or VLEK certificate and "
-        "the ASK+ARK chain, then compare the fields you expect. Certificates may be PEM or DER.",
+        "the ASK+ARK chain, or an Intel TDX quote against its PCK chain and Intel's root, then compare "
+        "the fields you expect. Certificates and CRLs may be PEM or DER.",
     )
-    p.add_argument("--report", required=True, metavar="FILE", help="the raw 1184-byte report")
-    who = p.add_mutually_exclusive_group(required=True)
+    evidence = p.add_mutually_exclusive_group(required=True)
+    evidence.add_argument("--report", metavar="FILE", help="SEV-SNP: the raw 1184-byte report")
+    evidence.add_argument("--quote", metavar="FILE", help="TDX: the quote (v4 or v5), as the guest got it")
+    who = p.add_mutually_exclusive_group()
     who.add_argument("--vcek", metavar="FILE", help="the VCEK certificate (report SIGNING_KEY must be 0)")
     who.add_argument("--vlek", metavar="FILE", help="the VLEK certificate (report SIGNING_KEY must be 1)")
     who.add_argument(
@@ -44,10 +56,43 @@ def _parser() -> Parser:
     )
     p.add_argument("--measurement", metavar="HEX", help="expected MEASUREMENT (48 bytes)")
     p.add_argument("--host-data", metavar="HEX", help="expected HOST_DATA (32 bytes)")
-    p.add_argument("--report-data", metavar="HEX", help="expected REPORT_DATA (up to 64 bytes, zero-padded)")
+    p.add_argument(
+        "--report-data", metavar="HEX", help="expected REPORT_DATA / REPORTDATA (up to 64 bytes, zero-padded)"
+    )
     p.add_argument("--policy", metavar="N", help="expected guest POLICY (the whole u64)")
+    tdx = p.add_argument_group("TDX quotes (--quote)")
+    tdx.add_argument(
+        "--root-sha256",
+        metavar="HEX",
+        help="trust a root CA certificate (DER) with this SHA-256 (default: Intel SGX Root CA)",
+    )
+    tdx.add_argument("--pck-crl", metavar="FILE", help="Intel PCS PCK CRL (platform or processor CA)")
+    tdx.add_argument("--root-crl", metavar="FILE", help="Intel PCS root CA CRL")
+    for name, what in _TDX_HEX_FIELDS.items():
+        tdx.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="HEX", help=f"expected {what}")
+    tdx.add_argument("--td-attributes", metavar="N", help="expected TDATTRIBUTES (the whole u64)")
+    tdx.add_argument("--xfam", metavar="N", help="expected XFAM (the whole u64)")
+    tdx.add_argument(
+        "--no-debug", action="store_true", help="refuse a TD whose DEBUG attribute (bit 0) is set"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON (docs/cli.md)")
     return p
+
+
+#: ``--NAME HEX`` options of TDX quotes: body field → what it is (all 48 bytes).
+_TDX_HEX_FIELDS = {
+    "mr_td": "MRTD (48 bytes)",
+    "rtmr0": "RTMR0 (48 bytes)",
+    "rtmr1": "RTMR1 (48 bytes)",
+    "rtmr2": "RTMR2 (48 bytes)",
+    "rtmr3": "RTMR3 (48 bytes)",
+    "mr_config_id": "MRCONFIGID (48 bytes)",
+    "mr_owner": "MROWNER (48 bytes)",
+    "mr_owner_config": "MROWNERCONFIG (48 bytes)",
+    "mr_seam": "MRSEAM, the TDX module's measurement (48 bytes)",
+}
+_SNP_ONLY = ("vcek", "vlek", "key", "chain", "ark_sha256", "measurement", "host_data", "policy")
+_TDX_ONLY = ("root_sha256", "pck_crl", "root_crl", *_TDX_HEX_FIELDS, "td_attributes", "xfam", "no_debug")
 
 
 def _parse_time(text: str) -> _dt.datetime:
@@ -61,21 +106,37 @@ def _parse_time(text: str) -> _dt.datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=_dt.timezone.utc)
 
 
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _report_data(args: Any) -> bytes | None:
+    if args.report_data is None:
+        return None
+    report_data = parse_hex(args.report_data, what="--report-data")
+    if len(report_data) > 64:
+        raise InputError(f"--report-data is at most 64 bytes, got {len(report_data)}")
+    return report_data.ljust(64, b"\0")
+
+
 def main(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    other = _SNP_ONLY if args.quote else _TDX_ONLY
+    stray = [_option(n) for n in other if getattr(args, n) not in (None, False)]
+    if stray:
+        parser.error(f"{', '.join(stray)} cannot be used with {'--quote' if args.quote else '--report'}")
+    if args.quote:
+        return _main_tdx(args)
+    if not (args.vcek or args.vlek or args.key):
+        parser.error("--report needs one of --vcek, --vlek or --key")
     if not args.key and not args.chain:
         parser.error("--chain FILE is required with --vcek/--vlek")
 
     from pvmkit.attest.verify import Expected, verify_report
 
     at = _parse_time(args.at) if args.at else None
-    report_data = None
-    if args.report_data is not None:
-        report_data = parse_hex(args.report_data, what="--report-data")
-        if len(report_data) > 64:
-            raise InputError(f"--report-data is at most 64 bytes, got {len(report_data)}")
-        report_data = report_data.ljust(64, b"\0")
+    report_data = _report_data(args)
     expected = Expected(
         measurement=parse_hex(args.measurement, 48, "--measurement") if args.measurement else None,
         host_data=parse_hex(args.host_data, 32, "--host-data") if args.host_data else None,
@@ -124,5 +185,60 @@ def main(argv: list[str]) -> int:
     ]
     if result.expected_fields:
         lines.append(f"  matched      {', '.join(result.expected_fields)}")
+    print("\n".join(lines))
+    return 0
+
+
+def _main_tdx(args: Any) -> int:
+    from pvmkit.attest.tdx_verify import INTEL_SGX_ROOT_CA_SHA256, TdxExpected, verify_quote
+
+    hex_fields = {
+        name: parse_hex(getattr(args, name), 48, _option(name))
+        for name in _TDX_HEX_FIELDS
+        if getattr(args, name) is not None
+    }
+    expected = TdxExpected(
+        **hex_fields,
+        report_data=_report_data(args),
+        td_attributes=parse_int(args.td_attributes, "--td-attributes")
+        if args.td_attributes is not None
+        else None,
+        xfam=parse_int(args.xfam, "--xfam") if args.xfam is not None else None,
+        td_attributes_bits_clear=1 if args.no_debug else 0,
+    )
+    result = verify_quote(
+        read_file(args.quote),
+        at=_parse_time(args.at) if args.at else None,
+        expected=expected,
+        trusted_root_sha256=(
+            parse_hex(args.root_sha256, 32, "--root-sha256").hex()
+            if args.root_sha256
+            else INTEL_SGX_ROOT_CA_SHA256
+        ),
+        pck_crl=read_file(args.pck_crl) if args.pck_crl else None,
+        root_crl=read_file(args.root_crl) if args.root_crl else None,
+    )
+    if args.json:
+        print_json({"schema": "pvmkit.verify-tdx/1", **result.to_dict()})
+        return 0
+    q, body = result.quote, result.quote.body
+    crls = [c.split(":")[0] for c in result.checks if "CRL:" in c]
+    lines = [
+        f"OK: TDX quote v{q.version} (TDX {'1.5' if body.is_tdx15 else '1.0'} body); PCK chain to "
+        f"{'Intel SGX Root CA' if result.root_sha256 == INTEL_SGX_ROOT_CA_SHA256 else 'the pinned root'} "
+        f"verified at {result.at.isoformat(timespec='seconds')}"
+        + (f", not revoked ({', '.join(crls)})" if crls else ""),
+        f"  mr_td          {body.mr_td.hex()}",
+        *(f"  rtmr{i}          {r.hex()}" for i, r in enumerate(body.rtmrs)),
+        f"  report_data    {body.report_data.hex()}",
+        f"  td_attributes  {body.td_attributes:#018x}{' (DEBUG)' if body.td_attributes & 1 else ''}",
+        f"  xfam           {body.xfam:#018x}",
+        f"  mr_seam        {body.mr_seam.hex()}",
+        f"  pck issuer     {result.pck_issuer}",
+        f"  root sha256    {result.root_sha256}",
+    ]
+    lines += [f"  note           {c}" for c in result.checks if c.startswith("ignored")]
+    if result.expected_fields:
+        lines.append(f"  matched        {', '.join(result.expected_fields)}")
     print("\n".join(lines))
     return 0
