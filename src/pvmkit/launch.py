@@ -23,7 +23,7 @@ from pvmkit.errors import (
     NotYetInitializedError,
     PlanError,
 )
-from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, LaunchPlan, Op, PageKind
+from pvmkit.plan import AddMemory, AddVcpu, Finalize, Init, LaunchPlan, Op, PageKind
 
 __all__ = ["Backend", "LaunchState", "Launcher"]
 
@@ -157,9 +157,11 @@ class Launcher(Generic[R]):
         init = self._require_initialized("ADD vCPU")
         if op.index != self.vcpu_count:
             raise LayoutError(f"vCPU {op.index} added out of order: expected index {self.vcpu_count}")
-        if init.vendor.has_vmsa and len(op.state) != PAGE_SIZE:
-            raise LayoutError(f"vCPU {op.index}: a VMSA must be {PAGE_SIZE} bytes, got {len(op.state)}")
-        if not init.vendor.has_vmsa and op.state:
+        size = init.vendor.vcpu_state_size
+        if size and len(op.state) != size:
+            what = "a VMSA" if init.vendor.has_vmsa else "an RmiRecParams image"
+            raise LayoutError(f"vCPU {op.index}: {what} must be {size} bytes, got {len(op.state)}")
+        if not size and op.state:
             raise LayoutError(f"vCPU {op.index}: {init.vendor.value} takes no measured vCPU state")
         self.backend.add_vcpu(op)
         self.vcpu_count += 1

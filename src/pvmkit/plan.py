@@ -49,6 +49,7 @@ __all__ = [
     "AddMemory",
     "AddVcpu",
     "ByteData",
+    "CcaParams",
     "Finalize",
     "Init",
     "InitPath",
@@ -74,6 +75,8 @@ _KVM_X86_SEV_VM = 2
 _KVM_X86_SEV_ES_VM = 3
 _KVM_X86_SNP_VM = 4
 _KVM_X86_TDX_VM = 5
+#: arm64 realm VM type bit in the latest posted (unmerged) KVM CCA series, v14 (spec cca_igvm.md §A2.1)
+_KVM_VM_TYPE_ARM_REALM_V14 = 1 << 30
 
 
 class Vendor(str, Choice):
@@ -84,11 +87,18 @@ class Vendor(str, Choice):
     SNP = "snp"
     TDX = "tdx"
     SW = "sw"  #: software-protected VM on the default KVM VM type, measured like SNP
+    CCA = "cca"  #: Arm CCA realm: the RMM's Realm Initial Measurement (RIM)
 
     @property
     def has_vmsa(self) -> bool:
         """Whether the initial vCPU state is an (measured) SEV-ES style VMSA."""
         return self in (Vendor.SEV_ES, Vendor.SNP, Vendor.SW)
+
+    @property
+    def vcpu_state_size(self) -> int:
+        """Size of ``AddVcpu.state``: a 4096-byte VMSA (SEV-ES/SNP/sw) or RmiRecParams image (CCA),
+        or 0 where the initial vCPU state is not measured (SEV, TDX)."""
+        return PAGE_SIZE if self.has_vmsa or self is Vendor.CCA else 0
 
     @property
     def snp_like(self) -> bool:
@@ -137,6 +147,8 @@ def default_vm_type(vendor: Vendor, init_path: InitPath) -> int:
     """The KVM VM type a vendor and init path use."""
     if vendor is Vendor.SW:
         return _KVM_X86_DEFAULT_VM
+    if vendor is Vendor.CCA:
+        return _KVM_VM_TYPE_ARM_REALM_V14
     if init_path is InitPath.LEGACY:
         return _KVM_X86_DEFAULT_VM
     return {
@@ -253,6 +265,93 @@ class TdxParams(_Frozen):
                 raise LayoutError(f"TDX {name} must be 48 bytes")
 
 
+class CcaParams(_Frozen):
+    """Arm CCA realm parameters (RMI_REALM_CREATE's RmiRealmParams, spec cca_igvm.md §A1.2) and how the
+    host sets RIPAS.
+
+    Counts are plain counts (``num_bps=6`` is six breakpoints, encoded 5); ``sve_vl`` is the SVE
+    vector length in bits (None: no SVE); ``pmu_num_ctrs`` None: no PMU. ``rmm`` is the RMM version
+    ("1.0" or "2.0"): RMM 1.0 measures RMI_RTT_INIT_RIPAS, one descriptor per RTT entry of each
+    ``ripas`` range ``(base, top)``, either right after REALM_CREATE (``ripas_first``: the early KVM
+    uAPI and kvmtool) or at activation, after DATA and RECs (KVM v12); RMM 2.0 does not measure it.
+    ``rpv`` (the personalization value) is reported in the token, not measured.
+    """
+
+    ipa_bits: int
+    num_bps: int
+    num_wps: int
+    sve_vl: int | None
+    pmu_num_ctrs: int | None
+    lpa2: bool
+    hash_algo: str
+    rmm: str
+    ripas: tuple[tuple[int, int], ...]
+    ripas_first: bool
+    rpv: bytes
+
+    def __init__(
+        self,
+        ipa_bits: int,
+        num_bps: int,
+        num_wps: int,
+        sve_vl: int | None = None,
+        pmu_num_ctrs: int | None = None,
+        lpa2: bool = False,
+        hash_algo: str = "sha256",
+        rmm: str = "1.0",
+        ripas: tuple[tuple[int, int], ...] = (),
+        ripas_first: bool = False,
+        rpv: bytes = bytes(64),
+    ) -> None:
+        _set(self, "ipa_bits", ipa_bits)
+        _set(self, "num_bps", num_bps)
+        _set(self, "num_wps", num_wps)
+        _set(self, "sve_vl", sve_vl)
+        _set(self, "pmu_num_ctrs", pmu_num_ctrs)
+        _set(self, "lpa2", lpa2)
+        _set(self, "hash_algo", hash_algo)
+        _set(self, "rmm", rmm)
+        _set(self, "ripas", tuple(ripas))
+        _set(self, "ripas_first", ripas_first)
+        _set(self, "rpv", rpv)
+
+    def validate(self) -> None:
+        """The ranges RMM and KVM accept (RMM spec RMI_REALM_CREATE, KVM v14); called by
+        :meth:`Init.validate`, so a launcher checks them at INIT."""
+        if not 32 <= self.ipa_bits <= 52:
+            raise FeatureError(f"CCA ipa_bits {self.ipa_bits} is outside 32..52")
+        for name in ("num_bps", "num_wps"):
+            if not 2 <= getattr(self, name) <= 64:
+                raise FeatureError(f"CCA {name} {getattr(self, name)} is outside 2..64 (a count)")
+        if self.sve_vl is not None and (self.sve_vl % 128 or not 128 <= self.sve_vl <= 2048):
+            raise FeatureError(f"CCA sve_vl {self.sve_vl} is not a multiple of 128 bits in 128..2048")
+        if self.pmu_num_ctrs is not None and not 0 <= self.pmu_num_ctrs <= 31:
+            raise FeatureError(f"CCA pmu_num_ctrs {self.pmu_num_ctrs} is outside 0..31")
+        if self.rmm not in ("1.0", "2.0"):
+            raise FeatureError(f"CCA rmm {self.rmm!r} is not '1.0' or '2.0'")
+        if self.hash_algo not in ("sha256", "sha512", "sha384"):
+            raise FeatureError(f"CCA hash_algo {self.hash_algo!r} is not sha256, sha512 or sha384")
+        if self.hash_algo == "sha384" and self.rmm == "1.0":
+            raise FeatureError("CCA hash_algo sha384 needs RMM 2.0")
+        if len(self.rpv) != 64:
+            raise FeatureError(f"CCA rpv must be 64 bytes, got {len(self.rpv)}")
+        for base, top in self.ripas:
+            if base < 0 or base % PAGE_SIZE or top % PAGE_SIZE or top <= base or top > 1 << self.ipa_bits:
+                raise LayoutError(
+                    f"CCA RIPAS range {base:#x}..{top:#x} is not a 4 KiB-aligned range inside the "
+                    f"{self.ipa_bits}-bit IPA space"
+                )
+
+    @property
+    def flags(self) -> int:
+        """RmiRealmFlags: bit 0 LPA2, bit 1 SVE, bit 2 PMU."""
+        return (
+            (1 if self.lpa2 else 0)
+            | (2 if self.sve_vl is not None else 0)
+            | (4 if self.pmu_num_ctrs is not None else 0)
+        )
+
+
 class Init(_Frozen):
     """INIT: create the VM with a type and a feature set."""
 
@@ -265,6 +364,7 @@ class Init(_Frozen):
     ghcb_version: int
     seed: bytes | None
     tdx: TdxParams | None
+    cca: CcaParams | None
 
     def __init__(
         self,
@@ -277,6 +377,7 @@ class Init(_Frozen):
         ghcb_version: int = 0,
         seed: bytes | None = None,
         tdx: TdxParams | None = None,
+        cca: CcaParams | None = None,
     ) -> None:
         _set(self, "vendor", vendor)
         _set(self, "vmsa_features", vmsa_features)
@@ -287,6 +388,7 @@ class Init(_Frozen):
         _set(self, "ghcb_version", ghcb_version)
         _set(self, "seed", seed)
         _set(self, "tdx", tdx)
+        _set(self, "cca", cca)
 
     @property
     def effective_vm_type(self) -> int:
@@ -307,13 +409,13 @@ class Init(_Frozen):
         unknown = f & ~KNOWN_SEV_FEATURES
         if unknown:
             raise FeatureError(f"vmsa_features has undefined bit(s) {unknown:#x}")
-        if v in (Vendor.SEV, Vendor.TDX) and f:
+        if v in (Vendor.SEV, Vendor.TDX, Vendor.CCA) and f:
             raise FeatureError(f"{v.value} has no VMSA: vmsa_features must be 0, got {f:#x}")
         if v is Vendor.SEV_ES and f & SNP_ONLY_FEATURES:
             raise FeatureError(
                 f"vmsa_features {f:#x} has SNP-only bit(s) {f & SNP_ONLY_FEATURES:#x}, refused for sev-es"
             )
-        if v in (Vendor.SNP, Vendor.SW, Vendor.TDX) and self.init_path is InitPath.LEGACY:
+        if v in (Vendor.SNP, Vendor.SW, Vendor.TDX, Vendor.CCA) and self.init_path is InitPath.LEGACY:
             raise FeatureError(f"{v.value} has no legacy init path; use init2")
         if v is Vendor.SEV_ES and self.init_path is InitPath.LEGACY and f & ~DEBUG_SWAP:
             raise FeatureError(
@@ -324,6 +426,10 @@ class Init(_Frozen):
             raise FeatureError("seed must be a 48-byte SNP launch digest, for snp or sw only")
         if self.tdx is not None and v is not Vendor.TDX:
             raise FeatureError("TDX parameters given for a non-TDX vendor")
+        if (self.cca is not None) != (v is Vendor.CCA):
+            raise FeatureError("CCA parameters (CcaParams) go with vendor cca, and only with it")
+        if self.cca is not None:
+            self.cca.validate()
 
 
 class AddMemory(_Frozen):

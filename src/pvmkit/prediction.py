@@ -3,7 +3,8 @@
 The module is called ``prediction`` so that importing it never shadows the function ``pvmkit.measure``.
 
 SEV and SEV-ES give the 32-byte SHA-256 launch digest (GCTX.LD), SNP and sw the 48-byte SNP launch
-digest (the report's MEASUREMENT), TDX the 48-byte MRTD. Each is computed by the vendor's measurer
+digest (the report's MEASUREMENT), TDX the 48-byte MRTD, CCA the realm's RIM (32, 48 or 64 bytes,
+by the realm's hash algorithm). Each is computed by the vendor's measurer
 backend run through :class:`pvmkit.launch.Launcher`, so the plan's ops are checked exactly as a KVM
 driver would check them.
 """
@@ -21,7 +22,10 @@ def measure(plan: LaunchPlan) -> bytes:
         from pvmkit.vendors.tdx.measure import measure_mrtd
 
         return measure_mrtd(plan)
+    if plan.init.vendor is Vendor.CCA:
+        from pvmkit.vendors.cca.measure import measure_rim
+
+        return measure_rim(plan)
     from pvmkit.vendors.amd.measure import measure_plan
 
     return measure_plan(plan)
-

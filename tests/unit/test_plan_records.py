@@ -13,6 +13,7 @@ import pytest
 from pvmkit.plan import (
     AddMemory,
     AddVcpu,
+    CcaParams,
     Finalize,
     Init,
     InitPath,
@@ -44,6 +45,20 @@ FIELDS = {
         ("ghcb_version", "int", 0, True),
         ("seed", "bytes | None", None, True),
         ("tdx", "TdxParams | None", None, True),
+        ("cca", "CcaParams | None", None, True),
+    ],
+    CcaParams: [
+        ("ipa_bits", "int", M, True),
+        ("num_bps", "int", M, True),
+        ("num_wps", "int", M, True),
+        ("sve_vl", "int | None", None, True),
+        ("pmu_num_ctrs", "int | None", None, True),
+        ("lpa2", "bool", False, True),
+        ("hash_algo", "str", "sha256", True),
+        ("rmm", "str", "1.0", True),
+        ("ripas", "tuple[tuple[int, int], ...]", (), True),
+        ("ripas_first", "bool", False, True),
+        ("rpv", "bytes", bytes(64), True),
     ],
     AddMemory: [
         ("gpa", "int", M, True),
@@ -71,6 +86,8 @@ SAMPLES = [
     AddVcpu(1, b"s" * 4096, 7),
     Finalize(host_data=b"h" * 32),
     TdxParams(order=PageOrder.TWO_PASS),
+    CcaParams(40, 6, 4, sve_vl=512, ripas=((0x80000000, 0x80200000),)),
+    Init(Vendor.CCA, cca=CcaParams(48, 2, 2)),
     LaunchPlan((Init(Vendor.SEV), Finalize())),
 ]
 
