@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
         for name in (
             "AddMemory",
             "AddVcpu",
+            "CcaParams",
             "Finalize",
             "Init",
             "InitPath",

@@ -17,8 +17,8 @@ EXPECTED = sorted(
         "ProtectedStateError", "PvmkitError", "SevFirmwareError", "SignatureError", "TdxModuleError",
         "TruncatedError", "UnsupportedVersionError", "VerificationError",
         # plan and launcher
-        "AddMemory", "AddVcpu", "Backend", "Finalize", "Init", "InitPath", "LaunchPlan", "Launcher",
-        "PageKind", "PageOrder", "SevFeature", "TdxParams", "Vendor", "Vmm", "measure",
+        "AddMemory", "AddVcpu", "Backend", "CcaParams", "Finalize", "Init", "InitPath", "LaunchPlan",
+        "Launcher", "PageKind", "PageOrder", "SevFeature", "TdxParams", "Vendor", "Vmm", "measure",
         # KVM layer
         "FailEntryExit", "GuestMemfd", "GuestMemory", "HltExit", "HostReport", "HypercallExit",
         "InternalErrorExit", "IntrExit", "IoExit", "Kvm", "MemoryFaultExit", "MmioExit", "ShutdownExit",

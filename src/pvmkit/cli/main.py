@@ -25,7 +25,7 @@ EXIT_VERIFY = 3
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("pvmkit.cli.demo", "launch, measure, attest and verify a tiny protected VM end to end"),
     "probe": ("pvmkit.cli.probe", "report what this host's KVM supports for protected VMs"),
-    "measure": ("pvmkit.cli.measure", "predict a launch measurement (sev, sev-es, snp, sw, tdx)"),
+    "measure": ("pvmkit.cli.measure", "predict a launch measurement (sev, sev-es, snp, sw, tdx, cca)"),
     "sev-snp-measure": ("pvmkit.cli.sev_snp_measure", "drop-in for the sev-snp-measure 0.0.13 command"),
     "sev-launch-measure": (
         "pvmkit.cli.sev_launch_measure",

@@ -1,7 +1,8 @@
 """``pvmkit measure --vendor V ...``: dispatch to the vendor's measure command.
 
 AMD (sev, sev-es, snp) and the software-protected vendor (sw) live in ``pvmkit.cli.measure_amd``,
-TDX in ``pvmkit.cli.measure_tdx``; each defines ``main(argv) -> int`` with its own options.
+TDX in ``pvmkit.cli.measure_tdx``, Arm CCA in ``pvmkit.cli.measure_cca``; each defines
+``main(argv) -> int`` with its own options.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ _VENDOR_MODULES = {
     "snp": "pvmkit.cli.measure_amd",
     "sw": "pvmkit.cli.measure_amd",
     "tdx": "pvmkit.cli.measure_tdx",
+    "cca": "pvmkit.cli.measure_cca",
 }
 
 
