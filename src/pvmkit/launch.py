@@ -111,6 +111,7 @@ class Launcher(Generic[R]):
         self._starts: list[int] = []  # sorted start GPAs of added ranges
         self._ends: list[int] = []  # matching end GPAs
         self.measured_ranges: list[tuple[int, int]] = []  # (gpa, size) of ranges with measured contents
+        self.vmsa_pages = 0  # VMSAs given as memory (IGVM style) rather than as vCPUs
 
     # -- state checks -------------------------------------------------------------------------
     def _require_initialized(self, what: str) -> Init:
@@ -152,6 +153,8 @@ class Launcher(Generic[R]):
         self._ends.insert(i, op.end)
         if op.kind.measured_contents:
             self.measured_ranges.append((op.gpa, op.size))
+        if op.kind is PageKind.VMSA:
+            self.vmsa_pages += op.pages
 
     def add_vcpu(self, op: AddVcpu) -> None:
         init = self._require_initialized("ADD vCPU")
@@ -171,7 +174,7 @@ class Launcher(Generic[R]):
         op.validate()
         if (op.id_block is not None or any(op.host_data)) and not init.vendor.snp_like:
             raise LayoutError(f"{init.vendor.value} takes no ID block or host data")
-        if init.vendor.has_vmsa and self.vcpu_count == 0:
+        if init.vendor.has_vmsa and self.vcpu_count == 0 and not self.vmsa_pages:
             raise LayoutError(f"{init.vendor.value} needs at least one vCPU before FINALIZE")
         result = self.backend.finalize(op)
         self.state = LaunchState.FINALIZED

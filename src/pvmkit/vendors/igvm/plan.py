@@ -1,0 +1,200 @@
+"""An IGVM file as a launch plan for one platform (spec cca_igvm.md §B1.3, §B2).
+
+IGVM has no INIT or FINALIZE records: INIT is the platform's SUPPORTED_PLATFORM and GUEST_POLICY,
+ADD is the directive stream, FINALIZE is the end of the file. The loaders that turn directives into
+launch calls disagree on four points (§B2.5), so the rules are explicit, with three profiles:
+
+=============  ========================  ==============  ===============  ==================
+rule           ``qemu`` (default: what   ``igvmmeasure``  ``igvm-crate``
+               QEMU ≥ 10.1 + KVM do)     (coconut-svsm)   (microsoft/igvm)
+=============  ========================  ==============  ===============  ==================
+PARAMETER_     one UNMEASURED page per   one page         one per 4 KiB
+INSERT         4 KiB of the area                          of the area
+SHARED pages   measured                  measured         skipped
+order          QEMU's batching (below);  file order       file order
+               VMSAs at LAUNCH_FINISH
+SEV/SEV-ES     zero pages: 4 KiB zeros;  every page with  (no SEV)
+               UNMEASURED skipped        data; no zeros
+=============  ========================  ==============  ===============
+
+Zero pages (PAGE_DATA with file offset 0) are measured as NORMAL pages of zeros by all three; the
+``native_zero`` switch (igvmmeasure ``--native-zero``) makes them SNP ZERO pages instead.
+
+**QEMU's batching** (``backends/igvm.c``, §B2.4): consecutive PAGE_DATA directives (same flags, data
+type and mask, contiguous GPAs, all with data or all zero) form a run that is issued only when the
+next PAGE_DATA breaks it or the file ends, while a PARAMETER_INSERT is issued at once: an insert that
+follows page data is measured *before* that pending run. SNP/SEV-ES VMSAs are measured by KVM at
+LAUNCH_FINISH, after all memory, and must be at GPA 0xFFFFFFFFF000.
+
+Platforms: SNP (the PAGE_INFO chain: VP contexts are VMSA pages), SEV-ES and SEV (SHA-256 launch
+digest), TDX (MRTD as the igvm crate computes it: every page PAGE.ADDed, measured ones extended, no VP
+context). CCA from IGVM is not defined by any loader yet (§B1.3) and is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pvmkit.errors import InputError, MeasurementError
+from pvmkit.formats.igvm import (
+    PAGE,
+    PAGE_DATA_2MB,
+    Igvm,
+    IgvmHeader,
+    PageData,
+    PageDataType,
+    ParameterArea,
+    ParameterInsert,
+    Platform,
+    VpContext,
+)
+from pvmkit.plan import AddMemory, AddVcpu, Finalize, Init, LaunchPlan, Op, PageKind, Vendor
+
+__all__ = ["PROFILES", "IgvmRules", "igvm_plan", "platform_of"]
+
+VMSA_GPA = 0xFFFFFFFFF000
+
+_PLATFORMS = {
+    Vendor.SNP: Platform.SEV_SNP,
+    Vendor.SEV_ES: Platform.SEV_ES,
+    Vendor.SEV: Platform.SEV,
+    Vendor.TDX: Platform.TDX,
+}
+
+
+@dataclass(frozen=True)
+class IgvmRules:
+    """How directives become launch ops (module docstring)."""
+
+    parameter_pages: str = "area"  #: "area" or "one"
+    shared: str = "measure"  #: "measure" or "skip"
+    order: str = "qemu"  #: "qemu" (batched, VMSAs last) or "file"
+    sev_pages: str = "qemu"  #: SEV/SEV-ES: "qemu" or "igvmmeasure"
+    native_zero: bool = False
+
+
+PROFILES = {
+    "qemu": IgvmRules(),
+    "igvmmeasure": IgvmRules(parameter_pages="one", order="file", sev_pages="igvmmeasure"),
+    "igvm-crate": IgvmRules(shared="skip", order="file"),
+}
+
+
+def platform_of(igvm: Igvm, vendor: Vendor) -> int:
+    """The compatibility mask of ``vendor``'s platform in the file (InputError if it has none)."""
+    if vendor not in _PLATFORMS:
+        raise InputError(f"an IGVM file cannot be measured for {vendor.value} (snp, sev-es, sev or tdx)")
+    platform = igvm.platform(_PLATFORMS[vendor])
+    if platform is None:
+        have = ", ".join(Platform.NAMES.get(p.platform_type, hex(p.platform_type)) for p in igvm.platforms)
+        raise InputError(f"the IGVM file supports {have}, not {Platform.NAMES[_PLATFORMS[vendor]]}")
+    if vendor is not Vendor.TDX and igvm.architecture != 0:
+        raise InputError("an x86 platform needs an x64 IGVM file")
+    return platform.compatibility_mask
+
+
+def _page_ops(d: PageData, vendor: Vendor, rules: IgvmRules) -> list[AddMemory]:
+    """The ops of one PAGE_DATA directive for ``vendor``."""
+    size = 512 * PAGE if d.flags & PAGE_DATA_2MB else PAGE
+    if d.flags & PAGE_DATA_2MB and d.data is not None:
+        raise MeasurementError(f"PAGE_DATA at {d.gpa:#x}: a 2 MiB page with file data cannot be measured")
+    label = f"PAGE_DATA {d.gpa:#x}"
+    if vendor in (Vendor.SEV, Vendor.SEV_ES):
+        if rules.sev_pages == "igvmmeasure":  # every page with data, whatever its flags and type
+            return (
+                [] if d.data is None else [AddMemory(d.gpa, size, PageKind.NORMAL, data=d.data, label=label)]
+            )
+        if d.data_type != PageDataType.NORMAL:
+            raise MeasurementError(f"{label}: QEMU refuses secrets/CPUID pages for {vendor.value}")
+        if d.unmeasured:
+            return []
+        return [AddMemory(d.gpa, size, PageKind.NORMAL, data=d.data, label=label)]
+    if vendor is Vendor.TDX:  # data type ignored; UNMEASURED pages are PAGE.ADDed only
+        kind = PageKind.UNMEASURED if d.unmeasured else PageKind.NORMAL
+        return [AddMemory(d.gpa, size, kind, data=d.data, label=label)]
+    if d.unmeasured:
+        kind = PageKind.UNMEASURED
+    elif d.data_type == PageDataType.SECRETS:
+        kind = PageKind.SECRETS
+    elif d.data_type in (PageDataType.CPUID_DATA, PageDataType.CPUID_XF):
+        kind = PageKind.CPUID
+    elif d.data is None and rules.native_zero:
+        kind = PageKind.ZERO
+    else:
+        kind = PageKind.NORMAL
+    data = d.data if kind in (PageKind.NORMAL, PageKind.CPUID, PageKind.SECRETS) else None
+    return [AddMemory(d.gpa, size, kind, data=data, label=label)]
+
+
+def _batch_key(d: PageData) -> tuple[int, int, int, bool]:
+    return (d.flags, d.data_type, d.compatibility_mask, d.data is None)
+
+
+def igvm_plan(igvm: Igvm, vendor: Vendor, rules: IgvmRules | None = None) -> LaunchPlan:
+    """The launch plan of ``igvm`` on ``vendor``'s platform under ``rules`` (default: QEMU's)."""
+    rules = rules or PROFILES["qemu"]
+    mask = platform_of(igvm, vendor)
+    # SNP: GUEST_POLICY is the SNP guest policy (not measured); other platforms' policies are not
+    # Init.policy's format, and none of them is measured
+    init = Init(vendor, policy=(igvm.policy(mask) or 0) if vendor is Vendor.SNP else 0)
+    areas: dict[int, ParameterArea] = {}
+    memory: list[Op] = []
+    vmsas: list[VpContext] = []
+    pending: list[AddMemory] = []  # QEMU's open page-data run
+    last: tuple[PageData, int] | None = None  # the run's last directive and its index
+
+    def flush() -> None:
+        memory.extend(pending)
+        pending.clear()
+
+    for index, d in enumerate(igvm.directives):
+        if isinstance(d, ParameterArea):
+            areas[d.parameter_area_index] = d
+            continue
+        if isinstance(d, IgvmHeader) or not d.compatibility_mask & mask:
+            continue
+        if isinstance(d, PageData):
+            if d.shared and rules.shared == "skip":
+                continue
+            ops = _page_ops(d, vendor, rules)
+            if rules.order == "qemu":
+                continues = (
+                    last is not None
+                    and last[1] == index - 1
+                    and _batch_key(last[0]) == _batch_key(d)
+                    and d.gpa == last[0].gpa + (512 * PAGE if last[0].flags & PAGE_DATA_2MB else PAGE)
+                )
+                if not continues:
+                    flush()
+                pending.extend(ops)
+                last = (d, index)
+            else:
+                memory.extend(ops)
+        elif isinstance(d, ParameterInsert):
+            if vendor in (Vendor.SEV, Vendor.SEV_ES):
+                continue  # not measured for SEV/SEV-ES (QEMU ignores them; igvmmeasure: no data)
+            area = areas[d.parameter_area_index]
+            size = PAGE if rules.parameter_pages == "one" else area.number_of_bytes
+            memory.append(
+                AddMemory(
+                    d.gpa, size, PageKind.UNMEASURED, label=f"parameter area {area.parameter_area_index}"
+                )
+            )
+        elif isinstance(d, VpContext):
+            if d.compatibility_mask != mask:
+                continue  # a VP context names exactly one platform (its data format is that platform's)
+            if vendor is Vendor.TDX:
+                continue  # TDX has an architectural reset state
+            if vendor is Vendor.SEV:
+                raise MeasurementError("an SEV guest has no VMSA; the IGVM file has a VP context for it")
+            if vendor is Vendor.SNP and rules.order == "file":
+                memory.append(AddMemory(d.gpa, PAGE, PageKind.VMSA, data=d.data, label=f"VMSA {d.vp_index}"))
+                continue
+            if rules.order == "qemu" and d.gpa != VMSA_GPA:
+                raise MeasurementError(
+                    f"VP context {d.vp_index} at {d.gpa:#x}: QEMU needs VMSAs at {VMSA_GPA:#x}"
+                )
+            vmsas.append(d)
+    flush()
+    vcpus = [AddVcpu(i, d.data) for i, d in enumerate(sorted(vmsas, key=lambda v: v.vp_index))]
+    return LaunchPlan.of([init, *memory, *vcpus, Finalize()])
