@@ -2,7 +2,8 @@
 
 AMD (sev, sev-es, snp) and the software-protected vendor (sw) live in ``pvmkit.cli.measure_amd``,
 TDX in ``pvmkit.cli.measure_tdx``, Arm CCA in ``pvmkit.cli.measure_cca``; each defines
-``main(argv) -> int`` with its own options.
+``main(argv) -> int`` with its own options. With ``--igvm FILE``, any of sev, sev-es, snp and tdx
+measures an IGVM file (``pvmkit.cli.measure_igvm``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ def _vendor_of(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str]) -> int:
+    if any(arg == "--igvm" or arg.startswith("--igvm=") for arg in argv):
+        from pvmkit.cli.measure_igvm import main as measure_igvm
+
+        return measure_igvm(argv)
     vendor = _vendor_of(argv)
     if vendor is None or vendor not in _VENDOR_MODULES:
         from pvmkit.cli._common import Parser
