@@ -239,14 +239,16 @@ def bench_matrix(fw: str, stride: int, reps: int, pvmkit: str, peer: str) -> tup
             est = sum(peer_times) if len(sampled) == MAX_VCPUS else per * MAX_VCPUS  # measured or estimated
             total_ours += t_ours
             total_peer_est += est
-            rows.append([
-                f"{vendor} set {set_name} ({hex(feats[vendor])})",
-                ms(t_ours),
-                f"{len(sampled)} runs, median {ms(per).strip()}",
-                f"{est:8.1f} s" + ("" if len(sampled) == MAX_VCPUS else " (est.)"),
-                f"{est / t_ours:7.0f}x",
-                "equal" if comparable else "n/a (peer lacks it)",
-            ])
+            rows.append(
+                [
+                    f"{vendor} set {set_name} ({hex(feats[vendor])})",
+                    ms(t_ours),
+                    f"{len(sampled)} runs, median {ms(per).strip()}",
+                    f"{est:8.1f} s" + ("" if len(sampled) == MAX_VCPUS else " (est.)"),
+                    f"{est / t_ours:7.0f}x",
+                    "equal" if comparable else "n/a (peer lacks it)",
+                ]
+            )
     ratio = total_peer_est / total_ours
     rows.append(["total", ms(total_ours), "", f"{total_peer_est:8.1f} s", f"{ratio:7.0f}x", ""])
     note = (
@@ -274,8 +276,10 @@ def main() -> int:
     pvmkit, peer = tool("pvmkit"), tool("sev-snp-measure")
     peer_version = run([peer, "--version"])[1].strip()
 
-    print(f"pvmkit AMD benchmark — {time.strftime('%Y-%m-%d %H:%M:%S')}, Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs, peer {peer_version}")
+    print(
+        f"pvmkit AMD benchmark — {time.strftime('%Y-%m-%d %H:%M:%S')}, Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs, peer {peer_version}"
+    )
     print(f"firmware: {fw} ({fw_path.stat().st_size // 1024} KiB), vCPU type {VCPU_TYPE}\n")
 
     startup = bench_startup(n)

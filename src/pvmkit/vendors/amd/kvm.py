@@ -154,8 +154,6 @@ class AmdKvmDriver(VmOwner):
         if sev is not None:
             sev.close()
 
-
-
     def platform_status(self) -> SevPlatformStatus:
         """``SEV_ISSUE_CMD(SEV_PLATFORM_STATUS)`` on the driver's ``/dev/sev`` fd (open from INIT until
         :meth:`close`). SevFirmwareError with the ``SEV_RET_*`` name if the firmware refuses, KvmError

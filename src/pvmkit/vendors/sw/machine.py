@@ -139,7 +139,6 @@ class SwMachine(VmOwner):
         """The launch digest so far (the final MEASUREMENT once finalized)."""
         return self._measurer.digest
 
-
     def _vcpu(self, index: int) -> Vcpu:
         if not 0 <= index < len(self._vcpus):
             raise InputError(f"no vCPU {index} (the machine has {len(self._vcpus)})")

@@ -163,7 +163,6 @@ class TdxKvmDriver(VmOwner):
 
     # -- lifetime ----------------------------------------------------------------------------------
 
-
     # -- sub-commands ------------------------------------------------------------------------------
     @staticmethod
     def _cmd(cmd_id: int, data: int = 0, flags: int = 0) -> _tdx.kvm_tdx_cmd:
