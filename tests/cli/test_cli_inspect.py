@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import struct
@@ -147,3 +148,24 @@ def test_registry_is_pluggable() -> None:
     finally:
         INSPECTORS.clear()
         INSPECTORS.update(before)
+
+
+def test_igvm_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from support.igvm_vectors import P, igvm_file
+
+    path = tmp_path / "guest.igvm"
+    path.write_bytes(igvm_file())
+    assert main(["inspect", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    value = doc["value"]
+    assert doc["type"] == "igvm" and value["architecture"] == "x64"
+    assert value["platforms"][0]["platform"] == "sev-snp" and value["policies"][0]["policy"] == "0x30000"
+    kinds = [d["kind"] for d in value["directives"]]
+    assert kinds == ["page_data"] * 5 + ["parameter_area", "parameter_insert", "vp_context"]
+    assert value["directives"][0]["data_sha256"] == hashlib.sha256(P).hexdigest()
+    assert value["directives"][1]["data_sha256"] == "zero"
+    assert main(["inspect", str(path)]) == 0
+    assert "kind: vp_context" in capsys.readouterr().out
+    path.write_bytes(igvm_file()[:-1])
+    assert main(["inspect", str(path)]) == 1
+    assert "total_file_size 12600 differs" in capsys.readouterr().err

@@ -3,8 +3,8 @@
 The command is a small registry of :class:`Inspector` entries (type name, detector, parser, renderer).
 ``--type auto`` (the default) asks each detector in registry order and uses the first that claims the
 file; detectors look only at size and magic, the parser then validates. Built in: ``quote`` (TDX quote
-v4/v5), ``tdreport``, ``ccel-table``, ``ccel-log``, plus, when their modules are present, ``snp-report``
-(``pvmkit.attest.snp_report``), ``tdvf`` (``pvmkit.formats.tdvf``) and ``ovmf``
+v4/v5), ``tdreport``, ``ccel-table``, ``ccel-log``, ``igvm``, plus, when their modules are present,
+``snp-report`` (``pvmkit.attest.snp_report``), ``tdvf`` (``pvmkit.formats.tdvf``) and ``ovmf``
 (``pvmkit.formats.ovmf``).
 
 **Adding a structure** (the plug-in point): define ``detect(data) -> bool``, ``parse(data) -> obj``
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import importlib
 import importlib.util
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from pvmkit._choice import Choice
 from pvmkit.cli._common import Parser, print_json, read_file
 from pvmkit.errors import FormatError, InputError
 from pvmkit.formats import ccel as _ccel
+from pvmkit.formats import igvm as _igvm
 from pvmkit.formats import tdx_quote as _tq
 
 __all__ = ["INSPECTORS", "Inspector", "detect", "jsonable", "main", "register", "text_lines"]
@@ -361,6 +363,40 @@ def _ccel_log_text(log: _ccel.EventLog, verbose: bool) -> list[str]:
     return out
 
 
+_IGVM_KINDS = {
+    _igvm.PageData: "page_data",
+    _igvm.ParameterArea: "parameter_area",
+    _igvm.ParameterInsert: "parameter_insert",
+    _igvm.VpContext: "vp_context",
+    _igvm.IgvmHeader: "header",
+}
+
+
+def _igvm_json(igvm: _igvm.Igvm) -> dict[str, Any]:
+    """Platforms by name, and each directive with its kind; page contents as SHA-256 (or "zero")."""
+    directives = []
+    for d in igvm.directives:
+        item: dict[str, Any] = {"kind": _IGVM_KINDS[type(d)], **jsonable(d)}
+        if isinstance(d, _igvm.IgvmHeader):
+            item = {"kind": "header", "type": f"{d.type:#x}", "offset": d.offset, "body": d.body.hex()}
+        elif isinstance(d, _igvm.PageData | _igvm.VpContext):
+            item["data_sha256"] = "zero" if d.data is None else hashlib.sha256(d.data).hexdigest()
+        directives.append(item)
+    return {
+        "version": igvm.version,
+        "architecture": "aarch64" if igvm.architecture == 1 else "x64",
+        "platforms": [
+            {**jsonable(p), "platform": _igvm.Platform.NAMES.get(p.platform_type, "unknown")}
+            for p in igvm.platforms
+        ],
+        "policies": [
+            {"compatibility_mask": mask, "policy": f"{policy:#x}"} for mask, policy in igvm.policies
+        ],
+        "directives": directives,
+        "initialization_headers": [{"type": f"{h.type:#x}", "body": h.body.hex()} for h in igvm.others],
+    }
+
+
 # --------------------------------------------------------------------------------------------------
 # built-in registrations
 
@@ -392,6 +428,16 @@ register(
         _ccel.EventLog.parse,
         _ccel_log_text,
         _ccel_log_json,
+    )
+)
+register(
+    Inspector(
+        "igvm",
+        "IGVM file (platforms, policies, directives; file data not shown)",
+        lambda data: data[:4] == b"IGVM",
+        _igvm.parse_igvm,
+        None,
+        lambda obj: _igvm_json(obj),
     )
 )
 register(
