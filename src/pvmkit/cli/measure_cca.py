@@ -162,10 +162,7 @@ def main(argv: list[str]) -> int:
     from pvmkit.vendors.cca.measure import CcaMeasurer
 
     measurer = CcaMeasurer()
-    launcher: Launcher[bytes] = Launcher(measurer)
-    rim = b""
-    for op in plan:
-        rim = launcher.apply(op) or rim
+    rim = Launcher(measurer).run(plan)
     if args.output_format == "base64":
         print(base64.b64encode(rim).decode())
     elif args.output_format == "json":

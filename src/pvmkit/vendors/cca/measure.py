@@ -115,10 +115,4 @@ class CcaMeasurer:
 
 def measure_rim(plan: LaunchPlan) -> bytes:
     """The RIM of a cca plan, its ops checked by the :class:`~pvmkit.launch.Launcher`."""
-    launcher: Launcher[bytes] = Launcher(CcaMeasurer())
-    result = None
-    for op in plan:
-        result = launcher.apply(op)
-    if result is None:
-        raise MeasurementError("the plan has no FINALIZE")
-    return result
+    return Launcher(CcaMeasurer()).run(plan)
