@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_ca",
+    "check_issued_by",
     "check_validity",
     "common_name",
     "extensions",
@@ -187,6 +188,18 @@ def check_ca(cert: x509.Certificate, what: str) -> None:
         return
     if not bc.ca:
         raise CertificateError(f"{what} certificate is not a CA certificate", field=f"{what}.ca")
+
+
+def check_issued_by(cert: x509.Certificate, issuer: x509.Certificate, what: str, by: str) -> None:
+    """``cert``'s issuer name is ``issuer``'s subject (the signature is each verifier's business)."""
+    if cert.issuer != issuer.subject:
+        raise CertificateError(
+            f"{what} certificate is issued by {cert.issuer.rfc4514_string()!r}, "
+            f"not by the {by} {issuer.subject.rfc4514_string()!r}",
+            field=f"{what}.issuer",
+            expected=issuer.subject.rfc4514_string(),
+            actual=cert.issuer.rfc4514_string(),
+        )
 
 
 def utc(at: _dt.datetime | None) -> _dt.datetime:

@@ -32,7 +32,14 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pvmkit.attest._x509 import check_ca, check_validity, common_name, load_certificates, utc
+from pvmkit.attest._x509 import (
+    check_ca,
+    check_issued_by,
+    check_validity,
+    common_name,
+    load_certificates,
+    utc,
+)
 from pvmkit.errors import CertificateError, FormatError, InputError, SignatureError, VerificationError
 from pvmkit.formats.tdx_quote import (
     ATT_KEY_ECDSA_P256,
@@ -157,14 +164,7 @@ def _check_ecdsa_signed_by(cert: x509.Certificate, issuer: x509.Certificate, wha
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    if cert.issuer != issuer.subject:
-        raise CertificateError(
-            f"{what} certificate is issued by {cert.issuer.rfc4514_string()!r}, "
-            f"not by the {by} {issuer.subject.rfc4514_string()!r}",
-            field=f"{what}.issuer",
-            expected=issuer.subject.rfc4514_string(),
-            actual=cert.issuer.rfc4514_string(),
-        )
+    check_issued_by(cert, issuer, what, by)
     key = issuer.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise CertificateError(f"{by} key is not an EC P-256 key, as Intel's are", field=f"{by}.key_type")

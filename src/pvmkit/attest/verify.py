@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pvmkit.attest._x509 import (
     check_ca,
+    check_issued_by,
     check_validity,
     common_name,
     extensions,
@@ -165,14 +166,7 @@ def _check_signed_by(cert: x509.Certificate, issuer: x509.Certificate, what: str
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-    if cert.issuer != issuer.subject:
-        raise CertificateError(
-            f"{what} certificate is issued by {cert.issuer.rfc4514_string()!r}, "
-            f"not by the {by} {issuer.subject.rfc4514_string()!r}",
-            field=f"{what}.issuer",
-            expected=issuer.subject.rfc4514_string(),
-            actual=cert.issuer.rfc4514_string(),
-        )
+    check_issued_by(cert, issuer, what, by)
     key = issuer.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise CertificateError(f"{by} key is {type(key).__name__}, AMD's is RSA", field=f"{by}.key_type")
