@@ -4,15 +4,25 @@ Provenance: tests/vectors/README.md, section "IGVM"."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import struct
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pvmkit
-from pvmkit.errors import FormatError, InputError, MeasurementError, TruncatedError, UnsupportedVersionError
+from pvmkit.errors import (
+    FormatError,
+    InputError,
+    LayoutError,
+    MeasurementError,
+    TruncatedError,
+    UnsupportedVersionError,
+)
 from pvmkit.formats.igvm import (
     PageData,
     ParameterArea,
@@ -149,3 +159,21 @@ def test_bad_files() -> None:
     short[16:20] = struct.pack("<I", len(short))
     with pytest.raises(TruncatedError, match="PAGE_DATA file data"):
         parse_igvm(_refresh(short))
+
+
+@settings(max_examples=300, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 12599), st.integers(0, 255)), min_size=1, max_size=6))
+def test_mutated_files_raise_only_format_errors(edits: list[tuple[int, int]]) -> None:
+    """Random bytes changed in the spec file (CRC recomputed so that the structure is what is
+    checked): the result is a parsed file, a plan or a pvmkit error, never another exception."""
+    raw = bytearray(igvm_file())
+    for pos, value in edits:
+        raw[pos] = value
+    try:
+        igvm = parse_igvm(_refresh(raw))
+    except FormatError as exc:
+        assert exc.what
+        return
+    for vendor in (Vendor.SNP, Vendor.TDX):
+        with contextlib.suppress(InputError, MeasurementError, LayoutError):
+            pvmkit.measure(igvm_plan(igvm, vendor))

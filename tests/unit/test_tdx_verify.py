@@ -11,6 +11,8 @@ import datetime as dt
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pvmkit.attest.tdx_verify import INTEL_SGX_ROOT_CA_SHA256, TdxExpected, verify_quote
 from pvmkit.errors import CertificateError, FormatError, PvmkitError, SignatureError, VerificationError
@@ -301,3 +303,20 @@ def test_chain_shape_and_cert_type_are_checked(pki: Pki) -> None:
     outer = dataclasses.replace(q.signature_data, certification_data=CertificationData(5, b""))
     with pytest.raises(VerificationError, match="certification data type is 5"):
         verify_quote(dataclasses.replace(q, signature_data=outer).to_bytes(), at=AT, trusted_root_sha256=pin)
+
+
+@settings(max_examples=200, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 4973), st.integers(0, 255)), min_size=1, max_size=4))
+def test_any_mutation_ends_in_a_pvmkit_error_or_an_uncovered_byte(edits: list[tuple[int, int]]) -> None:
+    """Lengths, types, PEM text, anything: verification raises a pvmkit error (a typed one-line CLI
+    error), never another exception; when it passes, every changed byte is one no check covers."""
+    raw = bytearray(read_fixture(SPR))
+    for pos, value in edits:
+        raw[pos] = value
+    try:
+        verify_quote(bytes(raw), at=AT)
+    except PvmkitError:
+        return
+    covered = _regions(read_fixture(SPR)).values()
+    changed = [pos for pos, _ in edits if raw[pos] != read_fixture(SPR)[pos]]
+    assert not any(start <= pos < end for pos in changed for start, end in covered)
