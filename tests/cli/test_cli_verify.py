@@ -167,8 +167,12 @@ def test_software_report(
     assert main(["verify", "--report", str(report), "--key", sw.directory, "--measurement", m.hex()]) == 0
     assert capsys.readouterr().out.startswith("OK:")
     argv = ["verify", "--report", str(report), "--vcek", sw.path("vcek_der"), "--chain", sw.path("chain")]
+    assert main(argv) == 3  # a software chain is not AMD's: by default only AMD's ARKs are trusted
+    err = one_error_line(capsys.readouterr().err)
+    assert f"the chain's ARK is not a trusted one: sha256 {sw.ark_sha256}" in err and "AMD ARK-Milan" in err
+    argv += ["--ark-sha256", sw.ark_sha256]
     assert main(argv) == 0
-    capsys.readouterr()
+    assert capsys.readouterr().out.startswith("OK: SEV-SNP report")
     tampered = bytearray(report.read_bytes())
     tampered[0x90] ^= 0x80
     report.write_bytes(bytes(tampered))
@@ -198,10 +202,14 @@ MILAN_ARK_SHA256 = (
 
 
 def test_ark_pin(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*base(), "--at", AT, "--json"]) == 0  # AMD's Milan ARK is trusted by default
+    assert "ark sha256 = trusted (AMD ARK-Milan)" in json.loads(capsys.readouterr().out)["checks"]
     assert main([*base(), "--at", AT, "--ark-sha256", MILAN_ARK_SHA256]) == 0
     assert MILAN_ARK_SHA256 in capsys.readouterr().out
-    assert main([*base(), "--at", AT, "--ark-sha256", "00" * 32]) == 3
-    assert "ARK is not the trusted one" in one_error_line(capsys.readouterr().err)
+    assert main([*base(), "--at", AT, "--ark-sha256", "00" * 32]) == 3  # a pin replaces the defaults
+    assert "ARK is not a trusted one" in one_error_line(capsys.readouterr().err)
+    assert main([*base(), "--at", AT, "--ark-sha256", "00" * 32, "--ark-sha256", MILAN_ARK_SHA256]) == 0
+    capsys.readouterr()
 
 
 # -- TDX quotes (--quote) ------------------------------------------------------------------------

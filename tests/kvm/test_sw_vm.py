@@ -70,6 +70,7 @@ def test_predicted_measurement_is_the_one_in_the_guests_verified_report(
         run.report,
         keys.vcek_pem,
         keys.chain_pem,
+        trusted_ark_sha256=keys.ark_sha256,
         expected=Expected(
             measurement=predicted,
             report_data=report_data_for(nonce),

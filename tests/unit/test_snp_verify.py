@@ -135,9 +135,13 @@ def test_expired_chain_without_at(tmp_path: Path) -> None:
     )
     signed = old.sign_report(SnpReport())
     with pytest.raises(CertificateError) as info:
-        verify_report(signed, old.vcek_pem, old.chain_pem)  # now: VCEK expired 2016, ARK/ASK valid
+        verify_report(
+            signed, old.vcek_pem, old.chain_pem, trusted_ark_sha256=old.ark_sha256
+        )  # now: VCEK expired 2016, ARK/ASK valid
     assert info.value.field == "vcek.not_after"
-    verify_report(signed, old.vcek_pem, old.chain_pem, at=dt.datetime(2011, 1, 1))
+    verify_report(
+        signed, old.vcek_pem, old.chain_pem, at=dt.datetime(2011, 1, 1), trusted_ark_sha256=old.ark_sha256
+    )
 
 
 def test_measurement_mismatch_names_the_field(real: dict[str, bytes]) -> None:
@@ -177,16 +181,26 @@ def test_signing_key_field_must_match_the_certificate(sw: SoftwareAttestationKey
     body = SnpReport(signing_key=1, chip_id=sw.chip_id, reported_tcb=sw.tcb).to_bytes()[:0x2A0]
     signed = body + sw.sign_bytes(body)
     with pytest.raises(VerificationError) as info:
-        verify_report(signed, sw.vcek_pem, sw.chain_pem)
+        verify_report(signed, sw.vcek_pem, sw.chain_pem, trusted_ark_sha256=sw.ark_sha256)
     assert info.value.field == "signing_key"
 
 
 def test_vcek_extensions_must_match_the_report(sw: SoftwareAttestationKeys) -> None:
     with pytest.raises(VerificationError) as info:
-        verify_report(sw.sign_report(SnpReport(chip_id=b"\7" * 64)), sw.vcek_pem, sw.chain_pem)
+        verify_report(
+            sw.sign_report(SnpReport(chip_id=b"\7" * 64)),
+            sw.vcek_pem,
+            sw.chain_pem,
+            trusted_ark_sha256=sw.ark_sha256,
+        )
     assert info.value.field == "chip_id"
     with pytest.raises(VerificationError) as info:
-        verify_report(sw.sign_report(SnpReport(reported_tcb=1)), sw.vcek_pem, sw.chain_pem)
+        verify_report(
+            sw.sign_report(SnpReport(reported_tcb=1)),
+            sw.vcek_pem,
+            sw.chain_pem,
+            trusted_ark_sha256=sw.ark_sha256,
+        )
     assert info.value.field.startswith("reported_tcb.")
 
 
@@ -197,7 +211,7 @@ def test_foreign_chain_with_the_same_names(sw: SoftwareAttestationKeys, tmp_path
         verify_report(signed, sw.vcek_pem, other.chain_pem)
     assert info.value.field == "vcek.signature"
     with pytest.raises(SignatureError):  # a valid chain whose VCEK did not sign this report
-        verify_report(signed, other.vcek_pem, other.chain_pem)
+        verify_report(signed, other.vcek_pem, other.chain_pem, trusted_ark_sha256=other.ark_sha256)
 
 
 def test_software_report_against_amd_chain(sw: SoftwareAttestationKeys, real: dict[str, bytes]) -> None:
@@ -280,6 +294,18 @@ def _vlek_chain(tmp_path: Path, hwid: bytes | None = None) -> tuple[bytes, bytes
     return vlek.public_bytes(pem), asvk.public_bytes(pem) + ark.public_bytes(pem), vlek_key
 
 
+def pin(chain: bytes) -> str:
+    """SHA-256 of the self-signed ARK in a chain made here: the trust anchor the test names."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from pvmkit.attest.verify import load_certificates
+
+    ark = next(c for c in load_certificates(chain) if c.issuer == c.subject)
+    return hashlib.sha256(ark.public_bytes(Encoding.DER)).hexdigest()
+
+
 def test_vlek_reports(tmp_path: Path, real: dict[str, bytes]) -> None:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -294,14 +320,14 @@ def test_vlek_reports(tmp_path: Path, real: dict[str, bytes]) -> None:
         return body + der_to_amd_signature(key.sign(body, ec.ECDSA(hashes.SHA384())))  # type: ignore[attr-defined]
 
     signed = sign(SnpReport(signing_key=1, chip_id=b"\x05" * 64))
-    res = verify_report(signed, vlek_pem, chain, at=at, key_kind="vlek")
+    res = verify_report(signed, vlek_pem, chain, at=at, key_kind="vlek", trusted_ark_sha256=pin(chain))
     assert res.signing_key == "vlek" and res.product == "Milan"
-    assert verify_report(signed, vlek_pem, chain, at=at).signing_key == "vlek"
+    assert verify_report(signed, vlek_pem, chain, at=at, trusted_ark_sha256=pin(chain)).signing_key == "vlek"
     with pytest.raises(CertificateError) as info:  # a VLEK presented as a VCEK
-        verify_report(signed, vlek_pem, chain, at=at, key_kind="vcek")
+        verify_report(signed, vlek_pem, chain, at=at, key_kind="vcek", trusted_ark_sha256=pin(chain))
     assert info.value.field == "certificate_kind"
     with pytest.raises(VerificationError) as info2:  # a report that says VCEK, signed by a VLEK
-        verify_report(sign(SnpReport(signing_key=0)), vlek_pem, chain, at=at)
+        verify_report(sign(SnpReport(signing_key=0)), vlek_pem, chain, at=at, trusted_ark_sha256=pin(chain))
     assert info2.value.field == "signing_key"
     with pytest.raises(CertificateError):  # the real VCEK with this VLEK chain
         verify_report(real["report"], real["vcek"], chain, at=at)
@@ -329,10 +355,22 @@ def test_short_hwid_is_a_chip_id_prefix(tmp_path: Path) -> None:
 
     at = dt.datetime(2025, 1, 1)
     turin = {"version": 3, "cpuid_fam_id": 0x1A, "cpuid_mod_id": 0x02}
-    res = verify_report(sign(SnpReport(**turin, chip_id=hwid + bytes(56))), vcek_pem, chain, at=at)
+    res = verify_report(
+        sign(SnpReport(**turin, chip_id=hwid + bytes(56))),
+        vcek_pem,
+        chain,
+        at=at,
+        trusted_ark_sha256=pin(chain),
+    )
     assert res.product == "Turin" and "chip_id = vcek hwID" in res.checks
     with pytest.raises(VerificationError) as info:
-        verify_report(sign(SnpReport(**turin, chip_id=hwid + b"\1" + bytes(55))), vcek_pem, chain, at=at)
+        verify_report(
+            sign(SnpReport(**turin, chip_id=hwid + b"\1" + bytes(55))),
+            vcek_pem,
+            chain,
+            at=at,
+            trusted_ark_sha256=pin(chain),
+        )
     assert info.value.field == "chip_id"
 
 
@@ -398,3 +436,18 @@ def test_pss_parameters_must_be_amds(tmp_path: Path) -> None:
     with pytest.raises(CertificateError) as info:
         verify_chain(vcek, [ask, ark_loaded], at=start)
     assert info.value.field == "ark.signature_algorithm"
+
+
+@pytest.mark.parametrize(("product", "files"), [
+    ("Milan", ["ask_ark_milan.pem", "ask_ark_milan_vlek.pem"]),
+    ("Genoa", ["ask_ark_genoa.pem", "ask_ark_genoa_vlek.pem"]),
+    ("Turin", ["ask_ark_turin_vcek.pem", "ask_ark_turin_vlek.pem"]),
+])  # fmt: skip
+def test_default_trust_anchors_are_amds_arks(product: str, files: list[str]) -> None:
+    """AMD_ARK_SHA256 against the ARKs of AMD's key distribution service (go-sev-guest's copies of
+    the VCEK and VLEK chains)."""
+    from pvmkit.attest.verify import AMD_ARK_SHA256
+
+    for name in files:
+        chain = read_fixture("go-sev-guest/trust/" + name)
+        assert pin(chain) == AMD_ARK_SHA256[product], name

@@ -99,21 +99,27 @@ def test_sign_and_verify(keys: SoftwareAttestationKeys) -> None:
     assert len(signed) == 1184
     r = parse(signed)
     assert r.signing_key == 0 and r.chip_id == keys.chip_id and r.reported_tcb == keys.tcb
-    res = verify_report(signed, keys.vcek_pem, keys.chain_pem, expected=Expected(measurement=m))
+    res = verify_report(
+        signed,
+        keys.vcek_pem,
+        keys.chain_pem,
+        expected=Expected(measurement=m),
+        trusted_ark_sha256=keys.ark_sha256,
+    )
     assert res.signing_key == "vcek" and res.report.measurement == m
     assert "chip_id = vcek hwID" in res.checks
     # DER forms work too
     from cryptography.hazmat.primitives.serialization import Encoding
 
     der_chain = keys.ask_cert.public_bytes(Encoding.DER) + keys.ark_cert.public_bytes(Encoding.DER)
-    verify_report(signed, keys.vcek_der, der_chain)
+    verify_report(signed, keys.vcek_der, der_chain, trusted_ark_sha256=keys.ark_sha256)
 
 
 def test_tampered_software_report_is_rejected(keys: SoftwareAttestationKeys) -> None:
     signed = bytearray(keys.sign_report(SnpReport()))
     signed[0x90] ^= 1
     with pytest.raises(SignatureError):
-        verify_report(bytes(signed), keys.vcek_pem, keys.chain_pem)
+        verify_report(bytes(signed), keys.vcek_pem, keys.chain_pem, trusted_ark_sha256=keys.ark_sha256)
 
 
 def test_sign_report_refuses_other_signing_keys(keys: SoftwareAttestationKeys) -> None:

@@ -294,6 +294,15 @@ class SoftwareAttestationKeys:
         return self.ark_cert.public_bytes(Encoding.PEM)
 
     @property
+    def ark_sha256(self) -> str:
+        """SHA-256 of this software ARK's DER: the trust anchor to give ``verify_report``."""
+        import hashlib
+
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return hashlib.sha256(self.ark_cert.public_bytes(Encoding.DER)).hexdigest()
+
+    @property
     def chain_pem(self) -> bytes:
         """ASK then ARK, PEM (what ``pvmkit verify --chain`` takes)."""
         return self.ask_pem + self.ark_pem

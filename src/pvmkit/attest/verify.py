@@ -8,7 +8,8 @@
    issuer name equals its issuer's subject; ARK/ASK are CAs where they say so; the VCEK/VLEK is an
    EC P-384 key; every certificate is valid at ``at`` (default: now); the certificate's kind (common
    name ``SEV-VCEK`` / ``SEV-VLEK``) agrees with the chain's (``SEV-<product>`` / ``SEV-VLEK-<product>``)
-   and with ``key_kind`` when given; the ARK's SHA-256 equals ``trusted_ark_sha256`` when given;
+   and with ``key_kind`` when given; the ARK's SHA-256 is a trusted one: AMD's ARK of one product
+   line (:data:`AMD_ARK_SHA256`) unless ``trusted_ark_sha256`` names others;
 2. the report's signature (``SignatureError``): SIGNATURE_ALGO = 1, the 368 reserved bytes of the
    signature area (0x330–0x49F) are zero — they are *not* covered by the ECDSA signature, so they are
    rejected explicitly, which makes every single-bit change of the 1184 bytes fail verification — R
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
 
 __all__ = [
+    "AMD_ARK_SHA256",
     "Expected",
     "VerificationResult",
     "check_report_signature",
@@ -77,6 +80,15 @@ __all__ = [
     "verify_chain",
     "verify_report",
 ]
+
+#: SHA-256 of the DER of AMD's ARK certificates (the root of every VCEK/VLEK chain, as AMD's key
+#: distribution service serves them), by product line. The default trust anchors of
+#: :func:`verify_report`. Provenance: tests/vectors/README.md ("SNP attestation").
+AMD_ARK_SHA256 = {
+    "Milan": "69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd",
+    "Genoa": "4c6598d19c18719c5dfd4a7d335f674e5bfe1d8f800cea2cf270c10d103db2f1",
+    "Turin": "1f084161a44bb6d93778a904877d4819cafa5d05ef4193b2ded9dd9c73dd3f6a",
+}
 
 _AMD = "1.3.6.1.4.1.3704.1"
 _SPL_OIDS = {  # TCB component -> VCEK extension OID
@@ -471,14 +483,15 @@ def verify_report(
     at: _dt.datetime | None = None,
     expected: Expected | None = None,
     key_kind: str | None = None,
-    trusted_ark_sha256: str | None = None,
+    trusted_ark_sha256: str | Iterable[str] | None = None,
 ) -> VerificationResult:
     """Verify raw report bytes with a VCEK or VLEK certificate and an ASK+ARK bundle (PEM or DER).
 
     ``at`` is the time the certificates must be valid at (default now; naive = UTC); ``key_kind``
     (``"vcek"``/``"vlek"``) says what the caller claims the certificate is (default: from its
-    common name); ``trusted_ark_sha256`` (hex SHA-256 of the ARK's DER) pins the trust anchor — without
-    it, whatever ARK the chain holds is trusted, so compare ``result.ark_sha256`` yourself. Raises
+    common name); ``trusted_ark_sha256`` (hex SHA-256 of an ARK certificate's DER, or several) are the
+    trust anchors, by default AMD's ARKs (:data:`AMD_ARK_SHA256`); a chain whose ARK is none of them
+    fails, however well its signatures verify (pass a software CA's ARK explicitly). Raises
     CertificateError, SignatureError or VerificationError naming the first
     problem (module docstring for the order); FormatError for malformed input.
     """
@@ -505,16 +518,22 @@ def verify_report(
     checked = verify_chain(certs[0], bundle, at=when, key_kind=key_kind)
     checks = list(checked.checks)
     ark_sha256 = hashlib.sha256(checked.ark.public_bytes(Encoding.DER)).hexdigest()
-    if trusted_ark_sha256 is not None:
-        pin = trusted_ark_sha256.strip().lower().replace(":", "")
-        if pin != ark_sha256:
-            raise CertificateError(
-                f"the chain's ARK is not the trusted one: sha256 {ark_sha256}, expected {pin}",
-                field="ark.sha256",
-                expected=pin,
-                actual=ark_sha256,
-            )
-        checks.append("ark sha256 = trusted")
+    if trusted_ark_sha256 is None:
+        pins = {sha: f"AMD ARK-{product}" for product, sha in AMD_ARK_SHA256.items()}
+    else:
+        given = [trusted_ark_sha256] if isinstance(trusted_ark_sha256, str) else list(trusted_ark_sha256)
+        pins = {pin.strip().lower().replace(":", ""): "pinned" for pin in given}
+    if ark_sha256 not in pins:
+        trusted = ", ".join(f"{name} {sha}" for sha, name in pins.items()) or "none"
+        raise CertificateError(
+            f"the chain's ARK is not a trusted one: sha256 {ark_sha256} "
+            f"({checked.ark.subject.rfc4514_string()}); trusted: {trusted} "
+            "(pin it with --ark-sha256 / trusted_ark_sha256 if you trust it)",
+            field="ark.sha256",
+            expected=sorted(pins),
+            actual=ark_sha256,
+        )
+    checks.append(f"ark sha256 = trusted ({pins[ark_sha256]})")
 
     key = certs[0].public_key()
     assert isinstance(key, ec.EllipticCurvePublicKey)  # verify_chain checked it

@@ -190,6 +190,7 @@ def main(argv: list[str]) -> int:
                 report,
                 keys.vcek_pem,
                 keys.chain_pem,
+                trusted_ark_sha256=keys.ark_sha256,  # the software CA the demo itself created
                 expected=Expected(
                     measurement=predicted,
                     report_data=report_data_for(nonce),

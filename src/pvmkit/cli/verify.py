@@ -41,13 +41,16 @@ def _parser() -> Parser:
     who.add_argument(
         "--key",
         metavar="DIR",
-        help="a pvmkit software attestation key directory: use its vcek.pem and cert_chain.pem",
+        help="a pvmkit software attestation key directory: use its vcek.pem and cert_chain.pem, and "
+        "trust its ARK",
     )
     p.add_argument("--chain", metavar="FILE", help="ASK and ARK certificates (PEM bundle or DER)")
     p.add_argument(
         "--ark-sha256",
         metavar="HEX",
-        help="trust only an ARK certificate (DER) with this SHA-256 (default: the chain's ARK)",
+        action="append",
+        help="trust an ARK certificate (DER) with this SHA-256 instead of AMD's ARKs (default: AMD's "
+        "Milan, Genoa and Turin ARKs); repeatable",
     )
     p.add_argument(
         "--at",
@@ -119,6 +122,17 @@ def _report_data(args: Any) -> bytes | None:
     return report_data.ljust(64, b"\0")
 
 
+def _ark_sha256(path: str) -> str:
+    import hashlib
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from pvmkit.attest._x509 import load_certificates
+
+    certs = load_certificates(read_file(path), path)
+    return hashlib.sha256(certs[0].public_bytes(Encoding.DER)).hexdigest()
+
+
 def main(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -144,10 +158,13 @@ def main(argv: list[str]) -> int:
         policy=parse_int(args.policy, "--policy") if args.policy is not None else None,
     )
 
+    pins = [parse_hex(pin, 32, "--ark-sha256").hex() for pin in args.ark_sha256 or ()]
     if args.key:
         cert_path = os.path.join(args.key, "vcek.pem")
         chain_path = args.chain or os.path.join(args.key, "cert_chain.pem")
         kind = "vcek"
+        if not pins:  # the user named this software CA: its own ARK (ark.pem) is the anchor
+            pins = [_ark_sha256(os.path.join(args.key, "ark.pem"))]
     else:
         cert_path, chain_path = (args.vcek, args.chain) if args.vcek else (args.vlek, args.chain)
         kind = "vcek" if args.vcek else "vlek"
@@ -159,9 +176,7 @@ def main(argv: list[str]) -> int:
         at=at,
         expected=expected,
         key_kind=kind,
-        trusted_ark_sha256=(
-            parse_hex(args.ark_sha256, 32, "--ark-sha256").hex() if args.ark_sha256 else None
-        ),
+        trusted_ark_sha256=pins or None,
     )
     if args.json:
         print_json({"schema": "pvmkit.verify/1", **result.to_dict()})
