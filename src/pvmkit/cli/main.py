@@ -32,9 +32,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "compute or check the SEV LAUNCH_MEASURE blob (HMAC with the TIK)",
     ),
     "launch": ("pvmkit.cli.launch", "run a launch plan on KVM (software-protected or hardware)"),
-    "verify": ("pvmkit.cli.verify", "verify an SEV-SNP-layout attestation report and its certificates"),
+    "verify": ("pvmkit.cli.verify", "verify an SEV-SNP report or a TDX quote and its certificates"),
     "tdx": ("pvmkit.cli.tdx", "TDX tools: replay a CC event log against a quote"),
-    "inspect": ("pvmkit.cli.inspect", "pretty-print firmware metadata, reports, quotes, event logs"),
+    "inspect": ("pvmkit.cli.inspect", "pretty-print firmware, IGVM files, reports, quotes, event logs"),
 }
 
 USAGE = "usage: pvmkit [-h] [--version] COMMAND [ARGS...]"

@@ -40,8 +40,13 @@ def main(argv: list[str]) -> int:
     if vendor is None or vendor not in _VENDOR_MODULES:
         from pvmkit.cli._common import Parser
 
-        parser = Parser("measure", "Predict the launch measurement of a protected VM.")
+        parser = Parser(
+            "measure",
+            "Predict the launch measurement of a protected VM. 'pvmkit measure --vendor V --help' "
+            "lists a vendor's options; with --igvm FILE, sev, sev-es, snp and tdx measure an IGVM file.",
+        )
         parser.add_argument("--vendor", required=True, choices=sorted(_VENDOR_MODULES))
+        parser.add_argument("--igvm", metavar="FILE", help="measure an IGVM file (see --igvm FILE --help)")
         parser.parse_args(argv)  # prints help or a usage error and exits
         return 2  # pragma: no cover - parse_args exits above
     module_name = _VENDOR_MODULES[vendor]
