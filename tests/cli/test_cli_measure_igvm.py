@@ -73,3 +73,47 @@ def test_bad_input(argv: list[str], code: int, message: str, files: dict[str, st
     got, out, err = run(["measure", *[a.format(**files) for a in argv]], capsys)
     assert (got, out) == (code, "")
     assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
+
+
+def _with_id_block(tmp_path: Path, ld: bytes) -> str:
+    """The spec file with an SNP_ID_BLOCK for ``ld`` (signature and keys zero: only LD is compared)."""
+    import struct
+
+    from pvmkit.formats.igvm import SnpIdBlock
+    from support.igvm_vectors import DIRECTIVES
+
+    body = struct.pack("<IB3x", 1, 0) + ld + bytes(16) + bytes(16) + struct.pack("<IIII", 1, 0, 1, 1)
+    body += bytes(696 - len(body))
+    block = SnpIdBlock(1, 0, ld, bytes(16), bytes(16), 1, 0, body)
+    path = tmp_path / f"id-{ld.hex()[:8]}.igvm"
+    path.write_bytes(igvm_file(directives=[*DIRECTIVES, block]))
+    return str(path)
+
+
+def test_the_snp_id_block_must_match_the_digest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    digest = bytes.fromhex(SNP["igvmmeasure"])  # an ID block directive is not measured
+    good = [
+        "measure",
+        "--vendor",
+        "snp",
+        "--igvm-loader",
+        "igvmmeasure",
+        "--igvm",
+        _with_id_block(tmp_path, digest),
+    ]
+    code, out, _ = run([*good, "--output-format", "json"], capsys)
+    assert code == 0 and json.loads(out)["id_block_ld"] == SNP["igvmmeasure"]
+    bad = [
+        "measure",
+        "--vendor",
+        "snp",
+        "--igvm-loader",
+        "igvmmeasure",
+        "--igvm",
+        _with_id_block(tmp_path, bytes(48)),
+    ]
+    code, out, err = run(bad, capsys)
+    assert (
+        (code, out) == (3, "") and "SNP_LAUNCH_FINISH would refuse it" in err and len(err.splitlines()) == 1
+    )
+    assert run([*bad, "--ignore-id-block"], capsys) == (0, SNP["igvmmeasure"] + "\n", "")

@@ -3,6 +3,8 @@
 The file's directives for the vendor's platform become a launch plan under one loader's rules
 (``--igvm-loader``: QEMU's by default, or igvmmeasure's / the igvm crate's; docs/igvm.md), which the
 vendor's measurer then measures: SNP launch digest, SEV/SEV-ES launch digest (GCTX.LD), TDX MRTD.
+For SNP, a file's SNP_ID_BLOCK must have been signed for that digest (exit 3 otherwise), as the
+firmware checks at SNP_LAUNCH_FINISH.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ def _parser() -> Parser:
         action="store_true",
         help="SNP: measure zero pages as ZERO pages (igvmmeasure --native-zero), not as 4 KiB of zeros",
     )
+    p.add_argument(
+        "--ignore-id-block",
+        action="store_true",
+        help="SNP: do not check the file's SNP_ID_BLOCK launch digest against the prediction",
+    )
     p.add_argument("--output-format", choices=("hex", "base64", "json"), default="hex")
     return p
 
@@ -41,14 +48,25 @@ def _parser() -> Parser:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     import pvmkit
+    from pvmkit.errors import VerificationError
     from pvmkit.formats.igvm import parse_igvm
-    from pvmkit.vendors.igvm.plan import PROFILES, igvm_plan, platform_of
+    from pvmkit.vendors.igvm.plan import PROFILES, id_block_of, igvm_plan, platform_of
 
     igvm = parse_igvm(read_file(args.igvm))
     vendor = Vendor(args.vendor)
     rules = dataclasses.replace(PROFILES[args.igvm_loader], native_zero=args.native_zero)
     plan = igvm_plan(igvm, vendor, rules)
     digest = pvmkit.measure(plan)
+    id_block = id_block_of(igvm, vendor)
+    if id_block is not None and id_block.ld != digest and not args.ignore_id_block:
+        raise VerificationError(
+            f"the file's SNP_ID_BLOCK was signed for launch digest {id_block.ld.hex()}, but the launch "
+            f"digest is {digest.hex()}: SNP_LAUNCH_FINISH would refuse it (--ignore-id-block to print "
+            "the digest anyway)",
+            field="id_block.ld",
+            expected=id_block.ld,
+            actual=digest,
+        )
     if args.output_format == "base64":
         print(base64.b64encode(digest).decode())
     elif args.output_format == "json":
@@ -63,6 +81,7 @@ def main(argv: list[str]) -> int:
                 "policy": plan.init.policy,
                 "pages": sum(op.pages for op in plan.memory),
                 "vcpus": len(plan.vcpus),
+                "id_block_ld": None if id_block is None else id_block.ld.hex(),
             }
         )
     else:

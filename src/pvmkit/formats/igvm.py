@@ -39,6 +39,7 @@ __all__ = [
     "ParameterArea",
     "ParameterInsert",
     "Platform",
+    "SnpIdBlock",
     "SupportedPlatform",
     "VpContext",
     "build_igvm",
@@ -180,7 +181,23 @@ class VpContext:
     data: bytes = field(repr=False)
 
 
-Directive = PageData | ParameterArea | ParameterInsert | VpContext | IgvmHeader
+@dataclass(frozen=True)
+class SnpIdBlock:
+    """SNP_ID_BLOCK (0x30B): the ID block QEMU passes to SNP_LAUNCH_FINISH. ``ld`` is the launch
+    digest the ID block was signed for: the firmware refuses the launch unless it equals the real
+    one. ``body`` is the whole 696-byte record (signatures and public keys included)."""
+
+    compatibility_mask: int
+    author_key_enabled: int
+    ld: bytes
+    family_id: bytes
+    image_id: bytes
+    version: int
+    guest_svn: int
+    body: bytes = field(repr=False)
+
+
+Directive = PageData | ParameterArea | ParameterInsert | VpContext | SnpIdBlock | IgvmHeader
 
 
 @dataclass(frozen=True)
@@ -351,6 +368,12 @@ def parse_igvm(data: bytes | bytearray | memoryview) -> Igvm:
             directives.append(
                 VpContext(gpa, mask, file_offset, vp_index, _file_page(raw, file_offset, "VP_CONTEXT", pos))
             )
+        elif kind == VHT_SNP_ID_BLOCK:
+            mask, author = struct.unpack_from("<IB", body)
+            version, guest_svn = struct.unpack_from("<II", body, 88)
+            directives.append(
+                SnpIdBlock(mask, author, body[8:56], body[56:72], body[72:88], version, guest_svn, body)
+            )
         elif index == 2:
             directives.append(IgvmHeader(vtype, body, pos))
         elif index == 1:
@@ -411,6 +434,8 @@ def build_igvm(
                     None,
                 )
             )
+        elif isinstance(d, SnpIdBlock):
+            records.append((VHT_SNP_ID_BLOCK, d.body, None))
         else:
             records.append((d.type, d.body, None))
     # the variable headers have a fixed size, so file data offsets are known before writing them

@@ -46,11 +46,12 @@ from pvmkit.formats.igvm import (
     ParameterArea,
     ParameterInsert,
     Platform,
+    SnpIdBlock,
     VpContext,
 )
 from pvmkit.plan import AddMemory, AddVcpu, Finalize, Init, LaunchPlan, Op, PageKind, Vendor
 
-__all__ = ["PROFILES", "IgvmRules", "igvm_plan", "platform_of"]
+__all__ = ["PROFILES", "IgvmRules", "id_block_of", "igvm_plan", "platform_of"]
 
 VMSA_GPA = 0xFFFFFFFFF000
 
@@ -91,6 +92,16 @@ def platform_of(igvm: Igvm, vendor: Vendor) -> int:
     if vendor is not Vendor.TDX and igvm.architecture != 0:
         raise InputError("an x86 platform needs an x64 IGVM file")
     return platform.compatibility_mask
+
+
+def id_block_of(igvm: Igvm, vendor: Vendor) -> SnpIdBlock | None:
+    """The SNP_ID_BLOCK that applies to ``vendor``'s platform (SNP only), or None."""
+    if vendor is not Vendor.SNP:
+        return None
+    mask = platform_of(igvm, vendor)
+    return next(
+        (d for d in igvm.directives if isinstance(d, SnpIdBlock) and d.compatibility_mask & mask), None
+    )
 
 
 def _page_ops(d: PageData, vendor: Vendor, rules: IgvmRules) -> list[AddMemory]:
@@ -151,7 +162,7 @@ def igvm_plan(igvm: Igvm, vendor: Vendor, rules: IgvmRules | None = None) -> Lau
         if isinstance(d, ParameterArea):
             areas[d.parameter_area_index] = d
             continue
-        if isinstance(d, IgvmHeader) or not d.compatibility_mask & mask:
+        if isinstance(d, IgvmHeader | SnpIdBlock) or not d.compatibility_mask & mask:
             continue
         if isinstance(d, PageData):
             if d.shared and rules.shared == "skip":
