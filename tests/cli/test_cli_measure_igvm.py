@@ -53,7 +53,7 @@ def test_output_formats(files: dict[str, str], capsys: pytest.CaptureFixture[str
     assert (doc["policy"], doc["platform_mask"], doc["vcpus"], doc["loader"]) == (
         0x30000,
         1,
-        0,
+        1,
         "igvmmeasure",
     )
 

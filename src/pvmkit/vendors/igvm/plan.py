@@ -39,6 +39,7 @@ from pvmkit.errors import InputError, MeasurementError
 from pvmkit.formats.igvm import (
     PAGE,
     PAGE_DATA_2MB,
+    PAGE_DATA_UNMEASURED,
     Igvm,
     IgvmHeader,
     PageData,
@@ -47,11 +48,13 @@ from pvmkit.formats.igvm import (
     ParameterInsert,
     Platform,
     SnpIdBlock,
+    SupportedPlatform,
     VpContext,
+    build_igvm,
 )
 from pvmkit.plan import AddMemory, AddVcpu, Finalize, Init, LaunchPlan, Op, PageKind, Vendor
 
-__all__ = ["PROFILES", "IgvmRules", "id_block_of", "igvm_plan", "platform_of"]
+__all__ = ["PROFILES", "IgvmRules", "id_block_of", "igvm_from_plan", "igvm_plan", "platform_of"]
 
 VMSA_GPA = 0xFFFFFFFFF000
 
@@ -154,6 +157,12 @@ def igvm_plan(igvm: Igvm, vendor: Vendor, rules: IgvmRules | None = None) -> Lau
     pending: list[AddMemory] = []  # QEMU's open page-data run
     last: tuple[PageData, int] | None = None  # the run's last directive and its index
 
+    # where the trailing run of VP contexts starts: VMSAs at 0xFFFFFFFFF000 there are vCPUs (the same
+    # PAGE_INFO entries in the same order, and several may share that GPA, as in KVM)
+    tail = len(igvm.directives)
+    while tail and isinstance(igvm.directives[tail - 1], VpContext | SnpIdBlock | IgvmHeader | ParameterArea):
+        tail -= 1
+
     def flush() -> None:
         memory.extend(pending)
         pending.clear()
@@ -198,7 +207,8 @@ def igvm_plan(igvm: Igvm, vendor: Vendor, rules: IgvmRules | None = None) -> Lau
                 continue  # TDX has an architectural reset state
             if vendor is Vendor.SEV:
                 raise MeasurementError("an SEV guest has no VMSA; the IGVM file has a VP context for it")
-            if vendor is Vendor.SNP and rules.order == "file":
+            if vendor is Vendor.SNP and rules.order == "file" and (d.gpa != VMSA_GPA or index < tail):
+                # measured in place: a VMSA elsewhere, or one that page data follows
                 memory.append(AddMemory(d.gpa, PAGE, PageKind.VMSA, data=d.data, label=f"VMSA {d.vp_index}"))
                 continue
             if rules.order == "qemu" and d.gpa != VMSA_GPA:
@@ -209,3 +219,36 @@ def igvm_plan(igvm: Igvm, vendor: Vendor, rules: IgvmRules | None = None) -> Lau
     flush()
     vcpus = [AddVcpu(i, d.data) for i, d in enumerate(sorted(vmsas, key=lambda v: v.vp_index))]
     return LaunchPlan.of([init, *memory, *vcpus, Finalize()])
+
+
+_PAGE_TYPES = {  # PageKind → (PAGE_DATA flags, data type, keeps data)
+    PageKind.NORMAL: (0, PageDataType.NORMAL, True),
+    PageKind.ZERO: (0, PageDataType.NORMAL, False),
+    PageKind.UNMEASURED: (PAGE_DATA_UNMEASURED, PageDataType.NORMAL, True),
+    PageKind.SECRETS: (0, PageDataType.SECRETS, False),
+    PageKind.CPUID: (0, PageDataType.CPUID_DATA, True),
+}
+
+
+def igvm_from_plan(plan: LaunchPlan) -> bytes:
+    """An SNP plan written as an IGVM file for one SEV-SNP platform (mask 1): each page a PAGE_DATA
+    directive in plan order (ZERO pages as zero pages, the other kinds by flag and data type), each
+    vCPU a VP_CONTEXT at GPA 0xFFFFFFFFF000, the policy a GUEST_POLICY. Measured with igvmmeasure's
+    rules and ``native_zero`` it gives the plan's own SNP launch digest."""
+    init = plan.init
+    if not init.vendor.snp_like:
+        raise InputError(f"igvm_from_plan writes SNP plans, not {init.vendor.value}")
+    directives: list[PageData | VpContext] = []
+    for op in plan.memory:
+        if op.kind not in _PAGE_TYPES or op.page_digests is not None or op.data_span is not None:
+            raise InputError(
+                f"{op.label or 'memory'}: {op.kind.value} pages or page digests have no IGVM form"
+            )
+        flags, data_type, keeps_data = _PAGE_TYPES[op.kind]
+        for i in range(op.pages):
+            data = op.page(i) if keeps_data and op.data is not None else None
+            directives.append(PageData(op.gpa + i * PAGE, 1, 0, flags, data_type, data))
+    for vcpu in plan.vcpus:
+        directives.append(VpContext(VMSA_GPA, 1, 0, vcpu.index, vcpu.state))
+    platform = SupportedPlatform(1, 0, Platform.SEV_SNP, 1, 0)
+    return build_igvm([platform], [(1, init.policy)], list(directives))
