@@ -39,6 +39,11 @@ def build_parser() -> Parser:
     p.add_argument("--vendor", default="sw", choices=("sw", *HARDWARE_VENDORS), help="default: sw")
     g = p.add_argument_group("guest (default: the bundled attestation guest)")
     g.add_argument("--binary", metavar="FILE", help="a flat binary to load instead of the bundled guest")
+    g.add_argument(
+        "--igvm",
+        metavar="FILE",
+        help="an IGVM file to run instead (its SEV-SNP platform's directives; QEMU's loader rules)",
+    )
     g.add_argument("--load-address", metavar="GPA", default="0x10000", help="4 KiB aligned (default 0x10000)")
     g.add_argument("--entry", metavar="GPA", help="entry point (default: the load address)")
     g.add_argument(
@@ -89,6 +94,21 @@ def _hardware_main(argv: list[str]) -> int:
     return hardware_main(argv)
 
 
+def _igvm_guest(data: bytes, host_data: bytes) -> Any:
+    """An IGVM file's SEV-SNP directives as a sw plan (QEMU's loader rules), with HOST_DATA."""
+    from pvmkit.formats.igvm import parse_igvm
+    from pvmkit.plan import Finalize, LaunchPlan
+    from pvmkit.vendors.igvm.plan import igvm_plan
+    from pvmkit.vendors.sw.builder import SwGuestPlan
+
+    plan = igvm_plan(parse_igvm(data), Vendor.SW)
+    plan = LaunchPlan.of([*list(plan)[:-1], Finalize(host_data=host_data)])
+    if not plan.vcpus:
+        raise InputError("the IGVM file has no VP context (VMSA) for its SEV-SNP platform: nothing to run")
+    rip = int.from_bytes(plan.vcpus[0].state[0x178:0x180], "little")  # VMSA RIP
+    return SwGuestPlan(plan, load_address=0, entry=rip, code_size=0, stack_gpa=0, shared_gpa=0, mode="igvm")
+
+
 def report_summary(report: bytes) -> dict[str, Any]:
     """The report fields a launch summary shows (hex for byte strings)."""
     from pvmkit.attest.snp_report import SnpReport
@@ -137,7 +157,26 @@ def main(argv: list[str]) -> int:
     from pvmkit.vendors.sw.service import SoftwareReportService
 
     t0 = time.perf_counter()
-    if args.binary:
+    igvm_file = None
+    if args.igvm:
+        given = [
+            name
+            for name, used in (
+                ("--binary", args.binary), ("--entry", args.entry), ("--mode", args.mode != "protected32"),
+                ("--load-address", args.load_address != "0x10000"), ("--vcpus", args.vcpus != 1),
+                ("--vmsa-features", args.vmsa_features != "0"), ("--policy", args.policy != "0x30000"),
+                ("--nonce", args.nonce),
+            )
+            if used
+        ]  # fmt: skip
+        if given:
+            raise InputError(
+                f"--igvm takes memory, vCPUs, features and policy from the file: not {', '.join(given)}"
+            )
+        binary = None
+        igvm_file = read_file(args.igvm)
+        guest = _igvm_guest(igvm_file, host_data)
+    elif args.binary:
         binary = read_file(args.binary, "--binary")
         guest = flat_binary_plan(
             binary, load_address=load_address, entry=entry, mode=args.mode, vcpus=args.vcpus,
@@ -184,18 +223,22 @@ def main(argv: list[str]) -> int:
     summary: dict[str, Any] = {
         "schema": "pvmkit.launch/1",
         "vendor": "sw",
-        "guest": args.binary or "bundled:attest",
-        "guest_sha256": hashlib.sha256(binary if binary is not None else attest_guest()).hexdigest(),
-        "load_address": f"{guest.load_address:#x}",
+        "guest": args.igvm or args.binary or "bundled:attest",
+        "guest_sha256": hashlib.sha256(
+            igvm_file if igvm_file is not None else binary if binary is not None else attest_guest()
+        ).hexdigest(),
+        "load_address": None if igvm_file is not None else f"{guest.load_address:#x}",
         "entry": f"{guest.entry:#x}",
         "mode": guest.mode,
-        "vcpus": args.vcpus,
+        "vcpus": len(guest.plan.vcpus),
         "vmsa_features": f"{run.record.vmsa_features:#x}",
         "vmsa_feature_names": decode_sev_features(run.record.vmsa_features),
-        "policy": f"{policy:#x}",
+        "policy": f"{guest.plan.init.policy:#x}",
         "host_data": host_data.hex(),
-        "nonce": nonce.hex(),
-        "expected_report_data": report_data_for(nonce).hex() if binary is None else None,
+        "nonce": None if igvm_file is not None else nonce.hex(),
+        "expected_report_data": report_data_for(nonce).hex()
+        if binary is None and igvm_file is None
+        else None,
         "keys": {"directory": key_dir, "created": created},
         "measurement": {
             "predicted": predicted.hex(),

@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pvmkit.errors import InputError, MeasurementError
+from pvmkit.features import SNP_ACTIVE
 from pvmkit.formats.igvm import (
     PAGE,
     PAGE_DATA_2MB,
@@ -52,14 +53,16 @@ from pvmkit.formats.igvm import (
     VpContext,
     build_igvm,
 )
-from pvmkit.plan import AddMemory, AddVcpu, Finalize, Init, LaunchPlan, Op, PageKind, Vendor
+from pvmkit.plan import AddMemory, AddVcpu, Finalize, Init, InitPath, LaunchPlan, Op, PageKind, Vendor
 
 __all__ = ["PROFILES", "IgvmRules", "id_block_of", "igvm_from_plan", "igvm_plan", "platform_of"]
 
 VMSA_GPA = 0xFFFFFFFFF000
+_SEV_FEATURES = 0x3B0  # VMSA offset of SEV_FEATURES (APM vol. 2)
 
 _PLATFORMS = {
     Vendor.SNP: Platform.SEV_SNP,
+    Vendor.SW: Platform.SEV_SNP,  # a software-protected VM runs the SNP platform's directives
     Vendor.SEV_ES: Platform.SEV_ES,
     Vendor.SEV: Platform.SEV,
     Vendor.TDX: Platform.TDX,
@@ -87,7 +90,7 @@ PROFILES = {
 def platform_of(igvm: Igvm, vendor: Vendor) -> int:
     """The compatibility mask of ``vendor``'s platform in the file (InputError if it has none)."""
     if vendor not in _PLATFORMS:
-        raise InputError(f"an IGVM file cannot be measured for {vendor.value} (snp, sev-es, sev or tdx)")
+        raise InputError(f"an IGVM file cannot be measured for {vendor.value} (snp, sev-es, sev, tdx or sw)")
     platform = igvm.platform(_PLATFORMS[vendor])
     if platform is None:
         have = ", ".join(Platform.NAMES.get(p.platform_type, hex(p.platform_type)) for p in igvm.platforms)
@@ -99,7 +102,7 @@ def platform_of(igvm: Igvm, vendor: Vendor) -> int:
 
 def id_block_of(igvm: Igvm, vendor: Vendor) -> SnpIdBlock | None:
     """The SNP_ID_BLOCK that applies to ``vendor``'s platform (SNP only), or None."""
-    if vendor is not Vendor.SNP:
+    if not vendor.snp_like:
         return None
     mask = platform_of(igvm, vendor)
     return next(
@@ -136,7 +139,8 @@ def _page_ops(d: PageData, vendor: Vendor, rules: IgvmRules) -> list[AddMemory]:
         kind = PageKind.ZERO
     else:
         kind = PageKind.NORMAL
-    data = d.data if kind in (PageKind.NORMAL, PageKind.CPUID, PageKind.SECRETS) else None
+    # contents are loaded whatever the kind (an unmeasured page still holds the file's bytes)
+    data = None if kind is PageKind.ZERO else d.data
     return [AddMemory(d.gpa, size, kind, data=data, label=label)]
 
 
@@ -149,8 +153,22 @@ def igvm_plan(igvm: Igvm, vendor: Vendor, rules: IgvmRules | None = None) -> Lau
     rules = rules or PROFILES["qemu"]
     mask = platform_of(igvm, vendor)
     # SNP: GUEST_POLICY is the SNP guest policy (not measured); other platforms' policies are not
-    # Init.policy's format, and none of them is measured
-    init = Init(vendor, policy=(igvm.policy(mask) or 0) if vendor is Vendor.SNP else 0)
+    # Init.policy's format, and none of them is measured. The VMSA features are those of the first VP
+    # context, which QEMU reads from the file and passes to KVM_SEV_INIT2 (§B2.4).
+    snp_like = vendor.snp_like
+    first_vmsa = next(
+        (d.data for d in igvm.directives if isinstance(d, VpContext) and d.compatibility_mask == mask), None
+    )
+    features = 0
+    if first_vmsa is not None and vendor in (Vendor.SNP, Vendor.SW, Vendor.SEV_ES):
+        features = int.from_bytes(first_vmsa[_SEV_FEATURES : _SEV_FEATURES + 8], "little")
+        features &= ~SNP_ACTIVE if snp_like else ~0
+    init = Init(
+        vendor,
+        vmsa_features=features,
+        policy=(igvm.policy(mask) or 0) if snp_like else 0,
+        init_path=InitPath.INIT2,
+    )
     areas: dict[int, ParameterArea] = {}
     memory: list[Op] = []
     vmsas: list[VpContext] = []
@@ -207,7 +225,7 @@ def igvm_plan(igvm: Igvm, vendor: Vendor, rules: IgvmRules | None = None) -> Lau
                 continue  # TDX has an architectural reset state
             if vendor is Vendor.SEV:
                 raise MeasurementError("an SEV guest has no VMSA; the IGVM file has a VP context for it")
-            if vendor is Vendor.SNP and rules.order == "file" and (d.gpa != VMSA_GPA or index < tail):
+            if snp_like and rules.order == "file" and (d.gpa != VMSA_GPA or index < tail):
                 # measured in place: a VMSA elsewhere, or one that page data follows
                 memory.append(AddMemory(d.gpa, PAGE, PageKind.VMSA, data=d.data, label=f"VMSA {d.vp_index}"))
                 continue
