@@ -278,3 +278,68 @@ def test_tdx_bad_input_and_usage(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert "--mr-td cannot be used with --report" in capsys.readouterr().err
     assert main(["verify", "--quote", v5, "--report", real("attestation.bin")]) == 2
     capsys.readouterr()
+
+
+# -- predictions as expected values (--expect) ---------------------------------------------------
+
+
+def test_expect_a_replayed_event_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Replay → verify: the GCE guest's CCEL replayed by `pvmkit tdx replay --json` is what its
+    Intel-signed quote must hold (RTMR0..3)."""
+    replay = tmp_path / "replay.json"
+    assert main(["tdx", "replay", "--ccel-data", tdx("ccel/ccel_data.dat"), "--json"]) == 0
+    replay.write_text(capsys.readouterr().out)
+    gce = tdx("ccel/cos-113-tdx-quote.dat")
+    assert main(["verify", "--quote", gce, "--at", TDX_AT, "--expect", str(replay)]) == 0
+    assert "matched        rtmr0, rtmr1, rtmr2, rtmr3" in capsys.readouterr().out
+    assert (
+        main(["verify", "--quote", gce, "--at", TDX_AT, "--expect", str(replay), "--rtmr1", "00" * 48]) == 1
+    )
+    assert "--rtmr1 differs from the --expect prediction" in one_error_line(capsys.readouterr().err)
+
+
+def test_expect_an_snp_prediction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sw: SoftwareAttestationKeys
+) -> None:
+    """Predict → verify for SNP: a report whose MEASUREMENT is the prediction of `pvmkit measure`
+    passes, another fails with exit 3, and a TDX prediction or a vCPU range is refused."""
+    fw = str(fixture_path("firmware/OVMF.amdsev.fd"))
+    prediction = tmp_path / "snp.json"
+    measure = [
+        "measure",
+        "--vendor",
+        "snp",
+        "--ovmf",
+        fw,
+        "--vcpu-type",
+        "EPYC-v4",
+        "--output-format",
+        "json",
+    ]
+    assert main([*measure, "--vcpus", "4"]) == 0
+    prediction.write_text(capsys.readouterr().out)
+    digest = bytes.fromhex(json.loads(prediction.read_text())["digest"])
+    good, bad = tmp_path / "good.bin", tmp_path / "bad.bin"
+    good.write_bytes(sw.sign_report(SnpReport(measurement=digest)))
+    bad.write_bytes(sw.sign_report(SnpReport(measurement=bytes(48))))
+    assert main(["verify", "--report", str(good), "--key", sw.directory, "--expect", str(prediction)]) == 0
+    assert "matched      measurement" in capsys.readouterr().out
+    assert main(["verify", "--report", str(bad), "--key", sw.directory, "--expect", str(prediction)]) == 3
+    assert "measurement (offset 0x90) mismatch" in one_error_line(capsys.readouterr().err)
+    assert main([*measure, "--vcpus", "1-2"]) == 0
+    (tmp_path / "range.json").write_text(capsys.readouterr().out)
+    assert (
+        main(
+            ["verify", "--report", str(good), "--key", sw.directory, "--expect", str(tmp_path / "range.json")]
+        )
+        == 1
+    )
+    assert "2 predictions in one file" in one_error_line(capsys.readouterr().err)
+    (tmp_path / "tdx.json").write_text(
+        json.dumps({"schema": "pvmkit.measure-tdx/1", "vendor": "tdx", "mrtd": "00" * 48})
+    )
+    assert (
+        main(["verify", "--report", str(good), "--key", sw.directory, "--expect", str(tmp_path / "tdx.json")])
+        == 1
+    )
+    assert "cannot check an SNP report" in one_error_line(capsys.readouterr().err)

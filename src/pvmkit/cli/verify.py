@@ -63,6 +63,14 @@ def _parser() -> Parser:
         "--report-data", metavar="HEX", help="expected REPORT_DATA / REPORTDATA (up to 64 bytes, zero-padded)"
     )
     p.add_argument("--policy", metavar="N", help="expected guest POLICY (the whole u64)")
+    p.add_argument(
+        "--expect",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a prediction printed by 'pvmkit measure ... --output-format json' (or --json): its "
+        "measurement, MRTD or RTMRs become expected values; repeatable",
+    )
     tdx = p.add_argument_group("TDX quotes (--quote)")
     tdx.add_argument(
         "--root-sha256",
@@ -109,6 +117,60 @@ def _parse_time(text: str) -> _dt.datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=_dt.timezone.utc)
 
 
+def _predictions(paths: list[str], evidence: str) -> dict[str, bytes]:
+    """Expected values from pvmkit's own JSON predictions: ``measurement`` for an SNP report (``pvmkit
+    measure --vendor snp|sw``, ``measure --igvm`` records), ``mr_td``/``rtmrN`` for a TDX quote
+    (``measure --vendor tdx [--rtmr] --json``, ``measure --vendor tdx --igvm``, ``tdx replay --json``)."""
+    import json
+
+    out: dict[str, bytes] = {}
+    for path in paths:
+        text = read_file(path).decode("utf-8", "replace")
+        try:
+            docs = [json.loads(text)]  # one document (measure --json / --output-format json)
+        except ValueError:
+            try:  # JSON lines: a vCPU range prints one record per configuration
+                docs = [json.loads(line) for line in text.splitlines() if line.strip()]
+            except ValueError:
+                raise InputError(f"--expect {path}: not a pvmkit JSON prediction") from None
+        if len(docs) != 1:
+            raise InputError(f"--expect {path}: {len(docs)} predictions in one file; keep the one to check")
+        doc = docs[0]
+        if not isinstance(doc, dict):
+            raise InputError(f"--expect {path}: not a pvmkit JSON prediction")
+        schema, vendor = doc.get("schema"), doc.get("vendor")
+        found: dict[str, object] = {}
+        if evidence == "report" and vendor in ("snp", "sw") and schema in (None, "pvmkit.measure-igvm/1"):
+            found = {"measurement": doc.get("digest")}
+        elif evidence == "quote" and schema == "pvmkit.measure-tdx/1":
+            found = {"mr_td": doc.get("mrtd")}
+        elif evidence == "quote" and schema == "pvmkit.measure-tdx-rtmr/1":
+            found = {f"rtmr{i}": doc[f"rtmr{i}"] for i in range(4) if doc.get(f"rtmr{i}") is not None}
+        elif evidence == "quote" and schema == "pvmkit.tdx-replay/1" and isinstance(doc.get("rtmrs"), dict):
+            found = {name: value for name, value in doc["rtmrs"].items() if name in _TDX_HEX_FIELDS}
+        elif evidence == "quote" and schema == "pvmkit.measure-igvm/1" and vendor == "tdx":
+            found = {"mr_td": doc.get("digest")}
+        else:
+            what = "an SNP report" if evidence == "report" else "a TDX quote"
+            raise InputError(
+                f"--expect {path}: a {vendor or schema or 'unknown'} prediction cannot check {what}"
+            )
+        for name, value in found.items():
+            raw = parse_hex(str(value), 48, f"--expect {path} {name}")
+            if out.get(name, raw) != raw:
+                raise InputError(f"--expect files disagree on {name}")
+            out[name] = raw
+    return out
+
+
+def _merge(expected: dict[str, bytes], name: str, given: bytes | None) -> bytes | None:
+    """An explicit option and a prediction must agree; either alone is the expected value."""
+    predicted = expected.get(name)
+    if given is not None and predicted is not None and given != predicted:
+        raise InputError(f"{_option(name)} differs from the --expect prediction of {name}")
+    return given if given is not None else predicted
+
+
 def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -151,8 +213,13 @@ def main(argv: list[str]) -> int:
 
     at = _parse_time(args.at) if args.at else None
     report_data = _report_data(args)
+    predicted = _predictions(args.expect, "report")
     expected = Expected(
-        measurement=parse_hex(args.measurement, 48, "--measurement") if args.measurement else None,
+        measurement=_merge(
+            predicted,
+            "measurement",
+            parse_hex(args.measurement, 48, "--measurement") if args.measurement else None,
+        ),
         host_data=parse_hex(args.host_data, 32, "--host-data") if args.host_data else None,
         report_data=report_data,
         policy=parse_int(args.policy, "--policy") if args.policy is not None else None,
@@ -207,10 +274,14 @@ def main(argv: list[str]) -> int:
 def _main_tdx(args: Any) -> int:
     from pvmkit.attest.tdx_verify import INTEL_SGX_ROOT_CA_SHA256, TdxExpected, verify_quote
 
+    predicted = _predictions(args.expect, "quote")
     hex_fields = {
-        name: parse_hex(getattr(args, name), 48, _option(name))
+        name: _merge(
+            predicted,
+            name,
+            parse_hex(getattr(args, name), 48, _option(name)) if getattr(args, name) else None,
+        )
         for name in _TDX_HEX_FIELDS
-        if getattr(args, name) is not None
     }
     expected = TdxExpected(
         **hex_fields,
