@@ -164,8 +164,15 @@ def test_igvm_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert kinds == ["page_data"] * 5 + ["parameter_area", "parameter_insert", "vp_context"]
     assert value["directives"][0]["data_sha256"] == hashlib.sha256(P).hexdigest()
     assert value["directives"][1]["data_sha256"] == "zero"
-    assert main(["inspect", str(path)]) == 0
+    assert main(["inspect", str(path), "--type", "igvm"]) == 0
     assert "kind: vp_context" in capsys.readouterr().out
     path.write_bytes(igvm_file()[:-1])
     assert main(["inspect", str(path)]) == 1
     assert "total_file_size 12600 differs" in capsys.readouterr().err
+
+
+def test_every_registered_type_can_be_forced() -> None:
+    """--type offers exactly the registered inspectors (a new one cannot be left out of the choices)."""
+    from pvmkit.cli.inspect import KNOWN_TYPES
+
+    assert sorted(KNOWN_TYPES) == sorted(INSPECTORS)

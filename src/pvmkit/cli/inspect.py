@@ -571,7 +571,7 @@ def _ovmf_json(fw: Any) -> dict[str, Any]:
 _register_optional()
 
 FIRMWARE_TYPES = ("ovmf", "tdvf")
-KNOWN_TYPES = ("quote", "tdreport", "ccel-table", "ccel-log", "snp-report", "tdvf", "ovmf")
+KNOWN_TYPES = ("quote", "tdreport", "ccel-table", "ccel-log", "igvm", "snp-report", "tdvf", "ovmf")
 
 
 # --------------------------------------------------------------------------------------------------

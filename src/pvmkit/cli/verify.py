@@ -133,6 +133,8 @@ def _predictions(paths: list[str], evidence: str) -> dict[str, bytes]:
                 docs = [json.loads(line) for line in text.splitlines() if line.strip()]
             except ValueError:
                 raise InputError(f"--expect {path}: not a pvmkit JSON prediction") from None
+        if not docs:
+            raise InputError(f"--expect {path}: empty, not a pvmkit JSON prediction")
         if len(docs) != 1:
             raise InputError(f"--expect {path}: {len(docs)} predictions in one file; keep the one to check")
         doc = docs[0]
