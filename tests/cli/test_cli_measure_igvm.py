@@ -92,26 +92,11 @@ def _with_id_block(tmp_path: Path, ld: bytes) -> str:
 
 def test_the_snp_id_block_must_match_the_digest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     digest = bytes.fromhex(SNP["igvmmeasure"])  # an ID block directive is not measured
-    good = [
-        "measure",
-        "--vendor",
-        "snp",
-        "--igvm-loader",
-        "igvmmeasure",
-        "--igvm",
-        _with_id_block(tmp_path, digest),
-    ]
+    command = ["measure", "--vendor", "snp", "--igvm-loader", "igvmmeasure", "--igvm"]
+    good = [*command, _with_id_block(tmp_path, digest)]
     code, out, _ = run([*good, "--output-format", "json"], capsys)
     assert code == 0 and json.loads(out)["id_block_ld"] == SNP["igvmmeasure"]
-    bad = [
-        "measure",
-        "--vendor",
-        "snp",
-        "--igvm-loader",
-        "igvmmeasure",
-        "--igvm",
-        _with_id_block(tmp_path, bytes(48)),
-    ]
+    bad = [*command, _with_id_block(tmp_path, bytes(48))]
     code, out, err = run(bad, capsys)
     assert (
         (code, out) == (3, "") and "SNP_LAUNCH_FINISH would refuse it" in err and len(err.splitlines()) == 1
