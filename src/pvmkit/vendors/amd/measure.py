@@ -226,7 +226,7 @@ def _hash_pages(pages: list[bytes]) -> list[bytes]:
     for k in range(half):
         out[k] = sha384(pages[k]).digest()
     done.acquire()
-    for k in range(half, m):  # the worker failed (cannot happen for bytes input): finish here
+    for k in range(half, m):  # the worker thread did not finish (it cannot fail on bytes): finish here
         if not out[k]:
             out[k] = sha384(pages[k]).digest()
     return out
