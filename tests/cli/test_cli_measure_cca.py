@@ -41,6 +41,7 @@ def test_the_spec_flow(flow: list[str], capsys: pytest.CaptureFixture[str]) -> N
     )
     doc = json.loads(out)
     assert code == 0 and doc["schema"] == "pvmkit.measure-cca/1" and doc["rim"] == FLOW_RIM
+    assert doc["rim_slot"] == FLOW_RIM + "00" * 32
     assert (doc["descriptors"], doc["pages"], doc["vcpus"], doc["rmm"]) == (4, 2, 2, "1.0")
 
 

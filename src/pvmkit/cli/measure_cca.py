@@ -172,6 +172,7 @@ def main(argv: list[str]) -> int:
             {
                 "schema": "pvmkit.measure-cca/1",
                 "rim": rim.hex(),
+                "rim_slot": rim.ljust(64, b"\0").hex(),
                 "hash_algo": params.hash_algo,
                 "rmm": params.rmm,
                 "descriptors": measurer.descriptors,
