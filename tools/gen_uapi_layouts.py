@@ -24,17 +24,12 @@ timeouts and every subprocess a hard one.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import fcntl
-import getpass
-import hashlib
 import json
 import os
 import platform
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +38,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # debfetch, also when loaded by a test
 
+from debfetch import Unreachable, fetch_deb  # noqa: E402
+from debfetch import first_line as _first_line  # noqa: E402
+from debfetch import run as _run  # noqa: E402
 from pvmkit.uapi._layout_check import (  # noqa: E402
     TABLE_NAME,
     PyLayouts,
@@ -65,10 +64,6 @@ CC_TIMEOUT = 60
 LOCK_TIMEOUT = 10
 
 
-class Unreachable(Exception):
-    """The archive could not be reached (or apt failed); fall back to the committed table."""
-
-
 class ProbeError(Exception):
     """The probe did not compile or run: names pvmkit mirrors that the headers lack, and so on."""
 
@@ -81,117 +76,9 @@ class ProbeError(Exception):
 # fetching
 
 
-def _apt_options(apt: Path) -> list[str]:
-    return [
-        f"-oDir::Etc::sourcelist={apt / 'etc' / 'sources.list'}",
-        f"-oDir::Etc::sourceparts={apt / 'etc' / 'sources.list.d'}",
-        f"-oDir::Etc::preferences={apt / 'etc' / 'preferences'}",
-        f"-oDir::Etc::preferencesparts={apt / 'etc' / 'preferences.d'}",
-        f"-oDir::State={apt / 'state'}",
-        f"-oDir::State::status={apt / 'state' / 'status'}",
-        f"-oDir::Cache={apt / 'cache'}",
-        "-oDebug::NoLocking=1",
-        "-oAcquire::Retries=0",
-        "-oAcquire::http::Timeout=5",
-        "-oAcquire::https::Timeout=5",
-        "-oAcquire::Languages=none",
-        "-oAPT::Get::List-Cleanup=0",
-        f"-oAPT::Sandbox::User={getpass.getuser()}",
-        "-qq",
-    ]
-
-
-def _run(cmd: list[str], *, cwd: Path | None = None, timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` in its own process group; on timeout kill that group (apt's download methods
-    included) and raise :class:`subprocess.TimeoutExpired`."""
-    env = {**os.environ, "LC_ALL": "C"}  # plain quotes in gcc's and apt's messages
-    with subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-
-
 def fetch(cache: Path) -> tuple[Path, str]:
     """Download (if needed) and unpack the current sid linux-libc-dev. Returns (root, version)."""
-    for tool in ("apt-get", "dpkg", "dpkg-deb"):
-        if shutil.which(tool) is None:
-            raise Unreachable(f"{tool} not installed")
-    apt = cache / "apt"
-    for d in ("etc/sources.list.d", "etc/preferences.d", "state/lists/partial", "cache/archives/partial"):
-        (apt / d).mkdir(parents=True, exist_ok=True)
-    (apt / "etc" / "sources.list").write_text(SOURCE_LINE)
-    (apt / "etc" / "preferences").touch()
-    (apt / "state" / "status").touch()
-    opts = _apt_options(apt)
-    try:
-        upd = _run(["apt-get", *opts, "update"], timeout=APT_TIMEOUT)
-        failed = upd.returncode != 0 or re.search(
-            r"^(Err:|E:|W: Failed to fetch)", upd.stdout + upd.stderr, re.M
-        )
-        if failed:
-            raise Unreachable(
-                _first_line(upd.stderr or upd.stdout) or f"apt-get update exit {upd.returncode}"
-            )
-        # In an empty directory: apt prints nothing for a file already in the current directory.
-        empty = apt / "print-uris"
-        empty.mkdir(exist_ok=True)
-        uris = _run(["apt-get", *opts, "download", "--print-uris", PACKAGE], cwd=empty, timeout=APT_TIMEOUT)
-    except subprocess.TimeoutExpired as exc:
-        raise Unreachable(f"{exc.cmd[0]} timed out after {exc.timeout:.0f} s") from None
-    m = re.search(r"'(\S+)' (\S+\.deb) (\d+) (?:SHA256:)?([0-9a-f]{64})", uris.stdout)
-    if uris.returncode != 0 or m is None:
-        raise Unreachable(_first_line(uris.stderr) or f"no {PACKAGE} in {SUITE}")
-    filename, size, sha256 = m.group(2), int(m.group(3)), m.group(4)
-    deb = cache / filename
-    if not (deb.is_file() and deb.stat().st_size == size and _sha256(deb) == sha256):
-        try:
-            got = _run(["apt-get", *opts, "download", PACKAGE], cwd=cache, timeout=APT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise Unreachable("apt-get download timed out") from None
-        if got.returncode != 0 or not deb.is_file() or _sha256(deb) != sha256:
-            raise Unreachable(_first_line(got.stderr) or "apt-get download failed")
-    version = _run(["dpkg-deb", "-f", str(deb), "Version"], timeout=30).stdout.strip()
-    root = cache / f"root-{version}"
-    if not (root / "usr" / "include" / "linux" / "kvm.h").is_file():
-        tmp = Path(tempfile.mkdtemp(prefix="unpack-", dir=cache))
-        res = _run(["dpkg", "-x", str(deb), str(tmp)], timeout=60)
-        if res.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise ProbeError([f"dpkg -x {deb.name} failed: {_first_line(res.stderr)}"])
-        shutil.rmtree(root, ignore_errors=True)
-        tmp.rename(root)
-    for old in cache.iterdir():  # earlier versions
-        if old.name.startswith("root-") and old != root:
-            shutil.rmtree(old, ignore_errors=True)
-        elif old.suffix == ".deb" and old != deb:
-            old.unlink(missing_ok=True)
-    return root, version
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        line = re.sub(r"^[EW]: ", "", line.strip())
-        if line:
-            return line if len(line) <= 160 else line[:157] + "..."
-    return ""
+    return fetch_deb(PACKAGE, SOURCE_LINE, cache, "usr/include/linux/kvm.h", timeout=APT_TIMEOUT)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,141 @@
+"""Fetch one package from a Debian suite without touching the system's apt state.
+
+``apt-get download`` runs with a private configuration (sources, lists, cache and status under the
+cache directory), then ``dpkg -x`` unpacks the package there. Used by ``gen_uapi_layouts.py`` (sid's
+linux-libc-dev) and ``fetch_peers.py`` (peer tools for cross-checks). Never hangs: apt has short
+network timeouts and every subprocess a hard one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+__all__ = ["Unreachable", "fetch_deb", "first_line", "run"]
+
+
+class Unreachable(Exception):
+    """The archive could not be reached (or apt failed); fall back to the committed table."""
+
+
+def _apt_options(apt: Path) -> list[str]:
+    return [
+        f"-oDir::Etc::sourcelist={apt / 'etc' / 'sources.list'}",
+        f"-oDir::Etc::sourceparts={apt / 'etc' / 'sources.list.d'}",
+        f"-oDir::Etc::preferences={apt / 'etc' / 'preferences'}",
+        f"-oDir::Etc::preferencesparts={apt / 'etc' / 'preferences.d'}",
+        f"-oDir::State={apt / 'state'}",
+        f"-oDir::State::status={apt / 'state' / 'status'}",
+        f"-oDir::Cache={apt / 'cache'}",
+        "-oDebug::NoLocking=1",
+        "-oAcquire::Retries=0",
+        "-oAcquire::http::Timeout=5",
+        "-oAcquire::https::Timeout=5",
+        "-oAcquire::Languages=none",
+        "-oAPT::Get::List-Cleanup=0",
+        f"-oAPT::Sandbox::User={getpass.getuser()}",
+        "-qq",
+    ]
+
+
+def run(cmd: list[str], *, cwd: Path | None = None, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` in its own process group; on timeout kill that group (apt's download methods
+    included) and raise :class:`subprocess.TimeoutExpired`."""
+    env = {**os.environ, "LC_ALL": "C"}  # plain quotes in gcc's and apt's messages
+    with subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def fetch_deb(
+    package: str, source_line: str, cache: Path, marker: str, *, timeout: float = 15
+) -> tuple[Path, str]:
+    """Download (if needed) and unpack ``package`` from the suite of ``source_line`` into ``cache``.
+    Returns (unpacked root, version); ``marker`` is a path inside the package that shows an earlier
+    unpack is complete. Unreachable when the archive cannot be reached or apt fails."""
+    for tool in ("apt-get", "dpkg", "dpkg-deb"):
+        if shutil.which(tool) is None:
+            raise Unreachable(f"{tool} not installed")
+    apt = cache / "apt"
+    for d in ("etc/sources.list.d", "etc/preferences.d", "state/lists/partial", "cache/archives/partial"):
+        (apt / d).mkdir(parents=True, exist_ok=True)
+    (apt / "etc" / "sources.list").write_text(source_line)
+    (apt / "etc" / "preferences").touch()
+    (apt / "state" / "status").touch()
+    opts = _apt_options(apt)
+    try:
+        upd = run(["apt-get", *opts, "update"], timeout=timeout)
+        failed = upd.returncode != 0 or re.search(
+            r"^(Err:|E:|W: Failed to fetch)", upd.stdout + upd.stderr, re.M
+        )
+        if failed:
+            raise Unreachable(first_line(upd.stderr or upd.stdout) or f"apt-get update exit {upd.returncode}")
+        # In an empty directory: apt prints nothing for a file already in the current directory.
+        empty = apt / "print-uris"
+        empty.mkdir(exist_ok=True)
+        uris = run(["apt-get", *opts, "download", "--print-uris", package], cwd=empty, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise Unreachable(f"{exc.cmd[0]} timed out after {exc.timeout:.0f} s") from None
+    m = re.search(r"'(\S+)' (\S+\.deb) (\d+) (?:SHA256:)?([0-9a-f]{64})", uris.stdout)
+    if uris.returncode != 0 or m is None:
+        raise Unreachable(first_line(uris.stderr) or f"no {package} in {source_line.split()[-2]}")
+    filename, size, sha256 = m.group(2), int(m.group(3)), m.group(4)
+    deb = cache / filename
+    if not (deb.is_file() and deb.stat().st_size == size and _sha256(deb) == sha256):
+        try:
+            got = run(["apt-get", *opts, "download", package], cwd=cache, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise Unreachable("apt-get download timed out") from None
+        if got.returncode != 0 or not deb.is_file() or _sha256(deb) != sha256:
+            raise Unreachable(first_line(got.stderr) or "apt-get download failed")
+    version = run(["dpkg-deb", "-f", str(deb), "Version"], timeout=30).stdout.strip()
+    root = cache / f"root-{version}"
+    if not (root / marker).is_file():
+        tmp = Path(tempfile.mkdtemp(prefix="unpack-", dir=cache))
+        res = run(["dpkg", "-x", str(deb), str(tmp)], timeout=60)
+        if res.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise Unreachable(f"dpkg -x {deb.name} failed: {first_line(res.stderr)}")
+        shutil.rmtree(root, ignore_errors=True)
+        tmp.rename(root)
+    for old in cache.iterdir():  # earlier versions
+        if old.name.startswith("root-") and old != root:
+            shutil.rmtree(old, ignore_errors=True)
+        elif old.suffix == ".deb" and old != deb:
+            old.unlink(missing_ok=True)
+    return root, version
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def first_line(text: str) -> str:
+    for line in text.splitlines():
+        line = re.sub(r"^[EW]: ", "", line.strip())
+        if line:
+            return line if len(line) <= 160 else line[:157] + "..."
+    return ""
