@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Fetch peer tools that PyPI does not carry, for the cross-check tests, into ``.cache/peers``.
+"""Fetch peer tools and real inputs that PyPI does not carry, for the cross-check tests, into
+``.cache/peers``:
 
-Today one: ``osslsigncode`` 2.9 from Debian bookworm-backports (bookworm's own 2.5 has no
-``extract-data``), an independent Authenticode implementation that
-``tests/unit/test_tdx_rtmr_predict.py::test_authenticode_against_osslsigncode`` compares pvmkit with.
+* ``osslsigncode`` 2.9 from Debian bookworm-backports (bookworm's own 2.5 has no ``extract-data``), an
+  independent Authenticode implementation (``PVMKIT_OSSLSIGNCODE``;
+  ``tests/unit/test_tdx_rtmr_predict.py::test_authenticode_against_osslsigncode``);
+* Debian bookworm's ``shim-signed``: shim binaries signed by Microsoft, whose signatures carry the
+  Authenticode digest of the file (``PVMKIT_PE_SAMPLES``;
+  ``test_tdx_rtmr_predict.py::test_authenticode_of_signed_samples``).
 
-Prints ``NAME=PATH`` lines for ``./dev test`` to export (``PVMKIT_OSSLSIGNCODE=...``). Best effort: an
-unreachable archive or a host that cannot run the binary gives one line on stderr and no assignment,
-and the tests that need the tool skip with their reason. Never touches the system's apt state.
+Prints ``NAME=PATH`` lines for ``./dev test`` to export. Best effort: an unreachable archive or a host
+that cannot run a binary gives one line on stderr and no assignment, and the tests that need it skip
+with their reason. Never touches the system's apt state.
 """
 
 from __future__ import annotations
@@ -23,15 +27,15 @@ from debfetch import Unreachable, fetch_deb, run
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "peers"
-BACKPORTS = (
-    "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
-    "http://deb.debian.org/debian bookworm-backports main\n"
-)
+KEYRING = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
+BOOKWORM = f"deb {KEYRING} http://deb.debian.org/debian bookworm main\n"
+BACKPORTS = f"deb {KEYRING} http://deb.debian.org/debian bookworm-backports main\n"
 LOCK_TIMEOUT = 10
 
 
-def osslsigncode() -> Path:
-    cache = CACHE / "osslsigncode"
+def _fetch(package: str, source_line: str, marker: str) -> Path:
+    """The unpacked root of ``package`` (one fetch at a time per cache directory)."""
+    cache = CACHE / package
     cache.mkdir(parents=True, exist_ok=True)
     with open(cache / ".lock", "w") as lock:
         deadline = time.monotonic() + LOCK_TIMEOUT
@@ -43,19 +47,31 @@ def osslsigncode() -> Path:
                 if time.monotonic() > deadline:
                     raise Unreachable(f"{cache} is locked by another run") from None
                 time.sleep(0.2)
-        root, _version = fetch_deb("osslsigncode", BACKPORTS, cache, "usr/bin/osslsigncode")
-    tool = root / "usr" / "bin" / "osslsigncode"
+        root, _version = fetch_deb(package, source_line, cache, marker)
+    return root
+
+
+def osslsigncode() -> Path:
+    tool = _fetch("osslsigncode", BACKPORTS, "usr/bin/osslsigncode") / "usr" / "bin" / "osslsigncode"
     probe = run([str(tool), "--version"], timeout=10)
     if probe.returncode != 0:
         raise Unreachable(f"{tool} does not run here: {probe.stderr.strip()[:120]}")
     return tool
 
 
+def signed_shims() -> Path:
+    shim = _fetch("shim-signed", BOOKWORM, "usr/lib/shim/shimx64.efi.signed") / "usr" / "lib" / "shim"
+    if not any(shim.glob("*.signed")):
+        raise Unreachable(f"no signed shim under {shim}")
+    return shim
+
+
 def main() -> int:
-    try:
-        print(f"PVMKIT_OSSLSIGNCODE={osslsigncode()}")
-    except (Unreachable, OSError) as exc:
-        print(f"fetch_peers: osslsigncode unavailable ({exc}); its cross-check will skip", file=sys.stderr)
+    for name, fetch in (("PVMKIT_OSSLSIGNCODE", osslsigncode), ("PVMKIT_PE_SAMPLES", signed_shims)):
+        try:
+            print(f"{name}={fetch()}")
+        except (Unreachable, OSError) as exc:
+            print(f"fetch_peers: {name} unavailable ({exc}); its cross-check will skip", file=sys.stderr)
     return 0
 
 
