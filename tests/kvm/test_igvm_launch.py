@@ -27,6 +27,8 @@ def test_the_bundled_guest_as_igvm(tmp_path: Path, capsys: pytest.CaptureFixture
     guest.write_bytes(igvm_from_plan(bundled_guest_plan(nonce=NONCE, host_data=b"\7" * 32).plan))
     assert main(["measure", "--vendor", "snp", "--igvm", str(guest)]) == 0
     predicted = capsys.readouterr().out.strip()
+    assert main(["measure", "--vendor", "sw", "--igvm", str(guest)]) == 0  # sw is measured like SNP
+    assert capsys.readouterr().out.strip() == predicted
     keys = tmp_path / "keys"
     report = tmp_path / "report.bin"
     argv = ["launch", "--vendor", "sw", "--igvm", str(guest), "--key", str(keys), "--report-out", str(report)]

@@ -23,7 +23,7 @@ def _parser() -> Parser:
         "measure --igvm",
         "Predict the launch digest of an IGVM file on one platform (SNP, SEV-ES, SEV or TDX MRTD).",
     )
-    p.add_argument("--vendor", required=True, choices=["snp", "sev-es", "sev", "tdx"])
+    p.add_argument("--vendor", required=True, choices=["snp", "sev-es", "sev", "tdx", "sw"])
     p.add_argument("--igvm", required=True, metavar="FILE", help="the IGVM file")
     p.add_argument(
         "--igvm-loader",
