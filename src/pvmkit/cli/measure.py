@@ -2,7 +2,7 @@
 
 AMD (sev, sev-es, snp) and the software-protected vendor (sw) live in ``pvmkit.cli.measure_amd``,
 TDX in ``pvmkit.cli.measure_tdx``, Arm CCA in ``pvmkit.cli.measure_cca``; each defines
-``main(argv) -> int`` with its own options. With ``--igvm FILE``, any of sev, sev-es, snp and tdx
+``main(argv) -> int`` with its own options. With ``--igvm FILE``, any of sev, sev-es, snp, tdx and sw
 measures an IGVM file (``pvmkit.cli.measure_igvm``).
 """
 
@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
         parser = Parser(
             "measure",
             "Predict the launch measurement of a protected VM. 'pvmkit measure --vendor V --help' "
-            "lists a vendor's options; with --igvm FILE, sev, sev-es, snp and tdx measure an IGVM file.",
+            "lists a vendor's options; with --igvm FILE, sev, sev-es, snp, tdx and sw measure an IGVM file.",
         )
         parser.add_argument("--vendor", required=True, choices=sorted(_VENDOR_MODULES))
         parser.add_argument("--igvm", metavar="FILE", help="measure an IGVM file (see --igvm FILE --help)")
