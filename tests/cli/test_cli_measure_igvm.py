@@ -75,30 +75,85 @@ def test_bad_input(argv: list[str], code: int, message: str, files: dict[str, st
     assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
 
 
-def _with_id_block(tmp_path: Path, ld: bytes) -> str:
-    """The spec file with an SNP_ID_BLOCK for ``ld`` (signature and keys zero: only LD is compared)."""
+def _igvm_id_block(ld: bytes, *, author: bool, policy: int = 0x30000):  # type: ignore[no-untyped-def]
+    """An IGVM SNP_ID_BLOCK for ``ld`` signed with fresh P-384 keys by pvmkit's SNP signer (tested
+    against the spec's ID block vector), rewritten in IGVM's layout (spec cca_igvm.md §B1.2): r and s,
+    then ``{curve, reserved, qx, qy}`` per key. Returns the record and the SNP key digests."""
     import struct
 
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     from pvmkit.formats.igvm import SnpIdBlock
+    from pvmkit.vendors.amd.id_block import build_id_block, sign_id_block
+
+    family, image = b"F" * 16, b"I" * 16
+    id_key = ec.generate_private_key(ec.SECP384R1())
+    author_key = ec.generate_private_key(ec.SECP384R1()) if author else None
+    block = build_id_block(ld, family_id=family, image_id=image, guest_svn=7, policy=policy)
+    signed = sign_id_block(block, id_key, author_key)
+    auth = signed.id_auth
+
+    def igvm_key(snp_struct: bytes) -> bytes:
+        return snp_struct[0:4] + bytes(4) + snp_struct[4:148]
+
+    body = (
+        struct.pack("<IB3x", 1, int(author))
+        + ld
+        + family
+        + image
+        + struct.pack("<IIII", 1, 7, 1, 1 if author else 0)
+    )
+    body += auth[0x40 : 0x40 + 144] + igvm_key(auth[0x240 : 0x240 + 1028])
+    body += auth[0x680 : 0x680 + 144] + igvm_key(auth[0x880 : 0x880 + 1028])
+    assert len(body) == 696
+    return SnpIdBlock(1, int(author), ld, family, image, 1, 7, body), signed
+
+
+def _write(tmp_path: Path, name: str, block) -> str:  # type: ignore[no-untyped-def]
     from support.igvm_vectors import DIRECTIVES
 
-    body = struct.pack("<IB3x", 1, 0) + ld + bytes(16) + bytes(16) + struct.pack("<IIII", 1, 0, 1, 1)
-    body += bytes(696 - len(body))
-    block = SnpIdBlock(1, 0, ld, bytes(16), bytes(16), 1, 0, body)
-    path = tmp_path / f"id-{ld.hex()[:8]}.igvm"
+    path = tmp_path / name
     path.write_bytes(igvm_file(directives=[*DIRECTIVES, block]))
     return str(path)
 
 
-def test_the_snp_id_block_must_match_the_digest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("author", [False, True])
+def test_the_snp_id_block_is_checked_and_described(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], author: bool
+) -> None:
+    import dataclasses
+
     digest = bytes.fromhex(SNP["igvmmeasure"])  # an ID block directive is not measured
     command = ["measure", "--vendor", "snp", "--igvm-loader", "igvmmeasure", "--igvm"]
-    good = [*command, _with_id_block(tmp_path, digest)]
-    code, out, _ = run([*good, "--output-format", "json"], capsys)
-    assert code == 0 and json.loads(out)["id_block_ld"] == SNP["igvmmeasure"]
-    bad = [*command, _with_id_block(tmp_path, bytes(48))]
-    code, out, err = run(bad, capsys)
+    block, signed = _igvm_id_block(digest, author=author)
+    code, out, _ = run([*command, _write(tmp_path, "good.igvm", block), "--output-format", "json"], capsys)
+    info = json.loads(out)["id_block"]
+    assert code == 0 and info["verified"] and info["ld"] == SNP["igvmmeasure"] and info["guest_svn"] == 7
+    assert info["id_key_digest"] == signed.id_key_digest.hex()  # what the report's ID_KEY_DIGEST will be
+    assert info["author_key_digest"] == (signed.author_key_digest.hex() if author else None)
+    assert (info["family_id"], info["image_id"]) == ((b"F" * 16).hex(), (b"I" * 16).hex())
+    # signed for another digest: the firmware would refuse the launch
+    other, _ = _igvm_id_block(bytes(48), author=author)
+    code, out, err = run([*command, _write(tmp_path, "other.igvm", other)], capsys)
     assert (
         (code, out) == (3, "") and "SNP_LAUNCH_FINISH would refuse it" in err and len(err.splitlines()) == 1
     )
-    assert run([*bad, "--ignore-id-block"], capsys) == (0, SNP["igvmmeasure"] + "\n", "")
+    assert run([*command, _write(tmp_path, "other.igvm", other), "--ignore-id-block"], capsys) == (
+        0, SNP["igvmmeasure"] + "\n", "",
+    )  # fmt: skip
+    # a damaged signature, or a policy other than the one signed
+    body = bytearray(block.body)
+    body[110] ^= 1  # inside the ID block signature's r
+    broken = dataclasses.replace(block, body=bytes(body))
+    code, _, err = run([*command, _write(tmp_path, "broken.igvm", broken)], capsys)
+    assert code == 3 and "ID block signature does not verify" in err
+    if author:
+        body = bytearray(block.body)
+        body[410] ^= 1  # inside the author's signature of the ID key
+        code, _, err = run(
+            [*command, _write(tmp_path, "author.igvm", dataclasses.replace(block, body=bytes(body)))], capsys
+        )
+        assert code == 3 and "ID key signature does not verify" in err
+    repolicied, _ = _igvm_id_block(digest, author=author, policy=0x30001)
+    code, _, err = run([*command, _write(tmp_path, "policy.igvm", repolicied)], capsys)
+    assert code == 3 and "ID block signature does not verify" in err  # the file's policy is 0x30000

@@ -3,8 +3,9 @@
 The file's directives for the vendor's platform become a launch plan under one loader's rules
 (``--igvm-loader``: QEMU's by default, or igvmmeasure's / the igvm crate's; docs/igvm.md), which the
 vendor's measurer then measures: SNP launch digest, SEV/SEV-ES launch digest (GCTX.LD), TDX MRTD.
-For SNP, a file's SNP_ID_BLOCK must have been signed for that digest (exit 3 otherwise), as the
-firmware checks at SNP_LAUNCH_FINISH.
+For SNP, a file's SNP_ID_BLOCK must have been signed for that digest, and its signatures must verify
+(exit 3 otherwise), as the firmware checks at SNP_LAUNCH_FINISH; JSON output gives the ID block's
+fields and key digests, the values the attestation report will carry.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def main(argv: list[str]) -> int:
     import pvmkit
     from pvmkit.errors import VerificationError
     from pvmkit.formats.igvm import parse_igvm
-    from pvmkit.vendors.igvm.plan import PROFILES, id_block_of, igvm_plan, platform_of
+    from pvmkit.vendors.igvm.plan import PROFILES, id_block_of, igvm_plan, platform_of, snp_id_auth
 
     igvm = parse_igvm(read_file(args.igvm))
     vendor = Vendor(args.vendor)
@@ -67,6 +68,27 @@ def main(argv: list[str]) -> int:
             expected=id_block.ld,
             actual=digest,
         )
+    id_info = None
+    if id_block is not None:
+        import hashlib
+
+        from pvmkit.vendors.amd.id_block import verify_id_auth
+
+        block, auth = snp_id_auth(id_block, plan.init.policy)
+        if not args.ignore_id_block:
+            verify_id_auth(block, auth)  # SignatureError (exit 3): the firmware would refuse it too
+        id_info = {
+            "ld": id_block.ld.hex(),
+            "family_id": id_block.family_id.hex(),
+            "image_id": id_block.image_id.hex(),
+            "version": id_block.version,
+            "guest_svn": id_block.guest_svn,
+            "id_key_digest": hashlib.sha384(auth[0x240 : 0x240 + 1028]).hexdigest(),
+            "author_key_digest": hashlib.sha384(auth[0x880 : 0x880 + 1028]).hexdigest()
+            if id_block.author_key_enabled
+            else None,
+            "verified": not args.ignore_id_block,
+        }
     if args.output_format == "base64":
         print(base64.b64encode(digest).decode())
     elif args.output_format == "json":
@@ -81,7 +103,7 @@ def main(argv: list[str]) -> int:
                 "policy": plan.init.policy,
                 "pages": sum(op.pages for op in plan.memory),
                 "vcpus": len(plan.vcpus),
-                "id_block_ld": None if id_block is None else id_block.ld.hex(),
+                "id_block": id_info,
             }
         )
     else:

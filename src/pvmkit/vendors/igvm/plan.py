@@ -55,7 +55,15 @@ from pvmkit.formats.igvm import (
 )
 from pvmkit.plan import AddMemory, AddVcpu, Finalize, Init, InitPath, LaunchPlan, Op, PageKind, Vendor
 
-__all__ = ["PROFILES", "IgvmRules", "id_block_of", "igvm_from_plan", "igvm_plan", "platform_of"]
+__all__ = [
+    "PROFILES",
+    "IgvmRules",
+    "id_block_of",
+    "igvm_from_plan",
+    "igvm_plan",
+    "platform_of",
+    "snp_id_auth",
+]
 
 VMSA_GPA = 0xFFFFFFFFF000
 _SEV_FEATURES = 0x3B0  # VMSA offset of SEV_FEATURES (APM vol. 2)
@@ -108,6 +116,35 @@ def id_block_of(igvm: Igvm, vendor: Vendor) -> SnpIdBlock | None:
     return next(
         (d for d in igvm.directives if isinstance(d, SnpIdBlock) and d.compatibility_mask & mask), None
     )
+
+
+def snp_id_auth(block: SnpIdBlock, policy: int) -> tuple[bytes, bytes]:
+    """The 96-byte ID block and 4096-byte ID auth structure QEMU passes to SNP_LAUNCH_FINISH for an
+    IGVM SNP_ID_BLOCK (spec cca_igvm.md §B1.2, §B2.1; SNP ABI layouts in
+    :mod:`pvmkit.vendors.amd.id_block`). The IGVM record keeps r and s (72 bytes each, little-endian)
+    and ``{u32 curve, u32 reserved, qx[72], qy[72]}`` per key; the SNP key structure has no reserved
+    word. ``policy`` is the GUEST_POLICY, which the signed ID block includes."""
+    from pvmkit.vendors.amd.id_block import build_id_block
+
+    body = block.body
+    id_algo, author_algo = int.from_bytes(body[96:100], "little"), int.from_bytes(body[100:104], "little")
+
+    def key(offset: int) -> bytes:  # IGVM {curve, reserved, qx, qy} → SNP {curve, qx, qy, zeros}
+        return (body[offset : offset + 4] + body[offset + 8 : offset + 152]).ljust(1028, b"\0")
+
+    id_block = build_id_block(
+        block.ld, family_id=block.family_id, image_id=block.image_id, version=block.version,
+        guest_svn=block.guest_svn, policy=policy,
+    )  # fmt: skip
+    auth = bytearray(4096)
+    auth[0:4] = id_algo.to_bytes(4, "little")
+    auth[0x040 : 0x040 + 144] = body[104:248]
+    auth[0x240 : 0x240 + 1028] = key(248)
+    if block.author_key_enabled:
+        auth[4:8] = author_algo.to_bytes(4, "little")
+        auth[0x680 : 0x680 + 144] = body[400:544]
+        auth[0x880 : 0x880 + 1028] = key(544)
+    return id_block, bytes(auth)
 
 
 def _page_ops(d: PageData, vendor: Vendor, rules: IgvmRules) -> list[AddMemory]:
