@@ -343,3 +343,14 @@ def test_expect_an_snp_prediction(
         == 1
     )
     assert "cannot check an SNP report" in one_error_line(capsys.readouterr().err)
+
+
+def test_snp_crl_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sw: SoftwareAttestationKeys
+) -> None:
+    report = tmp_path / "r.bin"
+    report.write_bytes(sw.sign_report(SnpReport()))
+    assert main(["verify", "--report", str(report), "--key", sw.directory, "--crl", tdx("rootcrl.der")]) == 3
+    assert "ARK CRL is issued by" in one_error_line(capsys.readouterr().err)  # Intel's, not this ARK's
+    assert main(["verify", "--quote", tdx("quote_v5_sample.dat"), "--crl", tdx("rootcrl.der")]) == 2
+    assert "--crl cannot be used with --quote" in capsys.readouterr().err

@@ -451,3 +451,48 @@ def test_default_trust_anchors_are_amds_arks(product: str, files: list[str]) -> 
     for name in files:
         chain = read_fixture("go-sev-guest/trust/" + name)
         assert pin(chain) == AMD_ARK_SHA256[product], name
+
+
+def _ark_crl(sw: SoftwareAttestationKeys, revoked: list[int], *, days: int = 30, signer=None) -> bytes:  # type: ignore[no-untyped-def]
+    """A CRL of the software ARK, signed the way AMD signs (RSASSA-PSS, SHA-384, salt 48)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = signer or serialization.load_pem_private_key(Path(sw.path("ark_key")).read_bytes(), password=None)
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(sw.ark_cert.subject)
+        .last_update(now - dt.timedelta(days=1))
+        .next_update(now + dt.timedelta(days=days))
+    )
+    for serial in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(now - dt.timedelta(hours=1))
+            .build()
+        )
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
+    return builder.sign(key, hashes.SHA384(), rsa_padding=pss).public_bytes(serialization.Encoding.DER)
+
+
+def test_the_arks_crl(sw: SoftwareAttestationKeys, tmp_path: Path) -> None:
+    """With ``crl``, the ARK's CRL must be the ARK's (RSASSA-PSS signature), current, and not revoke the
+    ASK; AMD's key distribution service publishes such a CRL per product line."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    signed = sw.sign_report(SnpReport())
+    args = (signed, sw.vcek_pem, sw.chain_pem)
+    ok = verify_report(*args, trusted_ark_sha256=sw.ark_sha256, crl=_ark_crl(sw, [12345]))
+    assert "ARK CRL: signed by ARK-Milan, current, ask not revoked" in ok.checks
+    with pytest.raises(CertificateError, match=r"ask certificate .* is revoked by the ARK CRL") as info:
+        verify_report(*args, trusted_ark_sha256=sw.ark_sha256, crl=_ark_crl(sw, [sw.ask_cert.serial_number]))
+    assert info.value.field == "ask.revoked"
+    with pytest.raises(CertificateError, match="ARK CRL is not current"):
+        verify_report(*args, trusted_ark_sha256=sw.ark_sha256, crl=_ark_crl(sw, []),
+                      at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=60))  # fmt: skip
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with pytest.raises(CertificateError, match="ARK CRL signature does not verify"):
+        verify_report(*args, trusted_ark_sha256=sw.ark_sha256, crl=_ark_crl(sw, [], signer=stranger))

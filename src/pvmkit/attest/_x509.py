@@ -13,7 +13,7 @@ import datetime as _dt
 import re
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pvmkit.errors import CertificateError, FormatError, TruncatedError
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_ca",
+    "check_crl",
     "check_issued_by",
     "check_validity",
     "common_name",
@@ -200,6 +201,57 @@ def check_issued_by(cert: x509.Certificate, issuer: x509.Certificate, what: str,
             expected=issuer.subject.rfc4514_string(),
             actual=cert.issuer.rfc4514_string(),
         )
+
+
+def check_crl(
+    crl_bytes: bytes, issuer: x509.Certificate, subject: x509.Certificate, what: str, subject_what: str,
+    at: _dt.datetime,
+) -> str:  # fmt: skip
+    """The CRL (DER or PEM) is ``issuer``'s, its signature verifies with ``issuer``'s key (ECDSA or
+    RSA, PSS included, as the CRL says), it is current at ``at``, and it does not list ``subject``.
+    Returns the line for the verifier's list of checks."""
+    from cryptography import x509
+
+    try:
+        if b"-----BEGIN" in crl_bytes:
+            crl = x509.load_pem_x509_crl(crl_bytes)
+        else:
+            crl = x509.load_der_x509_crl(crl_bytes)
+        _ = (crl.issuer, crl.last_update_utc, crl.next_update_utc, list(crl))
+    except ValueError as exc:
+        raise FormatError(f"{what}: not a valid X.509 CRL: {exc}", what=what) from None
+    if crl.issuer != issuer.subject:
+        raise CertificateError(
+            f"{what} is issued by {crl.issuer.rfc4514_string()!r}, "
+            f"not by {issuer.subject.rfc4514_string()!r}",
+            field=f"{what}.issuer",
+            expected=issuer.subject.rfc4514_string(),
+            actual=crl.issuer.rfc4514_string(),
+        )
+    public_key: Any = issuer.public_key()
+    if not crl.is_signature_valid(public_key):
+        raise CertificateError(
+            f"{what} signature does not verify with its issuer's key", field=f"{what}.signature"
+        )
+    last, nxt = crl.last_update_utc, crl.next_update_utc
+    if at < last or (nxt is not None and at > nxt):
+        until = nxt.isoformat() if nxt is not None else "open"
+        raise CertificateError(
+            f"{what} is not current at {at.isoformat()} (it covers {last.isoformat()} to {until}); "
+            "fetch a fresh one or use --at / at=",
+            field=f"{what}.next_update",
+            expected=f"{last.isoformat()} .. {until}",
+            actual=at.isoformat(),
+        )
+    revoked = crl.get_revoked_certificate_by_serial_number(subject.serial_number)
+    if revoked is not None:
+        raise CertificateError(
+            f"{subject_what} certificate (serial {subject.serial_number:#x}) is revoked by the {what} "
+            f"since {revoked.revocation_date_utc.isoformat()}",
+            field=f"{subject_what}.revoked",
+            actual=f"{subject.serial_number:#x}",
+        )
+    return f"{what}: signed by {common_name(issuer)}, current, {subject_what} not revoked"
 
 
 def utc(at: _dt.datetime | None) -> _dt.datetime:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from pvmkit.attest._x509 import (
     check_ca,
+    check_crl,
     check_issued_by,
     check_validity,
     common_name,
@@ -184,55 +185,6 @@ def _check_ecdsa_signed_by(cert: x509.Certificate, issuer: x509.Certificate, wha
         ) from None
 
 
-def _check_crl(
-    crl_bytes: bytes, issuer: x509.Certificate, subject: x509.Certificate, what: str, subject_what: str,
-    at: _dt.datetime,
-) -> str:  # fmt: skip
-    """The CRL is ``issuer``'s, signed by it, current at ``at``, and does not revoke ``subject``."""
-    from cryptography import x509
-
-    try:
-        if b"-----BEGIN" in crl_bytes:
-            crl = x509.load_pem_x509_crl(crl_bytes)
-        else:
-            crl = x509.load_der_x509_crl(crl_bytes)
-        _ = (crl.issuer, crl.last_update_utc, crl.next_update_utc, list(crl))
-    except ValueError as exc:
-        raise FormatError(f"{what}: not a valid X.509 CRL: {exc}", what=what) from None
-    if crl.issuer != issuer.subject:
-        raise CertificateError(
-            f"{what} is issued by {crl.issuer.rfc4514_string()!r}, "
-            f"not by {issuer.subject.rfc4514_string()!r}",
-            field=f"{what}.issuer",
-            expected=issuer.subject.rfc4514_string(),
-            actual=crl.issuer.rfc4514_string(),
-        )
-    public_key: Any = issuer.public_key()
-    if not crl.is_signature_valid(public_key):
-        raise CertificateError(
-            f"{what} signature does not verify with its issuer's key", field=f"{what}.signature"
-        )
-    last, nxt = crl.last_update_utc, crl.next_update_utc
-    if at < last or (nxt is not None and at > nxt):
-        until = nxt.isoformat() if nxt is not None else "open"
-        raise CertificateError(
-            f"{what} is not current at {at.isoformat()} (it covers {last.isoformat()} to {until}); "
-            "fetch a fresh one or use --at / at=",
-            field=f"{what}.next_update",
-            expected=f"{last.isoformat()} .. {until}",
-            actual=at.isoformat(),
-        )
-    revoked = crl.get_revoked_certificate_by_serial_number(subject.serial_number)
-    if revoked is not None:
-        raise CertificateError(
-            f"{subject_what} certificate (serial {subject.serial_number:#x}) is revoked by the {what} "
-            f"since {revoked.revocation_date_utc.isoformat()}",
-            field=f"{subject_what}.revoked",
-            actual=f"{subject.serial_number:#x}",
-        )
-    return f"{what}: signed by {common_name(issuer)}, current, {subject_what} not revoked"
-
-
 def _pck_chain(
     quote: Quote, at: _dt.datetime, root_pin: str, pck_crl: bytes | None, root_crl: bytes | None
 ) -> tuple[list[x509.Certificate], list[str]]:
@@ -285,9 +237,9 @@ def _pck_chain(
         check_validity(cert, what, at)
     checks.append(f"chain valid at {at.isoformat(timespec='seconds')}")
     if root_crl is not None:
-        checks.append(_check_crl(root_crl, root, intermediate, "root CA CRL", "pck ca", at))
+        checks.append(check_crl(root_crl, root, intermediate, "root CA CRL", "pck ca", at))
     if pck_crl is not None:
-        checks.append(_check_crl(pck_crl, intermediate, pck, "PCK CRL", "pck", at))
+        checks.append(check_crl(pck_crl, intermediate, pck, "PCK CRL", "pck", at))
     return certs, checks
 
 

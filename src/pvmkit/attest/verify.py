@@ -9,7 +9,8 @@
    EC P-384 key; every certificate is valid at ``at`` (default: now); the certificate's kind (common
    name ``SEV-VCEK`` / ``SEV-VLEK``) agrees with the chain's (``SEV-<product>`` / ``SEV-VLEK-<product>``)
    and with ``key_kind`` when given; the ARK's SHA-256 is a trusted one: AMD's ARK of one product
-   line (:data:`AMD_ARK_SHA256`) unless ``trusted_ark_sha256`` names others;
+   line (:data:`AMD_ARK_SHA256`) unless ``trusted_ark_sha256`` names others; with ``crl``, the ARK's
+   CRL is signed by the ARK, current, and does not revoke the ASK;
 2. the report's signature (``SignatureError``): SIGNATURE_ALGO = 1, the 368 reserved bytes of the
    signature area (0x330–0x49F) are zero — they are *not* covered by the ECDSA signature, so they are
    rejected explicitly, which makes every single-bit change of the 1184 bytes fail verification — R
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pvmkit.attest._x509 import (
     check_ca,
+    check_crl,
     check_issued_by,
     check_validity,
     common_name,
@@ -484,6 +486,7 @@ def verify_report(
     expected: Expected | None = None,
     key_kind: str | None = None,
     trusted_ark_sha256: str | Iterable[str] | None = None,
+    crl: bytes | None = None,
 ) -> VerificationResult:
     """Verify raw report bytes with a VCEK or VLEK certificate and an ASK+ARK bundle (PEM or DER).
 
@@ -491,7 +494,9 @@ def verify_report(
     (``"vcek"``/``"vlek"``) says what the caller claims the certificate is (default: from its
     common name); ``trusted_ark_sha256`` (hex SHA-256 of an ARK certificate's DER, or several) are the
     trust anchors, by default AMD's ARKs (:data:`AMD_ARK_SHA256`); a chain whose ARK is none of them
-    fails, however well its signatures verify (pass a software CA's ARK explicitly). Raises
+    fails, however well its signatures verify (pass a software CA's ARK explicitly). ``crl`` (DER or
+    PEM, as AMD's key distribution service serves ``/vcek/v1/<product>/crl``): the ARK's CRL, which must
+    be signed by the ARK, current at ``at``, and not list the ASK. Raises
     CertificateError, SignatureError or VerificationError naming the first
     problem (module docstring for the order); FormatError for malformed input.
     """
@@ -534,6 +539,8 @@ def verify_report(
             actual=ark_sha256,
         )
     checks.append(f"ark sha256 = trusted ({pins[ark_sha256]})")
+    if crl is not None:
+        checks.append(check_crl(crl, checked.ark, checked.ask, "ARK CRL", "ask", when))
 
     key = certs[0].public_key()
     assert isinstance(key, ec.EllipticCurvePublicKey)  # verify_chain checked it

@@ -53,6 +53,9 @@ def _parser() -> Parser:
         "Milan, Genoa and Turin ARKs); repeatable",
     )
     p.add_argument(
+        "--crl", metavar="FILE", help="SNP: the ARK's CRL (AMD KDS /vcek/v1/<product>/crl, DER or PEM)"
+    )
+    p.add_argument(
         "--at",
         metavar="ISO-TIME",
         help="check certificate validity at this time (e.g. 2025-01-01T00:00:00Z; default now)",
@@ -102,7 +105,7 @@ _TDX_HEX_FIELDS = {
     "mr_owner_config": "MROWNERCONFIG (48 bytes)",
     "mr_seam": "MRSEAM, the TDX module's measurement (48 bytes)",
 }
-_SNP_ONLY = ("vcek", "vlek", "key", "chain", "ark_sha256", "measurement", "host_data", "policy")
+_SNP_ONLY = ("vcek", "vlek", "key", "chain", "ark_sha256", "crl", "measurement", "host_data", "policy")
 _TDX_ONLY = ("root_sha256", "pck_crl", "root_crl", *_TDX_HEX_FIELDS, "td_attributes", "xfam", "no_debug")
 
 
@@ -246,6 +249,7 @@ def main(argv: list[str]) -> int:
         expected=expected,
         key_kind=kind,
         trusted_ark_sha256=pins or None,
+        crl=read_file(args.crl) if args.crl else None,
     )
     if args.json:
         print_json({"schema": "pvmkit.verify/1", **result.to_dict()})
