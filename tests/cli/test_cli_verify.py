@@ -354,3 +354,54 @@ def test_snp_crl_option(
     assert "ARK CRL is issued by" in one_error_line(capsys.readouterr().err)  # Intel's, not this ARK's
     assert main(["verify", "--quote", tdx("quote_v5_sample.dat"), "--crl", tdx("rootcrl.der")]) == 2
     assert "--crl cannot be used with --quote" in capsys.readouterr().err
+
+
+def test_certs_from_an_extended_report_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pvmkit.attest.cert_table import build_cert_table
+    from pvmkit.attest.verify import load_certificates
+
+    def der(cert) -> bytes:  # type: ignore[no-untyped-def]
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return bytes(cert.public_bytes(Encoding.DER))
+
+    ask, ark = sorted(
+        load_certificates(Path(real("milan.testcer")).read_bytes()), key=lambda c: c.issuer == c.subject
+    )
+    table = tmp_path / "certs.bin"
+    table.write_bytes(
+        build_cert_table({"vcek": Path(real("vcek.testcer")).read_bytes(), "ask": der(ask), "ark": der(ark)})
+    )
+    argv = ["verify", "--report", real("attestation.bin"), "--certs", str(table), "--at", AT]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("OK: SEV-SNP report v2 signed by VCEK (Milan)")
+    partial = tmp_path / "vcek-only.bin"
+    partial.write_bytes(build_cert_table({"vcek": Path(real("vcek.testcer")).read_bytes()}))
+    assert main(["verify", "--report", real("attestation.bin"), "--certs", str(partial), "--at", AT]) == 1
+    assert "has no ASK or ARK; give --chain FILE" in one_error_line(capsys.readouterr().err)
+    with_chain = [
+        "verify",
+        "--report",
+        real("attestation.bin"),
+        "--certs",
+        str(partial),
+        "--chain",
+        real("milan.testcer"),
+    ]
+    assert main([*with_chain, "--at", AT]) == 0
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "verify",
+                "--report",
+                real("attestation.bin"),
+                "--certs",
+                str(table),
+                "--vcek",
+                real("vcek.testcer"),
+            ]
+        )
+        == 2
+    )
+    capsys.readouterr()

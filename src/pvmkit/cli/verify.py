@@ -39,6 +39,11 @@ def _parser() -> Parser:
     who.add_argument("--vcek", metavar="FILE", help="the VCEK certificate (report SIGNING_KEY must be 0)")
     who.add_argument("--vlek", metavar="FILE", help="the VLEK certificate (report SIGNING_KEY must be 1)")
     who.add_argument(
+        "--certs",
+        metavar="FILE",
+        help="the certificate table of an extended report (VCEK or VLEK, ASK, ARK; snpguest/sev-guest)",
+    )
+    who.add_argument(
         "--key",
         metavar="DIR",
         help="a pvmkit software attestation key directory: use its vcek.pem and cert_chain.pem, and "
@@ -105,7 +110,18 @@ _TDX_HEX_FIELDS = {
     "mr_owner_config": "MROWNERCONFIG (48 bytes)",
     "mr_seam": "MRSEAM, the TDX module's measurement (48 bytes)",
 }
-_SNP_ONLY = ("vcek", "vlek", "key", "chain", "ark_sha256", "crl", "measurement", "host_data", "policy")
+_SNP_ONLY = (
+    "vcek",
+    "vlek",
+    "certs",
+    "key",
+    "chain",
+    "ark_sha256",
+    "crl",
+    "measurement",
+    "host_data",
+    "policy",
+)
 _TDX_ONLY = ("root_sha256", "pck_crl", "root_crl", *_TDX_HEX_FIELDS, "td_attributes", "xfam", "no_debug")
 
 
@@ -189,6 +205,25 @@ def _report_data(args: Any) -> bytes | None:
     return report_data.ljust(64, b"\0")
 
 
+def _from_cert_table(path: str, chain_path: str | None) -> tuple[bytes, bytes, str]:
+    """(VCEK or VLEK, ASK+ARK, kind) from an extended report's certificate table; ``--chain``, when
+    given, replaces the table's ASK and ARK."""
+    from pvmkit.attest.cert_table import parse_cert_table
+
+    table = parse_cert_table(read_file(path))
+    kind = "vlek" if "vlek" in table else "vcek"
+    if kind not in table:
+        raise InputError(f"--certs {path}: the table holds neither a VCEK nor a VLEK ({', '.join(table)})")
+    if chain_path:
+        return table[kind], read_file(chain_path), kind
+    missing = [name for name in ("ask", "ark") if name not in table]
+    if missing:
+        raise InputError(
+            f"--certs {path}: the table has no {' or '.join(m.upper() for m in missing)}; give --chain FILE"
+        )
+    return table[kind], table["ask"] + table["ark"], kind
+
+
 def _ark_sha256(path: str) -> str:
     import hashlib
 
@@ -209,9 +244,9 @@ def main(argv: list[str]) -> int:
         parser.error(f"{', '.join(stray)} cannot be used with {'--quote' if args.quote else '--report'}")
     if args.quote:
         return _main_tdx(args)
-    if not (args.vcek or args.vlek or args.key):
-        parser.error("--report needs one of --vcek, --vlek or --key")
-    if not args.key and not args.chain:
+    if not (args.vcek or args.vlek or args.certs or args.key):
+        parser.error("--report needs one of --vcek, --vlek, --certs or --key")
+    if (args.vcek or args.vlek) and not args.chain:
         parser.error("--chain FILE is required with --vcek/--vlek")
 
     from pvmkit.attest.verify import Expected, verify_report
@@ -232,19 +267,20 @@ def main(argv: list[str]) -> int:
 
     pins = [parse_hex(pin, 32, "--ark-sha256").hex() for pin in args.ark_sha256 or ()]
     if args.key:
-        cert_path = os.path.join(args.key, "vcek.pem")
-        chain_path = args.chain or os.path.join(args.key, "cert_chain.pem")
+        cert = read_file(os.path.join(args.key, "vcek.pem"))
+        chain = read_file(args.chain or os.path.join(args.key, "cert_chain.pem"))
         kind = "vcek"
         if not pins:  # the user named this software CA: its own ARK (ark.pem) is the anchor
             pins = [_ark_sha256(os.path.join(args.key, "ark.pem"))]
+    elif args.certs:
+        cert, chain, kind = _from_cert_table(args.certs, args.chain)
     else:
-        cert_path, chain_path = (args.vcek, args.chain) if args.vcek else (args.vlek, args.chain)
         kind = "vcek" if args.vcek else "vlek"
-
+        cert, chain = read_file(args.vcek or args.vlek), read_file(args.chain)
     result = verify_report(
         read_file(args.report),
-        read_file(cert_path),
-        read_file(chain_path),
+        cert,
+        chain,
         at=at,
         expected=expected,
         key_kind=kind,
