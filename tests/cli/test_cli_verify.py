@@ -405,3 +405,18 @@ def test_certs_from_an_extended_report_table(tmp_path: Path, capsys: pytest.Capt
         == 2
     )
     capsys.readouterr()
+
+
+def test_snp_min_tcb_and_no_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    """The real report: REPORTED_TCB bootloader 2, tee 0, snp 5, microcode 68; POLICY 0xb0000 has
+    DEBUG (bit 19) set, so --no-debug refuses it."""
+    assert main([*base(), "--at", AT, "--min-tcb", "bootloader=2,snp=5,microcode=68"]) == 0
+    capsys.readouterr()
+    assert main([*base(), "--at", AT, "--min-tcb", "microcode=0x45"]) == 3
+    assert "reported_tcb.microcode" in one_error_line(capsys.readouterr().err)
+    assert main([*base(), "--at", AT, "--min-tcb", "snp"]) == 1
+    assert "--min-tcb takes NAME=SPL" in one_error_line(capsys.readouterr().err)
+    assert main([*base(), "--at", AT, "--no-debug"]) == 3
+    assert "policy (offset 0x8) mismatch: expected bits 0x80000 clear" in one_error_line(
+        capsys.readouterr().err
+    )

@@ -21,6 +21,7 @@ from pvmkit.attest.verify import (
 from pvmkit.errors import (
     CertificateError,
     FormatError,
+    InputError,
     SignatureError,
     TruncatedError,
     VerificationError,
@@ -496,3 +497,20 @@ def test_the_arks_crl(sw: SoftwareAttestationKeys, tmp_path: Path) -> None:
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(CertificateError, match="ARK CRL signature does not verify"):
         verify_report(*args, trusted_ark_sha256=sw.ark_sha256, crl=_ark_crl(sw, [], signer=stranger))
+
+
+def test_minimum_tcb(real: dict[str, bytes]) -> None:
+    """The real report's REPORTED_TCB is bootloader 2, tee 0, snp 5, microcode 68 (the same values as
+    its VCEK's SPL extensions, which AMD's key distribution service wrote)."""
+    exact = {"bootloader": 2, "tee": 0, "snp": 5, "microcode": 68}
+    res = verify_report(
+        real["report"], real["vcek"], real["milan"], at=AT, expected=Expected(min_reported_tcb=exact)
+    )
+    assert any(c.startswith("expected reported_tcb minimum (bootloader >= 2") for c in res.checks)
+    with pytest.raises(VerificationError, match=r"reported_tcb\.snp .*expected >= 6, got 5") as info:
+        verify_report(real["report"], real["vcek"], real["milan"], at=AT,
+                      expected=Expected(min_reported_tcb={"snp": 6}))  # fmt: skip
+    assert info.value.field == "reported_tcb.snp"
+    with pytest.raises(InputError, match="no TCB component 'fmc' in a milan report"):
+        verify_report(real["report"], real["vcek"], real["milan"], at=AT,
+                      expected=Expected(min_reported_tcb={"fmc": 0}))  # fmt: skip

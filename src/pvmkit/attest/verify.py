@@ -109,7 +109,8 @@ class Expected:
     """Values the report must hold. ``None`` (or 0 for the bit masks) means "not checked".
 
     ``policy`` compares the whole u64; ``policy_bits_set`` / ``policy_bits_clear`` are masks of bits
-    that must be 1 / 0 (e.g. ``policy_bits_clear=1 << 19`` refuses debuggable guests).
+    that must be 1 / 0 (e.g. ``policy_bits_clear=1 << 19`` refuses debuggable guests);
+    ``min_reported_tcb`` sets minimum security patch levels.
     """
 
     version: int | None = None
@@ -126,6 +127,9 @@ class Expected:
     id_key_digest: bytes | None = None
     author_key_digest: bytes | None = None
     chip_id: bytes | None = None
+    #: minimum SPLs of REPORTED_TCB by component (``bootloader``, ``tee``, ``snp``, ``microcode``,
+    #: Turin ``fmc``): a report below any of them fails
+    min_reported_tcb: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -470,6 +474,20 @@ def _check_expected(report: SnpReport, expected: Expected) -> list[str]:
         if want != actual:
             raise _mismatch(name, want, actual)
         checked.append(name)
+    if expected.min_reported_tcb:
+        tcb = TcbVersion.decode(report.reported_tcb, report.tcb_layout).components()
+        for component, minimum in expected.min_reported_tcb.items():
+            if component not in tcb:
+                raise InputError(
+                    f"no TCB component {component!r} in a {report.tcb_layout} report (have {', '.join(tcb)})"
+                )
+            if tcb[component] < minimum:
+                raise _mismatch(f"reported_tcb.{component}", f">= {minimum}", tcb[component])
+        checked.append(
+            "reported_tcb minimum ("
+            + ", ".join(f"{k} >= {v}" for k, v in expected.min_reported_tcb.items())
+            + ")"
+        )
     return checked
 
 

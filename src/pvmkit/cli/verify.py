@@ -72,6 +72,16 @@ def _parser() -> Parser:
     )
     p.add_argument("--policy", metavar="N", help="expected guest POLICY (the whole u64)")
     p.add_argument(
+        "--min-tcb",
+        metavar="NAME=SPL,...",
+        help="SNP: minimum REPORTED_TCB levels, e.g. bootloader=3,tee=0,snp=8,microcode=115 (Turin: fmc too)",
+    )
+    p.add_argument(
+        "--no-debug",
+        action="store_true",
+        help="refuse a debuggable guest: SNP POLICY bit 19 (DEBUG) or TD attribute bit 0 (DEBUG) set",
+    )
+    p.add_argument(
         "--expect",
         metavar="FILE",
         action="append",
@@ -91,9 +101,6 @@ def _parser() -> Parser:
         tdx.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="HEX", help=f"expected {what}")
     tdx.add_argument("--td-attributes", metavar="N", help="expected TDATTRIBUTES (the whole u64)")
     tdx.add_argument("--xfam", metavar="N", help="expected XFAM (the whole u64)")
-    tdx.add_argument(
-        "--no-debug", action="store_true", help="refuse a TD whose DEBUG attribute (bit 0) is set"
-    )
     p.add_argument("--json", action="store_true", help="print the result as JSON (docs/cli.md)")
     return p
 
@@ -122,7 +129,7 @@ _SNP_ONLY = (
     "host_data",
     "policy",
 )
-_TDX_ONLY = ("root_sha256", "pck_crl", "root_crl", *_TDX_HEX_FIELDS, "td_attributes", "xfam", "no_debug")
+_TDX_ONLY = ("root_sha256", "pck_crl", "root_crl", *_TDX_HEX_FIELDS, "td_attributes", "xfam")
 
 
 def _parse_time(text: str) -> _dt.datetime:
@@ -224,6 +231,18 @@ def _from_cert_table(path: str, chain_path: str | None) -> tuple[bytes, bytes, s
     return table[kind], table["ask"] + table["ark"], kind
 
 
+def _min_tcb(text: str) -> dict[str, int]:
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(
+                f"--min-tcb takes NAME=SPL,... (bootloader, tee, snp, microcode, fmc), got {item!r}"
+            )
+        out[name.strip().lower()] = parse_int(value, f"--min-tcb {name.strip()}")
+    return out
+
+
 def _ark_sha256(path: str) -> str:
     import hashlib
 
@@ -263,6 +282,8 @@ def main(argv: list[str]) -> int:
         host_data=parse_hex(args.host_data, 32, "--host-data") if args.host_data else None,
         report_data=report_data,
         policy=parse_int(args.policy, "--policy") if args.policy is not None else None,
+        policy_bits_clear=1 << 19 if args.no_debug else 0,
+        min_reported_tcb=_min_tcb(args.min_tcb) if args.min_tcb else None,
     )
 
     pins = [parse_hex(pin, 32, "--ark-sha256").hex() for pin in args.ark_sha256 or ()]
