@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("pvmkit.cli.probe", "report what this host's KVM supports for protected VMs"),
     "measure": ("pvmkit.cli.measure", "predict a launch measurement (sev, sev-es, snp, sw, tdx, cca)"),
     "sev-snp-measure": ("pvmkit.cli.sev_snp_measure", "drop-in for the sev-snp-measure 0.0.13 command"),
+    "snp-create-id-block": (
+        "pvmkit.cli.snp_create_id_block",
+        "build and sign an SNP ID block (drop-in for snp-create-id-block)",
+    ),
     "sev-launch-measure": (
         "pvmkit.cli.sev_launch_measure",
         "compute or check the SEV LAUNCH_MEASURE blob (HMAC with the TIK)",
