@@ -55,6 +55,12 @@ def build_parser() -> Parser:
     i.add_argument("--policy", metavar="INT", default="0x30000", help="SNP guest policy (default 0x30000)")
     i.add_argument("--host-data", metavar="HEX", help="32 bytes of HOST_DATA for the report")
     i.add_argument("--nonce", metavar="HEX", help="32-byte nonce for the guest (default: random)")
+    i.add_argument(
+        "--id-block",
+        metavar="BASE64",
+        help="SNP ID block (96 bytes) for SNP_LAUNCH_FINISH, as pvmkit snp-create-id-block prints it",
+    )
+    i.add_argument("--id-auth", metavar="BASE64", help="the ID authentication structure (4096 bytes)")
     i.add_argument("--key", metavar="DIR", help="software attestation key directory (created if absent)")
     o = p.add_argument_group("output")
     o.add_argument("--report-out", metavar="FILE", help="write the signed report (1184 bytes) here")
@@ -94,15 +100,36 @@ def _hardware_main(argv: list[str]) -> int:
     return hardware_main(argv)
 
 
-def _igvm_guest(data: bytes, host_data: bytes) -> Any:
-    """An IGVM file's SEV-SNP directives as a sw plan (QEMU's loader rules), with HOST_DATA."""
+def _id_block_args(block: str | None, auth: str | None) -> tuple[bytes | None, bytes | None]:
+    if (block is None) != (auth is None):
+        raise InputError("--id-block and --id-auth go together")
+    if block is None or auth is None:
+        return None, None
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(block, validate=True), base64.b64decode(auth, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError("--id-block/--id-auth are not base64") from None
+
+
+def _igvm_guest(data: bytes, host_data: bytes, id_block: bytes | None, id_auth: bytes | None) -> Any:
+    """An IGVM file's SEV-SNP directives as a sw plan (QEMU's loader rules), with HOST_DATA and the ID
+    block given on the command line or, as QEMU does, the file's SNP_ID_BLOCK."""
     from pvmkit.formats.igvm import parse_igvm
     from pvmkit.plan import Finalize, LaunchPlan
-    from pvmkit.vendors.igvm.plan import igvm_plan
+    from pvmkit.vendors.igvm.plan import id_block_of, igvm_plan, snp_id_auth
     from pvmkit.vendors.sw.builder import SwGuestPlan
 
-    plan = igvm_plan(parse_igvm(data), Vendor.SW)
-    plan = LaunchPlan.of([*list(plan)[:-1], Finalize(host_data=host_data)])
+    igvm = parse_igvm(data)
+    plan = igvm_plan(igvm, Vendor.SW)
+    file_block = id_block_of(igvm, Vendor.SW)
+    if id_block is None and file_block is not None:
+        id_block, id_auth = snp_id_auth(file_block, plan.init.policy)
+    finalize = Finalize(id_block=id_block, id_auth=id_auth, host_data=host_data,
+                        auth_key_en=id_auth is not None and any(id_auth[4:8]))  # fmt: skip
+    plan = LaunchPlan.of([*list(plan)[:-1], finalize])
     if not plan.vcpus:
         raise InputError("the IGVM file has no VP context (VMSA) for its SEV-SNP platform: nothing to run")
     rip = int.from_bytes(plan.vcpus[0].state[0x178:0x180], "little")  # VMSA RIP
@@ -146,6 +173,8 @@ def main(argv: list[str]) -> int:
     policy = parse_int(args.policy, "--policy")
     host_data = parse_hex(args.host_data, 32, "--host-data") if args.host_data else bytes(32)
     nonce = parse_hex(args.nonce, 32, "--nonce") if args.nonce else os.urandom(32)
+    id_block, id_auth = _id_block_args(args.id_block, args.id_auth)
+    author_key_en = id_auth is not None and any(id_auth[4:8])  # AUTH_KEY_ALGO set: an author key signed
     load_address = parse_int(args.load_address, "--load-address")
     entry = parse_int(args.entry, "--entry") if args.entry else None
 
@@ -175,20 +204,22 @@ def main(argv: list[str]) -> int:
             )
         binary = None
         igvm_file = read_file(args.igvm)
-        guest = _igvm_guest(igvm_file, host_data)
+        guest = _igvm_guest(igvm_file, host_data, id_block, id_auth)
     elif args.binary:
         binary = read_file(args.binary, "--binary")
         guest = flat_binary_plan(
             binary, load_address=load_address, entry=entry, mode=args.mode, vcpus=args.vcpus,
             vmsa_features=vmsa_features, policy=policy, host_data=host_data, nonce=nonce,
+            id_block=id_block, id_auth=id_auth, auth_key_en=author_key_en,
         )  # fmt: skip
     else:
         if args.entry or args.mode != "protected32" or args.load_address != "0x10000":
             raise InputError("--load-address/--entry/--mode apply to --binary only")
         binary = None
         guest = bundled_guest_plan(
-            nonce=nonce, vmsa_features=vmsa_features, policy=policy, host_data=host_data, vcpus=args.vcpus
-        )
+            nonce=nonce, vmsa_features=vmsa_features, policy=policy, host_data=host_data, vcpus=args.vcpus,
+            id_block=id_block, id_auth=id_auth, auth_key_en=author_key_en,
+        )  # fmt: skip
     t1 = time.perf_counter()
     predicted = measure_plan(guest.plan)
     t2 = time.perf_counter()

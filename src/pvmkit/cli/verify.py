@@ -71,6 +71,8 @@ def _parser() -> Parser:
         "--report-data", metavar="HEX", help="expected REPORT_DATA / REPORTDATA (up to 64 bytes, zero-padded)"
     )
     p.add_argument("--policy", metavar="N", help="expected guest POLICY (the whole u64)")
+    p.add_argument("--id-key-digest", metavar="HEX", help="SNP: expected ID_KEY_DIGEST (48 bytes)")
+    p.add_argument("--author-key-digest", metavar="HEX", help="SNP: expected AUTHOR_KEY_DIGEST (48 bytes)")
     p.add_argument(
         "--min-tcb",
         metavar="NAME=SPL,...",
@@ -283,6 +285,10 @@ def main(argv: list[str]) -> int:
         report_data=report_data,
         policy=parse_int(args.policy, "--policy") if args.policy is not None else None,
         policy_bits_clear=1 << 19 if args.no_debug else 0,
+        id_key_digest=parse_hex(args.id_key_digest, 48, "--id-key-digest") if args.id_key_digest else None,
+        author_key_digest=parse_hex(args.author_key_digest, 48, "--author-key-digest")
+        if args.author_key_digest
+        else None,
         min_reported_tcb=_min_tcb(args.min_tcb) if args.min_tcb else None,
     )
 

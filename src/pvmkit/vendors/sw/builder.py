@@ -175,6 +175,9 @@ def bundled_guest_plan(
     policy: int = SW_DEFAULT_POLICY,
     host_data: bytes = bytes(32),
     vcpus: int = 1,
+    id_block: bytes | None = None,
+    id_auth: bytes | None = None,
+    auth_key_en: bool = False,
 ) -> SwGuestPlan:
     """The plan of pvmkit's bundled attestation guest (:mod:`pvmkit.guest`) at the default layout."""
     return flat_binary_plan(
@@ -184,4 +187,7 @@ def bundled_guest_plan(
         policy=policy,
         host_data=host_data,
         vcpus=vcpus,
+        id_block=id_block,
+        id_auth=id_auth,
+        auth_key_en=auth_key_en,
     )
