@@ -41,7 +41,13 @@ def test_predict_sign_launch_verify(tmp_path: Path, capsys: pytest.CaptureFixtur
     block, auth = (part.split("=", 1)[1] for part in first.split(","))
     keys, report = tmp_path / "keys", tmp_path / "report.bin"
     launch = ["launch", "--vendor", "sw", "--key", str(keys), "--nonce", NONCE, "--report-out", str(report)]
-    assert main([*launch, "--id-block", block, "--id-auth", auth]) == 0
+    certs = tmp_path / "certs.bin"
+    assert main([*launch, "--id-block", block, "--id-auth", auth, "--certs-out", str(certs)]) == 0
+    capsys.readouterr()
+    from pvmkit.attest.software_ca import SoftwareAttestationKeys
+
+    ark = SoftwareAttestationKeys.load(str(keys)).ark_sha256
+    assert main(["verify", "--report", str(report), "--certs", str(certs), "--ark-sha256", ark]) == 0
     capsys.readouterr()
     verify = ["verify", "--report", str(report), "--key", str(keys), "--measurement",
               base64.b64decode(measurement).hex()]  # fmt: skip

@@ -64,6 +64,11 @@ def build_parser() -> Parser:
     i.add_argument("--key", metavar="DIR", help="software attestation key directory (created if absent)")
     o = p.add_argument_group("output")
     o.add_argument("--report-out", metavar="FILE", help="write the signed report (1184 bytes) here")
+    o.add_argument(
+        "--certs-out",
+        metavar="FILE",
+        help="write the certificate table an extended report carries (software VCEK, ASK, ARK)",
+    )
     o.add_argument("--timeout", type=float, default=5.0, help="run-time budget in seconds (default 5)")
     o.add_argument("--json", action="store_true", help="print a JSON summary on stdout (docs/cli.md)")
     return p
@@ -134,6 +139,14 @@ def _igvm_guest(data: bytes, host_data: bytes, id_block: bytes | None, id_auth: 
         raise InputError("the IGVM file has no VP context (VMSA) for its SEV-SNP platform: nothing to run")
     rip = int.from_bytes(plan.vcpus[0].state[0x178:0x180], "little")  # VMSA RIP
     return SwGuestPlan(plan, load_address=0, entry=rip, code_size=0, stack_gpa=0, shared_gpa=0, mode="igvm")
+
+
+def _der(pem: bytes) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from pvmkit.attest.verify import load_certificates
+
+    return bytes(load_certificates(pem)[0].public_bytes(Encoding.DER))
 
 
 def report_summary(report: bytes) -> dict[str, Any]:
@@ -251,6 +264,14 @@ def main(argv: list[str]) -> int:
     report = run.report
     if report is not None and args.report_out:
         atomic_write(args.report_out, report)
+    if args.certs_out:
+        from pvmkit.attest.cert_table import build_cert_table
+
+        ders = {
+            name: _der(pem)
+            for name, pem in (("vcek", keys.vcek_pem), ("ask", keys.ask_pem), ("ark", keys.ark_pem))
+        }
+        atomic_write(args.certs_out, build_cert_table(ders))
     summary: dict[str, Any] = {
         "schema": "pvmkit.launch/1",
         "vendor": "sw",
