@@ -141,14 +141,6 @@ def _igvm_guest(data: bytes, host_data: bytes, id_block: bytes | None, id_auth: 
     return SwGuestPlan(plan, load_address=0, entry=rip, code_size=0, stack_gpa=0, shared_gpa=0, mode="igvm")
 
 
-def _der(pem: bytes) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    from pvmkit.attest.verify import load_certificates
-
-    return bytes(load_certificates(pem)[0].public_bytes(Encoding.DER))
-
-
 def report_summary(report: bytes) -> dict[str, Any]:
     """The report fields a launch summary shows (hex for byte strings)."""
     from pvmkit.attest.snp_report import SnpReport
@@ -265,13 +257,14 @@ def main(argv: list[str]) -> int:
     if report is not None and args.report_out:
         atomic_write(args.report_out, report)
     if args.certs_out:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
         from pvmkit.attest.cert_table import build_cert_table
 
-        ders = {
-            name: _der(pem)
-            for name, pem in (("vcek", keys.vcek_pem), ("ask", keys.ask_pem), ("ark", keys.ark_pem))
-        }
-        atomic_write(args.certs_out, build_cert_table(ders))
+        certs = {"vcek": keys.vcek_cert, "ask": keys.ask_cert, "ark": keys.ark_cert}
+        atomic_write(
+            args.certs_out, build_cert_table({k: c.public_bytes(Encoding.DER) for k, c in certs.items()})
+        )
     summary: dict[str, Any] = {
         "schema": "pvmkit.launch/1",
         "vendor": "sw",
