@@ -9,6 +9,7 @@ network timeouts and every subprocess a hard one.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import getpass
 import hashlib
 import os
@@ -17,9 +18,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["Unreachable", "fetch_deb", "first_line", "run"]
+__all__ = ["Unreachable", "fetch_deb", "first_line", "locked", "run"]
 
 
 class Unreachable(Exception):
@@ -68,6 +71,24 @@ def run(cmd: list[str], *, cwd: Path | None = None, timeout: float) -> subproces
             proc.communicate()
             raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+@contextlib.contextmanager
+def locked(cache: Path, timeout: float = 10) -> Iterator[None]:
+    """Hold ``cache/.lock``: several checkouts' runs may share a cache, and apt runs here without its
+    own locking (Unreachable when another run holds it longer than ``timeout`` seconds)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise Unreachable(f"{cache} is locked by another run") from None
+                time.sleep(0.2)
+        yield
 
 
 def fetch_deb(

@@ -16,14 +16,12 @@ with their reason. Never touches the system's apt state.
 
 from __future__ import annotations
 
-import fcntl
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from debfetch import Unreachable, fetch_deb, run
+from debfetch import Unreachable, fetch_deb, locked, run
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "peers"
@@ -36,17 +34,7 @@ LOCK_TIMEOUT = 10
 def _fetch(package: str, source_line: str, marker: str) -> Path:
     """The unpacked root of ``package`` (one fetch at a time per cache directory)."""
     cache = CACHE / package
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / ".lock", "w") as lock:
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise Unreachable(f"{cache} is locked by another run") from None
-                time.sleep(0.2)
+    with locked(cache, LOCK_TIMEOUT):
         root, _version = fetch_deb(package, source_line, cache, marker)
     return root
 

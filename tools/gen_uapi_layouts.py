@@ -24,7 +24,6 @@ timeouts and every subprocess a hard one.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import platform
@@ -40,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # debfetch, also when loaded by a test
 
-from debfetch import Unreachable, fetch_deb  # noqa: E402
+from debfetch import Unreachable, fetch_deb, locked  # noqa: E402
 from debfetch import first_line as _first_line  # noqa: E402
 from debfetch import run as _run  # noqa: E402
 from pvmkit.uapi._layout_check import (  # noqa: E402
@@ -254,18 +253,7 @@ def build_table(py: PyLayouts, root: Path, version: str, workdir: Path) -> dict[
 
 
 def fresh_table(py: PyLayouts, cache: Path) -> dict[str, Any]:
-    cache.mkdir(parents=True, exist_ok=True)
-    # Several checkouts' test runs may share the cache: one apt at a time (apt runs without locking).
-    with open(cache / ".lock", "w") as lock:
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise Unreachable(f"{cache} is locked by another run") from None
-                time.sleep(0.2)
+    with locked(cache, LOCK_TIMEOUT):
         root, version = fetch(cache)
         with tempfile.TemporaryDirectory(prefix="pvmkit-probe-") as tmp:
             return build_table(py, root, version, Path(tmp))
