@@ -25,6 +25,7 @@ __all__ = [
     "map_file",
     "parse_hex",
     "parse_int",
+    "parse_size",
     "print_json",
     "read_file",
     "scan_options",
@@ -107,6 +108,25 @@ def parse_int(text: str, what: str = "value") -> int:
         return int(text, 0)
     except ValueError:
         raise InputError(f"{what} is not an integer: {text!r}") from None
+
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``2G``, ``2048M``, ``2GiB``, ``0x80000000``, ``2147483648`` → bytes (binary units, like QEMU -m
+    with a suffix; a bare number is bytes)."""
+    import re
+
+    m = re.fullmatch(r"\s*(0x[0-9a-fA-F]+|\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
+    if m is None:
+        raise InputError(f"memory size {text!r} is not a size such as 2G, 2048M or 2147483648")
+    number, unit = m.groups()
+    value = int(number, 16) if number.lower().startswith("0x") else float(number)
+    size = int(value * _SIZE_UNITS[unit.lower()])
+    if size <= 0 or size % 4096:
+        raise InputError(f"memory size {text!r} is not a positive multiple of 4 KiB")
+    return size
 
 
 def read_file(path: str, what: str = "file") -> bytes:

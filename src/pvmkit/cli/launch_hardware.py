@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from pvmkit.cli._common import Parser, parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._common import Parser, parse_hex, parse_int, parse_size, print_json, read_file
 from pvmkit.cli.launch import HARDWARE_VENDORS, require_hardware_vendor
 from pvmkit.errors import InputError
 
@@ -140,8 +140,6 @@ def main(argv: list[str]) -> int:
     _check_options(args, p)
     ram_size = 0
     if args.ram_size is not None:
-        from pvmkit.cli.measure_tdx import parse_size
-
         ram_size = parse_size(args.ram_size)
     if args.vendor == "tdx":
         summary, failure = _launch_tdx(args, p, ram_size)

@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 
-from pvmkit.cli._common import Parser, parse_int, print_json, read_file
-from pvmkit.cli.measure_tdx import parse_size
+from pvmkit.cli._common import Parser, parse_int, parse_size, print_json, read_file
 from pvmkit.errors import InputError
 from pvmkit.plan import AddMemory, AddVcpu, CcaParams, Finalize, Init, LaunchPlan, PageKind, Vendor
 

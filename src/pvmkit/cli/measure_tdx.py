@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import re
 import sys
 
-from pvmkit.cli._common import Parser, atomic_write, parse_hex, print_json, read_file
+from pvmkit.cli._common import Parser, atomic_write, parse_hex, parse_size, print_json, read_file
 from pvmkit.errors import InputError
 from pvmkit.plan import PageOrder
 
-__all__ = ["main", "parse_size"]
+__all__ = ["main"]
 
 _ORDERS = {
     "interleaved": PageOrder.INTERLEAVED,
@@ -25,21 +24,6 @@ _ORDERS = {
     "legacy-two-pass": PageOrder.TWO_PASS,
 }
 _ORDER_LABELS = {PageOrder.INTERLEAVED: "kvm-upstream (interleaved)", PageOrder.TWO_PASS: "legacy-two-pass"}
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_size(text: str) -> int:
-    """``2G``, ``2048M``, ``2GiB``, ``0x80000000``, ``2147483648`` → bytes (binary units, like QEMU -m
-    with a suffix; a bare number is bytes)."""
-    m = re.fullmatch(r"\s*(0x[0-9a-fA-F]+|\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
-    if m is None:
-        raise InputError(f"memory size {text!r} is not a size such as 2G, 2048M or 2147483648")
-    number, unit = m.groups()
-    value = int(number, 16) if number.lower().startswith("0x") else float(number)
-    size = int(value * _UNITS[unit.lower()])
-    if size <= 0 or size % 4096:
-        raise InputError(f"memory size {text!r} is not a positive multiple of 4 KiB")
-    return size
 
 
 def _named_files(items: list[str], what: str) -> tuple[tuple[str, bytes], ...]:
