@@ -287,7 +287,13 @@ Fg+ICxTfTDYjBolizeTWCOc3NC2pEsk=
 
 
 def test_id_block_vector_and_signatures() -> None:
-    from pvmkit.vendors.amd.id_block import build_id_block, parse_id_block, sign_id_block, verify_id_auth
+    from pvmkit.vendors.amd.id_block import (
+        build_id_block,
+        has_author_key,
+        parse_id_block,
+        sign_id_block,
+        verify_id_auth,
+    )
 
     ld = base64.b64decode("B28FLQi9p6cAqipgjFyqawDrrSl7bWioWkWx5mmlWLZ+G5HShKMB/mPE+gdQRn7t")
     block = build_id_block(ld)
@@ -314,8 +320,11 @@ def test_id_block_vector_and_signatures() -> None:
     bad_key_sig[0x680] ^= 1
     with pytest.raises(SignatureError):
         verify_id_auth(block, bytes(bad_key_sig))
-    # the ID block goes into FINALIZE
+    # the ID block goes into FINALIZE; AUTH_KEY_EN follows AUTH_KEY_ALGO in the ID auth structure
     Finalize(id_block=block, id_auth=signed.id_auth, auth_key_en=signed.auth_key_en).validate()
+    assert has_author_key(signed.id_auth) is True
+    assert has_author_key(sign_id_block(block, ID_KEY_PEM).id_auth) is False
+    assert has_author_key(None) is False
 
 
 # -- VMSAs are measured at the end of the launch, whatever order the plan adds them in ------------

@@ -124,6 +124,7 @@ def _igvm_guest(data: bytes, host_data: bytes, id_block: bytes | None, id_auth: 
     block given on the command line or, as QEMU does, the file's SNP_ID_BLOCK."""
     from pvmkit.formats.igvm import parse_igvm
     from pvmkit.plan import Finalize, LaunchPlan
+    from pvmkit.vendors.amd.id_block import has_author_key
     from pvmkit.vendors.igvm.plan import id_block_of, igvm_plan, snp_id_auth
     from pvmkit.vendors.sw.builder import SwGuestPlan
 
@@ -132,8 +133,9 @@ def _igvm_guest(data: bytes, host_data: bytes, id_block: bytes | None, id_auth: 
     file_block = id_block_of(igvm, Vendor.SW)
     if id_block is None and file_block is not None:
         id_block, id_auth = snp_id_auth(file_block, plan.init.policy)
-    finalize = Finalize(id_block=id_block, id_auth=id_auth, host_data=host_data,
-                        auth_key_en=id_auth is not None and any(id_auth[4:8]))  # fmt: skip
+    finalize = Finalize(
+        id_block=id_block, id_auth=id_auth, host_data=host_data, auth_key_en=has_author_key(id_auth)
+    )
     plan = LaunchPlan.of([*list(plan)[:-1], finalize])
     if not plan.vcpus:
         raise InputError("the IGVM file has no VP context (VMSA) for its SEV-SNP platform: nothing to run")
@@ -179,12 +181,12 @@ def main(argv: list[str]) -> int:
     host_data = parse_hex(args.host_data, 32, "--host-data") if args.host_data else bytes(32)
     nonce = parse_hex(args.nonce, 32, "--nonce") if args.nonce else os.urandom(32)
     id_block, id_auth = _id_block_args(args.id_block, args.id_auth)
-    author_key_en = id_auth is not None and any(id_auth[4:8])  # AUTH_KEY_ALGO set: an author key signed
     load_address = parse_int(args.load_address, "--load-address")
     entry = parse_int(args.entry, "--entry") if args.entry else None
 
     from pvmkit.attest.software_ca import SoftwareAttestationKeys, default_directory
     from pvmkit.guest import attest_guest, report_data_for
+    from pvmkit.vendors.amd.id_block import has_author_key
     from pvmkit.vendors.amd.measure import measure_plan
     from pvmkit.vendors.sw.builder import bundled_guest_plan, flat_binary_plan
     from pvmkit.vendors.sw.machine import launch_plan
@@ -215,7 +217,7 @@ def main(argv: list[str]) -> int:
         guest = flat_binary_plan(
             binary, load_address=load_address, entry=entry, mode=args.mode, vcpus=args.vcpus,
             vmsa_features=vmsa_features, policy=policy, host_data=host_data, nonce=nonce,
-            id_block=id_block, id_auth=id_auth, auth_key_en=author_key_en,
+            id_block=id_block, id_auth=id_auth, auth_key_en=has_author_key(id_auth),
         )  # fmt: skip
     else:
         if args.entry or args.mode != "protected32" or args.load_address != "0x10000":
@@ -223,7 +225,7 @@ def main(argv: list[str]) -> int:
         binary = None
         guest = bundled_guest_plan(
             nonce=nonce, vmsa_features=vmsa_features, policy=policy, host_data=host_data, vcpus=args.vcpus,
-            id_block=id_block, id_auth=id_auth, auth_key_en=author_key_en,
+            id_block=id_block, id_auth=id_auth, auth_key_en=has_author_key(id_auth),
         )  # fmt: skip
     t1 = time.perf_counter()
     predicted = measure_plan(guest.plan)

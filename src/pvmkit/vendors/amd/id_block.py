@@ -28,6 +28,7 @@ __all__ = [
     "IdBlock",
     "SignedIdBlock",
     "build_id_block",
+    "has_author_key",
     "key_digest",
     "load_private_key",
     "parse_id_block",
@@ -210,6 +211,12 @@ def sign_id_block(id_block: bytes, id_key: Any, author_key: Any | None = None) -
         auth[_OFF_AUTHOR_KEY : _OFF_AUTHOR_KEY + _KEY_SIZE] = author_struct
         author_digest = hashlib.sha384(author_struct).digest()
     return SignedIdBlock(bytes(id_block), bytes(auth), hashlib.sha384(id_struct).digest(), author_digest)
+
+
+def has_author_key(id_auth: bytes | None) -> bool:
+    """Whether an ID auth structure carries an author key (AUTH_KEY_ALGO @0x004 set): the value
+    SNP_LAUNCH_FINISH's AUTH_KEY_EN takes for it (spec amd.md, ID auth layout)."""
+    return id_auth is not None and any(id_auth[4:8])
 
 
 def verify_id_auth(id_block: bytes, id_auth: bytes) -> None:
