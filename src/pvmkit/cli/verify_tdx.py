@@ -1,0 +1,100 @@
+"""``pvmkit verify --quote``: an Intel TDX quote (v4/v5) with the PCK chain it carries, up to the
+pinned Intel SGX Root CA, optionally against Intel's CRLs (:mod:`pvmkit.attest.tdx_verify`).
+
+:mod:`pvmkit.cli.verify` builds the one parser (``add_options``) and hands a quote here (``run``).
+"""
+
+from __future__ import annotations
+
+from pvmkit.cli._common import parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._verify_common import TDX_HEX_FIELDS, merge_expected, option_name, parse_time, predictions
+from pvmkit.cli._verify_common import report_data as _report_data
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+    from pvmkit.cli._parser import Parser
+
+__all__ = ["EVIDENCE", "OPTIONS", "add_options", "run"]
+
+#: The evidence option's destination that selects this kind.
+EVIDENCE = "quote"
+#: Destinations of the options only a TDX quote takes (the dispatcher refuses them elsewhere).
+OPTIONS = ("root_sha256", "pck_crl", "root_crl", *TDX_HEX_FIELDS, "td_attributes", "xfam")
+
+
+def add_options(p: Parser, evidence: argparse._MutuallyExclusiveGroup) -> None:
+    evidence.add_argument("--quote", metavar="FILE", help="TDX: the quote (v4 or v5), as the guest got it")
+    tdx = p.add_argument_group("TDX quotes (--quote)")
+    tdx.add_argument(
+        "--root-sha256",
+        metavar="HEX",
+        help="trust a root CA certificate (DER) with this SHA-256 (default: Intel SGX Root CA)",
+    )
+    tdx.add_argument("--pck-crl", metavar="FILE", help="Intel PCS PCK CRL (platform or processor CA)")
+    tdx.add_argument("--root-crl", metavar="FILE", help="Intel PCS root CA CRL")
+    for name, what in TDX_HEX_FIELDS.items():
+        tdx.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="HEX", help=f"expected {what}")
+    tdx.add_argument("--td-attributes", metavar="N", help="expected TDATTRIBUTES (the whole u64)")
+    tdx.add_argument("--xfam", metavar="N", help="expected XFAM (the whole u64)")
+
+
+def run(args: Any, parser: Parser) -> int:
+    from pvmkit.attest.tdx_verify import INTEL_SGX_ROOT_CA_SHA256, TdxExpected, verify_quote
+
+    predicted = predictions(args.expect, "quote")
+    hex_fields = {
+        name: merge_expected(
+            predicted,
+            name,
+            parse_hex(getattr(args, name), 48, option_name(name)) if getattr(args, name) else None,
+        )
+        for name in TDX_HEX_FIELDS
+    }
+    expected = TdxExpected(
+        **hex_fields,
+        report_data=_report_data(args),
+        td_attributes=parse_int(args.td_attributes, "--td-attributes")
+        if args.td_attributes is not None
+        else None,
+        xfam=parse_int(args.xfam, "--xfam") if args.xfam is not None else None,
+        td_attributes_bits_clear=1 if args.no_debug else 0,
+    )
+    result = verify_quote(
+        read_file(args.quote),
+        at=parse_time(args.at) if args.at else None,
+        expected=expected,
+        trusted_root_sha256=(
+            parse_hex(args.root_sha256, 32, "--root-sha256").hex()
+            if args.root_sha256
+            else INTEL_SGX_ROOT_CA_SHA256
+        ),
+        pck_crl=read_file(args.pck_crl) if args.pck_crl else None,
+        root_crl=read_file(args.root_crl) if args.root_crl else None,
+    )
+    if args.json:
+        print_json({"schema": "pvmkit.verify-tdx/1", **result.to_dict()})
+        return 0
+    q, body = result.quote, result.quote.body
+    crls = [c.split(":")[0] for c in result.checks if "CRL:" in c]
+    lines = [
+        f"OK: TDX quote v{q.version} (TDX {'1.5' if body.is_tdx15 else '1.0'} body); PCK chain to "
+        f"{'Intel SGX Root CA' if result.root_sha256 == INTEL_SGX_ROOT_CA_SHA256 else 'the pinned root'} "
+        f"verified at {result.at.isoformat(timespec='seconds')}"
+        + (f", not revoked ({', '.join(crls)})" if crls else ""),
+        f"  mr_td          {body.mr_td.hex()}",
+        *(f"  rtmr{i}          {r.hex()}" for i, r in enumerate(body.rtmrs)),
+        f"  report_data    {body.report_data.hex()}",
+        f"  td_attributes  {body.td_attributes:#018x}{' (DEBUG)' if body.td_attributes & 1 else ''}",
+        f"  xfam           {body.xfam:#018x}",
+        f"  mr_seam        {body.mr_seam.hex()}",
+        f"  pck issuer     {result.pck_issuer}",
+        f"  root sha256    {result.root_sha256}",
+    ]
+    lines += [f"  note           {c}" for c in result.checks if c.startswith("ignored")]
+    if result.expected_fields:
+        lines.append(f"  matched        {', '.join(result.expected_fields)}")
+    print("\n".join(lines))
+    return 0
