@@ -93,13 +93,18 @@ def _signature_algorithms_agree(der: bytes) -> bool:
     return inner == outer
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception's text on one line (some of cryptography's messages span several)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def load_certificates(data: bytes, what: str = "certificate") -> list[x509.Certificate]:
     """Every certificate in ``data``: PEM (one or more blocks) or DER (one or concatenated).
     FormatError when a certificate does not parse (every part is parsed here, although
     ``cryptography`` would parse lazily); CertificateError when its unsigned signatureAlgorithm
     differs from the signed one."""
     from cryptography import x509
-    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.utils import CryptographyDeprecationWarning
 
@@ -114,17 +119,25 @@ def load_certificates(data: bytes, what: str = "certificate") -> list[x509.Certi
     for blob, is_pem in blobs:
         try:
             with warnings.catch_warnings():
-                # AMD KDS certificates have serial number 0 (RFC 5280 wants it positive).
+                # A warning from cryptography while parsing (e.g. a countryName that is not 2
+                # characters, X.520's PrintableString SIZE(2)) means a malformed certificate: it is
+                # refused here, as an error, instead of printed. The one exception: AMD KDS
+                # certificates have serial number 0 (RFC 5280 4.1.2.2 wants it positive).
+                warnings.simplefilter("error")
                 warnings.simplefilter("ignore", CryptographyDeprecationWarning)
                 cert = (x509.load_pem_x509_certificate if is_pem else x509.load_der_x509_certificate)(blob)
                 # cryptography parses lazily: touch every part used later so that a malformed
                 # certificate is a FormatError here, not an unexpected exception mid-verification.
                 _ = (cert.version, cert.serial_number, cert.subject, cert.issuer, cert.extensions)
+                _ = (cert.signature_algorithm_oid, cert.signature, cert.tbs_certificate_bytes)
                 cert.public_key()
                 validity(cert)
-            der = cert.public_bytes(Encoding.DER)
-        except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
-            raise FormatError(f"{what}: not a valid X.509 certificate: {exc}", what=what) from None
+                der = cert.public_bytes(Encoding.DER)
+        except Exception as exc:  # attacker-controlled bytes meet a third-party parser
+            # cryptography raises ValueError, TypeError (e.g. a BitString under another OID than
+            # x500UniqueIdentifier), DuplicateExtension, InvalidVersion, UnsupportedAlgorithm, ...;
+            # every one of them means the same thing here.
+            raise FormatError(f"{what}: not a valid X.509 certificate: {_one_line(exc)}", what=what) from None
         if not _signature_algorithms_agree(der):
             raise CertificateError(
                 f"{what}: signatureAlgorithm differs from the signed TBSCertificate.signature "
@@ -213,13 +226,17 @@ def check_crl(
     from cryptography import x509
 
     try:
-        if b"-----BEGIN" in crl_bytes:
-            crl = x509.load_pem_x509_crl(crl_bytes)
-        else:
-            crl = x509.load_der_x509_crl(crl_bytes)
-        _ = (crl.issuer, crl.last_update_utc, crl.next_update_utc, list(crl))
-    except ValueError as exc:
-        raise FormatError(f"{what}: not a valid X.509 CRL: {exc}", what=what) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # as in load_certificates: a warning means malformed
+            if b"-----BEGIN" in crl_bytes:
+                crl = x509.load_pem_x509_crl(crl_bytes)
+            else:
+                crl = x509.load_der_x509_crl(crl_bytes)
+            _ = (crl.issuer, crl.last_update_utc, crl.next_update_utc, crl.extensions)
+            _ = [(r.serial_number, r.revocation_date_utc, r.extensions) for r in crl]
+            _ = (crl.signature_algorithm_oid, crl.signature, crl.tbs_certlist_bytes)
+    except Exception as exc:  # as in load_certificates
+        raise FormatError(f"{what}: not a valid X.509 CRL: {_one_line(exc)}", what=what) from None
     if crl.issuer != issuer.subject:
         raise CertificateError(
             f"{what} is issued by {crl.issuer.rfc4514_string()!r}, "
@@ -243,13 +260,16 @@ def check_crl(
             expected=f"{last.isoformat()} .. {until}",
             actual=at.isoformat(),
         )
-    revoked = crl.get_revoked_certificate_by_serial_number(subject.serial_number)
+    with warnings.catch_warnings():  # a serial number of 0 (AMD KDS) warns on every access
+        warnings.simplefilter("ignore")
+        serial = subject.serial_number
+    revoked = crl.get_revoked_certificate_by_serial_number(serial)
     if revoked is not None:
         raise CertificateError(
-            f"{subject_what} certificate (serial {subject.serial_number:#x}) is revoked by the {what} "
+            f"{subject_what} certificate (serial {serial:#x}) is revoked by the {what} "
             f"since {revoked.revocation_date_utc.isoformat()}",
             field=f"{subject_what}.revoked",
-            actual=f"{subject.serial_number:#x}",
+            actual=f"{serial:#x}",
         )
     return f"{what}: signed by {common_name(issuer)}, current, {subject_what} not revoked"
 

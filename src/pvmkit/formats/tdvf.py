@@ -20,7 +20,10 @@ the file offset of the problem):
   (with ``qemu=True``, the default) no other section type;
 * one rule QEMU lacks: ``DataOffset + RawDataSize ≤ file size``. Debian 12's split ``OVMF_CODE_4M.fd``
   carries metadata written for the unified image, so its sections run past its end; QEMU would read
-  past the image, pvmkit refuses it.
+  past the image, pvmkit refuses it;
+* pvmkit's own bound, checked before anything is allocated or hashed: the sections' ``MemoryDataSize``
+  values add up to at most :data:`MAX_SECTION_MEMORY` (4 GiB). OVMF and td-shim builds use a few MiB;
+  a larger sum comes from a corrupt or hostile image (one flipped bit in a size field asks for 16 TiB).
 
 The footer-table walk is the one in :mod:`pvmkit.formats.ovmf` (shared with the AMD side);
 :func:`footer_entries` gives its ``guid → (payload, payload offset)`` view.
@@ -37,6 +40,7 @@ from pvmkit.formats.ovmf import parse_footer_table
 
 __all__ = [
     "FOOTER_GUID",
+    "MAX_SECTION_MEMORY",
     "TDVF_METADATA_GUID",
     "TDX_METADATA_OFFSET_GUID",
     "MetadataLocation",
@@ -63,6 +67,8 @@ _SECTION = struct.Struct("<IIQQII")  # data offset, raw size, GPA, memory size, 
 _RESET_AREA = 0x20  # the table ends this many bytes before the end of the file
 _TRAILER = 18  # every table entry ends with u16 length + 16-byte GUID
 _PAGE = 4096
+#: Upper bound on the sum of all sections' MemoryDataSize (pvmkit's limit, see the module docstring).
+MAX_SECTION_MEMORY = 1 << 32
 
 
 def guid_to_bytes(text: str) -> bytes:
@@ -315,10 +321,19 @@ def parse_tdvf(data: bytes | bytearray | memoryview, *, qemu: bool = True) -> Td
             f"TDVF metadata has {count} section(s); at least 2 needed", what="TDVF", offset=start + 12
         )
     sections = []
+    total = 0
     for i in range(count):
         off = start + _DESCRIPTOR.size + i * _SECTION.size
         d_off, raw, gpa, mem, typ, attr = _SECTION.unpack_from(buf, off)
         section = TdvfSection(i, d_off, raw, gpa, mem, typ, attr, off)
         _check_section(section, size, qemu)
+        total += mem
+        if total > MAX_SECTION_MEMORY:
+            raise FormatError(
+                f"TDVF section {i} ({section.type_name}): MemoryDataSize {mem:#x} brings the sections to "
+                f"{total:#x} bytes, over pvmkit's limit of {MAX_SECTION_MEMORY:#x} (a corrupt size field?)",
+                what="TDVF section",
+                offset=off,
+            )
         sections.append(section)
     return TdvfMetadata(start, length, version, tuple(sections), location, size)

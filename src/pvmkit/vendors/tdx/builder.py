@@ -34,6 +34,7 @@ zeros, and no OVMF build has one.
 from __future__ import annotations
 
 import dataclasses
+import mmap
 
 from pvmkit.errors import InputError, MeasurementError
 from pvmkit.formats.tdvf import TdvfMetadata, TdvfSection, TdvfSectionType, parse_tdvf
@@ -52,6 +53,15 @@ from pvmkit.plan import (
 from pvmkit.vendors.tdx.td_hob import build_td_hob
 
 __all__ = ["build_tdvf_plan", "section_op"]
+
+
+def _zero_padded(data: bytes | memoryview, size: int) -> mmap.mmap:
+    """``data`` followed by zeros up to ``size`` bytes, in an anonymous mapping: the kernel zero-fills
+    its pages lazily, so only the pages holding ``data`` (and those a consumer reads) cost memory. The
+    parser bounds ``size`` (:data:`pvmkit.formats.tdvf.MAX_SECTION_MEMORY`)."""
+    out = mmap.mmap(-1, size)
+    out[: len(data)] = data
+    return out
 
 
 def section_op(
@@ -73,7 +83,7 @@ def section_op(
     size = section.memory_data_size
     if section.mr_extend:
         if zero_pad_measured and section.memory_data_size != section.raw_data_size:
-            padded = bytes(meta.raw_data(image, section)) + bytes(size - section.raw_data_size)
+            padded = _zero_padded(meta.raw_data(image, section), size)
             return AddMemory(section.memory_address, size, PageKind.NORMAL, padded, label=label)
         if section.memory_data_size != section.raw_data_size:
             raise MeasurementError(
@@ -83,14 +93,14 @@ def section_op(
         return AddMemory(
             section.memory_address, size, PageKind.NORMAL, meta.raw_data(image, section), label=label
         )
-    data: bytes | memoryview | None = None
+    data: bytes | memoryview | mmap.mmap | None = None
     if section.raw_data_size:
         raw = meta.raw_data(image, section)
-        data = raw if section.raw_data_size == size else bytes(raw) + bytes(size - section.raw_data_size)
+        data = raw if section.raw_data_size == size else _zero_padded(raw, size)
     elif section.type == TdvfSectionType.TD_HOB and td_hob is not None:
         if len(td_hob) > size:
             raise InputError(f"TD HOB of {len(td_hob)} bytes does not fit the {size:#x}-byte TD_HOB section")
-        data = td_hob + bytes(size - len(td_hob))
+        data = _zero_padded(td_hob, size)
     return AddMemory(section.memory_address, size, PageKind.UNMEASURED, data, label=label)
 
 
