@@ -23,6 +23,30 @@ def _kvm_absent_reason() -> str | None:
     return None
 
 
+# Test tiers (docs/development.md "Tests"): the directory a test lives in says what it needs.
+# marker -> the tiers (directories under tests/) where a test may carry it
+MARKER_TIERS = {"kvm": {"kvm", "cli"}, "crosscheck": {"crosscheck"}}
+# tier -> the marker every test there must carry (so `./dev test --fast` leaves the tier out)
+TIER_MARKER = {"kvm": "kvm", "crosscheck": "crosscheck"}
+
+
+def tier_violations(items: list[pytest.Item]) -> list[str]:
+    """One line per collected test whose markers do not fit the tier directory it lives in."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    found = []
+    for item in items:
+        rel = os.path.relpath(str(item.path), tests)
+        tier = rel.split(os.sep)[0]
+        markers = {m.name for m in item.iter_markers()}
+        for marker, tiers in MARKER_TIERS.items():
+            if marker in markers and tier not in tiers:
+                found.append(f"{item.nodeid}: marked {marker!r}, belongs in tests/{'|'.join(sorted(tiers))}")
+        want = TIER_MARKER.get(tier)
+        if want is not None and want not in markers:
+            found.append(f"{item.nodeid}: in tests/{tier} but not marked {want!r}")
+    return found
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reason = _kvm_absent_reason()
     if reason is None:

@@ -4,10 +4,10 @@
 
 * ``osslsigncode`` 2.9 from Debian bookworm-backports (bookworm's own 2.5 has no ``extract-data``), an
   independent Authenticode implementation (``PVMKIT_OSSLSIGNCODE``;
-  ``tests/unit/test_tdx_rtmr_predict.py::test_authenticode_against_osslsigncode``);
+  ``tests/crosscheck/test_authenticode_peers.py::test_authenticode_against_osslsigncode``);
 * Debian bookworm's ``shim-signed``: shim binaries signed by Microsoft, whose signatures carry the
   Authenticode digest of the file (``PVMKIT_PE_SAMPLES``;
-  ``test_tdx_rtmr_predict.py::test_authenticode_of_signed_samples``).
+  ``test_authenticode_peers.py::test_authenticode_of_signed_samples``).
 
 Prints ``NAME=PATH`` lines for ``./dev test`` to export. Best effort: an unreachable archive or a host
 that cannot run a binary gives one line on stderr and no assignment, and the tests that need it skip

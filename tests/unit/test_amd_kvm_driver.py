@@ -525,25 +525,6 @@ def test_driver_refuses_non_amd_vendors(fake):  # type: ignore[no-untyped-def]
         Launcher(driver).init(init)
 
 
-# -- real hardware -----------------------------------------------------------------------------------
-@pytest.mark.kvm
-@pytest.mark.parametrize("vendor", [Vendor.SEV, Vendor.SEV_ES, Vendor.SNP])
-def test_real_launch_where_the_host_has_the_vm_type(vendor, firmware):  # type: ignore[no-untyped-def]
-    bit = {Vendor.SEV: 2, Vendor.SEV_ES: 3, Vendor.SNP: 4}[vendor]
-    with Kvm.open() as kvm:
-        mask = kvm.vm_types()
-    if not mask >> bit & 1:
-        pytest.skip(
-            f"KVM_CAP_VM_TYPES={mask:#x} lacks {vendor.value} (bit {bit}): no {vendor.value} host here"
-        )
-    plan = AmdLaunch(vendor, firmware, init_path=InitPath.INIT2).plan()
-    result = launch(plan, ram_size=0x1000000)
-    if vendor is Vendor.SNP:
-        assert result.measurement is None  # SNP's measurement is in the attestation report
-    else:
-        assert result.measurement is not None and len(result.measurement) == 48
-
-
 # -- SEV_PLATFORM_STATUS -----------------------------------------------------------------------------
 def test_platform_status_on_the_drivers_sev_fd(fake, firmware):  # type: ignore[no-untyped-def]
     from pvmkit.errors import LaunchStateError

@@ -263,15 +263,3 @@ def test_fake_kernel_tdx_rules(fake):  # type: ignore[no-untyped-def]
 def test_driver_refuses_other_vendors(fake):  # type: ignore[no-untyped-def]
     with pytest.raises(FeatureError), TdxKvmDriver() as driver:
         Launcher(driver).init(Init(Vendor.SNP, policy=0x30000))
-
-
-@pytest.mark.kvm
-def test_real_launch_where_the_host_has_tdx(image):  # type: ignore[no-untyped-def]
-    with Kvm.open() as kvm:
-        mask = kvm.vm_types()
-    if not mask >> 5 & 1:
-        pytest.skip(f"KVM_CAP_VM_TYPES={mask:#x} lacks KVM_X86_TDX_VM (bit 5): no TDX host here")
-    plan = build_tdvf_plan(image, memory_size=0x10000000, tdx=TdxParams(xfam=0x3))
-    plan = LaunchPlan.of([dataclasses.replace(plan.init, policy=1 << 28), *plan.ops[1:]])
-    result = run(plan, ram_size=0x1000000)
-    assert len(result.vcpus) == 1

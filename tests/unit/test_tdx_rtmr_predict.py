@@ -20,11 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import shutil
 import struct
-import subprocess
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -71,6 +67,7 @@ from pvmkit.vendors.tdx.rtmr import (
 )
 from pvmkit.vendors.tdx.td_hob import ResourceType, build_td_hob, td_hob_digest, td_hob_resources
 from support.fixtures import read_fixture
+from support.pe import make_pe
 
 TDX_FD = "firmware/OVMF.inteltdx.ms.fd"
 GCE_LOG = "go-tdx-guest/ccel/ccel_data.dat"
@@ -386,39 +383,6 @@ def test_load_options_details() -> None:
 # -- kernel: QEMU header patch and version switch (spec §2.3) -----------------------------------------
 
 
-def make_pe(total: int = 0x1000, *, bzimage: bool = True, cert: bytes = b"", sections: int = 2) -> bytes:
-    """A small PE32+ image: MZ, PE header at 0x40, 16 data directories, ``sections`` sections of 0x200
-    bytes from 0x200, an x86 setup header (HdrS, protocol 2.15) at 0x1F1, optional trailing cert."""
-    img = bytearray(os.urandom(total))
-    img[0:2] = b"MZ"
-    struct.pack_into("<I", img, 0x3C, 0x40)
-    img[0x40:0x44] = b"PE\0\0"
-    struct.pack_into("<HHIIIHH", img, 0x44, 0x8664, sections, 0, 0, 0, 240, 0x206)
-    opt = 0x58
-    img[opt : opt + 240] = bytes(240)
-    struct.pack_into("<H", img, opt, 0x20B)
-    struct.pack_into("<I", img, opt + 60, 0x200)  # SizeOfHeaders
-    struct.pack_into("<I", img, opt + 64, 0x12345678)  # CheckSum (excluded)
-    struct.pack_into("<I", img, opt + 108, 16)
-    if cert:
-        struct.pack_into("<II", img, opt + 112 + 32, total, len(cert))
-    table = opt + 240
-    for i in range(sections):
-        entry = bytearray(40)
-        entry[:8] = f".s{i}".encode().ljust(8, b"\0")
-        struct.pack_into("<IIII", entry, 8, 0x200, 0x1000 * (i + 1), 0x200, 0x200 * (i + 1))
-        img[table + 40 * i : table + 40 * (i + 1)] = entry
-    if bzimage:
-        img[0x1F1] = 1  # setup_sects
-        struct.pack_into("<I", img, 0x202, 0x53726448)
-        struct.pack_into("<H", img, 0x206, 0x20F)
-        img[0x210] = 0
-        img[0x211] = 0x01  # LOADED_HIGH
-        struct.pack_into("<I", img, 0x22C, 0x7FFFFFFF)  # initrd_addr_max
-        struct.pack_into("<H", img, 0x236, 0x0B)  # xloadflags: KERNEL_64 | ABOVE_4G | EFI_HANDOVER_64
-    return bytes(img) + cert
-
-
 def reference_authenticode(img: bytes) -> bytes:
     """spec §2.3 steps written out with fixed offsets for make_pe's layout (no cert, 2 sections)."""
     opt = 0x58
@@ -443,41 +407,6 @@ def test_authenticode_steps() -> None:
 def test_authenticode_has_no_padding() -> None:
     img = make_pe(0x1003)
     assert authenticode_digest(img) != authenticode_digest(img + bytes(5))
-
-
-@pytest.mark.crosscheck
-@pytest.mark.parametrize("size", [0x1000, 0x1003])
-def test_authenticode_against_osslsigncode(tmp_path: Path, size: int) -> None:
-    tool = os.environ.get("PVMKIT_OSSLSIGNCODE") or shutil.which("osslsigncode")  # tools/fetch_peers.py
-    if tool is None:
-        pytest.skip("osslsigncode not installed (./dev test fetches 2.9 from bookworm-backports)")
-    help_text = subprocess.run([tool, "--help"], capture_output=True, text=True).stdout
-    if "extract-data" not in help_text:
-        pytest.skip(f"{tool} has no extract-data (osslsigncode < 2.9)")
-    img = make_pe(size, bzimage=False)
-    src, out = tmp_path / "a.efi", tmp_path / "a.p7"
-    src.write_bytes(img)
-    subprocess.run([tool, "extract-data", "-h", "sha384", "-in", str(src), "-out", str(out)], check=True,
-                   capture_output=True)  # fmt: skip
-    blob = out.read_bytes()
-    padded = img + bytes(-len(img) % 8)  # the Authenticode spec pads, edk2 does not
-    assert authenticode_digest(padded) in blob
-    assert (authenticode_digest(img) in blob) == (len(img) % 8 == 0)
-
-
-@pytest.mark.crosscheck
-def test_authenticode_of_signed_samples() -> None:
-    """PVMKIT_PE_SAMPLES: a directory of signed PE files (e.g. Debian shim-signed's shimx64.efi.signed):
-    the SHA-256 Authenticode digest pvmkit computes must be the one inside the file's own signature."""
-    where = os.environ.get("PVMKIT_PE_SAMPLES")
-    if not where:
-        pytest.skip("PVMKIT_PE_SAMPLES not set")
-    files = [p for p in Path(where).rglob("*.signed")]
-    if not files:
-        pytest.skip(f"no *.signed files under {where}")
-    for path in files:
-        data = path.read_bytes()
-        assert authenticode_digest(data, "sha256") in data, path
 
 
 def test_qemu_setup_header_patch() -> None:
