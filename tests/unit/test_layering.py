@@ -54,7 +54,7 @@ def layer_of(module: str) -> str:
         if leaf.startswith("kvm") or leaf.startswith("machine") or leaf == "driver":
             return DRIVER
         return PURE
-    if top in ("attest", "prediction"):
+    if top in ("attest", "prediction", "refvalues"):
         return PURE
     if top == "guest":
         return PURE

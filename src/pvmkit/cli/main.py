@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pvmkit.cli.sev_launch_measure",
         "compute or check the SEV LAUNCH_MEASURE blob (HMAC with the TIK)",
     ),
+    "reference-values": (
+        "pvmkit.cli.reference_values",
+        "every acceptable launch value of a fleet, in Trustee, CoRIM or pvmkit JSON",
+    ),
     "launch": ("pvmkit.cli.launch", "run a launch plan on KVM (software-protected or hardware)"),
     "verify": ("pvmkit.cli.verify", "verify an SEV-SNP report or a TDX quote and its certificates"),
     "tdx": ("pvmkit.cli.tdx", "TDX tools: replay a CC event log against a quote"),

@@ -15,7 +15,11 @@ from pvmkit.cli._common import Parser, atomic_write, parse_hex, parse_size, prin
 from pvmkit.errors import InputError
 from pvmkit.plan import PageOrder
 
-__all__ = ["main"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["main", "mrtd_from_args", "rtmr_inputs_from_args"]
 
 _ORDERS = {
     "interleaved": PageOrder.INTERLEAVED,
@@ -127,7 +131,9 @@ def _order(args: argparse.Namespace) -> PageOrder:
     return PageOrder.INTERLEAVED
 
 
-def _mrtd(args: argparse.Namespace, firmware: bytes) -> int:
+def mrtd_from_args(args: argparse.Namespace, firmware: bytes) -> tuple[bytes, PageOrder, Any]:
+    """(MRTD, page order, parsed TDVF metadata) for the MRTD options (shared with
+    ``pvmkit reference-values``)."""
     from pvmkit.formats.tdvf import parse_tdvf
     from pvmkit.vendors.tdx.builder import build_tdvf_plan
     from pvmkit.vendors.tdx.measure import measure_mrtd
@@ -135,6 +141,11 @@ def _mrtd(args: argparse.Namespace, firmware: bytes) -> int:
     order = _order(args)
     meta = parse_tdvf(firmware, qemu=not args.td_shim)
     mrtd = measure_mrtd(build_tdvf_plan(firmware, order=order, metadata=meta, zero_pad_measured=args.td_shim))
+    return mrtd, order, meta
+
+
+def _mrtd(args: argparse.Namespace, firmware: bytes) -> int:
+    mrtd, order, meta = mrtd_from_args(args, firmware)
     if args.json:
         print_json(
             {
@@ -154,7 +165,9 @@ def _mrtd(args: argparse.Namespace, firmware: bytes) -> int:
     return 0
 
 
-def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
+def rtmr_inputs_from_args(args: argparse.Namespace, firmware: bytes) -> Any:
+    """The :class:`~pvmkit.vendors.tdx.rtmr.RtmrInputs` the ``--rtmr`` options describe (shared with
+    ``pvmkit reference-values``)."""
     from pvmkit.formats.efi_varstore import parse_varstore
     from pvmkit.formats.tdvf import parse_tdvf
     from pvmkit.vendors.tdx.rtmr import (
@@ -162,7 +175,6 @@ def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
         AcpiBlobs,
         HostVersions,
         RtmrInputs,
-        build_event_log_plan,
         db_authority_event_data,
         parse_version,
     )
@@ -214,6 +226,14 @@ def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
         versions=versions,
         shim=args.shim,
     )
+    return inputs
+
+
+def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
+    from pvmkit.vendors.tdx.rtmr import build_event_log_plan
+
+    inputs = rtmr_inputs_from_args(args, firmware)
+    versions = inputs.versions
     plan = build_event_log_plan(inputs)
     rtmrs = plan.rtmrs()
     missing = plan.missing()

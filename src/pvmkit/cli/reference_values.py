@@ -1,0 +1,414 @@
+"""``pvmkit reference-values``: every acceptable launch value of a fleet, in a verifier's format.
+
+Takes what ``pvmkit measure --vendor V`` takes (the options are ``measure``'s own, parsed by its
+parser), with the shape options as sets: ``--vcpus``, ``--vcpu-type`` and ``--vmm-type`` take comma
+lists, and every shape or input option may be repeated to add values (``--vmsa-features``,
+``--ovmf``/``--firmware``, ``--kernel``, ``--initrd``, ``--append``/``--cmdline``). Every combination is
+measured, and each distinct value is written once, traceable to the combinations that produce it
+(``--format json``, ``--explain``). docs/reference-values.md walks through the flow; docs/cli.md lists
+the options, formats and exit codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import sys
+from typing import TYPE_CHECKING
+
+from pvmkit.cli._common import Parser, atomic_write, map_file, parse_int
+from pvmkit.errors import InputError
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+
+    from pvmkit.refvalues.model import RefValueSet, Value
+
+__all__ = ["main"]
+
+VENDORS = ("snp", "sev-es", "sev", "sw", "tdx", "cca")
+FORMATS = ("trustee", "trustee-provenance", "corim", "corim-signed", "json")
+#: Above this many combinations the command needs an explicit ``--max-combinations``.
+DEFAULT_MAX_COMBINATIONS = 1_000_000
+
+#: Options that take a set (option spellings → destination). Comma lists: ``_COMMA``.
+_AMD_SETS = {
+    "--vcpus": "vcpus",
+    "--vcpu-type": "vcpu_type",
+    "--vmm-type": "vmm_type",
+    "--vmsa-features": "vmsa_features",
+    "--ovmf": "ovmf",
+    "--firmware": "ovmf",
+    "--kernel": "kernel",
+    "--initrd": "initrd",
+    "--append": "append",
+}
+_TDX_SETS = {
+    "--firmware": "firmware",
+    "--ovmf": "firmware",
+    "--kernel": "kernel",
+    "--initrd": "initrd",
+    "--cmdline": "cmdline",
+    "--append": "cmdline",
+}
+_COMMA = {"vcpus", "vcpu_type", "vmm_type"}
+
+
+def _parser() -> Parser:
+    p = Parser(
+        "reference-values",
+        "Compute every acceptable launch value of a set of configurations and write it in a "
+        "verifier's format. Takes every option of 'pvmkit measure --vendor V' (see its --help); "
+        "--vcpus, --vcpu-type and --vmm-type take comma lists (--vcpus 1-8,16 --vcpu-type "
+        "EPYC-v4,EPYC-Milan --vmm-type qemu,gce), and the shape and input options may be repeated "
+        "to add values (--vmsa-features 0x1 --vmsa-features 0x21, --ovmf A --ovmf B, --kernel, "
+        "--initrd, --append).",
+        allow_abbrev=False,
+    )
+    p.add_argument("--vendor", required=True, choices=VENDORS, help="protected-VM technology")
+    p.add_argument("--format", choices=FORMATS, default=None, help="output format (default trustee)")
+    p.add_argument("--json", action="store_true", help="the same as --format json")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the output to FILE (atomically)")
+    p.add_argument(
+        "--value",
+        metavar="NAME=HEX",
+        action="append",
+        default=[],
+        help="add a literal value measured elsewhere (hex; true/false or a number for the SNP "
+        "configuration and TCB names); repeatable",
+    )
+    p.add_argument(
+        "--max-combinations",
+        metavar="N",
+        help=f"allow more than {DEFAULT_MAX_COMBINATIONS} combinations (up to N)",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="list every value with the combinations that produce it, on standard error",
+    )
+    return p
+
+
+def _split_sets(argv: list[str], sets: dict[str, str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Take the set-valued options out of ``argv``: (the rest, destination → values in order)."""
+    rest: list[str] = []
+    found: dict[str, list[str]] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, text = arg.partition("=")
+        if name in sets and (eq or (i + 1 < len(argv) and not argv[i + 1].startswith("--"))):
+            if not eq:
+                text = argv[i + 1]
+                i += 1
+            dest = sets[name]
+            items = text.split(",") if dest in _COMMA else [text]
+            for item in items:
+                if not item.strip():
+                    raise InputError(f"{name}: empty item in {text!r}")
+                found.setdefault(dest, []).append(item.strip())
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, found
+
+
+def _sha256_file(path: str) -> str:
+    return hashlib.sha256(map_file(path)).hexdigest()
+
+
+def _limit(args: argparse.Namespace, combinations: int) -> None:
+    limit = DEFAULT_MAX_COMBINATIONS
+    if args.max_combinations is not None:
+        limit = parse_int(args.max_combinations, "--max-combinations")
+        if limit < 1:
+            raise InputError("--max-combinations must be at least 1")
+    if combinations > limit:
+        hint = "raise --max-combinations" if args.max_combinations else "pass --max-combinations N"
+        raise InputError(
+            f"{combinations} combinations exceed the limit of {limit}; narrow the sets or {hint}"
+        )
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _optional(items: list[str] | None) -> list[str | None]:
+    """The distinct values of an optional input set; [None] (the input absent) when none is given."""
+    return [*dict.fromkeys(items)] if items else [None]
+
+
+# -- AMD (sev, sev-es, snp, sw) -----------------------------------------------------------------------
+
+
+def _amd(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) -> tuple[RefValueSet, int]:
+    from pvmkit.cli.measure_amd import _parser as measure_parser
+    from pvmkit.cli.measure_amd import launch_from_args, parse_vcpus
+    from pvmkit.plan import Vmm
+    from pvmkit.refvalues.amd import AmdShape, amd_values
+    from pvmkit.vendors.amd.cpu import vcpu_signature
+
+    mp = measure_parser()
+    if "ovmf" not in sets:
+        mp.error(
+            "--ovmf FILE is required (reference values of a sw guest without firmware: pvmkit measure "
+            "--vendor sw --output-format json, then --expect)"
+        )
+    counts = sorted({n for item in sets.get("vcpus", ["1"]) for n in parse_vcpus(item)})
+    types = [(name, vcpu_signature(name)) for name in _unique(sets.get("vcpu_type", []))]
+    vmms = []
+    for name in _unique(sets.get("vmm_type", ["qemu"])):
+        try:
+            vmms.append(Vmm(name.lower()))
+        except ValueError:
+            mp.error(f"unknown VMM type {name!r} (qemu, ec2, gce)")
+    features = [
+        _features(text) for text in _optional(sets.get("vmsa_features"))
+    ]  # None: the vendor's default
+    base_argv = ["--vendor", args.vendor, *rest]
+    if types:  # the measure parser wants one vCPU model for the qemu profile; the matrix sets it
+        base_argv += ["--vcpu-type", types[0][0]]
+    bases = []
+    for ovmf, kernel, initrd, append in itertools.product(
+        _unique(sets["ovmf"]),
+        _optional(sets.get("kernel")),
+        _optional(sets.get("initrd")),
+        _optional(sets.get("append")),
+    ):
+        argv = [*base_argv, "--ovmf", ovmf]
+        origin: dict[str, str | int] = {
+            "vendor": args.vendor,
+            "firmware": ovmf,
+            "firmware_sha256": _sha256_file(ovmf),
+        }
+        for option, path in (("--kernel", kernel), ("--initrd", initrd)):
+            if path is not None:
+                argv += [option, path]
+                origin[f"{option[2:]}_sha256"] = _sha256_file(path)
+        if append is not None:
+            argv += ["--append", append]
+            origin["cmdline"] = append
+        margs = mp.parse_args(argv)
+        if types == [] and margs.vcpu_sig is None and margs.vcpu_family is None:
+            types = [("", 0)]
+        launch, _ = launch_from_args(margs, mp)
+        if not types:
+            types = [(f"sig {launch.vcpu_sig:#x}", launch.vcpu_sig)]
+        bases.append((launch, origin))
+    if types == [("", 0)] and any(v is Vmm.QEMU for v in vmms) and args.vendor != "sev":
+        mp.error(
+            "the qemu profile puts the vCPU signature in the VMSA: give --vcpu-type (a comma list), "
+            "--vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping"
+        )
+    feature_sets = [bases[0][0].vmsa_features if f is None else f for f in features]
+    shape = AmdShape(counts, types, vmms, feature_sets)
+    combinations = len(bases) * shape.count()
+    _limit(args, combinations)
+    return amd_values(bases, shape), combinations
+
+
+def _features(text: str | None) -> int | None:
+    if text is None:
+        return None
+    from pvmkit.features import parse_sev_features
+
+    return parse_sev_features(text)
+
+
+# -- TDX ---------------------------------------------------------------------------------------------
+
+
+def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) -> tuple[RefValueSet, int]:
+    from pvmkit.cli.measure_tdx import _parser as measure_parser
+    from pvmkit.cli.measure_tdx import mrtd_from_args, rtmr_inputs_from_args
+    from pvmkit.refvalues.model import RefValueSet
+    from pvmkit.vendors.tdx.rtmr import build_event_log_plan
+
+    mp = measure_parser()
+    if "firmware" not in sets:
+        mp.error("--firmware FILE is required")
+    rvs = RefValueSet()
+    combos = list(
+        itertools.product(
+            _unique(sets["firmware"]),
+            _optional(sets.get("kernel")),
+            _optional(sets.get("initrd")),
+            _optional(sets.get("cmdline")),
+        )
+    )
+    _limit(args, len(combos))
+    for firmware_path, kernel, initrd, cmdline in combos:
+        argv = ["--vendor", "tdx", *rest, "--firmware", firmware_path]
+        firmware = bytes(map_file(firmware_path))
+        origin: dict[str, str | int] = {
+            "vendor": "tdx",
+            "firmware": firmware_path,
+            "firmware_sha256": hashlib.sha256(firmware).hexdigest(),
+        }
+        for option, path in (("--kernel", kernel), ("--initrd", initrd)):
+            if path is not None:
+                argv += [option, path]
+                origin[f"{option[2:]}_sha256"] = _sha256_file(path)
+        if cmdline is not None:
+            argv += ["--cmdline", cmdline]
+            origin["cmdline"] = cmdline
+        margs = mp.parse_args(argv)
+        if margs.rtmr:
+            inputs = rtmr_inputs_from_args(margs, firmware)
+            plan = build_event_log_plan(inputs)
+            origin["memory"] = inputs.memory_size
+            missing = plan.missing()
+            for i, value in enumerate(plan.rtmrs()):
+                if value is not None:
+                    rvs.add(f"rtmr_{i}", value, origin)
+                else:
+                    what = ", ".join(sorted({e.what for e in missing if e.rtmr == i}))
+                    sys.stderr.write(f"pvmkit: note: rtmr_{i} not exported (missing: {what})\n")
+            margs.order, margs.td_shim = None, False  # MRTD: the default page order for this stack
+        elif kernel or initrd or cmdline:
+            raise InputError("--kernel, --initrd and --cmdline are RTMR inputs: add --rtmr")
+        mrtd, order, _meta = mrtd_from_args(margs, firmware)
+        rvs.add("mr_td", mrtd, {**origin, "order": order.value})
+    return rvs, len(combos)
+
+
+# -- CCA ---------------------------------------------------------------------------------------------
+
+
+def _cca(args: argparse.Namespace, rest: list[str]) -> tuple[RefValueSet, int]:
+    from pvmkit.cli.measure_cca import _parser as measure_parser
+    from pvmkit.cli.measure_cca import build_plan
+    from pvmkit.launch import Launcher
+    from pvmkit.refvalues.model import RefValueSet
+    from pvmkit.refvalues.names import CCA_RIM
+    from pvmkit.vendors.cca.measure import CcaMeasurer
+
+    margs = measure_parser().parse_args(["--vendor", "cca", *rest])
+    plan = build_plan(margs)
+    rim = Launcher(CcaMeasurer()).run(plan)
+    params = plan.init.cca
+    assert params is not None
+    origin: dict[str, str | int] = {
+        "vendor": "cca",
+        "hash_algo": params.hash_algo,
+        "rmm": params.rmm,
+        "ipa_bits": params.ipa_bits,
+        **{f"load_sha256:{op.label}": hashlib.sha256(op.data or b"").hexdigest() for op in plan.memory},
+    }
+    rvs = RefValueSet()
+    rvs.add(CCA_RIM, rim, origin)
+    return rvs, 1
+
+
+# -- literal values, output --------------------------------------------------------------------------
+
+
+def _literal(item: str) -> tuple[str, Value]:
+    from pvmkit.refvalues.names import BOOL, BYTES, spec_of
+
+    name, sep, text = item.partition("=")
+    if not sep or not name.strip():
+        raise InputError(f"--value takes NAME=HEX, got {item!r}")
+    spec = spec_of(name.strip())
+    text = text.strip()
+    if spec.kind == BYTES:
+        from pvmkit.cli._common import parse_hex
+
+        return spec.name, parse_hex(text, what=f"--value {spec.name}")
+    if spec.kind == BOOL:
+        if text.lower() not in ("true", "false"):
+            raise InputError(f"--value {spec.name} takes true or false, got {text!r}")
+        return spec.name, text.lower() == "true"
+    return spec.name, parse_int(text, f"--value {spec.name}")
+
+
+#: Origin keys --explain leaves out (the JSON output has them all).
+_NOT_EXPLAINED = ("vcpus", "vendor")
+
+
+def _explain(rvs: RefValueSet) -> str:
+    """Each value with its combinations; vCPU counts that differ only in count are folded into ranges."""
+    lines = []
+    for name, values in rvs:
+        lines.append(f"{name}: {len(values)} value{'s' if len(values) != 1 else ''}")
+        for value in values:
+            shown = value.hex() if isinstance(value, bytes) else str(value)
+            lines.append(f"  {shown}")
+            groups: dict[tuple[tuple[str, str | int], ...], list[int]] = {}
+            for origin in rvs.origins(name, value):
+                key = tuple(
+                    (k, v) for k, v in origin.items() if k not in _NOT_EXPLAINED and not k.endswith("sha256")
+                )
+                vcpus = origin.get("vcpus")
+                groups.setdefault(key, []).append(vcpus if isinstance(vcpus, int) else 0)
+            for key, counts in groups.items():
+                desc = " ".join(f"{k}={v}" for k, v in key if v != "")
+                ranges = _ranges(sorted(set(counts)))
+                lines.append(f"    {'vcpus=' + ranges + ' ' if ranges else ''}{desc}")
+    return "\n".join(lines) + "\n"
+
+
+def _ranges(counts: list[int]) -> str:
+    if counts == [0]:
+        return ""
+    parts: list[str] = []
+    start = prev = counts[0]
+    for n in [*counts[1:], -1]:
+        if n != prev + 1:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+            start = n
+        prev = n
+    return ",".join(parts)
+
+
+def _render(fmt: str, rvs: RefValueSet, vendor: str, combinations: int) -> bytes:
+    import json
+
+    from pvmkit.refvalues import setjson, trustee
+
+    if fmt == "trustee":
+        return (json.dumps(trustee.message(rvs)) + "\n").encode()
+    if fmt == "trustee-provenance":
+        return (json.dumps(trustee.provenance(rvs), indent=2) + "\n").encode()
+    if fmt == "json":
+        return (
+            json.dumps(setjson.set_json(rvs, vendor=vendor, combinations=combinations), indent=2) + "\n"
+        ).encode()
+    raise InputError(f"--format {fmt} is not available yet")
+
+
+def main(argv: list[str]) -> int:
+    p = _parser()
+    args, rest = p.parse_known_args(argv)
+    if args.json and args.format not in (None, "json"):
+        p.error("--json is --format json; give one of them")
+    fmt = "json" if args.json else (args.format or "trustee")
+    compute: Callable[[], tuple[RefValueSet, int]]
+    if args.vendor == "tdx":
+        rest, sets = _split_sets(rest, _TDX_SETS)
+        compute = lambda: _tdx(args, rest, sets)  # noqa: E731
+    elif args.vendor == "cca":
+        compute = lambda: _cca(args, rest)  # noqa: E731
+    else:
+        rest, sets = _split_sets(rest, _AMD_SETS)
+        compute = lambda: _amd(args, rest, sets)  # noqa: E731
+    literals = [_literal(item) for item in args.value]
+    rvs, combinations = compute()
+    for name, value in literals:
+        rvs.add(name, value, {"source": "literal"})
+    if not rvs.values:
+        raise InputError("no reference value to write")
+    out = _render(fmt, rvs, args.vendor, combinations)
+    if args.explain:
+        sys.stderr.write(_explain(rvs))
+    if args.output:
+        atomic_write(args.output, out)
+    else:
+        if fmt.startswith("corim") and sys.stdout.isatty():
+            raise InputError(f"--format {fmt} writes CBOR: give -o FILE or redirect standard output")
+        sys.stdout.buffer.write(out) if hasattr(sys.stdout, "buffer") else sys.stdout.write(out.decode())
+        sys.stdout.flush()
+    return 0

@@ -1,0 +1,145 @@
+"""Read reference values from any format pvmkit writes or verifiers publish, detected from content.
+
+* a Trustee RVPS registration message (``{"version", "type", "payload"}``; type ``sample``, or
+  ``corim`` carrying an unsigned CoRIM), or its decoded ``sample`` provenance;
+* pvmkit's own set JSON (``pvmkit.reference-values/1``);
+* pvmkit's measurement JSON: ``measure --output-format json`` records (JSON lines: every record's
+  digest is an acceptable value), ``measure --json`` / ``measure --igvm`` / ``measure --rtmr``,
+  ``measure --vendor cca --output-format json`` and ``tdx replay --json`` documents;
+* a CoRIM, unsigned (tag 501) or COSE_Sign1-signed (tag 18; verified when a key is given), in CBOR
+  (:mod:`pvmkit.refvalues.corim`, loaded only for CBOR input).
+
+:func:`load_expectations` is what verifiers use: name → frozenset of acceptable bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pvmkit.errors import FormatError, InputError
+from pvmkit.refvalues import trustee
+from pvmkit.refvalues.model import RefValueSet
+from pvmkit.refvalues.names import CCA_RIM, SNP_MEASUREMENT
+from pvmkit.refvalues.setjson import SCHEMA, parse_set_json
+
+__all__ = ["CorimOptions", "load_expectations", "load_reference_values", "read_reference_values"]
+
+
+class CorimOptions:
+    """How to read signed CoRIMs: the signer's public key (PEM/DER/JWK bytes, or None to refuse a
+    signed CoRIM) and the time at which its validity is checked (None: now)."""
+
+    def __init__(self, key: bytes | None = None, at: Any = None) -> None:
+        self.key = key
+        self.at = at
+
+
+def _is_cbor(data: bytes) -> bool:
+    head = data.lstrip()[:1]
+    return bool(data) and head not in (b"{", b"[")
+
+
+def read_reference_values(data: bytes, source: str, corim: CorimOptions | None = None) -> RefValueSet:
+    """The reference values in ``data`` (any supported format, detected from its content)."""
+    if _is_cbor(data):
+        return _corim(data, source, corim)
+    text = data.decode("utf-8", "replace")
+    try:
+        docs = [json.loads(text)]
+    except ValueError:
+        try:  # JSON lines: measure with a vCPU range prints one record per configuration
+            docs = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except ValueError:
+            raise FormatError(f"{source}: neither JSON, JSON lines nor CBOR", what=source) from None
+    if not docs:
+        raise FormatError(f"{source}: empty", what=source)
+    if len(docs) == 1 and isinstance(docs[0], dict):
+        doc = docs[0]
+        if set(doc) == {"version", "type", "payload"}:
+            kind, payload = trustee.parse_message(doc, source)
+            if kind == "sample":
+                try:
+                    provenance = json.loads(payload)
+                except ValueError:
+                    raise FormatError(f"{source}: the sample payload is not JSON", what=source) from None
+                return trustee.parse_provenance(provenance, source)
+            if kind == "corim":
+                return _corim(payload, source, None)
+            raise FormatError(f"{source}: RVPS message type {kind!r} carries no launch values", what=source)
+        if doc.get("schema") == SCHEMA:
+            return parse_set_json(doc, source)
+        if "schema" not in doc and "digest" not in doc:
+            return trustee.parse_provenance(doc, source)
+    rvs = RefValueSet()
+    for i, doc in enumerate(docs):
+        _measure_record(rvs, doc, f"{source}" if len(docs) == 1 else f"{source} line {i + 1}")
+    return rvs
+
+
+def _corim(data: bytes, source: str, options: CorimOptions | None) -> RefValueSet:
+    raise FormatError(f"{source}: not JSON; CoRIM (CBOR) input is not read yet", what=source)
+
+
+def _hex(value: object, where: str) -> bytes:
+    if not isinstance(value, str):
+        raise FormatError(f"{where}: expected a hex string", what=where)
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise FormatError(f"{where}: {value!r} is not hex", what=where) from None
+
+
+def _measure_record(rvs: RefValueSet, doc: object, where: str) -> None:
+    """One pvmkit measurement document → the reference values it predicts."""
+    if not isinstance(doc, dict):
+        raise FormatError(f"{where}: not a pvmkit measurement record", what=where)
+    schema, vendor = doc.get("schema"), doc.get("vendor")
+    origin = {"source": where, **{k: doc[k] for k in ("vcpus", "vmm", "vcpu_sig") if k in doc}}
+    found: dict[str, object] = {}
+    if schema in (None, "pvmkit.measure-igvm/1") and vendor in ("snp", "sw"):
+        found = {SNP_MEASUREMENT: doc.get("digest")}
+    elif schema == "pvmkit.measure-igvm/1" and vendor == "tdx":
+        found = {"mr_td": doc.get("digest")}
+    elif schema == "pvmkit.measure-tdx/1":
+        found = {"mr_td": doc.get("mrtd")}
+    elif schema == "pvmkit.measure-tdx-rtmr/1":
+        found = {f"rtmr_{i}": doc[f"rtmr{i}"] for i in range(4) if doc.get(f"rtmr{i}") is not None}
+    elif schema == "pvmkit.tdx-replay/1" and isinstance(doc.get("rtmrs"), dict):
+        found = {
+            f"rtmr_{k[4:]}": v for k, v in doc["rtmrs"].items() if k in ("rtmr0", "rtmr1", "rtmr2", "rtmr3")
+        }
+    elif schema == "pvmkit.measure-cca/1":
+        found = {CCA_RIM: doc.get("rim")}
+    else:
+        raise FormatError(
+            f"{where}: a {vendor or schema or 'unknown'} document holds no reference value pvmkit can check "
+            "(sev/sev-es launch digests are not in any report)",
+            what=where,
+        )
+    for name, value in found.items():
+        try:
+            rvs.add(name, _hex(value, f"{where} {name}"), origin)
+        except InputError as e:
+            raise FormatError(f"{where}: {e}", what=where) from None
+
+
+def load_reference_values(paths: Iterable[str], corim: CorimOptions | None = None) -> RefValueSet:
+    """Every reference value in the files ``paths`` (any supported format), merged: the acceptable
+    values of a name given by several files are the union."""
+    rvs = RefValueSet()
+    for path in paths:
+        with open(path, "rb") as f:
+            rvs.merge(read_reference_values(f.read(), path, corim))
+    return rvs
+
+
+def load_expectations(paths: Iterable[str], corim: CorimOptions | None = None) -> dict[str, frozenset[bytes]]:
+    """name → frozenset of acceptable values (byte-valued names only) from the files ``paths``.
+
+    Names are :data:`pvmkit.refvalues.names.NAMES` (Trustee's); each name's
+    :attr:`~pvmkit.refvalues.names.NameSpec.field` is the evidence field it checks (``measurement``
+    of an SNP report, ``mr_td``/``rtmr0``... of a TDX quote, ``rim`` of a CCA token). OSError
+    propagates; malformed files raise :class:`~pvmkit.errors.FormatError`."""
+    return load_reference_values(paths, corim).expectations()

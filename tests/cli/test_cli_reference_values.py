@@ -1,0 +1,186 @@
+"""``pvmkit reference-values``: every combination of a fleet's shape, in Trustee's and pvmkit's formats.
+
+Oracles: sev-snp-measure 0.0.13 (PyPI peer, its library entry ``calc_launch_digest``) for every SNP
+combination; the MRTD of the Debian ``OVMF.inteltdx.ms.fd`` from spec tdx.md §1.5 / Intel td-shim's
+``td_shim_tee_info_hash.py`` (tests/vectors/README.md "TDX MRTD/RTMR"); Trustee's RVPS message layout
+(``rvps/src/lib.rs``) and the base64/JSON standard libraries for decoding.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from pvmkit.cli.main import main
+from support.fixtures import fixture_path
+
+MRTD = "a7a1f751abc454f9cbab198ca8d2edb2821935df525c74182b5e776cb0929e8c59aefecce725b0d08a5e9d3d3183bd08"
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def ovmf() -> str:
+    return str(fixture_path("firmware/OVMF.amdsev.fd"))
+
+
+@pytest.fixture(scope="module")
+def tdvf() -> str:
+    return str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
+
+
+def test_snp_matrix_matches_the_peer_for_every_combination(
+    ovmf: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    peer = pytest.importorskip("sevsnpmeasure.guest", reason="sev-snp-measure (oracle) not installed")
+    from sevsnpmeasure.sev_mode import SevMode
+    from sevsnpmeasure.vcpu_types import CPU_SIGS
+    from sevsnpmeasure.vmm_types import VMMType
+
+    code, out, _ = run(
+        [
+            "reference-values", "--vendor", "snp", "--ovmf", ovmf, "--vcpus", "1-3,8", "--vcpus", "16",
+            "--vcpu-type", "EPYC-v4,EPYC-Milan", "--vmm-type", "qemu,ec2", "--vmm-type", "gce",
+            "--vmsa-features", "0x0", "--vmsa-features", "0x20", "--json",
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["schema"] == "pvmkit.reference-values/1"
+    assert doc["combinations"] == 5 * 2 * 3 * 2
+    by_combination = {}
+    for entry in doc["values"]["snp_launch_measurement"]:
+        for origin in entry["from"]:
+            key = (origin["vcpus"], origin["vcpu_type"], origin["vmm"], origin["vmsa_features"])
+            assert key not in by_combination
+            by_combination[key] = entry["value"]
+            assert origin["firmware_sha256"] == hashlib.sha256(Path(ovmf).read_bytes()).hexdigest()
+    assert len(by_combination) == 60
+    vmm_types = {"qemu": VMMType.QEMU, "ec2": VMMType.ec2, "gce": VMMType.gce}
+    for n, vcpu_type, vmm, features in itertools.product(
+        (1, 2, 3, 8, 16), ("EPYC-v4", "EPYC-Milan"), ("qemu", "ec2", "gce"), ("0x0", "0x20")
+    ):
+        expected = peer.calc_launch_digest(
+            SevMode.SEV_SNP,
+            n,
+            CPU_SIGS[vcpu_type],
+            ovmf,
+            "",
+            "",
+            "",
+            int(features, 16) | 1,
+            vmm_type=vmm_types[vmm],
+        ).hex()
+        assert by_combination[(n, vcpu_type, vmm, features)] == expected, (n, vcpu_type, vmm, features)
+    # ec2/gce VMSAs carry no vCPU signature: one value per (count, features) for both types
+    gce = [e for e in doc["values"]["snp_launch_measurement"] if e["from"][0]["vmm"] == "gce"]
+    assert all(len(e["from"]) == 2 for e in gce)
+
+
+def test_trustee_message_and_provenance(ovmf: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["reference-values", "--vendor", "snp", "--ovmf", ovmf, "--vcpus", "1-4", "--vcpu-type", "EPYC-v4"]
+    code, out, _ = run([*argv, "--format", "trustee"], capsys)
+    assert code == 0
+    message = json.loads(out)
+    assert set(message) == {"version", "type", "payload"}  # rvps/src/lib.rs Message
+    assert message["version"] == "0.1.0" and message["type"] == "sample"
+    provenance = json.loads(base64.b64decode(message["payload"], validate=True))
+    code, out, _ = run([*argv, "--format", "trustee-provenance"], capsys)
+    assert json.loads(out) == provenance
+    values = provenance["snp_launch_measurement"]
+    assert isinstance(values, list) and len(values) == 4 == len(set(values))
+    assert all(v == v.lower() and len(v) == 96 for v in values)
+
+
+def test_tdx_mrtd_and_literal_values(tdvf: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        [
+            "reference-values", "--vendor", "tdx", "--firmware", tdvf, "--format", "trustee-provenance",
+            "--value", "xfam=e742060000000000", "--value", "tdvfkernel=" + "ab" * 48,
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    provenance = json.loads(out)
+    assert provenance == {"mr_td": [MRTD], "xfam": ["e742060000000000"], "tdvfkernel": "ab" * 48}
+
+
+def test_equality_names_refuse_several_values(tdvf: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        [
+            "reference-values", "--vendor", "tdx", "--firmware", tdvf,
+            "--value", "tdvfkernel=" + "ab" * 48, "--value", "tdvfkernel=" + "cd" * 48,
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 1 and out == ""
+    assert "tdvfkernel: 2 distinct values" in one_error_line(err)
+
+
+def test_bad_input_leaves_no_output_file(
+    ovmf: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "rv.json"
+    base = [
+        "reference-values",
+        "--vendor",
+        "snp",
+        "--ovmf",
+        ovmf,
+        "--vcpu-type",
+        "EPYC-v4",
+        "-o",
+        str(target),
+    ]
+    code, _, err = run([*base, "--value", "snp_measurement=00"], capsys)
+    assert code == 1 and "unknown reference-value name 'snp_measurement'" in one_error_line(err)
+    code, _, err = run([*base, "--value", "snp_launch_measurement=00"], capsys)
+    assert code == 1 and "48 bytes" in one_error_line(err)
+    code, _, err = run([*base, "--vcpus", "1-512", "--max-combinations", "100"], capsys)
+    assert code == 1 and "512 combinations exceed the limit of 100" in one_error_line(err)
+    code, _, err = run([*base, "--vmm-type", "xen"], capsys)
+    assert code == 2 and "unknown VMM type" in one_error_line(err)
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    code, _, _ = run([*base, "--vcpus", "2"], capsys)
+    assert code == 0 and json.loads(target.read_text())["type"] == "sample"
+
+
+def test_cca_rim(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    image = tmp_path / "image"
+    image.write_bytes(b"\x01" * 5000)
+    common = ["--ipa-bits", "40", "--num-bps", "6", "--num-wps", "4", "--load", f"0x80000000:{image}"]
+    code, out, _ = run(["measure", "--vendor", "cca", *common, "--pc", "0x80000000"], capsys)
+    rim = bytes.fromhex(out.strip())
+    code, out, _ = run(
+        [
+            "reference-values",
+            "--vendor",
+            "cca",
+            *common,
+            "--pc",
+            "0x80000000",
+            "--format",
+            "trustee-provenance",
+        ],
+        capsys,
+    )
+    assert code == 0
+    # Trustee's CCA claims are base64 STANDARD (deps/verifier/src/cca/mod.rs)
+    assert json.loads(out) == {"cca.realm.cca-realm-initial-measurement": [base64.b64encode(rim).decode()]}
