@@ -132,6 +132,32 @@ def _limit(args: argparse.Namespace, combinations: int) -> None:
         )
 
 
+def _inputs(
+    argv: list[str],
+    vendor: str,
+    firmware: str,
+    firmware_sha256: str,
+    kernel: str | None,
+    initrd: str | None,
+    cmdline_option: str,
+    cmdline: str | None,
+) -> tuple[list[str], dict[str, str | int]]:
+    """One base combination's measure arguments and the description of its inputs (an origin)."""
+    origin: dict[str, str | int] = {
+        "vendor": vendor,
+        "firmware": firmware,
+        "firmware_sha256": firmware_sha256,
+    }
+    for option, path in (("--kernel", kernel), ("--initrd", initrd)):
+        if path is not None:
+            argv += [option, path]
+            origin[f"{option[2:]}_sha256"] = _sha256_file(path)
+    if cmdline is not None:
+        argv += [cmdline_option, cmdline]
+        origin["cmdline"] = cmdline
+    return argv, origin
+
+
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
@@ -178,19 +204,16 @@ def _amd(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
         _optional(sets.get("initrd")),
         _optional(sets.get("append")),
     ):
-        argv = [*base_argv, "--ovmf", ovmf]
-        origin: dict[str, str | int] = {
-            "vendor": args.vendor,
-            "firmware": ovmf,
-            "firmware_sha256": _sha256_file(ovmf),
-        }
-        for option, path in (("--kernel", kernel), ("--initrd", initrd)):
-            if path is not None:
-                argv += [option, path]
-                origin[f"{option[2:]}_sha256"] = _sha256_file(path)
-        if append is not None:
-            argv += ["--append", append]
-            origin["cmdline"] = append
+        argv, origin = _inputs(
+            [*base_argv, "--ovmf", ovmf],
+            args.vendor,
+            ovmf,
+            _sha256_file(ovmf),
+            kernel,
+            initrd,
+            "--append",
+            append,
+        )
         margs = mp.parse_args(argv)
         if types == [] and margs.vcpu_sig is None and margs.vcpu_family is None:
             types = [("", 0)]
@@ -241,20 +264,17 @@ def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
     )
     _limit(args, len(combos))
     for firmware_path, kernel, initrd, cmdline in combos:
-        argv = ["--vendor", "tdx", *rest, "--firmware", firmware_path]
         firmware = bytes(map_file(firmware_path))
-        origin: dict[str, str | int] = {
-            "vendor": "tdx",
-            "firmware": firmware_path,
-            "firmware_sha256": hashlib.sha256(firmware).hexdigest(),
-        }
-        for option, path in (("--kernel", kernel), ("--initrd", initrd)):
-            if path is not None:
-                argv += [option, path]
-                origin[f"{option[2:]}_sha256"] = _sha256_file(path)
-        if cmdline is not None:
-            argv += ["--cmdline", cmdline]
-            origin["cmdline"] = cmdline
+        argv, origin = _inputs(
+            ["--vendor", "tdx", *rest, "--firmware", firmware_path],
+            "tdx",
+            firmware_path,
+            hashlib.sha256(firmware).hexdigest(),
+            kernel,
+            initrd,
+            "--cmdline",
+            cmdline,
+        )
         margs = mp.parse_args(argv)
         if margs.rtmr:
             inputs = rtmr_inputs_from_args(margs, firmware)

@@ -22,7 +22,7 @@ from pvmkit.errors import FormatError, InputError
 from pvmkit.refvalues import trustee
 from pvmkit.refvalues.model import RefValueSet
 from pvmkit.refvalues.names import CCA_RIM, SNP_MEASUREMENT
-from pvmkit.refvalues.setjson import SCHEMA, parse_set_json
+from pvmkit.refvalues.setjson import SCHEMA, hex_field, parse_set_json
 
 __all__ = ["CorimOptions", "load_expectations", "load_reference_values", "read_reference_values"]
 
@@ -82,15 +82,6 @@ def _corim(data: bytes, source: str, options: CorimOptions | None) -> RefValueSe
     raise FormatError(f"{source}: not JSON; CoRIM (CBOR) input is not read yet", what=source)
 
 
-def _hex(value: object, where: str) -> bytes:
-    if not isinstance(value, str):
-        raise FormatError(f"{where}: expected a hex string", what=where)
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise FormatError(f"{where}: {value!r} is not hex", what=where) from None
-
-
 def _measure_record(rvs: RefValueSet, doc: object, where: str) -> None:
     """One pvmkit measurement document → the reference values it predicts."""
     if not isinstance(doc, dict):
@@ -120,7 +111,7 @@ def _measure_record(rvs: RefValueSet, doc: object, where: str) -> None:
         )
     for name, value in found.items():
         try:
-            rvs.add(name, _hex(value, f"{where} {name}"), origin)
+            rvs.add(name, hex_field(value, f"{where} {name}"), origin)
         except InputError as e:
             raise FormatError(f"{where}: {e}", what=where) from None
 

@@ -20,7 +20,7 @@ from pvmkit.errors import FormatError, InputError
 from pvmkit.refvalues.model import RefValueSet, Value
 from pvmkit.refvalues.names import BYTES, spec_of
 
-__all__ = ["SCHEMA", "parse_set_json", "set_json"]
+__all__ = ["SCHEMA", "hex_field", "parse_set_json", "set_json"]
 
 SCHEMA = "pvmkit.reference-values/1"
 
@@ -39,14 +39,19 @@ def set_json(rvs: RefValueSet, *, vendor: str, combinations: int) -> dict[str, A
     return {"schema": SCHEMA, "vendor": vendor, "combinations": combinations, "values": values}
 
 
+def hex_field(raw: object, where: str) -> bytes:
+    """A JSON hex string → bytes; :class:`FormatError` naming ``where`` otherwise."""
+    if not isinstance(raw, str):
+        raise FormatError(f"{where}: expected a hex string", what=where)
+    try:
+        return bytes.fromhex(raw)
+    except ValueError:
+        raise FormatError(f"{where}: {raw!r} is not hex", what=where) from None
+
+
 def _value(name: str, raw: object, where: str) -> Value:
     if spec_of(name).kind == BYTES:
-        if not isinstance(raw, str):
-            raise FormatError(f"{where}: expected a hex string", what=where)
-        try:
-            return bytes.fromhex(raw)
-        except ValueError:
-            raise FormatError(f"{where}: {raw!r} is not hex", what=where) from None
+        return hex_field(raw, where)
     if not isinstance(raw, (int, bool)):
         raise FormatError(f"{where}: expected a number or boolean", what=where)
     return raw
