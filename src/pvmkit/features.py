@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 __all__ = [
     "KNOWN_SEV_FEATURES",
     "SEV_FEATURE_BITS",
-    "SNP_ONLY_FEATURES",
     "SevFeature",
     "decode_sev_features",
     "parse_sev_features",
@@ -52,9 +51,6 @@ KNOWN_SEV_FEATURES = 0
 for _bit in SEV_FEATURE_BITS.values():
     KNOWN_SEV_FEATURES |= _bit
 del _bit
-
-#: KVM's SVM_SEV_FEAT_SNP_ONLY_MASK: bits refused for SEV-ES guests (spec amd.md §5.1).
-SNP_ONLY_FEATURES = SNP_ACTIVE | SEV_FEATURE_BITS["SECURE_TSC"] | SEV_FEATURE_BITS["IBPB_ON_ENTRY"]
 
 _NAME_OF_BIT = {bit: name for name, bit in SEV_FEATURE_BITS.items()}
 

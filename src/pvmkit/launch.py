@@ -10,6 +10,9 @@ A :class:`Backend` (a measurer, a KVM driver, the software-protected VM) receive
   :class:`~pvmkit.errors.LayoutError`
 * features the vendor, VM type or init path cannot take → :class:`~pvmkit.errors.FeatureError`
   (host support is the backend's business, checked in its ``init``).
+
+What a vendor takes (page kinds, vCPU state, FINALIZE inputs) is read from its
+:class:`~pvmkit.vendor.VendorSpec`; nothing here names a vendor.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pvmkit.errors import (
     NotYetInitializedError,
     PlanError,
 )
-from pvmkit.plan import AddMemory, AddVcpu, Finalize, Init, LaunchPlan, Op, PageKind
+from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, LaunchPlan, Op, PageKind
 
 __all__ = ["Backend", "LaunchState", "Launcher"]
 
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
     R = TypeVar("R")
     R_co = TypeVar("R_co", covariant=True)
 else:
-    from pvmkit._choice import Choice
+    from pvmkit._coldstart.choice import Choice
 
     R = R_co = None
 
@@ -135,8 +138,8 @@ class Launcher(Generic[R]):
     def add_memory(self, op: AddMemory) -> None:
         init = self._require_initialized("ADD memory")
         op.validate()
-        if op.kind is PageKind.VMSA and not init.vendor.has_vmsa:
-            raise LayoutError(f"{init.vendor.value} has no VMSA pages")
+        if op.kind.value not in init.vendor.spec.page_kinds:
+            raise LayoutError(f"{op.label or 'memory'}: {init.vendor.value} has no {op.kind.value} pages")
         i = bisect.bisect_right(self._starts, op.gpa)
         if i > 0 and self._ends[i - 1] > op.gpa:
             raise LayoutError(
@@ -160,11 +163,10 @@ class Launcher(Generic[R]):
         init = self._require_initialized("ADD vCPU")
         if op.index != self.vcpu_count:
             raise LayoutError(f"vCPU {op.index} added out of order: expected index {self.vcpu_count}")
-        size = init.vendor.vcpu_state_size
-        if size and len(op.state) != size:
-            what = "a VMSA" if init.vendor.has_vmsa else "an RmiRecParams image"
-            raise LayoutError(f"vCPU {op.index}: {what} must be {size} bytes, got {len(op.state)}")
-        if not size and op.state:
+        what = init.vendor.spec.vcpu_state
+        if what and len(op.state) != PAGE_SIZE:
+            raise LayoutError(f"vCPU {op.index}: {what} must be {PAGE_SIZE} bytes, got {len(op.state)}")
+        if not what and op.state:
             raise LayoutError(f"vCPU {op.index}: {init.vendor.value} takes no measured vCPU state")
         self.backend.add_vcpu(op)
         self.vcpu_count += 1
@@ -172,9 +174,10 @@ class Launcher(Generic[R]):
     def finalize(self, op: Finalize) -> R:
         init = self._require_initialized("FINALIZE")
         op.validate()
-        if (op.id_block is not None or any(op.host_data)) and not init.vendor.snp_like:
+        spec = init.vendor.spec
+        if (op.id_block is not None or any(op.host_data)) and not spec.snp_digest:
             raise LayoutError(f"{init.vendor.value} takes no ID block or host data")
-        if init.vendor.has_vmsa and self.vcpu_count == 0 and not self.vmsa_pages:
+        if spec.vmsa and self.vcpu_count == 0 and not self.vmsa_pages:
             raise LayoutError(f"{init.vendor.value} needs at least one vCPU before FINALIZE")
         result = self.backend.finalize(op)
         self.state = LaunchState.FINALIZED

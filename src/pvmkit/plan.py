@@ -30,19 +30,19 @@ from __future__ import annotations
 
 import mmap
 
+from pvmkit._coldstart.frozen import Frozen
 from pvmkit.errors import FeatureError, LayoutError
-from pvmkit.features import DEBUG_SWAP, KNOWN_SEV_FEATURES, SNP_ACTIVE, SNP_ONLY_FEATURES
+from pvmkit.features import KNOWN_SEV_FEATURES, decode_sev_features
+from pvmkit.vendor import Vendor
 
 # typing, collections.abc, dataclasses and enum are not imported at run time (start-up cost of
-# `pvmkit measure`); the enumerations are Choices, which mypy sees as enum.Enum (pvmkit._choice).
+# `pvmkit measure`); the enumerations are Choices, which mypy sees as enum.Enum (pvmkit._coldstart.choice).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
-    from dataclasses import Field
     from enum import Enum as Choice
-    from typing import Any, ClassVar
 else:
-    from pvmkit._choice import Choice
+    from pvmkit._coldstart.choice import Choice
 
 __all__ = [
     "PAGE_SIZE",
@@ -67,43 +67,6 @@ PAGE_SIZE = 4096
 
 #: Memory contents: any bytes-like object, including a read-only mmap of a firmware file.
 ByteData = bytes | bytearray | memoryview | mmap.mmap
-
-# KVM VM types (linux/kvm.h, arch/x86/include/uapi/asm/kvm.h); repeated here so that the pure layers
-# do not import pvmkit.uapi. tests/unit/test_plan.py checks they equal the uapi constants.
-_KVM_X86_DEFAULT_VM = 0
-_KVM_X86_SEV_VM = 2
-_KVM_X86_SEV_ES_VM = 3
-_KVM_X86_SNP_VM = 4
-_KVM_X86_TDX_VM = 5
-#: arm64 realm VM type bit in the latest posted (unmerged) KVM CCA series, v14 (spec cca_igvm.md §A2.1)
-_KVM_VM_TYPE_ARM_REALM_V14 = 1 << 30
-
-
-class Vendor(str, Choice):
-    """Protected-VM technology. The values are the CLI/JSON spellings."""
-
-    SEV = "sev"
-    SEV_ES = "sev-es"
-    SNP = "snp"
-    TDX = "tdx"
-    SW = "sw"  #: software-protected VM on the default KVM VM type, measured like SNP
-    CCA = "cca"  #: Arm CCA realm: the RMM's Realm Initial Measurement (RIM)
-
-    @property
-    def has_vmsa(self) -> bool:
-        """Whether the initial vCPU state is an (measured) SEV-ES style VMSA."""
-        return self in (Vendor.SEV_ES, Vendor.SNP, Vendor.SW)
-
-    @property
-    def vcpu_state_size(self) -> int:
-        """Size of ``AddVcpu.state``: a 4096-byte VMSA (SEV-ES/SNP/sw) or RmiRecParams image (CCA),
-        or 0 where the initial vCPU state is not measured (SEV, TDX)."""
-        return PAGE_SIZE if self.has_vmsa or self is Vendor.CCA else 0
-
-    @property
-    def snp_like(self) -> bool:
-        """Whether the launch digest is the SNP PAGE_INFO chain."""
-        return self in (Vendor.SNP, Vendor.SW)
 
 
 class PageKind(str, Choice):
@@ -144,101 +107,17 @@ class PageOrder(str, Choice):
 
 
 def default_vm_type(vendor: Vendor, init_path: InitPath) -> int:
-    """The KVM VM type a vendor and init path use."""
-    if vendor is Vendor.SW:
-        return _KVM_X86_DEFAULT_VM
-    if vendor is Vendor.CCA:
-        return _KVM_VM_TYPE_ARM_REALM_V14
-    if init_path is InitPath.LEGACY:
-        return _KVM_X86_DEFAULT_VM
-    return {
-        Vendor.SEV: _KVM_X86_SEV_VM,
-        Vendor.SEV_ES: _KVM_X86_SEV_ES_VM,
-        Vendor.SNP: _KVM_X86_SNP_VM,
-        Vendor.TDX: _KVM_X86_TDX_VM,
-    }[vendor]
-
-
-class _DataclassInfo:
-    """``__dataclass_fields__`` / ``__dataclass_params__`` of a :class:`_Frozen` record, built (with
-    the real :mod:`dataclasses`) on first use, so ``dataclasses.replace``/``fields``/``asdict``/
-    ``is_dataclass`` work on the plan records without importing dataclasses at start-up."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: object, cls: type[_Frozen]) -> Any:
-        import dataclasses
-
-        init = cls.__init__
-        names = cls.__match_args__
-        defaults = init.__defaults__ or ()
-        first_default = len(names) - len(defaults)
-        specs = []
-        for i, name in enumerate(names):
-            kw: dict[str, Any] = {"repr": name not in cls._NO_REPR}
-            if i >= first_default:
-                kw["default"] = defaults[i - first_default]
-            specs.append((name, init.__annotations__[name], dataclasses.field(**kw)))
-        shadow = dataclasses.make_dataclass(cls.__name__, specs, frozen=True)
-        for attr in ("__dataclass_fields__", "__dataclass_params__"):
-            type.__setattr__(cls, attr, getattr(shadow, attr))
-        return getattr(cls, self.name)
-
-
-class _Frozen:
-    """What ``@dataclass(frozen=True)`` generates, written out (``dataclasses`` costs ~5 ms of
-    imports at start-up, and ``pvmkit measure`` is benchmarked cold): fields are the ``__init__``
-    parameters, in order; ``==`` and ``hash`` compare them as a tuple between instances of the same
-    class; ``repr`` shows those not in ``_NO_REPR``; assignment raises
-    ``dataclasses.FrozenInstanceError``; ``dataclasses.replace`` and friends work (see
-    :class:`_DataclassInfo`)."""
-
-    __slots__ = ()
-    __match_args__: tuple[str, ...] = ()
-    _NO_REPR: tuple[str, ...] = ()
-    if TYPE_CHECKING:
-        __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
-    else:
-        __dataclass_fields__ = _DataclassInfo()
-        __dataclass_params__ = _DataclassInfo()
-
-    def __init_subclass__(cls) -> None:
-        code = cls.__init__.__code__
-        type.__setattr__(cls, "__match_args__", code.co_varnames[1 : code.co_argcount])
-
-    def _values(self) -> tuple[object, ...]:
-        d = self.__dict__
-        return tuple(d[name] for name in self.__match_args__)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, _Frozen) and other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        d = self.__dict__
-        inner = ", ".join(f"{n}={d[n]!r}" for n in self.__match_args__ if n not in self._NO_REPR)
-        return f"{self.__class__.__qualname__}({inner})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        from dataclasses import FrozenInstanceError
-
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        from dataclasses import FrozenInstanceError
-
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
+    """The KVM VM type a vendor and init path use (the vendor's :class:`~pvmkit.vendor.VendorSpec`)."""
+    spec = vendor.spec
+    if init_path is InitPath.LEGACY and spec.legacy_vm_type is not None:
+        return spec.legacy_vm_type
+    return spec.vm_type
 
 
 _set = object.__setattr__
 
 
-class TdxParams(_Frozen):
+class TdxParams(Frozen):
     """TDX-only INIT inputs (``struct kvm_tdx_init_vm``); copied into TDINFO, never hashed into MRTD."""
 
     xfam: int
@@ -265,7 +144,7 @@ class TdxParams(_Frozen):
                 raise LayoutError(f"TDX {name} must be 48 bytes")
 
 
-class CcaParams(_Frozen):
+class CcaParams(Frozen):
     """Arm CCA realm parameters (RMI_REALM_CREATE's RmiRealmParams, spec cca_igvm.md §A1.2) and how the
     host sets RIPAS.
 
@@ -352,7 +231,7 @@ class CcaParams(_Frozen):
         )
 
 
-class Init(_Frozen):
+class Init(Frozen):
     """INIT: create the VM with a type and a feature set."""
 
     vendor: Vendor
@@ -397,42 +276,46 @@ class Init(_Frozen):
     @property
     def sev_features(self) -> int:
         """The SEV_FEATURES value that ends up in every VMSA (KVM adds SNPActive for SNP)."""
-        if self.vendor.snp_like:
-            return self.vmsa_features | SNP_ACTIVE
-        return self.vmsa_features
+        return self.vmsa_features | self.vendor.spec.implied_features
 
     def validate(self) -> None:
-        """Vendor rules that hold on every host (host support is checked by the backend)."""
-        v, f = self.vendor, self.vmsa_features
+        """The vendor's rules (its :class:`~pvmkit.vendor.VendorSpec`) that hold on every host; host
+        support is checked by the backend."""
+        v, f, spec = self.vendor.value, self.vmsa_features, self.vendor.spec
         if f < 0 or f >= 1 << 64:
             raise FeatureError(f"vmsa_features {f:#x} does not fit in 64 bits")
         unknown = f & ~KNOWN_SEV_FEATURES
         if unknown:
             raise FeatureError(f"vmsa_features has undefined bit(s) {unknown:#x}")
-        if v in (Vendor.SEV, Vendor.TDX, Vendor.CCA) and f:
-            raise FeatureError(f"{v.value} has no VMSA: vmsa_features must be 0, got {f:#x}")
-        if v is Vendor.SEV_ES and f & SNP_ONLY_FEATURES:
+        refused = f & ~spec.vmsa_features
+        if refused and not spec.vmsa_features:
+            raise FeatureError(f"{v} has no VMSA features: vmsa_features must be 0, got {f:#x}")
+        if refused:
+            names = ", ".join(decode_sev_features(refused))
             raise FeatureError(
-                f"vmsa_features {f:#x} has SNP-only bit(s) {f & SNP_ONLY_FEATURES:#x}, refused for sev-es"
+                f"vmsa_features {f:#x}: bit(s) {refused:#x} ({names}) are not available to {v}"
             )
-        if v in (Vendor.SNP, Vendor.SW, Vendor.TDX, Vendor.CCA) and self.init_path is InitPath.LEGACY:
-            raise FeatureError(f"{v.value} has no legacy init path; use init2")
-        if v is Vendor.SEV_ES and self.init_path is InitPath.LEGACY and f & ~DEBUG_SWAP:
-            raise FeatureError(
-                f"legacy KVM_SEV_ES_INIT cannot set vmsa_features {f:#x} (at most DebugSwap, and only "
-                "on pre-6.10 kernels with kvm_amd.debug_swap)"
-            )
-        if self.seed is not None and (not v.snp_like or len(self.seed) != 48):
-            raise FeatureError("seed must be a 48-byte SNP launch digest, for snp or sw only")
-        if self.tdx is not None and v is not Vendor.TDX:
-            raise FeatureError("TDX parameters given for a non-TDX vendor")
-        if (self.cca is not None) != (v is Vendor.CCA):
-            raise FeatureError("CCA parameters (CcaParams) go with vendor cca, and only with it")
+        if self.init_path is InitPath.LEGACY:
+            if spec.legacy_vm_type is None:
+                raise FeatureError(f"{v} has no legacy init path; use init2")
+            if f & ~spec.legacy_vmsa_features:
+                raise FeatureError(
+                    f"the legacy init path of {v} cannot set vmsa_features {f:#x} (at most "
+                    f"{spec.legacy_vmsa_features:#x}, and DebugSwap only on pre-6.10 kernels with "
+                    "kvm_amd.debug_swap)"
+                )
+        if self.seed is not None and (not spec.snp_digest or len(self.seed) != 48):
+            raise FeatureError("seed must be a 48-byte SNP launch digest, for vendors measured like SNP")
+        for field in ("tdx", "cca"):
+            if getattr(self, field) is not None and spec.params != field:
+                raise FeatureError(f"{field.upper()} parameters (Init.{field}) given for {v}")
+        if spec.params_required and getattr(self, spec.params) is None:
+            raise FeatureError(f"{v} needs its parameters (Init.{spec.params})")
         if self.cca is not None:
             self.cca.validate()
 
 
-class AddMemory(_Frozen):
+class AddMemory(Frozen):
     """ADD memory: ``size`` bytes at ``gpa``, page-aligned, of one :class:`PageKind`.
 
     ``data`` holds the contents (None: zeros). Instead of data, measured pages can be given as
@@ -507,7 +390,7 @@ class AddMemory(_Frozen):
                 )
 
 
-class AddVcpu(_Frozen):
+class AddVcpu(Frozen):
     """ADD a vCPU with its initial state (see the module table). vCPUs are added in index order."""
 
     _NO_REPR = ("state",)
@@ -522,7 +405,7 @@ class AddVcpu(_Frozen):
         _set(self, "rcx", rcx)
 
 
-class Finalize(_Frozen):
+class Finalize(Frozen):
     """FINALIZE: seal the VM. SNP/sw take an optional ID block, ID auth and host data."""
 
     _NO_REPR = ("id_block", "id_auth")
@@ -558,7 +441,7 @@ class Finalize(_Frozen):
 Op = Init | AddMemory | AddVcpu | Finalize
 
 
-class LaunchPlan(_Frozen):
+class LaunchPlan(Frozen):
     """An ordered sequence of ops. Order is checked when a :class:`~pvmkit.launch.Launcher` runs it."""
 
     ops: tuple[Op, ...]

@@ -11,21 +11,13 @@ driver would check them.
 
 from __future__ import annotations
 
-from pvmkit.plan import LaunchPlan, Vendor
+from pvmkit.plan import LaunchPlan
+from pvmkit.vendor import load
 
 __all__ = ["measure"]
 
 
 def measure(plan: LaunchPlan) -> bytes:
-    """Predict the launch measurement of ``plan``."""
-    if plan.init.vendor is Vendor.TDX:
-        from pvmkit.vendors.tdx.measure import measure_mrtd
-
-        return measure_mrtd(plan)
-    if plan.init.vendor is Vendor.CCA:
-        from pvmkit.vendors.cca.measure import measure_rim
-
-        return measure_rim(plan)
-    from pvmkit.vendors.amd.measure import measure_plan
-
-    return measure_plan(plan)
+    """Predict the launch measurement of ``plan`` with its vendor's measurer (``VendorSpec.measurer``)."""
+    measurement: bytes = load(plan.init.vendor.spec.measurer)(plan)
+    return measurement

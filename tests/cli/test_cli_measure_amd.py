@@ -175,7 +175,7 @@ BAD = [
     ("unknown vCPU type", ["--vendor", "snp", "--ovmf", "{debian}", "--vcpu-type", "Skylake"], 1,
      "unknown vCPU type"),
     ("SNP-only feature for sev-es", ["--vendor", "sev-es", "--ovmf", "{debian}", "--vmsa-features", "0x1"], 1,
-     "SNP-only"),
+     "SNP_ACTIVE) are not available to sev-es"),
     ("reserved feature bit", ["--vendor", "snp", "--ovmf", "{debian}", "--vmsa-features", "0x800"], 1,
      "undefined bit"),
     ("features on legacy init", ["--vendor", "sev-es", "--ovmf", "{debian}", "--vmsa-features", "0x40",
@@ -268,7 +268,7 @@ def test_measure_hot_path_imports_neither_ctypes_nor_cryptography(fixture_file) 
 #: Modules a cold SNP measurement must not import (bench/bench_amd.py section (a), spec amd.md §8):
 #: argparse (+ re, gettext, shutil) is built only for help/errors/unusual spellings; dataclasses (+
 #: inspect, ast, dis, tokenize, copy), typing and collections.abc are replaced or under TYPE_CHECKING;
-#: enum (+ functools, collections) by pvmkit._choice and the plain SEV_FEATURES table.
+#: enum (+ functools, collections) by pvmkit._coldstart.choice and the plain SEV_FEATURES table.
 HOT_PATH_FORBIDDEN = (
     "argparse", "re", "gettext", "shutil", "locale", "dataclasses", "inspect", "ast", "dis", "tokenize",
     "copy", "typing", "collections.abc", "importlib", "warnings", "contextlib", "json", "tempfile",

@@ -211,8 +211,10 @@ def test_sev_digest_is_the_firmware_hash_plus_the_176_byte_table(debian: Ovmf) -
 def test_sev_measurers_refuse_snp_only_pages_and_wrong_vendors() -> None:
     launcher: Launcher[bytes] = Launcher(SevMeasurer())
     launcher.init(Init(Vendor.SEV))
-    with pytest.raises(MeasurementError):
+    with pytest.raises(LayoutError, match="sev has no cpuid pages"):  # the vendor's page kinds
         launcher.add_memory(AddMemory(0, 4096, PageKind.CPUID))
+    with pytest.raises(MeasurementError):  # and the measurer, driven without a Launcher
+        launcher.backend.add_memory(AddMemory(0, 4096, PageKind.CPUID))
     with pytest.raises(MeasurementError):
         Launcher(SevMeasurer()).init(Init(Vendor.SNP))
     with pytest.raises(MeasurementError):

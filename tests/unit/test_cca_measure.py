@@ -147,9 +147,9 @@ def test_rtt_geometry() -> None:
 
 
 def test_bad_plans() -> None:
-    with pytest.raises(FeatureError, match="go with vendor cca"):
+    with pytest.raises(FeatureError, match=r"CCA parameters \(Init.cca\) given for snp"):
         Init(Vendor.SNP, cca=CcaParams(40, 2, 2)).validate()
-    with pytest.raises(FeatureError, match="go with vendor cca"):
+    with pytest.raises(FeatureError, match=r"cca needs its parameters \(Init.cca\)"):
         Init(Vendor.CCA).validate()
     with pytest.raises(FeatureError, match=r"num_bps 1 is outside 2\.\.64"):
         Init(Vendor.CCA, cca=CcaParams(40, 1, 2)).validate()
@@ -160,8 +160,12 @@ def test_bad_plans() -> None:
     with pytest.raises(LayoutError, match="RIPAS range"):
         Init(Vendor.CCA, cca=CcaParams(32, 2, 2, ripas=((0, 1 << 33),))).validate()
     init = Init(Vendor.CCA, cca=CcaParams(40, 2, 2))
-    with pytest.raises(MeasurementError, match="no secrets pages"):
+    with pytest.raises(LayoutError, match="cca has no secrets pages"):  # its VendorSpec.page_kinds
         pvmkit.measure(LaunchPlan.of([init, AddMemory(RAM, 4096, PageKind.SECRETS), Finalize()]))
+    measurer = CcaMeasurer()  # and the measurer's own check, driven without a Launcher
+    measurer.init(init)
+    with pytest.raises(MeasurementError, match="no secrets pages"):
+        measurer.add_memory(AddMemory(RAM, 4096, PageKind.SECRETS))
     with pytest.raises(LayoutError, match="RmiRecParams image must be 4096 bytes"):
         pvmkit.measure(LaunchPlan.of([init, AddVcpu(0, b"short"), Finalize()]))
     with pytest.raises(FeatureError, match="vmsa_features"):

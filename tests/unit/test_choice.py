@@ -1,4 +1,4 @@
-"""pvmkit._choice.Choice behaves like enum.Enum (Python 3.11) for every choice type pvmkit defines.
+"""pvmkit._coldstart.choice.Choice behaves like enum.Enum (Python 3.11) for every choice type pvmkit defines.
 
 Each choice type is held against a twin made with the standard library's ``enum`` from the same
 members (``str``-mixed or plain, like the original): the standard library is the oracle for repr,
@@ -16,7 +16,7 @@ import warnings
 import pytest
 
 from pvmkit import features
-from pvmkit._choice import Choice
+from pvmkit._coldstart.choice import Choice
 from pvmkit.launch import LaunchState
 from pvmkit.plan import InitPath, PageKind, PageOrder, Vendor, Vmm
 
@@ -84,6 +84,34 @@ def test_members_keep_their_methods_and_properties() -> None:
     assert [v.value for v in Vendor if v.has_vmsa] == ["sev-es", "snp", "sw"]
     assert [v.value for v in Vendor if v.snp_like] == ["snp", "sw"]
     assert [k.value for k in PageKind if k.measured_contents] == ["normal", "vmsa"]
+
+
+def test_a_class_body_new_builds_members_from_tuples_as_enum_does() -> None:
+    """Vendor's registry lines (``SNP = "snp", "amd"``): the same class body made with enum.Enum is
+    the oracle for the members' values, extra attributes, lookups and pickling."""
+
+    def body(base: type) -> type:
+        class Registry(str, base):  # type: ignore[valid-type,misc]
+            _value_: str
+            home: str
+
+            def __new__(cls, value: str, home: str = "") -> Registry:
+                member = str.__new__(cls, value)
+                member._value_ = value
+                member.home = home
+                return member
+
+            A = "a", "first"
+            B = "b", "second"
+
+        return Registry
+
+    ours, theirs = body(Choice), body(enum.Enum)
+    assert [(m.name, m.value, m.home) for m in ours] == [(m.name, m.value, m.home) for m in theirs]  # type: ignore[attr-defined]
+    assert [repr(m) for m in ours] == [repr(m) for m in theirs]  # type: ignore[attr-defined]
+    assert ours("b") is ours.B and theirs("b") is theirs.B  # type: ignore[attr-defined]
+    assert outcome(lambda: ours("first")) == outcome(lambda: theirs("first"))
+    assert [m.home for m in Vendor] == ["amd", "amd", "amd", "tdx", "sw", "cca"]
 
 
 def test_definitions_enums_refuse_are_refused() -> None:

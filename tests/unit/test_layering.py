@@ -8,14 +8,14 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "pvmkit"
 
-BASE = "base"  # errors, _cstruct, features: import nothing above them
+BASE = "base"  # errors, _cstruct, _coldstart, features: import nothing above them
 UAPI = "uapi"
 KVM = "kvm"
 FORMATS = "formats"
-PLAN = "plan"  # plan, launch
+PLAN = "plan"  # plan, launch, the vendor registry and each vendor's description
 PURE = "pure"  # vendor measurers/builders and attestation code: never touch the kernel
 DRIVER = "driver"  # vendor KVM drivers and the software-protected VM
-APP = "app"  # cli, demo
+APP = "app"  # cli
 ROOT = "root"  # pvmkit/__init__.py, __main__.py
 
 ALLOWED = {
@@ -37,7 +37,7 @@ def layer_of(module: str) -> str:
     if len(parts) == 1 or parts[1] in ("__main__",):
         return ROOT
     top = parts[1]
-    if top in ("errors", "_cstruct", "_bytes", "_choice", "_sev_feature", "features"):
+    if top in ("errors", "_cstruct", "_coldstart", "_sev_feature", "features"):
         return BASE
     if top == "uapi":
         return UAPI
@@ -45,12 +45,14 @@ def layer_of(module: str) -> str:
         return KVM
     if top == "formats":
         return FORMATS
-    if top in ("plan", "launch"):
+    if top in ("plan", "launch", "vendor"):
         return PLAN
-    if top in ("cli", "demo"):
+    if top == "cli":
         return APP
     if top == "vendors":
         leaf = parts[-1]
+        if leaf == "vendor":  # a vendor's description, read by the plan (pvmkit.vendor.Vendor.spec)
+            return PLAN
         if leaf.startswith("kvm") or leaf.startswith("machine") or leaf == "driver":
             return DRIVER
         return PURE

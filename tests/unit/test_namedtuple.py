@@ -1,4 +1,4 @@
-"""pvmkit.formats._namedtuple.NamedTuple (typing-free class syntax on the hot path) behaves like
+"""pvmkit._coldstart.namedtuple.NamedTuple (typing-free class syntax on the hot path) behaves like
 typing.NamedTuple for everything pvmkit's named tuples use."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from pvmkit.formats._namedtuple import NamedTuple as Cheap
+from pvmkit._coldstart.namedtuple import NamedTuple as Cheap
 
 
 def _pair(base: type) -> type:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pvmkit._choice import Choice
+from pvmkit._coldstart.choice import Choice
 from pvmkit.cli._common import Parser, print_json, read_file
 from pvmkit.errors import FormatError, InputError
 from pvmkit.formats import ccel as _ccel

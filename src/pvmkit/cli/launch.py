@@ -27,7 +27,10 @@ from pvmkit.plan import Vendor
 
 __all__ = ["HARDWARE_VENDORS", "main", "report_summary", "require_hardware_vendor"]
 
-HARDWARE_VENDORS = ("sev", "sev-es", "snp", "tdx")
+#: Vendors launched on their own hardware (``VendorSpec.hardware``); the others with a KVM backend
+#: (``VendorSpec.driver``: sw) run on plain KVM.
+HARDWARE_VENDORS = tuple(v.value for v in Vendor if v.spec.driver and v.spec.hardware)
+_LAUNCH_VENDORS = tuple(v.value for v in Vendor if v.spec.driver)
 
 
 def build_parser() -> Parser:
@@ -36,7 +39,7 @@ def build_parser() -> Parser:
         "Launch a guest as a protected VM on KVM, stream its serial output and fetch its attestation "
         "report. Default: the bundled attestation guest as a software-protected (sw) VM.",
     )
-    p.add_argument("--vendor", default="sw", choices=("sw", *HARDWARE_VENDORS), help="default: sw")
+    p.add_argument("--vendor", default="sw", choices=_LAUNCH_VENDORS, help="default: sw")
     g = p.add_argument_group("guest (default: the bundled attestation guest)")
     g.add_argument("--binary", metavar="FILE", help="a flat binary to load instead of the bundled guest")
     g.add_argument(

@@ -23,7 +23,7 @@ TYPE_CHECKING = False  # typing is not imported at run time (start-up cost of `p
 if TYPE_CHECKING:
     from typing import ClassVar, NamedTuple
 else:
-    from pvmkit.formats._namedtuple import NamedTuple
+    from pvmkit._coldstart.namedtuple import NamedTuple
 
 __all__ = [
     "FOOTER_GUID",

@@ -25,6 +25,7 @@ without VMSA features, INIT2 otherwise; SNP/sw always INIT2) decides the VMSA FP
 
 from __future__ import annotations
 
+from pvmkit._coldstart.frozen import Frozen
 from pvmkit.errors import FormatError, InputError
 from pvmkit.formats.ovmf import FOUR_GIB, Ovmf, SectionType
 from pvmkit.formats.sev_hashes import PADDED_TABLE_SIZE, SevHashes, build_hashes_page
@@ -41,7 +42,6 @@ from pvmkit.plan import (
     PageKind,
     Vendor,
     Vmm,
-    _Frozen,
 )
 from pvmkit.vendors.amd.measure import SnpMeasurer, measurer_for
 from pvmkit.vendors.amd.profiles import BSP_EIP, profile
@@ -69,7 +69,7 @@ def resolve_init_path(vendor: Vendor, vmsa_features: int, init_path: InitPath | 
     return InitPath.INIT2 if vmsa_features else InitPath.LEGACY
 
 
-class AmdLaunch(_Frozen):
+class AmdLaunch(Frozen):
     """Everything that determines an AMD launch plan. See the module docstring for the page order.
 
     ``vmsa_sev_features`` overrides the SEV_FEATURES written into the VMSAs (default
@@ -113,7 +113,7 @@ class AmdLaunch(_Frozen):
         vmsa_sev_features: int | None = None,
         strict: bool = True,
     ) -> None:
-        # written out (what @dataclass(frozen=True) generated); see pvmkit.plan._Frozen
+        # written out (what @dataclass(frozen=True) generated); see pvmkit._coldstart.frozen.Frozen
         self.__dict__.update(
             vendor=vendor,
             firmware=firmware,

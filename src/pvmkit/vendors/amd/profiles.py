@@ -26,7 +26,7 @@ TYPE_CHECKING = False  # typing is not imported at run time (start-up cost of `p
 if TYPE_CHECKING:
     from typing import NamedTuple
 else:
-    from pvmkit.formats._namedtuple import NamedTuple
+    from pvmkit._coldstart.namedtuple import NamedTuple
 
 __all__ = ["BSP_EIP", "PAT_DEFAULT", "PROFILES", "VmmProfile", "profile"]
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, NamedTuple
 else:
-    from pvmkit.formats._namedtuple import NamedTuple
+    from pvmkit._coldstart.namedtuple import NamedTuple
 
 __all__ = [
     "BSP_EIP",

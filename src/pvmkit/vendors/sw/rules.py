@@ -16,7 +16,7 @@ cannot give, so it is refused rather than silently measured.
 from __future__ import annotations
 
 from pvmkit.errors import FeatureError
-from pvmkit.features import SevFeature, decode_sev_features
+from pvmkit.features import SEV_FEATURE_BITS, decode_sev_features
 from pvmkit.plan import Init, Vendor
 
 __all__ = [
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: VMSA features a sw VM honours by default (SEV_FEATURES bits, spec amd.md §5.1).
-SW_SUPPORTED_VMSA_FEATURES = int(SevFeature.SNP_ACTIVE | SevFeature.DEBUG_SWAP)
+SW_SUPPORTED_VMSA_FEATURES = SEV_FEATURE_BITS["SNP_ACTIVE"] | SEV_FEATURE_BITS["DEBUG_SWAP"]
 
 #: SNP guest policy bits (spec amd.md §4.4) a sw VM accepts: ABI_MINOR 7:0, ABI_MAJOR 15:8, SMT 16,
 #: the reserved-must-be-one bit 17, SINGLE_SOCKET 20. DEBUG (19) is refused: a sw VM never gives

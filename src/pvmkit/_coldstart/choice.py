@@ -9,7 +9,7 @@ SNP measurement (docs/amd.md, "Cold start"). The enumerations every launch plan 
     if TYPE_CHECKING:
         from enum import Enum as Choice
     else:
-        from pvmkit._choice import Choice
+        from pvmkit._coldstart.choice import Choice
 
     class Vendor(str, Choice):
         SEV = "sev"
@@ -20,7 +20,8 @@ narrowing, exhaustiveness). At run time ``Choice`` is the class below, which beh
 ``value``; lookup by value (``Vendor("snp")``) and by name (``Vendor["SNP"]``); iteration in
 definition order, ``len``, ``in`` and ``__members__``; the same ``repr``, ``str`` and ``format``;
 the mixed-in type's equality and hash (``Vendor.SNP == "snp"``) or identity for plain choices;
-members that cannot be reassigned; pickling and copying that return the member itself. What it
+members that cannot be reassigned; pickling and copying that return the member itself; a class-body
+``__new__`` that builds each member from its (tuple) definition and sets ``_value_``. What it
 leaves out (aliases, ``auto()``, ``_missing_``, functional creation, flags) raises at class creation
 or is simply absent. ``tests/unit/test_choice.py`` holds every choice type against an
 ``enum.Enum`` twin built from the same members.
@@ -66,17 +67,22 @@ class ChoiceType(type):
         mro: tuple[Any, ...] = cls.__mro__[1:]
         mixed_in = next((b for b in mro if b is not object and not isinstance(b, ChoiceType)), None)
         new: Any = object.__new__ if mixed_in is None else mixed_in.__new__
+        own_new = body.get("__new__")  # enum's protocol: builds a member from a (tuple) definition
         members: dict[str, Any] = {}
         by_value: dict[Any, Any] = {}
-        for key, value in definitions.items():
+        for key, definition in definitions.items():
+            if own_new is not None:
+                args = definition if isinstance(definition, tuple) else (definition,)
+                member = own_new(cls, *args)
+                value = member.__dict__.get("_value_", definition)
+            elif mixed_in is None:
+                member, value = new(cls), definition
+            elif isinstance(definition, mixed_in):
+                member, value = new(cls, definition), definition
+            else:
+                raise TypeError(f"{name}.{key}: value {definition!r} is not a {mixed_in.__name__}")
             if value in by_value:
                 raise TypeError(f"{name}.{key}: value {value!r} already names {by_value[value]._name_}")
-            if mixed_in is None:
-                member = new(cls)
-            elif isinstance(value, mixed_in):
-                member = new(cls, value)
-            else:
-                raise TypeError(f"{name}.{key}: value {value!r} is not a {mixed_in.__name__}")
             member._name_ = key
             member._value_ = value
             members[key] = by_value[value] = member

@@ -7,7 +7,7 @@ benchmarked cold against sev-snp-measure, so hot-path modules declare their name
     if TYPE_CHECKING:
         from typing import NamedTuple
     else:
-        from pvmkit.formats._namedtuple import NamedTuple
+        from pvmkit._coldstart.namedtuple import NamedTuple
 
     class TableEntry(NamedTuple):
         guid: str
