@@ -68,7 +68,6 @@ class VendorSpec(Frozen):
 
     def __init__(
         self,
-        *,
         vm_type: int,
         measurer: str,
         measure_command: str,
@@ -103,6 +102,11 @@ class VendorSpec(Frozen):
         _set(self, "driver", driver)
         _set(self, "hardware", hardware)
         _set(self, "igvm", igvm)
+
+    def replace(self, **changes: Any) -> VendorSpec:
+        """This description with some fields changed (a vendor measured like another)."""
+        fields = {name: getattr(self, name) for name in self.__match_args__}
+        return VendorSpec(**{**fields, **changes})
 
 
 def load(ref: str) -> Any:

@@ -124,3 +124,9 @@ def _cca():  # type: ignore[no-untyped-def]
     from pvmkit.plan import CcaParams
 
     return CcaParams(40, 2, 2)
+
+
+def test_descriptions_compare_by_their_fields() -> None:
+    snp, sw = Vendor.SNP.spec, Vendor.SW.spec
+    assert sw != snp and hash(sw) != hash(snp) and "vm_type=0" in repr(sw)
+    assert sw == snp.replace(vm_type=0, driver="pvmkit.vendors.sw.machine:SwMachine", hardware=False)

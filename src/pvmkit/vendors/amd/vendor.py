@@ -15,6 +15,10 @@ from __future__ import annotations
 from pvmkit.features import KNOWN_SEV_FEATURES, SEV_FEATURE_BITS
 from pvmkit.vendor import VendorSpec
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["SEV", "SEV_ES", "SNP", "SNP_ONLY_FEATURES", "SNP_PAGE_KINDS"]
 
 #: KVM's SVM_SEV_FEAT_SNP_ONLY_MASK: SEV_FEATURES bits refused for SEV-ES guests.
@@ -25,17 +29,22 @@ SNP_ONLY_FEATURES = (
 SNP_PAGE_KINDS = frozenset({"normal", "zero", "unmeasured", "secrets", "cpuid", "vmsa"})
 _SEV_PAGE_KINDS = frozenset({"normal", "zero", "unmeasured"})  # zero/unmeasured: not given to the firmware
 
-SEV = VendorSpec(
-    vm_type=2,
-    legacy_vm_type=0,
-    page_kinds=_SEV_PAGE_KINDS,
-    measurer="pvmkit.vendors.amd.measure:measure_plan",
-    driver="pvmkit.vendors.amd.kvm:AmdKvmDriver",
-    hardware=True,
-    measure_command="pvmkit.cli.measure_amd",
-    igvm=True,
-)
-SEV_ES = VendorSpec(
+
+def _amd(**fields: Any) -> VendorSpec:
+    """A description measured by AMD's measurers, launched by the AMD KVM driver and measured by the
+    ``measure_amd`` command."""
+    return VendorSpec(
+        measurer="pvmkit.vendors.amd.measure:measure_plan",
+        driver="pvmkit.vendors.amd.kvm:AmdKvmDriver",
+        hardware=True,
+        measure_command="pvmkit.cli.measure_amd",
+        igvm=True,
+        **fields,
+    )
+
+
+SEV = _amd(vm_type=2, legacy_vm_type=0, page_kinds=_SEV_PAGE_KINDS)
+SEV_ES = _amd(
     vm_type=3,
     legacy_vm_type=0,
     vmsa_features=KNOWN_SEV_FEATURES & ~SNP_ONLY_FEATURES,
@@ -43,13 +52,8 @@ SEV_ES = VendorSpec(
     vcpu_state="a VMSA",
     vmsa=True,
     page_kinds=_SEV_PAGE_KINDS,
-    measurer="pvmkit.vendors.amd.measure:measure_plan",
-    driver="pvmkit.vendors.amd.kvm:AmdKvmDriver",
-    hardware=True,
-    measure_command="pvmkit.cli.measure_amd",
-    igvm=True,
 )
-SNP = VendorSpec(
+SNP = _amd(
     vm_type=4,
     vmsa_features=KNOWN_SEV_FEATURES,
     implied_features=SEV_FEATURE_BITS["SNP_ACTIVE"],
@@ -57,9 +61,4 @@ SNP = VendorSpec(
     vmsa=True,
     snp_digest=True,
     page_kinds=SNP_PAGE_KINDS,
-    measurer="pvmkit.vendors.amd.measure:measure_plan",
-    driver="pvmkit.vendors.amd.kvm:AmdKvmDriver",
-    hardware=True,
-    measure_command="pvmkit.cli.measure_amd",
-    igvm=True,
 )

@@ -10,22 +10,9 @@ What the machine itself accepts at INIT (a subset of the VMSA features and polic
 
 from __future__ import annotations
 
-from pvmkit.features import KNOWN_SEV_FEATURES, SEV_FEATURE_BITS
-from pvmkit.vendor import VendorSpec
-from pvmkit.vendors.amd.vendor import SNP_PAGE_KINDS
+from pvmkit.vendors.amd.vendor import SNP
 
 __all__ = ["SW"]
 
-SW = VendorSpec(
-    vm_type=0,
-    vmsa_features=KNOWN_SEV_FEATURES,
-    implied_features=SEV_FEATURE_BITS["SNP_ACTIVE"],
-    vcpu_state="a VMSA",
-    vmsa=True,
-    snp_digest=True,
-    page_kinds=SNP_PAGE_KINDS,
-    measurer="pvmkit.vendors.amd.measure:measure_plan",
-    driver="pvmkit.vendors.sw.machine:SwMachine",
-    measure_command="pvmkit.cli.measure_amd",
-    igvm=True,
-)
+#: Measured exactly like SNP, on the default VM type (INIT2's rules only), by the sw machine.
+SW = SNP.replace(vm_type=0, driver="pvmkit.vendors.sw.machine:SwMachine", hardware=False)
