@@ -128,6 +128,10 @@ _EXPORTS: dict[str, str] = {
     "verify_quote": "pvmkit.attest.tdx_verify",
     "TdxExpected": "pvmkit.attest.tdx_verify",
     "TdxVerificationResult": "pvmkit.attest.tdx_verify",
+    "appraise_quote": "pvmkit.attest.dcap_verify",
+    "DcapAppraisal": "pvmkit.attest.dcap_verify",
+    "CollateralSet": "pvmkit.formats.intel_collateral",
+    "SgxQuote": "pvmkit.formats.sgx_quote",
     # KVM drivers for hardware protected VMs
     "AmdKvmDriver": "pvmkit.vendors.amd.kvm",
     "AmdLaunchResult": "pvmkit.vendors.amd.kvm",

@@ -32,7 +32,8 @@ EXPECTED = sorted(
         "TdReport", "TdxQuote",
         # attestation
         "SnpReport", "SoftwareAttestationKeys", "verify_report", "Expected", "VerificationResult",
-        "verify_quote", "TdxExpected", "TdxVerificationResult",
+        "verify_quote", "TdxExpected", "TdxVerificationResult", "appraise_quote", "DcapAppraisal",
+        "CollateralSet", "SgxQuote",
         # KVM drivers
         "AmdKvmDriver", "AmdLaunchResult", "TdxKvmDriver", "TdxLaunchResult",
         # software-protected VMs

@@ -28,6 +28,7 @@ from the quote's chain. Quote layouts: spec tdx.md §4.2–§4.3, :mod:`pvmkit.f
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -185,18 +186,16 @@ def _check_ecdsa_signed_by(cert: x509.Certificate, issuer: x509.Certificate, wha
         ) from None
 
 
-def _pck_chain(
-    quote: Quote, at: _dt.datetime, root_pin: str, pck_crl: bytes | None, root_crl: bytes | None
-) -> tuple[list[x509.Certificate], list[str]]:
+@functools.lru_cache(maxsize=64)
+def pck_chain_certs(chain_pem: bytes, root_pin: str) -> tuple[x509.Certificate, ...]:
+    """The PCK chain (PCK, PCK CA, root) from the quote's type-5 certification data, with everything
+    that does not depend on the time checked: the root's pin, every signature, names, CA flags, the
+    PCK key type. Cached by content (a verifier sees the same chain for every quote of a platform);
+    raises CertificateError / FormatError."""
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    chain_data = quote.signature_data.pck_chain
-    assert chain_data is not None  # _check_form checked it
-    pems = chain_data.pem_certificates
-    if not pems:
-        raise FormatError("the quote's PCK certificate chain holds no PEM certificate", what="pck chain")
-    certs = load_certificates(b"".join(pems), "pck chain")
+    certs = load_certificates(chain_pem, "pck chain")
     if len(certs) != 3:
         raise CertificateError(
             f"the PCK chain holds {len(certs)} certificates; Intel's is PCK, PCK CA, root CA (3)",
@@ -205,7 +204,6 @@ def _pck_chain(
             actual=len(certs),
         )
     pck, intermediate, root = certs
-    checks: list[str] = []
     root_sha256 = hashlib.sha256(root.public_bytes(Encoding.DER)).hexdigest()
     if root_sha256 != root_pin:
         raise CertificateError(
@@ -214,13 +212,11 @@ def _pck_chain(
             expected=root_pin,
             actual=root_sha256,
         )
-    checks.append("root CA sha256 = trusted pin")
     if root.issuer != root.subject:
         raise CertificateError("the chain's last certificate is not self-issued", field="root.issuer")
     _check_ecdsa_signed_by(root, root, "root", "root")
     _check_ecdsa_signed_by(intermediate, root, "pck ca", "root")
     _check_ecdsa_signed_by(pck, intermediate, "pck", "pck ca")
-    checks.append("chain signatures (ECDSA P-256 SHA-256): root self-signed, PCK CA by root, PCK by PCK CA")
     for cert, what in ((root, "root"), (intermediate, "pck ca")):
         check_ca(cert, what)
     names = (common_name(pck), common_name(intermediate), common_name(root))
@@ -233,6 +229,23 @@ def _pck_chain(
     pck_key = pck.public_key()
     if not isinstance(pck_key, ec.EllipticCurvePublicKey) or pck_key.curve.name != "secp256r1":
         raise CertificateError("the PCK key is not an EC P-256 key", field="pck.key_type")
+    return tuple(certs)
+
+
+def _pck_chain(
+    quote: Quote, at: _dt.datetime, root_pin: str, pck_crl: bytes | None, root_crl: bytes | None
+) -> tuple[list[x509.Certificate], list[str]]:
+    chain_data = quote.signature_data.pck_chain
+    assert chain_data is not None  # _check_form checked it
+    pems = chain_data.pem_certificates
+    if not pems:
+        raise FormatError("the quote's PCK certificate chain holds no PEM certificate", what="pck chain")
+    certs = list(pck_chain_certs(b"".join(pems), root_pin))
+    pck, intermediate, root = certs
+    checks = [
+        "root CA sha256 = trusted pin",
+        "chain signatures (ECDSA P-256 SHA-256): root self-signed, PCK CA by root, PCK by PCK CA",
+    ]
     for cert, what in ((root, "root"), (intermediate, "pck ca"), (pck, "pck")):
         check_validity(cert, what, at)
     checks.append(f"chain valid at {at.isoformat(timespec='seconds')}")

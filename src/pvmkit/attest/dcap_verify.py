@@ -1,0 +1,527 @@
+"""Verify and appraise a DCAP quote (TDX v4/v5, SGX v3): every check listed, passed / failed / not performed.
+
+Three layers, as go-sev-guest splits SNP verification into ``abi`` / ``verify`` / ``validate``:
+
+1. **parse** (:func:`pvmkit.formats.sgx_quote.parse_dcap_quote`): bytes → typed quote, or FormatError;
+2. **cryptographic verification** (:func:`verify_dcap_signatures`): the quote's form, the PCK chain to
+   the pinned Intel SGX Root CA (valid at t), the PCK certificate's SGX extension, the QE report's
+   signature by the PCK key and its binding of the attestation key, the quote's signature; then, with
+   collateral, the collateral itself (:mod:`pvmkit.attest.dcap_collateral`) and revocation of the PCK
+   and its CA;
+3. **appraisal and validation** (:func:`appraise_quote`): Intel's TCB evaluation
+   (:mod:`pvmkit.attest.intel_tcb`) and the acceptable statuses, the DEBUG policy, the caller's
+   :class:`~pvmkit.attest.tdx_verify.TdxExpected` values.
+
+Nothing stops at the first problem: a failed step makes the checks that depend on it *not performed*
+(with the reason) and the rest still run, so the result lists every mismatch. Without collateral
+``tcb.status`` is not performed — never a silent pass; the caller decides (``require_tcb``) whether
+that fails. What does not change between quotes of one platform (the PCK chain, the QE report
+signature, collateral signatures and parsing) is cached by content.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pvmkit.attest._x509 import check_crl, check_validity, common_name, utc
+from pvmkit.attest.dcap_collateral import VerifiedCollateral, verify_collateral
+from pvmkit.attest.intel_tcb import ACCEPTABLE_STATUSES, QuoteTcbFacts, TcbEvaluation, evaluate_tcb
+from pvmkit.attest.result import CheckList
+from pvmkit.attest.tdx_verify import (
+    BODY_FIELD_OFFSETS,
+    INTEL_SGX_ROOT_CA_SHA256,
+    TdxExpected,
+    _check_form,
+    pck_chain_certs,
+)
+from pvmkit.errors import FormatError, InputError, VerificationError
+from pvmkit.formats.intel_collateral import CollateralSet
+from pvmkit.formats.sgx_pck_extension import SGX_EXTENSION_OID, PckExtension, parse_sgx_extension
+from pvmkit.formats.sgx_quote import SgxQuote, parse_dcap_quote
+from pvmkit.formats.tdx_quote import ATT_KEY_ECDSA_P256, CERT_DATA_PCK_CHAIN, INTEL_QE_VENDOR_ID, Quote
+
+__all__ = ["DcapAppraisal", "DcapSignatures", "appraise_quote", "verify_dcap_signatures"]
+
+#: TD_ATTRIBUTES bit 0 (DEBUG); SGX enclave ATTRIBUTES.FLAGS bit 1 (DEBUG).
+TD_ATTRIBUTES_DEBUG = 1
+SGX_ATTRIBUTES_DEBUG = 2
+
+
+@dataclass(frozen=True)
+class DcapSignatures:
+    """What the cryptographic layer established (``pck`` etc. are None where a step failed)."""
+
+    quote: Quote | SgxQuote
+    at: _dt.datetime
+    checks: CheckList
+    pck_certs: tuple[Any, ...] | None
+    pck: PckExtension | None
+    collateral: VerifiedCollateral | None
+
+    @property
+    def ok(self) -> bool:
+        return self.checks.ok
+
+
+@dataclass(frozen=True)
+class DcapAppraisal:
+    """The whole result: the checks in order, the TCB evaluation (None when not made or refused)."""
+
+    quote: Quote | SgxQuote
+    at: _dt.datetime
+    checks: CheckList
+    tcb: TcbEvaluation | None
+    pck: PckExtension | None
+    collateral: VerifiedCollateral | None
+    root_sha256: str
+    pck_subject: str | None
+    pck_issuer: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.checks.ok
+
+    @property
+    def tee(self) -> str:
+        return "SGX" if isinstance(self.quote, SgxQuote) else "TDX"
+
+    @property
+    def tcb_status(self) -> str | None:
+        return None if self.tcb is None else self.tcb.status
+
+    def to_dict(self) -> dict[str, Any]:
+        q = self.quote
+        out: dict[str, Any] = {
+            "ok": self.ok,
+            "tcb_status": self.tcb_status,
+            "advisory_ids": [] if self.tcb is None else list(self.tcb.advisory_ids),
+            "checks": self.checks.to_list(),
+            "at": self.at.isoformat(),
+            "tee": self.tee,
+            "version": q.version,
+            "root_sha256": self.root_sha256,
+            "pck_subject": self.pck_subject,
+            "pck_issuer": self.pck_issuer,
+        }
+        if isinstance(q, Quote):
+            out["tdx_module"] = "1.5" if q.body.is_tdx15 else "1.0"
+        if self.pck is not None:
+            p = self.pck
+            out["pck"] = {
+                "fmspc": p.fmspc.hex().upper(),
+                "pceid": p.pceid.hex().upper(),
+                "pcesvn": p.pcesvn,
+                "tcb_components": list(p.tcb_components),
+                "sgx_type": p.sgx_type,
+            }
+        if self.tcb is not None:
+            tcb = self.tcb.to_dict()
+            del tcb["tcb_status"], tcb["advisory_ids"]
+            out["tcb"] = tcb
+        if self.collateral is not None:
+            out["collateral"] = self.collateral.to_dict()
+        out["body"] = _body_dict(q)
+        return out
+
+
+def _body_dict(q: Quote | SgxQuote) -> dict[str, str]:
+    body: dict[str, str] = {}
+    if isinstance(q, SgxQuote):
+        r = q.body
+        return {
+            "mr_enclave": r.mr_enclave.hex(),
+            "mr_signer": r.mr_signer.hex(),
+            "isv_prod_id": str(r.isv_prod_id),
+            "isv_svn": str(r.isv_svn),
+            "attributes": r.attributes.hex(),
+            "report_data": r.report_data.hex(),
+        }
+    for name in BODY_FIELD_OFFSETS:
+        value = getattr(q.body, name)
+        if value is not None:
+            body[name] = value.hex() if isinstance(value, bytes) else f"{value:#018x}"
+    return body
+
+
+# --------------------------------------------------------------------------------------------------
+# layer 2: cryptographic verification
+
+
+def _sgx_form(quote: SgxQuote) -> None:
+    h = quote.header
+    if h.att_key_type != ATT_KEY_ECDSA_P256:
+        raise VerificationError(
+            f"att_key_type is {h.att_key_type}, pvmkit verifies ECDSA P-256 quotes (2)", field="att_key_type"
+        )
+    if h.qe_vendor_id != INTEL_QE_VENDOR_ID:
+        raise VerificationError(f"qe_vendor_id {h.qe_vendor_id.hex()} is not Intel's", field="qe_vendor_id")
+    inner = quote.signature_data.pck_chain.cert_type
+    if inner != CERT_DATA_PCK_CHAIN:
+        raise VerificationError(
+            f"certification data type is {inner}; pvmkit verifies quotes carrying the PCK chain (5)",
+            field="certification_data.type",
+        )
+
+
+def _p256_raw_ok(signature: bytes, key: Any, data: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"))
+    try:
+        key.verify(der, data, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=256)
+def _qe_report_signed(pck_der: bytes, report: bytes, signature: bytes) -> bool:
+    """The QE report's signature by the PCK key; cached (a platform's QE report repeats)."""
+    from cryptography import x509
+
+    return _p256_raw_ok(signature, x509.load_der_x509_certificate(pck_der).public_key(), report)
+
+
+@functools.lru_cache(maxsize=256)
+def _attestation_key(raw: bytes) -> Any:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + raw)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _pck_extension(pck_der: bytes) -> PckExtension:
+    from cryptography import x509
+
+    cert = x509.load_der_x509_certificate(pck_der)
+    try:
+        ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(SGX_EXTENSION_OID))
+    except x509.ExtensionNotFound:
+        raise FormatError("the PCK certificate has no SGX extension", what="PCK SGX extension") from None
+    value = ext.value
+    return parse_sgx_extension(value.value if isinstance(value, x509.UnrecognizedExtension) else b"")
+
+
+def _record(checks: CheckList, name: str, detail: str, fn: Any, *args: Any) -> bool:
+    try:
+        fn(*args)
+    except (VerificationError, FormatError) as exc:
+        checks.failed(
+            name, str(exc), expected=getattr(exc, "expected", None), actual=getattr(exc, "actual", None)
+        )
+        return False
+    checks.passed(name, detail)
+    return True
+
+
+def verify_dcap_signatures(
+    quote: Quote | SgxQuote,
+    raw: bytes,
+    *,
+    at: _dt.datetime,
+    root_pin: str,
+    collateral: CollateralSet | None = None,
+    pck_crl: bytes | None = None,
+    root_crl: bytes | None = None,
+    checks: CheckList | None = None,
+) -> DcapSignatures:
+    """Layer 2: every signature, chain, CRL and collateral check, each recorded; see the module doc."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    checks = CheckList() if checks is None else checks
+    if isinstance(quote, SgxQuote):
+        form_ok = _record(checks, "quote.form", "ECDSA P-256, Intel QE, PCK chain", _sgx_form, quote)
+    else:
+        form_ok = _record(
+            checks, "quote.form", "ECDSA P-256, Intel QE, QE report with PCK chain", _check_form, quote
+        )
+    if quote.trailing:
+        checks.passed(
+            "quote.trailing",
+            f"ignored {len(quote.trailing)} bytes after the quote (no signature covers them)",
+        )
+    certs: tuple[Any, ...] | None = None
+    pck: PckExtension | None = None
+    if form_ok:
+        chain = quote.signature_data.pck_chain
+        pem = b"".join(chain.pem_certificates) if chain is not None else b""
+
+        def pck_chain() -> None:
+            nonlocal certs
+            if not pem:
+                raise FormatError("the quote's PCK chain holds no PEM certificate", what="pck chain")
+            found = pck_chain_certs(pem, root_pin)
+            for cert, what in zip(found, ("pck", "pck ca", "root"), strict=True):
+                check_validity(cert, what, at)
+            certs = found
+
+        _record(
+            checks,
+            "chain.pck",
+            "PCK -> PCK CA -> pinned root, ECDSA P-256 signatures, valid at "
+            + at.isoformat(timespec="seconds"),
+            pck_chain,
+        )
+    else:
+        checks.not_performed("chain.pck", "the quote's form is not one pvmkit verifies")
+    pck_der = b"" if certs is None else certs[0].public_bytes(Encoding.DER)
+    if certs is not None:
+
+        def extension() -> None:
+            nonlocal pck
+            pck = _pck_extension(pck_der)
+
+        _record(checks, "pck.extension", "SGX extension: FMSPC, PCE-ID, TCB components, PCESVN", extension)
+    sig = quote.signature_data
+    qe = sig.qe_report
+    if certs is not None and qe is not None:
+        report_bytes = qe.qe_report.to_bytes()
+        if _qe_report_signed(pck_der, report_bytes, qe.qe_report_signature):
+            checks.passed("signature.qe_report", "QE report signed by the PCK key (ECDSA P-256 SHA-256)")
+        else:
+            checks.failed("signature.qe_report", "QE report signature does not verify with the PCK key")
+        binding = hashlib.sha256(sig.attestation_key + qe.qe_auth_data).digest() + bytes(32)
+        checks.compare(
+            "qe_report.binding",
+            binding,
+            qe.qe_report.report_data,
+            "QE REPORTDATA = SHA-256(attestation key || QE auth data) || 0*32",
+        )
+    else:
+        checks.not_performed("signature.qe_report", "no verified PCK certificate")
+    key = _attestation_key(sig.attestation_key)
+    if key is None:
+        checks.failed("signature.quote", "the attestation key is not a P-256 point")
+    elif _p256_raw_ok(sig.signature, key, raw[: quote.body_offset + quote.body_size]):
+        checks.passed(
+            "signature.quote", "header and body signed by the attestation key (ECDSA P-256 SHA-256)"
+        )
+    else:
+        checks.failed(
+            "signature.quote",
+            "quote signature does not verify with the attestation key (header or body changed, or not "
+            "this key's quote)",
+        )
+    verified: VerifiedCollateral | None = None
+    if collateral is not None:
+        verified = verify_collateral(collateral, at, checks, root_pin)
+        if certs is not None and verified is not None:
+            _pck_revocation(checks, certs, verified, pck_der)
+        elif certs is not None:
+            checks.not_performed("crl.pck", "the collateral did not verify")
+    elif certs is not None and (pck_crl is not None or root_crl is not None):
+        pck_cert, ca, root = certs
+        if root_crl is not None:
+            _record(
+                checks,
+                "crl.root",
+                "PCK CA not revoked",
+                check_crl,
+                root_crl,
+                root,
+                ca,
+                "root CA CRL",
+                "pck ca",
+                at,
+            )
+        if pck_crl is not None:
+            _record(
+                checks, "crl.pck", "PCK not revoked", check_crl, pck_crl, ca, pck_cert, "PCK CRL", "pck", at
+            )
+    else:
+        checks.not_performed("crl.pck", "no PCK CRL given (--collateral or --pck-crl)")
+    return DcapSignatures(quote, at, checks, certs, pck, verified)
+
+
+def _pck_revocation(
+    checks: CheckList, certs: tuple[Any, ...], collateral: VerifiedCollateral, pck_der: bytes
+) -> None:
+    """QVL 4.1.2.4.6/7: the PCK CRL is the PCK issuer's (names equal byte for byte, a CA), the PCK is
+    not on it; the PCK's CA is not on the root CA CRL."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    pck_cert, ca, _root = certs
+    crl, crl_ca = collateral.pck_crl, collateral.pck_crl_issuer
+    if crl.issuer.public_bytes() != pck_cert.issuer.public_bytes() or crl_ca.public_bytes(
+        Encoding.DER
+    ) != ca.public_bytes(Encoding.DER):
+        checks.failed(
+            "crl.pck",
+            f"the PCK CRL is {common_name(crl_ca)}'s, the PCK is issued by {common_name(ca)} "
+            "(fetch the CRL with ca=platform or ca=processor to match)",
+            expected=common_name(ca),
+            actual=common_name(crl_ca),
+        )
+        return
+    entry = crl.get_revoked_certificate_by_serial_number(pck_cert.serial_number)
+    if entry is not None:
+        checks.failed(
+            "crl.pck",
+            f"the PCK certificate (serial {pck_cert.serial_number:#x}) is revoked (Intel STATUS_PCK_REVOKED)",
+        )
+    else:
+        checks.passed("crl.pck", f"PCK not on the {common_name(ca)} CRL")
+    if collateral.root_ca_crl.get_revoked_certificate_by_serial_number(ca.serial_number) is not None:
+        checks.failed("crl.root", f"{common_name(ca)} is revoked by the root CA CRL")
+    else:
+        checks.passed("crl.root", f"{common_name(ca)} not on the root CA CRL")
+
+
+# --------------------------------------------------------------------------------------------------
+# layer 3: appraisal and validation
+
+
+def _facts(quote: Quote | SgxQuote, pck: PckExtension) -> QuoteTcbFacts:
+    qe = quote.signature_data.qe_report
+    assert qe is not None
+    if isinstance(quote, SgxQuote):
+        return QuoteTcbFacts("SGX", quote.version, pck, qe.qe_report)
+    b = quote.body
+    return QuoteTcbFacts(
+        "TDX",
+        quote.version,
+        pck,
+        qe.qe_report,
+        b.tee_tcb_svn,
+        b.mr_signer_seam,
+        b.seam_attributes,
+        b.tee_tcb_svn2,
+    )
+
+
+def _check_status(checks: CheckList, tcb: TcbEvaluation, accept: frozenset[str]) -> None:
+    acceptable = ["UpToDate", *sorted(accept)]
+    ok = tcb.status == "UpToDate" or tcb.status in accept
+    advisories = f"; advisories {', '.join(tcb.advisory_ids)}" if tcb.advisory_ids else ""
+    checks.add(
+        "tcb.status",
+        "passed" if ok else "failed",
+        f"Intel TCB status {tcb.status}{advisories}"
+        + ("" if ok else " (accept it with --accept-status if your policy allows)"),
+        expected=acceptable,
+        actual=tcb.status,
+    )
+
+
+def _validate(
+    checks: CheckList, quote: Quote | SgxQuote, expected: TdxExpected | None, allow_debug: bool
+) -> None:
+    if isinstance(quote, SgxQuote):
+        debug = bool(quote.body.attributes[0] & SGX_ATTRIBUTES_DEBUG)
+        what = "enclave ATTRIBUTES.DEBUG"
+    else:
+        debug = bool(quote.body.td_attributes & TD_ATTRIBUTES_DEBUG)
+        what = "TD_ATTRIBUTES.DEBUG"
+    if not debug:
+        checks.passed("policy.debug", f"{what} clear")
+    elif allow_debug:
+        checks.passed("policy.debug", f"{what} set, allowed by --allow-debug")
+    else:
+        checks.failed(
+            "policy.debug",
+            f"{what} is set: a debuggable guest's memory is open to the host (give --allow-debug to accept)",
+            expected=False,
+            actual=True,
+        )
+    if expected is None:
+        return
+    if isinstance(quote, SgxQuote):
+        if expected.report_data is not None:
+            checks.compare("expected.report_data", expected.report_data, quote.body.report_data)
+        return
+    body = quote.body
+    for name in BODY_FIELD_OFFSETS:
+        want = getattr(expected, name, None)
+        if want is not None:
+            checks.compare(
+                f"expected.{name}", bytes(want) if isinstance(want, bytearray) else want, getattr(body, name)
+            )
+    if expected.td_attributes_bits_clear:
+        present = body.td_attributes & expected.td_attributes_bits_clear
+        checks.add(
+            "expected.td_attributes_clear",
+            "failed" if present else "passed",
+            f"TD attribute bits {expected.td_attributes_bits_clear:#x} clear",
+            expected=0,
+            actual=present,
+        )
+
+
+def appraise_quote(
+    quote: bytes | bytearray | memoryview,
+    *,
+    collateral: CollateralSet | None = None,
+    at: _dt.datetime | None = None,
+    expected: TdxExpected | None = None,
+    trusted_root_sha256: str = INTEL_SGX_ROOT_CA_SHA256,
+    accept_status: Iterable[str] = (),
+    allow_debug: bool = False,
+    require_tcb: bool = False,
+    pck_crl: bytes | None = None,
+    root_crl: bytes | None = None,
+) -> DcapAppraisal:
+    """Parse, verify and appraise raw quote bytes; see the module doc. ``accept_status``: statuses
+    accepted beyond UpToDate (:data:`~pvmkit.attest.intel_tcb.ACCEPTABLE_STATUSES`); ``require_tcb``:
+    without collateral, ``tcb.status`` fails instead of being not performed. Raises FormatError for
+    bytes that are no DCAP quote, InputError for a bad pin or status name; every other problem is a
+    failed check."""
+    pin = trusted_root_sha256.strip().lower().replace(":", "")
+    if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):
+        raise InputError(f"trusted root SHA-256 must be 64 hex digits, got {trusted_root_sha256!r}")
+    accept = frozenset(accept_status)
+    unknown = sorted(accept - set(ACCEPTABLE_STATUSES))
+    if unknown:
+        raise InputError(
+            f"cannot accept TCB status {', '.join(unknown)}; acceptable: {', '.join(ACCEPTABLE_STATUSES)}"
+        )
+    when = utc(at)
+    raw = bytes(quote)
+    parsed = parse_dcap_quote(raw)
+    sigs = verify_dcap_signatures(
+        parsed, raw, at=when, root_pin=pin, collateral=collateral, pck_crl=pck_crl, root_crl=root_crl
+    )
+    checks = sigs.checks
+    tcb: TcbEvaluation | None = None
+    if sigs.collateral is None:
+        reason = "TCB status not evaluated: " + (
+            "no collateral given (--collateral)" if collateral is None else "the collateral did not verify"
+        )
+        if collateral is not None or require_tcb:
+            extra = "" if collateral is not None else "; --require-tcb asks for it"
+            checks.failed("tcb.status", reason + extra)
+        else:
+            checks.not_performed("tcb.status", reason)
+    elif sigs.pck is None or parsed.signature_data.qe_report is None:
+        checks.not_performed("tcb.status", "TCB status not evaluated: no verified PCK certificate")
+    else:
+        tcb = evaluate_tcb(
+            _facts(parsed, sigs.pck), sigs.collateral.tcb_info, sigs.collateral.qe_identity, checks
+        )
+        if tcb is None:
+            checks.failed("tcb.status", "no TCB status: a TCB evaluation step failed (above)")
+        else:
+            _check_status(checks, tcb, accept)
+    _validate(checks, parsed, expected, allow_debug)
+    certs = sigs.pck_certs
+    return DcapAppraisal(
+        quote=parsed,
+        at=when,
+        checks=checks,
+        tcb=tcb,
+        pck=sigs.pck,
+        collateral=sigs.collateral,
+        root_sha256=pin,
+        pck_subject=None if certs is None else certs[0].subject.rfc4514_string(),
+        pck_issuer=None if certs is None else certs[1].subject.rfc4514_string(),
+    )
