@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_ca",
     "check_crl",
+    "check_crl_signed_by",
     "check_issued_by",
     "check_validity",
     "common_name",
@@ -237,19 +238,7 @@ def check_crl(
             _ = (crl.signature_algorithm_oid, crl.signature, crl.tbs_certlist_bytes)
     except Exception as exc:  # as in load_certificates
         raise FormatError(f"{what}: not a valid X.509 CRL: {_one_line(exc)}", what=what) from None
-    if crl.issuer != issuer.subject:
-        raise CertificateError(
-            f"{what} is issued by {crl.issuer.rfc4514_string()!r}, "
-            f"not by {issuer.subject.rfc4514_string()!r}",
-            field=f"{what}.issuer",
-            expected=issuer.subject.rfc4514_string(),
-            actual=crl.issuer.rfc4514_string(),
-        )
-    public_key: Any = issuer.public_key()
-    if not crl.is_signature_valid(public_key):
-        raise CertificateError(
-            f"{what} signature does not verify with its issuer's key", field=f"{what}.signature"
-        )
+    check_crl_signed_by(crl, issuer, what)
     last, nxt = crl.last_update_utc, crl.next_update_utc
     if at < last or (nxt is not None and at > nxt):
         until = nxt.isoformat() if nxt is not None else "open"
@@ -272,6 +261,23 @@ def check_crl(
             actual=f"{serial:#x}",
         )
     return f"{what}: signed by {common_name(issuer)}, current, {subject_what} not revoked"
+
+
+def check_crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate, what: str) -> None:
+    """The CRL names ``issuer`` as its issuer and its signature verifies with ``issuer``'s key."""
+    if crl.issuer != issuer.subject:
+        raise CertificateError(
+            f"{what} is issued by {crl.issuer.rfc4514_string()!r}, "
+            f"not by {issuer.subject.rfc4514_string()!r}",
+            field=f"{what}.issuer",
+            expected=issuer.subject.rfc4514_string(),
+            actual=crl.issuer.rfc4514_string(),
+        )
+    public_key: Any = issuer.public_key()
+    if not crl.is_signature_valid(public_key):
+        raise CertificateError(
+            f"{what} signature does not verify with its issuer's key", field=f"{what}.signature"
+        )
 
 
 def utc(at: _dt.datetime | None) -> _dt.datetime:

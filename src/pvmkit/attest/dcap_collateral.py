@@ -29,8 +29,15 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pvmkit.attest._x509 import check_issued_by, check_validity, common_name, load_certificates, validity
+from pvmkit.attest._x509 import (
+    check_crl_signed_by,
+    check_validity,
+    common_name,
+    load_certificates,
+    validity,
+)
 from pvmkit.attest.result import CheckList
+from pvmkit.attest.tdx_verify import _check_ecdsa_signed_by, _ecdsa_p256
 from pvmkit.errors import CertificateError, FormatError, VerificationError
 from pvmkit.formats.intel_collateral import (
     CollateralSet,
@@ -90,25 +97,6 @@ def load_crl(data: bytes, what: str) -> x509.CertificateRevocationList:
     return crl
 
 
-def _ecdsa_cert_signature(cert: x509.Certificate, issuer: x509.Certificate, what: str) -> None:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    check_issued_by(cert, issuer, what, common_name(issuer))
-    key = issuer.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(
-        cert.signature_hash_algorithm, hashes.SHA256
-    ):
-        raise CertificateError(f"{what} is not ECDSA/SHA-256 signed by an EC key", field=f"{what}.signature")
-    try:
-        key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        raise CertificateError(
-            f"{what} signature does not verify with {common_name(issuer)}'s key", field=f"{what}.signature"
-        ) from None
-
-
 @functools.lru_cache(maxsize=64)
 def _issuer_chain(data: bytes, pin: str, what: str, leaf_cn: tuple[str, ...]) -> tuple[Any, Any]:
     """(leaf, root) of a two-certificate issuer chain, signatures and names checked; cached."""
@@ -134,30 +122,19 @@ def _issuer_chain(data: bytes, pin: str, what: str, leaf_cn: tuple[str, ...]) ->
             f"{what}: the first certificate is {common_name(leaf)!r}, expected {' or '.join(leaf_cn)}",
             field=f"{what}.subject",
         )
-    _ecdsa_cert_signature(root, root, f"{what} root")
-    _ecdsa_cert_signature(leaf, root, f"{what} {common_name(leaf)}")
+    _check_ecdsa_signed_by(root, root, f"{what} root", "root")
+    _check_ecdsa_signed_by(leaf, root, f"{what} {common_name(leaf)}", "root")
     return leaf, root
-
-
-def _raw_ecdsa_ok(signature: bytes, key: Any, data: bytes) -> bool:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
-    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-    try:
-        key.verify(der, data, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return False
-    return True
 
 
 @functools.lru_cache(maxsize=256)
 def _signed_json_ok(key_der: bytes, signature: bytes, text: bytes) -> bool:
+    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-    return _raw_ecdsa_ok(signature, load_der_public_key(key_der), text)
+    key = load_der_public_key(key_der)
+    assert isinstance(key, ec.EllipticCurvePublicKey)  # a checked TCB Signing certificate's key
+    return _ecdsa_p256(signature, key, text)
 
 
 @functools.lru_cache(maxsize=64)
@@ -166,18 +143,7 @@ def _crl_signed_by(crl_data: bytes, issuer_der: bytes, what: str) -> None:
 
     crl = load_crl(crl_data, what)
     issuer = x509.load_der_x509_certificate(issuer_der)
-    if crl.issuer != issuer.subject:
-        raise CertificateError(
-            f"{what} is issued by {crl.issuer.rfc4514_string()!r}, "
-            f"not by {issuer.subject.rfc4514_string()!r}",
-            field=f"{what}.issuer",
-            expected=issuer.subject.rfc4514_string(),
-            actual=crl.issuer.rfc4514_string(),
-        )
-    if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
-        raise CertificateError(
-            f"{what} signature does not verify with its issuer's key", field=f"{what}.signature"
-        )
+    check_crl_signed_by(crl, issuer, what)
 
 
 def _crl_current(crl: Any, what: str, at: _dt.datetime) -> _dt.datetime:

@@ -37,6 +37,7 @@ from pvmkit.attest.tdx_verify import (
     INTEL_SGX_ROOT_CA_SHA256,
     TdxExpected,
     _check_form,
+    _ecdsa_p256,
     pck_chain_certs,
 )
 from pvmkit.errors import FormatError, InputError, VerificationError
@@ -168,26 +169,15 @@ def _sgx_form(quote: SgxQuote) -> None:
         )
 
 
-def _p256_raw_ok(signature: bytes, key: Any, data: bytes) -> bool:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
-    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"))
-    try:
-        key.verify(der, data, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return False
-    return True
-
-
 @functools.lru_cache(maxsize=256)
 def _qe_report_signed(pck_der: bytes, report: bytes, signature: bytes) -> bool:
     """The QE report's signature by the PCK key; cached (a platform's QE report repeats)."""
     from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
-    return _p256_raw_ok(signature, x509.load_der_x509_certificate(pck_der).public_key(), report)
+    key = x509.load_der_x509_certificate(pck_der).public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)  # pck_chain_certs checked it
+    return _ecdsa_p256(signature, key, report)
 
 
 @functools.lru_cache(maxsize=256)
@@ -303,7 +293,7 @@ def verify_dcap_signatures(
     key = _attestation_key(sig.attestation_key)
     if key is None:
         checks.failed("signature.quote", "the attestation key is not a P-256 point")
-    elif _p256_raw_ok(sig.signature, key, raw[: quote.body_offset + quote.body_size]):
+    elif _ecdsa_p256(sig.signature, key, raw[: quote.body_offset + quote.body_size]):
         checks.passed(
             "signature.quote", "header and body signed by the attestation key (ECDSA P-256 SHA-256)"
         )
