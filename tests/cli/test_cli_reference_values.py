@@ -184,3 +184,59 @@ def test_cca_rim(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert code == 0
     # Trustee's CCA claims are base64 STANDARD (deps/verifier/src/cca/mod.rs)
     assert json.loads(out) == {"cca.realm.cca-realm-initial-measurement": [base64.b64encode(rim).decode()]}
+
+
+# -- reading the exports back: pvmkit verify --expect on real quotes ----------------------------------
+
+TDX_AT = "2026-06-01T00:00:00Z"  # inside every go-tdx-guest PCK chain's validity
+QUOTES = ("ccel/cos-113-tdx-quote.dat", "tdx_prod_quote_SPR_E4.dat", "quote_v5_sample.dat")
+
+
+def flip(hex_value: str) -> str:
+    raw = bytearray.fromhex(hex_value)
+    raw[-1] ^= 1
+    return raw.hex()
+
+
+@pytest.mark.parametrize("quote_name", QUOTES)
+@pytest.mark.parametrize("fmt", ["trustee", "trustee-provenance", "json"])
+def test_real_tdx_quotes_verify_against_exported_sets(
+    quote_name: str, fmt: str, tdvf: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A set exported by pvmkit that holds the quote's MRTD, RTMR1/2 and XFAM (published with --value,
+    beside the Debian image's predicted MRTD) passes; the same set without them, or with one bit of
+    any of them changed, fails with exit 3."""
+    from pvmkit.formats.tdx_quote import Quote
+
+    quote = str(fixture_path("go-tdx-guest/" + quote_name))
+    body = Quote.parse(Path(quote).read_bytes()).body
+    values = {
+        "mr_td": body.mr_td.hex(),
+        "rtmr_1": body.rtmrs[1].hex(),
+        "rtmr_2": body.rtmrs[2].hex(),
+        "xfam": body.xfam.to_bytes(8, "little").hex(),
+    }
+
+    def export(name: str, literals: dict[str, str]) -> str:
+        path = tmp_path / name
+        argv = ["reference-values", "--vendor", "tdx", "--firmware", tdvf, "--format", fmt, "-o", str(path)]
+        for key, value in literals.items():
+            argv += ["--value", f"{key}={value}"]
+        assert main(argv) == 0
+        return str(path)
+
+    verify = ["verify", "--quote", quote, "--at", TDX_AT, "--expect"]
+    good = export("good", values)
+    code, out, _ = run([*verify, good], capsys)
+    assert code == 0
+    assert "matched        xfam, mr_td, rtmr1, rtmr2" in out
+    assert "expect         mr_td is one of 2 values of mr_td" in out
+    code, out, _ = run([*verify, good, "--json"], capsys)
+    assert json.loads(out)["expect"]["matched"]["rtmr_1"] == {"field": "rtmr1", "values": 1}
+    code, _, err = run([*verify, export("without", {})], capsys)
+    assert code == 3 and "mr_td (quote offset" in one_error_line(err)
+    for name in values:
+        bad = export(f"bad-{name}", {**values, name: flip(values[name])})
+        code, _, err = run([*verify, bad], capsys)
+        assert code == 3, name
+        assert "mismatch" in one_error_line(err)

@@ -94,27 +94,28 @@ BODY_FIELD_OFFSETS = {
 
 @dataclass(frozen=True)
 class TdxExpected:
-    """Values the quote body must hold; ``None`` (0 for the mask) means "not checked".
+    """Values the quote body must hold; ``None`` (0 for the mask) means "not checked"; a frozenset is
+    the set of acceptable values (reference values for a fleet, :mod:`pvmkit.refvalues`).
 
     ``td_attributes_bits_clear`` is a mask of TD attribute bits that must be 0, e.g. ``1`` (DEBUG)
     to refuse debuggable TDs. ``report_data`` is compared whole (64 bytes).
     """
 
-    mr_seam: bytes | None = None
-    mr_signer_seam: bytes | None = None
+    mr_seam: bytes | frozenset[bytes] | None = None
+    mr_signer_seam: bytes | frozenset[bytes] | None = None
     td_attributes: int | None = None
     td_attributes_bits_clear: int = 0
-    xfam: int | None = None
-    mr_td: bytes | None = None
-    mr_config_id: bytes | None = None
-    mr_owner: bytes | None = None
-    mr_owner_config: bytes | None = None
-    rtmr0: bytes | None = None
-    rtmr1: bytes | None = None
-    rtmr2: bytes | None = None
-    rtmr3: bytes | None = None
-    report_data: bytes | None = None
-    mr_service_td: bytes | None = None
+    xfam: int | frozenset[int] | None = None
+    mr_td: bytes | frozenset[bytes] | None = None
+    mr_config_id: bytes | frozenset[bytes] | None = None
+    mr_owner: bytes | frozenset[bytes] | None = None
+    mr_owner_config: bytes | frozenset[bytes] | None = None
+    rtmr0: bytes | frozenset[bytes] | None = None
+    rtmr1: bytes | frozenset[bytes] | None = None
+    rtmr2: bytes | frozenset[bytes] | None = None
+    rtmr3: bytes | frozenset[bytes] | None = None
+    report_data: bytes | frozenset[bytes] | None = None
+    mr_service_td: bytes | frozenset[bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -318,6 +319,10 @@ def _ecdsa_p256(signature: bytes, key: ec.EllipticCurvePublicKey, data: bytes) -
 
 def _mismatch(name: str, body_offset: int, expected: object, actual: object) -> VerificationError:
     def show(v: object) -> str:
+        if isinstance(v, frozenset):
+            shown = sorted(show(x) for x in v)
+            more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
+            return "one of " + ", ".join(shown[:3]) + more
         if isinstance(v, bytes | bytearray):
             return bytes(v).hex()
         if isinstance(v, int) and not isinstance(v, bool):
@@ -342,7 +347,7 @@ def _check_expected(quote: Quote, expected: TdxExpected) -> list[str]:
             actual = getattr(body, name)
             if isinstance(want, bytes | bytearray):
                 want = bytes(want)
-            if want != actual:
+            if actual not in want if isinstance(want, frozenset) else want != actual:
                 raise _mismatch(name, base, want, actual)
             checked.append(name)
         if name == "td_attributes" and expected.td_attributes_bits_clear:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from pvmkit.cli._common import parse_hex, read_file
+from pvmkit.cli._common import parse_hex
 from pvmkit.errors import InputError
 
 TYPE_CHECKING = False
@@ -16,8 +16,12 @@ if TYPE_CHECKING:
     from pvmkit.attest.result import CheckList
 
 __all__ = [
+    "EXPECT_FIELDS",
     "TDX_HEX_FIELDS",
+    "ExpectedSets",
     "check_lines",
+    "combine_expected",
+    "expected_sets",
     "merge_expected",
     "option_name",
     "parse_time",
@@ -56,51 +60,105 @@ def parse_time(text: str) -> _dt.datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=_dt.timezone.utc)
 
 
-def predictions(paths: list[str], evidence: str) -> dict[str, bytes]:
-    """Expected values from pvmkit's own JSON predictions: ``measurement`` for an SNP report (``pvmkit
-    measure --vendor snp|sw``, ``measure --igvm`` records), ``mr_td``/``rtmrN`` for a TDX quote
-    (``measure --vendor tdx [--rtmr] --json``, ``measure --vendor tdx --igvm``, ``tdx replay --json``)."""
-    import json
+#: The evidence fields ``--expect`` files can set, per evidence kind: reference-value name → field.
+EXPECT_FIELDS = {
+    "report": {"snp_launch_measurement": "measurement", "snp_host_data": "host_data"},
+    "quote": {"mr_td": "mr_td", **{f"rtmr_{i}": f"rtmr{i}" for i in range(4)}, "xfam": "xfam"},
+}
+_EVIDENCE_NAMES = {"report": "an SNP report", "quote": "a TDX quote"}
 
+
+class ExpectedSets:
+    """What ``--expect`` files say about one piece of evidence: evidence field → the acceptable values
+    (``values``), the reference-value name each came from (``names``), and the names in the files
+    that this evidence does not carry or this command does not check (``not_covered``)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, frozenset[bytes]] = {}
+        self.names: dict[str, str] = {}
+        self.not_covered: list[str] = []
+
+    def summary(self, checked: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        """For the result: which name matched which field (of how many values), and what was not covered."""
+        matched = {
+            self.names[f]: {"field": f, "values": len(self.values[f])} for f in self.values if f in checked
+        }
+        return {"matched": matched, "not_covered": list(self.not_covered)}
+
+    def text_lines(self, checked: list[str] | tuple[str, ...], width: int) -> list[str]:
+        lines = []
+        for name, info in self.summary(checked)["matched"].items():
+            n = info["values"]
+            label = "expect".ljust(width)
+            lines.append(f"  {label} {info['field']} is one of {n} value{'s' if n != 1 else ''} of {name}")
+        if self.not_covered:
+            lines.append(f"  {'not covered'.ljust(width)} {', '.join(self.not_covered)}")
+        return lines
+
+
+def expected_sets(paths: list[str], evidence: str, corim: Any = None) -> ExpectedSets:
+    """The acceptable values ``--expect`` files give for ``evidence`` (``report`` or ``quote``).
+
+    Every format :mod:`pvmkit.refvalues` reads is accepted (Trustee message or provenance, CoRIM,
+    pvmkit's reference-value JSON, pvmkit's measurement JSON, detected from the content); several
+    files add up (the union of each name's values). A file set holding nothing this evidence carries
+    is refused (:class:`InputError`)."""
+    from pvmkit.refvalues import load_reference_values
+
+    out = ExpectedSets()
+    if not paths:
+        return out
+    rvs = load_reference_values(paths, corim)
+    fields = EXPECT_FIELDS[evidence]
+    for name, values in rvs:
+        field_ = fields.get(name)
+        if field_ is None:
+            out.not_covered.append(name)
+            continue
+        out.values[field_] = frozenset(v for v in values if isinstance(v, bytes))
+        out.names[field_] = name
+    if not out.values:
+        found = ", ".join(out.not_covered)
+        raise InputError(
+            f"--expect {' '.join(paths)}: {found or 'nothing'} cannot check {_EVIDENCE_NAMES[evidence]}"
+        )
+    return out
+
+
+def combine_expected(
+    sets: ExpectedSets, field_: str, given: bytes | frozenset[bytes] | None, parser: Any
+) -> bytes | frozenset[bytes] | None:
+    """An explicit option and ``--expect`` files together: every explicit value must be one the files
+    accept (else a usage error, exit 2), and the explicit values are then what is checked; either
+    alone is the expected value (a set: any of its values)."""
+    accepted = sets.values.get(field_)
+    if given is None or accepted is None:
+        return given if given is not None else _single(accepted)
+    explicit = given if isinstance(given, frozenset) else frozenset({given})
+    outside = sorted(v.hex() for v in explicit - accepted)
+    if outside:
+        parser.error(
+            f"{option_name(field_)} {outside[0][:16]}… is not among the {len(accepted)} value(s) of "
+            f"{sets.names[field_]} in --expect"
+        )
+    return given
+
+
+def _single(values: frozenset[bytes] | None) -> bytes | frozenset[bytes] | None:
+    if values is not None and len(values) == 1:
+        return next(iter(values))
+    return values
+
+
+def predictions(paths: list[str], evidence: str) -> dict[str, bytes]:
+    """Single expected values from ``--expect`` files: evidence field → value, for callers that take
+    one value per field; a field with several acceptable values is refused (use :func:`expected_sets`)."""
+    sets = expected_sets(paths, evidence)
     out: dict[str, bytes] = {}
-    for path in paths:
-        text = read_file(path).decode("utf-8", "replace")
-        try:
-            docs = [json.loads(text)]  # one document (measure --json / --output-format json)
-        except ValueError:
-            try:  # JSON lines: a vCPU range prints one record per configuration
-                docs = [json.loads(line) for line in text.splitlines() if line.strip()]
-            except ValueError:
-                raise InputError(f"--expect {path}: not a pvmkit JSON prediction") from None
-        if not docs:
-            raise InputError(f"--expect {path}: empty, not a pvmkit JSON prediction")
-        if len(docs) != 1:
-            raise InputError(f"--expect {path}: {len(docs)} predictions in one file; keep the one to check")
-        doc = docs[0]
-        if not isinstance(doc, dict):
-            raise InputError(f"--expect {path}: not a pvmkit JSON prediction")
-        schema, vendor = doc.get("schema"), doc.get("vendor")
-        found: dict[str, object] = {}
-        if evidence == "report" and vendor in ("snp", "sw") and schema in (None, "pvmkit.measure-igvm/1"):
-            found = {"measurement": doc.get("digest")}
-        elif evidence == "quote" and schema == "pvmkit.measure-tdx/1":
-            found = {"mr_td": doc.get("mrtd")}
-        elif evidence == "quote" and schema == "pvmkit.measure-tdx-rtmr/1":
-            found = {f"rtmr{i}": doc[f"rtmr{i}"] for i in range(4) if doc.get(f"rtmr{i}") is not None}
-        elif evidence == "quote" and schema == "pvmkit.tdx-replay/1" and isinstance(doc.get("rtmrs"), dict):
-            found = {name: value for name, value in doc["rtmrs"].items() if name in TDX_HEX_FIELDS}
-        elif evidence == "quote" and schema == "pvmkit.measure-igvm/1" and vendor == "tdx":
-            found = {"mr_td": doc.get("digest")}
-        else:
-            what = "an SNP report" if evidence == "report" else "a TDX quote"
-            raise InputError(
-                f"--expect {path}: a {vendor or schema or 'unknown'} prediction cannot check {what}"
-            )
-        for name, value in found.items():
-            raw = parse_hex(str(value), 48, f"--expect {path} {name}")
-            if out.get(name, raw) != raw:
-                raise InputError(f"--expect files disagree on {name}")
-            out[name] = raw
+    for field_, values in sets.values.items():
+        if len(values) != 1:
+            raise InputError(f"--expect: {len(values)} acceptable values of {sets.names[field_]}; keep one")
+        out[field_] = next(iter(values))
     return out
 
 

@@ -50,8 +50,9 @@ def _parser() -> Parser:
         metavar="FILE",
         action="append",
         default=[],
-        help="a prediction printed by 'pvmkit measure ... --output-format json' (or --json): its "
-        "measurement, MRTD or RTMRs become expected values; repeatable",
+        help="acceptable values: a 'pvmkit reference-values' file (Trustee message or provenance, "
+        "pvmkit JSON) or a prediction printed by 'pvmkit measure ... --output-format json' (or --json); "
+        "the value in the evidence must be one of them; repeatable (the files add up)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON (docs/cli.md)")
     for kind in KINDS:

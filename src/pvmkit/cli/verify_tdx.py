@@ -7,8 +7,16 @@ pinned Intel SGX Root CA, optionally against Intel's CRLs (:mod:`pvmkit.attest.t
 from __future__ import annotations
 
 from pvmkit.cli._common import parse_hex, parse_int, print_json, read_file
-from pvmkit.cli._verify_common import TDX_HEX_FIELDS, merge_expected, option_name, parse_time, predictions
+from pvmkit.cli._verify_common import (
+    TDX_HEX_FIELDS,
+    ExpectedSets,
+    combine_expected,
+    expected_sets,
+    option_name,
+    parse_time,
+)
 from pvmkit.cli._verify_common import report_data as _report_data
+from pvmkit.errors import InputError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,15 +49,28 @@ def add_options(p: Parser, evidence: argparse._MutuallyExclusiveGroup) -> None:
     tdx.add_argument("--xfam", metavar="N", help="expected XFAM (the whole u64)")
 
 
+def _xfam(args: Any, sets: ExpectedSets, parser: Parser) -> int | frozenset[int] | None:
+    """``--xfam N`` and the ``xfam`` reference values (the 8 quote bytes, little-endian) together."""
+    given = parse_int(args.xfam, "--xfam") if args.xfam is not None else None
+    if given is not None and not 0 <= given < 1 << 64:
+        raise InputError(f"--xfam {args.xfam} does not fit 64 bits")
+    as_bytes = given.to_bytes(8, "little") if given is not None else None
+    combined = combine_expected(sets, "xfam", as_bytes, parser)
+    if isinstance(combined, frozenset):
+        return frozenset(int.from_bytes(v, "little") for v in combined)
+    return None if combined is None else int.from_bytes(combined, "little")
+
+
 def run(args: Any, parser: Parser) -> int:
     from pvmkit.attest.tdx_verify import INTEL_SGX_ROOT_CA_SHA256, TdxExpected, verify_quote
 
-    predicted = predictions(args.expect, "quote")
+    sets = expected_sets(args.expect, "quote")
     hex_fields = {
-        name: merge_expected(
-            predicted,
+        name: combine_expected(
+            sets,
             name,
             parse_hex(getattr(args, name), 48, option_name(name)) if getattr(args, name) else None,
+            parser,
         )
         for name in TDX_HEX_FIELDS
     }
@@ -59,7 +80,7 @@ def run(args: Any, parser: Parser) -> int:
         td_attributes=parse_int(args.td_attributes, "--td-attributes")
         if args.td_attributes is not None
         else None,
-        xfam=parse_int(args.xfam, "--xfam") if args.xfam is not None else None,
+        xfam=_xfam(args, sets, parser),
         td_attributes_bits_clear=1 if args.no_debug else 0,
     )
     result = verify_quote(
@@ -75,7 +96,8 @@ def run(args: Any, parser: Parser) -> int:
         root_crl=read_file(args.root_crl) if args.root_crl else None,
     )
     if args.json:
-        print_json({"schema": "pvmkit.verify-tdx/1", **result.to_dict()})
+        extra = {"expect": sets.summary(result.expected_fields)} if args.expect else {}
+        print_json({"schema": "pvmkit.verify-tdx/1", **result.to_dict(), **extra})
         return 0
     q, body = result.quote, result.quote.body
     crls = [c.split(":")[0] for c in result.checks if "CRL:" in c]
@@ -96,5 +118,6 @@ def run(args: Any, parser: Parser) -> int:
     lines += [f"  note           {c}" for c in result.checks if c.startswith("ignored")]
     if result.expected_fields:
         lines.append(f"  matched        {', '.join(result.expected_fields)}")
+    lines += sets.text_lines(result.expected_fields, 14)
     print("\n".join(lines))
     return 0
