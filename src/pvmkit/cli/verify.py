@@ -4,7 +4,8 @@ This module is the dispatcher: it builds one parser from the options every kind 
 evidence kind adds, refuses options of another kind, and hands the arguments to the kind's module:
 
 * ``--report``: an SEV-SNP(-layout) attestation report (:mod:`pvmkit.cli.verify_snp`);
-* ``--quote``: an Intel TDX quote (:mod:`pvmkit.cli.verify_tdx`).
+* ``--quote``: an Intel TDX quote (:mod:`pvmkit.cli.verify_tdx`);
+* ``--cca-token``: an Arm CCA attestation token (:mod:`pvmkit.cli.verify_cca`).
 
 Each kind module defines ``EVIDENCE`` (its evidence option's destination), ``OPTIONS`` (the
 destinations only it takes), ``add_options(parser, evidence_group)`` and ``run(args, parser)``.
@@ -14,22 +15,23 @@ list); 1 for unreadable or malformed input; 2 for usage errors.
 
 from __future__ import annotations
 
-from pvmkit.cli import verify_snp, verify_tdx
+from pvmkit.cli import verify_cca, verify_snp, verify_tdx
 from pvmkit.cli._common import Parser
 from pvmkit.cli._verify_common import option_name
 
 __all__ = ["KINDS", "main"]
 
 #: The evidence kinds, in the order their options appear in ``--help``.
-KINDS = (verify_snp, verify_tdx)
+KINDS = (verify_snp, verify_tdx, verify_cca)
 
 
 def _parser() -> Parser:
     p = Parser(
         "verify",
         "Verify an SEV-SNP attestation report (1184 bytes) against its VCEK or VLEK certificate and "
-        "the ASK+ARK chain, or an Intel TDX quote against its PCK chain and Intel's root, then compare "
-        "the fields you expect. Certificates and CRLs may be PEM or DER.",
+        "the ASK+ARK chain, an Intel TDX quote against its PCK chain and Intel's root, or an Arm CCA "
+        "token against its platform key (CPAK), then compare the fields you expect. Certificates and "
+        "CRLs may be PEM or DER.",
     )
     evidence = p.add_mutually_exclusive_group(required=True)
     p.add_argument(

@@ -73,7 +73,9 @@ def decode(
         raise FormatError(f"{what}: not valid CBOR ({_reason(exc)})", what=what) from None
     end = stream.tell()
     if end != len(data):
-        raise FormatError(f"{what}: {len(data) - end} bytes follow the CBOR item", what=what, offset=end)
+        raise FormatError(
+            f"{what}: not one CBOR item ({len(data) - end} bytes follow the first)", what=what, offset=end
+        )
     return _plain(item, what, max_depth)
 
 
