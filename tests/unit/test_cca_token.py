@@ -471,13 +471,13 @@ def test_rak_not_a_point_is_malformed() -> None:
     ("data", "error", "message"),
     [
         (b"", TruncatedError, "empty"),
-        (b"not cbor at all", FormatError, "follow the CBOR item|not a CCA token"),
+        (b"not cbor at all", FormatError, "bytes follow the first|not a CCA token"),
         (bytes.fromhex("d9018fa2"), TruncatedError, "ends after"),
         (bytes.fromhex("d9018f") + b"\x81" * 40 + b"\x00", FormatError, "depth"),
         (bytes.fromhex("d9018fa119acca5bffffffffffffff00"), TruncatedError, "ends after"),
         (bytes.fromhex("d9018fa219acca4019acca40"), FormatError, "Duplicate"),
         (bytes.fromhex("d9018fbf19acca40ff"), FormatError, "indefinite"),
-        (bytes.fromhex("d9018fa119acca40") + b"\x00", FormatError, "follow the CBOR item"),
+        (bytes.fromhex("d9018fa119acca40") + b"\x00", FormatError, "bytes follow the first"),
         (bytes.fromhex("c11a00000000"), FormatError, "unsupported CBOR item"),
     ],
 )
