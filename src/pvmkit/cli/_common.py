@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from pvmkit.cli._parser import Parser
 
 __all__ = [
+    "MAX_DOCUMENT",
+    "MAX_EVIDENCE",
+    "MAX_IMAGE",
+    "MAX_PAYLOAD",
     "Parser",
     "Progress",
     "UsageErrors",
@@ -129,27 +133,79 @@ def parse_size(text: str) -> int:
     return size
 
 
-def read_file(path: str, what: str = "file") -> bytes:
-    """Read a whole input file; OSError propagates (the dispatcher prints it as one line)."""
-    with open(path, "rb") as f:
-        return f.read()
+_KIB, _MIB, _GIB = 1 << 10, 1 << 20, 1 << 30
+
+# The largest input of each kind the CLI reads (docs/cli.md, "Input size limits"). A bigger file is
+# refused with one line before it is read (a regular file by its size, anything else - a pipe,
+# /dev/zero - after reading one byte past the limit), so no input can exhaust memory.
+#: a report, quote, TDREPORT, certificate or chain, CRL, certificate table, key, nonce
+MAX_EVIDENCE = 256 * _KIB
+#: an event log, ACPI or SMBIOS blob, fw_cfg file, JSON or text document (the default)
+MAX_DOCUMENT = 16 * _MIB
+#: a firmware image (OVMF, TDVF, SVSM), IGVM file, guest binary, CCA load image
+MAX_IMAGE = 256 * _MIB
+#: a kernel or initrd
+MAX_PAYLOAD = 2 * _GIB
 
 
-def map_file(path: str) -> bytes | mmap.mmap:
+def _size_text(n: int) -> str:
+    for unit, scale in (("GiB", _GIB), ("MiB", _MIB), ("KiB", _KIB)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} bytes"
+
+
+def _too_big(path: str, what: str, size: int | None, limit: int) -> InputError:
+    actual = f"{size} bytes" if size is not None else f"longer than {_size_text(limit)}"
+    return InputError(
+        f"{path}: {actual}; pvmkit reads at most {_size_text(limit)} for {what} "
+        "(docs/cli.md, input size limits)"
+    )
+
+
+def _read_limited(fd: int, path: str, what: str, limit: int) -> bytes:
+    """Read the rest of the open file ``fd``, refusing it past ``limit`` bytes. A regular file is
+    judged by its size first; anything else is read in chunks, at most ``limit`` + 1 bytes."""
+    import stat
+
+    st = os.fstat(fd)
+    if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+        raise _too_big(path, what, st.st_size, limit)
+    chunks = bytearray()
+    while len(chunks) <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - len(chunks)))
+        if not chunk:
+            return bytes(chunks)
+        chunks += chunk
+    raise _too_big(path, what, None, limit)
+
+
+def read_file(path: str, what: str = "input", limit: int = MAX_DOCUMENT) -> bytes:
+    """Read a whole input file of at most ``limit`` bytes (one of the ``MAX_*`` kinds above);
+    InputError past it. OSError propagates (the dispatcher prints it as one line)."""
+    with open(path, "rb", buffering=0) as f:
+        return _read_limited(f.fileno(), path, what, limit)
+
+
+def map_file(path: str, what: str = "input", limit: int = MAX_PAYLOAD) -> bytes | mmap.mmap:
     """A large input (firmware image, kernel, initrd) mapped read-only instead of read: a 4 MiB image
     then costs neither a copy nor 4 MiB of fresh memory, and only the pages used are touched.
 
-    Falls back to reading for what cannot be mapped (an empty file, a pipe such as ``<(...)``).
-    OSError from opening propagates (the dispatcher prints it as one line). The file must not be
-    truncated while the command runs (as for any mapped file, that would end the process).
+    Falls back to reading for what cannot be mapped (an empty file, a pipe such as ``<(...)``, a
+    character device). Either way, more than ``limit`` bytes is an InputError. OSError from opening
+    propagates (the dispatcher prints it as one line). The file must not be truncated while the
+    command runs (as for any mapped file, that would end the process).
     """
     import mmap
 
-    with open(path, "rb") as f:
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
+            raise _too_big(path, what, size, limit)
         try:
             return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except (ValueError, OSError):  # empty (ValueError), or not a regular file (ENODEV, EACCES)
-            return f.read()
+            return _read_limited(f.fileno(), path, what, limit)
 
 
 def print_json(obj: object) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pvmkit._coldstart.choice import Choice
-from pvmkit.cli._common import Parser, print_json, read_file
+from pvmkit.cli._common import MAX_IMAGE, Parser, print_json, read_file
 from pvmkit.errors import FormatError, InputError
 from pvmkit.formats import ccel as _ccel
 from pvmkit.formats import igvm as _igvm
@@ -630,7 +630,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON (see docs/cli.md)")
     parser.add_argument("--verbose", "-v", action="store_true", help="full hex values and certificates")
     args = parser.parse_args(argv)
-    data = read_file(args.file)
+    data = read_file(args.file, "an input to inspect", MAX_IMAGE)
     if args.type == "auto":
         inspector = detect(data)
         if inspector is None:

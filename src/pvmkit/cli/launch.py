@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from pvmkit.cli._common import Parser, atomic_write, parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._common import MAX_IMAGE, Parser, atomic_write, parse_hex, parse_int, print_json, read_file
 from pvmkit.errors import CapabilityError, InputError, VerificationError
 from pvmkit.features import decode_sev_features, parse_sev_features
 from pvmkit.plan import Vendor
@@ -213,10 +213,10 @@ def main(argv: list[str]) -> int:
                 f"--igvm takes memory, vCPUs, features and policy from the file: not {', '.join(given)}"
             )
         binary = None
-        igvm_file = read_file(args.igvm)
+        igvm_file = read_file(args.igvm, "an IGVM file", MAX_IMAGE)
         guest = _igvm_guest(igvm_file, host_data, id_block, id_auth)
     elif args.binary:
-        binary = read_file(args.binary, "--binary")
+        binary = read_file(args.binary, "a guest binary", MAX_IMAGE)
         guest = flat_binary_plan(
             binary, load_address=load_address, entry=entry, mode=args.mode, vcpus=args.vcpus,
             vmsa_features=vmsa_features, policy=policy, host_data=host_data, nonce=nonce,

@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from pvmkit.cli._common import Parser, parse_hex, parse_int, parse_size, print_json, read_file
+from pvmkit.cli._common import MAX_IMAGE, Parser, parse_hex, parse_int, parse_size, print_json, read_file
 from pvmkit.cli.launch import HARDWARE_VENDORS, require_hardware_vendor
 from pvmkit.errors import InputError
 
@@ -280,7 +280,7 @@ def _launch_tdx(
     if not 0 <= attributes < 1 << 64 or not 0 <= xfam < 1 << 64:
         raise InputError("--td-attributes and --xfam are 64-bit values")
     t0 = time.perf_counter()
-    image = read_file(args.ovmf, "--firmware")
+    image = read_file(args.ovmf, "a firmware image", MAX_IMAGE)
     _check_ram(ram_size, (1 << 32) - len(image))
     meta = parse_tdvf(image)
     plan = build_tdvf_plan(

@@ -15,6 +15,7 @@ import os
 import sys
 
 from pvmkit.cli._common import (
+    MAX_IMAGE,
     UsageErrors,
     atomic_write,
     map_file,
@@ -161,18 +162,18 @@ def launch_from_args(
     if policy_arg:
         policy = parse_int(args.policy, "--policy") if args.policy is not None else None
     init_path = InitPath(args.init_path) if args.init_path is not None else None
-    firmware = parse_ovmf(map_file(args.ovmf))
+    firmware = parse_ovmf(map_file(args.ovmf, "a firmware image", MAX_IMAGE))
     hashes = None
     if args.kernel is not None:
         from pvmkit.formats.sev_hashes import hash_kernel_inputs
 
-        kernel = map_file(args.kernel)
-        initrd = map_file(args.initrd) if args.initrd is not None else None
+        kernel = map_file(args.kernel, "a kernel")
+        initrd = map_file(args.initrd, "an initrd") if args.initrd is not None else None
         hashes = hash_kernel_inputs(kernel, initrd, args.append)
     svsm = None
     vars_size = 0
     if args.svsm is not None:
-        svsm = parse_ovmf(map_file(args.svsm))
+        svsm = parse_ovmf(map_file(args.svsm, "a firmware image", MAX_IMAGE))
         if args.vars_file is not None:
             vars_size = os.stat(args.vars_file).st_size
         elif args.vars_size is not None:
@@ -345,7 +346,7 @@ def _measure_sw_guest(args: argparse.Namespace) -> int:
     else:
         load = parse_int(args.load_address, "--load-address")
         guest = flat_binary_plan(
-            read_file(args.binary),
+            read_file(args.binary, "a guest binary", MAX_IMAGE),
             load_address=load,
             entry=parse_int(args.entry, "--entry") if args.entry else None,
             mode=args.mode,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 
-from pvmkit.cli._common import Parser, parse_int, parse_size, print_json, read_file
+from pvmkit.cli._common import MAX_IMAGE, Parser, parse_int, parse_size, print_json, read_file
 from pvmkit.errors import InputError
 from pvmkit.plan import AddMemory, AddVcpu, CcaParams, Finalize, Init, LaunchPlan, PageKind, Vendor
 
@@ -100,7 +100,7 @@ def _loads(items: list[str], kind: PageKind, option: str) -> list[AddMemory]:
         ipa = _address(ipa_text, option)
         if ipa % _PAGE:
             raise InputError(f"{option} IPA {ipa:#x} is not 4 KiB aligned (RMI populates whole granules)")
-        data = read_file(path)
+        data = read_file(path, "a load image", MAX_IMAGE)
         if not data:
             raise InputError(f"{option} {path}: the file is empty")
         padded = data + bytes(-len(data) % _PAGE)

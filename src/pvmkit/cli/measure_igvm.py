@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 
-from pvmkit.cli._common import Parser, print_json, read_file
+from pvmkit.cli._common import MAX_IMAGE, Parser, print_json, read_file
 from pvmkit.plan import Vendor
 
 __all__ = ["main"]
@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
     from pvmkit.formats.igvm import parse_igvm
     from pvmkit.vendors.igvm.plan import PROFILES, id_block_of, igvm_plan, platform_of, snp_id_auth
 
-    igvm = parse_igvm(read_file(args.igvm))
+    igvm = parse_igvm(read_file(args.igvm, "an IGVM file", MAX_IMAGE))
     vendor = Vendor(args.vendor)
     rules = dataclasses.replace(PROFILES[args.igvm_loader], native_zero=args.native_zero)
     plan = igvm_plan(igvm, vendor, rules)

@@ -11,7 +11,17 @@ import argparse
 import hashlib
 import sys
 
-from pvmkit.cli._common import Parser, atomic_write, parse_hex, parse_size, print_json, read_file
+from pvmkit.cli._common import (
+    MAX_EVIDENCE,
+    MAX_IMAGE,
+    MAX_PAYLOAD,
+    Parser,
+    atomic_write,
+    parse_hex,
+    parse_size,
+    print_json,
+    read_file,
+)
 from pvmkit.errors import InputError
 from pvmkit.plan import PageOrder
 
@@ -207,14 +217,17 @@ def rtmr_inputs_from_args(args: argparse.Namespace, firmware: bytes) -> Any:
         if meta.cfv is None:
             raise InputError("the firmware has no varstore (CFV) to look the certificate up in")
         store = parse_varstore(meta.raw_data(firmware, meta.cfv))
-        authority = tuple(db_authority_event_data(store, read_file(path)) for path in args.sb_authority_cert)
+        authority = tuple(
+            db_authority_event_data(store, read_file(path, "a certificate", MAX_EVIDENCE))
+            for path in args.sb_authority_cert
+        )
     if args.initrd and not args.kernel:
         raise InputError("--initrd needs --kernel")
     inputs = RtmrInputs(
         firmware=firmware,
         memory_size=parse_size(args.memory),
-        kernel=read_file(args.kernel) if args.kernel else None,
-        initrd=read_file(args.initrd) if args.initrd else None,
+        kernel=read_file(args.kernel, "a kernel", MAX_PAYLOAD) if args.kernel else None,
+        initrd=read_file(args.initrd, "an initrd", MAX_PAYLOAD) if args.initrd else None,
         cmdline=args.cmdline,
         acpi=acpi,
         smbios=read_file(args.smbios) if args.smbios else None,
@@ -268,7 +281,7 @@ def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    firmware = read_file(args.firmware)
+    firmware = read_file(args.firmware, "a firmware image", MAX_IMAGE)
     if args.rtmr:
         if args.order is not None or args.td_shim:
             raise InputError("--order and --td-shim apply to MRTD, not to --rtmr")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pvmkit.cli._common import UsageErrors, atomic_write, map_file, scan_options
+from pvmkit.cli._common import MAX_IMAGE, UsageErrors, atomic_write, map_file, scan_options
 from pvmkit.errors import InputError
 
 TYPE_CHECKING = False
@@ -184,7 +184,7 @@ def main(argv: list[str]) -> int:
     if args.mode == "snp:ovmf-hash":
         from pvmkit.vendors.amd.builder import snp_firmware_digest
 
-        firmware = parse_ovmf(map_file(args.ovmf))
+        firmware = parse_ovmf(map_file(args.ovmf, "a firmware image", MAX_IMAGE))
         sys.stdout.write(snp_firmware_digest(firmware).hex() + "\n")
         return 0
 
@@ -228,13 +228,13 @@ def main(argv: list[str]) -> int:
     if args.snp_ovmf_hash and args.mode != "snp":
         raise InputError("SNP OVMF hash only works with SNP")
 
-    firmware = parse_ovmf(map_file(args.ovmf))
+    firmware = parse_ovmf(map_file(args.ovmf, "a firmware image", MAX_IMAGE))
     hashes = None
     if args.kernel and args.mode != "snp:svsm":
         from pvmkit.formats.sev_hashes import hash_kernel_inputs
 
-        initrd = map_file(args.initrd) if args.initrd else None
-        hashes = hash_kernel_inputs(map_file(args.kernel), initrd, args.append or None)
+        initrd = map_file(args.initrd, "an initrd") if args.initrd else None
+        hashes = hash_kernel_inputs(map_file(args.kernel, "a kernel"), initrd, args.append or None)
 
     vcpus = args.vcpus if args.mode != "sev" else 1
     if args.mode == "sev":
@@ -276,7 +276,7 @@ def main(argv: list[str]) -> int:
             raise InputError("SVSM mode is only implemented for QEMU")
         if not args.svsm:
             raise InputError("snp:svsm mode requires --svsm")
-        svsm = parse_ovmf(map_file(args.svsm))
+        svsm = parse_ovmf(map_file(args.svsm, "a firmware image", MAX_IMAGE))
         launch = AmdLaunch(
             Vendor.SNP,
             firmware,

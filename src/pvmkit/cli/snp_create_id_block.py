@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from pvmkit.cli._common import Parser, parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._common import MAX_EVIDENCE, Parser, parse_hex, parse_int, print_json, read_file
 from pvmkit.errors import InputError
 
 __all__ = ["main"]
@@ -60,8 +60,10 @@ def main(argv: list[str]) -> int:
         guest_svn=parse_int(args.guest_svn, "--guest-svn"),
         policy=parse_int(args.policy, "--policy"),
     )
-    id_key = load_private_key(read_file(args.idkey))
-    author_key = load_private_key(read_file(args.authorkey)) if args.authorkey else None
+    id_key = load_private_key(read_file(args.idkey, "a key", MAX_EVIDENCE))
+    author_key = None
+    if args.authorkey:
+        author_key = load_private_key(read_file(args.authorkey, "a key", MAX_EVIDENCE))
     signed = sign_id_block(block, id_key, author_key)
 
     def b64(data: bytes) -> str:

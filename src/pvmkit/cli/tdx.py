@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pvmkit.cli._common import Parser, print_json, read_file
+from pvmkit.cli._common import MAX_EVIDENCE, Parser, print_json, read_file
 from pvmkit.cli.inspect import decoded_summary
 from pvmkit.errors import FormatError, InputError, VerificationError
 from pvmkit.formats.ccel import CcelTable, CcType, EventLog
@@ -157,12 +157,12 @@ def _replay(argv: list[str]) -> int:
 
     table: CcelTable | None = None
     if args.ccel_table:
-        table = CcelTable.parse(read_file(args.ccel_table))
+        table = CcelTable.parse(read_file(args.ccel_table, "an ACPI table", MAX_EVIDENCE))
         if table.cc_type != CcType.TDX:
             raise FormatError(
                 f"{args.ccel_table}: CCEL CC type is {table.cc_type_name}, not TDX", what="CCEL.CcType"
             )
-    data = read_file(args.ccel_data)
+    data = read_file(args.ccel_data, "an event log")
     try:
         log = EventLog.parse(data)
     except FormatError as exc:
@@ -172,7 +172,7 @@ def _replay(argv: list[str]) -> int:
             f"the event log uses {log.end_offset} bytes, more than the CCEL table's LAML {table.laml}",
             what="CCEL.LAML",
         )
-    reference = EventLog.parse(read_file(args.reference)) if args.reference else None
+    reference = EventLog.parse(read_file(args.reference, "an event log")) if args.reference else None
     if reference is not None and not (args.quote or args.tdreport):
         raise InputError("--reference needs --quote or --tdreport")
 
@@ -180,12 +180,12 @@ def _replay(argv: list[str]) -> int:
     source: dict[str, Any] | None = None
     label: str | None = None
     if args.quote:
-        q = Quote.parse(read_file(args.quote))
+        q = Quote.parse(read_file(args.quote, "a quote", MAX_EVIDENCE))
         rtmrs = q.rtmrs
         source = {"kind": "quote", "file": args.quote, "version": q.version}
         label = f"the quote (v{q.version})"
     elif args.tdreport:
-        r = TdReport.parse(read_file(args.tdreport))
+        r = TdReport.parse(read_file(args.tdreport, "a TDREPORT", MAX_EVIDENCE))
         rtmrs = r.rtmrs
         source = {"kind": "tdreport", "file": args.tdreport}
         label = "the TDREPORT"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from pvmkit.cli._common import parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._common import MAX_EVIDENCE, parse_hex, parse_int, print_json, read_file
 from pvmkit.cli._verify_common import merge_expected, parse_time, predictions
 from pvmkit.cli._verify_common import report_data as _report_data
 from pvmkit.errors import InputError
@@ -87,12 +87,12 @@ def _from_cert_table(path: str, chain_path: str | None) -> tuple[bytes, bytes, s
     given, replaces the table's ASK and ARK."""
     from pvmkit.attest.cert_table import parse_cert_table
 
-    table = parse_cert_table(read_file(path))
+    table = parse_cert_table(read_file(path, "a certificate table", MAX_EVIDENCE))
     kind = "vlek" if "vlek" in table else "vcek"
     if kind not in table:
         raise InputError(f"--certs {path}: the table holds neither a VCEK nor a VLEK ({', '.join(table)})")
     if chain_path:
-        return table[kind], read_file(chain_path), kind
+        return table[kind], read_file(chain_path, "a certificate chain", MAX_EVIDENCE), kind
     missing = [name for name in ("ask", "ark") if name not in table]
     if missing:
         raise InputError(
@@ -120,7 +120,7 @@ def _ark_sha256(path: str) -> str:
 
     from pvmkit.attest._x509 import load_certificates
 
-    certs = load_certificates(read_file(path), path)
+    certs = load_certificates(read_file(path, "certificates", MAX_EVIDENCE), path)
     return hashlib.sha256(certs[0].public_bytes(Encoding.DER)).hexdigest()
 
 
@@ -154,8 +154,8 @@ def run(args: Any, parser: Parser) -> int:
 
     pins = [parse_hex(pin, 32, "--ark-sha256").hex() for pin in args.ark_sha256 or ()]
     if args.key:
-        cert = read_file(os.path.join(args.key, "vcek.pem"))
-        chain = read_file(args.chain or os.path.join(args.key, "cert_chain.pem"))
+        cert = read_file(os.path.join(args.key, "vcek.pem"), "a certificate", MAX_EVIDENCE)
+        chain = read_file(args.chain or os.path.join(args.key, "cert_chain.pem"), "a chain", MAX_EVIDENCE)
         kind = "vcek"
         if not pins:  # the user named this software CA: its own ARK (ark.pem) is the anchor
             pins = [_ark_sha256(os.path.join(args.key, "ark.pem"))]
@@ -163,16 +163,17 @@ def run(args: Any, parser: Parser) -> int:
         cert, chain, kind = _from_cert_table(args.certs, args.chain)
     else:
         kind = "vcek" if args.vcek else "vlek"
-        cert, chain = read_file(args.vcek or args.vlek), read_file(args.chain)
+        cert = read_file(args.vcek or args.vlek, "a certificate", MAX_EVIDENCE)
+        chain = read_file(args.chain, "a certificate chain", MAX_EVIDENCE)
     result = verify_report(
-        read_file(args.report),
+        read_file(args.report, "a report", MAX_EVIDENCE),
         cert,
         chain,
         at=at,
         expected=expected,
         key_kind=kind,
         trusted_ark_sha256=pins or None,
-        crl=read_file(args.crl) if args.crl else None,
+        crl=read_file(args.crl, "a CRL", MAX_EVIDENCE) if args.crl else None,
     )
     if args.json:
         print_json({"schema": "pvmkit.verify/1", **result.to_dict()})

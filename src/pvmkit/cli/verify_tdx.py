@@ -6,7 +6,7 @@ pinned Intel SGX Root CA, optionally against Intel's CRLs (:mod:`pvmkit.attest.t
 
 from __future__ import annotations
 
-from pvmkit.cli._common import parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._common import MAX_EVIDENCE, parse_hex, parse_int, print_json, read_file
 from pvmkit.cli._verify_common import (
     TDX_HEX_FIELDS,
     ExpectedSets,
@@ -84,7 +84,7 @@ def run(args: Any, parser: Parser) -> int:
         td_attributes_bits_clear=1 if args.no_debug else 0,
     )
     result = verify_quote(
-        read_file(args.quote),
+        read_file(args.quote, "a quote", MAX_EVIDENCE),
         at=parse_time(args.at) if args.at else None,
         expected=expected,
         trusted_root_sha256=(
@@ -92,8 +92,8 @@ def run(args: Any, parser: Parser) -> int:
             if args.root_sha256
             else INTEL_SGX_ROOT_CA_SHA256
         ),
-        pck_crl=read_file(args.pck_crl) if args.pck_crl else None,
-        root_crl=read_file(args.root_crl) if args.root_crl else None,
+        pck_crl=read_file(args.pck_crl, "a CRL", MAX_EVIDENCE) if args.pck_crl else None,
+        root_crl=read_file(args.root_crl, "a CRL", MAX_EVIDENCE) if args.root_crl else None,
     )
     if args.json:
         extra = {"expect": sets.summary(result.expected_fields)} if args.expect else {}

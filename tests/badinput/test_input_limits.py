@@ -1,0 +1,144 @@
+"""Issue 15 item 3: every input kind has a documented maximum (docs/cli.md, "Input size limits"),
+enforced where the CLI reads files; past it, one line and exit 1, quickly and in bounded memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from pvmkit.cli import _common
+from pvmkit.cli.main import main
+from pvmkit.errors import InputError
+from support.fixtures import fixture_path, read_fixture
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_limits_are_ordered_and_documented() -> None:
+    assert _common.MAX_EVIDENCE == 256 << 10
+    assert _common.MAX_DOCUMENT == 16 << 20
+    assert _common.MAX_IMAGE == 256 << 20
+    assert _common.MAX_PAYLOAD == 2 << 30
+    cli_md = (REPO / "docs" / "cli.md").read_text()
+    assert "## Input size limits" in cli_md
+    for text in ("256 KiB", "16 MiB", "256 MiB", "2 GiB"):
+        assert text in cli_md.split("## Input size limits")[1].split("\n## ")[0]
+
+
+def test_read_file_at_and_past_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 100)
+    assert _common.read_file(str(path), "a thing", limit=100) == b"x" * 100
+    with pytest.raises(InputError, match=r"100 bytes; pvmkit reads at most 99 bytes for a thing"):
+        _common.read_file(str(path), "a thing", limit=99)
+
+
+def test_read_file_from_a_pipe_past_the_limit() -> None:
+    r, w = os.pipe()
+    try:
+        os.write(w, b"y" * 5000)
+        os.close(w)
+        w = -1
+        with pytest.raises(InputError, match="longer than 4 KiB; pvmkit reads at most 4 KiB for a pipe"):
+            _common.read_file(f"/dev/fd/{r}", "a pipe", limit=4096)
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def test_map_file_refuses_a_character_device_stream() -> None:
+    with pytest.raises(InputError, match="/dev/zero: longer than 1 MiB"):
+        _common.map_file("/dev/zero", "a firmware image", limit=1 << 20)
+
+
+def test_verify_quote_dev_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    start = time.monotonic()
+    assert main(["verify", "--quote", "/dev/zero"]) == 1
+    assert time.monotonic() - start < 20  # milliseconds here; the margin is for a loaded machine
+    line = one_error_line(capsys.readouterr().err)
+    assert line == (
+        "pvmkit: error: /dev/zero: longer than 256 KiB; pvmkit reads at most 256 KiB for a quote "
+        "(docs/cli.md, input size limits)"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "--quote", "{big}"],
+        ["verify", "--report", "{big}", "--vcek", "{vcek}", "--chain", "{vcek}"],
+        ["tdx", "replay", "--ccel-data", "{big}"],
+        ["inspect", "{big}"],
+        ["measure", "--vendor", "tdx", "--firmware", "{big}"],
+        ["measure", "--vendor", "snp", "--ovmf", "{big}", "--vcpu-type", "EPYC-v4"],
+    ],
+)
+def test_sparse_3_gib_file_is_refused_unread(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    big = tmp_path / "big"
+    with open(big, "wb") as f:
+        f.truncate(3 << 30)  # sparse: no disk, but read whole it would need 3 GiB of memory
+    vcek = str(fixture_path("go-sev-guest/vcek.testcer"))
+    start = time.monotonic()
+    code = main([a.format(big=big, vcek=vcek) for a in argv])
+    assert time.monotonic() - start < 20
+    assert code == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert f"{big}: 3221225472 bytes; pvmkit reads at most" in line
+
+
+_UNDER_LIMIT = textwrap.dedent(
+    """
+    import resource, sys
+    # the address space in use now (the interpreter and pvmkit's imports), plus 512 MiB
+    with open("/proc/self/status") as f:
+        vm = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize:"))
+    limit = vm + (512 << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    from pvmkit.cli.main import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def _run_under_address_space_limit(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    prelude = "import pvmkit.cli.main, pvmkit.cli.verify, pvmkit.cli.measure, cryptography.x509\n"
+    return subprocess.run(
+        [sys.executable, "-c", prelude + _UNDER_LIMIT, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        check=False,
+    )
+
+
+def test_dev_zero_quote_under_an_address_space_limit() -> None:
+    done = _run_under_address_space_limit(["verify", "--quote", "/dev/zero"])
+    assert done.returncode == 1, done.stderr
+    assert one_error_line(done.stderr).startswith("pvmkit: error: /dev/zero: longer than 256 KiB")
+
+
+def test_flipped_tdvf_size_under_an_address_space_limit(tmp_path: Path) -> None:
+    image = bytearray(read_fixture("firmware/OVMF.inteltdx.ms.fd"))
+    image[0x3FF645] ^= 0x10  # the CFV's MemoryDataSize becomes 0x100000084000 (issue 15 item 2)
+    path = tmp_path / "tdvf.fd"
+    path.write_bytes(image)
+    done = _run_under_address_space_limit(["measure", "--vendor", "tdx", "--firmware", str(path)])
+    assert done.returncode == 1, done.stderr
+    assert one_error_line(done.stderr).startswith("pvmkit: error: TDVF section 1 (CFV): MemoryDataSize")
