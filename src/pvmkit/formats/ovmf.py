@@ -8,6 +8,11 @@ with the raw image, every footer-table entry and the decoded AMD entries:
 * the SEV hashes-table area (kernel/initrd/cmdline hashes), the launch-secret area,
 * the SVSM info entry (Coconut SVSM images).
 
+The SEV metadata sections together may claim at most :data:`MAX_SECTION_MEMORY` (256 MiB) of guest
+memory: every page of them is measured one by one, so a corrupt size field (one flipped bit asks for
+2 GiB) would otherwise cost seconds of hashing. Real images claim well under 1 MiB. This is pvmkit's
+bound, not QEMU's; :mod:`pvmkit.formats.tdvf` applies the same one to TDVF sections.
+
 A missing entry is ``None``; malformed bytes raise :class:`~pvmkit.errors.FormatError` (or
 :class:`~pvmkit.errors.TruncatedError`) with ``what=`` the structure and ``offset=`` its file offset.
 The same parser reads Coconut SVSM images, which carry the same footer table.
@@ -29,6 +34,7 @@ __all__ = [
     "FOOTER_GUID",
     "FOUR_GIB",
     "HASHES_TABLE_GUID",
+    "MAX_SECTION_MEMORY",
     "METADATA_GUID",
     "RESET_BLOCK_GUID",
     "SECRET_AREA_GUID",
@@ -47,6 +53,8 @@ __all__ = [
 ]
 
 FOUR_GIB = 1 << 32
+#: The most guest memory a firmware's launch-time sections may claim together (module docstring).
+MAX_SECTION_MEMORY = 256 << 20
 
 #: A whole firmware image: bytes, or a read-only ``mmap`` of the file (what the CLI passes, so a 4 MiB
 #: image is not copied into memory first). Slicing either gives bytes.
@@ -320,9 +328,19 @@ def parse_sev_metadata(data: Image, offset_from_end: int) -> tuple[int, tuple[Me
             offset=start + 12,
         )
     sections = []
+    total = 0
     for i in range(count):
         off = start + _ASEV_HEADER + i * _ASEV_ITEM
-        sections.append(MetadataSection(_u32(data, off), _u32(data, off + 4), _u32(data, off + 8), off))
+        section = MetadataSection(_u32(data, off), _u32(data, off + 4), _u32(data, off + 8), off)
+        total += section.size
+        if total > MAX_SECTION_MEMORY:
+            raise FormatError(
+                f"SEV metadata section {i} of {section.size:#x} bytes brings the sections to {total:#x}, "
+                f"over pvmkit's limit of {MAX_SECTION_MEMORY:#x} (a corrupt size field?)",
+                what="SEV metadata",
+                offset=off + 4,
+            )
+        sections.append(section)
     return start, tuple(sections)
 
 

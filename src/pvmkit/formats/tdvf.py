@@ -21,9 +21,12 @@ the file offset of the problem):
 * one rule QEMU lacks: ``DataOffset + RawDataSize ≤ file size``. Debian 12's split ``OVMF_CODE_4M.fd``
   carries metadata written for the unified image, so its sections run past its end; QEMU would read
   past the image, pvmkit refuses it;
-* pvmkit's own bound, checked before anything is allocated or hashed: the sections' ``MemoryDataSize``
-  values add up to at most :data:`MAX_SECTION_MEMORY` (4 GiB). OVMF and td-shim builds use a few MiB;
-  a larger sum comes from a corrupt or hostile image (one flipped bit in a size field asks for 16 TiB).
+* pvmkit's own bound, checked before anything is allocated or hashed: the memory the sections added
+  at launch (all but ``PAGE.AUG`` ones) claim beyond the image bytes they carry, ``MemoryDataSize −
+  RawDataSize`` summed, is at most :data:`MAX_SECTION_MEMORY` (256 MiB, shared with
+  :mod:`pvmkit.formats.ovmf`); the image bytes themselves are bounded by the file. Every page added is
+  hashed into MRTD, so a corrupt size field (one flipped bit asks for 16 TiB) would otherwise cost
+  memory and minutes; OVMF and td-shim builds claim well under 1 MiB.
 
 The footer-table walk is the one in :mod:`pvmkit.formats.ovmf` (shared with the AMD side);
 :func:`footer_entries` gives its ``guid → (payload, payload offset)`` view.
@@ -36,7 +39,7 @@ import struct
 from dataclasses import dataclass
 
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
-from pvmkit.formats.ovmf import parse_footer_table
+from pvmkit.formats.ovmf import MAX_SECTION_MEMORY, parse_footer_table
 
 __all__ = [
     "FOOTER_GUID",
@@ -67,8 +70,6 @@ _SECTION = struct.Struct("<IIQQII")  # data offset, raw size, GPA, memory size, 
 _RESET_AREA = 0x20  # the table ends this many bytes before the end of the file
 _TRAILER = 18  # every table entry ends with u16 length + 16-byte GUID
 _PAGE = 4096
-#: Upper bound on the sum of all sections' MemoryDataSize (pvmkit's limit, see the module docstring).
-MAX_SECTION_MEMORY = 1 << 32
 
 
 def guid_to_bytes(text: str) -> bytes:
@@ -327,11 +328,13 @@ def parse_tdvf(data: bytes | bytearray | memoryview, *, qemu: bool = True) -> Td
         d_off, raw, gpa, mem, typ, attr = _SECTION.unpack_from(buf, off)
         section = TdvfSection(i, d_off, raw, gpa, mem, typ, attr, off)
         _check_section(section, size, qemu)
-        total += mem
+        if not section.page_aug:
+            total += mem - raw
         if total > MAX_SECTION_MEMORY:
             raise FormatError(
-                f"TDVF section {i} ({section.type_name}): MemoryDataSize {mem:#x} brings the sections to "
-                f"{total:#x} bytes, over pvmkit's limit of {MAX_SECTION_MEMORY:#x} (a corrupt size field?)",
+                f"TDVF section {i} ({section.type_name}): MemoryDataSize {mem:#x} brings the memory the "
+                f"sections claim beyond their data to {total:#x} bytes, over pvmkit's limit of "
+                f"{MAX_SECTION_MEMORY:#x} (a corrupt size field?)",
                 what="TDVF section",
                 offset=off,
             )
