@@ -16,7 +16,7 @@ import itertools
 import sys
 from typing import TYPE_CHECKING
 
-from pvmkit.cli._common import Parser, atomic_write, map_file, parse_int
+from pvmkit.cli._common import MAX_IMAGE, Parser, atomic_write, map_file, parse_int
 from pvmkit.errors import InputError
 
 if TYPE_CHECKING:
@@ -264,7 +264,7 @@ def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
     )
     _limit(args, len(combos))
     for firmware_path, kernel, initrd, cmdline in combos:
-        firmware = bytes(map_file(firmware_path))
+        firmware = bytes(map_file(firmware_path, "a firmware image", MAX_IMAGE))
         argv, origin = _inputs(
             ["--vendor", "tdx", *rest, "--firmware", firmware_path],
             "tdx",

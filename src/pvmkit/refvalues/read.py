@@ -24,6 +24,9 @@ from pvmkit.refvalues.model import RefValueSet
 from pvmkit.refvalues.names import CCA_RIM, SNP_MEASUREMENT
 from pvmkit.refvalues.setjson import SCHEMA, hex_field, parse_set_json
 
+#: The largest reference-value file read (the CLI's document limit, docs/cli.md "Input size limits").
+MAX_FILE_SIZE = 16 << 20
+
 __all__ = ["CorimOptions", "load_expectations", "load_reference_values", "read_reference_values"]
 
 
@@ -122,7 +125,13 @@ def load_reference_values(paths: Iterable[str], corim: CorimOptions | None = Non
     rvs = RefValueSet()
     for path in paths:
         with open(path, "rb") as f:
-            rvs.merge(read_reference_values(f.read(), path, corim))
+            data = f.read(MAX_FILE_SIZE + 1)  # /dev/zero or a huge file must not exhaust memory
+        if len(data) > MAX_FILE_SIZE:
+            raise InputError(
+                f"{path}: longer than 16 MiB; pvmkit reads at most 16 MiB for reference values "
+                "(docs/cli.md, input size limits)"
+            )
+        rvs.merge(read_reference_values(data, path, corim))
     return rvs
 
 

@@ -1,5 +1,7 @@
-"""Issue 15 item 3: every input kind has a documented maximum (docs/cli.md, "Input size limits"),
-enforced where the CLI reads files; past it, one line and exit 1, quickly and in bounded memory."""
+"""Issue 15 through the command line: every repro gives one line on stderr and a documented exit code
+(docs/cli.md), never a traceback or a warning; every input kind has a documented maximum (docs/cli.md,
+"Input size limits") enforced where the CLI reads files, quickly and in bounded memory (two cases run
+under an address-space limit). The library half is tests/unit/test_bad_input.py."""
 
 from __future__ import annotations
 
@@ -18,13 +20,68 @@ from pvmkit.errors import InputError
 from support.fixtures import fixture_path, read_fixture
 
 REPO = Path(__file__).resolve().parents[2]
+TDVF = "firmware/OVMF.inteltdx.ms.fd"
+#: (byte offset, xor mask, cryptography's diagnosis) in go-sev-guest's vcek.testcer
+VCEK_FLIPS = [
+    (553, 0x02, "Duplicate 1.3.6.1.4.1.3704.1.3.3 extension"),
+    (121, 0x10, "oid must be X500_UNIQUE_IDENTIFIER"),
+    (133, 0x01, "Attribute's length must be >= 2 and <= 2"),
+]
+
+
+def flipped(relative: str, offset: int, mask: int) -> bytes:
+    data = bytearray(read_fixture(relative))
+    data[offset] ^= mask
+    return bytes(data)
 
 
 def one_error_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "Warning" not in err
     return lines[0]
+
+
+@pytest.mark.parametrize(("offset", "mask", "cause"), VCEK_FLIPS)
+def test_verify_report_with_flipped_vcek(
+    offset: int, mask: int, cause: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vcek = tmp_path / "vcek.der"
+    vcek.write_bytes(flipped("go-sev-guest/vcek.testcer", offset, mask))
+    argv = [
+        "verify",
+        "--report",
+        str(fixture_path("go-sev-guest/attestation.bin")),
+        "--vcek",
+        str(vcek),
+        "--chain",
+        str(fixture_path("go-sev-guest/trust/ask_ark_milan.pem")),
+    ]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    line = one_error_line(captured.err)
+    assert line.startswith("pvmkit: error:") and cause in line
+    assert captured.out == ""
+
+
+def test_verify_quote_with_flipped_embedded_pck_chain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quote = tmp_path / "quote.dat"
+    # byte 2101 lies in the PEM PCK chain of the quote's certification data: a duplicate keyUsage
+    quote.write_bytes(flipped("go-tdx-guest/tdx_prod_quote_SPR_E4.dat", 2101, 0x04))
+    assert main(["verify", "--quote", str(quote)]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert "pck chain: not a valid X.509 certificate" in line
+    assert "Duplicate 2.5.29.15 extension" in line
+
+
+def test_measure_tdx_with_the_flipped_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "tdvf.fd"
+    path.write_bytes(flipped(TDVF, 0x3FF645, 0x10))
+    assert main(["measure", "--vendor", "tdx", "--firmware", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("pvmkit: error: TDVF section 1 (CFV)")
 
 
 def test_limits_are_ordered_and_documented() -> None:

@@ -1,0 +1,147 @@
+"""Issue 15: bad input never crashes and never exhausts memory (the library half; the CLI half is
+tests/cli/test_cli_bad_input.py). Each case is one bit flipped in a real fixture (offsets count from
+0, as in the issue; provenance in tests/vectors/README.md, "Bad input"):
+
+* item 1: a malformed certificate is a FormatError, never a ``cryptography`` exception or a printed
+  warning;
+* item 2: sizes read from a file are checked against what the file and the guest can hold before
+  anything is allocated;
+* item 8: inputs that were slow (a firmware claiming gigabytes of zero pages, an event log whose RTMR
+  matches nothing) are bounded.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import pytest
+
+from pvmkit.attest._x509 import common_name, load_certificates
+from pvmkit.errors import FormatError
+from pvmkit.formats.ovmf import MAX_SECTION_MEMORY, parse_ovmf
+from pvmkit.formats.tdvf import parse_tdvf
+from pvmkit.vendors.tdx.builder import build_tdvf_plan
+from support.fixtures import read_fixture
+
+TDVF = "firmware/OVMF.inteltdx.ms.fd"
+OVMF = "firmware/OVMF.amdsev.fd"
+
+
+VCEK_FLIPS = [
+    (553, 0x02, "Duplicate 1.3.6.1.4.1.3704.1.3.3 extension"),
+    (121, 0x10, "oid must be X500_UNIQUE_IDENTIFIER"),
+    (133, 0x01, "Attribute's length must be >= 2 and <= 2"),
+]
+
+
+def flipped(relative: str, offset: int, mask: int) -> bytes:
+    data = bytearray(read_fixture(relative))
+    data[offset] ^= mask
+    return bytes(data)
+
+
+@pytest.mark.parametrize(("offset", "mask", "cause"), VCEK_FLIPS)
+def test_flipped_vcek_is_a_format_error(offset: int, mask: int, cause: str) -> None:
+    data = flipped("go-sev-guest/vcek.testcer", offset, mask)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning escaping load_certificates fails the test
+        with pytest.raises(FormatError, match=r"not a valid X\.509 certificate") as info:
+            load_certificates(data, "vcek")
+    assert cause in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_original_vcek_still_loads() -> None:
+    # the AMD KDS certificate has serial number 0: loading it stays silent (filterwarnings = error)
+    (cert,) = load_certificates(read_fixture("go-sev-guest/vcek.testcer"), "vcek")
+    assert common_name(cert) == "SEV-VCEK"
+
+
+def test_tdvf_section_memory_size_is_bounded() -> None:
+    # byte 0x3ff645 is bit 44 of the CFV section's MemoryDataSize: 0x84000 becomes 0x100000084000
+    image = flipped(TDVF, 0x3FF645, 0x10)
+    with pytest.raises(FormatError, match="over pvmkit's limit") as info:
+        parse_tdvf(image)
+    assert "0x100000084000" in str(info.value)
+    assert info.value.offset == 0x3FF630  # the CFV's 32-byte entry (the size field is at +0x10)
+
+
+def test_tdvf_limit_leaves_the_real_image_alone() -> None:
+    meta = parse_tdvf(read_fixture(TDVF))
+    assert sum(s.memory_data_size - s.raw_data_size for s in meta.sections) < MAX_SECTION_MEMORY // 256
+
+
+def test_unmeasured_padding_is_not_a_copy() -> None:
+    """An unmeasured section bigger than its data is zero-padded in a lazily zero-filled mapping:
+    the CFV grown to 128 MiB (within the limit) plans without allocating 128 MiB."""
+    image = bytearray(read_fixture(TDVF))
+    cfv_size_field = 0x3FF630 + 16  # MemoryDataSize of section 1, u64 little-endian
+    image[cfv_size_field : cfv_size_field + 8] = (128 << 20).to_bytes(8, "little")
+    plan = build_tdvf_plan(bytes(image))
+    (cfv,) = [op for op in plan.ops if getattr(op, "label", "") == "CFV#1"]
+    assert cfv.size == 128 << 20 and cfv.data is not None and len(cfv.data) == 128 << 20
+    assert cfv.data[:16] == image[:16]  # the CFV's data starts the image (DataOffset 0)
+    assert cfv.data[(128 << 20) - 16 :] == bytes(16)
+
+
+def test_tdvf_limit_counts_memory_beyond_the_data() -> None:
+    image = bytearray(read_fixture(TDVF))
+    temp_size_field = 0x3FF650 + 16  # MemoryDataSize of section 2 (TEMP_MEM, no data)
+    image[temp_size_field : temp_size_field + 8] = (MAX_SECTION_MEMORY).to_bytes(8, "little")
+    with pytest.raises(FormatError, match="beyond their data"):
+        parse_tdvf(bytes(image))
+    image[temp_size_field : temp_size_field + 8] = (MAX_SECTION_MEMORY // 2).to_bytes(8, "little")
+    assert parse_tdvf(bytes(image)).sections[2].memory_data_size == MAX_SECTION_MEMORY // 2
+
+
+def test_sev_metadata_section_size_is_bounded() -> None:
+    """Issue 15 item 8 (mutated OVMF images measured for seconds): bit 31 of the size of the sixth
+    SEV metadata section (SNP_SEC_MEM, 124 KiB) claims 2 GiB of zero pages, each hashed on its own."""
+    image = bytearray(read_fixture(OVMF))
+    size_field = 0x3FFA88 + 4  # the sixth 12-byte descriptor {gpa, size, type}
+    assert int.from_bytes(image[size_field : size_field + 4], "little") == 126976
+    image[size_field + 3] ^= 0x80
+    start = time.monotonic()
+    with pytest.raises(FormatError, match="over pvmkit's limit") as info:
+        parse_ovmf(bytes(image))
+    assert time.monotonic() - start < 10
+    assert info.value.offset == size_field
+    assert sum(s.size for s in parse_ovmf(read_fixture(OVMF)).sections) < MAX_SECTION_MEMORY // 1000
+
+
+def test_event_log_search_is_bounded() -> None:
+    """Issue 15 item 8 (mutated event logs replayed for 1.4 s against a quote): when a register differs
+    and no single-byte change explains it, the search stops at its budget. The budget still covers a
+    full sweep of every register of the real log (test_tdx_replay's byte-47 flips need it)."""
+    from pvmkit.formats.ccel import EventLog
+    from pvmkit.formats.tdx_quote import Quote
+    from pvmkit.vendors.tdx.replay import DEFAULT_SEARCH_BUDGET, EventStatus, compare, replay
+
+    log = EventLog.parse(read_fixture("go-tdx-guest/ccel/ccel_data.dat"))
+    quote = Quote.parse(read_fixture("go-tdx-guest/ccel/cos-113-tdx-quote.dat"))
+    rep = replay(log)
+    for k in range(4):
+        events = rep.events_of(k)
+        sweep = sum(
+            255 * 48 * (len(events) - j) for j, r in enumerate(events) if r.status == EventStatus.EXTERNAL
+        )
+        assert sweep <= DEFAULT_SEARCH_BUDGET
+    other = (bytes(48), *quote.rtmrs[1:])  # RTMR0 of another TD: nothing explains it
+    start = time.monotonic()
+    d = compare(log, other).first_difference
+    assert time.monotonic() - start < 15  # about 0.5 s here; the margin is for a loaded machine
+    assert d is not None and d.rtmr == 0 and d.event is None
+
+
+def test_reference_value_files_are_bounded() -> None:
+    """Issue 15 item 3 in the library: reference-value files (verify --expect, reference-values) are
+    read up to 16 MiB, so /dev/zero is refused instead of read forever."""
+    from pvmkit.errors import InputError
+    from pvmkit.refvalues.read import MAX_FILE_SIZE, load_reference_values
+
+    assert MAX_FILE_SIZE == 16 << 20
+    start = time.monotonic()
+    with pytest.raises(InputError, match="/dev/zero: longer than 16 MiB"):
+        load_reference_values(["/dev/zero"])
+    assert time.monotonic() - start < 20
