@@ -85,6 +85,8 @@ def test_demo_without_kvm_measures_only(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["demo", "--kvm", "/nonexistent/kvm", "--require-kvm"]) == 1
     _out, err = capsys.readouterr()
     assert err.count("\n") == 1 and err.startswith("pvmkit: error: ") and "Traceback" not in err
+    # said once: the device, the reason and the errno (issue 9 part 2)
+    assert err.count("/nonexistent/kvm") == 1 and err.count("(ENOENT)") == 1, err
 
 
 @pytest.mark.kvm

@@ -404,3 +404,22 @@ def test_probe_decodes_vmsa_features_and_explains_absence() -> None:
     assert not b.available and b.value is None and "ENXIO" in (b.reason or "")
     c = _attribute(_FakeKvm(attrs={key: 1}), False, *key, "KVM_X86_SEV_VMSA_FEATURES")  # type: ignore[arg-type]
     assert not c.available and "KVM_CAP_SYS_ATTRIBUTES=0" in (c.reason or "")
+
+
+def test_release_all_runs_every_step_and_raises_the_first_failure() -> None:
+    from pvmkit.kvm import release_all
+
+    ran: list[str] = []
+
+    def step(name: str, exc: BaseException | None = None):  # type: ignore[no-untyped-def]
+        def run() -> None:
+            ran.append(name)
+            if exc is not None:
+                raise exc
+
+        return run
+
+    with pytest.raises(KeyboardInterrupt):
+        release_all([step("vcpu", KeyboardInterrupt()), step("vm", OSError(9, "EBADF")), step("memory")])
+    assert ran == ["vcpu", "vm", "memory"]
+    release_all([])

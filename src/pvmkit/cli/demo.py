@@ -79,12 +79,13 @@ def main(argv: list[str]) -> int:
 
     # 1. host
     t = time.perf_counter()
+    kvm_error: KvmUnavailableError | None = None
     try:
         host = probe(args.kvm)
         kvm_ok = True
         unavailable = ""
     except KvmUnavailableError as exc:
-        kvm_ok, unavailable = False, str(exc)
+        kvm_ok, unavailable, kvm_error = False, str(exc), exc
     timings["probe"] = _ms(time.perf_counter() - t)
     if kvm_ok:
         hw = [k for k, v in host.vendors.items() if v.available]
@@ -133,8 +134,8 @@ def main(argv: list[str]) -> int:
             print_json(summary)
         else:
             sys.stdout.write("pvmkit demo: measure-only (no KVM): nothing was launched or attested\n")
-        if args.require_kvm:
-            raise KvmUnavailableError(f"open {args.kvm}", 2, f"--require-kvm: {unavailable}")
+        if args.require_kvm and kvm_error is not None:
+            raise kvm_error  # its message already names the device and the errno
         return 0
 
     # keys

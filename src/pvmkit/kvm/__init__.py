@@ -10,7 +10,7 @@ object is a context manager; closing a parent closes its children. Failures rais
 from __future__ import annotations
 
 from pvmkit.kvm import caps
-from pvmkit.kvm._fd import DeviceFd, OsBoundary, os_boundary, set_os_boundary
+from pvmkit.kvm._fd import DeviceFd, OsBoundary, os_boundary, release_all, set_os_boundary
 from pvmkit.kvm.exits import (
     DebugExit,
     ExceptionExit,
@@ -65,5 +65,6 @@ __all__ = [
     "decode_exit",
     "os_boundary",
     "probe",
+    "release_all",
     "set_os_boundary",
 ]

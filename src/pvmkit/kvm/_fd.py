@@ -14,6 +14,7 @@ import ctypes
 import errno as _errno
 import mmap
 import os
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ __all__ = [
     "ioctl",
     "ioctl_raw",
     "os_boundary",
+    "release_all",
     "set_os_boundary",
 ]
 
@@ -117,6 +119,20 @@ def ioctl(fd: int, request: int, arg: IoctlArg, op: str) -> int:
             return rc
         if err != _errno.EINTR:
             raise KvmError(op, err)
+
+
+def release_all(steps: Iterable[Callable[[], None]]) -> None:
+    """Run every release step even when one fails (an interrupt or error in one must not leak the
+    others' fds and mappings); then raise the first failure, if any."""
+    first: BaseException | None = None
+    for step in steps:
+        try:
+            step()
+        except BaseException as exc:  # KeyboardInterrupt too: release the rest first
+            if first is None:
+                first = exc
+    if first is not None:
+        raise first
 
 
 class FdObject:

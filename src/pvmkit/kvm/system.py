@@ -64,10 +64,10 @@ class Kvm(FdObject):
         return f"<Kvm {self.path} fd={self._fd}>"
 
     def close(self) -> None:
-        for vm in list(self._vms):
-            vm.close()
+        """Close the VMs, then the system fd, every step even if an earlier one failed."""
+        vms = list(self._vms)
         self._vms.clear()
-        self._close_fd()
+        _fd.release_all([*(vm.close for vm in vms), self._close_fd])
 
     def _forget_vm(self, vm: Vm) -> None:
         if vm in self._vms:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from pvmkit.errors import InputError, KvmError, ProtectedStateError
-from pvmkit.kvm._fd import FdObject, IoctlArg, ioctl_raw, os_boundary
+from pvmkit.kvm._fd import FdObject, IoctlArg, ioctl_raw, os_boundary, release_all
 from pvmkit.kvm.exits import IntrExit, VcpuExit, decode_exit
 from pvmkit.uapi import kvm as _uapi
 
@@ -70,19 +70,25 @@ class Vcpu(FdObject):
         except OSError as exc:
             self._close_fd()
             raise KvmError("mmap(kvm_run)", exc.errno or _errno.EINVAL) from exc
-        self._run: _uapi.kvm_run | None = _uapi.kvm_run.from_buffer(self._map)
+        # ``struct kvm_run`` is viewed by address, not with ``from_buffer``: a buffer export would pin
+        # the mapping, and any frame still holding the view (a KeyboardInterrupt's traceback in
+        # KVM_RUN) would make ``close`` fail with BufferError and leak the fds. Every use goes through
+        # ``_kvm_run``, which refuses once ``close`` has unmapped it.
+        anchor = ctypes.c_char.from_buffer(self._map)
+        address = ctypes.addressof(anchor)
+        del anchor  # no exported buffer may outlive this line, or close() could not unmap
+        self._run: _uapi.kvm_run | None = _uapi.kvm_run.from_address(address)
 
     def __repr__(self) -> str:
         return f"<Vcpu id={self.id} fd={self._fd}>"
 
     # -- lifetime ----------------------------------------------------------------------------------
     def close(self) -> None:
-        self._run = None  # release the exported buffer before unmapping
+        """Unmap ``kvm_run`` and close the fd; each step runs even if an earlier one failed."""
+        self._run = None
         m, self._map = self._map, None
-        if m is not None:
-            m.close()
-        self._close_fd()
-        self._vm._forget_vcpu(self)
+        unmap = [m.close] if m is not None else []
+        release_all([*unmap, self._close_fd, lambda: self._vm._forget_vcpu(self)])
 
     # -- helpers -----------------------------------------------------------------------------------
     def _kvm_run(self, op: str) -> tuple[_uapi.kvm_run, mmap.mmap]:
@@ -254,14 +260,14 @@ class Vcpu(FdObject):
     # -- running -----------------------------------------------------------------------------------
     def run(self) -> VcpuExit:
         """``KVM_RUN`` once and decode the exit. A signal gives :class:`IntrExit` (run again)."""
-        _run, m = self._kvm_run("KVM_RUN")
-        rc, err = ioctl_raw(self._fd, _uapi.KVM_RUN, None)
+        fd = self._require_open("KVM_RUN")
+        rc, err = ioctl_raw(fd, _uapi.KVM_RUN, None)
         if rc < 0:
             if err == _errno.EINTR:
                 return IntrExit()
             raise KvmError("KVM_RUN", err)
-        with memoryview(m) as view:
-            return decode_exit(view)
+        _run, m = self._kvm_run("KVM_RUN")
+        return decode_exit(m[:])  # a copy: no view of the mapping outlives this call
 
     def kvm_run(self) -> _uapi.kvm_run:
         """A copy of ``struct kvm_run`` as it is now (for inspection; writes do not reach KVM)."""

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pvmkit.errors import InputError, KvmError, SevFirmwareError, TdxModuleError
-from pvmkit.kvm._fd import FdObject, ioctl_raw
+from pvmkit.kvm._fd import FdObject, ioctl_raw, release_all
 from pvmkit.kvm.caps import vm_type_name
 from pvmkit.kvm.memory import GuestMemfd, GuestMemory
 from pvmkit.kvm.vcpu import Vcpu
@@ -90,19 +90,21 @@ class Vm(FdObject):
 
     # -- lifetime ----------------------------------------------------------------------------------
     def close(self) -> None:
-        for vcpu in list(self._vcpus):
-            vcpu.close()
+        """Release in this order, every step even if an earlier one failed (``release_all``)."""
+        vcpus, memfds, memory = list(self._vcpus), list(self._memfds), list(self._memory)
         self._vcpus.clear()
-        for memfd in self._memfds:
-            memfd.close()
         self._memfds.clear()
-        self._close_fd()
-        for mem in self._memory:
-            mem.close()
         self._memory.clear()
         parent, self._parent = self._parent, None
-        if parent is not None:
-            parent._forget_vm(self)
+        release_all(
+            [
+                *(vcpu.close for vcpu in vcpus),
+                *(memfd.close for memfd in memfds),
+                self._close_fd,
+                *(mem.close for mem in memory),
+                *([lambda: parent._forget_vm(self)] if parent is not None else []),
+            ]
+        )
 
     def _forget_vcpu(self, vcpu: Vcpu) -> None:
         if vcpu in self._vcpus:

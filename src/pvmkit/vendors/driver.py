@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from pvmkit.errors import LaunchStateError, LayoutError, NotYetInitializedError
-from pvmkit.kvm import GuestMemory, Kvm, Vcpu, Vm
+from pvmkit.kvm import GuestMemory, Kvm, Vcpu, Vm, release_all
 from pvmkit.plan import AddMemory, Init
 from pvmkit.uapi import kvm as _kvm
 from pvmkit.vendors.amd.cpu_state import CpuState, KvmSegment
@@ -92,15 +92,19 @@ class VmOwner:
         """Hook for subclass resources (other device fds)."""
 
     def close(self) -> None:
+        """Close the VM, the subclass's resources and the KVM fd it opened, every step even if an
+        earlier one failed (an interrupt during one must not leak the others)."""
         vm, self._vm = self._vm, None
         self._vcpus.clear()
         self._regions.clear()
-        if vm is not None:
-            vm.close()
-        self._release()
         kvm, self._kvm = self._kvm, None
-        if kvm is not None and self._own_kvm:
-            kvm.close()
+        release_all(
+            [
+                *([vm.close] if vm is not None else []),
+                self._release,
+                *([kvm.close] if kvm is not None and self._own_kvm else []),
+            ]
+        )
 
     def __enter__(self: _T) -> _T:
         return self

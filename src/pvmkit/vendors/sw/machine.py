@@ -210,6 +210,7 @@ class SwMachine(VmOwner):
 
     def finalize(self, op: Finalize) -> bytes:
         init = self._initialized("FINALIZE")
+        _test_pause("setup")  # the VM, its memory and vCPUs exist; nothing is sealed yet
         measurement = self._measurer.finalize(op)
         if op.id_block is not None and op.id_auth is not None:
             _check_id_block(op, init, measurement)
@@ -423,6 +424,20 @@ class SwRun:
     def report(self) -> bytes | None:
         """The last report handed to the guest, if any."""
         return self.result.reports[-1] if self.result.reports else None
+
+
+def _test_pause(point: str) -> None:
+    """Test-only hook (docs/development.md "Test hooks"): with ``PVMKIT_TEST_PAUSE=POINT:READY_FILE``
+    in the environment, the code at ``POINT`` creates ``READY_FILE`` and sleeps up to a minute, so a
+    test can send a signal at a moment that otherwise lasts milliseconds. Unset, it costs one lookup."""
+    spec = os.environ.get("PVMKIT_TEST_PAUSE")
+    if not spec:
+        return
+    name, _, ready = spec.partition(":")
+    if name == point and ready:
+        with open(ready, "x"):
+            pass
+        time.sleep(60)
 
 
 def launch_plan(
