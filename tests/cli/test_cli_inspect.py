@@ -176,3 +176,13 @@ def test_every_registered_type_can_be_forced() -> None:
     from pvmkit.cli.inspect import KNOWN_TYPES
 
     assert sorted(KNOWN_TYPES) == sorted(INSPECTORS)
+
+
+def test_type_ovmf_refuses_a_file_without_a_footer_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 15 item 7: an SNP report forced to ``--type ovmf`` is refused (exit 1, one line), not
+    printed as an empty table; the OVMF footer GUID table sits just before the 32-byte reset area at
+    the top of the image (edk2 OvmfPkg/ResetVector/Ia16/ResetVectorVtf0.asm), and a report has none."""
+    code, out, err = _run(capsys, str(fixture_path("go-sev-guest/attestation.bin")), "--type", "ovmf")
+    assert (code, out) == (1, "") and err.count("\n") == 1 and "no footer GUID table" in err
+    code, out, _ = _run(capsys, str(fixture_path("firmware/OVMF.amdsev.fd")), "--type", "ovmf")
+    assert code == 0 and "footer_table:" in out

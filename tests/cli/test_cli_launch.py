@@ -153,3 +153,23 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["launch", "--help"]) == 0
     out, _err = capsys.readouterr()
     assert "--report-out" in out
+
+
+@pytest.mark.kvm
+@pytest.mark.slow  # 8 processes each generating two RSA-4096 keys: ~15 s on a loaded 2-core machine
+def test_concurrent_first_launches_create_the_keys_once(tmp_path: Path) -> None:
+    """Issue 15 item 7: 8 launches started together on one absent --key directory: exactly one
+    reports ``keys.created: true``, and all sign with the same software ARK."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "pvmkit", "launch", "--json", "--key", str(tmp_path / "keys")]
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)
+    ]
+    docs = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        docs.append(json.loads(out))
+    assert [d["keys"]["created"] for d in docs].count(True) == 1

@@ -168,3 +168,27 @@ def test_create_in_a_foreign_non_empty_directory(tmp_path: Path) -> None:
     with pytest.raises(AttestationError):
         SoftwareAttestationKeys.load_or_create(str(tmp_path / "d"), rsa_bits=2048)
     assert sorted(os.listdir(tmp_path)) == ["d"]  # no temporary directory left behind
+
+
+def test_concurrent_creators_exactly_one_created(tmp_path: Path) -> None:
+    """Issue 15 item 7: of several processes or threads creating one directory's keys at once, exactly
+    one reports ``created`` (the winner of the directory rename); all end with the same keys."""
+    import threading
+
+    where = str(tmp_path / "keys")
+    results: list[SoftwareAttestationKeys] = []
+    start = threading.Barrier(8)
+
+    def create() -> None:
+        start.wait()
+        results.append(SoftwareAttestationKeys.load_or_create(where, rsa_bits=2048))
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(results) == 8
+    assert [k.created for k in results].count(True) == 1
+    assert len({k.ark_sha256 for k in results}) == 1
+    assert SoftwareAttestationKeys.load_or_create(where).created is False

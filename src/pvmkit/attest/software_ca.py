@@ -147,7 +147,10 @@ def _years(start: _dt.datetime, years: int) -> _dt.datetime:
 
 class SoftwareAttestationKeys:
     """A loaded software ARK/ASK/VCEK set. Build with :meth:`load_or_create`, :meth:`load` or
-    :meth:`create`; sign reports with :meth:`sign_report`."""
+    :meth:`create`; sign reports with :meth:`sign_report`. ``created`` is True only on the object
+    whose call generated the keys now (of concurrent creators, exactly one: the rename's winner)."""
+
+    created = False
 
     def __init__(
         self,
@@ -261,11 +264,13 @@ class SoftwareAttestationKeys:
                     ) from None
                 if not exist_ok:
                     raise AttestationError(f"{path} already holds attestation keys") from None
-                return cls.load(path)
+                return cls.load(path)  # another process won the rename: its keys, not created here
         finally:
             with contextlib.suppress(FileNotFoundError):
                 shutil.rmtree(tmp)
-        return cls.load(path)
+        keys = cls.load(path)
+        keys.created = True
+        return keys
 
     # ---- certificates ------------------------------------------------------------------------------
 

@@ -216,21 +216,81 @@ def print_json(obj: object) -> None:
 
 
 def atomic_write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and rename: a reader (or
-    a crash) never sees a half-written file, and on error nothing is left behind."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Write a command's output file ``path`` without ever leaving a half-written file or replacing
+    something that is not a file:
+
+    * a new path or a regular file (through a symlink: its target) gets a temporary file in the same
+      directory, renamed over it — a reader or a crash never sees half the data, on error nothing is
+      left behind, and an existing file keeps its permissions (a new one gets 0666 less the umask);
+    * a character device (``/dev/null``, a terminal) or a FIFO is written through, never replaced;
+      a FIFO with no reader is refused rather than waited on;
+    * anything else (a directory, a block device, a socket) is refused with InputError.
+
+    OSError from writing carries ``path`` as its filename, so a full disk is reported with the file.
+    """
+    import stat
+
+    target = os.path.realpath(path)
+    try:
+        mode: int | None = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, path) from None
+    if mode is None or stat.S_ISREG(mode):
+        _replace_file(path, target, data, None if mode is None else stat.S_IMODE(mode))
+    elif stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        _write_through(path, target, data, fifo=stat.S_ISFIFO(mode))
+    else:
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file, character device or FIFO"
+        raise InputError(f"{path}: {kind}; output goes only to files, character devices and FIFOs")
+
+
+def _replace_file(path: str, target: str, data: bytes, keep_mode: int | None) -> None:
     import contextlib
     import tempfile
 
-    fd, tmp = tempfile.mkstemp(prefix=".pvmkit-", dir=directory)
+    if keep_mode is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        keep_mode = 0o666 & ~umask
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".pvmkit-", dir=os.path.dirname(target))
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
+            os.fchmod(f.fileno(), keep_mode)
+        os.replace(tmp, target)
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, exc.strerror, path) from None
         raise
+
+
+def _write_through(path: str, target: str, data: bytes, *, fifo: bool) -> None:
+    import errno
+
+    try:
+        # O_NONBLOCK: opening a FIFO for writing fails with ENXIO at once when nobody reads it
+        fd = os.open(target, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC | (os.O_NONBLOCK if fifo else 0))
+    except OSError as exc:
+        if fifo and exc.errno == errno.ENXIO:
+            raise InputError(f"{path}: a FIFO that nobody reads (start its reader first)") from None
+        raise OSError(exc.errno, exc.strerror, path) from None
+    try:
+        if fifo:
+            os.set_blocking(fd, True)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, path) from None
+    finally:
+        os.close(fd)
 
 
 class Progress:

@@ -146,8 +146,8 @@ def main(argv: list[str]) -> int:
 
     t = time.perf_counter()
     key_dir = os.path.abspath(args.key) if args.key else default_directory()
-    created = not os.path.isfile(os.path.join(key_dir, "vcek.pem"))
     keys = SoftwareAttestationKeys.load_or_create(key_dir)
+    created = keys.created  # of concurrent first launches on one directory, exactly one
     timings["keys"] = _ms(time.perf_counter() - t)
     say(
         "keys",

@@ -519,13 +519,12 @@ def _register_optional() -> None:
             )
         )
     if importlib.util.find_spec("pvmkit.formats.ovmf") is not None:
-        ovmf = importlib.import_module("pvmkit.formats.ovmf")
         register(
             Inspector(
                 "ovmf",
                 "OVMF footer GUID table and SEV metadata",
                 _detect_ovmf,
-                ovmf.parse_ovmf,
+                _parse_ovmf_image,
                 None,
                 _ovmf_json,
             ),
@@ -539,6 +538,20 @@ def _find_callable(mod: Any, names: Sequence[str]) -> Callable[[bytes], Any] | N
         if callable(f):
             return f  # type: ignore[no-any-return]
     return None
+
+
+def _parse_ovmf_image(data: bytes) -> Any:
+    """``parse_ovmf``, refusing what has no footer GUID table at all (``parse_ovmf`` gives an empty
+    table then, which ``--type ovmf`` would print as a success)."""
+    ovmf = importlib.import_module("pvmkit.formats.ovmf")
+    parsed = ovmf.parse_ovmf(data)
+    if not parsed.table:
+        raise FormatError(
+            f"not an OVMF image: no footer GUID table before the reset vector ({len(data)} bytes)",
+            what="OVMF footer table",
+            offset=max(len(data) - 0x20, 0),
+        )
+    return parsed
 
 
 def _detect_ovmf(data: bytes) -> bool:

@@ -234,8 +234,8 @@ def main(argv: list[str]) -> int:
     predicted = measure_plan(guest.plan)
     t2 = time.perf_counter()
     key_dir = os.path.abspath(args.key) if args.key else default_directory()
-    created = not os.path.isfile(os.path.join(key_dir, "vcek.pem"))
     keys = SoftwareAttestationKeys.load_or_create(key_dir)
+    created = keys.created  # of concurrent first launches on one directory, exactly one
     t3 = time.perf_counter()
     if created and not args.json:
         sys.stderr.write(f"pvmkit launch: created software attestation keys in {key_dir}\n")

@@ -14,12 +14,13 @@ TYPE_CHECKING = False  # typing/collections.abc are not imported at run time (st
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "EXIT_VERIFY", "entry", "main"]
+__all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_OK", "EXIT_PIPE", "EXIT_USAGE", "EXIT_VERIFY", "entry", "main"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_VERIFY = 3
+EXIT_PIPE = 141  # stdout's reader went away: 128 + SIGPIPE, what a shell reports for `cat` killed so
 
 #: command → (module, one-line summary). Each module defines ``main(argv: list[str]) -> int``.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -55,7 +56,10 @@ def _help() -> str:
     lines += [
         "",
         "Run 'pvmkit COMMAND --help' for a command's options.",
-        "Exit codes: 0 ok, 1 error, 2 usage, 3 verification mismatch.",
+        "Exit codes: 0 ok, 1 error, 2 usage, 3 verification mismatch, 130 interrupted,",
+        "141 stdout closed early (e.g. by head).",
+        "Input files may be FIFOs such as <(...): like cat, pvmkit waits until the FIFO's writer",
+        "opens it. Output files are replaced atomically; devices and FIFOs are written through.",
     ]
     return "\n".join(lines)
 
@@ -90,8 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_VERIFY)
     except PvmkitError as exc:
         return _fail(str(exc), EXIT_ERROR)
-    except BrokenPipeError:
-        return EXIT_ERROR
+    except BrokenPipeError as exc:
+        if exc.filename:  # an output file (a FIFO whose reader left): an error like any other
+            return _fail(f"{exc.filename}: {exc.strerror}", EXIT_ERROR)
+        return EXIT_PIPE  # stdout closed early (`| head`): quietly, the Unix habit
     except OSError as exc:  # unreadable input files, unwritable outputs
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{exc.strerror or exc}", EXIT_ERROR)
@@ -107,5 +113,13 @@ def entry() -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        code = EXIT_ERROR
+        code = EXIT_PIPE
+    if code == EXIT_PIPE:
+        # nothing more can reach the reader; point stdout at /dev/null so that the interpreter's
+        # final flush does not print "Exception ignored ... BrokenPipeError" (Python's signal docs)
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     raise SystemExit(code)
