@@ -14,7 +14,7 @@ from pvmkit.attest.software_ca import SoftwareAttestationKeys
 from pvmkit.attest.verify import Expected, verify_report
 from pvmkit.cli.main import main
 from pvmkit.guest import report_data_for
-from pvmkit.vendors.igvm.plan import igvm_from_plan
+from pvmkit.loaders.igvm import igvm_from_plan
 from pvmkit.vendors.sw.builder import bundled_guest_plan
 from support.igvm_vectors import igvm_file
 

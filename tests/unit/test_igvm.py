@@ -1,4 +1,4 @@
-"""IGVM files (pvmkit.formats.igvm) and their launch digests (pvmkit.vendors.igvm.plan): the spec's
+"""IGVM files (pvmkit.formats.igvm) and their launch digests (pvmkit.loaders.igvm): the spec's
 regression file and vectors (cca_igvm.md §B2.6), QEMU's batching, and bad files.
 Provenance: tests/vectors/README.md, section "IGVM"."""
 
@@ -32,8 +32,8 @@ from pvmkit.formats.igvm import (
     build_igvm,
     parse_igvm,
 )
+from pvmkit.loaders.igvm import PROFILES, igvm_plan
 from pvmkit.plan import PageKind, Vendor
-from pvmkit.vendors.igvm.plan import PROFILES, igvm_plan
 from support.igvm_vectors import DIRECTIVES, SEV_ES_LD, SNP, TDX_MRTD, VMSA, P, igvm_file
 
 
@@ -186,8 +186,8 @@ def test_an_ovmf_launch_written_as_igvm_measures_the_same(fixture_file) -> None:
     tests/crosscheck) written as an IGVM file: every loader's rules, with zero pages as SNP ZERO
     pages, give the same digest, and a VMSA followed by page data is measured in place."""
     from pvmkit.formats.ovmf import parse_ovmf
+    from pvmkit.loaders.igvm import igvm_from_plan
     from pvmkit.vendors.amd.builder import AmdLaunch
-    from pvmkit.vendors.igvm.plan import igvm_from_plan
 
     firmware = parse_ovmf(fixture_file("firmware/OVMF.amdsev.fd").read_bytes())
     plan = AmdLaunch(Vendor.SNP, firmware, vcpus=4, vcpu_sig=0x800F12).plan()

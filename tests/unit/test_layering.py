@@ -56,7 +56,7 @@ def layer_of(module: str) -> str:
         if leaf.startswith("kvm") or leaf.startswith("machine") or leaf == "driver":
             return DRIVER
         return PURE
-    if top in ("attest", "prediction", "refvalues"):
+    if top in ("attest", "prediction", "refvalues", "loaders"):
         return PURE
     if top == "guest":
         return PURE

@@ -15,7 +15,7 @@ from pvmkit.vendors.amd.measure import measure_plan
 from pvmkit.vendors.amd.vmsa import Seg, build_vmsa, parse_vmsa
 from pvmkit.vendors.sw import protocol
 from pvmkit.vendors.sw.builder import bundled_guest_plan, flat_binary_plan, sw_vmsa
-from pvmkit.vendors.sw.cpustate import cpu_state_from_vmsa, segment_from_vmsa
+from pvmkit.vendors.sw.cpu_state import cpu_state_from_vmsa, segment_from_vmsa
 from pvmkit.vendors.sw.rules import SW_SUPPORTED_VMSA_FEATURES, check_init
 
 # -- rules ---------------------------------------------------------------------------------------

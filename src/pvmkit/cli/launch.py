@@ -126,9 +126,9 @@ def _igvm_guest(data: bytes, host_data: bytes, id_block: bytes | None, id_auth: 
     """An IGVM file's SEV-SNP directives as a sw plan (QEMU's loader rules), with HOST_DATA and the ID
     block given on the command line or, as QEMU does, the file's SNP_ID_BLOCK."""
     from pvmkit.formats.igvm import parse_igvm
+    from pvmkit.loaders.igvm import id_block_of, igvm_plan, snp_id_auth
     from pvmkit.plan import Finalize, LaunchPlan
     from pvmkit.vendors.amd.id_block import has_author_key
-    from pvmkit.vendors.igvm.plan import id_block_of, igvm_plan, snp_id_auth
     from pvmkit.vendors.sw.builder import SwGuestPlan
 
     igvm = parse_igvm(data)

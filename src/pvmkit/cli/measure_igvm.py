@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     import pvmkit
     from pvmkit.errors import VerificationError
     from pvmkit.formats.igvm import parse_igvm
-    from pvmkit.vendors.igvm.plan import PROFILES, id_block_of, igvm_plan, platform_of, snp_id_auth
+    from pvmkit.loaders.igvm import PROFILES, id_block_of, igvm_plan, platform_of, snp_id_auth
 
     igvm = parse_igvm(read_file(args.igvm, "an IGVM file", MAX_IMAGE))
     vendor = Vendor(args.vendor)

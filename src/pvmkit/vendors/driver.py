@@ -12,7 +12,7 @@ from pvmkit.errors import LaunchStateError, LayoutError, NotYetInitializedError
 from pvmkit.kvm import GuestMemory, Kvm, Vcpu, Vm, release_all
 from pvmkit.plan import AddMemory, Init
 from pvmkit.uapi import kvm as _kvm
-from pvmkit.vendors.amd.cpu_state import CpuState, KvmSegment
+from pvmkit.vendors.cpu_state import CpuState, KvmSegment
 
 __all__ = ["MemoryRegion", "VmOwner", "load_cpu_state"]
 

@@ -1,61 +1,27 @@
-"""A VMSA page → the register state a KVM vCPU loads (pure; the drivers turn it into
-``kvm_regs``/``kvm_sregs`` with :func:`pvmkit.vendors.driver.load_cpu_state`).
+"""A VMSA page → the register state a KVM vCPU loads (:class:`pvmkit.vendors.cpu_state.CpuState`;
+pure; the drivers load it with :func:`pvmkit.vendors.driver.load_cpu_state`).
 
 Decoded: the segment registers (selector, base, limit and the SVM attribute word, AMD APM vol. 2
 §15.5.1 "VMCB segment attributes": type 3:0, S 4, DPL 6:5, P 7, AVL 8, L 9, D/B 10, G 11; a segment
 without P is loaded unusable), GDTR/IDTR, CR0/CR2/CR3/CR4, EFER without SVME (bit 12 is the host's SVM
 enable, which the SEV-ES reset state carries and a guest never sees), RIP, RFLAGS and the 16 GPRs.
 The AMD KVM drivers load these before KVM encrypts the VMSA (spec amd.md §5.6); the sw machine first
-checks that the VMSA asks for nothing it cannot load (:mod:`pvmkit.vendors.sw.cpustate`).
+checks that the VMSA asks for nothing it cannot load (:mod:`pvmkit.vendors.sw.cpu_state`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pvmkit.vendors.amd.vmsa import parse_vmsa
+from pvmkit.vendors.cpu_state import GPRS, CpuState, KvmSegment
 
-__all__ = ["EFER_SVME", "GPRS", "SEGMENTS", "CpuState", "KvmSegment", "decode_cpu_state", "segment_from_vmsa"]
-
-#: kvm_regs field names, which are also the VMSA field names
-GPRS = (
-    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp",
-    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
-)  # fmt: skip
+__all__ = ["EFER_SVME", "SEGMENTS", "decode_cpu_state", "segment_from_vmsa"]
 
 #: VMSA segment fields (``ldtr`` is kvm_sregs' ``ldt``)
 SEGMENTS = ("cs", "ds", "es", "fs", "gs", "ss", "tr", "ldtr")
 
 EFER_SVME = 1 << 12
-
-
-@dataclass(frozen=True)
-class KvmSegment:
-    """The fields of ``struct kvm_segment``."""
-
-    base: int
-    limit: int
-    selector: int
-    type: int
-    present: int
-    dpl: int
-    db: int
-    s: int
-    l: int
-    g: int
-    avl: int
-    unusable: int
-
-
-@dataclass(frozen=True)
-class CpuState:
-    regs: dict[str, int]  #: kvm_regs fields (GPRs, rip, rflags)
-    segments: dict[str, KvmSegment]  #: kvm_sregs names: cs ds es fs gs ss tr ldt
-    gdt: tuple[int, int]  #: (base, limit)
-    idt: tuple[int, int]
-    control: dict[str, int]  #: cr0 cr2 cr3 cr4 efer
-    sev_features: int
 
 
 def segment_from_vmsa(selector: int, attrib: int, limit: int, base: int) -> KvmSegment:

@@ -85,11 +85,7 @@ SNP_PAGE_TYPES: dict[PageKind, int] = {
     PageKind.CPUID: _sev.KVM_SEV_SNP_PAGE_TYPE_CPUID,
 }
 
-_VENDOR_VM_TYPE = {
-    Vendor.SEV: _kvm.KVM_X86_SEV_VM,
-    Vendor.SEV_ES: _kvm.KVM_X86_SEV_ES_VM,
-    Vendor.SNP: _kvm.KVM_X86_SNP_VM,
-}
+_AMD_VENDORS = (Vendor.SEV, Vendor.SEV_ES, Vendor.SNP)  # their VM types: VendorSpec.vm_type
 _LEGACY_INIT = {Vendor.SEV: "KVM_SEV_INIT", Vendor.SEV_ES: "KVM_SEV_ES_INIT", Vendor.SNP: "-"}
 _SNP_POLICY_RESERVED1 = 1 << 17
 _SEV_POLICY_ES = 1 << 2  # amd.md §2.2
@@ -226,7 +222,7 @@ class AmdKvmDriver(VmOwner):
     def init(self, op: Init) -> None:
         if self._init is not None:
             raise LaunchStateError("this AMD driver was already initialized")
-        if op.vendor not in _VENDOR_VM_TYPE:
+        if op.vendor not in _AMD_VENDORS:
             raise FeatureError(
                 f"the AMD KVM driver launches sev, sev-es and snp guests, not {op.vendor.value}"
             )
@@ -242,10 +238,9 @@ class AmdKvmDriver(VmOwner):
                     f"legacy {_LEGACY_INIT[op.vendor]} cannot set "
                     f"vmsa_features {features:#x} (Linux ≥ 6.10 always uses 0); use init2"
                 )
-        elif vm_type != _VENDOR_VM_TYPE[op.vendor]:
+        elif vm_type != op.vendor.spec.vm_type:
             raise FeatureError(
-                f"KVM_SEV_INIT2 for {op.vendor.value} needs VM type {_VENDOR_VM_TYPE[op.vendor]}, "
-                f"not {vm_type}"
+                f"KVM_SEV_INIT2 for {op.vendor.value} needs VM type {op.vendor.spec.vm_type}, not {vm_type}"
             )
         if op.vendor is not Vendor.SNP and not 0 <= op.policy < 1 << 32:
             raise FeatureError(f"{op.vendor.value} policy {op.policy:#x} does not fit in 32 bits")

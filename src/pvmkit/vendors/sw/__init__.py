@@ -2,7 +2,7 @@
 default KVM VM type (docs/sw-vm.md).
 
 Pure modules: :mod:`~pvmkit.vendors.sw.rules` (what INIT accepts, :data:`SW_SUPPORTED_VMSA_FEATURES`),
-:mod:`~pvmkit.vendors.sw.protocol` (guest ↔ host interface), :mod:`~pvmkit.vendors.sw.cpustate`
+:mod:`~pvmkit.vendors.sw.protocol` (guest ↔ host interface), :mod:`~pvmkit.vendors.sw.cpu_state`
 (VMSA → KVM registers), :mod:`~pvmkit.vendors.sw.builder` (plans for flat binaries),
 :mod:`~pvmkit.vendors.sw.launch_record` and :mod:`~pvmkit.vendors.sw.service` (reports). The KVM
 backend is :mod:`pvmkit.vendors.sw.machine` (driver layer; import it explicitly).

@@ -16,7 +16,7 @@ Lifecycle, driven by :class:`pvmkit.launch.Launcher` (which enforces order and p
   Every page except ``UNMEASURED`` ones is *private*: from ADD on the host API refuses to write it, and
   after FINALIZE to read it. ``UNMEASURED`` pages are the *shared* pages (host-writable at any time).
 * ADD vCPU: the VMSA is measured and loaded into a new KVM vCPU
-  (:func:`~pvmkit.vendors.sw.cpustate.cpu_state_from_vmsa`); its SEV_FEATURES must equal INIT's.
+  (:func:`~pvmkit.vendors.sw.cpu_state.cpu_state_from_vmsa`); its SEV_FEATURES must equal INIT's.
 * FINALIZE: checks an ID block like SNP_LAUNCH_FINISH (LD, policy, signatures), records HOST_DATA
   and key digests, seals the VM: register access through this API raises
   :class:`~pvmkit.errors.ProtectedStateError` (errno EINVAL, as KVM answers for a protected VM).
@@ -63,7 +63,7 @@ from pvmkit.uapi import kvm as _uapi
 from pvmkit.vendors.amd.measure import SnpMeasurer
 from pvmkit.vendors.driver import VmOwner, load_cpu_state
 from pvmkit.vendors.sw import protocol
-from pvmkit.vendors.sw.cpustate import cpu_state_from_vmsa
+from pvmkit.vendors.sw.cpu_state import cpu_state_from_vmsa
 from pvmkit.vendors.sw.launch_record import LaunchRecord, ReportService, launch_record
 from pvmkit.vendors.sw.rules import SW_SUPPORTED_VMSA_FEATURES, check_init
 

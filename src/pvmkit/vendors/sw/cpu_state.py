@@ -17,15 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from pvmkit.errors import FeatureError
-from pvmkit.vendors.amd.cpu_state import (
-    GPRS,
-    SEGMENTS,
-    CpuState,
-    KvmSegment,
-    decode_cpu_state,
-    segment_from_vmsa,
-)
+from pvmkit.vendors.amd.cpu_state import SEGMENTS, decode_cpu_state, segment_from_vmsa
 from pvmkit.vendors.amd.vmsa import parse_vmsa
+from pvmkit.vendors.cpu_state import GPRS, CpuState, KvmSegment
 
 __all__ = ["GPRS", "RESET_DEFAULTS", "CpuState", "KvmSegment", "cpu_state_from_vmsa", "segment_from_vmsa"]
 
