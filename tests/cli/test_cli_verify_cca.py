@@ -159,7 +159,14 @@ def test_expect_prediction_and_reference_values(tmp_path: Path, capsys: pytest.C
         ],
         capsys,
     )
-    assert code == 1 and "--rim is not one of the --expect values" in err
+    assert code == 2 and "--rim 1111111111111111… is not among the 1 value(s)" in err
+    # a file with nothing a CCA token carries
+    snp = tmp_path / "snp.json"
+    snp.write_text(json.dumps({"snp_launch_measurement": ["00" * 48]}))
+    code, _, err = run(
+        ["verify", "--cca-token", f(G2_TOKEN), "--cpak", f(CPAK_PUB), "--expect", str(snp)], capsys
+    )
+    assert code == 1 and "cannot check a CCA token" in err
 
 
 def test_wrong_curve_key_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

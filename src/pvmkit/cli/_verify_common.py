@@ -64,8 +64,13 @@ def parse_time(text: str) -> _dt.datetime:
 EXPECT_FIELDS = {
     "report": {"snp_launch_measurement": "measurement", "snp_host_data": "host_data"},
     "quote": {"mr_td": "mr_td", **{f"rtmr_{i}": f"rtmr{i}" for i in range(4)}, "xfam": "xfam"},
+    "cca_token": {
+        "cca.realm.cca-realm-initial-measurement": "rim",
+        **{f"cca.realm.cca-realm-extensible-measurements-{i}": f"rem{i}" for i in range(4)},
+        "cca.realm.cca-realm-personalization-value": "rpv",
+    },
 }
-_EVIDENCE_NAMES = {"report": "an SNP report", "quote": "a TDX quote"}
+_EVIDENCE_NAMES = {"report": "an SNP report", "quote": "a TDX quote", "cca_token": "a CCA token"}
 
 
 class ExpectedSets:
@@ -97,7 +102,8 @@ class ExpectedSets:
 
 
 def expected_sets(paths: list[str], evidence: str, corim: Any = None) -> ExpectedSets:
-    """The acceptable values ``--expect`` files give for ``evidence`` (``report`` or ``quote``).
+    """The acceptable values ``--expect`` files give for ``evidence`` (``report``, ``quote`` or
+    ``cca_token``).
 
     Every format :mod:`pvmkit.refvalues` reads is accepted (Trustee message or provenance, CoRIM,
     pvmkit's reference-value JSON, pvmkit's measurement JSON, detected from the content); several

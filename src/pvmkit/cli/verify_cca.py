@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from pvmkit.cli._common import parse_hex, print_json, read_file
-from pvmkit.cli._verify_common import check_lines, option_name
+from pvmkit.cli._verify_common import check_lines, combine_expected, expected_sets, option_name
 from pvmkit.errors import InputError
 
 TYPE_CHECKING = False
@@ -76,36 +76,10 @@ def _measurement(text: str, what: str) -> bytes:
     return value
 
 
-def _merge(name: str, given: bytes | None, predicted: frozenset[bytes] | None) -> Expected | None:
-    """An explicit option must be one of the --expect values; either alone is the expectation."""
-    if given is not None and predicted is not None and given not in predicted:
-        raise InputError(f"{name} is not one of the --expect values")
-    return given if given is not None else predicted
-
-
-def _expected_from_files(paths: list[str]) -> dict[str, frozenset[bytes]]:
-    """CCA realm fields (``rim``, ``rem0``-``rem3``, ``rpv``) from --expect files: pvmkit's CCA
-    prediction JSON, reference-value sets, Trustee messages or CoRIMs (:mod:`pvmkit.refvalues`)."""
-    if not paths:
-        return {}
-    from pvmkit.refvalues import load_expectations
-    from pvmkit.refvalues.names import NAMES
-
-    out: dict[str, frozenset[bytes]] = {}
-    for name, values in load_expectations(paths).items():
-        spec = NAMES[name]
-        if spec.evidence == "cca" and values:
-            out[spec.field] = values
-    if not out:
-        raise InputError(f"--expect {', '.join(paths)}: no CCA realm reference value (RIM, REM, RPV) in it")
-    return out
-
-
-def _expected(args: Any) -> Any:
+def _expected(args: Any, parser: Parser) -> Any:
     from pvmkit.attest.cca_verify import CcaExpected
 
-    files = _expected_from_files(args.expect)
-    rems: dict[int, Expected] = {}
+    sets = expected_sets(args.expect, EVIDENCE)
     given_rems: dict[int, bytes] = {}
     for item in args.rem:
         index, sep, value = item.partition("=")
@@ -114,14 +88,17 @@ def _expected(args: Any) -> Any:
         if int(index) in given_rems:
             raise InputError(f"--rem {index} given twice")
         given_rems[int(index)] = _measurement(value, f"--rem {index}")
+    rems: dict[int, Expected] = {}
     for i in range(4):
-        merged = _merge(f"--rem {i}", given_rems.get(i), files.get(f"rem{i}"))
+        merged = combine_expected(sets, f"rem{i}", given_rems.get(i), parser)
         if merged is not None:
             rems[i] = merged
+    rim = _measurement(args.rim, "--rim") if args.rim else None
+    rpv = _padded(args.rpv, "--rpv") if args.rpv else None
     return CcaExpected(
-        rim=_merge("--rim", _measurement(args.rim, "--rim") if args.rim else None, files.get("rim")),
+        rim=combine_expected(sets, "rim", rim, parser),
         rems=rems,
-        rpv=_merge("--rpv", _padded(args.rpv, "--rpv") if args.rpv else None, files.get("rpv")),
+        rpv=combine_expected(sets, "rpv", rpv, parser),
         challenge=_padded(args.challenge, "--challenge") if args.challenge else None,
     )
 
@@ -150,7 +127,7 @@ def run(args: Any, parser: Parser) -> int:
             parser.error(f"{option} cannot be used with {option_name(EVIDENCE)}")
     if not args.cpak and not args.ta_store:
         parser.error("--cca-token needs --cpak KEY or --ta-store FILE")
-    expected = _expected(args)
+    expected = _expected(args, parser)
     token = read_file(args.cca_token)
     result = verify_token(
         token,
