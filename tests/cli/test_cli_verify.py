@@ -21,6 +21,7 @@ def real(name: str) -> str:
 
 
 def base(chain: str = "milan.testcer") -> list[str]:
+    """The real report (POLICY 0xb0000 allows DEBUG, hence --allow-debug) with its VCEK and a chain."""
     return [
         "verify",
         "--report",
@@ -29,6 +30,7 @@ def base(chain: str = "milan.testcer") -> list[str]:
         real("vcek.testcer"),
         "--chain",
         real(chain),
+        "--allow-debug",
     ]
 
 
@@ -49,15 +51,22 @@ def test_real_report_ok(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out.startswith("OK: SEV-SNP report v2 signed by VCEK (Milan)")
     assert "b07af9620f3b839b" in out
+    assert "  passed         policy.debug: DEBUG (bit 19) allowed" in out
+    assert "  not performed  expected.measurement: no reference MEASUREMENT given" in out
+    assert "  not performed  crl.ark" in out
 
 
 def test_real_report_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*base(), "--at", AT, "--json", "--report-data", "0102030405"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["schema"] == "pvmkit.verify/1"
+    assert d["schema"] == "pvmkit.verify/2" and d["evidence"] == "snp-report"
     assert d["ok"] is True and d["signing_key"] == "vcek" and d["product"] == "Milan"
     assert d["report"]["measurement"].startswith("b07af962")
-    assert d["expected_fields"] == ["report_data"]
+    checks = {c["name"]: c for c in d["checks"]}
+    assert checks["expected.report_data"]["status"] == "passed"
+    assert checks["expected.report_data"]["actual"] == "0102030405" + "00" * 59
+    assert checks["expected.measurement"]["status"] == "not_performed"
+    assert checks["signature"]["status"] == checks["chain"]["status"] == "passed"
     assert d["at"].startswith("2025-06-01T00:00:00")
 
 
@@ -165,7 +174,7 @@ def test_software_report(
     report = tmp_path / "sw.bin"
     report.write_bytes(sw.sign_report(SnpReport(measurement=m)))
     assert main(["verify", "--report", str(report), "--key", sw.directory, "--measurement", m.hex()]) == 0
-    assert capsys.readouterr().out.startswith("OK:")
+    assert capsys.readouterr().out.startswith("OK:")  # POLICY 0x30000: no --allow-debug needed
     argv = ["verify", "--report", str(report), "--vcek", sw.path("vcek_der"), "--chain", sw.path("chain")]
     assert main(argv) == 3  # a software chain is not AMD's: by default only AMD's ARKs are trusted
     err = one_error_line(capsys.readouterr().err)
@@ -203,7 +212,8 @@ MILAN_ARK_SHA256 = (
 
 def test_ark_pin(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*base(), "--at", AT, "--json"]) == 0  # AMD's Milan ARK is trusted by default
-    assert "ark sha256 = trusted (AMD ARK-Milan)" in json.loads(capsys.readouterr().out)["checks"]
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["chain.ark_trusted"]["detail"] == "the ARK is AMD ARK-Milan"
     assert main([*base(), "--at", AT, "--ark-sha256", MILAN_ARK_SHA256]) == 0
     assert MILAN_ARK_SHA256 in capsys.readouterr().out
     assert main([*base(), "--at", AT, "--ark-sha256", "00" * 32]) == 3  # a pin replaces the defaults
@@ -326,20 +336,27 @@ def test_expect_an_snp_prediction(
     good.write_bytes(sw.sign_report(SnpReport(measurement=digest)))
     bad.write_bytes(sw.sign_report(SnpReport(measurement=bytes(48))))
     assert main(["verify", "--report", str(good), "--key", sw.directory, "--expect", str(prediction)]) == 0
-    assert "matched      measurement" in capsys.readouterr().out
+    assert "  passed         expected.measurement" in capsys.readouterr().out
     assert main(["verify", "--report", str(bad), "--key", sw.directory, "--expect", str(prediction)]) == 3
-    assert "measurement (offset 0x90) mismatch" in one_error_line(capsys.readouterr().err)
+    assert "expected.measurement" in one_error_line(capsys.readouterr().err)
     assert main([*measure, "--vcpus", "1-2"]) == 0
     (tmp_path / "range.json").write_text(capsys.readouterr().out)
-    assert (
-        main(
-            ["verify", "--report", str(good), "--key", sw.directory, "--expect", str(tmp_path / "range.json")]
-        )
-        == 1
-    )
-    assert "2 acceptable values of snp_launch_measurement; keep one" in one_error_line(
-        capsys.readouterr().err
-    )
+    # a vCPU range is a set of acceptable measurements: 1 or 2 vCPUs, not the 4 the report was made for
+    in_range = [
+        "verify",
+        "--report",
+        str(good),
+        "--key",
+        sw.directory,
+        "--expect",
+        str(tmp_path / "range.json"),
+    ]
+    assert main(in_range) == 3
+    assert "expected.measurement: MEASUREMENT (expected one of " in one_error_line(capsys.readouterr().err)
+    assert main([*measure, "--vcpus", "3-4"]) == 0
+    (tmp_path / "range.json").write_text(capsys.readouterr().out)
+    assert main(in_range) == 0
+    assert "  passed         expected.measurement" in capsys.readouterr().out
     (tmp_path / "tdx.json").write_text(
         json.dumps({"schema": "pvmkit.measure-tdx/1", "vendor": "tdx", "mrtd": "00" * 48})
     )
@@ -377,7 +394,7 @@ def test_certs_from_an_extended_report_table(tmp_path: Path, capsys: pytest.Capt
     table.write_bytes(
         build_cert_table({"vcek": Path(real("vcek.testcer")).read_bytes(), "ask": der(ask), "ark": der(ark)})
     )
-    argv = ["verify", "--report", real("attestation.bin"), "--certs", str(table), "--at", AT]
+    argv = ["verify", "--report", real("attestation.bin"), "--certs", str(table), "--at", AT, "--allow-debug"]
     assert main(argv) == 0
     assert capsys.readouterr().out.startswith("OK: SEV-SNP report v2 signed by VCEK (Milan)")
     partial = tmp_path / "vcek-only.bin"
@@ -392,6 +409,7 @@ def test_certs_from_an_extended_report_table(tmp_path: Path, capsys: pytest.Capt
         str(partial),
         "--chain",
         real("milan.testcer"),
+        "--allow-debug",
     ]
     assert main([*with_chain, "--at", AT]) == 0
     capsys.readouterr()
@@ -414,14 +432,18 @@ def test_certs_from_an_extended_report_table(tmp_path: Path, capsys: pytest.Capt
 
 def test_snp_min_tcb_and_no_debug(capsys: pytest.CaptureFixture[str]) -> None:
     """The real report: REPORTED_TCB bootloader 2, tee 0, snp 5, microcode 68; POLICY 0xb0000 has
-    DEBUG (bit 19) set, so --no-debug refuses it."""
+    DEBUG (bit 19) set, so it is refused unless --allow-debug (--no-debug, the default, is a no-op)."""
     assert main([*base(), "--at", AT, "--min-tcb", "bootloader=2,snp=5,microcode=68"]) == 0
     capsys.readouterr()
     assert main([*base(), "--at", AT, "--min-tcb", "microcode=0x45"]) == 3
-    assert "reported_tcb.microcode" in one_error_line(capsys.readouterr().err)
+    assert "tcb.minimum.reported" in one_error_line(capsys.readouterr().err)
     assert main([*base(), "--at", AT, "--min-tcb", "snp"]) == 1
     assert "--min-tcb takes NAME=SPL" in one_error_line(capsys.readouterr().err)
-    assert main([*base(), "--at", AT, "--no-debug"]) == 3
-    assert "policy (offset 0x8) mismatch: expected bits 0x80000 clear" in one_error_line(
-        capsys.readouterr().err
-    )
+    refused = base()[:-1]  # without --allow-debug
+    for extra in ([], ["--no-debug"]):
+        assert main([*refused, "--at", AT, *extra]) == 3
+        assert one_error_line(capsys.readouterr().err).startswith(
+            "pvmkit: error: policy.debug: DEBUG (bit 19) refused, but the guest's policy sets it"
+        )
+    assert main([*base(), "--at", AT, "--no-debug"]) == 2  # --allow-debug and --no-debug
+    assert "contradict" in capsys.readouterr().err

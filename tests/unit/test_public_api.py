@@ -31,7 +31,8 @@ EXPECTED = sorted(
         "AcpiBlobs", "build_event_log_plan", "predict_rtmrs", "EventLogPlan", "CcelTable", "CcEventLog",
         "TdReport", "TdxQuote",
         # attestation
-        "SnpReport", "SoftwareAttestationKeys", "verify_report", "Expected", "VerificationResult",
+        "SnpReport", "SoftwareAttestationKeys", "verify_report", "verify_snp", "Expected", "SnpExpected",
+        "SnpVerification", "VerificationResult",
         "verify_quote", "TdxExpected", "TdxVerificationResult", "appraise_quote", "DcapAppraisal",
         "CollateralSet", "SgxQuote",
         # KVM drivers

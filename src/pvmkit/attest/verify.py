@@ -1,26 +1,38 @@
-"""Verify an SEV-SNP attestation report against its VCEK/VLEK certificate and the ASK/ARK chain.
+"""Verify an SEV-SNP attestation report: the cryptographic layer and the verification pipeline.
 
-:func:`verify_report` checks, in this order, and raises on the **first** problem:
+Three layers, as go-sev-guest splits them (``abi`` / ``verify`` / ``validate``):
+:mod:`pvmkit.attest.snp_report` parses the report (ABI), this module checks what is cryptographic,
+:mod:`pvmkit.attest.snp_validate` applies the verifier's policy (:class:`SnpExpected`).
+:func:`verify_snp` runs all three and reports **every** check (passed, failed or not performed) in a
+:class:`~pvmkit.attest.result.CheckList`; :func:`verify_report` is the same pipeline for callers that
+want an exception naming the first failure.
 
-1. the certificates (``CertificateError``): the bundle holds exactly one self-issued ARK and one ASK
-   (or ASVK, for VLEKs); ARK and ASK are RSA keys and every signature in the chain is RSASSA-PSS with
-   SHA-384 (as AMD's): ARK self-signed, ASK signed by the ARK, VCEK/VLEK signed by the ASK; each
-   issuer name equals its issuer's subject; ARK/ASK are CAs where they say so; the VCEK/VLEK is an
-   EC P-384 key; every certificate is valid at ``at`` (default: now); the certificate's kind (common
-   name ``SEV-VCEK`` / ``SEV-VLEK``) agrees with the chain's (``SEV-<product>`` / ``SEV-VLEK-<product>``)
-   and with ``key_kind`` when given; the ARK's SHA-256 is a trusted one: AMD's ARK of one product
-   line (:data:`AMD_ARK_SHA256`) unless ``trusted_ark_sha256`` names others; with ``crl``, the ARK's
-   CRL is signed by the ARK, current, and does not revoke the ASK;
-2. the report's signature (``SignatureError``): SIGNATURE_ALGO = 1, the 368 reserved bytes of the
-   signature area (0x330–0x49F) are zero — they are *not* covered by the ECDSA signature, so they are
-   rejected explicitly, which makes every single-bit change of the 1184 bytes fail verification — R
-   and S fit 48 bytes, and ECDSA P-384/SHA-384 over bytes 0x000–0x29F verifies with the certificate's
-   key;
-3. the report itself (``VerificationError``): VERSION is one pvmkit knows, SIGNING_KEY matches the
-   certificate's kind (0 VCEK, 1 VLEK), and for a VCEK the AMD extensions agree with the report:
-   hwID (``1.3.6.1.4.1.3704.1.4``) = CHIP_ID (unless MASK_CHIP_KEY) and the SPLs
-   (``1.3.6.1.4.1.3704.1.3.x``) = REPORTED_TCB;
-4. the caller's :class:`Expected` values, in report layout order.
+The cryptographic checks, in order (check names in brackets):
+
+1. the certificates [``chain``]: the bundle holds exactly one self-issued ARK and one ASK (or ASVK,
+   for VLEKs); ARK and ASK are RSA keys and every signature in the chain is RSASSA-PSS with SHA-384
+   (as AMD's): ARK self-signed, ASK signed by the ARK, VCEK/VLEK signed by the ASK; each issuer name
+   equals its issuer's subject; ARK/ASK are CAs where they say so; the VCEK/VLEK is an EC P-384 key;
+   the certificate's kind (common name ``SEV-VCEK`` / ``SEV-VLEK``) agrees with the chain's
+   (``SEV-<product>`` / ``SEV-VLEK-<product>``) and with ``key_kind`` when given;
+   [``chain.validity``] every certificate is valid at ``at`` (default: now);
+   [``chain.ark_trusted``] the ARK's SHA-256 is a trusted one: AMD's ARK of one product line
+   (:data:`AMD_ARK_SHA256`) unless ``trusted_ark_sha256`` names others;
+   [``crl.ark``] with ``crl``, the ARK's CRL is signed by the ARK, current, and does not revoke the ASK;
+2. [``signature``] SIGNATURE_ALGO = 1, the 368 reserved bytes of the signature area (0x330–0x49F)
+   are zero — they are *not* covered by the ECDSA signature, so they are rejected explicitly, which
+   makes every single-bit change of the 1184 bytes fail verification — R and S fit 48 bytes, and
+   ECDSA P-384/SHA-384 over bytes 0x000–0x29F verifies with the certificate's key;
+3. the report against its certificate: [``report.version``] VERSION is one pvmkit knows;
+   [``signing_key``] SIGNING_KEY matches the certificate's kind (0 VCEK, 1 VLEK); for a VCEK the AMD
+   extensions agree with the report: [``vcek.chip_id``] hwID (``1.3.6.1.4.1.3704.1.4``) = CHIP_ID
+   (unless MASK_CHIP_KEY or CHIP_ID is all zero, as go-sev-guest ``validate.SnpAttestation``) and
+   [``vcek.tcb``] the SPLs (``1.3.6.1.4.1.3704.1.3.x``) = REPORTED_TCB (go-sev-guest ``validateTcb``:
+   the host must provision the certificate of the TCB it reports).
+
+A verification service sees the same VCEK and chain many times: the parsed certificates, the chain's
+signatures and the VCEK's extensions are cached by the SHA-256 of the bytes given (:data:`CACHE`);
+validity periods, CRLs and the report are checked every time.
 
 ``cryptography`` is imported lazily. The certificates of AMD's key distribution service may carry a
 serial number of 0, which ``cryptography`` warns about; that warning is silenced while loading.
@@ -30,6 +42,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +57,7 @@ from pvmkit.attest._x509 import (
     load_certificates,
     utc,
 )
+from pvmkit.attest.result import FAILED, Check, CheckList
 from pvmkit.attest.snp_report import (
     FIELD_OFFSETS,
     KNOWN_VERSIONS,
@@ -60,6 +74,7 @@ from pvmkit.attest.snp_report import (
     SnpReport,
     TcbVersion,
 )
+from pvmkit.attest.snp_validate import SnpExpected, validate_report
 from pvmkit.errors import (
     CertificateError,
     FormatError,
@@ -75,17 +90,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AMD_ARK_SHA256",
+    "CACHE",
+    "EndorsementCache",
     "Expected",
+    "SnpExpected",
+    "SnpVerification",
     "VerificationResult",
     "check_report_signature",
     "load_certificates",
     "verify_chain",
     "verify_report",
+    "verify_snp",
 ]
 
 #: SHA-256 of the DER of AMD's ARK certificates (the root of every VCEK/VLEK chain, as AMD's key
 #: distribution service serves them), by product line. The default trust anchors of
-#: :func:`verify_report`. Provenance: tests/vectors/README.md ("SNP attestation").
+#: :func:`verify_snp`. Provenance: tests/vectors/README.md ("SNP attestation").
 AMD_ARK_SHA256 = {
     "Milan": "69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd",
     "Genoa": "4c6598d19c18719c5dfd4a7d335f674e5bfe1d8f800cea2cf270c10d103db2f1",
@@ -105,53 +125,49 @@ _PSS_SALT = 48
 
 
 @dataclass(frozen=True)
-class Expected:
-    """Values the report must hold. ``None`` (or 0 for the bit masks) means "not checked".
+class Expected(SnpExpected):
+    """:class:`SnpExpected` for :func:`verify_report`'s existing callers: the guest policy is not
+    appraised unless asked (``guest_policy=None``); everything else is :class:`SnpExpected`'s."""
 
-    ``policy`` compares the whole u64; ``policy_bits_set`` / ``policy_bits_clear`` are masks of bits
-    that must be 1 / 0 (e.g. ``policy_bits_clear=1 << 19`` refuses debuggable guests);
-    ``min_reported_tcb`` sets minimum security patch levels.
-    """
-
-    version: int | None = None
-    guest_svn: int | None = None
-    policy: int | None = None
-    policy_bits_set: int = 0
-    policy_bits_clear: int = 0
-    family_id: bytes | None = None
-    image_id: bytes | None = None
-    vmpl: int | None = None
-    report_data: bytes | None = None
-    measurement: bytes | None = None
-    host_data: bytes | None = None
-    id_key_digest: bytes | None = None
-    author_key_digest: bytes | None = None
-    chip_id: bytes | None = None
-    #: minimum SPLs of REPORTED_TCB by component (``bootloader``, ``tee``, ``snp``, ``microcode``,
-    #: Turin ``fmc``): a report below any of them fails
-    min_reported_tcb: dict[str, int] | None = None
+    guest_policy: int | None = None
 
 
 @dataclass(frozen=True)
-class VerificationResult:
-    """What :func:`verify_report` established: the parsed report, the key kind (``"vcek"`` or
-    ``"vlek"``), the time the certificates were checked at, the checks performed (in order), and the
-    chain's subjects and ARK fingerprint (pin it: the chain's ARK is the trust anchor)."""
+class SnpVerification:
+    """What :func:`verify_snp` established: the parsed report (None when it could not be
+    interpreted), every check made, the key kind (``"vcek"`` or ``"vlek"``), the time the
+    certificates were checked at, and the chain's subjects and ARK fingerprint (pin it: the chain's
+    ARK is the trust anchor). ``ok`` is True when no check failed."""
 
-    report: SnpReport
+    report: SnpReport | None
+    checks: CheckList
     signing_key: str
     at: _dt.datetime
-    checks: tuple[str, ...]
     certificate_subject: str
-    ask_subject: str
-    ark_subject: str
-    ark_sha256: str
+    ask_subject: str | None
+    ark_subject: str | None
+    ark_sha256: str | None
     product: str | None = None
-    expected_fields: tuple[str, ...] = field(default=())
+    #: the first failure of each failed check, as the exception :func:`verify_report` raises
+    errors: tuple[VerificationError, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.checks.ok
+
+    @property
+    def expected_fields(self) -> tuple[str, ...]:
+        """The report fields that matched an expected value (``measurement``, ``host_data``, ...)."""
+        return tuple(
+            c.name.removeprefix("expected.")
+            for c in self.checks
+            if c.name.startswith("expected.") and c.status == "passed"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ok": True,
+            "ok": self.ok,
+            "checks": self.checks.to_list(),
             "signing_key": self.signing_key,
             "at": self.at.isoformat(),
             "product": self.product,
@@ -159,10 +175,12 @@ class VerificationResult:
             "ask_subject": self.ask_subject,
             "ark_subject": self.ark_subject,
             "ark_sha256": self.ark_sha256,
-            "checks": list(self.checks),
-            "expected_fields": list(self.expected_fields),
-            "report": self.report.to_dict(),
+            "report": self.report.to_dict() if self.report is not None else None,
         }
+
+
+#: The name :func:`verify_report` has always returned.
+VerificationResult = SnpVerification
 
 
 # --------------------------------------------------------------------------------------------------
@@ -239,10 +257,12 @@ def verify_chain(
     cert: x509.Certificate,
     chain: list[x509.Certificate],
     *,
-    at: _dt.datetime,
+    at: _dt.datetime | None,
     key_kind: str | None = None,
 ) -> _Chain:
-    """Check ``cert`` (VCEK/VLEK) → ASK/ASVK → ARK as described in the module docstring."""
+    """Check ``cert`` (VCEK/VLEK) → ASK/ASVK → ARK as described in the module docstring; ``at=None``
+    leaves out the validity periods (the pipeline checks them separately, per report, and caches the
+    rest by content)."""
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     checks: list[str] = []
@@ -278,9 +298,10 @@ def verify_chain(
             f"{what} key must be EC P-384, got {type(key).__name__}", field=f"{what}.key_type"
         )
     checks.append(f"{what} key is EC P-384")
-    for c, name in ((ark, "ark"), (ask, "ask"), (cert, what)):
-        check_validity(c, name, at)
-    checks.append(f"certificates valid at {at.isoformat()}")
+    if at is not None:
+        for c, name in ((ark, "ark"), (ask, "ask"), (cert, what)):
+            check_validity(c, name, at)
+        checks.append(f"certificates valid at {at.isoformat()}")
 
     # Kinds: the signing certificate's common name, the ASK's common name, the caller's choice.
     cert_kind = _kind_of_signing_cert(cert)
@@ -371,7 +392,209 @@ def check_report_signature(report: bytes, public_key: ec.EllipticCurvePublicKey)
 
 
 # --------------------------------------------------------------------------------------------------
-# the report's fields
+# the endorsement (certificate + chain), cached by content
+
+
+def _amd_extensions(cert: x509.Certificate) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for ext in extensions(cert, "vcek"):
+        raw = getattr(ext.value, "value", None)
+        if isinstance(raw, bytes) and ext.oid.dotted_string.startswith(_AMD):
+            out[ext.oid.dotted_string] = raw
+    return out
+
+
+def _der_int(data: bytes) -> int | None:
+    if len(data) >= 3 and data[0] == 0x02 and data[1] == len(data) - 2:
+        return int.from_bytes(data[2:], "big", signed=True)
+    return None
+
+
+@dataclass(frozen=True)
+class _Endorsement:
+    """A VCEK/VLEK with its ASK+ARK bundle: parsed, and the chain's signatures checked (``chain``) or
+    refused (``error``). Nothing here depends on the time or on the report."""
+
+    cert: x509.Certificate
+    chain: _Chain | None
+    error: CertificateError | None
+    ark_sha256: str | None
+    key: ec.EllipticCurvePublicKey | None
+    extensions: dict[str, bytes]
+
+
+def _endorse(cert_bytes: bytes, chain_bytes: bytes, key_kind: str | None) -> _Endorsement:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    certs = load_certificates(cert_bytes, "vcek/vlek certificate")
+    if len(certs) != 1:
+        raise FormatError(
+            f"expected one VCEK/VLEK certificate, got {len(certs)}", what="vcek/vlek certificate"
+        )
+    bundle = load_certificates(chain_bytes, "certificate chain")
+    chain: _Chain | None = None
+    error: CertificateError | None = None
+    try:
+        chain = verify_chain(certs[0], bundle, at=None, key_kind=key_kind)
+    except CertificateError as exc:
+        error = exc
+    key = certs[0].public_key()
+    ark = chain.ark.public_bytes(Encoding.DER) if chain is not None else None
+    return _Endorsement(
+        cert=certs[0],
+        chain=chain,
+        error=error,
+        ark_sha256=hashlib.sha256(ark).hexdigest() if ark is not None else None,
+        key=key if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp384r1" else None,
+        extensions=_amd_extensions(certs[0]),
+    )
+
+
+class EndorsementCache:
+    """Endorsements by the SHA-256 of the certificate and chain bytes (and the claimed key kind), the
+    least recently used dropped beyond ``size``. Sharing one across threads is safe: an entry is
+    immutable, and a lost race only repeats the work."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._entries: OrderedDict[bytes, _Endorsement] = OrderedDict()
+
+    def get(self, cert_bytes: bytes, chain_bytes: bytes, key_kind: str | None) -> _Endorsement:
+        key = hashlib.sha256(
+            hashlib.sha256(cert_bytes).digest()
+            + hashlib.sha256(chain_bytes).digest()
+            + str(key_kind).encode()
+        ).digest()
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = _endorse(cert_bytes, chain_bytes, key_kind)
+            self._entries[key] = entry
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(key)
+        return entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+#: The process-wide cache :func:`verify_snp` uses unless given ``cache=None`` or another one.
+CACHE = EndorsementCache()
+
+
+# --------------------------------------------------------------------------------------------------
+# the pipeline
+
+
+class _Run:
+    """One verification's check list and the exception behind each failure."""
+
+    def __init__(self) -> None:
+        self.checks = CheckList()
+        self.errors: list[VerificationError] = []
+
+    def fail(self, name: str, exc: VerificationError) -> None:
+        self.checks.failed(name, str(exc), expected=_plain(exc.expected), actual=_plain(exc.actual))
+        self.errors.append(exc)
+
+
+def _plain(value: object) -> object:
+    return value if isinstance(value, (bytes, str, int, list, tuple, dict, frozenset, set)) else None
+
+
+def _trust_anchors(trusted_ark_sha256: str | Iterable[str] | None) -> dict[str, str]:
+    if trusted_ark_sha256 is None:
+        return {sha: f"AMD ARK-{product}" for product, sha in AMD_ARK_SHA256.items()}
+    given = [trusted_ark_sha256] if isinstance(trusted_ark_sha256, str) else list(trusted_ark_sha256)
+    return {pin.strip().lower().replace(":", ""): "pinned" for pin in given}
+
+
+def _check_chain(
+    run: _Run, e: _Endorsement, when: _dt.datetime, pins: dict[str, str], crl: bytes | None
+) -> None:
+    if e.chain is None:
+        assert e.error is not None
+        run.fail("chain", e.error)
+        for name in ("chain.validity", "chain.ark_trusted", "crl.ark"):
+            run.checks.not_performed(name, "the chain did not verify")
+        return
+    c = e.chain
+    run.checks.passed("chain", "; ".join(c.checks))
+    try:
+        for cert, name in ((c.ark, "ark"), (c.ask, "ask"), (c.cert, c.kind)):
+            check_validity(cert, name, when)
+        run.checks.passed("chain.validity", f"ARK, ASK and {c.kind.upper()} valid at {when.isoformat()}")
+    except CertificateError as exc:
+        run.fail("chain.validity", exc)
+    assert e.ark_sha256 is not None
+    if e.ark_sha256 in pins:
+        run.checks.passed("chain.ark_trusted", f"the ARK is {pins[e.ark_sha256]}", actual=e.ark_sha256)
+    else:
+        trusted = ", ".join(f"{name} {sha}" for sha, name in pins.items()) or "none"
+        run.fail(
+            "chain.ark_trusted",
+            CertificateError(
+                f"the chain's ARK is not a trusted one: sha256 {e.ark_sha256} "
+                f"({c.ark.subject.rfc4514_string()}); trusted: {trusted} "
+                "(pin it with --ark-sha256 / trusted_ark_sha256 if you trust it)",
+                field="ark.sha256",
+                expected=sorted(pins),
+                actual=e.ark_sha256,
+            ),
+        )
+    if crl is None:
+        run.checks.not_performed("crl.ark", "no CRL given (AMD KDS /vcek/v1/<product>/crl; --crl)")
+        return
+    try:
+        run.checks.passed("crl.ark", check_crl(crl, c.ark, c.ask, "ARK CRL", "ask", when))
+    except CertificateError as exc:
+        run.fail("crl.ark", exc)
+
+
+def _check_against_certificate(run: _Run, e: _Endorsement, kind: str, report: SnpReport) -> None:
+    want = SIGNING_KEY_VCEK if kind == "vcek" else SIGNING_KEY_VLEK
+    if report.signing_key == want:
+        run.checks.passed(
+            "signing_key", f"SIGNING_KEY = {SIGNING_KEY_NAMES[want]}", actual=report.signing_key_name
+        )
+    else:
+        run.fail(
+            "signing_key",
+            VerificationError(
+                f"signing_key (offset 0x48) mismatch: the report says it was signed by "
+                f"{report.signing_key_name.upper()} but the certificate is a {kind.upper()}",
+                field="signing_key",
+                expected=kind,
+                actual=report.signing_key_name,
+            ),
+        )
+    hwid = e.extensions.get(_HWID_OID)
+    if hwid is None or kind != "vcek":
+        run.checks.not_performed("vcek.chip_id", f"the {kind.upper()} has no hwID extension")
+    elif report.mask_chip_key or not any(report.chip_id):
+        run.checks.not_performed("vcek.chip_id", "CHIP_ID is masked (MASK_CHIP_KEY) or all zero")
+    else:
+        # A shorter hwID (Turin-style 8-byte chip ids) must equal CHIP_ID's prefix, the rest being zero.
+        expect = hwid.ljust(len(report.chip_id), b"\0") if len(hwid) < len(report.chip_id) else hwid
+        if expect == report.chip_id:
+            run.checks.passed("vcek.chip_id", "CHIP_ID = the VCEK's hwID", actual=report.chip_id)
+        else:
+            run.fail("vcek.chip_id", _mismatch("chip_id", expect, report.chip_id))
+    tcb = TcbVersion.decode(report.reported_tcb, report.tcb_layout).components()
+    spls = {name: _der_int(e.extensions[_SPL_OIDS[name]]) for name in tcb if _SPL_OIDS[name] in e.extensions}
+    if not spls:
+        run.checks.not_performed("vcek.tcb", f"the {kind.upper()} has no SPL extensions")
+        return
+    differ = [name for name, spl in spls.items() if spl != tcb[name]]
+    if not differ:
+        run.checks.passed(
+            "vcek.tcb", f"REPORTED_TCB = the {kind.upper()}'s SPLs ({', '.join(spls)})", actual=spls
+        )
+    else:
+        name = differ[0]
+        run.fail("vcek.tcb", _mismatch(f"reported_tcb.{name}", spls[name], tcb[name]))
 
 
 def _mismatch(name: str, expected: object, actual: object) -> VerificationError:
@@ -392,121 +615,32 @@ def _mismatch(name: str, expected: object, actual: object) -> VerificationError:
     )
 
 
-def _amd_extensions(cert: x509.Certificate) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
-    for ext in extensions(cert, "vcek"):
-        raw = getattr(ext.value, "value", None)
-        if isinstance(raw, bytes) and ext.oid.dotted_string.startswith(_AMD):
-            out[ext.oid.dotted_string] = raw
-    return out
+def _field_of(check: Check) -> str:
+    """The report field a validation check is about (``expected.host_data`` → ``host_data``,
+    ``policy.debug`` → ``policy``, ``tcb.minimum.launch`` → ``launch_tcb``)."""
+    parts = check.name.split(".")
+    if parts[0] == "expected":
+        return parts[1]
+    if parts[0] == "tcb":
+        return f"{parts[-1]}_tcb"
+    return parts[0]
 
 
-def _der_int(data: bytes) -> int | None:
-    if len(data) >= 3 and data[0] == 0x02 and data[1] == len(data) - 2:
-        return int.from_bytes(data[2:], "big", signed=True)
-    return None
-
-
-def _check_vcek_extensions(cert: x509.Certificate, report: SnpReport) -> list[str]:
-    checks = []
-    ext = _amd_extensions(cert)
-    hwid = ext.get(_HWID_OID)
-    if hwid is not None and not report.mask_chip_key:
-        # A shorter hwID (Turin-style 8-byte chip ids) must equal CHIP_ID's prefix, the rest being zero.
-        want = hwid.ljust(len(report.chip_id), b"\0") if len(hwid) < len(report.chip_id) else hwid
-        if want != report.chip_id:
-            raise _mismatch("chip_id", want, report.chip_id)
-        checks.append("chip_id = vcek hwID")
-    tcb = TcbVersion.decode(report.reported_tcb, report.tcb_layout)
-    compared = []
-    for name, value in tcb.components().items():
-        raw = ext.get(_SPL_OIDS[name])
-        if raw is None:
-            continue
-        spl = _der_int(raw)
-        if spl != value:
-            raise _mismatch(f"reported_tcb.{name}", spl, value)
-        compared.append(name)
-    if compared:
-        checks.append(f"reported_tcb = vcek TCB ({', '.join(compared)})")
-    return checks
-
-
-def _check_expected(report: SnpReport, expected: Expected) -> list[str]:
-    checked: list[str] = []
-    for name in ("version", "guest_svn"):
-        want = getattr(expected, name)
-        if want is not None:
-            if getattr(report, name) != want:
-                raise _mismatch(name, want, getattr(report, name))
-            checked.append(name)
-    if expected.policy is not None:
-        if report.policy != expected.policy:
-            raise _mismatch("policy", expected.policy, report.policy)
-        checked.append("policy")
-    if expected.policy_bits_set:
-        missing = expected.policy_bits_set & ~report.policy
-        if missing:
-            raise _mismatch("policy", f"bits {expected.policy_bits_set:#x} set", report.policy)
-        checked.append("policy bits set")
-    if expected.policy_bits_clear:
-        present = expected.policy_bits_clear & report.policy
-        if present:
-            raise _mismatch("policy", f"bits {expected.policy_bits_clear:#x} clear", report.policy)
-        checked.append("policy bits clear")
-    for name in (
-        "family_id",
-        "image_id",
-        "vmpl",
-        "report_data",
-        "measurement",
-        "host_data",
-        "id_key_digest",
-        "author_key_digest",
-        "chip_id",
-    ):
-        want = getattr(expected, name)
-        if want is None:
-            continue
-        actual = getattr(report, name)
-        if isinstance(want, (bytes, bytearray)):
-            want = bytes(want)
-        if want != actual:
-            raise _mismatch(name, want, actual)
-        checked.append(name)
-    if expected.min_reported_tcb:
-        tcb = TcbVersion.decode(report.reported_tcb, report.tcb_layout).components()
-        for component, minimum in expected.min_reported_tcb.items():
-            if component not in tcb:
-                raise InputError(
-                    f"no TCB component {component!r} in a {report.tcb_layout} report (have {', '.join(tcb)})"
-                )
-            if tcb[component] < minimum:
-                raise _mismatch(f"reported_tcb.{component}", f">= {minimum}", tcb[component])
-        checked.append(
-            "reported_tcb minimum ("
-            + ", ".join(f"{k} >= {v}" for k, v in expected.min_reported_tcb.items())
-            + ")"
-        )
-    return checked
-
-
-# --------------------------------------------------------------------------------------------------
-# everything
-
-
-def verify_report(
+def verify_snp(
     report: bytes,
     vcek_or_vlek_cert: bytes,
     chain: bytes,
     *,
     at: _dt.datetime | None = None,
-    expected: Expected | None = None,
+    expected: SnpExpected | None = SnpExpected(),  # noqa: B008 (frozen: one shared default is safe)
     key_kind: str | None = None,
     trusted_ark_sha256: str | Iterable[str] | None = None,
     crl: bytes | None = None,
-) -> VerificationResult:
-    """Verify raw report bytes with a VCEK or VLEK certificate and an ASK+ARK bundle (PEM or DER).
+    cache: EndorsementCache | None = CACHE,
+) -> SnpVerification:
+    """Verify raw report bytes with a VCEK or VLEK certificate and an ASK+ARK bundle (PEM or DER),
+    then appraise it under ``expected`` (default :class:`SnpExpected`'s secure defaults; None: no
+    appraisal); every check is in the result, failed ones included (``result.ok``).
 
     ``at`` is the time the certificates must be valid at (default now; naive = UTC); ``key_kind``
     (``"vcek"``/``"vlek"``) says what the caller claims the certificate is (default: from its
@@ -514,13 +648,13 @@ def verify_report(
     trust anchors, by default AMD's ARKs (:data:`AMD_ARK_SHA256`); a chain whose ARK is none of them
     fails, however well its signatures verify (pass a software CA's ARK explicitly). ``crl`` (DER or
     PEM, as AMD's key distribution service serves ``/vcek/v1/<product>/crl``): the ARK's CRL, which must
-    be signed by the ARK, current at ``at``, and not list the ASK. Raises
-    CertificateError, SignatureError or VerificationError naming the first
-    problem (module docstring for the order); FormatError for malformed input.
-    """
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import Encoding
+    be signed by the ARK, current at ``at``, and not list the ASK. ``cache``: where endorsements are
+    kept between calls (None: none).
 
+    Raises only for input that cannot be checked at all: FormatError/TruncatedError for a report that
+    is not 1184 bytes or certificates that do not parse, InputError for a bad ``key_kind`` or an
+    expectation that cannot apply to the report (a TCB component its layout lacks).
+    """
     if key_kind is not None and key_kind not in ("vcek", "vlek"):
         raise InputError(f"key_kind must be 'vcek' or 'vlek', not {key_kind!r}")
     when = utc(at)
@@ -532,70 +666,95 @@ def verify_report(
             what="snp_report",
             offset=min(len(report), REPORT_SIZE),
         )
-    certs = load_certificates(bytes(vcek_or_vlek_cert), "vcek/vlek certificate")
-    if len(certs) != 1:
-        raise FormatError(
-            f"expected one VCEK/VLEK certificate, got {len(certs)}", what="vcek/vlek certificate"
-        )
-    bundle = load_certificates(bytes(chain), "certificate chain")
-    checked = verify_chain(certs[0], bundle, at=when, key_kind=key_kind)
-    checks = list(checked.checks)
-    ark_sha256 = hashlib.sha256(checked.ark.public_bytes(Encoding.DER)).hexdigest()
-    if trusted_ark_sha256 is None:
-        pins = {sha: f"AMD ARK-{product}" for product, sha in AMD_ARK_SHA256.items()}
+    cert_bytes, chain_bytes = bytes(vcek_or_vlek_cert), bytes(chain)
+    e = (
+        cache.get(cert_bytes, chain_bytes, key_kind)
+        if cache is not None
+        else _endorse(cert_bytes, chain_bytes, key_kind)
+    )
+    run = _Run()
+    _check_chain(run, e, when, _trust_anchors(trusted_ark_sha256), crl)
+    kind = e.chain.kind if e.chain is not None else (key_kind or _kind_of_signing_cert(e.cert) or "vcek")
+
+    if e.key is None:
+        run.checks.not_performed("signature", f"the {kind.upper()} key is not EC P-384")
     else:
-        given = [trusted_ark_sha256] if isinstance(trusted_ark_sha256, str) else list(trusted_ark_sha256)
-        pins = {pin.strip().lower().replace(":", ""): "pinned" for pin in given}
-    if ark_sha256 not in pins:
-        trusted = ", ".join(f"{name} {sha}" for sha, name in pins.items()) or "none"
-        raise CertificateError(
-            f"the chain's ARK is not a trusted one: sha256 {ark_sha256} "
-            f"({checked.ark.subject.rfc4514_string()}); trusted: {trusted} "
-            "(pin it with --ark-sha256 / trusted_ark_sha256 if you trust it)",
-            field="ark.sha256",
-            expected=sorted(pins),
-            actual=ark_sha256,
-        )
-    checks.append(f"ark sha256 = trusted ({pins[ark_sha256]})")
-    if crl is not None:
-        checks.append(check_crl(crl, checked.ark, checked.ask, "ARK CRL", "ask", when))
+        try:
+            check_report_signature(report, e.key)
+            run.checks.passed(
+                "signature",
+                "ECDSA P-384 SHA-384 over 0x000-0x29F; reserved bytes 0x330-0x49F are zero",
+            )
+        except SignatureError as exc:
+            run.fail("signature", exc)
 
-    key = certs[0].public_key()
-    assert isinstance(key, ec.EllipticCurvePublicKey)  # verify_chain checked it
-    check_report_signature(report, key)
-    checks.append("report signature (ECDSA P-384 SHA-384 over 0x000-0x29F)")
-    checks.append("signature reserved bytes 0x330-0x49F are zero")
-
+    parsed: SnpReport | None = None
     version = int.from_bytes(report[:4], "little")
     if version not in KNOWN_VERSIONS:
-        raise _mismatch("version", f"one of {sorted(KNOWN_VERSIONS)}", version)
-    parsed = SnpReport.parse(report)
-    want = SIGNING_KEY_VCEK if checked.kind == "vcek" else SIGNING_KEY_VLEK
-    if parsed.signing_key != want:
-        raise VerificationError(
-            f"signing_key (offset 0x48) mismatch: the report says it was signed by "
-            f"{parsed.signing_key_name.upper()} but the certificate is a {checked.kind.upper()}",
-            field="signing_key",
-            expected=checked.kind,
-            actual=parsed.signing_key_name,
-        )
-    checks.append(f"signing_key = {SIGNING_KEY_NAMES[want]}")
-    if checked.kind == "vcek":
-        checks += _check_vcek_extensions(certs[0], parsed)
-    expected_fields: list[str] = []
-    if expected is not None:
-        expected_fields = _check_expected(parsed, expected)
-        checks += [f"expected {name}" for name in expected_fields]
-
-    return VerificationResult(
+        run.fail("report.version", _mismatch("version", f"one of {sorted(KNOWN_VERSIONS)}", version))
+    else:
+        run.checks.passed("report.version", f"VERSION {version} is one pvmkit interprets", actual=version)
+        parsed = SnpReport.parse(report)
+        _check_against_certificate(run, e, kind, parsed)
+        if expected is not None:
+            first = len(run.checks)
+            validate_report(parsed, expected, run.checks)
+            for check in run.checks.checks[first:]:
+                if check.status == FAILED:
+                    run.errors.append(_validation_error(check))
+    c = e.chain
+    return SnpVerification(
         report=parsed,
-        signing_key=checked.kind,
+        checks=run.checks,
+        signing_key=kind,
         at=when,
-        checks=tuple(checks),
-        certificate_subject=certs[0].subject.rfc4514_string(),
-        ask_subject=checked.ask.subject.rfc4514_string(),
-        ark_subject=checked.ark.subject.rfc4514_string(),
-        ark_sha256=ark_sha256,
-        product=checked.product,
-        expected_fields=tuple(expected_fields),
+        certificate_subject=e.cert.subject.rfc4514_string(),
+        ask_subject=c.ask.subject.rfc4514_string() if c is not None else None,
+        ark_subject=c.ark.subject.rfc4514_string() if c is not None else None,
+        ark_sha256=e.ark_sha256,
+        product=c.product if c is not None else None,
+        errors=tuple(run.errors),
     )
+
+
+def _validation_error(check: Check) -> VerificationError:
+    name = _field_of(check)
+    offset = FIELD_OFFSETS.get(name)
+    where = f" (offset {offset:#x})" if offset is not None else ""
+    shown = f" (expected {check.expected}, got {check.actual})" if check.expected is not None else ""
+    return VerificationError(
+        f"{check.name}{where}: {check.detail or 'mismatch'}{shown}",
+        field=name,
+        expected=check.expected,
+        actual=check.actual,
+    )
+
+
+def verify_report(
+    report: bytes,
+    vcek_or_vlek_cert: bytes,
+    chain: bytes,
+    *,
+    at: _dt.datetime | None = None,
+    expected: SnpExpected | None = None,
+    key_kind: str | None = None,
+    trusted_ark_sha256: str | Iterable[str] | None = None,
+    crl: bytes | None = None,
+) -> SnpVerification:
+    """:func:`verify_snp` for callers that want an exception: the same pipeline (without appraisal
+    unless ``expected`` is given; :class:`Expected` appraises no guest policy unless asked), then the
+    first failed check raised — CertificateError, SignatureError or VerificationError, with the field,
+    expected and actual values — in the order of the module docstring."""
+    result = verify_snp(
+        report,
+        vcek_or_vlek_cert,
+        chain,
+        at=at,
+        expected=expected,
+        key_kind=key_kind,
+        trusted_ark_sha256=trusted_ark_sha256,
+        crl=crl,
+    )
+    if result.errors:
+        raise result.errors[0]
+    return result

@@ -22,6 +22,7 @@ __all__ = [
     "check_lines",
     "combine_expected",
     "expected_sets",
+    "failure_line",
     "merge_expected",
     "option_name",
     "parse_time",
@@ -184,6 +185,17 @@ def report_data(args: Any) -> bytes | None:
     if len(data) > 64:
         raise InputError(f"--report-data is at most 64 bytes, got {len(data)}")
     return data.ljust(64, b"\0")
+
+
+def failure_line(checks: CheckList) -> str:
+    """The one stderr line of a failed verification: the first failed check with its reason, and
+    how many more failed (the full list is on stdout)."""
+    failures = checks.failures
+    first = failures[0]
+    line = first.text().removeprefix("failed").strip()  # name: detail (expected …, got …)
+    if len(failures) > 1:
+        line += f" (and {len(failures) - 1} more failed check(s): {', '.join(c.name for c in failures[1:])})"
+    return line
 
 
 def check_lines(checks: CheckList, headline: str) -> list[str]:

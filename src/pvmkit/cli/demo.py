@@ -200,7 +200,7 @@ def main(argv: list[str]) -> int:
                     vmpl=0,
                 ),
             )
-            verification = {"checks": list(verdict.checks), "ark_sha256": verdict.ark_sha256}
+            verification = {"checks": verdict.checks.to_list(), "ark_sha256": verdict.ark_sha256}
         except VerificationError as exc:
             problems.append(str(exc))
     timings["verify"] = _ms(time.perf_counter() - t)

@@ -43,9 +43,15 @@ def _parser() -> Parser:
         "--report-data", metavar="HEX", help="expected REPORT_DATA / REPORTDATA (up to 64 bytes, zero-padded)"
     )
     p.add_argument(
+        "--allow-debug",
+        action="store_true",
+        help="accept a debuggable guest (SNP POLICY bit 19 DEBUG; default: refused, exit 3)",
+    )
+    p.add_argument(
         "--no-debug",
         action="store_true",
-        help="refuse a debuggable guest: SNP POLICY bit 19 (DEBUG) or TD attribute bit 0 (DEBUG) set",
+        help="refuse a debuggable guest (SNP: the default, accepted for compatibility; TDX: TD "
+        "attribute bit 0 DEBUG must be clear)",
     )
     p.add_argument(
         "--expect",

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 
 from pvmkit.cli._common import MAX_EVIDENCE, parse_hex, parse_int, print_json, read_file
-from pvmkit.cli._verify_common import merge_expected, parse_time, predictions
+from pvmkit.cli._verify_common import combine_expected, expected_sets, failure_line, parse_time
 from pvmkit.cli._verify_common import report_data as _report_data
-from pvmkit.errors import InputError
+from pvmkit.errors import InputError, VerificationError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,12 +33,25 @@ OPTIONS = (
     "chain",
     "ark_sha256",
     "crl",
+    "policy_file",
     "measurement",
     "host_data",
+    "report_id_ma",
     "policy",
+    "guest_policy",
+    "allow_migrate_ma",
+    "policy_bits_clear",
     "id_key_digest",
     "author_key_digest",
     "min_tcb",
+    "min_current_tcb",
+    "min_committed_tcb",
+    "min_launch_tcb",
+    "provisional",
+    "platform_info",
+    "vmpl",
+    "min_build",
+    "min_version",
 )
 
 
@@ -68,17 +81,86 @@ def add_options(p: Parser, evidence: argparse._MutuallyExclusiveGroup) -> None:
         "Milan, Genoa and Turin ARKs); repeatable",
     )
     snp.add_argument(
-        "--crl", metavar="FILE", help="the ARK's CRL (AMD KDS /vcek/v1/<product>/crl, DER or PEM)"
+        "--crl",
+        metavar="FILE",
+        help="the ARK's CRL (AMD KDS /vcek/v1/<product>/crl, DER or PEM; default: none)",
     )
-    snp.add_argument("--measurement", metavar="HEX", help="expected MEASUREMENT (48 bytes)")
-    snp.add_argument("--host-data", metavar="HEX", help="expected HOST_DATA (32 bytes)")
-    snp.add_argument("--policy", metavar="N", help="expected guest POLICY (the whole u64)")
-    snp.add_argument("--id-key-digest", metavar="HEX", help="expected ID_KEY_DIGEST (48 bytes)")
-    snp.add_argument("--author-key-digest", metavar="HEX", help="expected AUTHOR_KEY_DIGEST (48 bytes)")
-    snp.add_argument(
-        "--min-tcb",
-        metavar="NAME=SPL,...",
-        help="minimum REPORTED_TCB levels, e.g. bootloader=3,tee=0,snp=8,microcode=115 (Turin: fmc too)",
+    appraise = p.add_argument_group(
+        "SEV-SNP appraisal (--report; go-sev-guest check semantics, docs/attestation.md)"
+    )
+    appraise.add_argument(
+        "--policy-file",
+        metavar="FILE",
+        help="an appraisal policy (JSON, schema pvmkit.snp-policy/1); the options below override it",
+    )
+    appraise.add_argument(
+        "--measurement",
+        metavar="HEX",
+        action="append",
+        help="expected MEASUREMENT (48 bytes); repeatable: any of them",
+    )
+    appraise.add_argument(
+        "--host-data",
+        metavar="HEX",
+        action="append",
+        help="expected HOST_DATA (32 bytes); repeatable: any of them",
+    )
+    appraise.add_argument("--report-id-ma", metavar="HEX", help="expected REPORT_ID_MA (32 bytes)")
+    appraise.add_argument("--policy", metavar="N", help="expected guest POLICY, the whole u64 exactly")
+    appraise.add_argument(
+        "--guest-policy",
+        metavar="N",
+        help="the most permissive acceptable POLICY: ABI minimum, SMT/CXL allowed, SINGLE_SOCKET etc. "
+        "required (default 0x30000; DEBUG and MIGRATE_MA follow --allow-debug/--allow-migrate-ma)",
+    )
+    appraise.add_argument(
+        "--allow-migrate-ma",
+        action="store_true",
+        help="accept a guest whose policy allows a migration agent (POLICY bit 18; default: refused)",
+    )
+    appraise.add_argument("--policy-bits-clear", metavar="N", help="POLICY bits that must be clear (a mask)")
+    appraise.add_argument(
+        "--id-key-digest",
+        metavar="HEX",
+        action="append",
+        help="expected ID_KEY_DIGEST (48 bytes); repeatable: any of them",
+    )
+    appraise.add_argument(
+        "--author-key-digest",
+        metavar="HEX",
+        action="append",
+        help="expected AUTHOR_KEY_DIGEST (48 bytes); repeatable: any of them",
+    )
+    for which, what in (
+        ("", "REPORTED_TCB"),
+        ("current-", "CURRENT_TCB"),
+        ("committed-", "COMMITTED_TCB"),
+        ("launch-", "LAUNCH_TCB"),
+    ):
+        appraise.add_argument(
+            f"--min-{which}tcb",
+            metavar="NAME=SPL,...|U64",
+            help=f"minimum {what}, component-wise: SPLs by name (bootloader=3,tee=0,snp=8,microcode=115; "
+            "Turin: fmc too) or a TCB_VERSION u64 (every byte)",
+        )
+    appraise.add_argument(
+        "--provisional",
+        action="store_true",
+        help="permit provisional firmware: COMMITTED TCB/version/build may be below CURRENT's "
+        "(default: they must be equal)",
+    )
+    appraise.add_argument(
+        "--platform-info",
+        metavar="N",
+        help="the most permissive acceptable PLATFORM_INFO: SMT_EN/TSME_EN allowed, ECC_EN/RAPL_DIS/"
+        "CIPHERTEXT_HIDING_DRAM_EN/ALIAS_CHECK_COMPLETE required (default: not checked)",
+    )
+    appraise.add_argument("--vmpl", metavar="N", help="expected VMPL (0-3)")
+    appraise.add_argument("--min-build", metavar="N", help="minimum CURRENT_BUILD of the firmware (0-255)")
+    appraise.add_argument(
+        "--min-version",
+        metavar="MAJOR.MINOR",
+        help="minimum firmware API version CURRENT_MAJOR.CURRENT_MINOR",
     )
 
 
@@ -101,15 +183,26 @@ def _from_cert_table(path: str, chain_path: str | None) -> tuple[bytes, bytes, s
     return table[kind], table["ask"] + table["ark"], kind
 
 
-def _min_tcb(text: str) -> dict[str, int]:
+def _min_tcb(text: str, option: str) -> int | dict[str, int]:
+    """``NAME=SPL,...`` → SPLs by name, or a bare number → a TCB_VERSION u64."""
+    if "=" not in text:
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise InputError(
+                f"{option} takes NAME=SPL,... (bootloader, tee, snp, microcode, fmc) or a u64, got {text!r}"
+            ) from None
+        if not 0 <= value < 2**64:
+            raise InputError(f"{option}: {value} does not fit 64 bits")
+        return value
     out = {}
     for item in text.split(","):
-        name, sep, value = item.partition("=")
+        name, sep, value_text = item.partition("=")
         if not sep or not name.strip():
             raise InputError(
-                f"--min-tcb takes NAME=SPL,... (bootloader, tee, snp, microcode, fmc), got {item!r}"
+                f"{option} takes NAME=SPL,... (bootloader, tee, snp, microcode, fmc) or a u64, got {item!r}"
             )
-        out[name.strip().lower()] = parse_int(value, f"--min-tcb {name.strip()}")
+        out[name.strip().lower()] = parse_int(value_text, f"{option} {name.strip()}")
     return out
 
 
@@ -124,78 +217,164 @@ def _ark_sha256(path: str) -> str:
     return hashlib.sha256(certs[0].public_bytes(Encoding.DER)).hexdigest()
 
 
+def _accepted(values: list[str] | None, size: int, option: str) -> bytes | frozenset[bytes] | None:
+    """A repeatable ``--NAME HEX``: one value, or the set of acceptable values."""
+    if not values:
+        return None
+    parsed = [parse_hex(v, size, option) for v in values]
+    return parsed[0] if len(parsed) == 1 else frozenset(parsed)
+
+
+def _one_setting(
+    parser: Parser, bit: str, flag: bool, option: str, sources: list[tuple[str, bool | None]]
+) -> None:
+    """DEBUG (and MIGRATE_MA) are each one setting: the flag, --guest-policy and the policy file
+    must agree (exit 2 otherwise)."""
+    for where, allowed in sources:
+        if allowed is not None and allowed != flag:
+            parser.error(
+                f"{where} {'allows' if allowed else 'refuses'} {bit} but {option} is "
+                f"{'not ' if allowed else ''}given; they must agree"
+            )
+
+
+def _expected(args: Any, parser: Parser) -> Any:
+    from pvmkit.attest.snp_policy import effective_guest_policy, parse_version, read_policy
+    from pvmkit.attest.snp_report import POLICY_BITS
+    from pvmkit.attest.snp_validate import SnpExpected
+
+    if args.allow_debug and args.no_debug:
+        parser.error("--allow-debug and --no-debug contradict each other")
+    fields: dict[str, Any] = {}
+    file_says: dict[str, bool | None] = {"debug": None, "migrate_ma": None}
+    if args.policy_file:
+        policy_file = read_policy(args.policy_file)
+        fields.update(policy_file.fields)
+        file_says = {"debug": policy_file.allow_debug, "migrate_ma": policy_file.allow_migrate_ma}
+    flag_policy = parse_int(args.guest_policy, "--guest-policy") if args.guest_policy is not None else None
+    for bit, flag, option in (
+        ("DEBUG", args.allow_debug, "--allow-debug"),
+        ("MIGRATE_MA", args.allow_migrate_ma, "--allow-migrate-ma"),
+    ):
+        name = bit.lower()
+        from_flag = None if flag_policy is None else bool(flag_policy >> POLICY_BITS[name] & 1)
+        _one_setting(
+            parser,
+            bit,
+            flag,
+            option,
+            [(f"--policy-file {args.policy_file}", file_says[name]), ("--guest-policy", from_flag)],
+        )
+    guest_policy = flag_policy if flag_policy is not None else fields.get("guest_policy")
+    fields["guest_policy"] = effective_guest_policy(guest_policy, args.allow_debug, args.allow_migrate_ma)
+
+    sets = expected_sets(args.expect, "report")
+    measurement = combine_expected(
+        sets, "measurement", _accepted(args.measurement, 48, "--measurement"), parser
+    )
+    host_data = combine_expected(sets, "host_data", _accepted(args.host_data, 32, "--host-data"), parser)
+    overrides: dict[str, Any] = {
+        "measurement": measurement,
+        "host_data": host_data,
+        "report_id_ma": _accepted([args.report_id_ma] if args.report_id_ma else None, 32, "--report-id-ma"),
+        "report_data": _report_data(args),
+        "id_key_digest": _accepted(args.id_key_digest, 48, "--id-key-digest"),
+        "author_key_digest": _accepted(args.author_key_digest, 48, "--author-key-digest"),
+        "policy": parse_int(args.policy, "--policy") if args.policy is not None else None,
+        "policy_bits_clear": parse_int(args.policy_bits_clear, "--policy-bits-clear")
+        if args.policy_bits_clear is not None
+        else None,
+        "platform_info": parse_int(args.platform_info, "--platform-info")
+        if args.platform_info is not None
+        else None,
+        "vmpl": parse_int(args.vmpl, "--vmpl") if args.vmpl is not None else None,
+        "min_build": parse_int(args.min_build, "--min-build") if args.min_build is not None else None,
+        "min_version": parse_version(args.min_version, "--min-version") if args.min_version else None,
+        "permit_provisional_firmware": True if args.provisional else None,
+    }
+    for which in ("", "current_", "committed_", "launch_"):
+        text = getattr(args, f"min_{which}tcb")
+        if text is not None:
+            overrides[f"min_{which or 'reported_'}tcb"] = _min_tcb(
+                text, f"--min-{which.replace('_', '-')}tcb"
+            )
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    if fields.get("vmpl", 0) > 3:
+        raise InputError(f"--vmpl {fields['vmpl']} is not 0..3")
+    return SnpExpected(**fields)
+
+
+def _certificates(args: Any) -> tuple[bytes, bytes, str, list[str]]:
+    """(VCEK or VLEK, ASK+ARK, kind, pinned ARK SHA-256s) from --vcek/--vlek/--certs/--key."""
+    pins = [parse_hex(pin, 32, "--ark-sha256").hex() for pin in args.ark_sha256 or ()]
+    if args.key:
+        cert = read_file(os.path.join(args.key, "vcek.pem"), "a certificate", MAX_EVIDENCE)
+        chain = read_file(args.chain or os.path.join(args.key, "cert_chain.pem"), "a chain", MAX_EVIDENCE)
+        if not pins:  # the user named this software CA: its own ARK (ark.pem) is the anchor
+            pins = [_ark_sha256(os.path.join(args.key, "ark.pem"))]
+        return cert, chain, "vcek", pins
+    if args.certs:
+        cert, chain, kind = _from_cert_table(args.certs, args.chain)
+        return cert, chain, kind, pins
+    kind = "vcek" if args.vcek else "vlek"
+    cert = read_file(args.vcek or args.vlek, "a certificate", MAX_EVIDENCE)
+    return cert, read_file(args.chain, "a certificate chain", MAX_EVIDENCE), kind, pins
+
+
+def _text(result: Any) -> list[str]:
+    r = result.report
+    failed = len(result.checks.failures)
+    not_performed = sum(1 for c in result.checks if c.status == "not_performed")
+    passed = len(result.checks) - failed - not_performed
+    product = f" ({result.product})" if result.product else ""
+    version = f" v{r.version}" if r is not None else ""
+    lines = [
+        f"{'OK' if result.ok else 'FAILED'}: SEV-SNP report{version} signed by {result.signing_key.upper()}"
+        f"{product} at {result.at.isoformat(timespec='seconds')}: {passed} checks passed, {failed} failed, "
+        f"{not_performed} not performed"
+    ]
+    if r is not None:
+        policy = r.policy_info
+        flags = [name for name in ("debug", "migrate_ma", "smt", "single_socket") if policy.bit(name)]
+        flag_text = f" ({', '.join(flags)})" if flags else ""
+        lines += [
+            f"  measurement  {r.measurement.hex()}",
+            f"  host_data    {r.host_data.hex()}",
+            f"  report_data  {r.report_data.hex()}",
+            f"  policy       {r.policy:#x}{flag_text}",
+            f"  reported_tcb {r.reported_tcb:#018x}",
+        ]
+    if result.ark_sha256:
+        lines += [f"  ark          {result.ark_subject}", f"  ark sha256   {result.ark_sha256}"]
+    if result.expected_fields:
+        lines.append(f"  matched      {', '.join(result.expected_fields)}")
+    return [*lines, "checks:", *result.checks.text_lines()]
+
+
 def run(args: Any, parser: Parser) -> int:
     if not (args.vcek or args.vlek or args.certs or args.key):
         parser.error("--report needs one of --vcek, --vlek, --certs or --key")
     if (args.vcek or args.vlek) and not args.chain:
         parser.error("--chain FILE is required with --vcek/--vlek")
 
-    from pvmkit.attest.verify import Expected, verify_report
+    from pvmkit.attest.verify import verify_snp
 
-    at = parse_time(args.at) if args.at else None
-    report_data = _report_data(args)
-    predicted = predictions(args.expect, "report")
-    expected = Expected(
-        measurement=merge_expected(
-            predicted,
-            "measurement",
-            parse_hex(args.measurement, 48, "--measurement") if args.measurement else None,
-        ),
-        host_data=parse_hex(args.host_data, 32, "--host-data") if args.host_data else None,
-        report_data=report_data,
-        policy=parse_int(args.policy, "--policy") if args.policy is not None else None,
-        policy_bits_clear=1 << 19 if args.no_debug else 0,
-        id_key_digest=parse_hex(args.id_key_digest, 48, "--id-key-digest") if args.id_key_digest else None,
-        author_key_digest=parse_hex(args.author_key_digest, 48, "--author-key-digest")
-        if args.author_key_digest
-        else None,
-        min_reported_tcb=_min_tcb(args.min_tcb) if args.min_tcb else None,
-    )
-
-    pins = [parse_hex(pin, 32, "--ark-sha256").hex() for pin in args.ark_sha256 or ()]
-    if args.key:
-        cert = read_file(os.path.join(args.key, "vcek.pem"), "a certificate", MAX_EVIDENCE)
-        chain = read_file(args.chain or os.path.join(args.key, "cert_chain.pem"), "a chain", MAX_EVIDENCE)
-        kind = "vcek"
-        if not pins:  # the user named this software CA: its own ARK (ark.pem) is the anchor
-            pins = [_ark_sha256(os.path.join(args.key, "ark.pem"))]
-    elif args.certs:
-        cert, chain, kind = _from_cert_table(args.certs, args.chain)
-    else:
-        kind = "vcek" if args.vcek else "vlek"
-        cert = read_file(args.vcek or args.vlek, "a certificate", MAX_EVIDENCE)
-        chain = read_file(args.chain, "a certificate chain", MAX_EVIDENCE)
-    result = verify_report(
+    expected = _expected(args, parser)
+    cert, chain, kind, pins = _certificates(args)
+    result = verify_snp(
         read_file(args.report, "a report", MAX_EVIDENCE),
         cert,
         chain,
-        at=at,
+        at=parse_time(args.at) if args.at else None,
         expected=expected,
         key_kind=kind,
         trusted_ark_sha256=pins or None,
         crl=read_file(args.crl, "a CRL", MAX_EVIDENCE) if args.crl else None,
     )
     if args.json:
-        print_json({"schema": "pvmkit.verify/1", **result.to_dict()})
-        return 0
-    r = result.report
-    policy = r.policy_info
-    flags = [name for name in ("debug", "migrate_ma", "smt", "single_socket") if policy.bit(name)]
-    flag_text = f" ({', '.join(flags)})" if flags else ""
-    product = f" ({result.product})" if result.product else ""
-    lines = [
-        f"OK: SEV-SNP report v{r.version} signed by {result.signing_key.upper()}"
-        f"{product}; chain verified at "
-        f"{result.at.isoformat(timespec='seconds')}",
-        f"  measurement  {r.measurement.hex()}",
-        f"  host_data    {r.host_data.hex()}",
-        f"  report_data  {r.report_data.hex()}",
-        f"  policy       {r.policy:#x}{flag_text}",
-        f"  reported_tcb {r.reported_tcb:#018x}",
-        f"  ark          {result.ark_subject}",
-        f"  ark sha256   {result.ark_sha256}",
-    ]
-    if result.expected_fields:
-        lines.append(f"  matched      {', '.join(result.expected_fields)}")
-    print("\n".join(lines))
+        print_json({"schema": "pvmkit.verify/2", "evidence": "snp-report", **result.to_dict()})
+    else:
+        print("\n".join(_text(result)))
+    if not result.ok:
+        raise VerificationError(failure_line(result.checks))
     return 0

@@ -1,0 +1,180 @@
+"""``pvmkit verify --report`` appraisal options and ``--policy-file`` (schema pvmkit.snp-policy/1) on
+the real go-sev-guest report: flags and files that pass, that fail (exit 3, every failed check
+listed), that contradict each other (exit 2) and that are malformed (exit 1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pvmkit.attest.snp_policy import parse_policy
+from pvmkit.cli.main import main
+from pvmkit.errors import InputError
+from support.fixtures import fixture_path
+
+AT = "2025-06-01T00:00:00Z"
+MEASUREMENT = (
+    "b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b6bdf8a9ece31a5a608eb0cf2e4872b01"
+)
+
+
+def real(name: str) -> str:
+    return str(fixture_path("go-sev-guest/" + name))
+
+
+def verify(*extra: str) -> list[str]:
+    return ["verify", "--report", real("attestation.bin"), "--vcek", real("vcek.testcer"), "--chain",
+            real("milan.testcer"), "--at", AT, *extra]  # fmt: skip
+
+
+def policy_file(tmp_path: Path, doc: dict[str, Any]) -> str:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def checks(out: str) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in json.loads(out)["checks"]}
+
+
+def test_flags_that_fit_the_real_report(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = verify("--allow-debug", "--measurement", "00" * 48, "--measurement", MEASUREMENT, "--host-data",
+                  "00" * 32, "--report-id-ma", "ff" * 32, "--vmpl", "0", "--min-tcb", "0x4405000000000002",
+                  "--min-launch-tcb", "snp=5", "--min-current-tcb", "bootloader=2", "--min-committed-tcb",
+                  "microcode=68", "--min-build", "3", "--min-version", "1.49", "--platform-info", "0x1",
+                  "--guest-policy", "0xb0000", "--policy-bits-clear", "0x100000", "--json")  # fmt: skip
+    assert main(argv) == 0
+    c = checks(capsys.readouterr().out)
+    for name in ("expected.measurement", "expected.host_data", "expected.report_id_ma", "expected.vmpl",
+                 "tcb.minimum.reported", "tcb.minimum.launch", "tcb.minimum.current", "tcb.minimum.committed",
+                 "firmware.minimum_build", "firmware.minimum_version", "platform_info.smt_en",
+                 "policy.bits_clear", "policy.debug"):  # fmt: skip
+        assert c[name]["status"] == "passed", name
+
+
+@pytest.mark.parametrize(
+    ("flags", "check"),
+    [
+        (["--measurement", "00" * 48], "expected.measurement"),
+        (["--host-data", "11" * 32, "--host-data", "22" * 32], "expected.host_data"),
+        (["--report-id-ma", "00" * 32], "expected.report_id_ma"),
+        (["--vmpl", "1"], "expected.vmpl"),
+        (["--min-tcb", "snp=6"], "tcb.minimum.reported"),
+        (["--min-launch-tcb", "microcode=69"], "tcb.minimum.launch"),
+        (["--min-current-tcb", "0x4405000000000003"], "tcb.minimum.current"),
+        (["--min-committed-tcb", "tee=1"], "tcb.minimum.committed"),
+        (["--min-build", "4"], "firmware.minimum_build"),
+        (["--min-version", "1.50"], "firmware.minimum_version"),
+        (["--platform-info", "0"], "platform_info.smt_en"),
+        (["--guest-policy", "0xa0000", "--allow-debug"], "policy.smt"),
+        (["--guest-policy", "0x1b0000", "--allow-debug"], "policy.single_socket"),
+        (["--policy-bits-clear", "0x10000", "--allow-debug"], "policy.bits_clear"),
+        (["--policy", "0x30000", "--allow-debug"], "expected.policy"),
+        (["--id-key-digest", "11" * 48], "expected.id_key_digest"),
+        (["--author-key-digest", "11" * 48], "expected.author_key_digest"),
+    ],
+)
+def test_each_flag_can_fail(capsys: pytest.CaptureFixture[str], flags: list[str], check: str) -> None:
+    if "--allow-debug" not in flags:
+        flags = [*flags, "--allow-debug"]
+    assert main(verify(*flags, "--json")) == 3
+    captured = capsys.readouterr()
+    c = checks(captured.out)
+    assert [name for name, v in c.items() if v["status"] == "failed"] == [check]
+    assert captured.err.startswith(f"pvmkit: error: {check}")
+
+
+def test_text_lists_every_check_on_failure(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(verify("--measurement", "00" * 48, "--vmpl", "3")) == 3
+    captured = capsys.readouterr()
+    assert captured.out.startswith("FAILED: SEV-SNP report v2 signed by VCEK (Milan)")
+    assert "  failed         policy.debug: DEBUG (bit 19) refused" in captured.out
+    assert "  failed         expected.vmpl:" in captured.out and "(expected 3, got 0)" in captured.out
+    assert "  passed         signature:" in captured.out
+    assert "  not performed  crl.ark:" in captured.out
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "and 2 more failed check(s): expected.vmpl, expected.measurement" in err[0]
+
+
+def test_policy_file_passes_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = {"schema": "pvmkit.snp-policy/1", "allow_debug": True, "measurement": [MEASUREMENT, "00" * 48],
+            "minimum_tcb": {"bootloader": 2, "tee": 0, "snp": 5, "microcode": 68}, "minimum_build": 3,
+            "minimum_version": "1.49", "vmpl": 0, "platform_info": "0x1", "report_id_ma": "ff" * 32,
+            "minimum_launch_tcb": "0x4405000000000002", "permit_provisional_firmware": False}  # fmt: skip
+    assert main(verify("--allow-debug", "--policy-file", policy_file(tmp_path, good), "--json")) == 0
+    c = checks(capsys.readouterr().out)
+    assert c["expected.measurement"]["status"] == "passed" and c["tcb.minimum.launch"]["status"] == "passed"
+    bad = {**good, "measurement": ["00" * 48], "minimum_version": "1.50"}
+    assert main(verify("--allow-debug", "--policy-file", policy_file(tmp_path, bad), "--json")) == 3
+    c = checks(capsys.readouterr().out)
+    assert [n for n, v in c.items() if v["status"] == "failed"] == [
+        "expected.measurement",
+        "firmware.minimum_version",
+    ]
+    # a flag overrides the file's value
+    argv = verify("--allow-debug", "--policy-file", policy_file(tmp_path, bad), "--measurement", MEASUREMENT,
+                  "--min-version", "1.0")  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+
+
+def test_debug_is_one_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--allow-debug, --guest-policy's DEBUG bit and the policy file must agree (exit 2 otherwise)."""
+    allows = policy_file(tmp_path, {"allow_debug": True})
+    assert main(verify("--policy-file", allows)) == 2
+    assert "allows DEBUG but --allow-debug is not given" in capsys.readouterr().err
+    refuses = policy_file(tmp_path, {"guest_policy": "0x30000"})
+    assert main(verify("--policy-file", refuses, "--allow-debug")) == 2
+    assert "refuses DEBUG but --allow-debug is given" in capsys.readouterr().err
+    assert main(verify("--guest-policy", "0xb0000")) == 2
+    assert "--guest-policy allows DEBUG" in capsys.readouterr().err
+    assert main(verify("--policy-file", refuses)) == 3  # agreed: refused
+    assert "policy.debug" in capsys.readouterr().err
+    assert (
+        main(verify("--policy-file", policy_file(tmp_path, {"guest_policy": 0xB0000}), "--allow-debug")) == 0
+    )
+    capsys.readouterr()
+    assert main(verify("--allow-migrate-ma", "--guest-policy", "0x30000")) == 2
+    assert "refuses MIGRATE_MA but --allow-migrate-ma is given" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"measurment": "00"}, "unknown key 'measurment'"),
+        ({"policy": "0x30000"}, "ambiguous"),
+        ({"schema": "pvmkit.snp-policy/9"}, "pvmkit reads 'pvmkit.snp-policy/1'"),
+        ({"measurement": "00"}, "must be 48 bytes"),
+        ({"measurement": []}, "an empty list accepts nothing"),
+        ({"minimum_tcb": {"ucode": 1}}, "unknown TCB component 'ucode'"),
+        ({"minimum_version": "1"}, "expected major.minor"),
+        ({"vmpl": 4}, "is not 0..3"),
+        ({"allow_debug": "yes"}, "expected true or false"),
+        ({"allow_debug": False, "guest_policy": "0xb0000"}, "allow_debug is false but guest_policy 0xb0000"),
+        ({"trusted_id_key_hashes": "00"}, "expected a list"),
+    ],
+)
+def test_malformed_policy_files(doc: dict[str, Any], message: str, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    with pytest.raises(InputError, match=message):
+        parse_policy(doc)
+    assert main(verify("--policy-file", policy_file(tmp_path, doc))) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message.split("'")[0] in err[0]
+
+
+def test_policy_file_keys_and_trusted_keys() -> None:
+    parsed = parse_policy({"require_author_key": True, "trusted_author_key_hashes": ["22" * 48],
+                           "trusted_id_key_hashes": ["11" * 48, "33" * 48], "exact_policy": 196608,
+                           "minimum_guest_svn": 2})  # fmt: skip
+    assert parsed.fields == {
+        "require_author_key": True,
+        "trusted_author_keys": frozenset({b"\x22" * 48}),
+        "trusted_id_keys": frozenset({b"\x11" * 48, b"\x33" * 48}),
+        "policy": 0x30000,
+        "min_guest_svn": 2,
+    }
+    assert parsed.allow_debug is None and parsed.allow_migrate_ma is None
