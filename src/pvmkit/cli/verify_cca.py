@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from pvmkit.cli._common import parse_hex, print_json, read_file
+from pvmkit.cli._common import MAX_EVIDENCE, parse_hex, print_json, read_file
 from pvmkit.cli._verify_common import check_lines, combine_expected, expected_sets, option_name
 from pvmkit.errors import InputError
 
@@ -128,10 +128,13 @@ def run(args: Any, parser: Parser) -> int:
     if not args.cpak and not args.ta_store:
         parser.error("--cca-token needs --cpak KEY or --ta-store FILE")
     expected = _expected(args, parser)
-    token = read_file(args.cca_token)
+    token = read_file(args.cca_token, "a token", MAX_EVIDENCE)
+    cpak = None
+    if args.cpak:
+        cpak = load_public_key(read_file(args.cpak, "a key", MAX_EVIDENCE), f"--cpak {args.cpak}")
     result = verify_token(
         token,
-        cpak=load_public_key(read_file(args.cpak), f"--cpak {args.cpak}") if args.cpak else None,
+        cpak=cpak,
         trust_anchors=parse_trust_anchors(read_file(args.ta_store), f"--ta-store {args.ta_store}")
         if args.ta_store
         else (),

@@ -1,0 +1,310 @@
+"""Fuzz targets: one per parser and verifier entry point (issue 15, "Keep it so").
+
+A target takes bytes and runs them through an entry point the way the CLI would. The contract every
+target checks: bad input ends in a :class:`pvmkit.errors.PvmkitError` (or a result), never another
+exception, never unbounded memory or time. Two drivers share this table:
+
+* ``tests/unit/test_fuzz_targets.py``: a quick, fixed budget in ``./dev test`` (hypothesis, derandomized,
+  mutations of the seeds), and every saved crash in ``tests/vectors/fuzz/<target>/`` replayed;
+* ``./dev fuzz TARGET [SECONDS]`` (``tools/fuzz.py``): atheris (libFuzzer) for as long as you like,
+  seeded with the same inputs; a crash is written to ``.cache/fuzz/crashes/<target>/``.
+
+Seeds are the real fixtures, read in place (never copied into the repository), or inputs built from
+spec vectors where no real file exists (IGVM). ``region`` says which part of a seed the quick driver
+mutates: the metadata of a 4 MiB firmware image is in its last few KiB, an event log's events in its
+first ones. To add a target, see docs/development.md "Fuzzing".
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from support.fixtures import read_fixture
+
+#: certificates of the go-sev-guest fixtures are valid at this time (tests/cli/test_cli_verify.py)
+AT = _dt.datetime(2025, 6, 1, tzinfo=_dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    run: Callable[[bytes], object]
+    seeds: Callable[[], list[bytes]]
+    #: the part of each seed the mutators change: ``seed[start:stop]`` (negative: from the end)
+    region: tuple[int | None, int | None] = (None, None)
+    #: hypothesis examples in the quick budget of ./dev test
+    examples: int = 60
+
+
+def _fixtures(*names: str) -> Callable[[], list[bytes]]:
+    return lambda: [read_fixture(n) for n in names]
+
+
+# ---- firmware ------------------------------------------------------------------------------------
+
+
+def _ovmf(data: bytes) -> object:
+    import pvmkit
+    from pvmkit.formats.ovmf import parse_ovmf
+    from pvmkit.plan import Vendor
+    from pvmkit.vendors.amd.builder import AmdLaunch
+    from pvmkit.vendors.amd.cpu import vcpu_signature
+
+    firmware = parse_ovmf(data)
+    return pvmkit.measure(AmdLaunch(Vendor.SNP, firmware, vcpus=2, vcpu_sig=vcpu_signature("EPYC-v4")).plan())
+
+
+def _tdvf(data: bytes) -> object:
+    from pvmkit.vendors.tdx.builder import build_tdvf_plan
+    from pvmkit.vendors.tdx.measure import measure_mrtd
+
+    return measure_mrtd(build_tdvf_plan(data, vcpus=2))
+
+
+def _igvm_seed() -> list[bytes]:
+    from support.igvm_vectors import igvm_file
+
+    return [igvm_file()]
+
+
+def _igvm_with_crc(data: bytes) -> bytes:
+    """``data`` with the IGVM variable-header CRC32 recomputed (IGVM spec: CRC32 of the fixed header
+    with the checksum field zeroed, then the variable headers), so mutations reach the directives."""
+    import zlib
+
+    if len(data) < 24:
+        return data
+    vh_offset, vh_size = struct.unpack_from("<2I", data, 8)
+    if vh_offset + vh_size > len(data):
+        return data
+    header = bytearray(data[:24])
+    header[20:24] = bytes(4)
+    crc = zlib.crc32(bytes(header) + data[vh_offset : vh_offset + vh_size])
+    return data[:20] + struct.pack("<I", crc) + data[24:]
+
+
+def _igvm(data: bytes) -> object:
+    import pvmkit
+    from pvmkit.errors import PvmkitError
+    from pvmkit.formats.igvm import parse_igvm
+    from pvmkit.plan import Vendor
+    from pvmkit.loaders.igvm import igvm_plan
+
+    for raw in (data, _igvm_with_crc(data)):
+        try:
+            pvmkit.measure(igvm_plan(parse_igvm(raw), Vendor.SNP))
+        except PvmkitError:
+            continue
+    return None
+
+
+# ---- SNP evidence ---------------------------------------------------------------------------------
+
+_SEV = "go-sev-guest/"
+
+
+def _snp_report(data: bytes) -> object:
+    from pvmkit.attest.snp_report import SnpReport
+    from pvmkit.attest.verify import verify_report
+
+    SnpReport.parse(data)
+    return verify_report(
+        data, read_fixture(_SEV + "vcek.testcer"), read_fixture(_SEV + "trust/ask_ark_milan.pem"), at=AT
+    )
+
+
+def _certificates(data: bytes) -> object:
+    from pvmkit.attest import _x509
+
+    certs = _x509.load_certificates(data, "fuzz")
+    for cert in certs:
+        _x509.common_name(cert)
+        _x509.check_ca(cert, "fuzz")
+        _x509.check_validity(cert, "fuzz", AT)
+    return certs
+
+
+def _cert_table_seed() -> list[bytes]:
+    from pvmkit.attest._x509 import load_certificates
+    from pvmkit.attest.cert_table import build_cert_table
+
+    der = {}
+    ask, ark = load_certificates(read_fixture(_SEV + "trust/ask_ark_milan.pem"))
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der["vcek"] = read_fixture(_SEV + "vcek.testcer")
+    der["ask"] = ask.public_bytes(Encoding.DER)
+    der["ark"] = ark.public_bytes(Encoding.DER)
+    return [build_cert_table(der)]
+
+
+def _cert_table(data: bytes) -> object:
+    from pvmkit.attest._x509 import load_certificates
+    from pvmkit.attest.cert_table import parse_cert_table
+
+    table = parse_cert_table(data)
+    for blob in table.values():
+        load_certificates(blob, "fuzz")
+    return table
+
+
+# ---- TDX evidence ---------------------------------------------------------------------------------
+
+_TDX = "go-tdx-guest/"
+
+
+def _tdx_quote(data: bytes) -> object:
+    from pvmkit.attest.tdx_verify import verify_quote
+    from pvmkit.formats.tdx_quote import Quote
+
+    Quote.parse(data)
+    return verify_quote(data, at=AT)
+
+
+def _tdreport(data: bytes) -> object:
+    from pvmkit.formats.tdx_quote import TdReport
+
+    report = TdReport.parse(data)
+    return (report.rtmrs, report.tee_info_hash_ok, report.tee_tcb_info_hash_ok)
+
+
+def _ccel(data: bytes) -> object:
+    from pvmkit.formats.ccel import EventLog
+    from pvmkit.formats.tdx_quote import Quote
+    from pvmkit.vendors.tdx.replay import compare
+
+    log = EventLog.parse(data)
+    quote = Quote.parse(read_fixture(_TDX + "ccel/cos-113-tdx-quote.dat"))
+    return compare(log, quote.rtmrs, reference=EventLog.parse(read_fixture(_TDX + "ccel/ccel_data.dat")))
+
+
+def _ccel_table(data: bytes) -> object:
+    from pvmkit.formats.ccel import CcelTable
+
+    return CcelTable.parse(data)
+
+
+def _dcap_case() -> dict[str, Any]:
+    """The fixture case of a real TDX quote with dcap-qvl's collateral JSON (tests/support/dcap_cases.py)."""
+    from support import dcap_cases
+
+    for case in dcap_cases.load_cases():
+        if str(case["collateral"].get("dcap-qvl-json", "")).endswith("sample/tdx_quote_collateral.json"):
+            return case
+    raise LookupError("no dcap-qvl TDX case in the fixtures")
+
+
+def _dcap_quote(data: bytes) -> object:
+    from pvmkit.attest.dcap_verify import appraise_quote
+    from support import dcap_cases
+
+    case = _dcap_case()
+    return appraise_quote(data, collateral=dcap_cases.collateral(case), at=dcap_cases.at(case))
+
+
+def _dcap_quote_seeds() -> list[bytes]:
+    from support import dcap_cases
+
+    return [dcap_cases.quote_bytes(_dcap_case()), read_fixture("dcap-qvl/sample/sgx_quote")]
+
+
+def _dcap_collateral(data: bytes) -> object:
+    from pvmkit.attest.dcap_verify import appraise_quote
+    from pvmkit.formats.intel_collateral import collateral_from_v3_json
+    from support import dcap_cases
+
+    case = _dcap_case()
+    collateral = collateral_from_v3_json(data)
+    return appraise_quote(dcap_cases.quote_bytes(case), collateral=collateral, at=dcap_cases.at(case))
+
+
+# ---- Arm CCA ---------------------------------------------------------------------------------------
+
+
+def _cca_token(data: bytes) -> object:
+    from pvmkit.attest.cca_verify import verify_token
+    from pvmkit.attest.cose_verify import load_public_key
+    from support.cca_tokens import CPAK_PUB
+
+    return verify_token(data, cpak=load_public_key(read_fixture(CPAK_PUB), "CPAK"))
+
+
+def _cca_token_seeds() -> list[bytes]:
+    from support.cca_tokens import G1_TOKEN, G2_TOKEN, G3_TOKEN
+
+    return [read_fixture(n) for n in (G1_TOKEN, G2_TOKEN, G3_TOKEN)]
+
+
+def _cca_stores(data: bytes) -> object:
+    from pvmkit.attest.cca_store import parse_reference_store, parse_trust_anchors
+    from pvmkit.errors import PvmkitError
+
+    out: list[Any] = []
+    for parse in (parse_trust_anchors, parse_reference_store):
+        try:
+            out.append(parse(data))
+        except PvmkitError:
+            continue
+    return out
+
+
+# ---- reference values (Trustee RVPS messages, CoRIM, pvmkit sets, measure JSON) ----------------------
+
+
+def _reference_value_seeds() -> list[bytes]:
+    """Small documents of the formats docs/cli.md lists for --expect (pvmkit's own JSON outputs)."""
+    return [
+        b'{"schema": "pvmkit.measure-tdx/1", "mrtd": "' + b"cc" * 48 + b'"}',
+        b'{"vendor": "snp", "vcpus": 4, "digest": "' + b"ab" * 48 + b'"}\n'
+        b'{"vendor": "snp", "vcpus": 8, "digest": "' + b"cd" * 48 + b'"}',
+        b'{"schema": "pvmkit.tdx-replay/1", "rtmrs": {"rtmr0": "' + b"00" * 48 + b'"}}',
+    ]
+
+
+def _reference_values(data: bytes) -> object:
+    from pvmkit.refvalues.read import read_reference_values
+
+    return read_reference_values(data, "fuzz")
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target("ovmf", _ovmf, _fixtures("firmware/OVMF.amdsev.fd"), region=(-4096, None), examples=40),
+        Target("tdvf", _tdvf, _fixtures("firmware/OVMF.inteltdx.ms.fd"), region=(-4096, None), examples=40),
+        Target("igvm", _igvm, _igvm_seed, examples=80),
+        Target("snp-report", _snp_report, _fixtures(_SEV + "attestation.bin")),
+        Target(
+            "certificates",
+            _certificates,
+            _fixtures(_SEV + "vcek.testcer", _SEV + "trust/ask_ark_milan.pem"),
+            examples=100,
+        ),
+        Target("cert-table", _cert_table, _cert_table_seed),
+        Target(
+            "tdx-quote",
+            _tdx_quote,
+            _fixtures(_TDX + "tdx_prod_quote_SPR_E4.dat", _TDX + "quote_v5_sample.dat"),
+            examples=80,
+        ),
+        Target("dcap-quote", _dcap_quote, _dcap_quote_seeds),
+        Target("dcap-collateral", _dcap_collateral, _fixtures("dcap-qvl/sample/tdx_quote_collateral.json")),
+        Target("tdreport", _tdreport, _fixtures(_TDX + "report.dat")),
+        Target("ccel", _ccel, _fixtures(_TDX + "ccel/ccel_data.dat"), region=(0, 0x4700), examples=40),
+        Target("ccel-table", _ccel_table, _fixtures(_TDX + "ccel/ccel_table.dat")),
+        Target("cca-token", _cca_token, _cca_token_seeds, examples=80),
+        Target(
+            "cca-stores",
+            _cca_stores,
+            _fixtures(
+                "trustee/deps/verifier/test_data/cca/conf/tastore.json",
+                "trustee/deps/verifier/test_data/cca/conf/rvstore.json",
+            ),
+        ),
+        Target("reference-values", _reference_values, _reference_value_seeds),
+    )
+}
