@@ -91,8 +91,8 @@ def _igvm(data: bytes) -> object:
     import pvmkit
     from pvmkit.errors import PvmkitError
     from pvmkit.formats.igvm import parse_igvm
-    from pvmkit.plan import Vendor
     from pvmkit.loaders.igvm import igvm_plan
+    from pvmkit.plan import Vendor
 
     for raw in (data, _igvm_with_crc(data)):
         try:

@@ -145,3 +145,35 @@ def test_reference_value_files_are_bounded() -> None:
     with pytest.raises(InputError, match="/dev/zero: longer than 16 MiB"):
         load_reference_values(["/dev/zero"])
     assert time.monotonic() - start < 20
+
+
+def test_igvm_directives_cannot_claim_more_than_the_file_can_hold() -> None:
+    """Issue 15 item 2 for IGVM: a PAGE_DATA header is 32 bytes but claims 4 KiB (2 MiB with
+    PAGE_DATA_2MB) of guest memory to hash; the claims are bounded by the file size plus 256 MiB."""
+    from pvmkit.formats.igvm import PAGE_DATA_2MB, PageData, parse_igvm
+    from support.igvm_vectors import DIRECTIVES, igvm_file
+
+    big = [PageData(0x4000_0000 + i * (2 << 20), 1, 0, PAGE_DATA_2MB, 0, None) for i in range(140)]
+    data = igvm_file(directives=[*big, *DIRECTIVES])
+    start = time.monotonic()
+    with pytest.raises(FormatError, match=r"claim .* bytes of guest memory, over pvmkit's limit"):
+        parse_igvm(data)
+    assert time.monotonic() - start < 10
+    # 100 of them (200 MiB) are within the limit
+    assert len(parse_igvm(igvm_file(directives=[*big[:100], *DIRECTIVES])).directives) == 108
+
+
+def test_cert_table_entries_cannot_overlap_into_a_quadratic_copy() -> None:
+    """Distinct GUIDs each naming the whole table would copy it once per entry; the certificates
+    together may not exceed the table."""
+    import struct
+    import uuid
+
+    from pvmkit.attest.cert_table import parse_cert_table
+
+    count = 2000
+    size = 24 * (count + 1)
+    entries = b"".join(struct.pack("<16sII", uuid.uuid4().bytes, 0, size) for _ in range(count))
+    table = entries + bytes(24)
+    with pytest.raises(FormatError, match="entries overlap"):
+        parse_cert_table(table)

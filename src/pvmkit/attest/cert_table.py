@@ -43,7 +43,7 @@ def parse_cert_table(data: bytes | bytearray | memoryview) -> dict[str, bytes]:
     offset when an entry is cut off, points outside the buffer, or a GUID repeats)."""
     raw = bytes(data)
     out: dict[str, bytes] = {}
-    pos = 0
+    pos = total = 0
     while True:
         if pos + _ENTRY.size > len(raw):
             raise TruncatedError(
@@ -62,6 +62,16 @@ def parse_cert_table(data: bytes | bytearray | memoryview) -> dict[str, bytes]:
         name = _NAMES.get(text, text)
         if name in out:
             raise FormatError(f"certificate table lists {name} twice", what="cert table", offset=pos)
+        total += length
+        if total > len(raw):
+            # certificates that overlap (each entry may point anywhere in the table): without this,
+            # thousands of entries naming the whole table would copy it thousands of times
+            raise FormatError(
+                f"the certificates listed up to {text} add up to {total} bytes, more than the "
+                f"{len(raw)}-byte table holds (entries overlap)",
+                what="cert table",
+                offset=pos,
+            )
         out[name] = raw[offset : offset + length]
         pos += _ENTRY.size
     if not out:

@@ -13,6 +13,12 @@ Bytes in, typed data out, and a small writer for the same structures. :func:`par
 * one SUPPORTED_PLATFORM per platform type, each owning exactly one mask bit; PAGE_DATA reads 4096
   bytes of file data at ``file_offset`` (0: a zero page), VP_CONTEXT 4096 bytes; GPAs 4 KiB aligned.
 
+* what the file can hold: the guest memory its directives claim (4 KiB or 2 MiB per PAGE_DATA, 4 KiB per
+  VP_CONTEXT, the area's size per PARAMETER_INSERT) adds up to at most the file's size plus
+  :data:`pvmkit.formats.ovmf.MAX_SECTION_MEMORY` (256 MiB), checked as the headers are read, so a
+  small file cannot make pvmkit copy or hash gigabytes (pvmkit's bound, not the spec's; real files claim
+  their data pages plus a few MiB of zero pages).
+
 Errors are :class:`~pvmkit.errors.FormatError` (or :class:`~pvmkit.errors.TruncatedError`,
 :class:`~pvmkit.errors.UnsupportedVersionError`) with the file offset of the problem.
 Records of types pvmkit does not interpret are kept as :class:`IgvmHeader` with their raw body.
@@ -26,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
+from pvmkit.formats.ovmf import MAX_SECTION_MEMORY
 
 __all__ = [
     "IGVM_MAGIC",
@@ -234,6 +241,15 @@ def _file_page(data: bytes, file_offset: int, what: str, where: int) -> bytes:
     return data[file_offset : file_offset + PAGE]
 
 
+def _over_claim(claimed: int, offset: int) -> FormatError:
+    return FormatError(
+        f"IGVM directives claim {claimed:#x} bytes of guest memory, over pvmkit's limit of the file "
+        f"size plus {MAX_SECTION_MEMORY:#x} (module docstring)",
+        what="IGVM header",
+        offset=offset,
+    )
+
+
 def parse_igvm(data: bytes | bytearray | memoryview) -> Igvm:
     """Parse and check an IGVM file (see the module docstring)."""
     raw = bytes(data)
@@ -283,8 +299,11 @@ def parse_igvm(data: bytes | bytearray | memoryview) -> Igvm:
     others: list[IgvmHeader] = []
     areas: dict[int, ParameterArea] = {}
     section = 0
+    claimed, claim_limit = 0, len(raw) + MAX_SECTION_MEMORY
     pos, end = vh_offset, vh_offset + vh_size
     while pos < end:
+        if claimed > claim_limit:
+            raise _over_claim(claimed, pos)
         if pos + 8 > end:
             raise TruncatedError("IGVM variable header cut off", what="IGVM header", offset=pos)
         vtype, length = struct.unpack_from("<2I", raw, pos)
@@ -341,6 +360,7 @@ def parse_igvm(data: bytes | bytearray | memoryview) -> Igvm:
                 )
             page = _file_page(raw, file_offset, "PAGE_DATA", pos) if file_offset else None
             directives.append(PageData(gpa, mask, file_offset, flags, data_type, page))
+            claimed += 512 * PAGE if flags & PAGE_DATA_2MB else PAGE
         elif kind == VHT_PARAMETER_AREA:
             size, area_index, file_offset = struct.unpack_from("<QII", body)
             if size == 0 or size % PAGE or area_index in areas:
@@ -363,11 +383,13 @@ def parse_igvm(data: bytes | bytearray | memoryview) -> Igvm:
                     f"PARAMETER_INSERT GPA {gpa:#x} is not 4 KiB aligned", what="PARAMETER_INSERT", offset=pos
                 )
             directives.append(ParameterInsert(gpa, mask, area_index))
+            claimed += areas[area_index].number_of_bytes
         elif kind == VHT_VP_CONTEXT:
             gpa, mask, file_offset, vp_index, _ = struct.unpack_from("<QIIHH", body)
             directives.append(
                 VpContext(gpa, mask, file_offset, vp_index, _file_page(raw, file_offset, "VP_CONTEXT", pos))
             )
+            claimed += PAGE
         elif kind == VHT_SNP_ID_BLOCK:
             mask, author = struct.unpack_from("<IB", body)
             version, guest_svn = struct.unpack_from("<II", body, 88)
@@ -385,6 +407,8 @@ def parse_igvm(data: bytes | bytearray | memoryview) -> Igvm:
         raise FormatError(
             "IGVM variable headers end inside a record's padding", what="IGVM header", offset=end
         )
+    if claimed > claim_limit:
+        raise _over_claim(claimed, end)
     if not platforms:
         raise FormatError("IGVM file declares no SUPPORTED_PLATFORM", what="IGVM", offset=vh_offset)
     return Igvm(version, architecture, tuple(platforms), tuple(policies), tuple(directives), tuple(others))
