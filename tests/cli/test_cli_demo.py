@@ -38,7 +38,7 @@ def test_demo_text(key_dir: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert labels == ["host", "plan", "predicted", "keys", "launched", "guest", "verified", "timings"]
     predicted = lines[3].split()[1]
     assert f"{predicted} (= prediction)" in out and f"measurement={predicted}" in out
-    assert elapsed < 5
+    assert elapsed < 60  # a hang guard: ~0.1 s here, but the machine may be loaded
 
 
 @pytest.mark.kvm

@@ -1,11 +1,15 @@
 """The kvm layer against the real /dev/kvm: capability gating, raw twins, errors carrying the ioctl
 name and errno, memory regions, guest_memfd, CPUID, closed objects. Default VM type only (the
-protected types are gated on KVM_CAP_VM_TYPES and checked for consistency, not tried)."""
+protected types are gated on KVM_CAP_VM_TYPES and checked for consistency, not tried).
+
+Every assertion is one KVM documents for any x86 host (Documentation/virt/kvm/api.rst, cited per
+test); what varies between hosts and kernels (optional capabilities, module parameters such as
+``kvm.ignore_msrs``, a TSC KVM calls unstable) is asked first and the test follows the answer.
+"""
 
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -24,6 +28,9 @@ def kvm() -> Iterator[Kvm]:
 
 
 def test_system_queries(kvm: Kvm) -> None:
+    # api.rst: KVM_GET_API_VERSION (applications refuse anything but 12); KVM_CAP_VM_TYPES (kernels
+    # without it have only the default type, which pvmkit reports as 0x1); KVM_GET_VCPU_MMAP_SIZE (the
+    # shared region holds struct kvm_run, 2352 bytes on x86-64)
     assert kvm.get_api_version() == 12
     assert kvm.vm_types() & 1
     assert kvm.get_vcpu_mmap_size() >= 2352
@@ -59,8 +66,10 @@ def test_vm_memory_across_regions_and_overlaps(kvm: Kvm) -> None:
             vm.add_memory(slot=1, gpa=0x10000, size=0x1000)  # slot reused
         with pytest.raises(InputError):
             vm.add_memory(slot=2, gpa=0x1000, size=0x1000)  # overlap
-        with pytest.raises(KvmError) as info:  # slot id beyond KVM_CAP_NR_MEMSLOTS
-            vm.add_memory(slot=0xFFFF, gpa=0x100000, size=0x1000)
+        # api.rst, KVM_SET_USER_MEMORY_REGION: the slot id must be below KVM_CAP_NR_MEMSLOTS (asked)
+        first_invalid = kvm.check_extension(u.KVM_CAP_NR_MEMSLOTS)
+        with pytest.raises(KvmError) as info:
+            vm.add_memory(slot=first_invalid, gpa=0x100000, size=0x1000)
         assert info.value.op == "KVM_SET_USER_MEMORY_REGION" and info.value.errno == errno.EINVAL
         assert len(vm.memory) == 2
 
@@ -86,14 +95,16 @@ def test_guest_memfd_slot_and_memory_attributes(kvm: Kvm) -> None:
 
 
 def test_memory_encrypt_op_on_a_default_vm(kvm: Kvm) -> None:
+    """A default VM has no memory encryption, and a NULL command cannot be read: the call fails on
+    every host. Which errno depends on the host (ENOTTY where no vendor module handles the ioctl,
+    EFAULT where one copies the NULL command), so the test asks the raw twin and checks that the
+    typed error carries the same errno and the ioctl's name."""
     with kvm.create_vm() as vm:
         rc, err, fw = vm.memory_encrypt_op_raw(None)
-        if os.path.exists("/dev/sev"):
-            return  # an SEV host may accept the NULL probe (amd.md §5.4)
-        assert (rc, err, fw) == (-1, errno.ENOTTY, 0)
+        assert rc == -1 and err != 0 and fw == 0
         with pytest.raises(KvmError) as info:
             vm.memory_encrypt_op(None)
-        assert info.value.op == "KVM_MEMORY_ENCRYPT_OP" and info.value.errno == errno.ENOTTY
+        assert info.value.op == "KVM_MEMORY_ENCRYPT_OP" and info.value.errno == err
 
 
 def test_vcpu_cpuid_and_enable_cap(kvm: Kvm) -> None:
@@ -139,18 +150,39 @@ def test_vcpu_state_ioctls(kvm: Kvm) -> None:
         for value in (0x12345678, 0, 0xFEDCBA98):
             vcpu.set_msrs({sysenter_esp: value})
             assert vcpu.get_msrs([sysenter_esp])[sysenter_esp] == value
-        with pytest.raises(KvmError, match="0xdeadbeef"):
-            vcpu.get_msrs([0xDEADBEEF])
+        # api.rst, KVM_GET_MSRS: returns how many MSRs it read, stopping at one KVM does not know;
+        # with the kvm.ignore_msrs module parameter set, KVM reads unknown MSRs as 0 instead
+        if _module_flag("kvm", "ignore_msrs"):
+            assert vcpu.get_msrs([0xDEADBEEF]) == {0xDEADBEEF: 0}
+        else:
+            with pytest.raises(KvmError, match="0xdeadbeef"):
+                vcpu.get_msrs([0xDEADBEEF])
         assert len(vcpu.get_lapic().to_bytes()) == 0x400  # KVM_APIC_REG_SIZE
-        assert vcpu.get_mp_state() == u.KVM_MP_STATE_RUNNABLE  # the BSP
-        sregs2 = vcpu.get_sregs2()
-        assert sregs2.cr0 == vcpu.get_sregs().cr0
+        # api.rst, KVM_GET_MP_STATE: RUNNABLE for the boot vCPU (KVM_SET_BOOT_CPU_ID's default is 0)
+        assert vcpu.get_mp_state() == u.KVM_MP_STATE_RUNNABLE
+        if kvm.check_extension(u.KVM_CAP_SREGS2):  # api.rst, KVM_GET_SREGS2 (Linux 5.14)
+            assert vcpu.get_sregs2().cr0 == vcpu.get_sregs().cr0
         vcpu.set_fpu(vcpu.get_fpu())
-        vcpu.set_xcrs(vcpu.get_xcrs())
+        if kvm.check_extension(u.KVM_CAP_XCRS):  # api.rst, KVM_GET_XCRS: hosts whose CPU has XSAVE
+            vcpu.set_xcrs(vcpu.get_xcrs())
         vcpu.set_xsave(vcpu.get_xsave())
         vcpu.set_debugregs(vcpu.get_debugregs())
         vcpu.set_vcpu_events(vcpu.get_vcpu_events())
-        assert vcpu.get_tsc_khz() > 0
+        if kvm.check_extension(u.KVM_CAP_GET_TSC_KHZ):
+            # api.rst, KVM_GET_TSC_KHZ: the guest's TSC frequency, or EIO on an unstable host TSC
+            try:
+                assert vcpu.get_tsc_khz() > 0
+            except KvmError as exc:
+                assert exc.errno == errno.EIO, exc
+
+
+def _module_flag(module: str, name: str) -> bool:
+    """A boolean module parameter (/sys/module/MODULE/parameters/NAME: Y or N); False when absent."""
+    try:
+        with open(f"/sys/module/{module}/parameters/{name}") as f:
+            return f.read().strip() in ("Y", "1")
+    except OSError:
+        return False
 
 
 def test_probe_is_consistent_with_what_kvm_enumerates() -> None:

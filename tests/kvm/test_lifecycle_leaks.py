@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from pvmkit.kvm import HltExit, IoExit, Kvm
+from pvmkit.kvm import HltExit, IntrExit, IoExit, Kvm, Vcpu, VcpuExit
+from pvmkit.uapi import kvm as u
 
 pytestmark = pytest.mark.kvm  # ~1.5 s for the 1000 cycles here: not `slow`
 
@@ -19,7 +20,7 @@ WARMUP = 50
 GUEST = bytes([0xE6, 0x10, 0xF4])  # out 0x10, al ; hlt   (real mode, at 0x1000)
 FD_TOLERANCE = 2
 RSS_TOLERANCE = 4 * 1024 * 1024  # bytes; a leaked 64 KiB region per cycle would add 60+ MiB
-TIME_BUDGET = 20.0  # seconds for the measured cycles
+TIME_BUDGET = 120.0  # seconds for the measured cycles: a hang guard, ~50x what they take on a loaded host
 
 
 def open_fds() -> int:
@@ -45,8 +46,16 @@ def one_cycle(kvm: Kvm) -> None:
             regs = vcpu.get_regs()
             regs.rip, regs.rflags = 0x1000, 2
             vcpu.set_regs(regs)
-            assert isinstance(vcpu.run(), IoExit)
-            assert vcpu.run() == HltExit()
+            assert isinstance(guest_exit(vcpu), IoExit)
+            assert guest_exit(vcpu) == HltExit()
+
+
+def guest_exit(vcpu: Vcpu) -> VcpuExit:
+    """The next exit the guest causes, running through KVM_RUN's EINTR returns (a signal pending,
+    api.rst KVM_RUN), which the host, not the guest, causes."""
+    while isinstance(ex := vcpu.run(), IntrExit):
+        pass
+    return ex
 
 
 def test_vm_lifecycle_does_not_leak_fds_or_memory() -> None:
@@ -72,9 +81,12 @@ def test_kvm_close_closes_children() -> None:
     vm = kvm.create_vm()
     vm.add_memory(slot=0, gpa=0, size=0x10000)
     vcpu = vm.create_vcpu(0)
-    vm.create_guest_memfd(0x10000)
+    # guest_memfd for a default VM only where the VM says so (api.rst, KVM_CAP_GUEST_MEMFD)
+    memfd = bool(vm.check_extension(u.KVM_CAP_GUEST_MEMFD))
+    if memfd:
+        vm.create_guest_memfd(0x10000)
     # /dev/kvm, VM, vCPU, guest_memfd (+ the duplicate of the vCPU fd Python's mmap keeps)
-    assert open_fds() >= fds0 + 4
+    assert open_fds() >= fds0 + 3 + memfd
     kvm.close()
     assert vm.closed and vcpu.closed and all(m.closed for m in vm.memory) is True
     assert open_fds() == fds0

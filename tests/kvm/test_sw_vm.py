@@ -62,7 +62,7 @@ def test_predicted_measurement_is_the_one_in_the_guests_verified_report(
     nonce, host_data = os.urandom(32), os.urandom(32)
     guest = bundled_guest_plan(nonce=nonce, host_data=host_data, vmsa_features=0x20)
     predicted = measure_plan(guest.plan)
-    run = launch_plan(guest.plan, service=SoftwareReportService(keys), timeout=5)
+    run = launch_plan(guest.plan, service=SoftwareReportService(keys), timeout=60)  # loaded hosts
     assert run.result.reason == "halt", run.result
     assert run.measurement == predicted
     assert run.report is not None and len(run.result.reports) == 1
@@ -165,7 +165,7 @@ def test_an_endless_guest_is_stopped_by_the_time_budget() -> None:
     t = time.monotonic()
     run = launch_plan(flat_binary_plan(b"\xeb\xfe").plan, timeout=0.3)  # jmp .
     assert run.result.reason == "timeout"
-    assert time.monotonic() - t < 3
+    assert time.monotonic() - t < 30  # generous on a loaded host; a missed budget would run forever
 
 
 def test_a_triple_fault_is_a_shutdown() -> None:
@@ -261,7 +261,7 @@ def test_200_demo_launches_leave_fds_and_rss_flat(keys: SoftwareAttestationKeys)
     assert _fds() == fds
     grown = _rss_kib() - rss
     assert grown < 4096, f"RSS grew by {grown} KiB over 200 demo launches"
-    assert elapsed < 20, f"200 demo launches took {elapsed:.1f} s"
+    assert elapsed < 120, f"200 demo launches took {elapsed:.1f} s"  # a hang guard on a loaded host
 
 
 def test_ops_without_init_are_refused_by_the_machine_itself() -> None:
