@@ -77,7 +77,10 @@ EXAMPLES: dict[str, Run | NotRun] = {
     VENV + "measure --vendor snp --igvm coconut-qemu.igvm": Run(),
     VENV + "measure --vendor cca --ipa-bits 40 --num-bps 6 --num-wps 4 --load 0x80000000:Image "
     "--pc 0x80000000": Run(),
-    VENV + "verify --report report.bin --vcek vcek.der --chain ask_ark.pem --measurement HEX": Run(),
+    # the fixture report's guest policy allows DEBUG (POLICY 0xb0000, bit 19), which verify refuses
+    # unless --allow-debug is given
+    VENV + "verify --report report.bin --vcek vcek.der --chain ask_ark.pem --measurement HEX "
+    "--allow-debug": Run(),
     VENV + "measure --vendor tdx --firmware OVMF.inteltdx.ms.fd --json > mrtd.json": Run(),
     VENV + "verify --quote quote.dat --expect mrtd.json --no-debug": Run(
         3, why="no fixture quote comes from a TD booted with this firmware, so MRTD must mismatch"
