@@ -105,7 +105,7 @@ def test_demo_creates_keys_in_the_user_data_dir_on_first_use(
 
 
 def test_demo_bad_input_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--nonce", "12"]) == 1
+    assert main(["demo", "--nonce", "12"]) == 2
     _out, err = capsys.readouterr()
     assert err.count("\n") == 1 and "--nonce" in err
     assert main(["demo", "--frobnicate"]) == 2

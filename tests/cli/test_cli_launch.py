@@ -131,20 +131,32 @@ def test_a_hardware_vendor_the_host_lacks_is_a_capability_error(capsys: pytest.C
 @pytest.mark.parametrize(
     "argv",
     [
-        ["--nonce", "zz"],
-        ["--nonce", "00"],
-        ["--host-data", "00" * 31],
-        ["--policy", "lots"],
-        ["--vmsa-features", "NOPE"],
         ["--entry", "0x10000"],  # --entry without --binary
         ["--binary", "/nonexistent/guest.bin"],
-        ["--vcpus", "0"],
     ],
 )
 def test_bad_inputs_exit_1_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["launch", *argv]) == 1
     _out, err = capsys.readouterr()
     _one_line_error(err)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--nonce", "zz"],
+        ["--nonce", "00"],
+        ["--host-data", "00" * 31],
+        ["--policy", "lots"],
+        ["--vmsa-features", "NOPE"],
+        ["--vcpus", "0"],
+    ],
+)
+def test_bad_option_values_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/cli.md: an option value that does not parse or is out of its range is a usage error."""
+    assert main(["launch", *argv]) == 2
+    _out, err = capsys.readouterr()
+    assert err.startswith("pvmkit launch: usage error: ") and err.count("\n") == 1, err
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

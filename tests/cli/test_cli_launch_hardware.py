@@ -262,6 +262,10 @@ def test_a_host_without_the_vendor_is_the_probes_capability_error(
         ["--ovmf-hash", "00" * 48],
         ["--xfam", "0x3"],
         ["--bogus"],
+        ["--tik", "00"],
+        ["--host-data", "00" * 31],
+        ["--memory", "lots"],
+        ["--ram-size", "999999T"],
     ],
 )
 def test_usage_errors_exit_2(extra: list[str], fake: FakeKernel, capsys: pytest.CaptureFixture[str]) -> None:
@@ -275,12 +279,9 @@ def test_usage_errors_exit_2(extra: list[str], fake: FakeKernel, capsys: pytest.
 @pytest.mark.parametrize(
     "argv",
     [
-        ["--vendor", "sev", "--tik", "00"],
-        ["--vendor", "snp", "--vcpu-type", "EPYC-v4", "--host-data", "00" * 31],
-        ["--vendor", "snp", "--vcpu-type", "EPYC-v4", "--ram-size", "lots"],
         ["--vendor", "snp", "--vcpu-type", "EPYC-v4", "--vmsa-features", "0x200"],  # the host lacks it
         ["--vendor", "sev-es", "--vcpu-type", "EPYC-v4", "--policy", "0x1"],  # no ES bit
-        ["--vendor", "snp", "--vcpu-type", "EPYC-v4", "--ram-size", "4G"],  # overlaps the firmware
+        ["--vendor", "snp", "--vcpu-type", "EPYC-v4", "--memory", "4G"],  # overlaps the firmware
     ],
 )
 def test_bad_inputs_exit_1_with_one_line(

@@ -183,12 +183,12 @@ BAD = [
     ("initrd without kernel", ["--vendor", "snp", "--ovmf", "{debian}", "--initrd", "{kernel}"], 2,
      "--kernel"),
     ("append without kernel", ["--vendor", "snp", "--ovmf", "{debian}", "--append", "x"], 2, "--kernel"),
-    ("ovmf-hash too short", ["--vendor", "snp", "--ovmf", "{debian}", "--ovmf-hash", "abcd"], 1, "48 bytes"),
+    ("ovmf-hash too short", ["--vendor", "snp", "--ovmf", "{debian}", "--ovmf-hash", "abcd"], 2, "48 bytes"),
     ("kernel without hashes support", ["--vendor", "snp", "--ovmf", "{x64}", "--kernel", "{kernel}"], 1,
      "SNP_KERNEL_HASHES"),
     ("kernel without hashes table (sev)", ["--vendor", "sev", "--ovmf", "{x64}", "--kernel", "{kernel}"], 1,
      "kernel/initrd/cmdline"),
-    ("bad vCPU range", ["--vendor", "snp", "--ovmf", "{debian}", "--vcpus", "4-2"], 1, "--vcpus"),
+    ("bad vCPU range", ["--vendor", "snp", "--ovmf", "{debian}", "--vcpus", "4-2"], 2, "--vcpus"),
     ("missing firmware", ["--vendor", "snp", "--ovmf", "/nonexistent/OVMF.fd"], 1, "No such file"),
 ]  # fmt: skip
 
@@ -221,7 +221,7 @@ COMPAT_BAD = [
     (["--mode", "snp", "--ovmf", "{no-reset-block}", "--vcpus", "2", "--vcpu-type", "EPYC"], 1),
     (["--mode", "seves", "--ovmf", "{x64}", "--vcpus", "1", "--vcpu-type", "EPYC", "--kernel", "{kernel}"],
      1),
-    ([*S1, "--snp-ovmf-hash", "00"], 1),
+    ([*S1, "--snp-ovmf-hash", "00"], 2),
     (["--mode", "seves", "--ovmf", "{debian}", "--vcpus", "1", "--vcpu-type", "EPYC", "--snp-ovmf-hash",
       "00"], 1),
     (["--mode", "snp:svsm", "--ovmf", "{debian}", "--vcpus", "1", "--vcpu-type", "EPYC"], 2),

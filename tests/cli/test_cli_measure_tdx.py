@@ -101,7 +101,7 @@ def test_missing_file_and_usage_errors(fw: str, capsys: pytest.CaptureFixture[st
     assert "add --rtmr" in _fail(["measure", "--vendor", "tdx", "--firmware", fw, "--memory", "2G"], capsys)
     assert "needs --memory" in _fail(["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr"], capsys)
     assert "not a size" in _fail(
-        ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "lots"], capsys
+        ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "lots"], capsys, code=2
     )
     assert "apply to MRTD" in _fail(
         ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G", "--order", "two-pass"], capsys

@@ -5,50 +5,75 @@ repeats, conflicts) to the full parser."""
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
 from pvmkit.cli import measure_amd, sev_snp_measure
-from pvmkit.cli._common import scan_options
+from pvmkit.cli._common import UsageError, scan_options
+from pvmkit.cli._options import Opt, OptionTable
 
 FW = "/nonexistent/OVMF.fd"
 
 
-def _option_actions(p: argparse.ArgumentParser) -> list[argparse.Action]:
-    return [a for a in p._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+# -- one table feeds both parsers -----------------------------------------------------------------
+SAMPLE = OptionTable(
+    "sample",
+    "a table with every kind of row",
+    [
+        Opt("--name", "--alias", metavar="X", required=True, help="required, with an alias"),
+        Opt("--count", convert=int, default=3, help="converted"),
+        Opt("--pick", choices=("a", "b"), default="a", group="g", help="a choice"),
+        Opt("--one", exclusive="x", group="g", help="exclusive with --two"),
+        Opt("--two", exclusive="x", group="g", help="exclusive with --one"),
+        Opt("-q", "--quiet", flag=True, help="a flag"),
+    ],
+    {"g": "a group"},
+)
 
 
-# -- the tables agree with the parsers ------------------------------------------------------------
-def test_measure_tables_match_the_parser() -> None:
-    p = measure_amd._parser()
-    seen = {}
-    for action in _option_actions(p):
-        assert type(action) is argparse._StoreAction and action.nargs is None and action.type is None
-        for opt in action.option_strings:
-            seen[opt] = action.dest
-        assert measure_amd._DEFAULTS[action.dest] == action.default, action.dest
-        if action.choices is not None:
-            assert tuple(measure_amd._CHOICES[action.dest]) == tuple(action.choices)
-    assert seen == measure_amd._VALUE_OPTIONS
-    assert set(measure_amd._DEFAULTS) == {a.dest for a in _option_actions(p)}
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--name", "n"],
+        ["--alias=n", "--count", "7", "--pick", "b", "--one", "1", "-q"],
+        ["--quiet", "--two", "2", "--name", "n"],
+    ],
+)
+def test_table_scan_equals_parse_args(argv: list[str]) -> None:
+    scanned = SAMPLE.scan(argv)
+    assert scanned is not None
+    assert vars(scanned) == vars(SAMPLE.parser().parse_args(argv))
 
 
-def test_sev_snp_measure_tables_match_the_parser() -> None:
-    p = sev_snp_measure._parser()
-    values, flags = {}, {}
-    for action in _option_actions(p):
-        if isinstance(action, argparse._VersionAction):
-            continue
-        if isinstance(action, argparse._StoreTrueAction):
-            flags.update(dict.fromkeys(action.option_strings, action.dest))
-        else:
-            assert type(action) is argparse._StoreAction and action.nargs is None
-            for opt in action.option_strings:
-                values[opt] = (action.dest, action.type or str)
-        assert sev_snp_measure._DEFAULTS[action.dest] == action.default, action.dest
-    assert values == sev_snp_measure._VALUE_OPTIONS
-    assert flags == sev_snp_measure._FLAGS
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],  # --name is required
+        ["--name", "n", "--count", "x"],  # conversion fails
+        ["--name", "n", "--pick", "c"],  # not a choice
+        ["--name", "n", "--one", "1", "--two", "2"],  # exclusive
+    ],
+)
+def test_table_scan_declines_errors(argv: list[str]) -> None:
+    assert SAMPLE.scan(argv) is None
+    with pytest.raises(SystemExit) as exc:
+        SAMPLE.parser().parse_args(argv)
+    assert exc.value.code == 2
+
+
+def test_table_scan_declines_unusual_forms() -> None:
+    """What argparse accepts but the scan does not model goes to argparse, which decides."""
+    for argv in (["--name", "n", "--alias", "m"], ["--nam", "n"], ["--name", "-n"]):
+        assert SAMPLE.scan(argv) is None, argv
+
+
+def test_table_rows_are_the_parsers_options() -> None:
+    parser = SAMPLE.parser()
+    options = {opt: action.dest for action in parser._actions for opt in action.option_strings}
+    assert options == {
+        "-h": "help",
+        "--help": "help",
+        **{name: row.dest for row in SAMPLE.rows for name in row.names},
+    }
 
 
 # -- same result as the full parser ----------------------------------------------------------------
@@ -57,6 +82,7 @@ MEASURE_LINES = [
     ["--vendor=sev-es", "--firmware", FW, "--vcpus=1-8", "--vcpu-sig", "0x800f12", "--init-path", "init2"],
     ["--vendor", "sw", "--binary", "g.bin", "--load-address", "0x20000", "--mode", "real16"],
     ["--vendor", "snp", "--ovmf", FW, "--kernel", "k", "--initrd", "i", "--append", "console=ttyS0 x=-1"],
+    ["--vendor", "snp", "--firmware", FW, "--kernel", "k", "--cmdline", "a=b", "--json"],
     ["--vendor", "snp", "--ovmf", FW, "--svsm", "s", "--vars-size", "0x20000", "--output-format", "json"],
     ["--vendor", "sev", "--ovmf", FW, "--policy", "1", "--vmm-type", "EC2", "--dump-vmsa", "d"],
     ["--vendor", "snp", "--ovmf", FW, "--vmsa-features", "DEBUG_SWAP", "--ovmf-hash", "00" * 48],
@@ -76,16 +102,16 @@ SNP_MEASURE_LINES = [
 
 @pytest.mark.parametrize("argv", MEASURE_LINES)
 def test_measure_scan_equals_parse_args(argv: list[str]) -> None:
-    scanned = measure_amd._scan(argv)
+    scanned = measure_amd.TABLE.scan(argv)
     assert scanned is not None
-    assert vars(scanned) == vars(measure_amd._parser().parse_args(argv))
+    assert vars(scanned) == vars(measure_amd.build_parser().parse_args(argv))
 
 
 @pytest.mark.parametrize("argv", SNP_MEASURE_LINES)
 def test_sev_snp_measure_scan_equals_parse_args(argv: list[str]) -> None:
-    scanned = sev_snp_measure._scan(argv)
+    scanned = sev_snp_measure.TABLE.scan(argv)
     assert scanned is not None
-    assert vars(scanned) == vars(sev_snp_measure._parser().parse_args(argv))
+    assert vars(scanned) == vars(sev_snp_measure.build_parser().parse_args(argv))
 
 
 # -- everything else goes to the full parser -------------------------------------------------------
@@ -111,7 +137,7 @@ def test_sev_snp_measure_scan_equals_parse_args(argv: list[str]) -> None:
     ],
 )
 def test_measure_scan_declines(argv: list[str]) -> None:
-    assert measure_amd._scan(argv) is None
+    assert measure_amd.TABLE.scan(argv) is None
 
 
 @pytest.mark.parametrize(
@@ -134,7 +160,17 @@ def test_measure_scan_declines(argv: list[str]) -> None:
     ],
 )
 def test_sev_snp_measure_scan_declines(argv: list[str]) -> None:
-    assert sev_snp_measure._scan(argv) is None
+    assert sev_snp_measure.TABLE.scan(argv) is None
+
+
+@pytest.mark.parametrize("option", ["--vcpus", "--vcpu-family", "--vcpu-stepping", "--vars-size"])
+def test_sev_snp_measure_out_of_range_is_a_usage_error(option: str) -> None:
+    """Both parsers refuse an out-of-range number with the same UsageError (exit 2)."""
+    argv = ["--mode", "snp", "--ovmf", FW, option, "99999999999"]
+    with pytest.raises(UsageError, match=option):
+        sev_snp_measure.TABLE.scan(argv)
+    with pytest.raises(UsageError, match=option):
+        sev_snp_measure.build_parser().parse_args(argv)
 
 
 def test_scan_options_forms() -> None:

@@ -47,14 +47,22 @@ def test_fields_and_json_without_an_author_key(id_key: str, capsys: pytest.Captu
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--measurement", "not base64!"], "not base64"),
-        (["--measurement", base64.b64encode(bytes(32)).decode()], "48-byte launch digest, got 32"),
+        (["--measurement", "not base64!"], "96 hex digits or 64 base64 characters"),
+        (["--measurement", base64.b64encode(bytes(32)).decode()], "got 44 characters"),
+        (["--measurement", "ab" * 47], "got 94 characters"),
         (["--family-id", "00"], "--family-id must be 16 bytes"),
+        (["--guest-svn", "-1"], "--guest-svn -1 is outside 0..0xffffffff"),
+        (["--guest-svn", "4294967296"], "--guest-svn 4294967296 is outside"),
+        (["--policy", "-1"], "--policy -1 is outside"),
+        (["--policy", str(2**64)], "is outside 0..0xffffffffffffffff"),
     ],
 )
-def test_bad_input(id_key: str, capsys: pytest.CaptureFixture[str], extra: list[str], message: str) -> None:
+def test_bad_option_values(
+    id_key: str, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    """Option values that do not parse or are out of range: one line, exit 2 (docs/cli.md)."""
     argv = ["snp-create-id-block", "--measurement", base64.b64encode(LD).decode(), "--idkey", id_key, *extra]
-    assert main(argv) == 1
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 

@@ -130,14 +130,25 @@ def test_flipped_bit_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 @pytest.mark.parametrize(
     "extra",
     [
-        ["--measurement", "zz"],  # not hex
-        ["--measurement", "00"],  # wrong length
         ["--at", "yesterday"],
-        ["--policy", "lots"],
     ],
 )
 def test_bad_values_exit_1(capsys: pytest.CaptureFixture[str], extra: list[str]) -> None:
     assert main([*base(), *extra]) == 1
+    one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--measurement", "zz"],  # not hex
+        ["--measurement", "00"],  # wrong length
+        ["--policy", "lots"],
+    ],
+)
+def test_bad_option_values_exit_2(capsys: pytest.CaptureFixture[str], extra: list[str]) -> None:
+    """docs/cli.md: an option value that does not parse is a usage error (exit 2)."""
+    assert main([*base(), *extra]) == 2
     one_error_line(capsys.readouterr().err)
 
 
@@ -279,7 +290,7 @@ def test_tdx_bad_input_and_usage(capsys: pytest.CaptureFixture[str], tmp_path: P
     (tmp_path / "short").write_bytes(Path(v5).read_bytes()[:700])
     assert main(["verify", "--quote", str(tmp_path / "short")]) == 1
     one_error_line(capsys.readouterr().err)
-    assert main(["verify", "--quote", v5, "--mr-td", "00"]) == 1
+    assert main(["verify", "--quote", v5, "--mr-td", "00"]) == 2
     assert "--mr-td must be 48 bytes" in one_error_line(capsys.readouterr().err)
     assert main(["verify", "--quote", v5, "--vcek", real("vcek.testcer")]) == 2
     assert "--vcek cannot be used with --quote" in capsys.readouterr().err

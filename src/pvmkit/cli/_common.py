@@ -24,11 +24,15 @@ __all__ = [
     "MAX_PAYLOAD",
     "Parser",
     "Progress",
+    "UsageError",
     "UsageErrors",
     "atomic_write",
     "map_file",
+    "parse_digest",
+    "parse_features",
     "parse_hex",
     "parse_int",
+    "parse_seconds",
     "parse_size",
     "print_json",
     "read_file",
@@ -92,44 +96,132 @@ def scan_options(argv: list[str], values: dict[str, str], flags: dict[str, str])
     return out
 
 
-def parse_hex(text: str, length: int | None = None, what: str = "value") -> bytes:
-    """Hex string (optional 0x prefix) → bytes; InputError with the expected length otherwise."""
+class UsageError(InputError):
+    """An option value that does not parse or is outside its documented range: the dispatcher prints
+    one line and exits 2 (docs/cli.md, "Exit codes"). Input *content* that is refused stays an
+    :class:`~pvmkit.errors.InputError` or :class:`~pvmkit.errors.FormatError` (exit 1)."""
+
+
+def parse_hex(text: str, length: int | None = None, what: str = "value", *, option: bool = True) -> bytes:
+    """Hex (optional 0x prefix) → bytes. Bad hex or a wrong length is a UsageError (exit 2) for an
+    option value, an InputError (exit 1) for a value read from an input file (``option=False``)."""
+    error = UsageError if option else InputError
     t = text.strip()
     if t.lower().startswith("0x"):
         t = t[2:]
     try:
         value = bytes.fromhex(t)
     except ValueError:
-        raise InputError(f"{what} is not hex: {text!r}") from None
+        raise error(f"{what} is not hex: {text!r}") from None
     if length is not None and len(value) != length:
-        raise InputError(f"{what} must be {length} bytes ({2 * length} hex digits), got {len(value)}")
+        raise error(f"{what} must be {length} bytes ({2 * length} hex digits), got {len(value)}")
     return value
 
 
-def parse_int(text: str, what: str = "value") -> int:
-    """Integer in any Python base notation (0x.., 0b.., decimal)."""
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+def parse_digest(text: str, length: int, what: str) -> bytes:
+    """A digest option (``--measurement`` and the like) of ``length`` bytes, given as hex (``2·length``
+    digits, optional 0x prefix) or standard padded base64 (RFC 4648 §4, ``4·⌈length/3⌉`` characters).
+
+    The length decides which, and the alphabet must then match: for a given byte count the two
+    lengths never coincide (``2·L = 4·⌈L/3⌉`` has no solution L ≥ 1 but L = 2, where base64 needs
+    padding that hex cannot contain), so no text reads both ways. Anything else is a UsageError
+    naming both forms."""
+    t = text.strip()
+    if t[:2].lower() == "0x":
+        return parse_hex(t, length, what)
+    if len(t) == 2 * length and set(t) <= _HEX_DIGITS:
+        return bytes.fromhex(t)
+    if len(t) == 4 * ((length + 2) // 3) and set(t) <= _BASE64_CHARS:
+        import base64
+        import binascii
+
+        try:
+            decoded = base64.b64decode(t, validate=True)
+        except (binascii.Error, ValueError):
+            decoded = b""
+        if len(decoded) == length:
+            return decoded
+    raise UsageError(
+        f"{what} must be {length} bytes as {2 * length} hex digits or {4 * ((length + 2) // 3)} base64 "
+        f"characters, got {len(t)} characters"
+    )
+
+
+def parse_features(text: str, what: str = "--vmsa-features") -> int:
+    """VMSA features as hex or names (``0x20``, ``DEBUG_SWAP``; :func:`pvmkit.features.parse_sev_features`);
+    UsageError for a value that does not parse."""
+    from pvmkit.errors import FeatureError
+    from pvmkit.features import parse_sev_features
+
     try:
-        return int(text, 0)
+        return parse_sev_features(text)
+    except FeatureError as exc:
+        raise UsageError(f"{what}: {exc}") from None
+
+
+def parse_int(text: str, what: str = "value", lo: int | None = None, hi: int | None = None) -> int:
+    """Integer option value in any Python base notation (0x.., 0b.., decimal) within ``lo..hi``
+    (inclusive, either end optional); UsageError otherwise."""
+    try:
+        value = int(text.strip(), 0)
     except ValueError:
-        raise InputError(f"{what} is not an integer: {text!r}") from None
+        raise UsageError(f"{what} is not an integer: {text!r}") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        low = "" if lo is None else _int_text(lo)
+        high = "" if hi is None else _int_text(hi)
+        raise UsageError(f"{what} {text} is outside {low}..{high}")
+    return value
+
+
+def _int_text(value: int) -> str:
+    return f"{value:#x}" if value >= 1 << 16 else str(value)
+
+
+#: The longest time budget any option takes (one day): long enough for any guest run, and well
+#: inside what ``threading`` and ``time`` can represent (``inf`` or ``1e308`` overflow them).
+MAX_SECONDS = 86400.0
+
+
+def parse_seconds(text: str, what: str = "--timeout", hi: float = MAX_SECONDS) -> float:
+    """A time budget in seconds: a finite number with 0 < value ≤ ``hi``; UsageError otherwise."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{what} is not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or not 0 < value <= hi:
+        raise UsageError(f"{what} {text} is outside (0, {hi:g}] seconds")
+    return value
 
 
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
+#: The largest guest memory size any option takes: 4 PiB, all a 52-bit guest physical address
+#: space can address (AMD64 APM vol. 2 §5.3.3 and Intel SDM vol. 3A §4.5: MAXPHYADDR is at most 52).
+MAX_MEMORY = 1 << 52
 
-def parse_size(text: str) -> int:
+
+def parse_size(text: str, what: str = "--memory") -> int:
     """``2G``, ``2048M``, ``2GiB``, ``0x80000000``, ``2147483648`` → bytes (binary units, like QEMU -m
-    with a suffix; a bare number is bytes)."""
+    with a suffix; a bare number is bytes): a positive multiple of 4 KiB up to :data:`MAX_MEMORY`;
+    UsageError otherwise."""
     import re
 
     m = re.fullmatch(r"\s*(0x[0-9a-fA-F]+|\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
     if m is None:
-        raise InputError(f"memory size {text!r} is not a size such as 2G, 2048M or 2147483648")
+        raise UsageError(f"{what} {text!r} is not a size such as 2G, 2048M or 2147483648")
     number, unit = m.groups()
     value = int(number, 16) if number.lower().startswith("0x") else float(number)
     size = int(value * _SIZE_UNITS[unit.lower()])
     if size <= 0 or size % 4096:
-        raise InputError(f"memory size {text!r} is not a positive multiple of 4 KiB")
+        raise UsageError(f"{what} {text!r} is not a positive multiple of 4 KiB")
+    if size > MAX_MEMORY:
+        raise UsageError(f"{what} {text!r} is larger than 4 PiB (52-bit guest physical addresses)")
     return size
 
 

@@ -12,13 +12,31 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-__all__ = ["Parser"]
+__all__ = ["HelpFormatter", "Parser"]
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help states its default: ``(default: X)`` is appended when the option has a
+    default its text does not already mention, ``(required)`` for a required option."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.help is argparse.SUPPRESS or not action.option_strings:
+            return action.help
+        if action.required:
+            return f"{text} (required)".lstrip()
+        default = action.default
+        no_default = default is None or default is False or default == [] or default == argparse.SUPPRESS
+        if no_default or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with pvmkit's one-line usage errors (exit 2)."""
+    """argparse with pvmkit's one-line usage errors (exit 2) and help that states every default."""
 
     def __init__(self, command: str, description: str, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(prog=f"pvmkit {command}", description=description, **kwargs)
 
     def error(self, message: str) -> NoReturn:

@@ -20,9 +20,9 @@ import sys
 import time
 from typing import Any
 
-from pvmkit.cli._common import Parser, parse_hex, parse_int, print_json
+from pvmkit.cli._common import Parser, parse_features, parse_hex, parse_int, parse_seconds, print_json
 from pvmkit.errors import KvmUnavailableError, VerificationError
-from pvmkit.features import decode_sev_features, parse_sev_features
+from pvmkit.features import decode_sev_features
 
 __all__ = ["main"]
 
@@ -37,10 +37,12 @@ def build_parser() -> Parser:
     p.add_argument("--nonce", metavar="HEX", help="32-byte nonce (default: random)")
     p.add_argument("--host-data", metavar="HEX", help="32 bytes of HOST_DATA (default: zeros)")
     p.add_argument("--vmsa-features", metavar="BITS", default="0", help="e.g. 0x20 or DEBUG_SWAP")
-    p.add_argument("--policy", metavar="INT", default="0x30000", help="SNP guest policy (default 0x30000)")
+    p.add_argument("--policy", metavar="INT", default="0x30000", help="SNP guest policy, 0..2^64-1")
     p.add_argument("--kvm", metavar="PATH", default="/dev/kvm", help="KVM device (default /dev/kvm)")
     p.add_argument("--require-kvm", action="store_true", help="fail (exit 1) when KVM is unavailable")
-    p.add_argument("--timeout", type=float, default=5.0, help="guest run-time budget in seconds")
+    p.add_argument(
+        "--timeout", type=parse_seconds, default=5.0, help="guest run-time budget in seconds, up to 86400"
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary (docs/cli.md)")
     return p
 
@@ -54,8 +56,8 @@ def main(argv: list[str]) -> int:
     t_start = time.perf_counter()
     nonce = parse_hex(args.nonce, 32, "--nonce") if args.nonce else os.urandom(32)
     host_data = parse_hex(args.host_data, 32, "--host-data") if args.host_data else bytes(32)
-    vmsa_features = parse_sev_features(args.vmsa_features)
-    policy = parse_int(args.policy, "--policy")
+    vmsa_features = parse_features(args.vmsa_features)
+    policy = parse_int(args.policy, "--policy", 0, (1 << 64) - 1)
 
     from pvmkit.guest import attest_guest, parse_guest_output, report_data_for
     from pvmkit.kvm import Kvm

@@ -20,9 +20,19 @@ import sys
 import time
 from typing import Any
 
-from pvmkit.cli._common import MAX_IMAGE, Parser, atomic_write, parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._common import (
+    MAX_IMAGE,
+    Parser,
+    atomic_write,
+    parse_features,
+    parse_hex,
+    parse_int,
+    parse_seconds,
+    print_json,
+    read_file,
+)
 from pvmkit.errors import CapabilityError, InputError, VerificationError
-from pvmkit.features import decode_sev_features, parse_sev_features
+from pvmkit.features import decode_sev_features
 from pvmkit.plan import Vendor
 
 __all__ = ["HARDWARE_VENDORS", "main", "report_summary", "require_hardware_vendor"]
@@ -31,6 +41,15 @@ __all__ = ["HARDWARE_VENDORS", "main", "report_summary", "require_hardware_vendo
 #: (``VendorSpec.driver``: sw) run on plain KVM.
 HARDWARE_VENDORS = tuple(v.value for v in Vendor if v.spec.driver and v.spec.hardware)
 _LAUNCH_VENDORS = tuple(v.value for v in Vendor if v.spec.driver)
+
+
+#: The most vCPUs a sw VM takes: each is a thread and a KVM vCPU on this host, and only vCPU 0 runs.
+MAX_SW_VCPUS = 64
+
+
+def vcpu_count(text: str) -> int:
+    """``--vcpus`` of a sw launch: 1..MAX_SW_VCPUS (a usage error outside)."""
+    return parse_int(text, "--vcpus", 1, MAX_SW_VCPUS)
 
 
 def build_parser() -> Parser:
@@ -52,10 +71,12 @@ def build_parser() -> Parser:
     g.add_argument(
         "--mode", choices=("protected32", "real16"), default="protected32", help="initial CPU mode"
     )
-    g.add_argument("--vcpus", type=int, default=1, help="vCPUs (default 1; vCPU 0 runs)")
+    g.add_argument("--vcpus", type=vcpu_count, default=1, help="vCPUs, 1-64 (default 1; vCPU 0 runs)")
     i = p.add_argument_group("launch inputs")
     i.add_argument("--vmsa-features", metavar="BITS", default="0", help="e.g. 0x20 or DEBUG_SWAP")
-    i.add_argument("--policy", metavar="INT", default="0x30000", help="SNP guest policy (default 0x30000)")
+    i.add_argument(
+        "--policy", metavar="INT", default="0x30000", help="SNP guest policy, 0..2^64-1 (default 0x30000)"
+    )
     i.add_argument("--host-data", metavar="HEX", help="32 bytes of HOST_DATA for the report")
     i.add_argument("--nonce", metavar="HEX", help="32-byte nonce for the guest (default: random)")
     i.add_argument(
@@ -72,7 +93,12 @@ def build_parser() -> Parser:
         metavar="FILE",
         help="write the certificate table an extended report carries (software VCEK, ASK, ARK)",
     )
-    o.add_argument("--timeout", type=float, default=5.0, help="run-time budget in seconds (default 5)")
+    o.add_argument(
+        "--timeout",
+        type=parse_seconds,
+        default=5.0,
+        help="run-time budget in seconds, up to 86400 (default 5)",
+    )
     o.add_argument("--json", action="store_true", help="print a JSON summary on stdout (docs/cli.md)")
     return p
 
@@ -175,17 +201,13 @@ def main(argv: list[str]) -> int:
     t_start = time.perf_counter()
     if args.vendor != Vendor.SW.value:
         return _hardware_main(argv)  # --vendor abbreviated (--vend snp): the hardware parser takes it
-    if args.vcpus < 1:
-        raise InputError(f"--vcpus must be at least 1, got {args.vcpus}")
-    if args.timeout <= 0:
-        raise InputError(f"--timeout must be positive, got {args.timeout}")
-    vmsa_features = parse_sev_features(args.vmsa_features)
-    policy = parse_int(args.policy, "--policy")
+    vmsa_features = parse_features(args.vmsa_features)
+    policy = parse_int(args.policy, "--policy", 0, (1 << 64) - 1)
     host_data = parse_hex(args.host_data, 32, "--host-data") if args.host_data else bytes(32)
     nonce = parse_hex(args.nonce, 32, "--nonce") if args.nonce else os.urandom(32)
     id_block, id_auth = _id_block_args(args.id_block, args.id_auth)
-    load_address = parse_int(args.load_address, "--load-address")
-    entry = parse_int(args.entry, "--entry") if args.entry else None
+    load_address = parse_int(args.load_address, "--load-address", 0, 0xFFFFFFFF)
+    entry = parse_int(args.entry, "--entry", 0, 0xFFFFFFFF) if args.entry else None
 
     from pvmkit.attest.software_ca import SoftwareAttestationKeys, default_directory
     from pvmkit.guest import attest_guest, report_data_for

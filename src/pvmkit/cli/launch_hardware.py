@@ -43,15 +43,15 @@ USAGE = """
   pvmkit launch --vendor sev|sev-es|snp --firmware OVMF [--vcpus N]
                 [--vcpu-type T | --vcpu-sig X | --vcpu-family F --vcpu-model M --vcpu-stepping S]
                 [--vmm-type qemu|ec2|gce] [--vmsa-features BITS] [--init-path legacy|init2]
-                [--kernel FILE [--initrd FILE] [--append CMDLINE]] [--policy N]
-                [--host-data HEX] [--tik HEX] [--ram-size SIZE] [--json]
+                [--kernel FILE [--initrd FILE] [--cmdline CMDLINE]] [--policy N]
+                [--host-data HEX] [--tik HEX] [--memory SIZE] [--json]
   pvmkit launch --vendor tdx --firmware TDVF [--vcpus N] [--td-attributes HEX] [--xfam HEX]
-                [--ram-size SIZE] [--json]"""
+                [--memory SIZE] [--json]"""
 
 _SW_ONLY = ("binary", "load_address", "entry", "mode", "nonce", "key", "report_out", "timeout")
 _AMD_ONLY = (
     "vcpu_type", "vcpu_sig", "vcpu_family", "vcpu_model", "vcpu_stepping", "vmsa_features", "init_path",
-    "kernel", "initrd", "append", "policy", "host_data", "tik",
+    "kernel", "initrd", "cmdline", "policy", "host_data", "tik",
 )  # fmt: skip
 _UNSUPPORTED = ("ovmf_hash", "svsm", "vars_size", "vars_file")
 
@@ -61,7 +61,7 @@ def _option(dest: str) -> str:
 
 
 def build_parser() -> Parser:
-    from pvmkit.cli.measure_amd import add_launch_arguments
+    from pvmkit.cli._options import AMD_GROUPS, add_rows, amd_launch_rows
 
     p = Parser(
         "launch",
@@ -70,7 +70,7 @@ def build_parser() -> Parser:
         "measurement (and for SEV/SEV-ES the firmware's LAUNCH_MEASURE blob).",
     )
     p.usage = USAGE
-    add_launch_arguments(p, vendors=HARDWARE_VENDORS)
+    add_rows(p, amd_launch_rows(HARDWARE_VENDORS), AMD_GROUPS)
     helps = {
         "vcpus": "vCPUs at launch (default 1)",
         "policy": "guest policy (sev 0x1, sev-es 0x5, snp 0x30000 by default)",
@@ -81,7 +81,11 @@ def build_parser() -> Parser:
             action.help = helps[action.dest]
     h = p.add_argument_group("hardware launch")
     h.add_argument(
-        "--ram-size", metavar="SIZE", help="guest RAM at GPA 0, e.g. 512M (default: only the launch pages)"
+        "--memory",
+        "--ram-size",
+        dest="ram_size",
+        metavar="SIZE",
+        help="guest RAM at GPA 0, e.g. 512M, at most 4 PiB (default: only the launch pages)",
     )
     h.add_argument("--host-data", metavar="HEX", help="snp: 32 bytes of HOST_DATA for SNP_LAUNCH_FINISH")
     h.add_argument(
@@ -124,7 +128,7 @@ def _check_options(args: argparse.Namespace, p: Parser) -> None:
 def _check_ram(ram_size: int, firmware_gpa: int) -> None:
     if ram_size > firmware_gpa:
         raise InputError(
-            f"--ram-size {ram_size:#x}: the RAM at GPA 0 must end below the firmware at {firmware_gpa:#x}"
+            f"--memory {ram_size:#x}: the RAM at GPA 0 must end below the firmware at {firmware_gpa:#x}"
         )
 
 
@@ -140,7 +144,7 @@ def main(argv: list[str]) -> int:
     _check_options(args, p)
     ram_size = 0
     if args.ram_size is not None:
-        ram_size = parse_size(args.ram_size)
+        ram_size = parse_size(args.ram_size, "--memory")
     if args.vendor == "tdx":
         summary, failure = _launch_tdx(args, p, ram_size)
     else:
@@ -226,7 +230,7 @@ def _launch_amd(
         **_vm_type(init.effective_vm_type),
         "init_path": init.init_path.value,
         "init_command": init_cmd,
-        "firmware": args.ovmf,
+        "firmware": args.firmware,
         "firmware_sha256": hashlib.sha256(fw.data).hexdigest(),
         "vcpus": launch.vcpus,
         "vcpu_sig": f"{launch.vcpu_sig:#x}" if launch.vendor.has_vmsa else None,
@@ -266,7 +270,7 @@ def _launch_tdx(
     from pvmkit.vendors.tdx.builder import build_tdvf_plan
     from pvmkit.vendors.tdx.kvm import TdxKvmDriver, TdxLaunchResult
 
-    if args.ovmf is None:
+    if args.firmware is None:
         p.error("--firmware FILE is required")
     counts = parse_vcpus(args.vcpus)
     if len(counts) != 1:
@@ -280,7 +284,7 @@ def _launch_tdx(
     if not 0 <= attributes < 1 << 64 or not 0 <= xfam < 1 << 64:
         raise InputError("--td-attributes and --xfam are 64-bit values")
     t0 = time.perf_counter()
-    image = read_file(args.ovmf, "a firmware image", MAX_IMAGE)
+    image = read_file(args.firmware, "a firmware image", MAX_IMAGE)
     _check_ram(ram_size, (1 << 32) - len(image))
     meta = parse_tdvf(image)
     plan = build_tdvf_plan(
@@ -301,7 +305,7 @@ def _launch_tdx(
         **_vm_type(plan.init.effective_vm_type),
         "init_path": "init2",
         "init_command": "KVM_TDX_INIT_VM",
-        "firmware": args.ovmf,
+        "firmware": args.firmware,
         "firmware_sha256": hashlib.sha256(image).hexdigest(),
         "vcpus": counts[0],
         "features": {

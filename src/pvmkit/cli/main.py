@@ -1,7 +1,8 @@
 """Dispatcher for ``pvmkit COMMAND ...``.
 
 Exit codes (docs/cli.md): 0 success; 1 error (any :class:`~pvmkit.errors.PvmkitError`, one line
-on stderr, never a traceback); 2 usage error; 3 verification mismatch
+on stderr, never a traceback); 2 usage error (argparse's, and :class:`pvmkit.cli._common.UsageError`:
+an option value that does not parse or is out of its documented range); 3 verification mismatch
 (:class:`~pvmkit.errors.VerificationError`).
 Sub-command modules are imported lazily so that one command does not pay for the others' imports.
 """
@@ -93,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VerificationError as exc:
         return _fail(str(exc), EXIT_VERIFY)
     except PvmkitError as exc:
+        from pvmkit.cli._common import UsageError
+
+        if isinstance(exc, UsageError):  # an option value that does not parse or is out of range
+            sys.stderr.write(f"pvmkit {name}: usage error: {exc}\n")
+            return EXIT_USAGE
         return _fail(str(exc), EXIT_ERROR)
     except BrokenPipeError as exc:
         if exc.filename:  # an output file (a FIFO whose reader left): an error like any other

@@ -38,7 +38,9 @@ def main(argv: list[str]) -> int:
             "Predict the launch measurement of a protected VM. 'pvmkit measure --vendor V --help' "
             "lists a vendor's options; with --igvm FILE, sev, sev-es, snp, tdx and sw measure an IGVM file.",
         )
-        parser.add_argument("--vendor", required=True, choices=sorted(v.value for v in Vendor))
+        parser.add_argument(
+            "--vendor", required=True, choices=sorted(v.value for v in Vendor), help="protected-VM technology"
+        )
         parser.add_argument("--igvm", metavar="FILE", help="measure an IGVM file (see --igvm FILE --help)")
         parser.parse_args(argv)  # prints help or a usage error and exits
         return 2  # pragma: no cover - parse_args exits above

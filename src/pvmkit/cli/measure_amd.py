@@ -16,13 +16,23 @@ import sys
 
 from pvmkit.cli._common import (
     MAX_IMAGE,
+    UsageError,
     UsageErrors,
     atomic_write,
     map_file,
+    parse_features,
     parse_hex,
     parse_int,
     read_file,
-    scan_options,
+)
+from pvmkit.cli._options import (
+    AMD_GROUPS,
+    AMD_VENDORS,
+    Opt,
+    OptionTable,
+    amd_launch_rows,
+    output_format,
+    output_rows,
 )
 from pvmkit.errors import InputError
 
@@ -31,78 +41,61 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-__all__ = ["add_launch_arguments", "launch_from_args", "main", "parse_vcpus"]
+__all__ = ["TABLE", "build_parser", "launch_from_args", "main", "parse_vcpus"]
 
-VENDORS = ("sev", "sev-es", "snp", "sw")
+VENDORS = AMD_VENDORS
+#: KVM's default KVM_MAX_VCPUS on x86 (arch/x86/include/asm/kvm_host.h, CONFIG_KVM_MAX_NR_VCPUS).
 MAX_VCPUS = 4096
 
 
 def parse_vcpus(text: str) -> range:
-    """``N`` or ``A-B`` (inclusive) → a range of vCPU counts."""
+    """``N`` or ``A-B`` (inclusive) → a range of vCPU counts; UsageError outside 1..MAX_VCPUS."""
     a, sep, b = text.partition("-")
     try:
         lo = int(a, 0)
         hi = int(b, 0) if sep else lo
     except ValueError:
-        raise InputError(f"--vcpus must be N or A-B, got {text!r}") from None
+        raise UsageError(f"--vcpus must be N or A-B, got {text!r}") from None
     if lo < 1 or hi < lo or hi > MAX_VCPUS:
-        raise InputError(f"--vcpus {text!r}: need 1 ≤ A ≤ B ≤ {MAX_VCPUS}")
+        raise UsageError(f"--vcpus {text!r}: need 1 ≤ A ≤ B ≤ {MAX_VCPUS}")
     return range(lo, hi + 1)
 
 
-def add_launch_arguments(
-    p: argparse.ArgumentParser,
-    *,
-    vendors: tuple[str, ...] = VENDORS,
-    vendor_required: bool = True,
-    policy: bool = True,
-) -> None:
-    """The options that describe an AMD launch (shared with ``pvmkit sev-launch-measure``)."""
-    p.add_argument(
-        "--vendor",
-        choices=vendors,
-        required=vendor_required,
-        default=None if vendor_required else vendors[0],
-        help="protected-VM technology",
-    )
-    p.add_argument(
-        "--ovmf", "--firmware", dest="ovmf", metavar="FILE", help="OVMF image (QEMU -bios / pflash unit 0)"
-    )
-    p.add_argument("--vcpus", metavar="N|A-B", default="1", help="vCPUs at launch, or an inclusive range")
-    cpu = p.add_argument_group("guest vCPU model (sev-es/snp/sw with the qemu profile)")
-    cpu.add_argument("--vcpu-type", metavar="T", help="QEMU -cpu model, e.g. EPYC-v4, EPYC-Milan, EPYC-Genoa")
-    cpu.add_argument("--vcpu-sig", metavar="X", help="CPUID.1:EAX signature, e.g. 0x800f12")
-    cpu.add_argument("--vcpu-family", metavar="F", help="family (with --vcpu-model/--vcpu-stepping)")
-    cpu.add_argument("--vcpu-model", metavar="M")
-    cpu.add_argument("--vcpu-stepping", metavar="S")
-    p.add_argument("--vmm-type", metavar="qemu|ec2|gce", default="qemu", help="VMM profile (default qemu)")
-    p.add_argument(
-        "--vmsa-features",
-        metavar="HEX",
-        help="VMSA features given to KVM_SEV_INIT2 (0x20 or DEBUG_SWAP); snp/sw imply SNPActive",
-    )
-    p.add_argument(
-        "--init-path",
-        choices=("legacy", "init2"),
-        help="KVM init path (sev/sev-es; default: legacy unless VMSA features are given); snp/sw: init2",
-    )
-    k = p.add_argument_group("direct kernel boot (QEMU kernel-hashes=on)")
-    k.add_argument("--kernel", metavar="FILE")
-    k.add_argument("--initrd", metavar="FILE")
-    k.add_argument("--append", metavar="CMDLINE")
-    p.add_argument(
-        "--ovmf-hash", metavar="HEX", help="snp/sw: precomputed 48-byte firmware digest to resume from"
-    )
-    s = p.add_argument_group("Coconut SVSM (snp)")
-    s.add_argument("--svsm", metavar="FILE", help="SVSM image")
-    vars_group = s.add_mutually_exclusive_group()
-    vars_group.add_argument("--vars-size", metavar="N", help="size of OVMF_VARS in bytes")
-    vars_group.add_argument("--vars-file", metavar="FILE", help="OVMF_VARS file (its size is used)")
-    if policy:
-        p.add_argument("--policy", metavar="N", help="guest policy (not in the digest; recorded in the plan)")
+SW_GROUP = "sw guest without firmware (what `pvmkit launch --vendor sw` runs; default: the bundled guest)"
+TABLE = OptionTable(
+    "measure",
+    "Predict the launch digest of an AMD SEV/SEV-ES/SEV-SNP (or sw) guest.",
+    [
+        *amd_launch_rows(),
+        *output_rows(("hex", "base64", "json"), "hex"),
+        Opt(
+            "--dump-vmsa", metavar="DIR", help="write the measured VMSAs as DIR/vmsa<N>.bin (DIR must exist)"
+        ),
+        Opt(
+            "--binary",
+            metavar="FILE",
+            group=SW_GROUP,
+            help="flat binary, as `pvmkit launch --binary` loads it",
+        ),
+        Opt("--load-address", metavar="GPA", default="0x10000", group=SW_GROUP, help="4 KiB aligned GPA"),
+        Opt("--entry", metavar="GPA", group=SW_GROUP, help="entry point (default: the load address)"),
+        Opt(
+            "--mode",
+            choices=("protected32", "real16"),
+            default="protected32",
+            group=SW_GROUP,
+            help="CPU mode",
+        ),
+    ],
+    {**AMD_GROUPS, SW_GROUP: ""},
+)
 
 
-def _vcpu_sig(args: argparse.Namespace, p: argparse.ArgumentParser, needed: bool) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    return TABLE.parser()
+
+
+def _vcpu_sig(args: argparse.Namespace, p: Any, needed: bool) -> int:
     fms = (args.vcpu_family, args.vcpu_model, args.vcpu_stepping)
     chosen = [args.vcpu_type is not None, args.vcpu_sig is not None, any(x is not None for x in fms)]
     if sum(chosen) > 1:
@@ -112,18 +105,16 @@ def _vcpu_sig(args: argparse.Namespace, p: argparse.ArgumentParser, needed: bool
 
         return vcpu_signature(args.vcpu_type)
     if args.vcpu_sig is not None:
-        sig = parse_int(args.vcpu_sig, "--vcpu-sig")
-        if not 0 <= sig < 1 << 32:
-            raise InputError(f"--vcpu-sig {args.vcpu_sig} does not fit in 32 bits")
-        return sig
+        return parse_int(args.vcpu_sig, "--vcpu-sig", 0, 0xFFFFFFFF)
     if any(x is not None for x in fms):
         if any(x is None for x in fms):
             p.error("--vcpu-family, --vcpu-model and --vcpu-stepping go together")
         from pvmkit.vendors.amd.cpu import cpu_signature
 
-        family, model, stepping = (
-            parse_int(x, n) for x, n in zip(fms, ("family", "model", "stepping"), strict=True)
-        )
+        # ranges of the AMD CPUID specification 25481, Fn0000_0001_EAX
+        family = parse_int(args.vcpu_family, "--vcpu-family", 0, 0xF + 0xFF)
+        model = parse_int(args.vcpu_model, "--vcpu-model", 0, 0xFF)
+        stepping = parse_int(args.vcpu_stepping, "--vcpu-stepping", 0, 0xF)
         return cpu_signature(family, model, stepping)
     if needed:
         p.error(
@@ -133,43 +124,39 @@ def _vcpu_sig(args: argparse.Namespace, p: argparse.ArgumentParser, needed: bool
     return 0
 
 
-def launch_from_args(
-    args: argparse.Namespace, p: argparse.ArgumentParser, *, policy_arg: bool = True
-) -> tuple[Any, range]:
+def launch_from_args(args: argparse.Namespace, p: Any, *, policy_arg: bool = True) -> tuple[Any, range]:
     """(AmdLaunch, vCPU counts) from parsed options; usage errors via ``p.error``."""
     from pvmkit.formats.ovmf import parse_ovmf
     from pvmkit.plan import InitPath, Vendor, Vmm
     from pvmkit.vendors.amd.builder import AmdLaunch
 
     vendor = Vendor(args.vendor)
-    if args.ovmf is None:
-        p.error("--ovmf FILE is required")
+    if args.firmware is None:
+        p.error("--firmware FILE is required")
     try:
         vmm = Vmm(args.vmm_type.lower())
     except ValueError:
         p.error(f"unknown VMM type {args.vmm_type!r} (qemu, ec2, gce)")
-    if (args.initrd is not None or args.append is not None) and args.kernel is None:
-        p.error("--initrd and --append need --kernel")
+    if (args.initrd is not None or args.cmdline is not None) and args.kernel is None:
+        p.error("--initrd and --cmdline need --kernel")
     counts = parse_vcpus(args.vcpus)
     sig = _vcpu_sig(args, p, needed=vendor.has_vmsa and vmm is Vmm.QEMU)
     features = 0
     if args.vmsa_features is not None:
-        from pvmkit.features import parse_sev_features
-
-        features = parse_sev_features(args.vmsa_features)
+        features = parse_features(args.vmsa_features)
     seed = parse_hex(args.ovmf_hash, 48, "--ovmf-hash") if args.ovmf_hash is not None else None
     policy = None
-    if policy_arg:
-        policy = parse_int(args.policy, "--policy") if args.policy is not None else None
+    if policy_arg and args.policy is not None:
+        policy = parse_int(args.policy, "--policy", 0, (1 << (64 if vendor.snp_like else 32)) - 1)
     init_path = InitPath(args.init_path) if args.init_path is not None else None
-    firmware = parse_ovmf(map_file(args.ovmf, "a firmware image", MAX_IMAGE))
+    firmware = parse_ovmf(map_file(args.firmware, "a firmware image", MAX_IMAGE))
     hashes = None
     if args.kernel is not None:
         from pvmkit.formats.sev_hashes import hash_kernel_inputs
 
         kernel = map_file(args.kernel, "a kernel")
         initrd = map_file(args.initrd, "an initrd") if args.initrd is not None else None
-        hashes = hash_kernel_inputs(kernel, initrd, args.append)
+        hashes = hash_kernel_inputs(kernel, initrd, args.cmdline)
     svsm = None
     vars_size = 0
     if args.svsm is not None:
@@ -177,7 +164,7 @@ def launch_from_args(
         if args.vars_file is not None:
             vars_size = os.stat(args.vars_file).st_size
         elif args.vars_size is not None:
-            vars_size = parse_int(args.vars_size, "--vars-size")
+            vars_size = parse_int(args.vars_size, "--vars-size", 0, 0xFFFFFFFF)
         else:
             p.error("--svsm needs --vars-size or --vars-file")
     elif args.vars_size is not None or args.vars_file is not None:
@@ -207,83 +194,19 @@ def _encode(digest: bytes, fmt: str) -> str:
     return digest.hex()
 
 
-def _parser() -> argparse.ArgumentParser:
-    from pvmkit.cli._common import Parser
-
-    p = Parser("measure", "Predict the launch digest of an AMD SEV/SEV-ES/SEV-SNP (or sw) guest.")
-    add_launch_arguments(p)
-    p.add_argument("--output-format", choices=("hex", "base64", "json"), default="hex")
-    p.add_argument("--dump-vmsa", metavar="DIR", help="write the measured VMSAs as DIR/vmsa<N>.bin")
-    g = p.add_argument_group(
-        "sw guest without firmware (what `pvmkit launch --vendor sw` runs; default: the bundled guest)"
-    )
-    g.add_argument("--binary", metavar="FILE", help="flat binary, as given to `pvmkit launch --binary`")
-    g.add_argument("--load-address", metavar="GPA", default="0x10000", help="default 0x10000")
-    g.add_argument("--entry", metavar="GPA", help="entry point (default: the load address)")
-    g.add_argument("--mode", choices=("protected32", "real16"), default="protected32")
-    return p
-
-
-#: The options of :func:`_parser` (option → destination), for :func:`_scan`; tests check they agree.
-_VALUE_OPTIONS = {
-    **{
-        f"--{name}": name.replace("-", "_")
-        for name in (
-            "vendor", "ovmf", "vcpus", "vcpu-type", "vcpu-sig", "vcpu-family", "vcpu-model",
-            "vcpu-stepping", "vmm-type", "vmsa-features", "init-path", "kernel", "initrd", "append",
-            "ovmf-hash", "svsm", "vars-size", "vars-file", "policy", "output-format", "dump-vmsa",
-            "binary", "load-address", "entry", "mode",
-        )
-    },
-    "--firmware": "ovmf",
-}  # fmt: skip
-_DEFAULTS: dict[str, object] = {
-    **dict.fromkeys(_VALUE_OPTIONS.values()),
-    "vcpus": "1",
-    "vmm_type": "qemu",
-    "output_format": "hex",
-    "load_address": "0x10000",
-    "mode": "protected32",
-}
-_CHOICES = {
-    "vendor": VENDORS,
-    "init_path": ("legacy", "init2"),
-    "output_format": ("hex", "base64", "json"),
-    "mode": ("protected32", "real16"),
-}
-
-
-class _Args:
-    """What ``parse_args`` returns, for command lines :func:`_scan` read."""
-
-    def __init__(self, values: dict[str, object]) -> None:
-        self.__dict__.update(values)
-
-
-def _scan(argv: list[str]) -> Any:
-    """The parsed options of a plain command line (every option spelt out, valid choices, the
-    vendor given), else None: then the full parser runs and handles help, errors and the rest."""
-    found = scan_options(argv, _VALUE_OPTIONS, {})
-    if found is None or "vendor" not in found or ("vars_size" in found and "vars_file" in found):
-        return None
-    for dest, choices in _CHOICES.items():
-        if dest in found and found[dest] not in choices:
-            return None
-    return _Args({**_DEFAULTS, **found})
-
-
 def main(argv: list[str]) -> int:
-    args = _scan(argv)
+    args = TABLE.scan(argv)
     p: Any
     if args is None:
-        p = _parser()
+        p = build_parser()
         args = p.parse_args(argv)
     else:
         p = UsageErrors("measure")
-    if args.vendor == "sw" and args.ovmf is None:
+    args.output_format = output_format(args, "hex", p.error)
+    if args.vendor == "sw" and args.firmware is None:
         return _measure_sw_guest(args)
     if args.binary is not None:
-        p.error("--binary is for --vendor sw without --ovmf")
+        p.error("--binary is for --vendor sw without --firmware")
     launch, counts = launch_from_args(args, p)
 
     if len(counts) == 1 and args.output_format != "json":
@@ -301,24 +224,17 @@ def main(argv: list[str]) -> int:
     from pvmkit.vendors.amd.builder import measure_vcpu_range
 
     launch.check()
-    init = launch.init_op()
-    extra = {
-        "vcpu_sig": f"{launch.vcpu_sig:#x}",
-        "vmm": launch.vmm.value,
-        "init_path": init.init_path.value,
-        "vmsa_features": f"{launch.vmsa_features:#x}",
-        "sev_features": f"{init.sev_features:#x}" if launch.vendor.has_vmsa else None,
-    }
+    inputs = _inputs(args, launch)
     progress = Progress(len(counts), "measure")
     try:
         results = measure_vcpu_range(launch, counts, progress=lambda n: progress.step())
     finally:
         progress.close()
     fmt = "hex" if args.output_format == "json" else args.output_format
-    vendor = launch.vendor.value
+    head = {"schema": "pvmkit.measure-amd/1", "vendor": launch.vendor.value}
     sys.stdout.write(
         "".join(
-            json.dumps({"vendor": vendor, "vcpus": n, "digest": _encode(digest, fmt), **extra}) + "\n"
+            json.dumps({**head, "vcpus": n, "digest": _encode(digest, fmt), **inputs}) + "\n"
             for n, digest in results
         )
     )
@@ -327,28 +243,62 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _sha256(path: str | None) -> str | None:
+    """SHA-256 of an input file, for the record (None when the input was not given)."""
+    if path is None:
+        return None
+    import hashlib
+
+    return hashlib.sha256(map_file(path)).hexdigest()
+
+
+def _inputs(args: argparse.Namespace, launch: Any) -> dict[str, object]:
+    """What the measurement was computed from (docs/cli.md, JSON record): enough to reproduce it."""
+    import hashlib
+
+    init = launch.init_op()
+    cmdline = args.cmdline
+    return {
+        "vcpu_type": args.vcpu_type,
+        "vcpu_sig": f"{launch.vcpu_sig:#x}",
+        "vmm": launch.vmm.value,
+        "init_path": init.init_path.value,
+        "vmsa_features": f"{launch.vmsa_features:#x}",
+        "sev_features": f"{init.sev_features:#x}" if launch.vendor.has_vmsa else None,
+        "policy": f"{init.policy:#x}",
+        "firmware_sha256": _sha256(args.firmware),
+        "ovmf_hash": args.ovmf_hash and parse_hex(args.ovmf_hash, 48, "--ovmf-hash").hex(),
+        "kernel_sha256": _sha256(args.kernel),
+        "initrd_sha256": _sha256(args.initrd),
+        "cmdline_sha256": None if cmdline is None else hashlib.sha256(cmdline.encode()).hexdigest(),
+        "svsm_sha256": _sha256(args.svsm),
+        "vars_size": launch.vars_size if args.svsm is not None else None,
+    }
+
+
 def _measure_sw_guest(args: argparse.Namespace) -> int:
     """Predict a sw VM running a flat binary (or the bundled guest): the same plan `pvmkit launch`
     builds, so the digest equals the MEASUREMENT in that VM's report. The nonce and host data are
     not measured (the shared page's address is, its contents are not)."""
-    from pvmkit.features import parse_sev_features
     from pvmkit.vendors.amd.measure import measure_plan
     from pvmkit.vendors.sw.builder import bundled_guest_plan, flat_binary_plan
 
     counts = parse_vcpus(args.vcpus)
     if len(counts) != 1:
-        raise InputError("a sw guest is measured for one --vcpus count at a time")
-    features = parse_sev_features(args.vmsa_features) if args.vmsa_features else 0
-    policy = parse_int(args.policy, "--policy") if args.policy is not None else None
+        raise UsageError("a sw guest is measured for one --vcpus count at a time")
+    features = parse_features(args.vmsa_features) if args.vmsa_features else 0
+    policy = parse_int(args.policy, "--policy", 0, (1 << 64) - 1) if args.policy is not None else None
     extra: dict[str, Any] = {} if policy is None else {"policy": policy}
+    load = entry = None
     if args.binary is None:
         guest = bundled_guest_plan(vmsa_features=features, vcpus=counts[0], **extra)
     else:
-        load = parse_int(args.load_address, "--load-address")
+        load = parse_int(args.load_address, "--load-address", 0, 0xFFFFFFFF)
+        entry = parse_int(args.entry, "--entry", 0, 0xFFFFFFFF) if args.entry else None
         guest = flat_binary_plan(
             read_file(args.binary, "a guest binary", MAX_IMAGE),
             load_address=load,
-            entry=parse_int(args.entry, "--entry") if args.entry else None,
+            entry=entry,
             mode=args.mode,
             vcpus=counts[0],
             vmsa_features=features,
@@ -359,8 +309,21 @@ def _measure_sw_guest(args: argparse.Namespace) -> int:
     if args.output_format == "json":
         import json
 
-        guest_name = args.binary or "bundled"
-        record = {"vendor": "sw", "vcpus": counts[0], "digest": digest.hex(), "guest": guest_name}
+        init = guest.plan.init
+        record = {
+            "schema": "pvmkit.measure-sw/1",
+            "vendor": "sw",
+            "vcpus": counts[0],
+            "digest": digest.hex(),
+            "guest": args.binary or "bundled",
+            "guest_sha256": _sha256(args.binary),
+            "load_address": None if load is None else f"{load:#x}",
+            "entry": None if args.binary is None else f"{load if entry is None else entry:#x}",
+            "mode": None if args.binary is None else args.mode,
+            "vmsa_features": f"{features:#x}",
+            "sev_features": f"{init.sev_features:#x}",
+            "policy": f"{init.policy:#x}",
+        }
         sys.stdout.write(json.dumps(record) + "\n")
     else:
         sys.stdout.write(_encode(digest, args.output_format) + "\n")

@@ -12,22 +12,23 @@ from __future__ import annotations
 import argparse
 import base64
 
-from pvmkit.cli._common import MAX_IMAGE, Parser, parse_int, parse_size, print_json, read_file
-from pvmkit.errors import InputError
+from pvmkit.cli._common import MAX_IMAGE, Parser, UsageError, parse_int, parse_size, print_json, read_file
+from pvmkit.cli._options import add_rows, output_format, output_rows
+from pvmkit.errors import FeatureError, InputError
 from pvmkit.plan import AddMemory, AddVcpu, CcaParams, Finalize, Init, LaunchPlan, PageKind, Vendor
 
-__all__ = ["main"]
+__all__ = ["build_parser", "build_plan", "main"]
 
 _PAGE = 4096
 
 
-def _parser() -> Parser:
+def build_parser() -> Parser:
     p = Parser(
         "measure --vendor cca",
         "Predict the Realm Initial Measurement (RIM) of an Arm CCA realm from its parameters and the "
         "images the VMM populates.",
     )
-    p.add_argument("--vendor", choices=["cca"], required=True)
+    p.add_argument("--vendor", choices=["cca"], required=True, help="protected-VM technology")
     realm = p.add_argument_group("realm parameters (RMI_REALM_CREATE)")
     realm.add_argument("--ipa-bits", required=True, metavar="N", help="IPA width in bits (s2sz), 32-52")
     realm.add_argument("--num-bps", required=True, metavar="N", help="breakpoints (a count, 2-64)")
@@ -79,16 +80,15 @@ def _parser() -> Parser:
         default=[],
         help="vCPU 0's xN (N = 0..7), e.g. 0=0x8fe00000",
     )
-    mem.add_argument("--vcpus", metavar="N", default="1", help="vCPUs (only vCPU 0 is runnable and measured)")
-    p.add_argument("--output-format", choices=("hex", "base64", "json"), default="hex")
+    mem.add_argument(
+        "--vcpus", metavar="N", default="1", help="vCPUs, 1-512 (only vCPU 0 is runnable and measured)"
+    )
+    add_rows(p, output_rows(("hex", "base64", "json"), "hex"), {})
     return p
 
 
 def _address(text: str, what: str) -> int:
-    value = parse_int(text, what)
-    if value < 0 or value >= 1 << 64:
-        raise InputError(f"{what} {text!r} is not a 64-bit address")
-    return value
+    return parse_int(text, what, 0, (1 << 64) - 1)
 
 
 def _loads(items: list[str], kind: PageKind, option: str) -> list[AddMemory]:
@@ -96,10 +96,10 @@ def _loads(items: list[str], kind: PageKind, option: str) -> list[AddMemory]:
     for item in items:
         ipa_text, sep, path = item.partition(":")
         if not sep or not path:
-            raise InputError(f"{option} takes IPA:FILE, got {item!r}")
+            raise UsageError(f"{option} takes IPA:FILE, got {item!r}")
         ipa = _address(ipa_text, option)
         if ipa % _PAGE:
-            raise InputError(f"{option} IPA {ipa:#x} is not 4 KiB aligned (RMI populates whole granules)")
+            raise UsageError(f"{option} IPA {ipa:#x} is not 4 KiB aligned (RMI populates whole granules)")
         data = read_file(path, "a load image", MAX_IMAGE)
         if not data:
             raise InputError(f"{option} {path}: the file is empty")
@@ -113,7 +113,7 @@ def _gprs(items: list[str]) -> tuple[int, ...]:
     for item in items:
         index, sep, value = item.partition("=")
         if not sep or not index.strip().isdigit() or not 0 <= int(index) <= 7:
-            raise InputError(f"--gpr takes N=VALUE with N in 0..7, got {item!r}")
+            raise UsageError(f"--gpr takes N=VALUE with N in 0..7, got {item!r}")
         values[int(index)] = _address(value, f"--gpr {index}")
     return tuple(values)
 
@@ -126,11 +126,11 @@ def build_plan(args: argparse.Namespace) -> LaunchPlan:
     for item in args.ripas:
         base_text, sep, size_text = item.partition(":")
         if not sep:
-            raise InputError(f"--ripas takes BASE:SIZE, got {item!r}")
+            raise UsageError(f"--ripas takes BASE:SIZE, got {item!r}")
         base = _address(base_text, "--ripas base")
         ripas.append((base, base + parse_size(size_text)))
     params = CcaParams(
-        parse_int(args.ipa_bits, "--ipa-bits"),
+        parse_int(args.ipa_bits, "--ipa-bits", 32, 52),
         parse_int(args.num_bps, "--num-bps"),
         parse_int(args.num_wps, "--num-wps"),
         sve_vl=parse_int(args.sve_vl, "--sve-vl") if args.sve_vl is not None else None,
@@ -143,28 +143,32 @@ def build_plan(args: argparse.Namespace) -> LaunchPlan:
         ripas=tuple(ripas),
         ripas_first=args.ripas_first,
     )
+    try:  # every parameter is an option value: out of its range (RMI_REALM_CREATE) is a usage error
+        params.validate()
+    except FeatureError as exc:
+        raise UsageError(str(exc)) from None
     memory = _loads(args.load, PageKind.NORMAL, "--load")
     memory += _loads(args.load_unmeasured, PageKind.UNMEASURED, "--load-unmeasured")
     memory.sort(key=lambda op: op.gpa)
-    vcpus = parse_int(args.vcpus, "--vcpus")
-    if not 1 <= vcpus <= 512:
-        raise InputError(f"--vcpus {vcpus} is outside 1..512")
+    vcpus = parse_int(args.vcpus, "--vcpus", 1, 512)
     recs = [AddVcpu(0, rec_params_page(pc=_address(args.pc, "--pc"), gprs=_gprs(args.gpr)))]
     recs += [AddVcpu(i, rec_params_page(pc=0, runnable=False)) for i in range(1, vcpus)]
     return LaunchPlan.of([Init(Vendor.CCA, cca=params), *memory, *recs, Finalize()])
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    p = build_parser()
+    args = p.parse_args(argv)
+    fmt = output_format(args, "hex", p.error)
     plan = build_plan(args)
     from pvmkit.launch import Launcher
     from pvmkit.vendors.cca.measure import CcaMeasurer
 
     measurer = CcaMeasurer()
     rim = Launcher(measurer).run(plan)
-    if args.output_format == "base64":
+    if fmt == "base64":
         print(base64.b64encode(rim).decode())
-    elif args.output_format == "json":
+    elif fmt == "json":
         params = plan.init.cca
         assert params is not None
         print_json(

@@ -14,17 +14,23 @@ import base64
 import dataclasses
 
 from pvmkit.cli._common import MAX_IMAGE, Parser, print_json, read_file
+from pvmkit.cli._options import add_rows, output_format, output_rows
 from pvmkit.plan import Vendor
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
-def _parser() -> Parser:
+def build_parser() -> Parser:
     p = Parser(
         "measure --igvm",
         "Predict the launch digest of an IGVM file on one platform (SNP, SEV-ES, SEV or TDX MRTD).",
     )
-    p.add_argument("--vendor", required=True, choices=["snp", "sev-es", "sev", "tdx", "sw"])
+    p.add_argument(
+        "--vendor",
+        required=True,
+        choices=["snp", "sev-es", "sev", "tdx", "sw"],
+        help="protected-VM technology",
+    )
     p.add_argument("--igvm", required=True, metavar="FILE", help="the IGVM file")
     p.add_argument(
         "--igvm-loader",
@@ -42,12 +48,14 @@ def _parser() -> Parser:
         action="store_true",
         help="SNP: do not check the file's SNP_ID_BLOCK launch digest against the prediction",
     )
-    p.add_argument("--output-format", choices=("hex", "base64", "json"), default="hex")
+    add_rows(p, output_rows(("hex", "base64", "json"), "hex"), {})
     return p
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    p = build_parser()
+    args = p.parse_args(argv)
+    fmt = output_format(args, "hex", p.error)
     import pvmkit
     from pvmkit.errors import VerificationError
     from pvmkit.formats.igvm import parse_igvm
@@ -89,9 +97,9 @@ def main(argv: list[str]) -> int:
             else None,
             "verified": not args.ignore_id_block,
         }
-    if args.output_format == "base64":
+    if fmt == "base64":
         print(base64.b64encode(digest).decode())
-    elif args.output_format == "json":
+    elif fmt == "json":
         print_json(
             {
                 "schema": "pvmkit.measure-igvm/1",

@@ -22,6 +22,7 @@ from pvmkit.cli._common import (
     print_json,
     read_file,
 )
+from pvmkit.cli._options import output_format
 from pvmkit.errors import InputError
 from pvmkit.plan import PageOrder
 
@@ -29,7 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["main", "mrtd_from_args", "rtmr_inputs_from_args"]
+__all__ = ["build_parser", "main", "mrtd_from_args", "rtmr_inputs_from_args"]
 
 _ORDERS = {
     "interleaved": PageOrder.INTERLEAVED,
@@ -50,12 +51,12 @@ def _named_files(items: list[str], what: str) -> tuple[tuple[str, bytes], ...]:
     return tuple(out)
 
 
-def _parser() -> Parser:
+def build_parser() -> Parser:
     p = Parser(
         "measure --vendor tdx",
         "Predict the MRTD (default) or, with --rtmr, RTMR0-3 of an Intel TDX guest booted by QEMU + OVMF.",
     )
-    p.add_argument("--vendor", choices=["tdx"], required=True)
+    p.add_argument("--vendor", choices=["tdx"], required=True, help="protected-VM technology")
     p.add_argument("--firmware", "--ovmf", metavar="FILE", required=True, help="TDVF/OVMF image (QEMU -bios)")
     p.add_argument(
         "--order",
@@ -68,10 +69,22 @@ def _parser() -> Parser:
         action="store_true",
         help="td-shim rules: accept its section types, zero-pad measured sections (MRTD only)",
     )
+    p.add_argument(
+        "--output-format",
+        choices=("hex", "json"),
+        default="hex",
+        help="how to print the result (json: as --json)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON object (docs/cli.md)")
     r = p.add_argument_group("RTMR prediction (--rtmr)")
     r.add_argument("--rtmr", action="store_true", help="predict RTMR0-3 instead of MRTD")
-    r.add_argument("--memory", "-m", metavar="SIZE", help="guest RAM as given to QEMU -m (e.g. 2G)")
+    r.add_argument(
+        "--memory",
+        "-m",
+        "--ram-size",
+        metavar="SIZE",
+        help="guest RAM as given to QEMU -m (e.g. 2G), up to 4 PiB",
+    )
     r.add_argument(
         "--kernel", metavar="FILE", help="-kernel (bzImage/EFI stub); without it RTMR1/2 are unknown"
     )
@@ -280,7 +293,11 @@ def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    p = build_parser()
+    args = p.parse_args(argv)
+    args.json = output_format(args, "hex", p.error) == "json"
+    if args.memory is not None:
+        parse_size(args.memory)  # a usage error before any file is read
     firmware = read_file(args.firmware, "a firmware image", MAX_IMAGE)
     if args.rtmr:
         if args.order is not None or args.td_shim:

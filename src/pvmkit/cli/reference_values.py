@@ -171,7 +171,7 @@ def _optional(items: list[str] | None) -> list[str | None]:
 
 
 def _amd(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) -> tuple[RefValueSet, int]:
-    from pvmkit.cli.measure_amd import _parser as measure_parser
+    from pvmkit.cli.measure_amd import build_parser as measure_parser
     from pvmkit.cli.measure_amd import launch_from_args, parse_vcpus
     from pvmkit.plan import Vmm
     from pvmkit.refvalues.amd import AmdShape, amd_values
@@ -245,7 +245,7 @@ def _features(text: str | None) -> int | None:
 
 
 def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) -> tuple[RefValueSet, int]:
-    from pvmkit.cli.measure_tdx import _parser as measure_parser
+    from pvmkit.cli.measure_tdx import build_parser as measure_parser
     from pvmkit.cli.measure_tdx import mrtd_from_args, rtmr_inputs_from_args
     from pvmkit.refvalues.model import RefValueSet
     from pvmkit.vendors.tdx.rtmr import build_event_log_plan

@@ -20,8 +20,10 @@ from __future__ import annotations
 import os
 import sys
 
-from pvmkit.cli._common import MAX_IMAGE, UsageErrors, atomic_write, map_file, scan_options
+from pvmkit.cli._common import MAX_IMAGE, UsageError, UsageErrors, atomic_write, map_file
+from pvmkit.cli._options import Opt, OptionTable
 from pvmkit.errors import InputError
+from pvmkit.vendors.amd.cpu import CPU_TYPES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,152 +31,120 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["PEER_VERSION", "main"]
+__all__ = ["PEER_VERSION", "TABLE", "build_parser", "main"]
 
 PEER_VERSION = "0.0.13"
 _MODES = ("sev", "seves", "snp", "snp:ovmf-hash", "snp:svsm")
 _MODE_NAMES = {"sev": "SEV", "seves": "SEV_ES", "snp": "SEV_SNP", "snp:svsm": "SEV_SNP_SVSM"}
 _VMM_TYPES = ("QEMU", "ec2", "gce")
+_CPU_TYPES = tuple(CPU_TYPES)
 
 
-def _auto_int(text: str) -> int:
-    return int(text, 0)
+def _ranged(what: str, lo: int, hi: int, base: int = 10) -> Callable[[str], int]:
+    """An option conversion: an integer (in ``base``; 0 = any Python notation) within lo..hi, else
+    a usage error naming the option (ValueError for text that is not an integer)."""
+
+    def convert(text: str) -> int:
+        value = int(text, base)
+        if not lo <= value <= hi:
+            raise UsageError(f"{what} {text} is outside {lo}..{hi:#x}")
+        return value
+
+    convert.__name__ = "integer"  # argparse names the type in "invalid integer value: ..."
+    return convert
 
 
-def _parser() -> argparse.ArgumentParser:
-    from pvmkit.cli._common import Parser
-    from pvmkit.vendors.amd.cpu import CPU_TYPES
+_SVSM = "snp:svsm Mode"
+TABLE = OptionTable(
+    "sev-snp-measure",
+    "Calculate AMD SEV/SEV-ES/SEV-SNP guest launch measurement",
+    [
+        Opt("-v", "--verbose", flag=True, help="Print the measurement with a descriptive prefix"),
+        Opt("--mode", choices=_MODES, required=True, help="Guest mode"),
+        Opt(
+            "--vcpus", metavar="N", convert=_ranged("--vcpus", 1, 4096), help="Number of guest vcpus (1-4096)"
+        ),
+        Opt(
+            "--vcpu-type",
+            metavar="CPUTYPE",
+            choices=_CPU_TYPES,
+            help=f"Type of guest vcpu ({', '.join(_CPU_TYPES)})",
+        ),
+        Opt(
+            "--vcpu-sig",
+            metavar="VALUE",
+            convert=_ranged("--vcpu-sig", 0, 0xFFFFFFFF, 0),
+            help="Guest vcpu signature value",
+        ),
+        Opt(
+            "--vcpu-family",
+            metavar="FAMILY",
+            convert=_ranged("--vcpu-family", 0, 0xF + 0xFF),
+            help="Guest vcpu family",
+        ),
+        Opt(
+            "--vcpu-model", metavar="MODEL", convert=_ranged("--vcpu-model", 0, 0xFF), help="Guest vcpu model"
+        ),
+        Opt(
+            "--vcpu-stepping",
+            metavar="STEPPING",
+            convert=_ranged("--vcpu-stepping", 0, 0xF),
+            help="Guest vcpu stepping",
+        ),
+        Opt(
+            "--vmm-type",
+            metavar="VMMTYPE",
+            default="QEMU",
+            help=f"Type of guest vmm ({', '.join(_VMM_TYPES)})",
+        ),
+        Opt("--ovmf", metavar="PATH", required=True, help="OVMF file to calculate hash from"),
+        Opt("--kernel", metavar="PATH", help="Kernel file to calculate hash from"),
+        Opt("--initrd", metavar="PATH", help="Initrd file to calculate hash from (use with --kernel)"),
+        Opt(
+            "--append",
+            metavar="CMDLINE",
+            help="Kernel command line to calculate hash from (use with --kernel)",
+        ),
+        Opt(
+            "--guest-features",
+            metavar="VALUE",
+            convert=_ranged("--guest-features", 0, (1 << 64) - 1, 0),
+            default=0x1,
+            help="Hex representation of the guest kernel features expected to be included (defaults to 0x1)",
+        ),
+        Opt("--output-format", choices=("hex", "base64"), default="hex", help="Measurement output format"),
+        Opt("--snp-ovmf-hash", metavar="HASH", help="Precalculated hash of the OVMF binary (hex string)"),
+        Opt(
+            "--dump-vmsa",
+            flag=True,
+            help="Write measured VMSAs to vmsa<N>.bin (seves, snp, and snp:svsm modes only)",
+        ),
+        Opt("--svsm", metavar="PATH", group=_SVSM, help="SVSM binary"),
+        Opt(
+            "--vars-size",
+            metavar="SIZE",
+            convert=_ranged("--vars-size", 0, 0xFFFFFFFF),
+            group=_SVSM,
+            exclusive="vars",
+            help="Size of the OVMF_VARS file in bytes",
+        ),
+        Opt("--vars-file", metavar="PATH", group=_SVSM, exclusive="vars", help="OVMF_VARS file"),
+    ],
+    {_SVSM: "AMD SEV-SNP with Coconut-SVSM: needs --svsm and --vars-file or --vars-size."},
+)
 
-    p = Parser("sev-snp-measure", "Calculate AMD SEV/SEV-ES/SEV-SNP guest launch measurement")
+
+def build_parser() -> argparse.ArgumentParser:
+    p = TABLE.parser()
     p.add_argument("--version", action="version", version=f"sev-snp-measure {PEER_VERSION}")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p.add_argument("--mode", choices=_MODES, required=True, help="Guest mode")
-    p.add_argument("--vcpus", metavar="N", type=int, default=None, help="Number of guest vcpus")
-    p.add_argument(
-        "--vcpu-type",
-        metavar="CPUTYPE",
-        choices=list(CPU_TYPES),
-        default=None,
-        help=f"Type of guest vcpu ({', '.join(CPU_TYPES)})",
-    )
-    p.add_argument(
-        "--vcpu-sig", metavar="VALUE", type=_auto_int, default=None, help="Guest vcpu signature value"
-    )
-    p.add_argument("--vcpu-family", metavar="FAMILY", type=int, default=None, help="Guest vcpu family")
-    p.add_argument("--vcpu-model", metavar="MODEL", type=int, default=None, help="Guest vcpu model")
-    p.add_argument("--vcpu-stepping", metavar="STEPPING", type=int, default=None, help="Guest vcpu stepping")
-    p.add_argument(
-        "--vmm-type",
-        metavar="VMMTYPE",
-        type=str,
-        default="QEMU",
-        help=f"Type of guest vmm ({', '.join(_VMM_TYPES)})",
-    )
-    p.add_argument("--ovmf", metavar="PATH", required=True, help="OVMF file to calculate hash from")
-    p.add_argument("--kernel", metavar="PATH", help="Kernel file to calculate hash from")
-    p.add_argument("--initrd", metavar="PATH", help="Initrd file to calculate hash from (use with --kernel)")
-    p.add_argument(
-        "--append", metavar="CMDLINE", help="Kernel command line to calculate hash from (use with --kernel)"
-    )
-    p.add_argument(
-        "--guest-features",
-        metavar="VALUE",
-        type=_auto_int,
-        default=0x1,
-        help="Hex representation of the guest kernel features expected to be included (defaults to 0x1)",
-    )
-    p.add_argument(
-        "--output-format", choices=["hex", "base64"], default="hex", help="Measurement output format"
-    )
-    p.add_argument(
-        "--snp-ovmf-hash", metavar="HASH", help="Precalculated hash of the OVMF binary (hex string)"
-    )
-    p.add_argument(
-        "--dump-vmsa",
-        action="store_true",
-        help="Write measured VMSAs to vmsa<N>.bin (seves, snp, and snp:svsm modes only)",
-    )
-    g = p.add_argument_group(
-        "snp:svsm Mode", "AMD SEV-SNP with Coconut-SVSM: needs --svsm and --vars-file or --vars-size."
-    )
-    g.add_argument("--svsm", type=str, metavar="PATH", help="SVSM binary")
-    vars_group = g.add_mutually_exclusive_group(required=False)
-    vars_group.add_argument(
-        "--vars-size", type=int, metavar="SIZE", help="Size of the OVMF_VARS file in bytes"
-    )
-    vars_group.add_argument("--vars-file", type=str, metavar="PATH", help="OVMF_VARS file")
     return p
 
 
-#: The options of :func:`_parser` (option → (destination, type)), for :func:`_scan`; tests check
-#: they agree with the parser.
-_VALUE_OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
-    "--mode": ("mode", str),
-    "--vcpus": ("vcpus", int),
-    "--vcpu-type": ("vcpu_type", str),
-    "--vcpu-sig": ("vcpu_sig", _auto_int),
-    "--vcpu-family": ("vcpu_family", int),
-    "--vcpu-model": ("vcpu_model", int),
-    "--vcpu-stepping": ("vcpu_stepping", int),
-    "--vmm-type": ("vmm_type", str),
-    "--ovmf": ("ovmf", str),
-    "--kernel": ("kernel", str),
-    "--initrd": ("initrd", str),
-    "--append": ("append", str),
-    "--guest-features": ("guest_features", _auto_int),
-    "--output-format": ("output_format", str),
-    "--snp-ovmf-hash": ("snp_ovmf_hash", str),
-    "--svsm": ("svsm", str),
-    "--vars-size": ("vars_size", int),
-    "--vars-file": ("vars_file", str),
-}
-_FLAGS = {"-v": "verbose", "--verbose": "verbose", "--dump-vmsa": "dump_vmsa"}
-_DEFAULTS: dict[str, object] = {
-    **dict.fromkeys(dest for dest, _type in _VALUE_OPTIONS.values()),
-    **dict.fromkeys(_FLAGS.values(), False),
-    "vmm_type": "QEMU",
-    "guest_features": 0x1,
-    "output_format": "hex",
-}
-
-
-class _Args:
-    """What ``parse_args`` returns, for command lines :func:`_scan` read."""
-
-    def __init__(self, values: dict[str, object]) -> None:
-        self.__dict__.update(values)
-
-
-def _scan(argv: list[str]) -> Any:
-    """The parsed options of a plain command line (every option spelt out, valid values, --mode
-    and --ovmf given), else None: then the full parser runs and handles help, --version, errors
-    and the rest."""
-    found = scan_options(argv, {opt: dest for opt, (dest, _type) in _VALUE_OPTIONS.items()}, _FLAGS)
-    if found is None or "mode" not in found or "ovmf" not in found:
-        return None
-    if "vars_size" in found and "vars_file" in found:
-        return None
-    if found["mode"] not in _MODES or found.get("output_format", "hex") not in ("hex", "base64"):
-        return None
-    if "vcpu_type" in found:
-        from pvmkit.vendors.amd.cpu import CPU_TYPES
-
-        if found["vcpu_type"] not in CPU_TYPES:
-            return None
-    for dest, convert in _VALUE_OPTIONS.values():
-        if convert is not str and dest in found:
-            try:
-                found[dest] = convert(str(found[dest]))
-            except ValueError:
-                return None
-    return _Args({**_DEFAULTS, **found})
-
-
 def main(argv: list[str]) -> int:
-    args = _scan(argv)
+    args = TABLE.scan(argv)
     p: Any
     if args is None:
-        p = _parser()
+        p = build_parser()
         args = p.parse_args(argv)
     else:
         p = UsageErrors("sev-snp-measure")
@@ -255,10 +225,9 @@ def main(argv: list[str]) -> int:
         if args.snp_ovmf_hash:
             from pvmkit.cli._common import parse_hex
 
-            seed = parse_hex(args.snp_ovmf_hash, 48, "--snp-ovmf-hash")
+            # exit 1 as the peer does here (a drop-in keeps its peer's exit codes; docs/cli.md)
+            seed = parse_hex(args.snp_ovmf_hash, 48, "--snp-ovmf-hash", option=False)
         gf = args.guest_features
-        if not 0 <= gf < 1 << 64:
-            raise InputError(f"--guest-features {gf:#x} does not fit in 64 bits")
         launch = AmdLaunch(
             Vendor.SNP,
             firmware,

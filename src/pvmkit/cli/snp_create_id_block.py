@@ -11,54 +11,56 @@ prints, in QEMU's ``sev-snp-guest`` property syntax::
 (the ECDSA signatures are randomized, so two runs differ there). pvmkit adds ``--family-id``,
 ``--image-id``, ``--guest-svn`` and ``--policy`` (the peer fixes them at zeros, 0 and 0x30000), makes
 ``--authorkey`` optional (no author key: AUTHOR_KEY_EN off, ``author_key: none``), and
-``--output-format json``.
+JSON (``--json``, or ``--output-format json``). ``--measurement`` takes the digest in base64 (the peer's
+form) or hex.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 
-from pvmkit.cli._common import MAX_EVIDENCE, Parser, parse_hex, parse_int, print_json, read_file
-from pvmkit.errors import InputError
+from pvmkit.cli._common import MAX_EVIDENCE, Parser, parse_digest, parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._options import add_rows, output_format, output_rows
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
-def _parser() -> Parser:
+def build_parser() -> Parser:
     p = Parser(
         "snp-create-id-block",
         "Calculate AMD SEV-SNP guest id block (drop-in for sev-snp-measure's snp-create-id-block)",
     )
-    p.add_argument("--measurement", metavar="VALUE", required=True, help="guest launch measurement, base64")
+    p.add_argument(
+        "--measurement", metavar="VALUE", required=True, help="guest launch digest, 48 bytes in base64 or hex"
+    )
     p.add_argument("--idkey", metavar="PATH", required=True, help="ID private key (PEM, ECDSA P-384)")
     p.add_argument("--authorkey", metavar="PATH", help="author private key (PEM, ECDSA P-384)")
     p.add_argument("--family-id", metavar="HEX", help="FAMILY_ID, 16 bytes (default zeros)")
     p.add_argument("--image-id", metavar="HEX", help="IMAGE_ID, 16 bytes (default zeros)")
-    p.add_argument("--guest-svn", metavar="N", default="0", help="GUEST_SVN (default 0)")
+    p.add_argument("--guest-svn", metavar="N", default="0", help="GUEST_SVN, 0..2^32-1 (default 0)")
     p.add_argument(
-        "--policy", metavar="N", default="0x30000", help="guest policy the block allows (default 0x30000)"
+        "--policy",
+        metavar="N",
+        default="0x30000",
+        help="guest policy the block allows, 0..2^64-1 (default 0x30000)",
     )
-    p.add_argument("--output-format", choices=("text", "json"), default="text")
+    add_rows(p, output_rows(("text", "json"), "text"), {})
     return p
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    p = build_parser()
+    args = p.parse_args(argv)
+    fmt = output_format(args, "text", p.error)
     from pvmkit.vendors.amd.id_block import build_id_block, load_private_key, sign_id_block
 
-    try:
-        ld = base64.b64decode(args.measurement, validate=True)
-    except (binascii.Error, ValueError):
-        raise InputError("--measurement is not base64") from None
-    if len(ld) != 48:
-        raise InputError(f"--measurement must be a 48-byte launch digest, got {len(ld)} bytes")
-    block = build_id_block(
+    ld = parse_digest(args.measurement, 48, "--measurement")
+    block = build_id_block(  # field widths: SEV-SNP ABI spec, ID_BLOCK (GUEST_SVN u32, POLICY u64)
         ld,
         family_id=parse_hex(args.family_id, 16, "--family-id") if args.family_id else bytes(16),
         image_id=parse_hex(args.image_id, 16, "--image-id") if args.image_id else bytes(16),
-        guest_svn=parse_int(args.guest_svn, "--guest-svn"),
-        policy=parse_int(args.policy, "--policy"),
+        guest_svn=parse_int(args.guest_svn, "--guest-svn", 0, 0xFFFFFFFF),
+        policy=parse_int(args.policy, "--policy", 0, (1 << 64) - 1),
     )
     id_key = load_private_key(read_file(args.idkey, "a key", MAX_EVIDENCE))
     author_key = None
@@ -70,7 +72,7 @@ def main(argv: list[str]) -> int:
         return base64.b64encode(data).decode()
 
     author = signed.author_key_digest
-    if args.output_format == "json":
+    if fmt == "json":
         print_json(
             {
                 "schema": "pvmkit.snp-id-block/1",

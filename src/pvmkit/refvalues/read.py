@@ -92,7 +92,9 @@ def _measure_record(rvs: RefValueSet, doc: object, where: str) -> None:
     schema, vendor = doc.get("schema"), doc.get("vendor")
     origin = {"source": where, **{k: doc[k] for k in ("vcpus", "vmm", "vcpu_sig") if k in doc}}
     found: dict[str, object] = {}
-    if schema in (None, "pvmkit.measure-igvm/1") and vendor in ("snp", "sw"):
+    # None: AMD/sw records before they carried a schema
+    snp_records = (None, "pvmkit.measure-amd/1", "pvmkit.measure-sw/1", "pvmkit.measure-igvm/1")
+    if schema in snp_records and vendor in ("snp", "sw"):
         found = {SNP_MEASUREMENT: doc.get("digest")}
     elif schema == "pvmkit.measure-igvm/1" and vendor == "tdx":
         found = {"mr_td": doc.get("digest")}

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from pvmkit._coldstart.frozen import Frozen
 from pvmkit.errors import FormatError, InputError
-from pvmkit.formats.ovmf import FOUR_GIB, Ovmf, SectionType
+from pvmkit.formats.ovmf import FOUR_GIB, TDX_METADATA_GUID, Ovmf, SectionType
 from pvmkit.formats.sev_hashes import PADDED_TABLE_SIZE, SevHashes, build_hashes_page
 from pvmkit.launch import Launcher
 from pvmkit.plan import (
@@ -224,6 +224,7 @@ class AmdLaunch(Frozen):
                 raise FormatError(
                     f"{name} has no SEV metadata (needed for SEV-SNP)", what="SEV metadata", offset=None
                 )
+            _check_snp_sections(target, "SVSM image" if self.svsm is not None else "firmware")
         if self.svsm is not None:
             if not v.snp_like:
                 raise InputError(f"an SVSM image is for snp, not {v.value}")
@@ -436,3 +437,24 @@ def snp_firmware_digest(firmware: Ovmf, *, end_at: int = FOUR_GIB) -> bytes:
         AddMemory(firmware.gpa(end_at), firmware.size, PageKind.NORMAL, data=firmware.data, label="firmware")
     )
     return measurer.digest
+
+
+def _check_snp_sections(image: Ovmf, name: str) -> None:
+    """FormatError naming the first SEV metadata section SNP_LAUNCH_UPDATE could not take (SEV-SNP
+    firmware ABI: pages are 4 KiB aligned and at least one), and saying so when the image is TDX
+    firmware (it then carries the TDX metadata footer entry, OvmfPkg/ResetVector/Ia16/ResetVectorVtf0.asm)."""
+    for i, section in enumerate(image.sections):
+        if section.size and not section.size % PAGE_SIZE and not section.gpa % PAGE_SIZE:
+            continue
+        tdx = (
+            " (this is TDX firmware: it carries TDVF metadata; measure it with --vendor tdx)"
+            if TDX_METADATA_GUID in image.table
+            else ""
+        )
+        raise FormatError(
+            f"this {name}'s SEV metadata is unusable for SEV-SNP: section {section.type_name}#{i} at "
+            f"{section.gpa:#x} has size {section.size:#x}, not a positive multiple of 4 KiB at a 4 KiB "
+            f"aligned address{tdx}",
+            what="SEV metadata",
+            offset=section.offset,
+        )
