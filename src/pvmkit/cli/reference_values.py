@@ -299,7 +299,7 @@ def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
 
 
 def _cca(args: argparse.Namespace, rest: list[str]) -> tuple[RefValueSet, int]:
-    from pvmkit.cli.measure_cca import _parser as measure_parser
+    from pvmkit.cli.measure_cca import build_parser as measure_parser
     from pvmkit.cli.measure_cca import build_plan
     from pvmkit.launch import Launcher
     from pvmkit.refvalues.model import RefValueSet
