@@ -76,6 +76,15 @@ def test_every_option_has_help_and_states_its_default(
             )
 
 
+SNP = ["measure", "--vendor", "snp", "--firmware", "f"]
+CCA = ["measure", "--vendor", "cca", "--ipa-bits", "40", "--num-bps", "2", "--num-wps", "2"]
+
+
+def _launch_measure(policy: str = "1", api_major: str = "1") -> list[str]:
+    fixed = ["--api-minor", "0", "--build", "0", "--launch-digest", "00" * 32, "--mnonce", "00" * 16]
+    return ["sev-launch-measure", "--tik", "00" * 16, "--policy", policy, "--api-major", api_major, *fixed]
+
+
 # -- exit 2 for option values that do not parse or are out of range -------------------------------
 def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str], needle: str) -> None:
     assert main(argv) == 2, argv
@@ -102,17 +111,13 @@ def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str], needle: st
         (["launch", "--policy", "-1"], "--policy"),
         (["demo", "--policy", str(2**64)], "--policy"),
         (["launch", "--load-address", str(2**32)], "--load-address"),
-        (["measure", "--vendor", "snp", "--firmware", "f", "--vcpus", "abc"], "--vcpus"),
-        (["measure", "--vendor", "snp", "--firmware", "f", "--vcpus", "0"], "--vcpus"),
-        (["measure", "--vendor", "snp", "--firmware", "f", "--vcpus", "4097"], "--vcpus"),
-        (["measure", "--vendor", "snp", "--firmware", "f", "--vcpu-sig", str(2**32)], "--vcpu-sig"),
+        ([*SNP, "--vcpus", "abc"], "--vcpus"),
+        ([*SNP, "--vcpus", "0"], "--vcpus"),
+        ([*SNP, "--vcpus", "4097"], "--vcpus"),
+        ([*SNP, "--vcpu-sig", str(2**32)], "--vcpu-sig"),
         (
             [
-                "measure",
-                "--vendor",
-                "snp",
-                "--firmware",
-                "f",
+                *SNP,
                 "--vcpu-family",
                 "25",
                 "--vcpu-model",
@@ -124,11 +129,7 @@ def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str], needle: st
         ),
         (
             [
-                "measure",
-                "--vendor",
-                "snp",
-                "--firmware",
-                "f",
+                *SNP,
                 "--vcpu-type",
                 "EPYC-v4",
                 "--vmsa-features",
@@ -138,11 +139,7 @@ def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str], needle: st
         ),
         (
             [
-                "measure",
-                "--vendor",
-                "snp",
-                "--firmware",
-                "f",
+                *SNP,
                 "--vcpu-type",
                 "EPYC-v4",
                 "--policy",
@@ -159,83 +156,15 @@ def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str], needle: st
             ["measure", "--vendor", "cca", "--ipa-bits", "60", "--num-bps", "2", "--num-wps", "2"],
             "--ipa-bits",
         ),
-        (
-            [
-                "measure",
-                "--vendor",
-                "cca",
-                "--ipa-bits",
-                "40",
-                "--num-bps",
-                "2",
-                "--num-wps",
-                "2",
-                "--vcpus",
-                "513",
-            ],
-            "--vcpus",
-        ),
-        (
-            [
-                "measure",
-                "--vendor",
-                "cca",
-                "--ipa-bits",
-                "40",
-                "--num-bps",
-                "2",
-                "--num-wps",
-                "2",
-                "--pc",
-                "-1",
-            ],
-            "--pc",
-        ),
+        ([*CCA, "--vcpus", "513"], "--vcpus"),
+        ([*CCA, "--pc", "-1"], "--pc"),
         (["sev-snp-measure", "--mode", "snp", "--ovmf", "f", "--vcpus", str(2**70)], "--vcpus"),
         (
             ["sev-snp-measure", "--mode", "snp", "--ovmf", "f", "--vcpus", "1", "--guest-features", "-1"],
             "--guest-features",
         ),
-        (
-            [
-                "sev-launch-measure",
-                "--tik",
-                "00" * 16,
-                "--policy",
-                str(2**32),
-                "--api-major",
-                "1",
-                "--api-minor",
-                "0",
-                "--build",
-                "0",
-                "--launch-digest",
-                "00" * 32,
-                "--mnonce",
-                "00" * 16,
-            ],
-            "--policy",
-        ),
-        (
-            [
-                "sev-launch-measure",
-                "--tik",
-                "00" * 16,
-                "--policy",
-                "1",
-                "--api-major",
-                "256",
-                "--api-minor",
-                "0",
-                "--build",
-                "0",
-                "--launch-digest",
-                "00" * 32,
-                "--mnonce",
-                "00" * 16,
-            ],
-            "--api-major",
-        ),
+        (_launch_measure(policy=str(2**32)), "--policy"),
+        (_launch_measure(api_major="256"), "--api-major"),
     ],
 )
 def test_option_values_out_of_range_exit_2(
