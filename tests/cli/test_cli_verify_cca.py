@@ -237,12 +237,17 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], extra: list[str
         (["--rim", "00" * 31], "--rim is 32, 48 or 64 bytes"),
         (["--rem", "4=" + "00" * 32], "--rem takes N=HEX"),
         (["--challenge", "00" * 65], "--challenge is at most 64 bytes"),
-        (["--rpv", "zz"], "--rpv"),
     ],
 )
 def test_bad_values_exit_1(capsys: pytest.CaptureFixture[str], extra: list[str], message: str) -> None:
     code, _, err = run(["verify", "--cca-token", f(G1_TOKEN), "--cpak", f(CPAK_PUB), *extra], capsys)
     assert code == 1 and message in err
+
+
+def test_hex_that_does_not_parse_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/cli.md: an option value that does not parse is a usage error (pvmkit.cli._common.parse_hex)."""
+    code, _, err = run(["verify", "--cca-token", f(G1_TOKEN), "--cpak", f(CPAK_PUB), "--rpv", "zz"], capsys)
+    assert code == 2 and "--rpv" in err
 
 
 def test_inspect_token(capsys: pytest.CaptureFixture[str]) -> None:
