@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from pvmkit.cli.main import main
-from pvmkit.formats.ovmf import METADATA_GUID, RESET_BLOCK_GUID, guid_bytes
+from pvmkit.formats.guid import guid_bytes
+from pvmkit.formats.ovmf import METADATA_GUID, RESET_BLOCK_GUID
 
 DEBIAN = "firmware/OVMF.amdsev.fd"
 AMDSEV_TAIL = "sev-snp-measure-tests/ovmf_AmdSev_suffix.bin"

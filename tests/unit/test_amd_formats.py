@@ -9,13 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
+from pvmkit.formats.guid import guid_bytes, guid_text
 from pvmkit.formats.ovmf import (
     FOOTER_GUID,
     METADATA_GUID,
     RESET_BLOCK_GUID,
     SectionType,
-    guid_bytes,
-    guid_str,
     parse_ovmf,
 )
 from pvmkit.formats.sev_hashes import (
@@ -36,7 +35,7 @@ OVMFX64_TAIL = "sev-snp-measure-tests/ovmf_OvmfX64_suffix.bin"
 def test_guid_text_and_bytes_round_trip() -> None:
     raw = guid_bytes(FOOTER_GUID)
     assert raw.hex() == "de82b596b21ff745baeaa366c55a082d"  # little-endian ("bytes_le") form
-    assert guid_str(raw) == FOOTER_GUID
+    assert guid_text(raw) == FOOTER_GUID
 
 
 def test_debian_image_values(fixture_bytes) -> None:

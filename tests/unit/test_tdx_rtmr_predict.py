@@ -31,10 +31,10 @@ from pvmkit.formats.ccel import EventLog
 from pvmkit.formats.efi_varstore import (
     EFI_GLOBAL_VARIABLE_GUID,
     EFI_IMAGE_SECURITY_DATABASE_GUID,
-    guid_bytes,
     parse_varstore,
     uefi_variable_data,
 )
+from pvmkit.formats.guid import guid_bytes
 from pvmkit.formats.tdvf import parse_tdvf
 from pvmkit.formats.tdx_quote import parse_quote
 from pvmkit.vendors.tdx.authenticode import authenticode_digest

@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
+from pvmkit.formats.guid import guid_bytes
 from pvmkit.formats.tdvf import (
     TDVF_METADATA_GUID,
     MetadataLocation,
     TdvfSectionType,
     footer_entries,
-    guid_to_bytes,
     has_tdvf_metadata,
     parse_tdvf,
 )
@@ -61,7 +61,7 @@ def test_section_table_of_spec_1_2(tdx_fd: bytes) -> None:
 
 def test_descriptor_is_preceded_by_the_metadata_guid(tdx_fd: bytes) -> None:
     meta = parse_tdvf(tdx_fd)
-    assert tdx_fd[meta.offset - 16 : meta.offset] == guid_to_bytes(TDVF_METADATA_GUID)
+    assert tdx_fd[meta.offset - 16 : meta.offset] == guid_bytes(TDVF_METADATA_GUID)
 
 
 def test_footer_table_entries_of_spec_1_1(tdx_fd: bytes) -> None:
@@ -178,9 +178,9 @@ def test_offset_entry_outside_image(tdx_fd: bytes) -> None:
 
 def test_descriptor_cut_off() -> None:
     """A tiny image whose footer points 8 bytes before the end of the table area."""
-    guid = guid_to_bytes("e47a6535-984a-4798-865e-4685a7bf8ec2")
+    guid = guid_bytes("e47a6535-984a-4798-865e-4685a7bf8ec2")
     entry = struct.pack("<I", 0x22 + 6) + struct.pack("<H", 22) + guid
-    footer = struct.pack("<H", 22 + 18) + guid_to_bytes("96b582de-1fb2-45f7-baea-a366c55a082d")
+    footer = struct.pack("<H", 22 + 18) + guid_bytes("96b582de-1fb2-45f7-baea-a366c55a082d")
     img = bytes(0x100) + entry + footer + bytes(0x20)
     with pytest.raises((TruncatedError, FormatError)):
         parse_tdvf(img)
@@ -189,7 +189,7 @@ def test_descriptor_cut_off() -> None:
 def _td_shim_image(sections: list[tuple[int, int, int, int, int, int]], size: int = 0x10000) -> bytes:
     img = bytearray(size)
     desc_off = 0x1010
-    img[desc_off - 16 : desc_off] = guid_to_bytes(TDVF_METADATA_GUID)
+    img[desc_off - 16 : desc_off] = guid_bytes(TDVF_METADATA_GUID)
     struct.pack_into("<4sIII", img, desc_off, b"TDVF", 16 + 32 * len(sections), 1, len(sections))
     for i, s in enumerate(sections):
         struct.pack_into("<IIQQII", img, desc_off + 16 + 32 * i, *s)

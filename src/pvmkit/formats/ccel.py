@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import enum
 import struct
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pvmkit.errors import FormatError, TruncatedError
+from pvmkit.formats.guid import guid_bytes, guid_text
 
 __all__ = [
     "CCEL_SIGNATURE",
@@ -59,7 +59,6 @@ __all__ = [
     "UefiVariableData",
     "alg_name",
     "event_type_name",
-    "guid_str",
 ]
 
 CCEL_SIGNATURE = b"CCEL"
@@ -145,11 +144,6 @@ def event_type_name(event_type: int) -> str:
         return EventType(event_type).name
     except ValueError:
         return f"{event_type:#010x}"
-
-
-def guid_str(raw: bytes) -> str:
-    """A 16-byte EFI_GUID (mixed-endian, ``bytes_le``) as its canonical lower-case string."""
-    return str(uuid.UUID(bytes_le=bytes(raw)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -429,7 +423,7 @@ class UefiVariableData:
     @classmethod
     def parse(cls, raw: bytes, base: int = 0) -> UefiVariableData:
         r = _Reader(raw, base=base)
-        guid = guid_str(r.take(16, "UEFI_VARIABLE_DATA.VariableName"))
+        guid = guid_text(r.take(16, "UEFI_VARIABLE_DATA.VariableName"))
         nchars = r.u64("UEFI_VARIABLE_DATA.UnicodeNameLength")
         dlen = r.u64("UEFI_VARIABLE_DATA.VariableDataLength")
         name_raw = r.take(2 * nchars, "UEFI_VARIABLE_DATA.UnicodeName")
@@ -447,7 +441,7 @@ class UefiVariableData:
     def to_bytes(self) -> bytes:
         name = self.name.encode("utf-16-le")
         return (
-            uuid.UUID(self.vendor_guid).bytes_le
+            guid_bytes(self.vendor_guid)
             + struct.pack("<QQ", len(name) // 2, len(self.data))
             + name
             + self.data
@@ -499,7 +493,7 @@ class HandoffTablePointers:
                 f"{n} configuration tables do not fit", what="HandoffTablePointers", offset=base + r.pos
             )
         tables = tuple(
-            EfiConfigurationTable(guid_str(r.take(16, "VendorGuid")), r.u64("VendorTable")) for _ in range(n)
+            EfiConfigurationTable(guid_text(r.take(16, "VendorGuid")), r.u64("VendorTable")) for _ in range(n)
         )
         return cls(desc, tables)
 
@@ -576,7 +570,7 @@ class GptEvent:
         header_size = struct.unpack_from("<I", hdr, 12)[0]
         if header_size > 92:
             hdr += r.take(header_size - 92, "UEFI_GPT_DATA.UEFIPartitionHeader")
-        disk_guid = guid_str(hdr[56:72])
+        disk_guid = guid_text(hdr[56:72])
         entry_size = struct.unpack_from("<I", hdr, 84)[0]
         n = r.u64("UEFI_GPT_DATA.NumberOfPartitions")
         if entry_size < 128 or n > (r.end - r.pos) // entry_size:
@@ -590,7 +584,7 @@ class GptEvent:
             e = r.take(entry_size, "UEFI_GPT_DATA.Partitions")
             first, last, attrs = struct.unpack_from("<QQQ", e, 32)
             name = e[56:128].decode("utf-16-le", errors="replace").split("\x00", 1)[0]
-            parts.append(GptPartition(guid_str(e[0:16]), guid_str(e[16:32]), first, last, attrs, name))
+            parts.append(GptPartition(guid_text(e[0:16]), guid_text(e[16:32]), first, last, attrs, name))
         return cls(hdr, disk_guid, entry_size, tuple(parts))
 
 

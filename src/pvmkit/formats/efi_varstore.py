@@ -21,6 +21,7 @@ import struct
 from dataclasses import dataclass
 
 from pvmkit.errors import FormatError, TruncatedError
+from pvmkit.formats.guid import guid_bytes, guid_text
 
 __all__ = [
     "AUTHENTICATED_VARIABLE_GUID",
@@ -32,8 +33,6 @@ __all__ = [
     "Variable",
     "VariableStore",
     "fv_name_guid",
-    "guid_bytes",
-    "guid_text",
     "parse_signature_lists",
     "parse_varstore",
     "uefi_variable_data",
@@ -56,20 +55,6 @@ _START_ID = 0x55AA
 _VAR_ADDED = 0x3F
 _VAR_IN_DELETED_TRANSITION = 0xFE
 _SIG_LIST = struct.Struct("<16sIII")  # type GUID, list size, header size, signature size
-
-
-def guid_bytes(text: str) -> bytes:
-    """Canonical GUID text → 16 mixed-endian bytes (EFI_GUID in memory)."""
-    raw = bytes.fromhex(text.replace("-", ""))
-    if len(raw) != 16:
-        raise ValueError(f"not a GUID: {text!r}")
-    return raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]
-
-
-def guid_text(data: bytes) -> str:
-    """16 EFI_GUID bytes → canonical lower-case text."""
-    raw = (data[3::-1] + data[5:3:-1] + data[7:5:-1] + data[8:16]).hex()
-    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import mmap
 
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
+from pvmkit.formats.guid import guid_bytes, guid_text
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up cost of `pvmkit measure`)
 if TYPE_CHECKING:
@@ -45,8 +46,6 @@ __all__ = [
     "Ovmf",
     "SectionType",
     "TableEntry",
-    "guid_bytes",
-    "guid_str",
     "parse_footer_table",
     "parse_ovmf",
     "parse_sev_metadata",
@@ -73,24 +72,6 @@ _RESET_AREA = 0x20  # the last 32 bytes of the image hold the reset vector
 _ENTRY_TRAILER = 18  # u16 length + 16-byte GUID
 _ASEV_HEADER = 16
 _ASEV_ITEM = 12
-
-
-def guid_bytes(text: str) -> bytes:
-    """Canonical GUID text → its 16-byte little-endian ("bytes_le") form, as stored in firmware."""
-    h = text.replace("-", "")
-    if len(h) != 32:
-        raise ValueError(f"not a GUID: {text!r}")
-    raw = bytes.fromhex(h)
-    return raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]
-
-
-def guid_str(data: bytes) -> str:
-    """16 little-endian GUID bytes → canonical lower-case text."""
-    if len(data) != 16:
-        raise ValueError("a GUID is 16 bytes")
-    raw = data[3::-1] + data[5:3:-1] + data[7:5:-1] + data[8:]
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class SectionType:
@@ -259,7 +240,7 @@ def parse_footer_table(data: Image) -> tuple[dict[str, TableEntry], bool]:
         pos = footer  # entries end here, walking backwards
         while pos - start >= _ENTRY_TRAILER:
             length = _u16(data, pos - _ENTRY_TRAILER)
-            guid = guid_str(data[pos - 16 : pos])
+            guid = guid_text(data[pos - 16 : pos])
             if length < _ENTRY_TRAILER or pos - length < start:
                 raise FormatError(
                     f"footer table entry {guid} has invalid length {length}",

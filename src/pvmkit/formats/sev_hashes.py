@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 
 from pvmkit.errors import FormatError, TruncatedError
-from pvmkit.formats.ovmf import Image, guid_bytes
+from pvmkit.formats.guid import guid_bytes
+from pvmkit.formats.ovmf import Image
 
 __all__ = [
     "CMDLINE_GUID",

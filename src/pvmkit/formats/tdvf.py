@@ -39,6 +39,7 @@ import struct
 from dataclasses import dataclass
 
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
+from pvmkit.formats.guid import guid_bytes
 from pvmkit.formats.ovmf import MAX_SECTION_MEMORY, parse_footer_table
 
 __all__ = [
@@ -52,7 +53,6 @@ __all__ = [
     "TdvfSection",
     "TdvfSectionType",
     "footer_entries",
-    "guid_to_bytes",
     "has_tdvf_metadata",
     "parse_tdvf",
 ]
@@ -72,20 +72,7 @@ _TRAILER = 18  # every table entry ends with u16 length + 16-byte GUID
 _PAGE = 4096
 
 
-def guid_to_bytes(text: str) -> bytes:
-    """Canonical GUID text → the 16 mixed-endian ("bytes_le") bytes stored in firmware."""
-    raw = bytes.fromhex(text.replace("-", ""))
-    if len(raw) != 16:
-        raise ValueError(f"not a GUID: {text!r}")
-    return raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]
-
-
-def _guid_text(data: bytes) -> str:
-    raw = (data[3::-1] + data[5:3:-1] + data[7:5:-1] + data[8:16]).hex()
-    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
-
-
-_METADATA_GUID_LE = guid_to_bytes(TDVF_METADATA_GUID)
+_METADATA_GUID_LE = guid_bytes(TDVF_METADATA_GUID)
 
 
 class TdvfSectionType(enum.IntEnum):

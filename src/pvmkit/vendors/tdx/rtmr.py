@@ -52,11 +52,11 @@ from pvmkit.formats.efi_varstore import (
     EFI_IMAGE_SECURITY_DATABASE_GUID,
     VariableStore,
     fv_name_guid,
-    guid_bytes,
     parse_signature_lists,
     parse_varstore,
     uefi_variable_data,
 )
+from pvmkit.formats.guid import guid_bytes
 from pvmkit.formats.tdvf import TdvfMetadata, parse_tdvf
 from pvmkit.vendors.tdx.authenticode import authenticode_digest
 from pvmkit.vendors.tdx.eventlog_plan import (
