@@ -33,6 +33,9 @@ OPTIONS = (
     "chain",
     "ark_sha256",
     "crl",
+    "kds_cache",
+    "kds_url",
+    "product",
     "policy_file",
     "measurement",
     "host_data",
@@ -72,7 +75,25 @@ def add_options(p: Parser, evidence: argparse._MutuallyExclusiveGroup) -> None:
         help="a pvmkit software attestation key directory: use its vcek.pem and cert_chain.pem, and "
         "trust its ARK",
     )
+    who.add_argument(
+        "--kds-cache",
+        metavar="DIR",
+        help="read the VCEK from an offline store in Trustee's layout: DIR/vcek/<hwid>/<tcb>_vcek.der, "
+        "else DIR/vcek/<hwid>/vcek.der (needs --chain)",
+    )
     snp.add_argument("--chain", metavar="FILE", help="ASK and ARK certificates (PEM bundle or DER)")
+    snp.add_argument(
+        "--kds-url",
+        action="store_true",
+        help="print where AMD's KDS publishes this report's VCEK, chain and CRL (and the --kds-cache "
+        "file names), then exit 0; needs no certificate and fetches nothing",
+    )
+    snp.add_argument(
+        "--product",
+        metavar="NAME",
+        help="AMD product for --kds-url/--kds-cache: Milan, Genoa (Bergamo, Siena) or Turin (default: "
+        "from the report's CPUID fields, version 3 and later)",
+    )
     snp.add_argument(
         "--ark-sha256",
         metavar="HEX",
@@ -304,9 +325,14 @@ def _expected(args: Any, parser: Parser) -> Any:
     return SnpExpected(**fields)
 
 
-def _certificates(args: Any) -> tuple[bytes, bytes, str, list[str]]:
-    """(VCEK or VLEK, ASK+ARK, kind, pinned ARK SHA-256s) from --vcek/--vlek/--certs/--key."""
+def _certificates(args: Any, report: bytes) -> tuple[bytes, bytes, str, list[str]]:
+    """(VCEK or VLEK, ASK+ARK, kind, pinned ARK SHA-256s) from --vcek/--vlek/--certs/--key/--kds-cache."""
     pins = [parse_hex(pin, 32, "--ark-sha256").hex() for pin in args.ark_sha256 or ()]
+    if args.kds_cache:
+        from pvmkit.attest.snp_kds import read_vcek_store
+
+        cert, _path = read_vcek_store(args.kds_cache, _kds(args, report))
+        return cert, read_file(args.chain, "a certificate chain", MAX_EVIDENCE), "vcek", pins
     if args.key:
         cert = read_file(os.path.join(args.key, "vcek.pem"), "a certificate", MAX_EVIDENCE)
         chain = read_file(args.chain or os.path.join(args.key, "cert_chain.pem"), "a chain", MAX_EVIDENCE)
@@ -351,18 +377,56 @@ def _text(result: Any) -> list[str]:
     return [*lines, "checks:", *result.checks.text_lines()]
 
 
+def _kds(args: Any, report: bytes) -> Any:
+    from pvmkit.attest.snp_kds import kds_location
+    from pvmkit.attest.snp_report import SnpReport
+
+    return kds_location(SnpReport.parse(report), args.product)
+
+
+def _print_kds(args: Any, report: bytes) -> int:
+    location = _kds(args, report)
+    if args.json:
+        print_json({"schema": "pvmkit.kds-url/1", **location.to_dict()})
+        return 0
+    spls = ", ".join(f"{name} {value}" for name, value in location.spls.items())
+    found = {
+        "given": "given",
+        "report": "from the report's CPUID fields",
+        "chip_id": "from the report's 8-byte CHIP_ID",
+        "assumed": "assumed: a version 2 report does not say Milan or Genoa; --product chooses",
+    }[location.product_from]
+    vlek = "none: the report is VLEK-signed (VLEKs are issued to the cloud provider)"
+    lines = [
+        f"product     {location.product} ({found})",
+        f"hwid        {location.hwid}",
+        f"tcb         {spls} (REPORTED_TCB)",
+        f"vcek        {location.vcek_url or vlek}",
+        f"cert_chain  {location.cert_chain_url}",
+        f"crl         {location.crl_url}",
+        "kds-cache   " + "  then  ".join(location.to_dict()["store_files"]),
+    ]
+    print("\n".join(lines))
+    return 0
+
+
 def run(args: Any, parser: Parser) -> int:
-    if not (args.vcek or args.vlek or args.certs or args.key):
-        parser.error("--report needs one of --vcek, --vlek, --certs or --key")
-    if (args.vcek or args.vlek) and not args.chain:
-        parser.error("--chain FILE is required with --vcek/--vlek")
+    if args.kds_url:
+        return _print_kds(args, read_file(args.report, "a report", MAX_EVIDENCE))
+    if not (args.vcek or args.vlek or args.certs or args.key or args.kds_cache):
+        parser.error("--report needs one of --vcek, --vlek, --certs, --key or --kds-cache (or --kds-url)")
+    if (args.vcek or args.vlek or args.kds_cache) and not args.chain:
+        parser.error("--chain FILE is required with --vcek/--vlek/--kds-cache")
+    if args.product and not args.kds_cache:
+        parser.error("--product is for --kds-url and --kds-cache")
 
     from pvmkit.attest.verify import verify_snp
 
     expected = _expected(args, parser)
-    cert, chain, kind, pins = _certificates(args)
+    report = read_file(args.report, "a report", MAX_EVIDENCE)
+    cert, chain, kind, pins = _certificates(args, report)
     result = verify_snp(
-        read_file(args.report, "a report", MAX_EVIDENCE),
+        report,
         cert,
         chain,
         at=parse_time(args.at) if args.at else None,
