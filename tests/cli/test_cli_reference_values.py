@@ -240,3 +240,67 @@ def test_real_tdx_quotes_verify_against_exported_sets(
         code, _, err = run([*verify, bad], capsys)
         assert code == 3, name
         assert "mismatch" in one_error_line(err)
+
+
+def test_real_gce_quote_against_signed_and_unsigned_corims(
+    tdvf: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from pvmkit.formats.tdx_quote import Quote
+
+    quote = str(fixture_path("go-tdx-guest/ccel/cos-113-tdx-quote.dat"))
+    body = Quote.parse(Path(quote).read_bytes()).body
+    key = ec.generate_private_key(ec.SECP384R1())
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    (tmp_path / "pub.pem").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    values = ["--value", f"mr_td={body.mr_td.hex()}", "--value", f"rtmr_1={body.rtmrs[1].hex()}"]
+    base = ["reference-values", "--vendor", "tdx", "--firmware", tdvf, *values]
+    assert main([*base, "--format", "corim", "-o", str(tmp_path / "u.cbor")]) == 0
+    signed = [*base, "--format", "corim-signed", "--signing-key", str(tmp_path / "key.pem")]
+    assert main([*signed, "--not-after", "2026-07-01T00:00:00Z", "-o", str(tmp_path / "s.cbor")]) == 0
+    verify = ["verify", "--quote", quote, "--at", TDX_AT, "--expect"]
+    code, out, _ = run([*verify, str(tmp_path / "u.cbor")], capsys)
+    assert code == 0 and "matched        mr_td, rtmr1" in out
+    code, out, _ = run([*verify, str(tmp_path / "s.cbor"), "--corim-key", str(tmp_path / "pub.pem")], capsys)
+    assert code == 0 and "expect         rtmr1 is one of 1 value of rtmr_1" in out
+    code, _, err = run([*verify, str(tmp_path / "s.cbor")], capsys)
+    assert code == 1 and "give the signer's public key (--corim-key FILE)" in one_error_line(err)
+    late = ["verify", "--quote", quote, "--at", "2026-08-01T00:00:00Z", "--expect", str(tmp_path / "s.cbor")]
+    code, _, err = run([*late, "--corim-key", str(tmp_path / "pub.pem")], capsys)
+    assert code == 3 and "outside the CoRIM's signature-validity" in one_error_line(err)
+    code, _, err = run([*base, "--format", "corim", "--value", "xfam=e700060000000000"], capsys)
+    assert code == 1 and "cannot carry xfam" in one_error_line(err)
+    code, _, err = run([*base, "--format", "corim-signed"], capsys)
+    assert code == 2 and "--signing-key go together" in one_error_line(err)
+
+
+def test_cca_json_carries_the_rust_ccatoken_realm_entry(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The entry has the keys of Trustee's rvstore.json realm entries (rust-ccatoken's store schema)."""
+    image = tmp_path / "image"
+    image.write_bytes(b"\x02" * 4096)
+    code, out, _ = run(
+        [
+            "reference-values", "--vendor", "cca", "--ipa-bits", "40", "--num-bps", "6", "--num-wps", "4",
+            "--load", f"0x80000000:{image}", "--pc", "0x80000000", "--json",
+            "--value", "cca.realm.cca-realm-personalization-value=" + "00" * 64,
+            *(f"--value=cca.realm.cca-realm-extensible-measurements-{i}=" + "00" * 32 for i in range(4)),
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    (entry,) = json.loads(out)["rust_ccatoken"]["realm"]
+    trustee = json.loads(fixture_path("trustee/deps/verifier/test_data/cca/conf/rvstore.json").read_text())
+    assert set(entry) == set(trustee["realm"][0])
+    assert entry["personalization-value"] == "00" * 64 and entry["rak-hash-algorithm"] == "sha-256"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from pvmkit.cli._common import parse_hex
+from pvmkit.cli._common import parse_hex, read_file
 from pvmkit.errors import InputError
 
 TYPE_CHECKING = False
@@ -21,6 +21,7 @@ __all__ = [
     "ExpectedSets",
     "check_lines",
     "combine_expected",
+    "corim_options",
     "expected_sets",
     "failure_line",
     "merge_expected",
@@ -130,6 +131,15 @@ def expected_sets(paths: list[str], evidence: str, corim: Any = None) -> Expecte
             f"--expect {' '.join(paths)}: {found or 'nothing'} cannot check {_EVIDENCE_NAMES[evidence]}"
         )
     return out
+
+
+def corim_options(args: Any) -> Any:
+    """``--corim-key`` and ``--at`` as :class:`pvmkit.refvalues.CorimOptions` (None without a key)."""
+    if getattr(args, "corim_key", None) is None:
+        return None
+    from pvmkit.refvalues import CorimOptions
+
+    return CorimOptions(read_file(args.corim_key), parse_time(args.at) if args.at else None)
 
 
 def combine_expected(

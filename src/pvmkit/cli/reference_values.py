@@ -83,6 +83,27 @@ def _parser() -> Parser:
         metavar="N",
         help=f"allow more than {DEFAULT_MAX_COMBINATIONS} combinations (up to N)",
     )
+    corim = p.add_argument_group("CoRIM output (--format corim, corim-signed)")
+    corim.add_argument(
+        "--signing-key",
+        metavar="PEM",
+        help="corim-signed: the signer's EC private key, P-256 (ES256) or P-384 (ES384), unencrypted PEM",
+    )
+    corim.add_argument(
+        "--signer", metavar="NAME", default="pvmkit", help="corim-signed: signer name (corim-meta)"
+    )
+    corim.add_argument(
+        "--not-after",
+        metavar="ISO-TIME",
+        help="corim-signed: end of the signature validity (corim-meta; default: none stated)",
+    )
+    corim.add_argument("--corim-id", metavar="TEXT", help="the CoRIM id (default: one per profile)")
+    corim.add_argument(
+        "--cca-legacy",
+        action="store_true",
+        help="cca: the legacy realm CoRIM (profile http://arm.com/cca/realm/1, the cca-realm-measurements "
+        "template) instead of the 2025 CCA realm profile",
+    )
     p.add_argument(
         "--explain",
         action="store_true",
@@ -384,7 +405,7 @@ def _ranges(counts: list[int]) -> str:
     return ",".join(parts)
 
 
-def _render(fmt: str, rvs: RefValueSet, vendor: str, combinations: int) -> bytes:
+def _render(fmt: str, rvs: RefValueSet, args: argparse.Namespace, combinations: int) -> bytes:
     import json
 
     from pvmkit.refvalues import setjson, trustee
@@ -394,10 +415,24 @@ def _render(fmt: str, rvs: RefValueSet, vendor: str, combinations: int) -> bytes
     if fmt == "trustee-provenance":
         return (json.dumps(trustee.provenance(rvs), indent=2) + "\n").encode()
     if fmt == "json":
-        return (
-            json.dumps(setjson.set_json(rvs, vendor=vendor, combinations=combinations), indent=2) + "\n"
-        ).encode()
-    raise InputError(f"--format {fmt} is not available yet")
+        doc = setjson.set_json(rvs, vendor=args.vendor, combinations=combinations)
+        if args.vendor == "cca":
+            from pvmkit.refvalues.ccatoken import realm_entries
+
+            doc["rust_ccatoken"] = {"realm": realm_entries(rvs)}
+        return (json.dumps(doc, indent=2) + "\n").encode()
+    from pvmkit.refvalues.corim_profiles import build_corim
+
+    corim = build_corim(rvs, args.vendor, cca_legacy=args.cca_legacy, corim_id=args.corim_id)
+    if fmt == "corim":
+        return corim.to_bytes()
+    from pvmkit.cli._common import read_file
+    from pvmkit.cli._verify_common import parse_time
+    from pvmkit.refvalues.corim_sign import sign_corim
+
+    assert args.signing_key is not None
+    not_after = parse_time(args.not_after) if args.not_after else None
+    return sign_corim(corim, read_file(args.signing_key), signer=args.signer, not_after=not_after).to_bytes()
 
 
 def main(argv: list[str]) -> int:
@@ -406,6 +441,12 @@ def main(argv: list[str]) -> int:
     if args.json and args.format not in (None, "json"):
         p.error("--json is --format json; give one of them")
     fmt = "json" if args.json else (args.format or "trustee")
+    if (fmt == "corim-signed") != (args.signing_key is not None):
+        p.error("--format corim-signed and --signing-key go together")
+    corim_only = [o for o, v in (("--not-after", args.not_after), ("--corim-id", args.corim_id)) if v]
+    corim_only += ["--cca-legacy"] if args.cca_legacy else []
+    if corim_only and not fmt.startswith("corim"):
+        p.error(f"{corim_only[0]} is for --format corim or corim-signed")
     compute: Callable[[], tuple[RefValueSet, int]]
     if args.vendor == "tdx":
         rest, sets = _split_sets(rest, _TDX_SETS)
@@ -421,7 +462,7 @@ def main(argv: list[str]) -> int:
         rvs.add(name, value, {"source": "literal"})
     if not rvs.values:
         raise InputError("no reference value to write")
-    out = _render(fmt, rvs, args.vendor, combinations)
+    out = _render(fmt, rvs, args, combinations)
     if args.explain:
         sys.stderr.write(_explain(rvs))
     if args.output:

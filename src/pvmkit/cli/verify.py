@@ -62,6 +62,12 @@ def _parser() -> Parser:
         "pvmkit JSON) or a prediction printed by 'pvmkit measure ... --output-format json' (or --json); "
         "the value in the evidence must be one of them; repeatable (the files add up)",
     )
+    p.add_argument(
+        "--corim-key",
+        metavar="FILE",
+        help="the public key (PEM, DER, JWK or COSE_Key) a signed CoRIM given to --expect must verify "
+        "with; --at sets the time its validity is checked at",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON (docs/cli.md)")
     for kind in KINDS:
         kind.add_options(p, evidence)

@@ -11,6 +11,7 @@ from pvmkit.cli._verify_common import (
     TDX_HEX_FIELDS,
     ExpectedSets,
     combine_expected,
+    corim_options,
     expected_sets,
     option_name,
     parse_time,
@@ -64,7 +65,7 @@ def _xfam(args: Any, sets: ExpectedSets, parser: Parser) -> int | frozenset[int]
 def run(args: Any, parser: Parser) -> int:
     from pvmkit.attest.tdx_verify import INTEL_SGX_ROOT_CA_SHA256, TdxExpected, verify_quote
 
-    sets = expected_sets(args.expect, "quote")
+    sets = expected_sets(args.expect, "quote", corim_options(args))
     hex_fields = {
         name: combine_expected(
             sets,

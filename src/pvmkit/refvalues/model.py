@@ -31,6 +31,10 @@ def check_value(spec: NameSpec, value: Value) -> Value:
     if spec.kind == BYTES:
         if not isinstance(value, bytes):
             raise InputError(f"{spec.name} takes bytes, got {type(value).__name__}")
+        if spec.max_size:
+            if not 1 <= len(value) <= spec.max_size:
+                raise InputError(f"{spec.name} ({spec.what}) is 1 to {spec.max_size} bytes, got {len(value)}")
+            return value
         sizes = (spec.size,) if spec.size else _CCA_SIZES
         if len(value) not in sizes:
             want = " or ".join(str(s) for s in sizes)

@@ -57,6 +57,8 @@ class NameSpec:
     size: int = 0
     platform: bool = False
     what: str = ""
+    #: for values of any length up to this (the CCA RPV: 64 bytes in a token, shorter in test CoRIMs)
+    max_size: int = 0
 
     @property
     def single(self) -> bool:
@@ -112,7 +114,9 @@ _SPECS = [
         )
         for i in range(4)
     ),
-    NameSpec(f"{_CCA_REALM}personalization-value", BYTES, B64_LIST, "cca", "rpv", 64, what="CCA RPV"),
+    NameSpec(
+        f"{_CCA_REALM}personalization-value", BYTES, B64_LIST, "cca", "rpv", what="CCA RPV", max_size=64
+    ),
 ]
 
 #: name → its :class:`NameSpec`, in a stable order (SNP, TDX, CCA).

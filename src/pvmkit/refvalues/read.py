@@ -82,7 +82,23 @@ def read_reference_values(data: bytes, source: str, corim: CorimOptions | None =
 
 
 def _corim(data: bytes, source: str, options: CorimOptions | None) -> RefValueSet:
-    raise FormatError(f"{source}: not JSON; CoRIM (CBOR) input is not read yet", what=source)
+    """A CoRIM's reference values: a signed one only with a key its signature verifies with."""
+    from pvmkit.refvalues.corim import Comid, SignedCorim, parse_any
+    from pvmkit.refvalues.corim_profiles import corim_values
+
+    model = parse_any(data, source)
+    if isinstance(model, Comid):
+        raise FormatError(
+            f"{source}: a bare CoMID names no profile; wrap it in a CoRIM with one", what=source
+        )
+    if isinstance(model, SignedCorim):
+        if options is None or options.key is None:
+            raise InputError(f"{source} is a signed CoRIM: give the signer's public key (--corim-key FILE)")
+        from pvmkit.refvalues.corim_sign import verify_signed_corim
+
+        verify_signed_corim(model, options.key, at=options.at, what=source)
+        return corim_values(model.corim, source)
+    return corim_values(model, source)
 
 
 def _measure_record(rvs: RefValueSet, doc: object, where: str) -> None:
