@@ -304,3 +304,18 @@ def test_cca_json_carries_the_rust_ccatoken_realm_entry(
     trustee = json.loads(fixture_path("trustee/deps/verifier/test_data/cca/conf/rvstore.json").read_text())
     assert set(entry) == set(trustee["realm"][0])
     assert entry["personalization-value"] == "00" * 64 and entry["rak-hash-algorithm"] == "sha-256"
+
+
+def test_cbor_output_of_the_command(tmp_path: Path) -> None:
+    from pvmkit.refvalues import read_reference_values
+
+    out = tmp_path / "rv.corim"
+    tdvf = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
+    assert (
+        main(["reference-values", "--vendor", "tdx", "--firmware", tdvf, "--format", "corim", "-o", str(out)])
+        == 0
+    )
+    rvs = read_reference_values(out.read_bytes(), "rv")
+    assert [v.hex() for v in rvs.distinct("mr_td")] == [
+        "a7a1f751abc454f9cbab198ca8d2edb2821935df525c74182b5e776cb0929e8c59aefecce725b0d08a5e9d3d3183bd08"
+    ]  # tdx.md §1.5 / td-shim (tests/vectors/README.md)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-from pathlib import Path
 
 import cbor2
 import pytest
@@ -253,18 +252,3 @@ def test_a_profile_that_cannot_carry_a_name_is_refused() -> None:
     rvs.add("xfam", b"\x01" * 8, {})
     with pytest.raises(InputError, match="cannot carry xfam"):
         build_corim(rvs, "tdx")
-
-
-def test_cbor_output_of_the_command(tmp_path: Path) -> None:
-    from pvmkit.cli.main import main
-
-    out = tmp_path / "rv.corim"
-    tdvf = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
-    assert (
-        main(["reference-values", "--vendor", "tdx", "--firmware", tdvf, "--format", "corim", "-o", str(out)])
-        == 0
-    )
-    rvs = read_reference_values(out.read_bytes(), "rv")
-    assert [v.hex() for v in rvs.distinct("mr_td")] == [
-        "a7a1f751abc454f9cbab198ca8d2edb2821935df525c74182b5e776cb0929e8c59aefecce725b0d08a5e9d3d3183bd08"
-    ]  # tdx.md §1.5 / td-shim (tests/vectors/README.md)
