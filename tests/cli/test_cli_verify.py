@@ -448,8 +448,16 @@ def test_snp_min_tcb_and_no_debug(capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main([*base(), "--at", AT, "--min-tcb", "microcode=0x45"]) == 3
     assert "tcb.minimum.reported" in one_error_line(capsys.readouterr().err)
-    assert main([*base(), "--at", AT, "--min-tcb", "snp"]) == 1
-    assert "--min-tcb takes NAME=SPL" in one_error_line(capsys.readouterr().err)
+    # option values that do not parse or are out of range: usage errors (docs/cli.md, exit 2)
+    for bad, message in (
+        ("snp", "--min-tcb takes NAME=SPL"),
+        ("", "--min-tcb takes NAME=SPL"),
+        ("tee=-1", "--min-tcb tee -1 is outside 0..255"),
+        ("tee=256", "--min-tcb tee 256 is outside 0..255"),
+        (str(2**64), "does not fit 64 bits"),
+    ):
+        assert main([*base(), "--at", AT, "--min-tcb", bad]) == 2, bad
+        assert message in one_error_line(capsys.readouterr().err)
     refused = base()[:-1]  # without --allow-debug
     for extra in ([], ["--no-debug"]):
         assert main([*refused, "--at", AT, *extra]) == 3

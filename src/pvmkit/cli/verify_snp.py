@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from pvmkit.cli._common import MAX_EVIDENCE, parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._common import MAX_EVIDENCE, UsageError, parse_hex, parse_int, print_json, read_file
 from pvmkit.cli._verify_common import combine_expected, expected_sets, failure_line, parse_time
 from pvmkit.cli._verify_common import report_data as _report_data
 from pvmkit.errors import InputError, VerificationError
@@ -205,25 +205,26 @@ def _from_cert_table(path: str, chain_path: str | None) -> tuple[bytes, bytes, s
 
 
 def _min_tcb(text: str, option: str) -> int | dict[str, int]:
-    """``NAME=SPL,...`` → SPLs by name, or a bare number → a TCB_VERSION u64."""
+    """``NAME=SPL,...`` → SPLs by name (each 0..255: a TCB_VERSION component is one byte, SEV-SNP ABI
+    spec), or a bare number → a TCB_VERSION u64. A value that does not parse or is out of range is a
+    usage error (docs/cli.md)."""
+    form = f"{option} takes NAME=SPL,... (bootloader, tee, snp, microcode, fmc) or a u64"
+    if not text.strip():
+        raise UsageError(f"{form}, got an empty value")
     if "=" not in text:
         try:
             value = int(text, 0)
         except ValueError:
-            raise InputError(
-                f"{option} takes NAME=SPL,... (bootloader, tee, snp, microcode, fmc) or a u64, got {text!r}"
-            ) from None
+            raise UsageError(f"{form}, got {text!r}") from None
         if not 0 <= value < 2**64:
-            raise InputError(f"{option}: {value} does not fit 64 bits")
+            raise UsageError(f"{option}: {value} does not fit 64 bits")
         return value
     out = {}
     for item in text.split(","):
         name, sep, value_text = item.partition("=")
         if not sep or not name.strip():
-            raise InputError(
-                f"{option} takes NAME=SPL,... (bootloader, tee, snp, microcode, fmc) or a u64, got {item!r}"
-            )
-        out[name.strip().lower()] = parse_int(value_text, f"{option} {name.strip()}")
+            raise UsageError(f"{form}, got {item!r}")
+        out[name.strip().lower()] = parse_int(value_text, f"{option} {name.strip()}", 0, 255)
     return out
 
 
