@@ -22,6 +22,7 @@ __all__ = [
     "MAX_EVIDENCE",
     "MAX_IMAGE",
     "MAX_PAYLOAD",
+    "U64_MAX",
     "Parser",
     "Progress",
     "UsageError",
@@ -117,6 +118,9 @@ def parse_hex(text: str, length: int | None = None, what: str = "value", *, opti
         raise error(f"{what} must be {length} bytes ({2 * length} hex digits), got {len(value)}")
     return value
 
+
+#: The largest value of a 64-bit field (policies, TD attributes, XFAM, TCB versions).
+U64_MAX = (1 << 64) - 1
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")

@@ -23,7 +23,16 @@ import sys
 import time
 from typing import Any
 
-from pvmkit.cli._common import MAX_IMAGE, Parser, parse_hex, parse_int, parse_size, print_json, read_file
+from pvmkit.cli._common import (
+    MAX_IMAGE,
+    U64_MAX,
+    Parser,
+    parse_hex,
+    parse_int,
+    parse_size,
+    print_json,
+    read_file,
+)
 from pvmkit.cli.launch import HARDWARE_VENDORS, require_hardware_vendor
 from pvmkit.errors import InputError
 
@@ -276,11 +285,11 @@ def _launch_tdx(
     if len(counts) != 1:
         p.error("--vcpus must be one count for a launch, not a range")
     attributes = (
-        parse_int(args.td_attributes, "--td-attributes")
+        parse_int(args.td_attributes, "--td-attributes", 0, U64_MAX)
         if args.td_attributes is not None
         else DEFAULT_TD_ATTRIBUTES
     )
-    xfam = parse_int(args.xfam, "--xfam") if args.xfam is not None else DEFAULT_XFAM
+    xfam = parse_int(args.xfam, "--xfam", 0, U64_MAX) if args.xfam is not None else DEFAULT_XFAM
     if not 0 <= attributes < 1 << 64 or not 0 <= xfam < 1 << 64:
         raise InputError("--td-attributes and --xfam are 64-bit values")
     t0 = time.perf_counter()

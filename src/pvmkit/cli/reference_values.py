@@ -143,9 +143,7 @@ def _sha256_file(path: str) -> str:
 def _limit(args: argparse.Namespace, combinations: int) -> None:
     limit = DEFAULT_MAX_COMBINATIONS
     if args.max_combinations is not None:
-        limit = parse_int(args.max_combinations, "--max-combinations")
-        if limit < 1:
-            raise InputError("--max-combinations must be at least 1")
+        limit = parse_int(args.max_combinations, "--max-combinations", 1)
     if combinations > limit:
         hint = "raise --max-combinations" if args.max_combinations else "pass --max-combinations N"
         raise InputError(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from pvmkit.cli._common import MAX_EVIDENCE, UsageError, parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._common import MAX_EVIDENCE, U64_MAX, UsageError, parse_hex, parse_int, print_json, read_file
 from pvmkit.cli._verify_common import combine_expected, expected_sets, failure_line, parse_time
 from pvmkit.cli._verify_common import report_data as _report_data
 from pvmkit.errors import InputError, VerificationError
@@ -273,7 +273,9 @@ def _expected(args: Any, parser: Parser) -> Any:
         policy_file = read_policy(args.policy_file)
         fields.update(policy_file.fields)
         file_says = {"debug": policy_file.allow_debug, "migrate_ma": policy_file.allow_migrate_ma}
-    flag_policy = parse_int(args.guest_policy, "--guest-policy") if args.guest_policy is not None else None
+    flag_policy = (
+        parse_int(args.guest_policy, "--guest-policy", 0, U64_MAX) if args.guest_policy is not None else None
+    )
     for bit, flag, option in (
         ("DEBUG", args.allow_debug, "--allow-debug"),
         ("MIGRATE_MA", args.allow_migrate_ma, "--allow-migrate-ma"),
@@ -302,15 +304,15 @@ def _expected(args: Any, parser: Parser) -> Any:
         "report_data": _report_data(args),
         "id_key_digest": _accepted(args.id_key_digest, 48, "--id-key-digest"),
         "author_key_digest": _accepted(args.author_key_digest, 48, "--author-key-digest"),
-        "policy": parse_int(args.policy, "--policy") if args.policy is not None else None,
-        "policy_bits_clear": parse_int(args.policy_bits_clear, "--policy-bits-clear")
+        "policy": parse_int(args.policy, "--policy", 0, U64_MAX) if args.policy is not None else None,
+        "policy_bits_clear": parse_int(args.policy_bits_clear, "--policy-bits-clear", 0, U64_MAX)
         if args.policy_bits_clear is not None
         else None,
-        "platform_info": parse_int(args.platform_info, "--platform-info")
+        "platform_info": parse_int(args.platform_info, "--platform-info", 0, U64_MAX)
         if args.platform_info is not None
         else None,
-        "vmpl": parse_int(args.vmpl, "--vmpl") if args.vmpl is not None else None,
-        "min_build": parse_int(args.min_build, "--min-build") if args.min_build is not None else None,
+        "vmpl": parse_int(args.vmpl, "--vmpl", 0, 3) if args.vmpl is not None else None,
+        "min_build": parse_int(args.min_build, "--min-build", 0, 255) if args.min_build is not None else None,
         "min_version": parse_version(args.min_version, "--min-version") if args.min_version else None,
         "permit_provisional_firmware": True if args.provisional else None,
     }

@@ -6,7 +6,7 @@ pinned Intel SGX Root CA, optionally against Intel's CRLs (:mod:`pvmkit.attest.t
 
 from __future__ import annotations
 
-from pvmkit.cli._common import MAX_EVIDENCE, parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._common import MAX_EVIDENCE, U64_MAX, parse_hex, parse_int, print_json, read_file
 from pvmkit.cli._verify_common import (
     TDX_HEX_FIELDS,
     ExpectedSets,
@@ -52,7 +52,7 @@ def add_options(p: Parser, evidence: argparse._MutuallyExclusiveGroup) -> None:
 
 def _xfam(args: Any, sets: ExpectedSets, parser: Parser) -> int | frozenset[int] | None:
     """``--xfam N`` and the ``xfam`` reference values (the 8 quote bytes, little-endian) together."""
-    given = parse_int(args.xfam, "--xfam") if args.xfam is not None else None
+    given = parse_int(args.xfam, "--xfam", 0, U64_MAX) if args.xfam is not None else None
     if given is not None and not 0 <= given < 1 << 64:
         raise InputError(f"--xfam {args.xfam} does not fit 64 bits")
     as_bytes = given.to_bytes(8, "little") if given is not None else None
@@ -78,7 +78,7 @@ def run(args: Any, parser: Parser) -> int:
     expected = TdxExpected(
         **hex_fields,
         report_data=_report_data(args),
-        td_attributes=parse_int(args.td_attributes, "--td-attributes")
+        td_attributes=parse_int(args.td_attributes, "--td-attributes", 0, U64_MAX)
         if args.td_attributes is not None
         else None,
         xfam=_xfam(args, sets, parser),
