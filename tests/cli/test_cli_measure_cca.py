@@ -4,6 +4,7 @@ tests/vectors/README.md "Arm CCA RIM"), output formats, and bad input as one lin
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -43,6 +44,14 @@ def test_the_spec_flow(flow: list[str], capsys: pytest.CaptureFixture[str]) -> N
     assert code == 0 and doc["schema"] == "pvmkit.measure-cca/1" and doc["rim"] == FLOW_RIM
     assert doc["rim_slot"] == FLOW_RIM + "00" * 32
     assert (doc["descriptors"], doc["pages"], doc["vcpus"], doc["rmm"]) == (4, 2, 2, "1.0")
+    # the record states its inputs: each file's SHA-256 as given (hashlib over the bytes written above)
+    p_file, z_file = flow[flow.index("--load") + 1][11:], flow[flow.index("--load-unmeasured") + 1][11:]
+    p_sha, z_sha = hashlib.sha256(bytes(range(256)) * 16).hexdigest(), hashlib.sha256(bytes(100)).hexdigest()
+    assert doc["images"] == [
+        {"ipa": "0x80000000", "file": p_file, "sha256": p_sha, "measured": True},
+        {"ipa": "0x80001000", "file": z_file, "sha256": z_sha, "measured": False},
+    ]
+    assert doc["pc"] == "0x80000000" and doc["gprs"] == ["0=0x80100000"]
 
 
 def test_base64_and_hash_length(flow: list[str], capsys: pytest.CaptureFixture[str]) -> None:

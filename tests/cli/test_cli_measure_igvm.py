@@ -4,6 +4,7 @@ the CLI, each loader's rules, output formats and bad input."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def test_output_formats(files: dict[str, str], capsys: pytest.CaptureFixture[str
     code, out, _ = run([*argv, "--output-format", "json"], capsys)
     doc = json.loads(out)
     assert doc["schema"] == "pvmkit.measure-igvm/1" and doc["digest"] == SNP["igvmmeasure"]
+    assert doc["igvm_sha256"] == hashlib.sha256(Path(files["snp"]).read_bytes()).hexdigest()
     assert (doc["policy"], doc["platform_mask"], doc["vcpus"], doc["loader"]) == (
         0x30000,
         1,

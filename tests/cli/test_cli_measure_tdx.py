@@ -171,6 +171,9 @@ def test_rtmr_json(fw: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert doc["versions"] == {"ovmf": "2026.08", "qemu": "10.2", "linux": "6.9"}
     assert doc["events"][0]["what"] == "TD HOB" and doc["events"][0]["digest"] == TD_HOB_2G
     assert {m["what"] for m in doc["missing"]} == {"boot path"}
+    assert doc["firmware_sha256"] == hashlib.sha256(Path(fw).read_bytes()).hexdigest()
+    assert doc["kernel_sha256"] is None and doc["initrd_sha256"] is None
+    assert doc["cmdline_sha256"] == hashlib.sha256(b"").hexdigest()  # -append defaults to empty
 
 
 def test_incomplete_event_log_is_refused(fw: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 
 from pvmkit.cli._common import MAX_IMAGE, Parser, UsageError, parse_int, parse_size, print_json, read_file
 from pvmkit.cli._options import add_rows, output_format, output_rows
@@ -183,6 +184,17 @@ def main(argv: list[str]) -> int:
                 "ipa_bits": params.ipa_bits,
                 "pages": sum(op.pages for op in plan.memory),
                 "vcpus": len(plan.vcpus),
+                "images": [
+                    {
+                        "ipa": f"{op.gpa:#x}",
+                        "file": op.label,
+                        "sha256": hashlib.sha256(read_file(op.label, "a load image", MAX_IMAGE)).hexdigest(),
+                        "measured": op.kind is PageKind.NORMAL,
+                    }
+                    for op in plan.memory
+                ],
+                "pc": args.pc,
+                "gprs": args.gpr,
             }
         )
     else:

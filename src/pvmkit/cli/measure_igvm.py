@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 
 from pvmkit.cli._common import MAX_IMAGE, Parser, print_json, read_file
 from pvmkit.cli._options import add_rows, output_format, output_rows
@@ -61,7 +62,8 @@ def main(argv: list[str]) -> int:
     from pvmkit.formats.igvm import parse_igvm
     from pvmkit.loaders.igvm import PROFILES, id_block_of, igvm_plan, platform_of, snp_id_auth
 
-    igvm = parse_igvm(read_file(args.igvm, "an IGVM file", MAX_IMAGE))
+    data = read_file(args.igvm, "an IGVM file", MAX_IMAGE)
+    igvm = parse_igvm(data)
     vendor = Vendor(args.vendor)
     rules = dataclasses.replace(PROFILES[args.igvm_loader], native_zero=args.native_zero)
     plan = igvm_plan(igvm, vendor, rules)
@@ -78,8 +80,6 @@ def main(argv: list[str]) -> int:
         )
     id_info = None
     if id_block is not None:
-        import hashlib
-
         from pvmkit.vendors.amd.id_block import verify_id_auth
 
         block, auth = snp_id_auth(id_block, plan.init.policy)
@@ -104,6 +104,7 @@ def main(argv: list[str]) -> int:
             {
                 "schema": "pvmkit.measure-igvm/1",
                 "vendor": vendor.value,
+                "igvm_sha256": hashlib.sha256(data).hexdigest(),
                 "loader": args.igvm_loader,
                 "native_zero": args.native_zero,
                 "digest": digest.hex(),

@@ -255,6 +255,24 @@ def rtmr_inputs_from_args(args: argparse.Namespace, firmware: bytes) -> Any:
     return inputs
 
 
+def _sha256(data: bytes | str | None) -> str | None:
+    if data is None:
+        return None
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def _input_digests(inputs: Any) -> dict[str, object]:
+    """SHA-256 of each direct-boot input, for the record (docs/cli.md): enough to audit the RTMRs."""
+    return {
+        "firmware_sha256": _sha256(inputs.firmware),
+        "kernel_sha256": _sha256(inputs.kernel),
+        "initrd_sha256": _sha256(inputs.initrd),
+        "cmdline_sha256": _sha256(inputs.cmdline),
+        "secure_boot": inputs.secure_boot,
+        "shim": inputs.shim,
+    }
+
+
 def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
     from pvmkit.vendors.tdx.rtmr import build_event_log_plan
 
@@ -272,6 +290,7 @@ def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
             {
                 "versions": versions.as_dict(),
                 "memory": inputs.memory_size,
+                **_input_digests(inputs),
                 "missing": [{"rtmr": e.rtmr, "what": e.what, "note": e.note} for e in missing],
                 "warnings": list(plan.warnings),
                 "events": [e.as_dict() for e in plan.events],
