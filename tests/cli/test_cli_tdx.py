@@ -35,6 +35,7 @@ def test_replay_matches_the_quote(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"RTMR0 {RTMR0}  match" in out
     assert "RTMR3 " + "00" * 48 + "  match" in out
     assert "OK: the event log replays to the RTMRs of the quote (v4)" in out
+    assert "note: not performed: the evidence's signature and certificate chain" in out
     assert "43 events (12 external, 31 verified)" in out
 
 
@@ -59,6 +60,7 @@ def test_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["result"] == "match" and doc["first_difference"] is None
     assert doc["rtmrs"]["rtmr0"] == RTMR0
     assert doc["evidence"]["kind"] == "quote" and doc["evidence"]["version"] == 4
+    assert doc["evidence"]["signature_checked"] is False
     assert all(doc["evidence"]["matches"].values())
     assert doc["ccel_table"]["cc_type"] == "TDX"
     assert len(doc["events"]) == 43 and doc["events"][11]["rule"] == "variable-data"

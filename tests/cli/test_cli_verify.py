@@ -247,25 +247,32 @@ def test_tdx_quote_ok_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     gce = tdx("ccel/cos-113-tdx-quote.dat")
     assert main(["verify", "--quote", gce, "--at", TDX_AT, "--no-debug", "--report-data", "00"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(
-        "OK: TDX quote v4 (TDX 1.0 body); PCK chain to Intel SGX Root CA verified at 2026-06-01"
-    )
-    assert "ignored 3065 zero bytes after the quote" in out
-    assert "matched        td_attributes bits clear, report_data" in out
+    assert out.startswith("OK: TDX quote v4 (TDX 1.0 body); TCB status not evaluated, checked at 2026-06-01")
+    assert "passed         chain.pck: PCK -> PCK CA -> pinned root" in out
+    assert "ignored 3065 bytes after the quote" in out
+    assert "not performed  tcb.status: TCB status not evaluated: no collateral given (--collateral)" in out
+    assert "matched        report_data, td_attributes_clear" in out
     assert main(["verify", "--quote", tdx("quote_v5_sample.dat"), "--at", TDX_AT, "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["schema"] == "pvmkit.verify-tdx/1" and d["ok"] and d["version"] == 5 and d["tdx_module"] == "1.5"
+    assert d["schema"] == "pvmkit.verify-tdx/2" and d["ok"] and d["version"] == 5 and d["tdx_module"] == "1.5"
+    assert d["tcb_status"] is None and d["advisory_ids"] == []
     assert d["root_sha256"] == "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3"
     body = Quote.parse(Path(tdx("quote_v5_sample.dat")).read_bytes()).body
     assert d["body"]["mr_td"] == body.mr_td.hex() and d["body"]["xfam"] == f"{body.xfam:#018x}"
-    assert d["body"]["mr_service_td"] is not None and "quote signature" in " ".join(d["checks"])
+    checks = {c["name"]: c["status"] for c in d["checks"]}
+    assert d["body"]["mr_service_td"] is not None and checks["signature.quote"] == "passed"
+    assert checks["tcb.status"] == "not_performed" and checks["policy.debug"] == "passed"
 
 
 def test_tdx_quote_with_crls(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["verify", "--quote", tdx("tdx_prod_quote_SPR_E4.dat"), "--pck-crl", tdx("pckcrl"), "--root-crl",
             tdx("rootcrl.der")]  # fmt: skip
     assert main([*argv, "--at", TDX_CRL_AT]) == 0
-    assert "not revoked (root CA CRL, PCK CRL)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert (
+        "passed         crl.root: PCK CA not revoked" in out
+        and "passed         crl.pck: PCK not revoked" in out
+    )
     assert main([*argv, "--at", TDX_AT]) == 3  # the CRLs have long expired
     assert "root CA CRL is not current at 2026-06-01" in one_error_line(capsys.readouterr().err)
 
@@ -286,7 +293,7 @@ def test_tdx_mismatches_exit_3(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 def test_tdx_bad_input_and_usage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     v5 = tdx("quote_v5_sample.dat")
     assert main(["verify", "--quote", tdx("report.dat")]) == 1  # a TDREPORT, not a quote
-    assert "unsupported TDX quote version" in one_error_line(capsys.readouterr().err)
+    assert "unsupported DCAP quote: version 55055" in one_error_line(capsys.readouterr().err)
     (tmp_path / "short").write_bytes(Path(v5).read_bytes()[:700])
     assert main(["verify", "--quote", str(tmp_path / "short")]) == 1
     one_error_line(capsys.readouterr().err)

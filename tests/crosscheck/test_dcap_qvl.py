@@ -7,45 +7,15 @@ departs from Intel's QVL (docs/attestation.md) are not reached by any real case.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from pvmkit.attest.dcap_collateral import load_crl
 from pvmkit.attest.dcap_verify import appraise_quote
-from pvmkit.formats.intel_collateral import CollateralSet
 from pvmkit.formats.sgx_pck_extension import SGX_EXTENSION_OID, parse_sgx_extension
 from pvmkit.formats.sgx_quote import parse_dcap_quote
 from support import dcap_cases
+from support.dcap_synth import v3_json
 
 pytestmark = pytest.mark.crosscheck
-
-
-def _pem_chain(data: bytes) -> str:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    from pvmkit.attest._x509 import load_certificates
-
-    return "".join(c.public_bytes(Encoding.PEM).decode() for c in load_certificates(data))
-
-
-def _v3_json(c: CollateralSet) -> str:
-    """The collateral in dcap-qvl's QuoteCollateralV3 form (CRLs as hex DER, chains PEM)."""
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return json.dumps(
-        {
-            "tcb_info": c.tcb_info.decode(),
-            "tcb_info_signature": c.tcb_info_signature.hex(),
-            "tcb_info_issuer_chain": _pem_chain(c.tcb_info_issuer_chain),
-            "qe_identity": c.qe_identity.decode(),
-            "qe_identity_signature": c.qe_identity_signature.hex(),
-            "qe_identity_issuer_chain": _pem_chain(c.qe_identity_issuer_chain),
-            "pck_crl": load_crl(c.pck_crl, "PCK CRL").public_bytes(Encoding.DER).hex(),
-            "pck_crl_issuer_chain": _pem_chain(c.pck_crl_issuer_chain),
-            "root_ca_crl": load_crl(c.root_ca_crl, "root CA CRL").public_bytes(Encoding.DER).hex(),
-        }
-    )
 
 
 @pytest.mark.parametrize("case_id", dcap_cases.case_ids())
@@ -56,7 +26,7 @@ def test_dcap_qvl_agrees(case_id: str) -> None:
     ours = appraise_quote(raw, collateral=collateral, at=when, allow_debug=True)
     try:
         theirs = dcap_qvl.verify(
-            raw, dcap_qvl.QuoteCollateralV3.from_json(_v3_json(collateral)), int(when.timestamp())
+            raw, dcap_qvl.QuoteCollateralV3.from_json(v3_json(collateral)), int(when.timestamp())
         )
     except Exception as exc:  # dcap-qvl refuses with an exception (ValueError / RuntimeError)
         assert ours.tcb_status is None, f"dcap-qvl refused ({exc}), pvmkit says {ours.tcb_status}"

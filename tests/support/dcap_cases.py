@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from pvmkit.formats.intel_collateral import CollateralSet, collateral_from_v3_json
+from pvmkit.formats.intel_collateral import CollateralSet, collateral_from_parts, collateral_from_v3_json
 from support.fixtures import fixture_path, read_fixture
 
 CASES_FILE = "dcap-appraisal-cases.json"
@@ -85,13 +85,4 @@ def collateral(c: dict[str, Any]) -> CollateralSet:
     col = c["collateral"]
     if "dcap-qvl-json" in col:
         return collateral_from_v3_json(read_fixture(col["dcap-qvl-json"]))
-    p = collateral_parts(c)
-    return CollateralSet.from_parts(
-        tcb_info_body=p["tcb_info"],
-        tcb_info_issuer_chain=p["tcb_info_issuer_chain"],
-        qe_identity_body=p["qe_identity"],
-        qe_identity_issuer_chain=p["qe_identity_issuer_chain"],
-        pck_crl=p["pck_crl"],
-        pck_crl_issuer_chain=p["pck_crl_issuer_chain"],
-        root_ca_crl=p["root_ca_crl"],
-    )
+    return collateral_from_parts(collateral_parts(c))

@@ -182,7 +182,7 @@ def _step(checks: CheckList, name: str, ok_detail: str, fn: Any, *args: Any) -> 
     """Run one check; record passed with ``ok_detail`` or failed with the error's reason."""
     try:
         result = fn(*args)
-    except (VerificationError, FormatError) as exc:
+    except VerificationError as exc:  # malformed input (FormatError) is refused, not a failed check
         expected = getattr(exc, "expected", None)
         actual = getattr(exc, "actual", None)
         checks.failed(name, str(exc), expected=expected, actual=actual)

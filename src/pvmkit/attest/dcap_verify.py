@@ -38,6 +38,7 @@ from pvmkit.attest.tdx_verify import (
     TdxExpected,
     _check_form,
     _ecdsa_p256,
+    _mismatch,
     pck_chain_certs,
 )
 from pvmkit.errors import FormatError, InputError, VerificationError
@@ -206,7 +207,7 @@ def _pck_extension(pck_der: bytes) -> PckExtension:
 def _record(checks: CheckList, name: str, detail: str, fn: Any, *args: Any) -> bool:
     try:
         fn(*args)
-    except (VerificationError, FormatError) as exc:
+    except VerificationError as exc:  # malformed input (FormatError) is refused, not a failed check
         checks.failed(
             name, str(exc), expected=getattr(exc, "expected", None), actual=getattr(exc, "actual", None)
         )
@@ -431,11 +432,19 @@ def _validate(
             checks.compare("expected.report_data", expected.report_data, quote.body.report_data)
         return
     body = quote.body
-    for name in BODY_FIELD_OFFSETS:
+    for name, offset in BODY_FIELD_OFFSETS.items():
         want = getattr(expected, name, None)
-        if want is not None:
-            checks.compare(
-                f"expected.{name}", bytes(want) if isinstance(want, bytearray) else want, getattr(body, name)
+        if want is None:
+            continue
+        actual = getattr(body, name)
+        if actual in want if isinstance(want, frozenset) else want == actual:
+            checks.passed(f"expected.{name}", f"quote offset {quote.body_offset + offset:#x}", actual=actual)
+        else:
+            checks.failed(
+                f"expected.{name}",
+                str(_mismatch(name, quote.body_offset, want, actual)),
+                expected=want,
+                actual=actual,
             )
     if expected.td_attributes_bits_clear:
         present = body.td_attributes & expected.td_attributes_bits_clear
@@ -464,7 +473,8 @@ def appraise_quote(
     """Parse, verify and appraise raw quote bytes; see the module doc. ``accept_status``: statuses
     accepted beyond UpToDate (:data:`~pvmkit.attest.intel_tcb.ACCEPTABLE_STATUSES`); ``require_tcb``:
     without collateral, ``tcb.status`` fails instead of being not performed. Raises FormatError for
-    bytes that are no DCAP quote, InputError for a bad pin or status name; every other problem is a
+    input that does not parse (the quote, a certificate or CRL in it or in the collateral, the TCB
+    Info or QE Identity JSON), InputError for a bad pin or status name; every other problem is a
     failed check."""
     pin = trusted_root_sha256.strip().lower().replace(":", "")
     if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):

@@ -105,6 +105,13 @@ def _json(
     return out
 
 
+#: What ``replay`` does not do with the evidence it compares against.
+_NOT_VERIFIED = (
+    "not performed: the evidence's signature and certificate chain (replay compares registers only; "
+    "'pvmkit tdx replay --json > r.json' then 'pvmkit verify --quote Q --expect r.json' checks both)"
+)
+
+
 def _text(rep: Replay, cmp: Comparison | None, source: str | None, verbose: bool) -> list[str]:
     lines: list[str] = []
     if verbose:
@@ -131,6 +138,7 @@ def _text(rep: Replay, cmp: Comparison | None, source: str | None, verbose: bool
             lines.append(f"note: {note}")
         if cmp.ok:
             lines.append(f"OK: the event log replays to the RTMRs of {source}")
+        lines.append(f"note: {_NOT_VERIFIED}")
     return lines
 
 
@@ -182,12 +190,12 @@ def _replay(argv: list[str]) -> int:
     if args.quote:
         q = Quote.parse(read_file(args.quote, "a quote", MAX_EVIDENCE))
         rtmrs = q.rtmrs
-        source = {"kind": "quote", "file": args.quote, "version": q.version}
+        source = {"kind": "quote", "file": args.quote, "version": q.version, "signature_checked": False}
         label = f"the quote (v{q.version})"
     elif args.tdreport:
         r = TdReport.parse(read_file(args.tdreport, "a TDREPORT", MAX_EVIDENCE))
         rtmrs = r.rtmrs
-        source = {"kind": "tdreport", "file": args.tdreport}
+        source = {"kind": "tdreport", "file": args.tdreport, "signature_checked": False}
         label = "the TDREPORT"
 
     if rtmrs is None:

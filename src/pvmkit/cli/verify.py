@@ -45,13 +45,14 @@ def _parser() -> Parser:
     p.add_argument(
         "--allow-debug",
         action="store_true",
-        help="accept a debuggable guest (SNP POLICY bit 19 DEBUG; default: refused, exit 3)",
+        help="accept a debuggable guest (SNP POLICY bit 19 DEBUG, TD_ATTRIBUTES bit 0 DEBUG, SGX "
+        "ATTRIBUTES.DEBUG; default: refused, exit 3)",
     )
     p.add_argument(
         "--no-debug",
         action="store_true",
-        help="refuse a debuggable guest (SNP: the default, accepted for compatibility; TDX: TD "
-        "attribute bit 0 DEBUG must be clear)",
+        help="refuse a debuggable guest (the default, accepted for compatibility; TDX: also lists "
+        "expected.td_attributes_clear)",
     )
     p.add_argument(
         "--expect",

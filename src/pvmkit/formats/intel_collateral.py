@@ -28,6 +28,7 @@ from pvmkit.errors import FormatError
 
 __all__ = [
     "IDENTITY_STATUSES",
+    "PART_NAMES",
     "PLATFORM_STATUSES",
     "CollateralSet",
     "EnclaveIdentity",
@@ -35,6 +36,7 @@ __all__ = [
     "PlatformTcbLevel",
     "TcbInfo",
     "TdxModuleIdentity",
+    "collateral_from_parts",
     "collateral_from_v3_json",
     "decode_pem_text",
     "parse_enclave_identity",
@@ -430,6 +432,35 @@ class CollateralSet:
             decode_pem_text(pck_crl_issuer_chain),
             bytes(root_ca_crl),
         )
+
+
+#: The seven items by the names PCS, the CLI options and a ``--collateral DIR`` use.
+PART_NAMES = (
+    "tcb_info",
+    "tcb_info_issuer_chain",
+    "qe_identity",
+    "qe_identity_issuer_chain",
+    "pck_crl",
+    "pck_crl_issuer_chain",
+    "root_ca_crl",
+)
+
+
+def collateral_from_parts(parts: dict[str, bytes]) -> CollateralSet:
+    """:meth:`CollateralSet.from_parts` from a mapping keyed by :data:`PART_NAMES` (TCB Info and QE
+    Identity as PCS bodies)."""
+    missing = [name for name in PART_NAMES if name not in parts]
+    if missing:
+        raise FormatError(f"collateral: missing {', '.join(missing)}", what="collateral")
+    return CollateralSet.from_parts(
+        tcb_info_body=parts["tcb_info"],
+        tcb_info_issuer_chain=parts["tcb_info_issuer_chain"],
+        qe_identity_body=parts["qe_identity"],
+        qe_identity_issuer_chain=parts["qe_identity_issuer_chain"],
+        pck_crl=parts["pck_crl"],
+        pck_crl_issuer_chain=parts["pck_crl_issuer_chain"],
+        root_ca_crl=parts["root_ca_crl"],
+    )
 
 
 def _crl_field(value: object, what: str) -> bytes:
