@@ -319,3 +319,39 @@ def test_cbor_output_of_the_command(tmp_path: Path) -> None:
     assert [v.hex() for v in rvs.distinct("mr_td")] == [
         "a7a1f751abc454f9cbab198ca8d2edb2821935df525c74182b5e776cb0929e8c59aefecce725b0d08a5e9d3d3183bd08"
     ]  # tdx.md §1.5 / td-shim (tests/vectors/README.md)
+
+
+SNP_AT = "2025-06-01T00:00:00Z"  # inside the go-sev-guest certificates' validity
+
+
+@pytest.mark.parametrize("fmt", ["trustee", "trustee-provenance", "corim", "json"])
+def test_real_snp_report_verifies_against_exported_sets(
+    fmt: str, ovmf: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """go-sev-guest's real report (its MEASUREMENT published with --value beside the 8 predicted
+    values of the Debian image) passes; the predicted values alone, or its value with one bit
+    changed, fail with exit 3. The result names the matched reference-value name."""
+    from pvmkit.attest.snp_report import SnpReport
+
+    def real(name: str) -> str:
+        return str(fixture_path("go-sev-guest/" + name))
+
+    measurement = SnpReport.parse(Path(real("attestation.bin")).read_bytes()).measurement.hex()
+    base = ["reference-values", "--vendor", "snp", "--ovmf", ovmf, "--vcpus", "1-8", "--vcpu-type", "EPYC-v4"]
+    base += ["--format", fmt]
+    good, without, bad = (str(tmp_path / n) for n in ("good", "without", "bad"))
+    assert main([*base, "--value", f"snp_launch_measurement={measurement}", "-o", good]) == 0
+    assert main([*base, "-o", without]) == 0
+    assert main([*base, "--value", f"snp_launch_measurement={flip(measurement)}", "-o", bad]) == 0
+    verify = ["verify", "--report", real("attestation.bin"), "--vcek", real("vcek.testcer")]
+    verify += ["--chain", real("milan.testcer"), "--at", SNP_AT, "--allow-debug", "--expect"]
+    code, out, _ = run([*verify, good], capsys)
+    assert code == 0
+    assert "expect       measurement is one of 9 values of snp_launch_measurement" in out
+    code, out, _ = run([*verify, good, "--json"], capsys)
+    assert json.loads(out)["expect"]["matched"] == {
+        "snp_launch_measurement": {"field": "measurement", "values": 9}
+    }
+    for path in (without, bad):
+        code, _, err = run([*verify, path], capsys)
+        assert code == 3 and "expected.measurement" in err

@@ -92,6 +92,12 @@ class ExpectedSets:
         }
         return {"matched": matched, "not_covered": list(self.not_covered)}
 
+    def checked_by(self, checks: CheckList) -> list[str]:
+        """The fields of these sets whose ``expected.<field>`` check passed."""
+        return [
+            f for f in self.values if (c := checks.get(f"expected.{f}")) is not None and c.status == "passed"
+        ]
+
     def text_lines(self, checked: list[str] | tuple[str, ...], width: int) -> list[str]:
         lines = []
         for name, info in self.summary(checked)["matched"].items():

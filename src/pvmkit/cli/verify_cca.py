@@ -11,7 +11,14 @@ from __future__ import annotations
 import sys
 
 from pvmkit.cli._common import MAX_EVIDENCE, parse_hex, print_json, read_file
-from pvmkit.cli._verify_common import check_lines, combine_expected, expected_sets, option_name
+from pvmkit.cli._verify_common import (
+    ExpectedSets,
+    check_lines,
+    combine_expected,
+    corim_options,
+    expected_sets,
+    option_name,
+)
 from pvmkit.errors import InputError
 
 TYPE_CHECKING = False
@@ -76,10 +83,11 @@ def _measurement(text: str, what: str) -> bytes:
     return value
 
 
-def _expected(args: Any, parser: Parser) -> Any:
+def _expected(args: Any, parser: Parser) -> tuple[Any, ExpectedSets]:
+    """The expected values, and the ``--expect`` sets they came from (the result names what matched)."""
     from pvmkit.attest.cca_verify import CcaExpected
 
-    sets = expected_sets(args.expect, EVIDENCE)
+    sets = expected_sets(args.expect, EVIDENCE, corim_options(args))
     given_rems: dict[int, bytes] = {}
     for item in args.rem:
         index, sep, value = item.partition("=")
@@ -95,12 +103,13 @@ def _expected(args: Any, parser: Parser) -> Any:
             rems[i] = merged
     rim = _measurement(args.rim, "--rim") if args.rim else None
     rpv = _padded(args.rpv, "--rpv") if args.rpv else None
-    return CcaExpected(
+    expected = CcaExpected(
         rim=combine_expected(sets, "rim", rim, parser),
         rems=rems,
         rpv=combine_expected(sets, "rpv", rpv, parser),
         challenge=_padded(args.challenge, "--challenge") if args.challenge else None,
     )
+    return expected, sets
 
 
 def result_json(result: CcaVerification) -> dict[str, Any]:
@@ -127,7 +136,7 @@ def run(args: Any, parser: Parser) -> int:
             parser.error(f"{option} cannot be used with {option_name(EVIDENCE)}")
     if not args.cpak and not args.ta_store:
         parser.error("--cca-token needs --cpak KEY or --ta-store FILE")
-    expected = _expected(args, parser)
+    expected, sets = _expected(args, parser)
     token = read_file(args.cca_token, "a token", MAX_EVIDENCE)
     cpak = None
     if args.cpak:
@@ -145,7 +154,10 @@ def run(args: Any, parser: Parser) -> int:
     )
     failed = [c.name for c in result.checks.failures]
     if args.json:
-        print_json(result_json(result))
+        doc = result_json(result)
+        if args.expect:
+            doc["expect"] = sets.summary(sets.checked_by(result.checks))
+        print_json(doc)
     else:
         t, realm = result.token, result.token.realm_claims
         headline = (
@@ -154,6 +166,7 @@ def run(args: Any, parser: Parser) -> int:
         )
         lines = check_lines(result.checks, headline)
         lines += [f"  warning        {w}" for w in t.warnings]
+        lines += sets.text_lines(sets.checked_by(result.checks), 14)
         print("\n".join(lines))
     if failed:
         sys.stderr.write(f"pvmkit: error: CCA token verification failed: {', '.join(failed)}\n")

@@ -9,7 +9,14 @@ from __future__ import annotations
 import os
 
 from pvmkit.cli._common import MAX_EVIDENCE, U64_MAX, UsageError, parse_hex, parse_int, print_json, read_file
-from pvmkit.cli._verify_common import combine_expected, expected_sets, failure_line, parse_time
+from pvmkit.cli._verify_common import (
+    ExpectedSets,
+    combine_expected,
+    corim_options,
+    expected_sets,
+    failure_line,
+    parse_time,
+)
 from pvmkit.cli._verify_common import report_data as _report_data
 from pvmkit.errors import InputError, VerificationError
 
@@ -260,7 +267,8 @@ def _one_setting(
             )
 
 
-def _expected(args: Any, parser: Parser) -> Any:
+def _expected(args: Any, parser: Parser) -> tuple[Any, ExpectedSets]:
+    """The expected values, and the ``--expect`` sets they came from (the result names what matched)."""
     from pvmkit.attest.snp_policy import effective_guest_policy, parse_version, read_policy
     from pvmkit.attest.snp_report import POLICY_BITS
     from pvmkit.attest.snp_validate import SnpExpected
@@ -292,7 +300,7 @@ def _expected(args: Any, parser: Parser) -> Any:
     guest_policy = flag_policy if flag_policy is not None else fields.get("guest_policy")
     fields["guest_policy"] = effective_guest_policy(guest_policy, args.allow_debug, args.allow_migrate_ma)
 
-    sets = expected_sets(args.expect, "report")
+    sets = expected_sets(args.expect, "report", corim_options(args))
     measurement = combine_expected(
         sets, "measurement", _accepted(args.measurement, 48, "--measurement"), parser
     )
@@ -325,7 +333,7 @@ def _expected(args: Any, parser: Parser) -> Any:
     fields.update({k: v for k, v in overrides.items() if v is not None})
     if fields.get("vmpl", 0) > 3:
         raise InputError(f"--vmpl {fields['vmpl']} is not 0..3")
-    return SnpExpected(**fields)
+    return SnpExpected(**fields), sets
 
 
 def _certificates(args: Any, report: bytes) -> tuple[bytes, bytes, str, list[str]]:
@@ -425,7 +433,7 @@ def run(args: Any, parser: Parser) -> int:
 
     from pvmkit.attest.verify import verify_snp
 
-    expected = _expected(args, parser)
+    expected, sets = _expected(args, parser)
     report = read_file(args.report, "a report", MAX_EVIDENCE)
     cert, chain, kind, pins = _certificates(args, report)
     result = verify_snp(
@@ -439,9 +447,13 @@ def run(args: Any, parser: Parser) -> int:
         crl=read_file(args.crl, "a CRL", MAX_EVIDENCE) if args.crl else None,
     )
     if args.json:
-        print_json({"schema": "pvmkit.verify/2", "evidence": "snp-report", **result.to_dict()})
+        extra = {"expect": sets.summary(sets.checked_by(result.checks))} if args.expect else {}
+        print_json({"schema": "pvmkit.verify/2", "evidence": "snp-report", **result.to_dict(), **extra})
     else:
-        print("\n".join(_text(result)))
+        lines = _text(result)
+        at = lines.index("checks:")
+        lines[at:at] = sets.text_lines(sets.checked_by(result.checks), 12)
+        print("\n".join(lines))
     if not result.ok:
         raise VerificationError(failure_line(result.checks))
     return 0
