@@ -178,3 +178,24 @@ def test_policy_file_keys_and_trusted_keys() -> None:
         "min_guest_svn": 2,
     }
     assert parsed.allow_debug is None and parsed.allow_migrate_ma is None
+
+
+def test_expect_reference_value_sets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--expect with a Trustee provenance holding two accepted measurements (one the report's) and a
+    name an SNP report does not carry: the set is checked, the other name is reported as not covered."""
+    rv = tmp_path / "rv.json"
+    rv.write_text(json.dumps({"snp_launch_measurement": ["00" * 48, MEASUREMENT], "mr_td": ["11" * 48]}))
+    assert main(verify("--allow-debug", "--expect", str(rv), "--json")) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["expect"]["matched"] == {"snp_launch_measurement": {"field": "measurement", "values": 2}}
+    assert doc["expect"]["not_covered"] == ["mr_td"]
+    measurement = checks(json.dumps(doc))["expected.measurement"]
+    assert measurement["status"] == "passed" and measurement["expected"] == sorted(["00" * 48, MEASUREMENT])
+    assert main(verify("--allow-debug", "--expect", str(rv))) == 0
+    out = capsys.readouterr().out
+    assert "measurement is one of 2 values of snp_launch_measurement" in out and "not covered" in out
+    rv.write_text(json.dumps({"snp_launch_measurement": ["00" * 48, "22" * 48]}))
+    assert main(verify("--allow-debug", "--expect", str(rv))) == 3
+    assert "expected.measurement" in capsys.readouterr().err
+    assert main(verify("--allow-debug", "--expect", str(rv), "--measurement", MEASUREMENT)) == 2
+    assert "is not among the 2 value(s) of snp_launch_measurement" in capsys.readouterr().err

@@ -421,6 +421,8 @@ class _Endorsement:
     ark_sha256: str | None
     key: ec.EllipticCurvePublicKey | None
     extensions: dict[str, bytes]
+    #: RFC 4514 names of the certificate, ASK and ARK (None: the chain did not verify)
+    subjects: tuple[str, str | None, str | None]
 
 
 def _endorse(cert_bytes: bytes, chain_bytes: bytes, key_kind: str | None) -> _Endorsement:
@@ -448,6 +450,11 @@ def _endorse(cert_bytes: bytes, chain_bytes: bytes, key_kind: str | None) -> _En
         ark_sha256=hashlib.sha256(ark).hexdigest() if ark is not None else None,
         key=key if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp384r1" else None,
         extensions=_amd_extensions(certs[0]),
+        subjects=(
+            certs[0].subject.rfc4514_string(),
+            chain.ask.subject.rfc4514_string() if chain is not None else None,
+            chain.ark.subject.rfc4514_string() if chain is not None else None,
+        ),
     )
 
 
@@ -708,9 +715,9 @@ def verify_snp(
         checks=run.checks,
         signing_key=kind,
         at=when,
-        certificate_subject=e.cert.subject.rfc4514_string(),
-        ask_subject=c.ask.subject.rfc4514_string() if c is not None else None,
-        ark_subject=c.ark.subject.rfc4514_string() if c is not None else None,
+        certificate_subject=e.subjects[0],
+        ask_subject=e.subjects[1],
+        ark_subject=e.subjects[2],
         ark_sha256=e.ark_sha256,
         product=c.product if c is not None else None,
         errors=tuple(run.errors),
