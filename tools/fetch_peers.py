@@ -5,6 +5,8 @@
 * ``osslsigncode`` 2.9 from Debian bookworm-backports (bookworm's own 2.5 has no ``extract-data``), an
   independent Authenticode implementation (``PVMKIT_OSSLSIGNCODE``;
   ``tests/crosscheck/test_authenticode_peers.py::test_authenticode_against_osslsigncode``);
+* Debian bookworm's ``python3-libfdt`` (libfdt's own binding, ``PVMKIT_PYLIBFDT``), which reads back
+  the DTBs pvmkit writes (``tests/crosscheck/test_fdt_libfdt.py``);
 * Debian bookworm's ``shim-signed``: shim binaries signed by Microsoft, whose signatures carry the
   Authenticode digest of the file (``PVMKIT_PE_SAMPLES``;
   ``test_authenticode_peers.py::test_authenticode_of_signed_samples``).
@@ -54,8 +56,24 @@ def signed_shims() -> Path:
     return shim
 
 
+def pylibfdt() -> Path:
+    """libfdt's own Python binding (Debian bookworm's python3-libfdt and libfdt1, dtc 1.6.1): the
+    directory holding ``libfdt.py``; ``_libfdt`` needs ``libfdt.so.1`` from the sibling package, which
+    tests preload (tests/support/pylibfdt.py)."""
+    lib = _fetch("libfdt1", BOOKWORM, "usr/lib/x86_64-linux-gnu/libfdt.so.1")
+    py = _fetch("python3-libfdt", BOOKWORM, "usr/lib/python3/dist-packages/libfdt.py")
+    so = lib / "usr" / "lib" / "x86_64-linux-gnu" / "libfdt.so.1"
+    if not so.exists():
+        raise Unreachable(f"no libfdt.so.1 under {lib}")
+    return py / "usr" / "lib" / "python3" / "dist-packages"
+
+
 def main() -> int:
-    for name, fetch in (("PVMKIT_OSSLSIGNCODE", osslsigncode), ("PVMKIT_PE_SAMPLES", signed_shims)):
+    for name, fetch in (
+        ("PVMKIT_OSSLSIGNCODE", osslsigncode),
+        ("PVMKIT_PE_SAMPLES", signed_shims),
+        ("PVMKIT_PYLIBFDT", pylibfdt),
+    ):
         try:
             print(f"{name}={fetch()}")
         except (Unreachable, OSError) as exc:

@@ -88,3 +88,119 @@ def test_bad_input(extra: list[str], code: int, message: str, tmp_path: Path, ca
     got, out, err = run(argv, capsys)
     assert (got, out) == (code, "")
     assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
+
+
+# -- --vmm-type kvmtool (vectors: cca-realm-measurements tests/cmdline.rs; tests/unit/test_cca_vmm.py) --
+KVMTOOL = ["measure", "--vendor", "cca", "--num-bps", "6", "--num-wps", "6", "--vmm-type", "kvmtool",
+           "--mem", "512M", "--vcpus", "1"]  # fmt: skip
+PEER_FIRMWARE = "cf37146fce0ad50e1be1a04580c1024e5449b430b0dd96b6ef5c9a2b73767bf5"
+
+
+def test_kvmtool_published_vectors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(KVMTOOL, capsys)
+    assert code == 0 and out.startswith("998dfdf6401d69f73ed88ac53d62d5ea2cfac6320b887ce4599aa8671791d4d")
+    (tmp_path / "fw").write_bytes(b"FW CONTENT")
+    dumped = tmp_path / "out.dtb"
+    firmware = ["--firmware", str(tmp_path / "fw")]
+    code, out, _ = run([*KVMTOOL, *firmware, "--dump-dtb", str(dumped), "--output-format", "json"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["rim"] == PEER_FIRMWARE and doc["vmm"] == "kvmtool" and doc["ipa_bits"] == 33
+    assert doc["pc"] == "0x80000000" and doc["dtb_gpa"] == "0x8fe00000"
+    assert [i["label"] for i in doc["images"]] == ["firmware", "dtb"]
+    # the dumped DTB, given back with --dtb, is measured as it is: the same RIM
+    assert dumped.stat().st_size == 0x10000 and dumped.read_bytes()[:4] == b"\xd0\x0d\xfe\xed"
+    code, out, _ = run([*KVMTOOL, "--firmware", str(tmp_path / "fw"), "--dtb", str(dumped)], capsys)
+    assert (code, out) == (0, PEER_FIRMWARE + "\n")
+
+
+def test_kvmtool_kernel_initrd_append(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import struct
+
+    header = struct.pack("<IIQQQQQQII", 0x14000000, 0, 0, 0x100000, 0xA, 0, 0, 0, 0x644D5241, 0)
+    (tmp_path / "Image").write_bytes(header + b"k" * 1000)
+    (tmp_path / "initrd").write_bytes(b"i" * 333)
+    argv = [
+        *KVMTOOL,
+        "--kernel",
+        str(tmp_path / "Image"),
+        "--initrd",
+        str(tmp_path / "initrd"),
+        "--output-format",
+        "json",
+    ]
+    code, out, _ = run(argv, capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["pc"] == "0x80000000"
+    initrd_at = hex((0x8FE00000 - 333 - 4 + 3) // 4 * 4)
+    assert {i["label"]: i["ipa"] for i in doc["images"]} == {
+        "kernel": "0x80000000",
+        "initrd": initrd_at,
+        "dtb": "0x8fe00000",
+    }
+    code, out2, _ = run([*argv, "--append", "quiet"], capsys)
+    assert code == 0 and json.loads(out2)["rim"] != doc["rim"]  # the DTB's bootargs changed
+    code, out3, _ = run([*argv, "--bootargs", " console=hvc0 root=/dev/vda rw  quiet"], capsys)
+    assert json.loads(out3)["rim"] == json.loads(out2)["rim"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "message"),
+    [
+        (["--load", "0x80000000:x"], 2, "--load cannot be used with --vmm-type"),
+        (["--pc", "0x1000"], 2, "--pc cannot be used with --vmm-type"),
+        (["--append", "a", "--bootargs", "b"], 2, "cannot be used together"),
+        (["--mem", "3M"], 1, "multiple of 2 MiB"),
+        (["--ipa-bits", "32"], 1, "needs 33 IPA bits, the host offers 32"),
+    ],
+)
+def test_kvmtool_bad_options(
+    capsys: pytest.CaptureFixture[str], extra: list[str], code: int, message: str
+) -> None:
+    got, _, err = run([*KVMTOOL, *extra], capsys)
+    assert got == code and message in err and err.count("\n") == 1
+
+
+def test_kvmtool_needs_mem_and_not_an_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [a for a in KVMTOOL if a not in ("--mem", "512M")]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "--vmm-type kvmtool needs --memory" in err
+    (tmp_path / "vmlinuz").write_bytes(b"\x1f\x8b" + bytes(200))
+    code, _, err = run([*KVMTOOL, "--kernel", str(tmp_path / "vmlinuz")], capsys)
+    assert code == 1 and "not an arm64 Image" in err and "gzip" in err
+    code, _, err = run(
+        ["measure", "--vendor", "cca", "--num-bps", "6", "--num-wps", "6", "--kernel", "x"], capsys
+    )
+    assert code == 2 and "--kernel need --vmm-type" in err
+    code, _, err = run(["measure", "--vendor", "cca", "--num-bps", "6", "--num-wps", "6"], capsys)
+    assert code == 2 and "--ipa-bits is required without --vmm-type" in err
+
+
+# -- --vmm-type qemu (cca-realm-measurements tests/cmdline.rs qemu_params, qemu_measurements) ----------
+QEMU = [
+    "measure",
+    "--vendor",
+    "cca",
+    "--num-bps",
+    "6",
+    "--num-wps",
+    "6",
+    "--ipa-bits",
+    "52",
+    "--vmm-type",
+    "qemu",
+]
+
+
+def test_qemu_published_vectors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(QEMU, capsys)  # SHA-512 by default, 128 MiB, one vCPU
+    assert code == 0 and out.startswith("cf409055d866eea6c8d5e7862b540ff1") and len(out.strip()) == 128
+    code, out, _ = run([*QEMU, "--pmu-counters", "2"], capsys)
+    assert code == 0 and out.startswith("ef4e6f78ea9630f66146b33a405a07b6")
+    (tmp_path / "fw").write_bytes(b"FW CONTENT")
+    bios = [*QEMU, "--hash", "sha256", "--vcpus", "2", "--memory", "1G", "--firmware", str(tmp_path / "fw")]
+    code, out, _ = run([*bios, "--cmdline", "root=/dev/vda2", "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["rim"] == "fd3ce1072c3e95cd3a4d1a07729756564f260f9f7e95014418b416673a268b7a"
+    assert (doc["vmm"], doc["ipa_bits"], doc["pc"], doc["dtb_gpa"]) == ("qemu", 41, "0x0", "0x40000000")
+    code, _, err = run([*bios, "--firmware-address", "0x1000"], capsys)
+    assert code == 2 and "--firmware-address is kvmtool's" in err

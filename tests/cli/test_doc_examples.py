@@ -101,6 +101,10 @@ EXAMPLES: dict[str, Run | NotRun] = {
         shows="exact"
     ),
     "pvmkit measure --vendor sw": Run(),
+    # cca-realm-measurements' published kvmtool vector (tests/vectors/README.md "Arm CCA VMM layouts")
+    "pvmkit measure --vendor cca --num-bps 6 --num-wps 6 --vmm-type kvmtool --memory 512M --vcpus 1": Run(
+        shows="exact"
+    ),
     "pvmkit sev-snp-measure --mode snp --vcpus 4 --vcpu-type EPYC-v4 --ovmf OVMF.amdsev.fd": Run(
         shows="exact"
     ),

@@ -1,10 +1,13 @@
-"""``pvmkit measure --vendor cca``: predict an Arm CCA realm's RIM from an explicit memory layout.
+"""``pvmkit measure --vendor cca``: predict an Arm CCA realm's RIM.
 
 The realm's parameters are what the host's KVM passes to RMI_REALM_CREATE (IPA width, breakpoints,
-watchpoints, SVE, PMU, LPA2, hash algorithm); memory is the images the VMM populates and at which
-IPAs; vCPU 0's REC starts at ``--pc`` with ``--gpr`` values (spec cca_igvm.md §A1.6, docs/cca.md).
-The VMM's own layout rules (where kvmtool or QEMU put the DTB, kernel and initrd, and the DTB itself)
-are inputs: give the files the VMM loads and their addresses.
+watchpoints, SVE, PMU, LPA2, hash algorithm). Memory is either
+
+* an explicit layout: the images the VMM populates and at which IPAs (``--load``), vCPU 0's REC at
+  ``--pc`` with ``--gpr`` values (spec cca_igvm.md §A1.6, docs/cca.md); or
+* a VMM's own layout (``--vmm-type kvmtool|qemu``): the kernel, initrd, firmware and the DTB the VMM
+  generates, placed where that VMM places them (:mod:`pvmkit.vendors.cca.kvmtool`,
+  :mod:`pvmkit.vendors.cca.qemu`).
 """
 
 from __future__ import annotations
@@ -13,10 +16,23 @@ import argparse
 import base64
 import hashlib
 
-from pvmkit.cli._common import MAX_IMAGE, Parser, UsageError, parse_int, parse_size, print_json, read_file
+from pvmkit.cli._common import (
+    MAX_IMAGE,
+    Parser,
+    UsageError,
+    atomic_write,
+    parse_int,
+    parse_size,
+    print_json,
+    read_file,
+)
 from pvmkit.cli._options import add_rows, output_format, output_rows
 from pvmkit.errors import FeatureError, InputError
 from pvmkit.plan import AddMemory, AddVcpu, CcaParams, Finalize, Init, LaunchPlan, PageKind, Vendor
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pvmkit.vendors.cca.vmm_layout import VmmLayout
 
 __all__ = ["build_parser", "build_plan", "main"]
 
@@ -31,14 +47,21 @@ def build_parser() -> Parser:
     )
     p.add_argument("--vendor", choices=["cca"], required=True, help="protected-VM technology")
     realm = p.add_argument_group("realm parameters (RMI_REALM_CREATE)")
-    realm.add_argument("--ipa-bits", required=True, metavar="N", help="IPA width in bits (s2sz), 32-52")
+    realm.add_argument(
+        "--ipa-bits",
+        metavar="N",
+        help="IPA width in bits (s2sz), 32-52; required without --vmm-type; with it, the VMM picks the "
+        "width and this is the host's limit (default: no limit)",
+    )
     realm.add_argument("--num-bps", required=True, metavar="N", help="breakpoints (a count, 2-64)")
     realm.add_argument("--num-wps", required=True, metavar="N", help="watchpoints (a count, 2-64)")
     realm.add_argument("--sve-vl", metavar="BITS", help="SVE vector length in bits (default: no SVE)")
     realm.add_argument("--pmu-counters", metavar="N", help="PMU event counters (default: no PMU)")
     realm.add_argument("--lpa2", action="store_true", help="the host uses LPA2 (52-bit) stage 2 tables")
     realm.add_argument(
-        "--hash", choices=["sha256", "sha512", "sha384"], default="sha256", help="default sha256"
+        "--hash",
+        choices=["sha256", "sha512", "sha384"],
+        help="the realm's hash algorithm (default sha256; with --vmm-type qemu sha512, rme-guest's default)",
     )
     realm.add_argument(
         "--rmm",
@@ -83,6 +106,51 @@ def build_parser() -> Parser:
     )
     mem.add_argument(
         "--vcpus", metavar="N", default="1", help="vCPUs, 1-512 (only vCPU 0 is runnable and measured)"
+    )
+    vmm = p.add_argument_group("a VMM's layout (instead of --load, --pc, --gpr, --ripas)")
+    vmm.add_argument(
+        "--vmm-type", choices=["kvmtool", "qemu"], help="place everything as this VMM does (default: --load)"
+    )
+    vmm.add_argument("--kernel", metavar="FILE", help="the arm64 Linux Image, uncompressed (default: none)")
+    vmm.add_argument("--initrd", metavar="FILE", help="the initrd (default: none)")
+    vmm.add_argument(
+        "--firmware",
+        metavar="FILE",
+        help="firmware (kvmtool -f, QEMU -bios) instead of a kernel (default: none)",
+    )
+    vmm.add_argument(
+        "--firmware-address", metavar="ADDR", help="kvmtool: where the firmware goes (default: the RAM base)"
+    )
+    vmm.add_argument(
+        "--memory",
+        "--mem",
+        metavar="SIZE",
+        help="guest RAM, e.g. 512M (kvmtool/QEMU -m; required for kvmtool, QEMU's default 128M)",
+    )
+    vmm.add_argument(
+        "--cmdline",
+        "--append",
+        metavar="ARGS",
+        help="kernel arguments: kvmtool -p (after kvmtool's own), QEMU -append (default: none)",
+    )
+    vmm.add_argument(
+        "--bootargs",
+        metavar="STRING",
+        help="the whole /chosen/bootargs string instead (default: as --cmdline)",
+    )
+    vmm.add_argument(
+        "--irqchip",
+        choices=["gicv3-its", "gicv3"],
+        default="gicv3-its",
+        help="GICv3 with or without ITS (kvmtool --irqchip, QEMU -M its=on|off; default gicv3-its)",
+    )
+    vmm.add_argument(
+        "--dtb",
+        metavar="FILE",
+        help="measure this DTB (e.g. the VMM's own) instead of generating one (default: generate)",
+    )
+    vmm.add_argument(
+        "--dump-dtb", metavar="FILE", help="write the measured DTB to FILE (default: not written)"
     )
     add_rows(p, output_rows(("hex", "base64", "json"), "hex"), {})
     return p
@@ -139,7 +207,7 @@ def build_plan(args: argparse.Namespace) -> LaunchPlan:
         if args.pmu_counters is not None
         else None,
         lpa2=args.lpa2,
-        hash_algo=args.hash,
+        hash_algo=args.hash or "sha256",
         rmm=args.rmm,
         ripas=tuple(ripas),
         ripas_first=args.ripas_first,
@@ -157,33 +225,128 @@ def build_plan(args: argparse.Namespace) -> LaunchPlan:
     return LaunchPlan.of([Init(Vendor.CCA, cca=params), *memory, *recs, Finalize()])
 
 
+_EXPLICIT = ("load", "load_unmeasured", "gpr", "ripas")
+_VMM_ONLY = (
+    "kernel",
+    "initrd",
+    "firmware",
+    "firmware_address",
+    "memory",
+    "cmdline",
+    "bootargs",
+    "dtb",
+    "dump_dtb",
+)
+
+
+def _pmu_counters(args: argparse.Namespace) -> int | None:
+    return parse_int(args.pmu_counters, "--pmu-counters", 0, 31) if args.pmu_counters is not None else None
+
+
+def _vmm_layout(args: argparse.Namespace, parser: Parser, vcpus: int) -> VmmLayout:
+    """The layout ``--vmm-type`` gives the inputs."""
+    if args.cmdline is not None and args.bootargs is not None:
+        parser.error("--cmdline and --bootargs cannot be used together")
+    dtb = read_file(args.dtb, "DTB") if args.dtb else None
+    images = {
+        name: read_file(getattr(args, name), name, MAX_IMAGE) if getattr(args, name) else None
+        for name in ("kernel", "initrd", "firmware")
+    }
+    its = args.irqchip == "gicv3-its"
+    pmu = args.pmu_counters is not None
+    if args.vmm_type == "qemu":
+        from pvmkit.vendors.cca.qemu import DEFAULT_RAM, QemuConfig, qemu_layout
+
+        if args.firmware_address is not None:
+            parser.error("--firmware-address is kvmtool's; QEMU loads -bios firmware at 0")
+        bootargs = args.bootargs if args.bootargs is not None else args.cmdline
+        ram = parse_size(args.memory) if args.memory else DEFAULT_RAM
+        return qemu_layout(QemuConfig(ram, vcpus, bootargs=bootargs, its=its, pmu=pmu, **images), dtb)
+    from pvmkit.vendors.cca.kvmtool import KVMTOOL_DEFAULT_BOOTARGS, KvmtoolConfig, kvmtool_layout
+
+    if args.memory is None:
+        parser.error("--vmm-type kvmtool needs --memory SIZE (kvmtool's default depends on the host)")
+    bootargs = args.bootargs
+    if bootargs is None:
+        bootargs = KVMTOOL_DEFAULT_BOOTARGS + (" " + args.cmdline if args.cmdline else "")
+    address = _address(args.firmware_address, "--firmware-address") if args.firmware_address else None
+    config = KvmtoolConfig(
+        parse_size(args.memory),
+        vcpus,
+        firmware_address=address,
+        bootargs=bootargs,
+        its=its,
+        pmu=pmu,
+        **images,
+    )
+    return kvmtool_layout(config, dtb)
+
+
+def _vmm_plan(args: argparse.Namespace, parser: Parser) -> tuple[LaunchPlan, VmmLayout]:
+    """The plan of a realm as ``--vmm-type`` lays it out."""
+    used = [f"--{d.replace('_', '-')}" for d in _EXPLICIT if getattr(args, d)]
+    used += ["--pc"] * (args.pc != "0") + ["--ripas-first"] * args.ripas_first
+    if used:
+        parser.error(f"{', '.join(used)} cannot be used with --vmm-type (the VMM decides the layout)")
+    from pvmkit.vendors.cca.vmm_layout import plan_of
+
+    vcpus = parse_int(args.vcpus, "--vcpus", 1, 512)
+    layout = _vmm_layout(args, parser, vcpus)
+    plan = plan_of(
+        layout,
+        num_bps=parse_int(args.num_bps, "--num-bps", 2, 64),
+        num_wps=parse_int(args.num_wps, "--num-wps", 2, 64),
+        vcpus=vcpus,
+        sve_vl=parse_int(args.sve_vl, "--sve-vl") if args.sve_vl is not None else None,
+        pmu_num_ctrs=_pmu_counters(args),
+        lpa2=args.lpa2,
+        hash_algo=args.hash or ("sha512" if args.vmm_type == "qemu" else "sha256"),
+        rmm=args.rmm,
+        host_ipa_bits=parse_int(args.ipa_bits, "--ipa-bits", 32, 52) if args.ipa_bits is not None else None,
+    )
+    return plan, layout
+
+
 def main(argv: list[str]) -> int:
     p = build_parser()
     args = p.parse_args(argv)
     fmt = output_format(args, "hex", p.error)
-    plan = build_plan(args)
+    layout = None
+    if args.vmm_type:
+        plan, layout = _vmm_plan(args, p)
+    else:
+        used = [f"--{d.replace('_', '-')}" for d in _VMM_ONLY if getattr(args, d)]
+        if used:
+            p.error(f"{', '.join(used)} need --vmm-type")
+        if args.ipa_bits is None:
+            p.error("--ipa-bits is required without --vmm-type")
+        plan = build_plan(args)
     from pvmkit.launch import Launcher
     from pvmkit.vendors.cca.measure import CcaMeasurer
 
     measurer = CcaMeasurer()
     rim = Launcher(measurer).run(plan)
+    if layout is not None and args.dump_dtb:
+        atomic_write(args.dump_dtb, layout.dtb)
     if fmt == "base64":
         print(base64.b64encode(rim).decode())
     elif fmt == "json":
         params = plan.init.cca
         assert params is not None
-        print_json(
-            {
-                "schema": "pvmkit.measure-cca/1",
-                "rim": rim.hex(),
-                "rim_slot": rim.ljust(64, b"\0").hex(),
-                "hash_algo": params.hash_algo,
-                "rmm": params.rmm,
-                "descriptors": measurer.descriptors,
-                "realm_flags": params.flags,
-                "ipa_bits": params.ipa_bits,
-                "pages": sum(op.pages for op in plan.memory),
-                "vcpus": len(plan.vcpus),
+        doc = {
+            "schema": "pvmkit.measure-cca/1",
+            "rim": rim.hex(),
+            "rim_slot": rim.ljust(64, b"\0").hex(),
+            "hash_algo": params.hash_algo,
+            "rmm": params.rmm,
+            "descriptors": measurer.descriptors,
+            "realm_flags": params.flags,
+            "ipa_bits": params.ipa_bits,
+            "pages": sum(op.pages for op in plan.memory),
+            "vcpus": len(plan.vcpus),
+        }
+        if layout is None:
+            doc |= {
                 "images": [
                     {
                         "ipa": f"{op.gpa:#x}",
@@ -196,7 +359,27 @@ def main(argv: list[str]) -> int:
                 "pc": args.pc,
                 "gprs": args.gpr,
             }
-        )
+        else:
+            files = {"kernel": args.kernel, "initrd": args.initrd, "firmware": args.firmware, "dtb": args.dtb}
+            doc |= {
+                "images": [
+                    {
+                        "ipa": f"{blob.gpa:#x}",
+                        "file": files.get(blob.label) or f"({blob.label}, generated)",
+                        "sha256": hashlib.sha256(blob.data).hexdigest(),
+                        "measured": True,
+                        "label": blob.label,
+                        "size": len(blob.data),
+                    }
+                    for blob in sorted(layout.blobs, key=lambda b: b.gpa)
+                ],
+                "pc": f"{layout.pc:#x}",
+                "gprs": [f"{i}={v:#x}" for i, v in enumerate(layout.gprs) if v],
+                "vmm": layout.vmm,
+                "dtb_gpa": f"{layout.dtb_gpa:#x}",
+                "dtb_sha256": hashlib.sha256(layout.dtb).hexdigest(),
+            }
+        print_json(doc)
     else:
         print(rim.hex())
     return 0
