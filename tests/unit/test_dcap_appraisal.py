@@ -263,3 +263,19 @@ def test_cache_does_not_hide_a_later_failure() -> None:
     for _ in range(2):
         assert appraise_quote(quote_bytes(c), collateral=good, at=at(c)).ok
         assert not appraise_quote(quote_bytes(c), collateral=bad, at=at(c)).ok
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_cached_results_equal_uncached(case_id: str) -> None:
+    """The steady state (everything cached) reports exactly what a fresh verification reports, and a
+    time outside the collateral's window is checked afresh, not answered from the cache."""
+    from pvmkit.attest.dcap_verify import clear_caches
+
+    c = case(case_id)
+    clear_caches()
+    fresh = appraise_quote(quote_bytes(c), collateral=collateral(c), at=at(c), allow_debug=True).to_dict()
+    cached = appraise_quote(quote_bytes(c), collateral=collateral(c), at=at(c), allow_debug=True).to_dict()
+    assert cached == fresh
+    later = dt.datetime(2049, 1, 1, tzinfo=dt.timezone.utc)  # past every collateral's nextUpdate
+    result = appraise_quote(quote_bytes(c), collateral=collateral(c), at=later, allow_debug=True)
+    assert not result.ok and result.tcb_status is None

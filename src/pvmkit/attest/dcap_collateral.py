@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from pvmkit.attest._x509 import (
     load_certificates,
     validity,
 )
-from pvmkit.attest.result import CheckList
+from pvmkit.attest.result import Check, CheckList
 from pvmkit.attest.tdx_verify import _check_ecdsa_signed_by, _ecdsa_p256
 from pvmkit.errors import CertificateError, FormatError, VerificationError
 from pvmkit.formats.intel_collateral import (
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["VerifiedCollateral", "load_crl", "verify_collateral"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class VerifiedCollateral:
     """Collateral whose every signature, chain and date checked at ``at``."""
 
@@ -146,7 +147,7 @@ def _crl_signed_by(crl_data: bytes, issuer_der: bytes, what: str) -> None:
     check_crl_signed_by(crl, issuer, what)
 
 
-def _crl_current(crl: Any, what: str, at: _dt.datetime) -> _dt.datetime:
+def _crl_current(crl: Any, what: str, at: _dt.datetime, starts: list[_dt.datetime]) -> _dt.datetime:
     last, nxt = crl.last_update_utc, crl.next_update_utc
     if at < last or nxt is None or at > nxt:
         until = nxt.isoformat() if nxt is not None else "no nextUpdate"
@@ -156,6 +157,7 @@ def _crl_current(crl: Any, what: str, at: _dt.datetime) -> _dt.datetime:
             expected=f"{last.isoformat()} .. {until}",
             actual=at.isoformat(),
         )
+    starts.append(last)
     return nxt  # type: ignore[no-any-return]
 
 
@@ -194,22 +196,71 @@ def _step(checks: CheckList, name: str, ok_detail: str, fn: Any, *args: Any) -> 
 _FAILED: Any = object()
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A collateral set that verified: its checks, and the window of times at which all of them pass
+    (the latest start and the earliest end of every validity period involved)."""
+
+    checks: tuple[Check, ...]
+    not_before: _dt.datetime
+    not_after: _dt.datetime
+    result: VerifiedCollateral
+
+
+#: (collateral, root pin) → :class:`_Verified`; only sets that verified, most recent last.
+_VERIFIED: OrderedDict[tuple[CollateralSet, str], _Verified] = OrderedDict()
+_VERIFIED_MAX = 64
+
+
+def clear_verified() -> None:
+    _VERIFIED.clear()
+
+
 def verify_collateral(
     collateral: CollateralSet, at: _dt.datetime, checks: CheckList, root_pin: str
 ) -> VerifiedCollateral | None:
     """Check every item of ``collateral`` at ``at`` against the pinned root (hex SHA-256 of its DER);
-    each step is recorded in ``checks``. The parsed collateral, or None when any step failed."""
+    each step is recorded in ``checks``. The parsed collateral, or None when any step failed.
+
+    A set that verified is remembered with the window of times at which every check passes: within it
+    the same checks are recorded again without redoing them (what they compare does not change)."""
+    key = (collateral, root_pin)
+    known = _VERIFIED.get(key)
+    if known is not None and known.not_before <= at <= known.not_after:
+        _VERIFIED.move_to_end(key)
+        checks.checks.extend(known.checks)
+        return known.result
+    start = len(checks.checks)
+    starts: list[_dt.datetime] = []
+    expiries: list[_dt.datetime] = []
+    result = _verify_collateral(collateral, at, checks, root_pin, starts, expiries)
+    if result is not None:
+        _VERIFIED[key] = _Verified(tuple(checks.checks[start:]), max(starts), min(expiries), result)
+        while len(_VERIFIED) > _VERIFIED_MAX:
+            _VERIFIED.popitem(last=False)
+    return result
+
+
+def _verify_collateral(
+    collateral: CollateralSet,
+    at: _dt.datetime,
+    checks: CheckList,
+    root_pin: str,
+    starts: list[_dt.datetime],
+    expiries: list[_dt.datetime],
+) -> VerifiedCollateral | None:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     c = collateral
     before = len(checks.failures)
-    expiries: list[_dt.datetime] = []
 
     def chain(data: bytes, what: str, leaf_cn: tuple[str, ...]) -> tuple[Any, Any]:
         leaf, root = _issuer_chain(data, root_pin, what, leaf_cn)
         for cert, name in ((leaf, f"{what} {common_name(leaf)}"), (root, f"{what} root")):
             check_validity(cert, name, at)
-            expiries.append(validity(cert)[1])
+            window = validity(cert)
+            starts.append(window[0])
+            expiries.append(window[1])
         return leaf, root
 
     tcb_chain = _step(
@@ -228,7 +279,7 @@ def verify_collateral(
         if root is None:
             raise VerificationError("root CA CRL: no verified root to check it with (TCB Info chain failed)")
         _crl_signed_by(c.root_ca_crl, root.public_bytes(Encoding.DER), "root CA CRL")
-        expiries.append(_crl_current(crl, "root CA CRL", at))
+        expiries.append(_crl_current(crl, "root CA CRL", at, starts))
         return crl
 
     root_crl_obj = _step(
@@ -274,6 +325,7 @@ def verify_collateral(
         args = (parsed.issue_date, parsed.next_update, item, at)
         if _step(checks, f"collateral.{name}.dates", dates, _dates, *args) is _FAILED:
             return None
+        starts.append(parsed.issue_date)
         expiries.append(parsed.next_update)
         return parsed
 
@@ -302,7 +354,7 @@ def verify_collateral(
         revoked_check(ca, "PCK CA certificate")
         crl = load_crl(c.pck_crl, "PCK CRL")
         _crl_signed_by(c.pck_crl, ca.public_bytes(Encoding.DER), "PCK CRL")
-        expiries.append(_crl_current(crl, "PCK CRL", at))
+        expiries.append(_crl_current(crl, "PCK CRL", at, starts))
         return crl, ca
 
     pck = _step(

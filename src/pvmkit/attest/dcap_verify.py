@@ -28,10 +28,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pvmkit.attest._x509 import check_crl, check_validity, common_name, utc
+from pvmkit.attest._x509 import check_crl, check_validity, common_name, utc, validity
 from pvmkit.attest.dcap_collateral import VerifiedCollateral, verify_collateral
 from pvmkit.attest.intel_tcb import ACCEPTABLE_STATUSES, QuoteTcbFacts, TcbEvaluation, evaluate_tcb
-from pvmkit.attest.result import CheckList
+from pvmkit.attest.result import Check, CheckList
 from pvmkit.attest.tdx_verify import (
     BODY_FIELD_OFFSETS,
     INTEL_SGX_ROOT_CA_SHA256,
@@ -47,7 +47,9 @@ from pvmkit.formats.sgx_pck_extension import SGX_EXTENSION_OID, PckExtension, pa
 from pvmkit.formats.sgx_quote import SgxQuote, parse_dcap_quote
 from pvmkit.formats.tdx_quote import ATT_KEY_ECDSA_P256, CERT_DATA_PCK_CHAIN, INTEL_QE_VENDOR_ID, Quote
 
-__all__ = ["DcapAppraisal", "DcapSignatures", "appraise_quote", "verify_dcap_signatures"]
+__all__ = ["DcapAppraisal", "DcapSignatures", "appraise_quote", "clear_caches", "verify_dcap_signatures"]
+
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 #: TD_ATTRIBUTES bit 0 (DEBUG); SGX enclave ATTRIBUTES.FLAGS bit 1 (DEBUG).
 TD_ATTRIBUTES_DEBUG = 1
@@ -61,7 +63,7 @@ class DcapSignatures:
     quote: Quote | SgxQuote
     at: _dt.datetime
     checks: CheckList
-    pck_certs: tuple[Any, ...] | None
+    platform: _PckPlatform | None
     pck: PckExtension | None
     collateral: VerifiedCollateral | None
 
@@ -150,6 +152,32 @@ def _body_dict(q: Quote | SgxQuote) -> dict[str, str]:
     return body
 
 
+def clear_caches() -> None:
+    """Forget every content-keyed cache of DCAP verification (PCK chains, QE report signatures, PCK
+    extensions, attestation keys, collateral chains, signatures, CRLs and parsed documents): the next
+    quote is verified from nothing, as a fresh process would (the bench's uncached path)."""
+    from pvmkit.attest import dcap_collateral, intel_tcb, tdx_verify
+
+    for cached in (
+        intel_tcb._evaluate,
+        intel_tcb.ordered_levels,
+        tdx_verify.pck_chain_certs,
+        _qe_report_signed,
+        _attestation_key,
+        _pck_extension,
+        _pck_platform,
+        _pck_revocation,
+        dcap_collateral.load_crl,
+        dcap_collateral._issuer_chain,
+        dcap_collateral._signed_json_ok,
+        dcap_collateral._crl_signed_by,
+        dcap_collateral._parse_tcb,
+        dcap_collateral._parse_qe,
+    ):
+        cached.cache_clear()
+    dcap_collateral.clear_verified()
+
+
 # --------------------------------------------------------------------------------------------------
 # layer 2: cryptographic verification
 
@@ -228,7 +256,6 @@ def verify_dcap_signatures(
     checks: CheckList | None = None,
 ) -> DcapSignatures:
     """Layer 2: every signature, chain, CRL and collateral check, each recorded; see the module doc."""
-    from cryptography.hazmat.primitives.serialization import Encoding
 
     checks = CheckList() if checks is None else checks
     if isinstance(quote, SgxQuote):
@@ -242,20 +269,21 @@ def verify_dcap_signatures(
             "quote.trailing",
             f"ignored {len(quote.trailing)} bytes after the quote (no signature covers them)",
         )
-    certs: tuple[Any, ...] | None = None
+    platform: _PckPlatform | None = None
     pck: PckExtension | None = None
     if form_ok:
         chain = quote.signature_data.pck_chain
         pem = b"".join(chain.pem_certificates) if chain is not None else b""
 
         def pck_chain() -> None:
-            nonlocal certs
+            nonlocal platform
             if not pem:
                 raise FormatError("the quote's PCK chain holds no PEM certificate", what="pck chain")
-            found = pck_chain_certs(pem, root_pin)
-            for cert, what in zip(found, ("pck", "pck ca", "root"), strict=True):
-                check_validity(cert, what, at)
-            certs = found
+            found = _pck_platform(pem, root_pin)
+            if not found.not_before <= at <= found.not_after:  # name the certificate that is out
+                for cert, what in zip(found.certs, ("pck", "pck ca", "root"), strict=True):
+                    check_validity(cert, what, at)
+            platform = found
 
         _record(
             checks,
@@ -266,7 +294,8 @@ def verify_dcap_signatures(
         )
     else:
         checks.not_performed("chain.pck", "the quote's form is not one pvmkit verifies")
-    pck_der = b"" if certs is None else certs[0].public_bytes(Encoding.DER)
+    certs = None if platform is None else platform.certs
+    pck_der = b"" if platform is None else platform.pck_der
     if certs is not None:
 
         def extension() -> None:
@@ -307,8 +336,8 @@ def verify_dcap_signatures(
     verified: VerifiedCollateral | None = None
     if collateral is not None:
         verified = verify_collateral(collateral, at, checks, root_pin)
-        if certs is not None and verified is not None:
-            _pck_revocation(checks, certs, verified, pck_der)
+        if platform is not None and verified is not None:
+            checks.checks.extend(_pck_revocation(platform, verified))
         elif certs is not None:
             checks.not_performed("crl.pck", "the collateral did not verify")
     elif certs is not None and (pck_crl is not None or root_crl is not None):
@@ -332,17 +361,46 @@ def verify_dcap_signatures(
             )
     else:
         checks.not_performed("crl.pck", "no PCK CRL given (--collateral or --pck-crl)")
-    return DcapSignatures(quote, at, checks, certs, pck, verified)
+    return DcapSignatures(quote, at, checks, platform, pck, verified)
 
 
-def _pck_revocation(
-    checks: CheckList, certs: tuple[Any, ...], collateral: VerifiedCollateral, pck_der: bytes
-) -> None:
-    """QVL 4.1.2.4.6/7: the PCK CRL is the PCK issuer's (names equal byte for byte, a CA), the PCK is
-    not on it; the PCK's CA is not on the root CA CRL."""
+@dataclass(frozen=True, eq=False)
+class _PckPlatform:
+    """A quote's PCK chain once verified (cached by content): the certificates, the PCK's DER, the
+    window in which all three are valid, and the names the result reports."""
+
+    certs: tuple[Any, ...]
+    pck_der: bytes
+    not_before: _dt.datetime
+    not_after: _dt.datetime
+    pck_subject: str
+    pck_issuer: str
+
+
+@functools.lru_cache(maxsize=64)
+def _pck_platform(pem: bytes, root_pin: str) -> _PckPlatform:
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    pck_cert, ca, _root = certs
+    certs = pck_chain_certs(pem, root_pin)
+    windows = [validity(cert) for cert in certs]
+    return _PckPlatform(
+        certs,
+        certs[0].public_bytes(Encoding.DER),
+        max(w[0] for w in windows),
+        min(w[1] for w in windows),
+        certs[0].subject.rfc4514_string(),
+        certs[1].subject.rfc4514_string(),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _pck_revocation(platform: _PckPlatform, collateral: VerifiedCollateral) -> tuple[Check, ...]:
+    """QVL 4.1.2.4.6/7: the PCK CRL is the PCK issuer's (names equal byte for byte, a CA), the PCK is
+    not on it; the PCK's CA is not on the root CA CRL. Cached per (chain, verified collateral)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    checks = CheckList()
+    pck_cert, ca, _root = platform.certs
     crl, crl_ca = collateral.pck_crl, collateral.pck_crl_issuer
     if crl.issuer.public_bytes() != pck_cert.issuer.public_bytes() or crl_ca.public_bytes(
         Encoding.DER
@@ -354,7 +412,7 @@ def _pck_revocation(
             expected=common_name(ca),
             actual=common_name(crl_ca),
         )
-        return
+        return tuple(checks)
     entry = crl.get_revoked_certificate_by_serial_number(pck_cert.serial_number)
     if entry is not None:
         checks.failed(
@@ -367,6 +425,7 @@ def _pck_revocation(
         checks.failed("crl.root", f"{common_name(ca)} is revoked by the root CA CRL")
     else:
         checks.passed("crl.root", f"{common_name(ca)} not on the root CA CRL")
+    return tuple(checks)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -477,7 +536,7 @@ def appraise_quote(
     Info or QE Identity JSON), InputError for a bad pin or status name; every other problem is a
     failed check."""
     pin = trusted_root_sha256.strip().lower().replace(":", "")
-    if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):
+    if len(pin) != 64 or not set(pin) <= _HEX_DIGITS:
         raise InputError(f"trusted root SHA-256 must be 64 hex digits, got {trusted_root_sha256!r}")
     accept = frozenset(accept_status)
     unknown = sorted(accept - set(ACCEPTABLE_STATUSES))
@@ -513,7 +572,7 @@ def appraise_quote(
         else:
             _check_status(checks, tcb, accept)
     _validate(checks, parsed, expected, allow_debug)
-    certs = sigs.pck_certs
+    platform = sigs.platform
     return DcapAppraisal(
         quote=parsed,
         at=when,
@@ -522,6 +581,6 @@ def appraise_quote(
         pck=sigs.pck,
         collateral=sigs.collateral,
         root_sha256=pin,
-        pck_subject=None if certs is None else certs[0].subject.rfc4514_string(),
-        pck_issuer=None if certs is None else certs[1].subject.rfc4514_string(),
+        pck_subject=None if platform is None else platform.pck_subject,
+        pck_issuer=None if platform is None else platform.pck_issuer,
     )

@@ -16,10 +16,11 @@ None when a step is terminal (Intel ``STATUS_TCB_INFO_MISMATCH``, ``STATUS_TDX_M
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from pvmkit.attest.result import CheckList
+from pvmkit.attest.result import Check, CheckList
 from pvmkit.formats.intel_collateral import EnclaveIdentity, IdentityTcbLevel, PlatformTcbLevel, TcbInfo
 from pvmkit.formats.sgx_pck_extension import PckExtension
 from pvmkit.formats.tdx_quote import EnclaveReport
@@ -139,7 +140,8 @@ def _sort_key(level: PlatformTcbLevel) -> tuple[tuple[int, ...], int, tuple[int,
     return (level.sgx_components, level.pcesvn, level.tdx_components or ())
 
 
-def ordered_levels(tcb_info: TcbInfo) -> list[PlatformTcbLevel]:
+@functools.lru_cache(maxsize=64)
+def ordered_levels(tcb_info: TcbInfo) -> tuple[PlatformTcbLevel, ...]:
     """The platform levels highest first, equal keys collapsed to the first (QVL keeps them in a
     ``std::set`` ordered by SGX components, PCESVN, then TDX components; PCS serves them so)."""
     seen: set[tuple[tuple[int, ...], int, tuple[int, ...]]] = set()
@@ -148,7 +150,7 @@ def ordered_levels(tcb_info: TcbInfo) -> list[PlatformTcbLevel]:
         if _sort_key(level) not in seen:
             seen.add(_sort_key(level))
             out.append(level)
-    return out
+    return tuple(out)
 
 
 def _tdx_start(tee_tcb_svn: bytes) -> int:
@@ -331,7 +333,25 @@ def _relaunch(
 def evaluate_tcb(
     facts: QuoteTcbFacts, tcb_info: TcbInfo, qe_identity: EnclaveIdentity, checks: CheckList
 ) -> TcbEvaluation | None:
-    """Evaluate; every step becomes a check in ``checks``. None when a step failed terminally."""
+    """Evaluate; every step becomes a check in ``checks``. None when a step failed terminally.
+    Cached per (facts, TCB Info, QE Identity): a platform's quotes give the same facts."""
+    steps, result = _evaluate(facts, tcb_info, qe_identity)
+    checks.checks.extend(steps)
+    return result
+
+
+@functools.lru_cache(maxsize=256)
+def _evaluate(
+    facts: QuoteTcbFacts, tcb_info: TcbInfo, qe_identity: EnclaveIdentity
+) -> tuple[tuple[Check, ...], TcbEvaluation | None]:
+    checks = CheckList()
+    result = _evaluate_into(facts, tcb_info, qe_identity, checks)
+    return tuple(checks), result
+
+
+def _evaluate_into(
+    facts: QuoteTcbFacts, tcb_info: TcbInfo, qe_identity: EnclaveIdentity, checks: CheckList
+) -> TcbEvaluation | None:
     ok = True
     tdx = facts.tee == "TDX"
     # 4.1.2.4.9/10: the TCB Info is for this TEE, FMSPC and PCE-ID

@@ -219,9 +219,10 @@ class TdxModuleIdentity:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TcbInfo:
-    """A TCB Info v3 (``id`` SGX or TDX)."""
+    """A TCB Info v3 (``id`` SGX or TDX). Compared and hashed by identity (a parsed document is one
+    object; verifiers cache per document)."""
 
     id: str
     version: int
@@ -283,9 +284,9 @@ def parse_tcb_info(text: bytes | str) -> TcbInfo:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EnclaveIdentity:
-    """An Enclave Identity v2 (``id`` QE, TD_QE, QVE or QAE)."""
+    """An Enclave Identity v2 (``id`` QE, TD_QE, QVE or QAE). Compared and hashed by identity."""
 
     id: str
     version: int

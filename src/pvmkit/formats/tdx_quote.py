@@ -69,6 +69,8 @@ _T = TypeVar("_T", bound="_Fixed")
 
 
 _INT_FMT = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q"}
+#: Each layout's struct format, computed once per class (parsing a quote reads several layouts).
+_FORMATS: dict[type, str] = {}
 
 
 class _Fixed:
@@ -79,11 +81,15 @@ class _Fixed:
 
     @classmethod
     def size(cls) -> int:
-        return sum(struct.calcsize("<" + _INT_FMT[k]) if isinstance(k, str) else k for _, k in cls.LAYOUT)
+        return struct.calcsize(cls._fmt())
 
     @classmethod
     def _fmt(cls) -> str:
-        return "<" + "".join(_INT_FMT[k] if isinstance(k, str) else f"{k}s" for _, k in cls.LAYOUT)
+        fmt = _FORMATS.get(cls)
+        if fmt is None:
+            fmt = "<" + "".join(_INT_FMT[k] if isinstance(k, str) else f"{k}s" for _, k in cls.LAYOUT)
+            _FORMATS[cls] = fmt
+        return fmt
 
     @classmethod
     def parse(cls: type[_T], data: bytes | bytearray | memoryview, offset: int = 0) -> _T:
