@@ -155,10 +155,16 @@ SVSM_GROUP = "Coconut SVSM (snp)"
 
 
 def amd_launch_rows(
-    vendors: tuple[str, ...] = AMD_VENDORS, *, vendor_required: bool = True, policy: bool = True
+    vendors: tuple[str, ...] = AMD_VENDORS,
+    *,
+    vendor_required: bool = True,
+    policy: bool = True,
+    digests: bool = False,
 ) -> list[Opt]:
     """The options that describe an AMD (or sw) launch: ``pvmkit measure``, ``pvmkit
-    sev-launch-measure`` and ``pvmkit launch --vendor sev|sev-es|snp`` (groups: :data:`AMD_GROUPS`)."""
+    sev-launch-measure`` and ``pvmkit launch --vendor sev|sev-es|snp`` (groups: :data:`AMD_GROUPS`).
+    ``digests`` adds the inputs-as-digests options of predictions (``--ovmf-description``,
+    ``--kernel-sha256``, ``--initrd-sha256``)."""
     rows = [
         Opt(
             "--vendor",
@@ -228,6 +234,27 @@ def amd_launch_rows(
             help="OVMF_VARS file (its size is used)",
         ),
     ]
+    if digests:
+        rows += [
+            Opt(
+                "--ovmf-description",
+                metavar="FILE",
+                help="snp/sw: the firmware as described by 'pvmkit inspect --json' (its SEV metadata, "
+                "reset EIP, footer table and snp_hash_seed) instead of the image",
+            ),
+            Opt(
+                "--kernel-sha256",
+                metavar="HEX",
+                group=KERNEL_GROUP,
+                help="the kernel's SHA-256 instead of the kernel (the kernel hashes table is all it changes)",
+            ),
+            Opt(
+                "--initrd-sha256",
+                metavar="HEX",
+                group=KERNEL_GROUP,
+                help="the initrd's SHA-256 instead of the initrd (needs --kernel or --kernel-sha256)",
+            ),
+        ]
     if policy:
         rows.append(
             Opt(

@@ -596,6 +596,10 @@ def _tdvf_text(meta: Any, verbose: bool) -> list[str]:
 
 
 def _ovmf_json(fw: Any) -> dict[str, Any]:
+    """The image's SEV facts; with ``snp_hash_seed`` (the SNP launch digest after the firmware pages)
+    this is the firmware description ``--ovmf-description`` reads (pvmkit.formats.ovmf_description)."""
+    from pvmkit.vendors.amd.builder import snp_firmware_digest
+
     return {
         "size": fw.size,
         "footer_table": {guid: {"offset": e.offset, "data": e.data.hex()} for guid, e in fw.table.items()},
@@ -608,6 +612,7 @@ def _ovmf_json(fw: Any) -> dict[str, Any]:
         "hashes_table": list(fw.hashes_table) if fw.hashes_table else None,
         "secret_area": list(fw.secret_area) if fw.secret_area else None,
         "svsm_info_offset": fw.svsm_info_offset,
+        "snp_hash_seed": snp_firmware_digest(fw).hex(),
     }
 
 

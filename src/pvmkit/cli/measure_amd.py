@@ -66,7 +66,7 @@ TABLE = OptionTable(
     "measure",
     "Predict the launch digest of an AMD SEV/SEV-ES/SEV-SNP (or sw) guest.",
     [
-        *amd_launch_rows(),
+        *amd_launch_rows(digests=True),
         *output_rows(("hex", "base64", "json"), "hex"),
         Opt(
             "--dump-vmsa", metavar="DIR", help="write the measured VMSAs as DIR/vmsa<N>.bin (DIR must exist)"
@@ -131,13 +131,22 @@ def launch_from_args(args: argparse.Namespace, p: Any, *, policy_arg: bool = Tru
     from pvmkit.vendors.amd.builder import AmdLaunch
 
     vendor = Vendor(args.vendor)
-    if args.firmware is None:
+    description = getattr(args, "ovmf_description", None)
+    if args.firmware is None and description is None:
         p.error("--firmware FILE is required")
+    if args.firmware is not None and description is not None:
+        p.error("give --firmware or --ovmf-description, not both")
     try:
         vmm = Vmm(args.vmm_type.lower())
     except ValueError:
         p.error(f"unknown VMM type {args.vmm_type!r} (qemu, ec2, gce)")
-    if (args.initrd is not None or args.cmdline is not None) and args.kernel is None:
+    kernel_sha256, initrd_sha256 = getattr(args, "kernel_sha256", None), getattr(args, "initrd_sha256", None)
+    if args.kernel is not None and kernel_sha256 is not None:
+        p.error("give --kernel or --kernel-sha256, not both")
+    if args.initrd is not None and initrd_sha256 is not None:
+        p.error("give --initrd or --initrd-sha256, not both")
+    has_kernel = args.kernel is not None or kernel_sha256 is not None
+    if (args.initrd is not None or initrd_sha256 is not None or args.cmdline is not None) and not has_kernel:
         p.error("--initrd and --cmdline need --kernel")
     counts = parse_vcpus(args.vcpus)
     sig = _vcpu_sig(args, p, needed=vendor.has_vmsa and vmm is Vmm.QEMU)
@@ -149,14 +158,28 @@ def launch_from_args(args: argparse.Namespace, p: Any, *, policy_arg: bool = Tru
     if policy_arg and args.policy is not None:
         policy = parse_int(args.policy, "--policy", 0, (1 << (64 if vendor.snp_like else 32)) - 1)
     init_path = InitPath(args.init_path) if args.init_path is not None else None
-    firmware = parse_ovmf(map_file(args.firmware, "a firmware image", MAX_IMAGE))
-    hashes = None
-    if args.kernel is not None:
-        from pvmkit.formats.sev_hashes import hash_kernel_inputs
+    if description is not None:
+        if not vendor.snp_like:
+            raise InputError(
+                f"--ovmf-description: a {vendor.value} launch digest hashes the whole firmware image; "
+                "give --firmware FILE (only snp and sw resume from the description's hash seed)"
+            )
+        if seed is not None:
+            p.error("--ovmf-description carries the firmware digest: leave out --ovmf-hash")
+        import json
 
-        kernel = map_file(args.kernel, "a kernel")
-        initrd = map_file(args.initrd, "an initrd") if args.initrd is not None else None
-        hashes = hash_kernel_inputs(kernel, initrd, args.cmdline)
+        from pvmkit.formats.ovmf_description import read_description
+
+        try:
+            doc = json.loads(read_file(description, "a firmware description"))
+        except ValueError:
+            raise InputError(f"--ovmf-description {description}: not JSON") from None
+        firmware, seed = read_description(doc, f"--ovmf-description {description}")
+    else:
+        firmware = parse_ovmf(map_file(args.firmware, "a firmware image", MAX_IMAGE))
+    hashes = None
+    if has_kernel:
+        hashes = _kernel_hashes(args, kernel_sha256, initrd_sha256)
     svsm = None
     vars_size = 0
     if args.svsm is not None:
@@ -184,6 +207,20 @@ def launch_from_args(args: argparse.Namespace, p: Any, *, policy_arg: bool = Tru
         vars_size=vars_size,
     )
     return launch, counts
+
+
+def _kernel_hashes(args: argparse.Namespace, kernel_sha256: str | None, initrd_sha256: str | None) -> Any:
+    """The kernel hashes table's three SHA-256s, from the files or given as digests."""
+    from pvmkit.formats.sev_hashes import SevHashes, hash_kernel_inputs
+
+    kernel = map_file(args.kernel, "a kernel") if args.kernel is not None else b""
+    initrd = map_file(args.initrd, "an initrd") if args.initrd is not None else None
+    hashes = hash_kernel_inputs(kernel, initrd, args.cmdline)
+    return SevHashes(
+        cmdline=hashes.cmdline,
+        initrd=parse_hex(initrd_sha256, 32, "--initrd-sha256") if initrd_sha256 else hashes.initrd,
+        kernel=parse_hex(kernel_sha256, 32, "--kernel-sha256") if kernel_sha256 else hashes.kernel,
+    )
 
 
 def _encode(digest: bytes, fmt: str) -> str:
@@ -252,6 +289,12 @@ def _sha256(path: str | None) -> str | None:
     return hashlib.sha256(map_file(path)).hexdigest()
 
 
+def _given_or_file(args: argparse.Namespace, name: str) -> str | None:
+    """--NAME-sha256 as given (lowercase), else the SHA-256 of --NAME's file, else None."""
+    given = getattr(args, f"{name}_sha256", None)
+    return parse_hex(given, 32, f"--{name}-sha256").hex() if given else _sha256(getattr(args, name))
+
+
 def _inputs(args: argparse.Namespace, launch: Any) -> dict[str, object]:
     """What the measurement was computed from (docs/cli.md, JSON record): enough to reproduce it."""
     import hashlib
@@ -267,9 +310,9 @@ def _inputs(args: argparse.Namespace, launch: Any) -> dict[str, object]:
         "sev_features": f"{init.sev_features:#x}" if launch.vendor.has_vmsa else None,
         "policy": f"{init.policy:#x}",
         "firmware_sha256": _sha256(args.firmware),
-        "ovmf_hash": args.ovmf_hash and parse_hex(args.ovmf_hash, 48, "--ovmf-hash").hex(),
-        "kernel_sha256": _sha256(args.kernel),
-        "initrd_sha256": _sha256(args.initrd),
+        "ovmf_hash": launch.seed.hex() if launch.seed is not None else None,
+        "kernel_sha256": _given_or_file(args, "kernel"),
+        "initrd_sha256": _given_or_file(args, "initrd"),
         "cmdline_sha256": None if cmdline is None else hashlib.sha256(cmdline.encode()).hexdigest(),
         "svsm_sha256": _sha256(args.svsm),
         "vars_size": launch.vars_size if args.svsm is not None else None,

@@ -34,6 +34,10 @@ DEFAULT_MAX_COMBINATIONS = 1_000_000
 
 #: Options that take a set (option spellings → destination). Comma lists: ``_COMMA``.
 _AMD_SETS = {
+    "--ovmf-description": "ovmf_description",
+    "--kernel-sha256": "kernel_sha256",
+    "--initrd-sha256": "initrd_sha256",
+    "--cmdline": "append",
     "--vcpus": "vcpus",
     "--vcpu-type": "vcpu_type",
     "--vmm-type": "vmm_type",
@@ -151,30 +155,46 @@ def _limit(args: argparse.Namespace, combinations: int) -> None:
         )
 
 
+#: One input of a base combination: (measure option, its value), e.g. ("--kernel-sha256", "ab…").
+Input = tuple[str, str]
+
+
 def _inputs(
     argv: list[str],
     vendor: str,
-    firmware: str,
-    firmware_sha256: str,
-    kernel: str | None,
-    initrd: str | None,
+    firmware: Input,
+    kernel: Input | None,
+    initrd: Input | None,
     cmdline_option: str,
     cmdline: str | None,
 ) -> tuple[list[str], dict[str, str | int]]:
-    """One base combination's measure arguments and the description of its inputs (an origin)."""
-    origin: dict[str, str | int] = {
-        "vendor": vendor,
-        "firmware": firmware,
-        "firmware_sha256": firmware_sha256,
-    }
-    for option, path in (("--kernel", kernel), ("--initrd", initrd)):
-        if path is not None:
-            argv += [option, path]
-            origin[f"{option[2:]}_sha256"] = _sha256_file(path)
+    """One base combination's measure arguments and the description of its inputs (an origin):
+    files by path and SHA-256, digests as given."""
+    origin: dict[str, str | int] = {"vendor": vendor}
+    for given in (firmware, kernel, initrd):
+        if given is None:
+            continue
+        option, value = given
+        argv += [option, value]
+        name = option[2:].removesuffix("-sha256").replace("-", "_")
+        if option.endswith("-sha256"):
+            origin[f"{name}_sha256"] = value.lower()
+        elif name == "ovmf_description":
+            origin["firmware_description"] = value
+        else:
+            if name in ("ovmf", "firmware"):
+                origin["firmware"] = value
+                name = "firmware"
+            origin[f"{name}_sha256"] = _sha256_file(value)
     if cmdline is not None:
         argv += [cmdline_option, cmdline]
         origin["cmdline"] = cmdline
     return argv, origin
+
+
+def _given(sets: dict[str, list[str]], *options: tuple[str, str]) -> list[Input]:
+    """The inputs of a set given by any of ``options`` ((option, set key) pairs), in order."""
+    return [(option, value) for option, key in options for value in _unique(sets.get(key, []))]
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -197,10 +217,11 @@ def _amd(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
     from pvmkit.vendors.amd.cpu import vcpu_signature
 
     mp = measure_parser()
-    if "ovmf" not in sets:
+    firmwares = _given(sets, ("--firmware", "ovmf"), ("--ovmf-description", "ovmf_description"))
+    if not firmwares:
         mp.error(
-            "--ovmf FILE is required (reference values of a sw guest without firmware: pvmkit measure "
-            "--vendor sw --output-format json, then --expect)"
+            "--firmware FILE (or --ovmf-description FILE) is required (reference values of a sw guest "
+            "without firmware: pvmkit measure --vendor sw --output-format json, then --expect)"
         )
     counts = sorted({n for item in sets.get("vcpus", ["1"]) for n in parse_vcpus(item)})
     types = [(name, vcpu_signature(name)) for name in _unique(sets.get("vcpu_type", []))]
@@ -217,28 +238,24 @@ def _amd(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
     if types:  # the measure parser wants one vCPU model for the qemu profile; the matrix sets it
         base_argv += ["--vcpu-type", types[0][0]]
     bases = []
-    for ovmf, kernel, initrd, append in itertools.product(
-        _unique(sets["ovmf"]),
-        _optional(sets.get("kernel")),
-        _optional(sets.get("initrd")),
-        _optional(sets.get("append")),
+    kernels: list[Input | None] = [
+        *_given(sets, ("--kernel", "kernel"), ("--kernel-sha256", "kernel_sha256"))
+    ]
+    initrds: list[Input | None] = [
+        *_given(sets, ("--initrd", "initrd"), ("--initrd-sha256", "initrd_sha256"))
+    ]
+    for firmware, kernel, initrd, append in itertools.product(
+        firmwares, kernels or [None], initrds or [None], _optional(sets.get("append"))
     ):
-        argv, origin = _inputs(
-            [*base_argv, "--ovmf", ovmf],
-            args.vendor,
-            ovmf,
-            _sha256_file(ovmf),
-            kernel,
-            initrd,
-            "--append",
-            append,
-        )
+        argv, origin = _inputs([*base_argv], args.vendor, firmware, kernel, initrd, "--cmdline", append)
         margs = mp.parse_args(argv)
         if types == [] and margs.vcpu_sig is None and margs.vcpu_family is None:
             types = [("", 0)]
         launch, _ = launch_from_args(margs, mp)
         if not types:
             types = [(f"sig {launch.vcpu_sig:#x}", launch.vcpu_sig)]
+        if "firmware_description" in origin and launch.seed is not None:
+            origin["snp_hash_seed"] = launch.seed.hex()
         bases.append((launch, origin))
     if types == [("", 0)] and any(v is Vmm.QEMU for v in vmms) and args.vendor != "sev":
         mp.error(
@@ -285,12 +302,11 @@ def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
     for firmware_path, kernel, initrd, cmdline in combos:
         firmware = bytes(map_file(firmware_path, "a firmware image", MAX_IMAGE))
         argv, origin = _inputs(
-            ["--vendor", "tdx", *rest, "--firmware", firmware_path],
+            ["--vendor", "tdx", *rest],
             "tdx",
-            firmware_path,
-            hashlib.sha256(firmware).hexdigest(),
-            kernel,
-            initrd,
+            ("--firmware", firmware_path),
+            ("--kernel", kernel) if kernel is not None else None,
+            ("--initrd", initrd) if initrd is not None else None,
             "--cmdline",
             cmdline,
         )
