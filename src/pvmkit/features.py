@@ -2,19 +2,13 @@
 
 Bit names and numbers: AMD APM vol. 2, "SEV_FEATURES" (VMSA offset 0x3B0); pvmkit spec amd.md §5.1.
 KVM's names differ for bit 5: the APM calls it DebugVirtualization, KVM/QEMU call it DebugSwap.
-
-The table is plain integers, so plan validation on the start-up path of ``pvmkit measure`` does not
-import :mod:`enum`. :class:`SevFeature`, the same bits as an :class:`enum.IntFlag`, is created from
-this table the first time something asks for it (``pvmkit._sev_feature``).
 """
 
 from __future__ import annotations
 
-from pvmkit.errors import FeatureError
+import enum
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from pvmkit._sev_feature import SevFeature
+from pvmkit.errors import FeatureError
 
 __all__ = [
     "KNOWN_SEV_FEATURES",
@@ -24,26 +18,30 @@ __all__ = [
     "parse_sev_features",
 ]
 
-#: SEV_FEATURES bit names (KVM's spelling) → bit values, lowest bit first (APM vol. 2, table
-#: "SEV_FEATURES"; spec amd.md §5.1). ``SevFeature`` has exactly these members.
-SEV_FEATURE_BITS: dict[str, int] = {
-    "SNP_ACTIVE": 1 << 0,
-    "VTOM": 1 << 1,
-    "REFLECT_VC": 1 << 2,
-    "RESTRICTED_INJECTION": 1 << 3,
-    "ALTERNATE_INJECTION": 1 << 4,
-    "DEBUG_SWAP": 1 << 5,  # APM: DebugVirtualization
-    "PREVENT_HOST_IBS": 1 << 6,
-    "BTB_ISOLATION": 1 << 7,
-    "VMPL_SSS": 1 << 8,
-    "SECURE_TSC": 1 << 9,
-    "VMGEXIT_PARAMETER": 1 << 10,
-    "IBS_VIRTUALIZATION": 1 << 12,
-    "VMSA_REG_PROT": 1 << 14,
-    "SMT_PROTECTION": 1 << 15,
-    "SECURE_AVIC": 1 << 16,
-    "IBPB_ON_ENTRY": 1 << 21,
-}
+
+class SevFeature(enum.IntFlag):
+    """SEV_FEATURES bits, KVM's names (AMD APM vol. 2, table "SEV_FEATURES"; spec amd.md §5.1)."""
+
+    SNP_ACTIVE = 1 << 0
+    VTOM = 1 << 1
+    REFLECT_VC = 1 << 2
+    RESTRICTED_INJECTION = 1 << 3
+    ALTERNATE_INJECTION = 1 << 4
+    DEBUG_SWAP = 1 << 5  # APM: DebugVirtualization
+    PREVENT_HOST_IBS = 1 << 6
+    BTB_ISOLATION = 1 << 7
+    VMPL_SSS = 1 << 8
+    SECURE_TSC = 1 << 9
+    VMGEXIT_PARAMETER = 1 << 10
+    IBS_VIRTUALIZATION = 1 << 12
+    VMSA_REG_PROT = 1 << 14
+    SMT_PROTECTION = 1 << 15
+    SECURE_AVIC = 1 << 16
+    IBPB_ON_ENTRY = 1 << 21
+
+
+#: SEV_FEATURES bit names → bit values, lowest bit first (the members of :class:`SevFeature`).
+SEV_FEATURE_BITS: dict[str, int] = {f.name: f.value for f in SevFeature if f.name}
 SNP_ACTIVE = SEV_FEATURE_BITS["SNP_ACTIVE"]
 DEBUG_SWAP = SEV_FEATURE_BITS["DEBUG_SWAP"]
 
@@ -80,12 +78,3 @@ def parse_sev_features(text: str) -> int:
     if value < 0 or value >= 1 << 64:
         raise FeatureError(f"feature value {text!r} does not fit in 64 bits")
     return value
-
-
-def __getattr__(name: str) -> object:
-    if name == "SevFeature":
-        from pvmkit._sev_feature import SevFeature
-
-        globals()["SevFeature"] = SevFeature
-        return SevFeature
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,6 +18,7 @@ What a vendor takes (page kinds, vCPU state, FINALIZE inputs) is read from its
 from __future__ import annotations
 
 import bisect
+from enum import Enum
 
 from pvmkit.errors import (
     AlreadyFinalizedError,
@@ -30,74 +31,31 @@ from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, LaunchPla
 
 __all__ = ["Backend", "LaunchState", "Launcher"]
 
-# typing is not imported at run time (start-up cost of a cold `pvmkit measure`): mypy reads the
-# TYPE_CHECKING branch; at run time `Launcher[...]` subscripts to Launcher itself, and the `Backend`
-# protocol is built (with typing) when something first asks for it (module __getattr__).
+# typing is not imported at run time (start-up cost of a cold `pvmkit measure`): mypy reads typing's
+# Generic, Protocol and TypeVar; the interpreter the stand-ins of pvmkit._coldstart.generic.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from enum import Enum as Choice
     from typing import Generic, Protocol, TypeVar
-
-    R = TypeVar("R")
-    R_co = TypeVar("R_co", covariant=True)
 else:
-    from pvmkit._coldstart.choice import Choice
+    from pvmkit._coldstart.generic import Generic, Protocol, TypeVar
 
-    R = R_co = None
-
-    class Generic:
-        """Run-time stand-in for ``typing.Generic``: ``Launcher[bytes]`` is ``Launcher``."""
-
-        __slots__ = ()
-
-        def __class_getitem__(cls, item: object) -> object:
-            return cls
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 
-def _backend_protocol() -> type:
-    from typing import Protocol, TypeVar
+class Backend(Protocol[R_co]):
+    """What a plan consumer implements. Called only with ops the Launcher has validated."""
 
-    R_co = TypeVar("R_co", covariant=True)
+    def init(self, op: Init) -> None: ...
 
-    class Backend(Protocol[R_co]):
-        """What a plan consumer implements. Called only with ops the Launcher has validated."""
+    def add_memory(self, op: AddMemory) -> None: ...
 
-        def init(self, op: Init) -> None: ...
+    def add_vcpu(self, op: AddVcpu) -> None: ...
 
-        def add_memory(self, op: AddMemory) -> None: ...
-
-        def add_vcpu(self, op: AddVcpu) -> None: ...
-
-        def finalize(self, op: Finalize) -> R_co: ...
-
-    Backend.__module__ = __name__
-    Backend.__qualname__ = "Backend"
-    return Backend
+    def finalize(self, op: Finalize) -> R_co: ...
 
 
-if TYPE_CHECKING:
-
-    class Backend(Protocol[R_co]):
-        """What a plan consumer implements. Called only with ops the Launcher has validated."""
-
-        def init(self, op: Init) -> None: ...
-
-        def add_memory(self, op: AddMemory) -> None: ...
-
-        def add_vcpu(self, op: AddVcpu) -> None: ...
-
-        def finalize(self, op: Finalize) -> R_co: ...
-
-else:
-
-    def __getattr__(name: str) -> object:
-        if name == "Backend":
-            backend = globals()["Backend"] = _backend_protocol()
-            return backend
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class LaunchState(Choice):
+class LaunchState(Enum):
     NEW = "new"
     INITIALIZED = "initialized"
     FINALIZED = "finalized"

@@ -29,20 +29,18 @@ AddVcpu.rcx    TDX: the initial RCX given to ``KVM_TDX_INIT_VCPU`` (the TD HOB G
 from __future__ import annotations
 
 import mmap
+from enum import Enum
 
 from pvmkit._coldstart.frozen import Frozen
 from pvmkit.errors import FeatureError, LayoutError
 from pvmkit.features import KNOWN_SEV_FEATURES, decode_sev_features
 from pvmkit.vendor import Vendor
 
-# typing, collections.abc, dataclasses and enum are not imported at run time (start-up cost of
-# `pvmkit measure`); the enumerations are Choices, which mypy sees as enum.Enum (pvmkit._coldstart.choice).
+# typing, collections.abc and dataclasses are not imported at run time (start-up cost of `pvmkit
+# measure`: docs/development.md, "Start-up").
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
-    from enum import Enum as Choice
-else:
-    from pvmkit._coldstart.choice import Choice
 
 __all__ = [
     "PAGE_SIZE",
@@ -69,7 +67,7 @@ PAGE_SIZE = 4096
 ByteData = bytes | bytearray | memoryview | mmap.mmap
 
 
-class PageKind(str, Choice):
+class PageKind(str, Enum):
     """How a page is added. Names follow the SNP page types (SNP ABI 56860, SNP_LAUNCH_UPDATE)."""
 
     NORMAL = "normal"  #: contents measured
@@ -84,14 +82,14 @@ class PageKind(str, Choice):
         return self in (PageKind.NORMAL, PageKind.VMSA)
 
 
-class InitPath(str, Choice):
+class InitPath(str, Enum):
     """How the VM is initialised (spec amd.md §3.3, §5.5)."""
 
     LEGACY = "legacy"  #: KVM_SEV_INIT / KVM_SEV_ES_INIT on KVM_X86_DEFAULT_VM
     INIT2 = "init2"  #: KVM_SEV_INIT2 on KVM_X86_SEV_VM / SEV_ES_VM / SNP_VM (and TDX INIT_VM)
 
 
-class Vmm(str, Choice):
+class Vmm(str, Enum):
     """VMM profile: who builds the initial vCPU state and page order (spec amd.md §3.4)."""
 
     QEMU = "qemu"
@@ -99,7 +97,7 @@ class Vmm(str, Choice):
     GCE = "gce"
 
 
-class PageOrder(str, Choice):
+class PageOrder(str, Enum):
     """TDX MRTD record order (spec tdx.md §1.4)."""
 
     INTERLEAVED = "interleaved"  #: upstream KVM ≥ 6.16: per page PAGE.ADD then 16 MR.EXTEND

@@ -14,15 +14,13 @@ A description module is imported only when its vendor is first used (``Vendor.sp
 from __future__ import annotations
 
 import sys
+from enum import Enum
 
 from pvmkit._coldstart.frozen import Frozen
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from enum import Enum as Choice
     from typing import Any
-else:
-    from pvmkit._coldstart.choice import Choice
 
 __all__ = ["Vendor", "VendorSpec", "load"]
 
@@ -121,7 +119,7 @@ def load(ref: str) -> Any:
 _specs: dict[str, VendorSpec] = {}
 
 
-class Vendor(str, Choice):
+class Vendor(str, Enum):
     """Protected-VM technology: the registry. The values are the CLI/JSON spellings; the second item
     of each line is the package under ``pvmkit.vendors`` whose ``vendor`` module describes it."""
 

@@ -37,7 +37,7 @@ def layer_of(module: str) -> str:
     if len(parts) == 1 or parts[1] in ("__main__",):
         return ROOT
     top = parts[1]
-    if top in ("errors", "_cstruct", "_coldstart", "_sev_feature", "features"):
+    if top in ("errors", "_cstruct", "_coldstart", "features"):
         return BASE
     if top == "uapi":
         return UAPI

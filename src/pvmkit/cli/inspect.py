@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pvmkit._coldstart.choice import Choice
 from pvmkit.cli._common import MAX_IMAGE, Parser, print_json, read_file
 from pvmkit.errors import FormatError, InputError
 from pvmkit.formats import ccel as _ccel
@@ -46,7 +45,7 @@ def jsonable(obj: Any) -> Any:
         return jsonable(to_dict())
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.repr}
-    if isinstance(obj, enum.Enum | Choice):
+    if isinstance(obj, enum.Enum):
         return obj.name
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return bytes(obj).hex()
