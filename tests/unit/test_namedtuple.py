@@ -90,12 +90,15 @@ def test_replace_and_make_errors() -> None:
         CHEAP._make([1, 2])
 
 
-def test_launch_backend_is_still_a_protocol_and_launcher_subscripts() -> None:
+def test_launch_backend_documents_the_protocol_and_launcher_subscripts() -> None:
+    """At run time the launcher's generics are pvmkit._coldstart.generic's stand-ins (mypy checks
+    them as typing's): Backend is a plain base class naming the four methods."""
     import pvmkit
+    from pvmkit._coldstart.generic import Protocol
     from pvmkit.launch import Launcher
 
     backend = pvmkit.Backend
-    assert typing.Protocol in backend.__mro__ and backend.__qualname__ == "Backend"
-    assert backend.__module__ == "pvmkit.launch"
+    assert Protocol in backend.__mro__ and backend.__qualname__ == "Backend"
+    assert backend.__module__ == "pvmkit.launch" and backend[bytes] is backend
     assert {"init", "add_memory", "add_vcpu", "finalize"} <= set(vars(backend))
     assert Launcher[bytes] is Launcher
