@@ -199,3 +199,36 @@ def test_flipped_tdvf_size_under_an_address_space_limit(tmp_path: Path) -> None:
     done = _run_under_address_space_limit(["measure", "--vendor", "tdx", "--firmware", str(path)])
     assert done.returncode == 1, done.stderr
     assert one_error_line(done.stderr).startswith("pvmkit: error: TDVF section 1 (CFV): MemoryDataSize")
+
+
+def _key_of_unknown_curve(relative: str) -> bytes:
+    import base64
+
+    lines = read_fixture(relative).strip().splitlines()
+    der = base64.b64decode(b"".join(lines[1:-1]))
+    der = der.replace(bytes.fromhex("2b81040022"), bytes.fromhex("2b8104007f"))  # P-384 -> no curve
+    return lines[0] + b"\n" + base64.encodebytes(der) + lines[-1] + b"\n"
+
+
+def test_snp_create_id_block_with_a_key_of_an_unknown_curve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "id.pem"
+    key.write_bytes(_key_of_unknown_curve("veraison-ccatoken/realm/testvectors/tf-rmm/cca_platform.pem"))
+    import base64
+
+    measurement = base64.b64encode(bytes(48)).decode()
+    assert main(["snp-create-id-block", "--measurement", measurement, "--idkey", str(key)]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith("pvmkit: error: cannot load the private key: Curve 1.3.132.0.127")
+
+
+def test_verify_cca_token_with_a_cpak_of_an_unknown_curve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "cpak.pem"
+    key.write_bytes(_key_of_unknown_curve("veraison-ccatoken/realm/testvectors/tf-rmm/cca_platform.pub"))
+    token = str(fixture_path("veraison-ccatoken/realm/testvectors/tf-rmm/cca_token.cbor"))
+    assert main(["verify", "--cca-token", token, "--cpak", str(key)]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert "not a PEM public key: Curve 1.3.132.0.127 is not supported" in line

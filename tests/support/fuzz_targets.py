@@ -252,6 +252,21 @@ def _cca_stores(data: bytes) -> object:
     return out
 
 
+def _keys(data: bytes) -> object:
+    """The key loaders: CCA's CPAK (PEM, DER, JWK, COSE_Key) and the SNP ID block's private key."""
+    from pvmkit.attest.cose_verify import load_public_key
+    from pvmkit.errors import PvmkitError
+    from pvmkit.vendors.amd.id_block import load_private_key
+
+    out: list[Any] = []
+    for load in (lambda d: load_public_key(d, "fuzz"), load_private_key):
+        try:
+            out.append(load(data))
+        except PvmkitError:
+            continue
+    return out
+
+
 # ---- reference values (Trustee RVPS messages, CoRIM, pvmkit sets, measure JSON) ----------------------
 
 
@@ -303,6 +318,15 @@ TARGETS: dict[str, Target] = {
             _fixtures(
                 "trustee/deps/verifier/test_data/cca/conf/tastore.json",
                 "trustee/deps/verifier/test_data/cca/conf/rvstore.json",
+            ),
+        ),
+        Target(
+            "keys",
+            _keys,
+            _fixtures(
+                "veraison-ccatoken/realm/testvectors/tf-rmm/cca_platform.pub",
+                "veraison-ccatoken/realm/testvectors/tf-rmm/cca_platform.pem",
+                "trustee/deps/verifier/test_data/cca/misc/cpak-pub.json",
             ),
         ),
         Target("reference-values", _reference_values, _reference_value_seeds),

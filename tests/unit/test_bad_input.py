@@ -177,3 +177,43 @@ def test_cert_table_entries_cannot_overlap_into_a_quadratic_copy() -> None:
     table = entries + bytes(24)
     with pytest.raises(FormatError, match="entries overlap"):
         parse_cert_table(table)
+
+
+CPAK_PUB = "veraison-ccatoken/realm/testvectors/tf-rmm/cca_platform.pub"
+CPAK_PRIVATE = "veraison-ccatoken/realm/testvectors/tf-rmm/cca_platform.pem"
+
+
+def with_unknown_curve(pem: bytes) -> bytes:
+    """A P-384 PEM key whose curve OID 1.3.132.0.34 (SEC 2) is turned into 1.3.132.0.127, an OID no
+    curve has: ``cryptography`` raises UnsupportedAlgorithm for it, which used to escape."""
+    import base64
+
+    lines = pem.strip().splitlines()
+    der = base64.b64decode(b"".join(lines[1:-1]))
+    p384 = bytes.fromhex("2b81040022")
+    assert der.count(p384) == 1
+    body = base64.encodebytes(der.replace(p384, bytes.fromhex("2b8104007f")))
+    return lines[0] + b"\n" + body + lines[-1] + b"\n"
+
+
+def test_public_key_of_an_unknown_curve_is_a_format_error() -> None:
+    from pvmkit.attest.cose_verify import load_public_key
+
+    key = with_unknown_curve(read_fixture(CPAK_PUB))
+    with pytest.raises(FormatError, match=r"CPAK: not a PEM public key: Curve 1\.3\.132\.0\.127"):
+        load_public_key(key, "CPAK")
+    with pytest.raises(FormatError, match="not a DER public key"):
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
+
+        good = load_pem_public_key(read_fixture(CPAK_PUB)).public_bytes(
+            Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+        )
+        load_public_key(good.replace(bytes.fromhex("2b81040022"), bytes.fromhex("2b8104007f")), "CPAK")
+
+
+def test_private_key_of_an_unknown_curve_is_an_input_error() -> None:
+    from pvmkit.errors import InputError
+    from pvmkit.vendors.amd.id_block import load_private_key
+
+    with pytest.raises(InputError, match=r"cannot load the private key: .*1\.3\.132\.0\.127"):
+        load_private_key(with_unknown_curve(read_fixture(CPAK_PRIVATE)))

@@ -4,18 +4,21 @@
   a :class:`~pvmkit.errors.FormatError` here, not a surprise mid-verification), and RFC 5280 §4.1.1.2's
   rule that the unsigned signatureAlgorithm equals the signed one;
 * validity at a given time, CA basic constraints, extensions and common names with errors that name
-  the certificate (:class:`~pvmkit.errors.CertificateError`).
+  the certificate (:class:`~pvmkit.errors.CertificateError`);
+* :func:`foreign_parse`: bytes handed to ``cryptography`` (certificates, CRLs, keys): whatever it
+  raises or warns is one pvmkit error line (issue 15), never a traceback or a printed warning.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import re
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from pvmkit.errors import CertificateError, FormatError, TruncatedError
+from pvmkit.errors import CertificateError, FormatError, PvmkitError, TruncatedError
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -28,7 +31,9 @@ __all__ = [
     "check_validity",
     "common_name",
     "extensions",
+    "foreign_parse",
     "load_certificates",
+    "parse_crl",
     "utc",
     "validity",
 ]
@@ -100,6 +105,32 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+@contextlib.contextmanager
+def foreign_parse(
+    what: str, problem: str, error: type[PvmkitError] = FormatError
+) -> Iterator[None]:  # fmt: skip
+    """Run ``cryptography`` on attacker-controlled bytes: any exception it raises (ValueError,
+    TypeError - e.g. a BitString under another OID than x500UniqueIdentifier -, DuplicateExtension,
+    InvalidVersion, UnsupportedAlgorithm for an unknown curve, ...) and any warning it gives (e.g. a
+    countryName that is not 2 characters, X.520's PrintableString SIZE(2)) becomes one ``error``,
+    "{what}: {problem}: {reason}" (without ``what``: "{problem}: {reason}"). Such a warning means
+    malformed input, so it is an error, not a printed line. The one warning ignored: AMD KDS
+    certificates have serial number 0 (RFC 5280 4.1.2.2 wants it positive), which ``cryptography``
+    deprecates."""
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            yield
+    except PvmkitError:
+        raise
+    except Exception as exc:  # every one of them means the same thing here
+        message = f"{what}: {problem}: {_one_line(exc)}" if what else f"{problem}: {_one_line(exc)}"
+        raise (error(message, what=what) if issubclass(error, FormatError) else error(message)) from None
+
+
 def load_certificates(data: bytes, what: str = "certificate") -> list[x509.Certificate]:
     """Every certificate in ``data``: PEM (one or more blocks) or DER (one or concatenated).
     FormatError when a certificate does not parse (every part is parsed here, although
@@ -107,7 +138,6 @@ def load_certificates(data: bytes, what: str = "certificate") -> list[x509.Certi
     differs from the signed one."""
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
-    from cryptography.utils import CryptographyDeprecationWarning
 
     blobs: list[tuple[bytes, bool]]
     if b"-----BEGIN" in data:
@@ -118,27 +148,15 @@ def load_certificates(data: bytes, what: str = "certificate") -> list[x509.Certi
         raise FormatError(f"{what}: no certificate found (PEM or DER expected)", what=what)
     out = []
     for blob, is_pem in blobs:
-        try:
-            with warnings.catch_warnings():
-                # A warning from cryptography while parsing (e.g. a countryName that is not 2
-                # characters, X.520's PrintableString SIZE(2)) means a malformed certificate: it is
-                # refused here, as an error, instead of printed. The one exception: AMD KDS
-                # certificates have serial number 0 (RFC 5280 4.1.2.2 wants it positive).
-                warnings.simplefilter("error")
-                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-                cert = (x509.load_pem_x509_certificate if is_pem else x509.load_der_x509_certificate)(blob)
-                # cryptography parses lazily: touch every part used later so that a malformed
-                # certificate is a FormatError here, not an unexpected exception mid-verification.
-                _ = (cert.version, cert.serial_number, cert.subject, cert.issuer, cert.extensions)
-                _ = (cert.signature_algorithm_oid, cert.signature, cert.tbs_certificate_bytes)
-                cert.public_key()
-                validity(cert)
-                der = cert.public_bytes(Encoding.DER)
-        except Exception as exc:  # attacker-controlled bytes meet a third-party parser
-            # cryptography raises ValueError, TypeError (e.g. a BitString under another OID than
-            # x500UniqueIdentifier), DuplicateExtension, InvalidVersion, UnsupportedAlgorithm, ...;
-            # every one of them means the same thing here.
-            raise FormatError(f"{what}: not a valid X.509 certificate: {_one_line(exc)}", what=what) from None
+        with foreign_parse(what, "not a valid X.509 certificate"):
+            cert = (x509.load_pem_x509_certificate if is_pem else x509.load_der_x509_certificate)(blob)
+            # cryptography parses lazily: touch every part used later so that a malformed
+            # certificate is a FormatError here, not an unexpected exception mid-verification.
+            _ = (cert.version, cert.serial_number, cert.subject, cert.issuer, cert.extensions)
+            _ = (cert.signature_algorithm_oid, cert.signature, cert.tbs_certificate_bytes)
+            cert.public_key()
+            validity(cert)
+            der = cert.public_bytes(Encoding.DER)
         if not _signature_algorithms_agree(der):
             raise CertificateError(
                 f"{what}: signatureAlgorithm differs from the signed TBSCertificate.signature "
@@ -147,6 +165,18 @@ def load_certificates(data: bytes, what: str = "certificate") -> list[x509.Certi
             )
         out.append(cert)
     return out
+
+
+def parse_crl(data: bytes, what: str) -> x509.CertificateRevocationList:
+    """A CRL, PEM or DER, every part parsed up front (FormatError otherwise, via :func:`foreign_parse`)."""
+    from cryptography import x509
+
+    with foreign_parse(what, "not a valid X.509 CRL"):
+        crl = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
+        _ = (crl.issuer, crl.last_update_utc, crl.next_update_utc, crl.extensions)
+        _ = [(r.serial_number, r.revocation_date_utc, r.extensions) for r in crl]
+        _ = (crl.signature_algorithm_oid, crl.signature, crl.tbs_certlist_bytes)
+    return crl
 
 
 def common_name(cert: x509.Certificate, subject: bool = True) -> str:
@@ -224,20 +254,7 @@ def check_crl(
     """The CRL (DER or PEM) is ``issuer``'s, its signature verifies with ``issuer``'s key (ECDSA or
     RSA, PSS included, as the CRL says), it is current at ``at``, and it does not list ``subject``.
     Returns the line for the verifier's list of checks."""
-    from cryptography import x509
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # as in load_certificates: a warning means malformed
-            if b"-----BEGIN" in crl_bytes:
-                crl = x509.load_pem_x509_crl(crl_bytes)
-            else:
-                crl = x509.load_der_x509_crl(crl_bytes)
-            _ = (crl.issuer, crl.last_update_utc, crl.next_update_utc, crl.extensions)
-            _ = [(r.serial_number, r.revocation_date_utc, r.extensions) for r in crl]
-            _ = (crl.signature_algorithm_oid, crl.signature, crl.tbs_certlist_bytes)
-    except Exception as exc:  # as in load_certificates
-        raise FormatError(f"{what}: not a valid X.509 CRL: {_one_line(exc)}", what=what) from None
+    crl = parse_crl(crl_bytes, what)
     check_crl_signed_by(crl, issuer, what)
     last, nxt = crl.last_update_utc, crl.next_update_utc
     if at < last or (nxt is not None and at > nxt):

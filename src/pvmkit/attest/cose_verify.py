@@ -16,6 +16,7 @@ import base64
 import json
 from typing import TYPE_CHECKING, Any
 
+from pvmkit.attest._x509 import foreign_parse
 from pvmkit.errors import FormatError, SignatureError, UnsupportedVersionError
 from pvmkit.formats.cbor import decode
 from pvmkit.formats.cose import ALGORITHMS, CoseKey, Sign1, parse_cose_key, sig_structure
@@ -126,10 +127,8 @@ def load_public_key(data: bytes, what: str) -> PublicKey:
 
     head = data.lstrip()[:1]
     if data.lstrip().startswith(b"-----BEGIN"):
-        try:
+        with foreign_parse(what, "not a PEM public key"):  # an unknown curve, a bad encoding, ...
             key = load_pem_public_key(data)
-        except (ValueError, TypeError):
-            raise FormatError(f"{what}: not a PEM public key", what=what) from None
     elif head == b"{":
         try:
             jwk = json.loads(data)
@@ -137,10 +136,8 @@ def load_public_key(data: bytes, what: str) -> PublicKey:
             raise FormatError(f"{what}: not valid JSON", what=what) from None
         return key_from_jwk(jwk, what)
     elif head == b"\x30":  # DER SEQUENCE: SubjectPublicKeyInfo
-        try:
+        with foreign_parse(what, "not a DER public key"):
             key = load_der_public_key(data)
-        except (ValueError, TypeError):
-            raise FormatError(f"{what}: not a DER public key", what=what) from None
     else:
         return key_from_cose(parse_cose_key(decode(data, what=what), what), what)
     if not isinstance(key, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):

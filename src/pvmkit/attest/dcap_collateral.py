@@ -35,6 +35,7 @@ from pvmkit.attest._x509 import (
     check_validity,
     common_name,
     load_certificates,
+    parse_crl,
     validity,
 )
 from pvmkit.attest.result import Check, CheckList
@@ -87,15 +88,9 @@ class VerifiedCollateral:
 
 @functools.lru_cache(maxsize=64)
 def load_crl(data: bytes, what: str) -> x509.CertificateRevocationList:
-    """A CRL, DER or PEM, fully parsed (FormatError otherwise). Cached by content."""
-    from cryptography import x509
-
-    try:
-        crl = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
-        _ = (crl.issuer, crl.last_update_utc, crl.next_update_utc, list(crl))
-    except ValueError as exc:
-        raise FormatError(f"{what}: not a valid X.509 CRL: {exc}", what=what) from None
-    return crl
+    """A CRL, DER or PEM, fully parsed (FormatError otherwise: :func:`pvmkit.attest._x509.parse_crl`).
+    Cached by content."""
+    return parse_crl(data, what)
 
 
 @functools.lru_cache(maxsize=64)

@@ -18,6 +18,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from pvmkit.attest._x509 import foreign_parse
 from pvmkit.errors import FormatError, InputError, SignatureError, TruncatedError
 
 __all__ = [
@@ -105,10 +106,8 @@ def load_private_key(pem: bytes) -> Any:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    try:
+    with foreign_parse("", "cannot load the private key", InputError):  # an unknown curve, a bad PEM, ...
         key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"cannot load the private key: {exc}") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP384R1):
         raise InputError("SNP ID and author keys must be ECDSA P-384 keys")
     return key
