@@ -17,6 +17,7 @@ first ones. To add a target, see docs/development.md "Fuzzing".
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import struct
 from collections.abc import Callable
@@ -63,6 +64,22 @@ def _tdvf(data: bytes) -> object:
     from pvmkit.vendors.tdx.measure import measure_mrtd
 
     return measure_mrtd(build_tdvf_plan(data, vcpus=2))
+
+
+def _varstore_seed() -> list[bytes]:
+    """The variable store (CFV) of the TDX firmware fixture: its first 0x84000 bytes (TDVF section 1)."""
+    return [read_fixture("firmware/OVMF.inteltdx.ms.fd")[:0x84000]]
+
+
+def _varstore(data: bytes) -> object:
+    from pvmkit.errors import PvmkitError
+    from pvmkit.formats.efi_varstore import parse_signature_lists, parse_varstore
+
+    store = parse_varstore(data)
+    for variable in store.variables.values():
+        with contextlib.suppress(PvmkitError):
+            parse_signature_lists(variable.data)
+    return store
 
 
 def _igvm_seed() -> list[bytes]:
@@ -291,6 +308,7 @@ TARGETS: dict[str, Target] = {
     for t in (
         Target("ovmf", _ovmf, _fixtures("firmware/OVMF.amdsev.fd"), region=(-4096, None), examples=40),
         Target("tdvf", _tdvf, _fixtures("firmware/OVMF.inteltdx.ms.fd"), region=(-4096, None), examples=40),
+        Target("varstore", _varstore, _varstore_seed, region=(0, 0x10000)),
         Target("igvm", _igvm, _igvm_seed, examples=80),
         Target("snp-report", _snp_report, _fixtures(_SEV + "attestation.bin")),
         Target(
