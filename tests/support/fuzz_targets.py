@@ -169,6 +169,32 @@ def _cert_table(data: bytes) -> object:
     return table
 
 
+def _snp_policy(data: bytes) -> object:
+    """``verify --policy-file``: read_policy takes a path, so the bytes go through a temporary file."""
+    import tempfile
+
+    from pvmkit.attest.snp_policy import read_policy
+
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        f.write(data)
+        f.flush()
+        return read_policy(f.name)
+
+
+def _snp_policy_seeds() -> list[bytes]:
+    """A policy with every kind of field (the form tests/cli/test_cli_verify_snp_appraisal.py uses)."""
+    return [
+        b'{"schema": "pvmkit.snp-policy/1", "allow_debug": true, "measurement": ["'
+        + b"ab" * 48
+        + b'", "'
+        + b"00" * 48
+        + b'"], "minimum_tcb": {"bootloader": 2, "tee": 0, "snp": 5, "microcode": 68}, '
+        b'"minimum_build": 3, "minimum_version": "1.49", "vmpl": 0, "platform_info": "0x1", '
+        b'"report_id_ma": "' + b"ff" * 32 + b'", "minimum_launch_tcb": "0x4405000000000002", '
+        b'"permit_provisional_firmware": false}'
+    ]
+
+
 # ---- TDX evidence ---------------------------------------------------------------------------------
 
 _TDX = "go-tdx-guest/"
@@ -318,6 +344,7 @@ TARGETS: dict[str, Target] = {
             examples=100,
         ),
         Target("cert-table", _cert_table, _cert_table_seed),
+        Target("snp-policy", _snp_policy, _snp_policy_seeds),
         Target(
             "tdx-quote",
             _tdx_quote,

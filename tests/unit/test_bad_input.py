@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -217,3 +218,32 @@ def test_private_key_of_an_unknown_curve_is_an_input_error() -> None:
 
     with pytest.raises(InputError, match=r"cannot load the private key: .*1\.3\.132\.0\.127"):
         load_private_key(with_unknown_curve(read_fixture(CPAK_PRIVATE)))
+
+
+DEEP = b"[" * 100_000  # json.loads raises RecursionError, not ValueError, for nesting this deep
+
+
+def test_deeply_nested_json_is_a_pvmkit_error(tmp_path: Path) -> None:
+    from pvmkit.attest.cca_store import parse_reference_store, parse_trust_anchors
+    from pvmkit.attest.cose_verify import load_public_key
+    from pvmkit.attest.snp_policy import read_policy
+    from pvmkit.errors import InputError, PvmkitError
+    from pvmkit.formats.intel_collateral import collateral_from_v3_json
+    from pvmkit.refvalues.read import read_reference_values
+
+    readers = [
+        lambda: collateral_from_v3_json(DEEP),
+        lambda: read_reference_values(DEEP, "rv"),
+        lambda: parse_trust_anchors(DEEP),
+        lambda: parse_reference_store(DEEP),
+        lambda: load_public_key(b'{"kty": ' + DEEP, "jwk"),
+    ]
+    for read in readers:
+        with pytest.raises(PvmkitError):
+            read()
+    policy = tmp_path / "policy.json"
+    policy.write_bytes(DEEP)
+    with pytest.raises(InputError, match="not JSON"):
+        read_policy(str(policy))
+    with pytest.raises(InputError, match="longer than 16 MiB"):
+        read_policy("/dev/zero")

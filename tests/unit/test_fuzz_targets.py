@@ -35,7 +35,7 @@ def run(target: Target, data: bytes) -> None:
 @st.composite
 def mutated(draw: Any, seed: bytes, region: tuple[int | None, int | None]) -> bytes:
     """``seed`` with 1-4 edits inside ``region``: bit flips, extreme bytes, a u32 set to an extreme,
-    insertions, deletions, truncation."""
+    insertions, deletions, truncation, deep nesting."""
     start, stop, _ = slice(*region).indices(len(seed))
     out = bytearray(seed)
     for _ in range(draw(st.integers(1, 4))):
@@ -43,7 +43,8 @@ def mutated(draw: Any, seed: bytes, region: tuple[int | None, int | None]) -> by
         if stop <= start:
             break
         pos = draw(st.integers(start, stop - 1))
-        kind = draw(st.sampled_from(["flip", "flip", "byte", "u32", "insert", "delete", "truncate"]))
+        kinds = ["flip", "flip", "byte", "u32", "insert", "delete", "truncate", "nest"]
+        kind = draw(st.sampled_from(kinds))
         if kind == "flip":
             out[pos] ^= 1 << draw(st.integers(0, 7))
         elif kind == "byte":
@@ -53,6 +54,8 @@ def mutated(draw: Any, seed: bytes, region: tuple[int | None, int | None]) -> by
             out[pos : pos + 4] = value.to_bytes(4, "little")
         elif kind == "insert":
             out[pos:pos] = draw(st.binary(min_size=1, max_size=16))
+        elif kind == "nest":  # JSON arrays or CBOR one-element arrays nested past any recursion limit
+            out[pos:pos] = draw(st.sampled_from([b"[", b"\x81", b'{"a":'])) * 3000
         elif kind == "delete":
             del out[pos : pos + draw(st.integers(1, 16))]
         else:

@@ -66,7 +66,7 @@ class ReferenceStore:
 def _json(data: bytes, what: str) -> Any:
     try:
         return json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
         raise FormatError(f"{what}: not JSON ({exc})", what=what) from None
 
 

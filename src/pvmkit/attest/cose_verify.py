@@ -132,7 +132,7 @@ def load_public_key(data: bytes, what: str) -> PublicKey:
     elif head == b"{":
         try:
             jwk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             raise FormatError(f"{what}: not valid JSON", what=what) from None
         return key_from_jwk(jwk, what)
     elif head == b"\x30":  # DER SEQUENCE: SubjectPublicKeyInfo

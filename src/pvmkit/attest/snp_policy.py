@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 SCHEMA = "pvmkit.snp-policy/1"
+#: The largest policy file read (the CLI's document limit, docs/cli.md "Input size limits").
+_MAX_FILE_SIZE = 16 << 20
 
 #: Byte fields of the report a policy may pin (one value or a list): name → size.
 BYTE_FIELDS = VERBATIM_FIELDS
@@ -221,10 +223,15 @@ def read_policy(path: str) -> PolicyFile:
     import json
 
     with open(path, "rb") as f:
-        text = f.read()
+        text = f.read(_MAX_FILE_SIZE + 1)  # /dev/zero must not exhaust memory (issue 15)
+    if len(text) > _MAX_FILE_SIZE:
+        raise InputError(
+            f"{path}: longer than 16 MiB; pvmkit reads at most 16 MiB for a policy file "
+            "(docs/cli.md, input size limits)"
+        )
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
         raise InputError(f"{path}: not JSON: {exc}") from None
     return parse_policy(doc, path)
 

@@ -333,7 +333,7 @@ def parse_enclave_identity(text: bytes | str) -> EnclaveIdentity:
 def _loads(text: bytes | str, what: str) -> object:
     try:
         return json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
         raise _fail(what, f"not JSON: {exc}") from None
 
 

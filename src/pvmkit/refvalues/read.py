@@ -51,10 +51,10 @@ def read_reference_values(data: bytes, source: str, corim: CorimOptions | None =
     text = data.decode("utf-8", "replace")
     try:
         docs = [json.loads(text)]
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         try:  # JSON lines: measure with a vCPU range prints one record per configuration
             docs = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except ValueError:
+        except (ValueError, RecursionError):
             raise FormatError(f"{source}: neither JSON, JSON lines nor CBOR", what=source) from None
     if not docs:
         raise FormatError(f"{source}: empty", what=source)
@@ -65,7 +65,7 @@ def read_reference_values(data: bytes, source: str, corim: CorimOptions | None =
             if kind == "sample":
                 try:
                     provenance = json.loads(payload)
-                except ValueError:
+                except (ValueError, RecursionError):
                     raise FormatError(f"{source}: the sample payload is not JSON", what=source) from None
                 return trustee.parse_provenance(provenance, source)
             if kind == "corim":
