@@ -247,3 +247,18 @@ def test_deeply_nested_json_is_a_pvmkit_error(tmp_path: Path) -> None:
         read_policy(str(policy))
     with pytest.raises(InputError, match="longer than 16 MiB"):
         read_policy("/dev/zero")
+
+
+def test_software_key_directory_with_bad_files(tmp_path: Path) -> None:
+    """launch/verify --key DIR: an oversized or malformed file is a FormatError, not a read of the
+    whole file or a cryptography exception."""
+    from pvmkit.attest.software_ca import SoftwareAttestationKeys
+
+    for name in ("ark.pem", "ask.pem", "vcek.pem", "vcek.key"):
+        (tmp_path / name).write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    with pytest.raises(FormatError, match=r"ark\.pem: not a PEM certificate"):
+        SoftwareAttestationKeys.load(str(tmp_path))
+    with open(tmp_path / "ark.pem", "wb") as f:
+        f.truncate(3 << 30)  # sparse
+    with pytest.raises(FormatError, match=r"ark\.pem: longer than 1 MiB"):
+        SoftwareAttestationKeys.load(str(tmp_path))

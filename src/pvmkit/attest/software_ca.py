@@ -35,6 +35,7 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING, Any
 
+from pvmkit.attest._x509 import foreign_parse
 from pvmkit.attest.snp_report import (
     SIGNATURE_ALGO_ECDSA_P384_SHA384,
     SIGNED_SIZE,
@@ -91,6 +92,8 @@ FILES = {
     "vcek_key": "vcek.key",
 }
 _PRIVATE = ("ark_key", "ask_key", "vcek_key")
+#: The largest key or certificate file read from a key directory (they are a few KiB).
+_MAX_FILE_SIZE = 1 << 20
 
 _ROOT_YEARS = 25
 _VCEK_YEARS = 7
@@ -198,18 +201,18 @@ class SoftwareAttestationKeys:
 
         def read(key: str) -> bytes:
             with open(os.path.join(path, FILES[key]), "rb") as f:
-                return f.read()
+                data = f.read(_MAX_FILE_SIZE + 1)  # a key or certificate is a few KiB (issue 15)
+            if len(data) > _MAX_FILE_SIZE:
+                raise FormatError(f"{FILES[key]}: longer than 1 MiB, not a PEM file", what=FILES[key])
+            return data
 
         certs = {}
         for key in ("ark_cert", "ask_cert", "vcek_cert"):
-            try:
+            with foreign_parse(FILES[key], "not a PEM certificate"):
                 certs[key] = x509.load_pem_x509_certificate(read(key))
-            except ValueError as exc:
-                raise FormatError(f"{FILES[key]}: not a PEM certificate: {exc}", what=FILES[key]) from None
-        try:
+                _ = (certs[key].subject, certs[key].issuer, certs[key].public_key())
+        with foreign_parse(FILES["vcek_key"], "not a PEM private key"):
             vcek_key = serialization.load_pem_private_key(read("vcek_key"), password=None)
-        except (ValueError, TypeError) as exc:
-            raise FormatError(f"{FILES['vcek_key']}: not a PEM private key: {exc}", what="vcek.key") from None
         if not isinstance(vcek_key, ec.EllipticCurvePrivateKey) or vcek_key.curve.name != "secp384r1":
             raise AttestationError(f"{FILES['vcek_key']} in {path} is not an EC P-384 private key")
         if vcek_key.public_key() != certs["vcek_cert"].public_key():
