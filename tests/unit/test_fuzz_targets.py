@@ -109,3 +109,21 @@ def test_edit_round_trip() -> None:
     seed = seeds[int(str(edit["seed"]))]
     at, remove = int(str(edit["at"])), int(str(edit["remove"]))
     assert seed[:at] + bytes.fromhex(str(edit["insert"])) + seed[at + remove :] == b"0123XY6789"
+
+
+def test_dev_fuzz_lists_every_target() -> None:
+    """``./dev fuzz`` without a target lists them (tools/fuzz.py; atheris is needed only to fuzz)."""
+    import subprocess
+    import sys
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "fuzz.py"
+
+    def fuzz_tool(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(tool), *args], capture_output=True, text=True, timeout=60, check=False
+        )
+
+    listed = fuzz_tool()
+    assert listed.returncode == 0 and listed.stdout.split() == ["targets:", *sorted(TARGETS)]
+    unknown = fuzz_tool("nope")
+    assert unknown.returncode == 2 and "unknown target 'nope'" in unknown.stderr
