@@ -313,6 +313,26 @@ def _keys(data: bytes) -> object:
 # ---- reference values (Trustee RVPS messages, CoRIM, pvmkit sets, measure JSON) ----------------------
 
 
+_CORIMS = (
+    "veraison-corim/corim/testcases/signed-good-corim.cbor",
+    "veraison-corim/profiles/cca/testcases/cca-realm-valid.cbor",
+    "veraison-corim/corim/testcases/corim-1.cbor",
+    "veraison-corim/profiles/tdx/testcases/comid_seam_refval.cbor",
+)
+
+
+def _corim(data: bytes) -> object:
+    """``verify --expect X.cbor --corim-key KEY``: CoRIMs, signed or not, and CoMIDs, as reference values
+    (the key verifies signed-good-corim.cbor; tests/unit/test_refvalues_corim.py)."""
+    from pvmkit.refvalues import CorimOptions
+    from pvmkit.refvalues.corim import parse_any
+    from pvmkit.refvalues.read import read_reference_values
+
+    parse_any(data, "fuzz")
+    key = read_fixture("veraison-corim/corim/testcases/src/ec-p256.jwk")
+    return read_reference_values(data, "fuzz", CorimOptions(key, AT.replace(year=2024)))
+
+
 def _reference_value_seeds() -> list[bytes]:
     """Small documents of the formats docs/cli.md lists for --expect (pvmkit's own JSON outputs)."""
     return [
@@ -375,5 +395,6 @@ TARGETS: dict[str, Target] = {
             ),
         ),
         Target("reference-values", _reference_values, _reference_value_seeds),
+        Target("corim", _corim, _fixtures(*_CORIMS), examples=80),
     )
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from pvmkit.cli._common import parse_hex, read_file
+from pvmkit.cli._common import MAX_EVIDENCE, parse_hex, read_file
 from pvmkit.errors import InputError
 
 TYPE_CHECKING = False
@@ -145,7 +145,8 @@ def corim_options(args: Any) -> Any:
         return None
     from pvmkit.refvalues import CorimOptions
 
-    return CorimOptions(read_file(args.corim_key), parse_time(args.at) if args.at else None)
+    key = read_file(args.corim_key, "a key", MAX_EVIDENCE)
+    return CorimOptions(key, parse_time(args.at) if args.at else None)
 
 
 def combine_expected(

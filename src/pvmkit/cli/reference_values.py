@@ -440,13 +440,14 @@ def _render(fmt: str, rvs: RefValueSet, args: argparse.Namespace, combinations: 
     corim = build_corim(rvs, args.vendor, cca_legacy=args.cca_legacy, corim_id=args.corim_id)
     if fmt == "corim":
         return corim.to_bytes()
-    from pvmkit.cli._common import read_file
+    from pvmkit.cli._common import MAX_EVIDENCE, read_file
     from pvmkit.cli._verify_common import parse_time
     from pvmkit.refvalues.corim_sign import sign_corim
 
     assert args.signing_key is not None
     not_after = parse_time(args.not_after) if args.not_after else None
-    return sign_corim(corim, read_file(args.signing_key), signer=args.signer, not_after=not_after).to_bytes()
+    key = read_file(args.signing_key, "a key", MAX_EVIDENCE)
+    return sign_corim(corim, key, signer=args.signer, not_after=not_after).to_bytes()
 
 
 def main(argv: list[str]) -> int:

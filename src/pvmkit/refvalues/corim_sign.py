@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from pvmkit.attest._x509 import foreign_parse
 from pvmkit.errors import FormatError, InputError, SignatureError
 from pvmkit.formats.cose import Sign1
 from pvmkit.refvalues.corim import Corim, SignedCorim, decode_cbor, encode_cbor
@@ -41,10 +42,9 @@ def sign_corim(
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-    try:
+    # any cryptography failure (an unknown curve raises UnsupportedAlgorithm) is one InputError
+    with foreign_parse("", "the CoRIM signing key is not an unencrypted PEM private key", InputError):
         key = serialization.load_pem_private_key(private_key_pem, password=None)
-    except (ValueError, TypeError) as e:
-        raise InputError(f"the CoRIM signing key is not an unencrypted PEM private key ({e})") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in _ALG_OF_CURVE:
         raise InputError("the CoRIM signing key must be EC P-256 (ES256) or P-384 (ES384)")
     alg, hash_name, size = _ALG_OF_CURVE[key.curve.name]
