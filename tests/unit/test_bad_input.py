@@ -262,3 +262,10 @@ def test_software_key_directory_with_bad_files(tmp_path: Path) -> None:
         f.truncate(3 << 30)  # sparse
     with pytest.raises(FormatError, match=r"ark\.pem: longer than 1 MiB"):
         SoftwareAttestationKeys.load(str(tmp_path))
+
+
+def test_deeply_nested_pcs_body_is_a_format_error() -> None:
+    from pvmkit.formats.intel_collateral import split_signed_body
+
+    with pytest.raises(FormatError, match="not a JSON object"):
+        split_signed_body(b'{"tcbInfo": ' + DEEP, "tcbInfo", "TCB info")

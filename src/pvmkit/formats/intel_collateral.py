@@ -365,7 +365,7 @@ def split_signed_body(body: bytes, key: str, what: str) -> tuple[bytes, bytes]:
                 pos = _skip_ws(text, pos + 1)
             elif not text.startswith("}", pos):
                 raise ValueError("',' or '}' expected")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
         raise _fail(what, f"not a JSON object: {exc}") from None
     if _skip_ws(text, pos + 1) != len(text):
         raise _fail(what, "data after the JSON object")
