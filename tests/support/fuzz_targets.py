@@ -39,6 +39,8 @@ class Target:
     region: tuple[int | None, int | None] = (None, None)
     #: hypothesis examples in the quick budget of ./dev test
     examples: int = 60
+    #: the test tier whose quick budget runs it: "unit", or "cli" for a target that drives a command
+    tier: str = "unit"
 
 
 def _fixtures(*names: str) -> Callable[[], list[bytes]]:
@@ -349,6 +351,24 @@ def _reference_values(data: bytes) -> object:
     return read_reference_values(data, "fuzz")
 
 
+# ---- pvmkit inspect (every structure's detection and text and JSON rendering) -------------------------
+
+
+def _inspect(data: bytes) -> object:
+    """``pvmkit inspect FILE`` and ``--json``, as the CLI runs them (detection by size and magic)."""
+    import io
+    import tempfile
+
+    from pvmkit.cli.inspect import main
+
+    with tempfile.NamedTemporaryFile() as f, contextlib.redirect_stdout(io.StringIO()) as out:
+        f.write(data)
+        f.flush()
+        main([f.name])
+        main([f.name, "--json", "--verbose"])
+    return out.getvalue()
+
+
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
@@ -396,5 +416,18 @@ TARGETS: dict[str, Target] = {
         ),
         Target("reference-values", _reference_values, _reference_value_seeds),
         Target("corim", _corim, _fixtures(*_CORIMS), examples=80),
+        Target(
+            "inspect",
+            _inspect,
+            _fixtures(
+                _TDX + "tdx_prod_quote_SPR_E4.dat",
+                _TDX + "report.dat",
+                _TDX + "ccel/ccel_table.dat",
+                _SEV + "attestation.bin",
+                "veraison-ccatoken/realm/testvectors/tf-rmm/cca_token.cbor",
+            ),
+            examples=80,
+            tier="cli",
+        ),
     )
 }
