@@ -40,7 +40,7 @@ from pvmkit.attest._x509 import (
 )
 from pvmkit.attest.result import Check, CheckList
 from pvmkit.attest.tdx_verify import _check_ecdsa_signed_by, _ecdsa_p256
-from pvmkit.errors import CertificateError, FormatError, VerificationError
+from pvmkit.errors import CertificateError, VerificationError
 from pvmkit.formats.intel_collateral import (
     CollateralSet,
     EnclaveIdentity,
