@@ -50,11 +50,11 @@ def _run_one(name: str, seconds: int, extra: list[str]) -> int:
     crashes = CACHE / "crashes" / name
     corpus.mkdir(parents=True, exist_ok=True)
     crashes.mkdir(parents=True, exist_ok=True)
-    seeds = target.seeds()
-    # pvmkit's modules are imported (lazily, by the target) while the seeds run: instrument those
-    # imports only, not every function already loaded (cryptography, hypothesis, ...), which takes
-    # minutes on a loaded machine
+    # pvmkit's modules are imported (lazily, by the target and its seed builder) while the seeds are
+    # built and run: instrument those imports only, not every function already loaded (cryptography,
+    # hypothesis, ...), which takes minutes on a loaded machine
     with atheris.instrument_imports(include=["pvmkit"]):
+        seeds = target.seeds()
         for i, seed in enumerate(seeds):
             (corpus / f"seed-{i}").write_bytes(seed)
             with contextlib.suppress(PvmkitError):
