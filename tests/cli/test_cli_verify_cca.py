@@ -265,3 +265,25 @@ def test_inspect_malformed_token_exits_1(tmp_path: Path, capsys: pytest.CaptureF
     token.write_bytes(read_fixture(G1_TOKEN)[:-3])
     code, _, err = run(["inspect", str(token)], capsys)
     assert code == 1 and "CCA token" in err
+
+
+def test_predict_then_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The loop closed: predict a kvmtool realm's RIM, mint a token whose realm reports it (fixture
+    keys), and verify the token against the prediction; a realm with another RIM fails (exit 3)."""
+    prediction = tmp_path / "rim.json"
+    argv = ["measure", "--vendor", "cca", "--num-bps", "6", "--num-wps", "6", "--vmm-type", "kvmtool",
+            "--memory", "512M", "--json"]  # fmt: skip
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    prediction.write_text(out)
+    rim = bytes.fromhex(json.loads(out)["rim"])
+    _tag, platform, realm = claims_of(read_fixture(G2_TOKEN))
+    for reported, expected_code in ((rim, 0), (bytes(32), 3)):
+        realm[44238] = reported
+        token = tmp_path / "t.cbor"
+        token.write_bytes(mint(platform, realm))
+        code, out, _ = run(
+            ["verify", "--cca-token", str(token), "--cpak", f(CPAK_PUB), "--expect", str(prediction)], capsys
+        )
+        assert code == expected_code, out
+        assert ("passed" if expected_code == 0 else "failed") + "         expected.rim" in out
