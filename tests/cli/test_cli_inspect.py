@@ -128,7 +128,6 @@ def test_tdx_firmware_shows_every_metadata_part(capsys: pytest.CaptureFixture[st
     assert tdvf["offset"] == 0x3FF600 and len(tdvf["sections"]) == 6  # spec §1.2
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pvmkit.attest.snp_report") is None, reason="snp_report absent")
 def test_snp_report_plugin(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, str(fixture_path("go-sev-guest/attestation.bin")), "--json")
     assert code == 0 and json.loads(out)["type"] == "snp-report"

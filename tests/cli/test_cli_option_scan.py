@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from pvmkit.cli import measure_amd, sev_snp_measure
+from pvmkit.cli import measure_amd
 from pvmkit.cli._common import UsageError, scan_options
 from pvmkit.cli._options import Opt, OptionTable
+from pvmkit.cli.compat import sev_snp_measure
 
 FW = "/nonexistent/OVMF.fd"
 

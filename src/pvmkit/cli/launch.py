@@ -13,7 +13,6 @@ a firmware image launched on the hardware up to FINALIZE, then closed.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import sys
@@ -31,15 +30,13 @@ from pvmkit.cli._common import (
     print_json,
     read_file,
 )
-from pvmkit.errors import CapabilityError, InputError, VerificationError
+from pvmkit.cli.launch_hardware import HARDWARE_VENDORS
+from pvmkit.errors import InputError, VerificationError
 from pvmkit.features import decode_sev_features
 from pvmkit.plan import Vendor
 
-__all__ = ["HARDWARE_VENDORS", "main", "report_summary", "require_hardware_vendor"]
+__all__ = ["main", "report_summary"]
 
-#: Vendors launched on their own hardware (``VendorSpec.hardware``); the others with a KVM backend
-#: (``VendorSpec.driver``: sw) run on plain KVM.
-HARDWARE_VENDORS = tuple(v.value for v in Vendor if v.spec.driver and v.spec.hardware)
 _LAUNCH_VENDORS = tuple(v.value for v in Vendor if v.spec.driver)
 
 
@@ -101,20 +98,6 @@ def build_parser() -> Parser:
     )
     o.add_argument("--json", action="store_true", help="print a JSON summary on stdout (docs/cli.md)")
     return p
-
-
-def require_hardware_vendor(vendor: str) -> None:
-    """CapabilityError with KVM's own reasons (from the probe) unless this host can run the vendor's
-    guests."""
-    from pvmkit.kvm.probe import probe
-
-    support = probe().vendors[vendor]
-    if not support.available:
-        raise CapabilityError(
-            f"launch --vendor {vendor}",
-            errno.EOPNOTSUPP,
-            f"this host cannot run {vendor} guests: {'; '.join(support.reasons)} (try --vendor sw)",
-        )
 
 
 def _vendor_of(argv: list[str]) -> str | None:

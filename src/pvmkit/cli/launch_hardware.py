@@ -18,6 +18,7 @@ which pvmkit does not provide. The VM is launched and sealed, then closed.
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import sys
 import time
@@ -33,10 +34,29 @@ from pvmkit.cli._common import (
     print_json,
     read_file,
 )
-from pvmkit.cli.launch import HARDWARE_VENDORS, require_hardware_vendor
-from pvmkit.errors import InputError
+from pvmkit.errors import CapabilityError, InputError
+from pvmkit.plan import Vendor
 
-__all__ = ["SCHEMA", "build_parser", "format_summary", "main"]
+__all__ = ["HARDWARE_VENDORS", "SCHEMA", "build_parser", "format_summary", "main", "require_hardware_vendor"]
+
+#: Vendors launched on their own hardware (``VendorSpec.hardware``); the others with a KVM backend
+#: (``VendorSpec.driver``: sw) run on plain KVM (``pvmkit.cli.launch``).
+HARDWARE_VENDORS = tuple(v.value for v in Vendor if v.spec.driver and v.spec.hardware)
+
+
+def require_hardware_vendor(vendor: str) -> None:
+    """CapabilityError with KVM's own reasons (from the probe) unless this host can run the vendor's
+    guests."""
+    from pvmkit.kvm.probe import probe
+
+    support = probe().vendors[vendor]
+    if not support.available:
+        raise CapabilityError(
+            f"launch --vendor {vendor}",
+            errno.EOPNOTSUPP,
+            f"this host cannot run {vendor} guests: {'; '.join(support.reasons)} (try --vendor sw)",
+        )
+
 
 SCHEMA = "pvmkit.launch-hardware/1"
 #: QEMU's default TD attributes (``sept-ve-disable=on``: bit 28, SEPT_VE_DISABLE).

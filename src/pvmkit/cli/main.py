@@ -28,9 +28,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("pvmkit.cli.demo", "launch, measure, attest and verify a tiny protected VM end to end"),
     "probe": ("pvmkit.cli.probe", "report what this host's KVM supports for protected VMs"),
     "measure": ("pvmkit.cli.measure", "predict a launch measurement (sev, sev-es, snp, sw, tdx, cca)"),
-    "sev-snp-measure": ("pvmkit.cli.sev_snp_measure", "drop-in for the sev-snp-measure 0.0.13 command"),
+    "sev-snp-measure": (
+        "pvmkit.cli.compat.sev_snp_measure",
+        "drop-in for the sev-snp-measure 0.0.13 command",
+    ),
     "snp-create-id-block": (
-        "pvmkit.cli.snp_create_id_block",
+        "pvmkit.cli.compat.snp_create_id_block",
         "build and sign an SNP ID block (drop-in for snp-create-id-block)",
     ),
     "sev-launch-measure": (

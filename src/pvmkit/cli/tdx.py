@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from pvmkit.cli._common import MAX_EVIDENCE, Parser, print_json, read_file
-from pvmkit.cli.inspect import decoded_summary
+from pvmkit.cli.inspectors.ccel import decoded_summary
 from pvmkit.errors import FormatError, InputError, VerificationError
 from pvmkit.formats.ccel import CcelTable, CcType, EventLog
 from pvmkit.formats.tdx_quote import Quote, TdReport

@@ -1,0 +1,1 @@
+"""Inspectors for ``pvmkit inspect``, one module per family of structures; see :mod:`.registry`."""

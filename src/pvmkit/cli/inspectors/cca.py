@@ -1,0 +1,39 @@
+"""Arm CCA attestation tokens for ``pvmkit inspect`` (claims shown; signatures not verified)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pvmkit.cli.inspectors.registry import Inspector, register
+
+__all__: list[str] = []
+
+
+def _cca_token(data: bytes) -> Any:
+    from pvmkit.formats.cca_token import parse_token
+
+    return parse_token(data)
+
+
+def _cca_token_json(token: Any) -> dict[str, Any]:
+    return {
+        "generation": token.generation,
+        "collection_tag": token.tag,
+        "platform": {"alg": token.platform.alg_name, "claims": token.platform_claims.to_json()},
+        "realm": {"alg": token.realm.alg_name, "claims": token.realm_claims.to_json()},
+        "warnings": list(token.warnings),
+    }
+
+
+register(
+    Inspector(
+        "cca-token",
+        "Arm CCA attestation token (platform and realm claims; signatures not verified)",
+        # tag 399 (d9 01 8f) or 907 (d9 03 8b) around a 2-entry map (draft-ffm-rats-cca-token)
+        lambda data: data[:4] in (b"\xd9\x01\x8f\xa2", b"\xd9\x03\x8b\xa2"),
+        _cca_token,
+        None,
+        _cca_token_json,
+    ),
+    before="tdreport",
+)
