@@ -11,7 +11,7 @@ This module imports nothing heavy (no argparse, typing, dataclasses); rows are p
 
 from __future__ import annotations
 
-from pvmkit.cli._common import scan_options
+from pvmkit.cli._common import UsageErrors, scan_options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -110,6 +110,16 @@ class OptionTable:
                 except ValueError:
                     return None
         return Args({**{row.dest: row.default for row in self.rows}, **found})
+
+    def parse(self, argv: list[str], build: Callable[[], Any] | None = None) -> tuple[Any, Any]:
+        """(parsed options, usage-error reporter): :meth:`scan` when it reads the command line, else
+        the full parser (``build()``, default :meth:`parser`), which also handles help and errors.
+        The reporter's ``error(message)`` prints one usage line and exits 2 either way."""
+        args = self.scan(argv)
+        if args is not None:
+            return args, UsageErrors(self.command)
+        p = (build or self.parser)()
+        return p.parse_args(argv), p
 
     def parser(self) -> Parser:
         """The full argparse parser of the same rows (help sections in ``groups`` order)."""

@@ -17,7 +17,6 @@ import sys
 from pvmkit.cli._common import (
     MAX_IMAGE,
     UsageError,
-    UsageErrors,
     atomic_write,
     map_file,
     parse_features,
@@ -232,13 +231,7 @@ def _encode(digest: bytes, fmt: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    args = TABLE.scan(argv)
-    p: Any
-    if args is None:
-        p = build_parser()
-        args = p.parse_args(argv)
-    else:
-        p = UsageErrors("measure")
+    args, p = TABLE.parse(argv)
     args.output_format = output_format(args, "hex", p.error)
     if args.vendor == "sw" and args.firmware is None:
         return _measure_sw_guest(args)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pvmkit.cli._common import MAX_IMAGE, UsageError, UsageErrors, atomic_write, map_file
+from pvmkit.cli._common import MAX_IMAGE, UsageError, atomic_write, map_file
 from pvmkit.cli._options import Opt, OptionTable
 from pvmkit.errors import InputError
 from pvmkit.vendors.amd.cpu import CPU_TYPES
@@ -29,7 +29,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
-    from typing import Any
 
 __all__ = ["PEER_VERSION", "TABLE", "build_parser", "main"]
 
@@ -141,13 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    args = TABLE.scan(argv)
-    p: Any
-    if args is None:
-        p = build_parser()
-        args = p.parse_args(argv)
-    else:
-        p = UsageErrors("sev-snp-measure")
+    args, p = TABLE.parse(argv, build_parser)
 
     from pvmkit.formats.ovmf import parse_ovmf
 
