@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-
 __all__ = [
     "FIRMWARE_TYPES",
     "INSPECTORS",
