@@ -133,6 +133,9 @@ _EXPORTS: dict[str, str] = {
     "TdxVerificationResult": "pvmkit.attest.tdx_verify",
     "appraise_quote": "pvmkit.attest.dcap_verify",
     "DcapAppraisal": "pvmkit.attest.dcap_verify",
+    "verify_tdx": "pvmkit.attest.dcap_verify",
+    "TdxVerification": "pvmkit.attest.dcap_verify",
+    "validate_quote": "pvmkit.attest.tdx_validate",
     "CollateralSet": "pvmkit.formats.intel_collateral",
     "SgxQuote": "pvmkit.formats.sgx_quote",
     # KVM drivers for hardware protected VMs

@@ -279,3 +279,26 @@ def test_cached_results_equal_uncached(case_id: str) -> None:
     later = dt.datetime(2049, 1, 1, tzinfo=dt.timezone.utc)  # past every collateral's nextUpdate
     result = appraise_quote(quote_bytes(c), collateral=collateral(c), at=later, allow_debug=True)
     assert not result.ok and result.tcb_status is None
+
+
+def test_every_mismatch_is_reported() -> None:
+    """Validation lists every expected value that differs, not only the first (values or sets)."""
+    from pvmkit.attest.tdx_validate import validate_quote
+    from pvmkit.attest.tdx_verify import TdxExpected
+    from pvmkit.formats.sgx_quote import parse_dcap_quote
+
+    c = case(UPTODATE)
+    body = parse_dcap_quote(quote_bytes(c)).body
+    expected = TdxExpected(
+        mr_td=bytes(48),
+        rtmr1=frozenset({bytes(48), b"\x01" * 48}),
+        rtmr0=frozenset({body.rtmr0, bytes(48)}),  # type: ignore[union-attr]
+        report_data=body.report_data,
+    )
+    result = appraise_quote(quote_bytes(c), collateral=collateral(c), at=at(c), expected=expected)
+    assert [f.name for f in result.checks.failures] == ["expected.mr_td", "expected.rtmr1"]
+    assert "mr_td (quote offset 0xb8) mismatch" in result.checks.failures[0].detail
+    assert result.checks.get("expected.rtmr0").status == PASSED  # type: ignore[union-attr]
+    assert result.tcb_status == "UpToDate"  # the appraisal itself still ran
+    alone = validate_quote(result.quote, expected)
+    assert [c.name for c in alone.failures] == ["expected.mr_td", "expected.rtmr1"]

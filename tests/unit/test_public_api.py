@@ -34,6 +34,7 @@ EXPECTED = sorted(
         "SnpReport", "SoftwareAttestationKeys", "verify_report", "verify_snp", "Expected", "SnpExpected",
         "SnpVerification", "VerificationResult",
         "verify_quote", "TdxExpected", "TdxVerificationResult", "appraise_quote", "DcapAppraisal",
+        "verify_tdx", "TdxVerification", "validate_quote",
         "CollateralSet", "SgxQuote",
         # KVM drivers
         "AmdKvmDriver", "AmdLaunchResult", "TdxKvmDriver", "TdxLaunchResult",

@@ -32,13 +32,13 @@ from pvmkit.attest._x509 import check_crl, check_validity, common_name, utc, val
 from pvmkit.attest.dcap_collateral import VerifiedCollateral, verify_collateral
 from pvmkit.attest.intel_tcb import ACCEPTABLE_STATUSES, QuoteTcbFacts, TcbEvaluation, evaluate_tcb
 from pvmkit.attest.result import Check, CheckList
+from pvmkit.attest.tdx_validate import validate_quote
 from pvmkit.attest.tdx_verify import (
     BODY_FIELD_OFFSETS,
     INTEL_SGX_ROOT_CA_SHA256,
     TdxExpected,
     _check_form,
     _ecdsa_p256,
-    _mismatch,
     pck_chain_certs,
 )
 from pvmkit.errors import FormatError, InputError, VerificationError
@@ -47,13 +47,17 @@ from pvmkit.formats.sgx_pck_extension import SGX_EXTENSION_OID, PckExtension, pa
 from pvmkit.formats.sgx_quote import SgxQuote, parse_dcap_quote
 from pvmkit.formats.tdx_quote import ATT_KEY_ECDSA_P256, CERT_DATA_PCK_CHAIN, INTEL_QE_VENDOR_ID, Quote
 
-__all__ = ["DcapAppraisal", "DcapSignatures", "appraise_quote", "clear_caches", "verify_dcap_signatures"]
+__all__ = [
+    "DcapAppraisal",
+    "DcapSignatures",
+    "TdxVerification",
+    "appraise_quote",
+    "clear_caches",
+    "verify_dcap_signatures",
+    "verify_tdx",
+]
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
-
-#: TD_ATTRIBUTES bit 0 (DEBUG); SGX enclave ATTRIBUTES.FLAGS bit 1 (DEBUG).
-TD_ATTRIBUTES_DEBUG = 1
-SGX_ATTRIBUTES_DEBUG = 2
 
 
 @dataclass(frozen=True)
@@ -464,58 +468,6 @@ def _check_status(checks: CheckList, tcb: TcbEvaluation, accept: frozenset[str])
     )
 
 
-def _validate(
-    checks: CheckList, quote: Quote | SgxQuote, expected: TdxExpected | None, allow_debug: bool
-) -> None:
-    if isinstance(quote, SgxQuote):
-        debug = bool(quote.body.attributes[0] & SGX_ATTRIBUTES_DEBUG)
-        what = "enclave ATTRIBUTES.DEBUG"
-    else:
-        debug = bool(quote.body.td_attributes & TD_ATTRIBUTES_DEBUG)
-        what = "TD_ATTRIBUTES.DEBUG"
-    if not debug:
-        checks.passed("policy.debug", f"{what} clear")
-    elif allow_debug:
-        checks.passed("policy.debug", f"{what} set, allowed by --allow-debug")
-    else:
-        checks.failed(
-            "policy.debug",
-            f"{what} is set: a debuggable guest's memory is open to the host (give --allow-debug to accept)",
-            expected=False,
-            actual=True,
-        )
-    if expected is None:
-        return
-    if isinstance(quote, SgxQuote):
-        if expected.report_data is not None:
-            checks.compare("expected.report_data", expected.report_data, quote.body.report_data)
-        return
-    body = quote.body
-    for name, offset in BODY_FIELD_OFFSETS.items():
-        want = getattr(expected, name, None)
-        if want is None:
-            continue
-        actual = getattr(body, name)
-        if actual in want if isinstance(want, frozenset) else want == actual:
-            checks.passed(f"expected.{name}", f"quote offset {quote.body_offset + offset:#x}", actual=actual)
-        else:
-            checks.failed(
-                f"expected.{name}",
-                str(_mismatch(name, quote.body_offset, want, actual)),
-                expected=want,
-                actual=actual,
-            )
-    if expected.td_attributes_bits_clear:
-        present = body.td_attributes & expected.td_attributes_bits_clear
-        checks.add(
-            "expected.td_attributes_clear",
-            "failed" if present else "passed",
-            f"TD attribute bits {expected.td_attributes_bits_clear:#x} clear",
-            expected=0,
-            actual=present,
-        )
-
-
 def appraise_quote(
     quote: bytes | bytearray | memoryview,
     *,
@@ -571,7 +523,7 @@ def appraise_quote(
             checks.failed("tcb.status", "no TCB status: a TCB evaluation step failed (above)")
         else:
             _check_status(checks, tcb, accept)
-    _validate(checks, parsed, expected, allow_debug)
+    validate_quote(parsed, expected, allow_debug=allow_debug, checks=checks)
     platform = sigs.platform
     return DcapAppraisal(
         quote=parsed,
@@ -584,3 +536,8 @@ def appraise_quote(
         pck_subject=None if platform is None else platform.pck_subject,
         pck_issuer=None if platform is None else platform.pck_issuer,
     )
+
+
+#: The names symmetric with SNP's ``verify_snp`` / ``SnpVerification`` (the pipeline takes SGX quotes too).
+verify_tdx = appraise_quote
+TdxVerification = DcapAppraisal
