@@ -19,7 +19,8 @@
 5. the caller's :class:`TdxExpected` values, in body layout order.
 
 What it does not do: TCB evaluation (Intel's TCB info for the PCK certificate's FMSPC, and the QE
-identity), which needs Intel's signed collateral; use Intel's QVL or go-tdx-guest for a TCB status.
+identity), which needs Intel's signed collateral: :func:`pvmkit.attest.dcap_verify.appraise_quote`
+does that, and lists every check instead of raising on the first.
 The trust anchor is a pin of Intel's SGX Root CA certificate (SHA-256 of its DER, as Intel publishes
 it at certificates.trustedservices.intel.com/IntelSGXRootCA.der); the root certificate itself comes
 from the quote's chain. Quote layouts: spec tdx.md §4.2–§4.3, :mod:`pvmkit.formats.tdx_quote`.
