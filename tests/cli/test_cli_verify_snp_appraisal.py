@@ -199,3 +199,47 @@ def test_expect_reference_value_sets(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "expected.measurement" in capsys.readouterr().err
     assert main(verify("--allow-debug", "--expect", str(rv), "--measurement", MEASUREMENT)) == 2
     assert "is not among the 2 value(s) of snp_launch_measurement" in capsys.readouterr().err
+
+
+def test_trusted_id_and_author_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """go-sev-guest validateKeys from the command line: trusted keys as a public key (PEM), a
+    certificate (DER) or a digest; the report's digests are those snp-create-id-block computes (its
+    digests are cross-checked against the peer tool in tests/crosscheck)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from pvmkit.attest.snp_report import SnpReport
+    from pvmkit.attest.software_ca import SoftwareAttestationKeys
+    from pvmkit.vendors.amd.id_block import key_digest
+
+    sw = SoftwareAttestationKeys.create(str(tmp_path / "sw"), rsa_bits=2048)
+    id_key, author_key, stranger = (ec.generate_private_key(ec.SECP384R1()) for _ in range(3))
+    (tmp_path / "id.pub").write_bytes(id_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))  # fmt: skip
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "author")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(author_key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(author_key, hashes.SHA384()))  # fmt: skip
+    (tmp_path / "author.der").write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    report = tmp_path / "r.bin"
+    digests = {"id_key_digest": key_digest(id_key), "author_key_digest": key_digest(author_key)}
+    report.write_bytes(sw.sign_report(SnpReport(**digests, author_key_en=True)))
+    base = ["verify", "--report", str(report), "--key", sw.directory, "--json"]
+    assert main([*base, "--trusted-id-key", str(tmp_path / "id.pub")]) == 0
+    assert checks(capsys.readouterr().out)["id_block.trusted"]["status"] == "passed"
+    assert main([*base, "--trusted-author-key", str(tmp_path / "author.der"), "--require-author-key"]) == 0
+    c = checks(capsys.readouterr().out)
+    assert c["id_block.author_key"]["status"] == c["id_block.trusted"]["status"] == "passed"
+    assert main([*base, "--trusted-id-key", key_digest(stranger).hex()]) == 3
+    assert checks(capsys.readouterr().out)["id_block.trusted"]["status"] == "failed"
+    assert main([*base, "--trusted-id-key", str(tmp_path / "id.pub"), "--require-author-key"]) == 3
+    assert checks(capsys.readouterr().out)["id_block.author_key"]["status"] == "failed"  # no trusted author
+    assert main([*base, "--trusted-id-key", "00"]) == 2
+    assert "neither a file nor a 48-byte hex digest" in capsys.readouterr().err
+    (tmp_path / "junk").write_bytes(b"junk")
+    assert main([*base, "--trusted-id-key", str(tmp_path / "junk")]) == 1
+    assert "neither a certificate nor a public key" in capsys.readouterr().err

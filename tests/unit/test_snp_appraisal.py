@@ -306,3 +306,15 @@ def test_endorsements_are_cached_by_content(real: dict[str, bytes]) -> None:
     CACHE.clear()
     assert verify_snp(*args, at=AT, expected=None).ok
     assert failed(verify_snp(*args, at=dt.datetime(2030, 1, 1), expected=None)) == ["chain.validity"]
+
+
+def test_product_lines_agree(real: dict[str, bytes], sw: SoftwareAttestationKeys) -> None:
+    """The chain's product (ASK ``SEV-Milan``), the VCEK's productName extension (``Milan-B0`` in the
+    real VCEK, as AMD KDS wrote it) and, from version 3, the report's CPUID family/model agree."""
+    res = appraise(real)
+    check = res.checks.get("vcek.product")
+    assert check is not None and check.status == "passed" and check.actual == "Milan-B0"
+    assert status(res, "report.product") == "not_performed"  # version 2: no CPUID fields
+    assert status(sw_appraise(sw, SnpReport()), "report.product") == "passed"  # family 0x19 model 0x01
+    genoa = sw_appraise(sw, SnpReport(cpuid_mod_id=0x11))  # a Genoa CPUID under a Milan chain
+    assert failed(genoa) == ["report.product"]

@@ -28,7 +28,9 @@ The cryptographic checks, in order (check names in brackets):
    extensions agree with the report: [``vcek.chip_id``] hwID (``1.3.6.1.4.1.3704.1.4``) = CHIP_ID
    (unless MASK_CHIP_KEY or CHIP_ID is all zero, as go-sev-guest ``validate.SnpAttestation``) and
    [``vcek.tcb``] the SPLs (``1.3.6.1.4.1.3704.1.3.x``) = REPORTED_TCB (go-sev-guest ``validateTcb``:
-   the host must provision the certificate of the TCB it reports).
+   the host must provision the certificate of the TCB it reports); [``vcek.product``, ``report.product``]
+   the VCEK's productName extension (``1.3.6.1.4.1.3704.1.2``, e.g. ``Milan-B0``) and, from version 3,
+   the report's CPUID family/model name the chain's product line.
 
 A verification service sees the same VCEK and chain many times: the parsed certificates, the chain's
 signatures and the VCEK's extensions are cached by the SHA-256 of the bytes given (:data:`CACHE`);
@@ -121,6 +123,7 @@ _SPL_OIDS = {  # TCB component -> VCEK extension OID
     "fmc": _AMD + ".3.9",
 }
 _HWID_OID = _AMD + ".4"
+_PRODUCT_NAME_OID = _AMD + ".2"
 _PSS_SALT = 48
 
 
@@ -604,6 +607,43 @@ def _check_against_certificate(run: _Run, e: _Endorsement, kind: str, report: Sn
         run.fail("vcek.tcb", _mismatch(f"reported_tcb.{name}", spls[name], tcb[name]))
 
 
+def _product_line(name: str) -> str | None:
+    """``Milan-B0`` / ``SEV-Genoa`` / ``Siena`` → the KDS product line (Bergamo and Siena are Genoa's)."""
+    line = name.split("-")[0].strip().lower()
+    return {"milan": "Milan", "genoa": "Genoa", "bergamo": "Genoa", "siena": "Genoa", "turin": "Turin"}.get(
+        line
+    )
+
+
+def _check_products(run: _Run, e: _Endorsement, report: SnpReport) -> None:
+    """The product line three ways: the chain's (ASK common name ``SEV-<product>``), the VCEK's
+    productName extension (``1.3.6.1.4.1.3704.1.2``, an IA5String such as ``Milan-B0``; go-sev-guest
+    ``validate`` compares it with the expected product) and, from version 3, the report's CPUID
+    family/model (as Trustee derives the generation). All that are known must agree."""
+    chain = _product_line(e.chain.product) if e.chain is not None and e.chain.product else None
+    if chain is None:
+        for name in ("vcek.product", "report.product"):
+            run.checks.not_performed(name, "the chain did not verify or names no product")
+        return
+    raw = e.extensions.get(_PRODUCT_NAME_OID)
+    if raw is None or len(raw) < 2 or raw[0] != 0x16 or raw[1] != len(raw) - 2:  # DER IA5String
+        run.checks.not_performed("vcek.product", "the certificate has no productName extension")
+    else:
+        name = raw[2:].decode("ascii", "replace")
+        run.checks.add("vcek.product", "passed" if _product_line(name) == chain else "failed",
+                       f"the certificate's productName {name} is of the chain's product line",
+                       expected=chain, actual=name)  # fmt: skip
+    if report.product is None:
+        run.checks.not_performed(
+            "report.product", f"a version {report.version} report has no CPUID family/model"
+        )
+    else:
+        cpuid = f"family {report.cpuid_fam_id:#x} model {report.cpuid_mod_id:#x}"
+        run.checks.add("report.product", "passed" if report.product == chain else "failed",
+                       f"the report's CPUID {cpuid} is the chain's product line", expected=chain,
+                       actual=report.product)  # fmt: skip
+
+
 def _mismatch(name: str, expected: object, actual: object) -> VerificationError:
     def show(v: object) -> str:
         if isinstance(v, (bytes, bytearray)):
@@ -703,6 +743,7 @@ def verify_snp(
         run.checks.passed("report.version", f"VERSION {version} is one pvmkit interprets", actual=version)
         parsed = SnpReport.parse(report)
         _check_against_certificate(run, e, kind, parsed)
+        _check_products(run, e, parsed)
         if expected is not None:
             first = len(run.checks)
             validate_report(parsed, expected, run.checks)

@@ -53,6 +53,9 @@ OPTIONS = (
     "policy_bits_clear",
     "id_key_digest",
     "author_key_digest",
+    "trusted_id_key",
+    "trusted_author_key",
+    "require_author_key",
     "min_tcb",
     "min_current_tcb",
     "min_committed_tcb",
@@ -159,6 +162,20 @@ def add_options(p: Parser, evidence: argparse._MutuallyExclusiveGroup) -> None:
         action="append",
         help="expected AUTHOR_KEY_DIGEST (48 bytes); repeatable: any of them",
     )
+    for who_signs in ("id", "author"):
+        appraise.add_argument(
+            f"--trusted-{who_signs}-key",
+            metavar="FILE|HEX",
+            action="append",
+            help=f"a trusted {who_signs.upper()} key (go-sev-guest trusted_{who_signs}_keys): a P-384 public "
+            "key or certificate (PEM or DER), or its 48-byte SHA-384 digest in SEV form; repeatable. "
+            "Requires the launch's ID block be signed by a trusted ID key or a trusted, enabled author key",
+        )
+    appraise.add_argument(
+        "--require-author-key",
+        action="store_true",
+        help="require AUTHOR_KEY_EN = 1 and a trusted AUTHOR_KEY_DIGEST (default: not required)",
+    )
     for which, what in (
         ("", "REPORTED_TCB"),
         ("current-", "CURRENT_TCB"),
@@ -254,6 +271,46 @@ def _accepted(values: list[str] | None, size: int, option: str) -> bytes | froze
     return parsed[0] if len(parsed) == 1 else frozenset(parsed)
 
 
+def _trusted_keys(values: list[str] | None, option: str) -> frozenset[bytes] | None:
+    """``--trusted-*-key FILE|HEX``: the SHA-384 digests of SNP public-key structures (the form of
+    ID_KEY_DIGEST / AUTHOR_KEY_DIGEST) of the keys in the files (a P-384 certificate or public key,
+    PEM or DER), or digests given as hex."""
+    if not values:
+        return None
+    from pvmkit.vendors.amd.id_block import key_digest
+
+    digests = set()
+    for value in values:
+        if not os.path.exists(value):
+            digests.add(parse_hex(value, 48, f"{option} (neither a file nor a 48-byte hex digest)"))
+            continue
+        data = read_file(value, "a key", MAX_EVIDENCE)
+        digests.add(key_digest(_public_key(data, f"{option} {value}")))
+    return frozenset(digests)
+
+
+def _public_key(data: bytes, what: str) -> Any:
+    """The public key of a certificate or a public key, PEM or DER (InputError otherwise)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from pvmkit.attest._x509 import load_certificates
+    from pvmkit.errors import PvmkitError
+
+    try:
+        return load_certificates(data, what)[0].public_key()
+    except PvmkitError:
+        pass
+    loader = (
+        serialization.load_pem_public_key
+        if data.lstrip().startswith(b"-----")
+        else serialization.load_der_public_key
+    )
+    try:
+        return loader(data)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{what}: neither a certificate nor a public key ({exc})") from None
+
+
 def _one_setting(
     parser: Parser, bit: str, flag: bool, option: str, sources: list[tuple[str, bool | None]]
 ) -> None:
@@ -323,6 +380,12 @@ def _expected(args: Any, parser: Parser) -> tuple[Any, ExpectedSets]:
         "min_build": parse_int(args.min_build, "--min-build", 0, 255) if args.min_build is not None else None,
         "min_version": parse_version(args.min_version, "--min-version") if args.min_version else None,
         "permit_provisional_firmware": True if args.provisional else None,
+        "trusted_id_keys": _trusted_keys(args.trusted_id_key, "--trusted-id-key"),
+        "trusted_author_keys": _trusted_keys(args.trusted_author_key, "--trusted-author-key"),
+        "require_id_block": True
+        if args.trusted_id_key or args.trusted_author_key or args.require_author_key
+        else None,
+        "require_author_key": True if args.require_author_key else None,
     }
     for which in ("", "current_", "committed_", "launch_"):
         text = getattr(args, f"min_{which}tcb")
