@@ -287,3 +287,12 @@ def test_predict_then_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         )
         assert code == expected_code, out
         assert ("passed" if expected_code == 0 else "failed") + "         expected.rim" in out
+
+
+def test_inspect_bare_platform_token(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        ["inspect", "--json", f("tf-m-tools/iat-verifier/tests/data/cca_example_platform_token.cbor")], capsys
+    )
+    doc = json.loads(out)
+    assert code == 0 and doc["type"] == "cca-platform-token" and doc["value"]["alg"] == "ES384"
+    assert doc["value"]["claims"]["cca-platform-implementation-id"].startswith("7f454c46")

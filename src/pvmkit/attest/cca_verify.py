@@ -37,7 +37,7 @@ from pvmkit.attest.result import CheckList
 from pvmkit.errors import FormatError, SignatureError
 from pvmkit.formats.cbor import decode
 from pvmkit.formats.cca_token import CcaToken, SwComponent, lifecycle_name, parse_token
-from pvmkit.formats.cose import parse_cose_key
+from pvmkit.formats.cose import Sign1, parse_cose_key
 
 if TYPE_CHECKING:
     from pvmkit.attest.cose_verify import PublicKey
@@ -106,13 +106,13 @@ def _platform_key(
     return None
 
 
-def _signature(checks: CheckList, name: str, token_part: str, run: object) -> None:
+def _signature(checks: CheckList, name: str, sign1: Sign1, key: PublicKey, what: str) -> None:
     try:
-        run()  # type: ignore[operator]
+        verify_sign1(sign1, key, what)
     except SignatureError as exc:
         checks.failed(name, str(exc), expected=exc.expected, actual=exc.actual)
     else:
-        checks.passed(name, f"{token_part} signature verifies")
+        checks.passed(name, f"{what} signature verifies")
 
 
 def _binding(token: CcaToken, checks: CheckList) -> None:
@@ -210,15 +210,8 @@ def verify_token(
     if key is None:
         checks.not_performed("platform.signature", "no CPAK for this platform")
     else:
-        _signature(
-            checks,
-            "platform.signature",
-            "platform token",
-            lambda: verify_sign1(token.platform, key, "platform token"),
-        )
-    _signature(
-        checks, "realm.signature", "realm token", lambda: verify_sign1(token.realm, rak, "realm token")
-    )
+        _signature(checks, "platform.signature", token.platform, key, "platform token")
+    _signature(checks, "realm.signature", token.realm, rak, "realm token")
     _binding(token, checks)
     if expected.challenge is not None:
         checks.compare(

@@ -330,6 +330,13 @@ def parse_platform_claims(claims: dict[Any, Any], what: str = "platform token") 
 
 
 # -- realm ------------------------------------------------------------------------------------------
+def _four(rems: list[Any], what: str) -> tuple[bytes, bytes, bytes, bytes]:
+    r0, r1, r2, r3 = (
+        _bstr(r, f"extensible-measurements[{i}]", what, _MEASUREMENT_SIZES) for i, r in enumerate(rems)
+    )
+    return r0, r1, r2, r3
+
+
 def parse_realm_claims(claims: dict[Any, Any], what: str = "realm token") -> RealmClaims:
     """Typed realm claims from a decoded claims map (unknown keys are ignored, as rust-ccatoken does)."""
     profile = _claim(claims, R_PROFILE, "profile", what, optional=True)
@@ -357,9 +364,7 @@ def parse_realm_claims(claims: dict[Any, Any], what: str = "realm token") -> Rea
             what,
             _MEASUREMENT_SIZES,
         ),
-        rems=tuple(  # type: ignore[arg-type]
-            _bstr(r, f"extensible-measurements[{i}]", what, _MEASUREMENT_SIZES) for i, r in enumerate(rems)
-        ),
+        rems=_four(rems, what),
         hash_algo=_hash_name(_claim(claims, R_HASH_ALGO, "hash-algo-id", what), "hash-algo-id", what),
         rak=rak,
         rak_hash_algo=_hash_name(

@@ -1,4 +1,5 @@
-"""Arm CCA attestation tokens for ``pvmkit inspect`` (claims shown; signatures not verified)."""
+"""Arm CCA attestation tokens and bare platform tokens for ``pvmkit inspect`` (claims shown; signatures
+not verified)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,25 @@ register(
         _cca_token,
         None,
         _cca_token_json,
+    ),
+    before="tdreport",
+)
+
+
+def _cca_platform_token(data: bytes) -> Any:
+    from pvmkit.formats.cca_token import parse_platform_token
+
+    return parse_platform_token(data)
+
+
+register(
+    Inspector(
+        "cca-platform-token",
+        "Arm CCA platform token alone, a tagged COSE_Sign1 (claims; signature not verified)",
+        lambda data: data[:2] == b"\xd2\x84",  # tag 18 around a 4-item array (RFC 9052 §4.2)
+        _cca_platform_token,
+        None,
+        lambda parsed: {"alg": parsed[0].alg_name, "claims": parsed[1].to_json()},
     ),
     before="tdreport",
 )
