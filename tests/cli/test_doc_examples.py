@@ -89,6 +89,8 @@ EXAMPLES: dict[str, Run | NotRun] = {
     ),
     VENV + "tdx replay --ccel-table ccel_table.dat --ccel-data ccel_data.dat --quote quote.dat": Run(),
     VENV + "inspect quote.dat": Run(),
+    # dcap-qvl's sample TDX quote and its PCS collateral of 2025-06-19: UpToDate (dcap-appraisal-cases.json)
+    VENV + "verify --quote tdx_quote --collateral tdx_quote_collateral.json --at 2025-07-01T00:00:00Z": Run(),
     VENV + "verify --cca-token token.cbor --ta-store tastore.json --rim HEX": Run(
         words=(("HEX", "REALM_RIM"),)
     ),
@@ -195,6 +197,8 @@ FILES: dict[str, str | bytes] = {
     "quote.dat": "go-tdx-guest/ccel/cos-113-tdx-quote.dat",
     "ccel_table.dat": "go-tdx-guest/ccel/ccel_table.dat",
     "ccel_data.dat": "go-tdx-guest/ccel/ccel_data.dat",
+    "tdx_quote": "dcap-qvl/sample/tdx_quote",
+    "tdx_quote_collateral.json": "dcap-qvl/sample/tdx_quote_collateral.json",
     "coconut-qemu.igvm": igvm_file(),  # the IGVM spec's regression file (tests/support/igvm_vectors.py)
     "Image": bytes(range(256)) * 16,  # any bytes: the CCA RIM measures what is loaded
     # Trustee's CCA example token and the trust-anchor store its local verifier checks it with
