@@ -302,3 +302,35 @@ def test_every_mismatch_is_reported() -> None:
     assert result.tcb_status == "UpToDate"  # the appraisal itself still ran
     alone = validate_quote(result.quote, expected)
     assert [c.name for c in alone.failures] == ["expected.mr_td", "expected.rtmr1"]
+
+
+def test_pck_crl_of_the_other_ca_is_refused() -> None:
+    """QVL 4.1.2.4.6: the PCK CRL must be the PCK issuer's. The TDX sample's PCK is from the Platform
+    CA; the SGX sample's collateral carries the Processor CA's CRL (both real, both current then)."""
+    c = case(UPTODATE)
+    processor = collateral(case("sgx/dcap-qvl/sample-config-swhardening"))
+    mixed = dataclasses.replace(
+        collateral(c), pck_crl=processor.pck_crl, pck_crl_issuer_chain=processor.pck_crl_issuer_chain
+    )
+    result = appraise_quote(quote_bytes(c), collateral=mixed, at=at(c))
+    check = result.checks.get("crl.pck")
+    assert check is not None and check.status == FAILED
+    assert "Intel SGX PCK Processor CA" in check.detail and "Intel SGX PCK Platform CA" in check.detail
+    assert not result.ok
+
+
+def test_qe_identity_of_the_other_tee_is_refused() -> None:
+    """A TDX quote needs the TD_QE identity; the SGX QE's (real, signed) is refused by its id."""
+    c = case(UPTODATE)
+    sgx = collateral(case("sgx/dcap-qvl/sample-config-swhardening"))
+    mixed = dataclasses.replace(
+        collateral(c),
+        qe_identity=sgx.qe_identity,
+        qe_identity_signature=sgx.qe_identity_signature,
+        qe_identity_issuer_chain=sgx.qe_identity_issuer_chain,
+    )
+    result = appraise_quote(quote_bytes(c), collateral=mixed, at=at(c))
+    check = result.checks.get("tcb.qe_identity")
+    assert check is not None and check.status == FAILED
+    assert "identity 'QE', a TDX quote needs 'TD_QE'" in check.detail
+    assert result.tcb_status is None
