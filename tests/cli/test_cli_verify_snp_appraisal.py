@@ -169,13 +169,16 @@ def test_malformed_policy_files(doc: dict[str, Any], message: str, tmp_path: Pat
 def test_policy_file_keys_and_trusted_keys() -> None:
     parsed = parse_policy({"require_author_key": True, "trusted_author_key_hashes": ["22" * 48],
                            "trusted_id_key_hashes": ["11" * 48, "33" * 48], "exact_policy": 196608,
-                           "minimum_guest_svn": 2})  # fmt: skip
+                           "minimum_guest_svn": 2, "minimum_launch_mitigation_vector": "0x3",
+                           "minimum_current_mitigation_vector": 4})  # fmt: skip
     assert parsed.fields == {
         "require_author_key": True,
         "trusted_author_keys": frozenset({b"\x22" * 48}),
         "trusted_id_keys": frozenset({b"\x11" * 48, b"\x33" * 48}),
         "policy": 0x30000,
         "min_guest_svn": 2,
+        "min_launch_mit_vector": 3,
+        "min_current_mit_vector": 4,
     }
     assert parsed.allow_debug is None and parsed.allow_migrate_ma is None
 

@@ -318,3 +318,14 @@ def test_product_lines_agree(real: dict[str, bytes], sw: SoftwareAttestationKeys
     assert status(sw_appraise(sw, SnpReport()), "report.product") == "passed"  # family 0x19 model 0x01
     genoa = sw_appraise(sw, SnpReport(cpuid_mod_id=0x11))  # a Genoa CPUID under a Milan chain
     assert failed(genoa) == ["report.product"]
+
+
+def test_mitigation_vectors(real: dict[str, bytes], sw: SoftwareAttestationKeys) -> None:
+    """Version 5 reports carry LAUNCH_MIT_VECTOR (0x1F8) and CURRENT_MIT_VECTOR (0x200): every bit of
+    a minimum must be set; the real version 2 report has none and fails any non-zero minimum."""
+    v5 = SnpReport(version=5, launch_mit_vector=0b1011, current_mit_vector=0b0011)
+    assert sw_appraise(sw, v5, min_launch_mit_vector=0b1001, min_current_mit_vector=0b0011).ok
+    assert failed(sw_appraise(sw, v5, min_launch_mit_vector=0b0100)) == ["mitigations.launch"]
+    assert failed(sw_appraise(sw, v5, min_current_mit_vector=0b1000)) == ["mitigations.current"]
+    assert failed(appraise(real, min_current_mit_vector=1)) == ["mitigations.current"]
+    assert appraise(real, min_current_mit_vector=0).ok

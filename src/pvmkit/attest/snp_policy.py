@@ -17,6 +17,8 @@ key                             value                                           
 ``exact_policy``                u64: the whole POLICY, exactly                    ``policy``
 ``policy_bits_set`` / ``_clear`` u64 masks                                        same
 ``minimum_guest_svn``           u32                                               ``min_guest_svn``
+``minimum_launch_mitigation_vector`` u64: bits that must be set (report v5)       ``min_launch_mit_vector``
+``minimum_current_mitigation_vector`` u64                                         ``min_current_mit_vector``
 ``minimum_tcb``                 TCB: minimum REPORTED_TCB                         ``min_reported_tcb``
 ``minimum_current_tcb``         TCB                                               ``min_current_tcb``
 ``minimum_committed_tcb``       TCB                                               ``min_committed_tcb``
@@ -163,6 +165,8 @@ def parse_policy(doc: object, where: str = "policy") -> PolicyFile:
                 f"{at}: ambiguous; write guest_policy (the most permissive acceptable POLICY, "
                 "go-sev-guest's policy) or exact_policy (the whole POLICY, as --policy)"
             )
+        elif key in ("minimum_launch_mitigation_vector", "minimum_current_mitigation_vector"):
+            fields[f"min_{key.split('_')[1]}_mit_vector"] = _u64(value, at)
         elif key == "minimum_guest_svn":
             fields["min_guest_svn"] = _u64(value, at)
         elif key == "minimum_build":

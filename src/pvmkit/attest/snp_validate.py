@@ -33,6 +33,9 @@ go-sev-guest takes exactly one.
   AUTHOR_KEY_DIGEST trusted; with it or ``require_id_block`` the report passes when the author key is
   enabled and trusted, or ID_KEY_DIGEST is trusted. No signatures: the firmware checked the ID block
   at launch.
+* **Mitigation vectors** (report version 5, AMD SEV-SNP ABI LAUNCH_MIT_VECTOR / CURRENT_MIT_VECTOR;
+  go-sev-guest's ``Minimum{Launch,Current}MitigationVector`` options): every bit of the minimum must be
+  set; an older report, which has no vectors, fails a non-zero minimum.
 * **Verbatim fields**: FAMILY_ID, IMAGE_ID, REPORT_DATA, MEASUREMENT, HOST_DATA, ID_KEY_DIGEST,
   AUTHOR_KEY_DIGEST, REPORT_ID, REPORT_ID_MA, CHIP_ID, VMPL, VERSION, GUEST_SVN and the exact POLICY
   equal the expected value or are one of the expected set; GUEST_SVN ≥ ``min_guest_svn``.
@@ -135,6 +138,10 @@ class SnpExpected:
     min_version: tuple[int, int] | None = None
     #: the most permissive acceptable PLATFORM_INFO; None: unchecked
     platform_info: int | None = None
+    #: mitigation-vector bits that must be set in LAUNCH_MIT_VECTOR / CURRENT_MIT_VECTOR (report
+    #: version 5 and later; an older report carries no vectors and fails a non-zero minimum)
+    min_launch_mit_vector: int | None = None
+    min_current_mit_vector: int | None = None
     require_id_block: bool = False
     require_author_key: bool = False
     trusted_id_keys: frozenset[bytes] = field(default_factory=frozenset)
@@ -321,6 +328,24 @@ def _check_firmware(report: SnpReport, expected: SnpExpected, checks: CheckList)
     )
 
 
+def _check_mitigations(report: SnpReport, expected: SnpExpected, checks: CheckList) -> None:
+    for which in ("launch", "current"):
+        minimum = getattr(expected, f"min_{which}_mit_vector")
+        if minimum is None:
+            continue
+        name, field = f"mitigations.{which}", f"{which.upper()}_MIT_VECTOR"
+        if not report.has_mitigation_vectors:
+            status = "passed" if minimum == 0 else "failed"
+            detail = f"a version {report.version} report has no {field} (version 5 and later)"
+            checks.add(name, status, detail, expected=f"{minimum:#x} set", actual=None)
+            continue
+        vector = getattr(report, f"{which}_mit_vector")
+        missing = minimum & ~vector
+        checks.add(name, "failed" if missing else "passed", f"{field} has every required mitigation bit"
+                   + (f" (missing {missing:#x})" if missing else ""), expected=f"{minimum:#x} set",
+                   actual=f"{vector:#x}")  # fmt: skip
+
+
 def _check_keys(report: SnpReport, expected: SnpExpected, checks: CheckList) -> None:
     if not (expected.require_id_block or expected.require_author_key):
         return
@@ -396,5 +421,6 @@ def validate_report(report: SnpReport, expected: SnpExpected, checks: CheckList 
     _check_firmware(report, expected, checks)
     if expected.platform_info is not None:
         _check_platform_info(report, expected.platform_info, checks)
+    _check_mitigations(report, expected, checks)
     _check_keys(report, expected, checks)
     return checks

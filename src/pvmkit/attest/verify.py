@@ -463,12 +463,16 @@ def _endorse(cert_bytes: bytes, chain_bytes: bytes, key_kind: str | None) -> _En
 
 class EndorsementCache:
     """Endorsements by the SHA-256 of the certificate and chain bytes (and the claimed key kind), the
-    least recently used dropped beyond ``size``. Sharing one across threads is safe: an entry is
-    immutable, and a lost race only repeats the work."""
+    least recently used dropped beyond ``size``. One cache may be shared by threads: the table is
+    guarded by a lock, entries are immutable, and two threads missing the same entry at once both
+    build it (the work is repeated, the result is the same)."""
 
     def __init__(self, size: int = 64) -> None:
+        import threading
+
         self.size = size
         self._entries: OrderedDict[bytes, _Endorsement] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, cert_bytes: bytes, chain_bytes: bytes, key_kind: str | None) -> _Endorsement:
         key = hashlib.sha256(
@@ -476,18 +480,21 @@ class EndorsementCache:
             + hashlib.sha256(chain_bytes).digest()
             + str(key_kind).encode()
         ).digest()
-        entry = self._entries.get(key)
-        if entry is None:
-            entry = _endorse(cert_bytes, chain_bytes, key_kind)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                return entry
+        entry = _endorse(cert_bytes, chain_bytes, key_kind)  # outside the lock: it takes milliseconds
+        with self._lock:
             self._entries[key] = entry
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
-        else:
-            self._entries.move_to_end(key)
         return entry
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
 
 #: The process-wide cache :func:`verify_snp` uses unless given ``cache=None`` or another one.
