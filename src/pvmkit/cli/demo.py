@@ -53,182 +53,231 @@ def _ms(seconds: float) -> float:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    t_start = time.perf_counter()
-    nonce = parse_hex(args.nonce, 32, "--nonce") if args.nonce else os.urandom(32)
-    host_data = parse_hex(args.host_data, 32, "--host-data") if args.host_data else bytes(32)
-    vmsa_features = parse_features(args.vmsa_features)
-    policy = parse_int(args.policy, "--policy", 0, (1 << 64) - 1)
+    demo = _Demo(args)
+    host_ok = demo.host()
+    guest, predicted = demo.plan()
+    if not host_ok:
+        return demo.measure_only()
+    keys = demo.keys()
+    run = demo.launch(guest, keys)
+    problems = demo.verify(run, keys, predicted)
+    return demo.finish(problems)
 
-    from pvmkit.guest import attest_guest, parse_guest_output, report_data_for
-    from pvmkit.kvm import Kvm
-    from pvmkit.kvm.probe import probe
-    from pvmkit.vendors.amd.measure import measure_plan
-    from pvmkit.vendors.sw.builder import bundled_guest_plan
-    from pvmkit.vendors.sw.rules import SW_SUPPORTED_VMSA_FEATURES
 
-    lines: list[str] = []
-    timings: dict[str, float] = {}
-    summary: dict[str, Any] = {"schema": "pvmkit.demo/1", "vendor": "sw", "kvm": args.kvm}
+class _Demo:
+    """The demo's stages, each adding one line to the story and its part of the JSON summary."""
 
-    def say(label: str, text: str) -> None:
-        lines.append(f"  {label:<10} {text}")
+    def __init__(self, args: Any) -> None:
+        self.args = args
+        self.t_start = time.perf_counter()
+        self.nonce = parse_hex(args.nonce, 32, "--nonce") if args.nonce else os.urandom(32)
+        self.host_data = parse_hex(args.host_data, 32, "--host-data") if args.host_data else bytes(32)
+        self.vmsa_features = parse_features(args.vmsa_features)
+        self.policy = parse_int(args.policy, "--policy", 0, (1 << 64) - 1)
+        self.lines: list[str] = []
+        self.timings: dict[str, float] = {}
+        self.summary: dict[str, Any] = {"schema": "pvmkit.demo/1", "vendor": "sw", "kvm": args.kvm}
+        self.kvm_error: KvmUnavailableError | None = None
         if not args.json:
-            sys.stdout.write(lines[-1] + "\n")
+            sys.stdout.write(f"pvmkit demo: a software-protected VM (vendor sw) on {args.kvm}\n")
+
+    def say(self, label: str, text: str) -> None:
+        self.lines.append(f"  {label:<10} {text}")
+        if not self.args.json:
+            sys.stdout.write(self.lines[-1] + "\n")
             sys.stdout.flush()
 
-    if not args.json:
-        sys.stdout.write(f"pvmkit demo: a software-protected VM (vendor sw) on {args.kvm}\n")
+    def _lap(self, name: str, since: float) -> None:
+        self.timings[name] = _ms(time.perf_counter() - since)
 
-    # 1. host
-    t = time.perf_counter()
-    kvm_error: KvmUnavailableError | None = None
-    try:
-        host = probe(args.kvm)
-        kvm_ok = True
-        unavailable = ""
-    except KvmUnavailableError as exc:
-        kvm_ok, unavailable, kvm_error = False, str(exc), exc
-    timings["probe"] = _ms(time.perf_counter() - t)
-    if kvm_ok:
+    def host(self) -> bool:
+        """1. What the host's KVM offers; False when there is no usable KVM."""
+        from pvmkit.kvm.probe import probe
+        from pvmkit.vendors.sw.rules import SW_SUPPORTED_VMSA_FEATURES
+
+        t = time.perf_counter()
+        try:
+            host = probe(self.args.kvm)
+        except KvmUnavailableError as exc:
+            self._lap("probe", t)
+            self.kvm_error = exc
+            self.say("host", f"KVM unavailable ({exc}): measuring the plan only, no launch")
+            self.summary["host"] = {"kvm_unavailable": str(exc), "sw": False}
+            return False
+        self._lap("probe", t)
         hw = [k for k, v in host.vendors.items() if v.available]
-        say(
+        self.say(
             "host",
             f"kernel {host.kernel}, KVM API {host.api_version}, VM types {host.vm_types:#x} "
             f"({', '.join(host.vm_type_names)}); hardware: {', '.join(hw) or 'none'}; "
             f"sw: yes (features {SW_SUPPORTED_VMSA_FEATURES:#x})",
         )
-        summary["host"] = {
+        self.summary["host"] = {
             "kernel": host.kernel,
             "vm_types": f"{host.vm_types:#x}",
             "hardware_vendors": hw,
-            "sw": True,
         }
-    else:
-        say("host", f"KVM unavailable ({unavailable}): measuring the plan only, no launch")
-        summary["host"] = {"kvm_unavailable": unavailable, "sw": False}
+        self.summary["host"]["sw"] = True
+        return True
 
-    # 2. plan, 3. prediction
-    t = time.perf_counter()
-    guest = bundled_guest_plan(nonce=nonce, vmsa_features=vmsa_features, policy=policy, host_data=host_data)
-    timings["plan"] = _ms(time.perf_counter() - t)
-    t = time.perf_counter()
-    predicted = measure_plan(guest.plan)
-    timings["predict"] = _ms(time.perf_counter() - t)
-    features = guest.plan.init.sev_features
-    say(
-        "plan",
-        f"bundled guest ({len(attest_guest())} B) at {guest.load_address:#x}, 1 vCPU, VMSA features "
-        f"{features:#x} ({', '.join(decode_sev_features(features))}), policy {policy:#x}",
-    )
-    say("predicted", predicted.hex())
-    summary.update(
-        nonce=nonce.hex(),
-        host_data=host_data.hex(),
-        policy=f"{policy:#x}",
-        vmsa_features=f"{features:#x}",
-        measurement={"predicted": predicted.hex()},
-    )
+    def plan(self) -> tuple[Any, bytes]:
+        """2. The bundled guest's plan, 3. its predicted measurement."""
+        from pvmkit.guest import attest_guest
+        from pvmkit.vendors.amd.measure import measure_plan
+        from pvmkit.vendors.sw.builder import bundled_guest_plan
 
-    if not kvm_ok:
-        timings["total"] = _ms(time.perf_counter() - t_start)
-        summary.update(launched=False, verified=False, ok=not args.require_kvm, timings_ms=timings)
-        if args.json:
-            print_json(summary)
+        t = time.perf_counter()
+        guest = bundled_guest_plan(
+            nonce=self.nonce, vmsa_features=self.vmsa_features, policy=self.policy, host_data=self.host_data
+        )
+        self._lap("plan", t)
+        t = time.perf_counter()
+        predicted = measure_plan(guest.plan)
+        self._lap("predict", t)
+        features = guest.plan.init.sev_features
+        self.say(
+            "plan",
+            f"bundled guest ({len(attest_guest())} B) at {guest.load_address:#x}, 1 vCPU, VMSA features "
+            f"{features:#x} ({', '.join(decode_sev_features(features))}), policy {self.policy:#x}",
+        )
+        self.say("predicted", predicted.hex())
+        self.summary.update(
+            nonce=self.nonce.hex(),
+            host_data=self.host_data.hex(),
+            policy=f"{self.policy:#x}",
+            vmsa_features=f"{features:#x}",
+            measurement={"predicted": predicted.hex()},
+        )
+        return guest, predicted
+
+    def measure_only(self) -> int:
+        """Without KVM: the prediction is all there is (exit 1 with --require-kvm)."""
+        self._lap("total", self.t_start)
+        require = self.args.require_kvm
+        self.summary.update(launched=False, verified=False, ok=not require, timings_ms=self.timings)
+        if self.args.json:
+            print_json(self.summary)
         else:
             sys.stdout.write("pvmkit demo: measure-only (no KVM): nothing was launched or attested\n")
-        if args.require_kvm and kvm_error is not None:
-            raise kvm_error  # its message already names the device and the errno
+        if require and self.kvm_error is not None:
+            raise self.kvm_error  # its message already names the device and the errno
         return 0
 
-    # keys
-    from pvmkit.attest.software_ca import SoftwareAttestationKeys, default_directory
-    from pvmkit.attest.verify import Expected, verify_report
-    from pvmkit.vendors.sw.machine import launch_plan
-    from pvmkit.vendors.sw.service import SoftwareReportService
+    def keys(self) -> Any:
+        """The software attestation keys (created on first use, which is said)."""
+        from pvmkit.attest.software_ca import SoftwareAttestationKeys, default_directory
 
-    t = time.perf_counter()
-    key_dir = os.path.abspath(args.key) if args.key else default_directory()
-    keys = SoftwareAttestationKeys.load_or_create(key_dir)
-    created = keys.created  # of concurrent first launches on one directory, exactly one
-    timings["keys"] = _ms(time.perf_counter() - t)
-    say(
-        "keys",
-        ("created software attestation keys in " if created else "software attestation keys in ") + key_dir,
-    )
-    summary["keys"] = {"directory": key_dir, "created": created}
+        t = time.perf_counter()
+        key_dir = os.path.abspath(self.args.key) if self.args.key else default_directory()
+        keys = SoftwareAttestationKeys.load_or_create(key_dir)
+        created = keys.created  # of concurrent first launches on one directory, exactly one
+        self._lap("keys", t)
+        self.say(
+            "keys",
+            ("created software attestation keys in " if created else "software attestation keys in ")
+            + key_dir,
+        )
+        self.summary["keys"] = {"directory": key_dir, "created": created}
+        return keys
 
-    # 4. launch and run
-    with Kvm.open(args.kvm) as kvm:
-        run = launch_plan(guest.plan, kvm=kvm, service=SoftwareReportService(keys), timeout=args.timeout)
-    result = run.result
-    timings["launch"] = _ms(run.launch_seconds)
-    timings["first_exit"] = _ms(result.first_exit_seconds or 0.0)
-    timings["run"] = _ms(run.run_seconds)
-    match = run.measurement == predicted
-    say("launched", f"{run.measurement.hex()} ({'= prediction' if match else 'DIFFERS from the prediction'})")
-    guest_text = result.serial.decode("utf-8", "replace").strip()
-    say("guest", f"{guest_text or '(no output)'} [{result.reason}, {result.exits} exits]")
-    summary["measurement"]["actual"] = run.measurement.hex()
-    summary["measurement"]["match"] = match
-    summary["run"] = {"reason": result.reason, "exits": result.exits, "serial": guest_text}
-    summary["launched"] = True
+    def launch(self, guest: Any, keys: Any) -> Any:
+        """4. The plan launched on /dev/kvm as a sw VM, and run until it stops."""
+        from pvmkit.kvm import Kvm
+        from pvmkit.vendors.sw.machine import launch_plan
+        from pvmkit.vendors.sw.service import SoftwareReportService
 
-    # 5. verify
-    t = time.perf_counter()
-    problems: list[str] = []
-    verification: dict[str, Any] = {}
-    report = run.report
-    if not match:
-        problems.append("the launch measurement differs from the prediction")
-    if not result.halted:
-        problems.append(f"the guest did not halt ({result.reason})")
-    if report is None:
-        problems.append("the guest obtained no report")
-    else:
+        with Kvm.open(self.args.kvm) as kvm:
+            run = launch_plan(
+                guest.plan, kvm=kvm, service=SoftwareReportService(keys), timeout=self.args.timeout
+            )
+        result = run.result
+        self.timings["launch"] = _ms(run.launch_seconds)
+        self.timings["first_exit"] = _ms(result.first_exit_seconds or 0.0)
+        self.timings["run"] = _ms(run.run_seconds)
+        predicted = bytes.fromhex(self.summary["measurement"]["predicted"])
+        match = run.measurement == predicted
+        self.say(
+            "launched",
+            f"{run.measurement.hex()} ({'= prediction' if match else 'DIFFERS from the prediction'})",
+        )
+        guest_text = result.serial.decode("utf-8", "replace").strip()
+        self.say("guest", f"{guest_text or '(no output)'} [{result.reason}, {result.exits} exits]")
+        self.summary["measurement"].update(actual=run.measurement.hex(), match=match)
+        self.summary["run"] = {"reason": result.reason, "exits": result.exits, "serial": guest_text}
+        self.summary["launched"] = True
+        return run
+
+    def verify(self, run: Any, keys: Any, predicted: bytes) -> list[str]:
+        """5. The report verified against the prediction; the problems found (none: verified)."""
+        t = time.perf_counter()
+        problems: list[str] = []
+        if run.measurement != predicted:
+            problems.append("the launch measurement differs from the prediction")
+        if not run.result.halted:
+            problems.append(f"the guest did not halt ({run.result.reason})")
+        self.summary["verification"] = {}
+        if run.report is None:
+            problems.append("the guest obtained no report")
+        else:
+            problems += self._verify_report(run, keys, predicted)
+        self._lap("verify", t)
+        if problems:
+            self.say("verified", "FAILED: " + "; ".join(problems))
+        else:
+            self.say(
+                "verified",
+                "software ARK -> ASK -> VCEK, report signature, MEASUREMENT = prediction, "
+                "REPORT_DATA = nonce || tag, HOST_DATA, POLICY, VMPL 0",
+            )
+        return problems
+
+    def _verify_report(self, run: Any, keys: Any, predicted: bytes) -> list[str]:
+        from pvmkit.attest.verify import Expected, verify_report
+        from pvmkit.guest import parse_guest_output, report_data_for
+
+        problems = []
         try:
-            seen = parse_guest_output(result.serial)
-            if seen != predicted:
+            if parse_guest_output(run.result.serial) != predicted:
                 problems.append("the guest printed a measurement that differs from the prediction")
+            expected = Expected(
+                measurement=predicted,
+                report_data=report_data_for(self.nonce),
+                host_data=self.host_data,
+                policy=self.policy,
+                vmpl=0,
+            )
+            # the software CA the demo itself created is the trusted ARK
             verdict = verify_report(
-                report,
+                run.report,
                 keys.vcek_pem,
                 keys.chain_pem,
-                trusted_ark_sha256=keys.ark_sha256,  # the software CA the demo itself created
-                expected=Expected(
-                    measurement=predicted,
-                    report_data=report_data_for(nonce),
-                    host_data=host_data,
-                    policy=policy,
-                    vmpl=0,
-                ),
+                trusted_ark_sha256=keys.ark_sha256,
+                expected=expected,
             )
-            verification = {"checks": verdict.checks.to_list(), "ark_sha256": verdict.ark_sha256}
+            self.summary["verification"] = {
+                "checks": verdict.checks.to_list(),
+                "ark_sha256": verdict.ark_sha256,
+            }
         except VerificationError as exc:
             problems.append(str(exc))
-    timings["verify"] = _ms(time.perf_counter() - t)
-    if problems:
-        say("verified", "FAILED: " + "; ".join(problems))
-    else:
-        say(
-            "verified",
-            "software ARK -> ASK -> VCEK, report signature, MEASUREMENT = prediction, "
-            "REPORT_DATA = nonce || tag, HOST_DATA, POLICY, VMPL 0",
+        return problems
+
+    def finish(self, problems: list[str]) -> int:
+        """The timings line, the summary (text or JSON) and the exit status (3 when a check failed)."""
+        self._lap("total", self.t_start)
+        t = self.timings
+        self.say(
+            "timings",
+            f"probe {t['probe']:.1f} ms, plan {t['plan']:.1f} ms, predict {t['predict']:.1f} ms, "
+            f"keys {t['keys']:.1f} ms, launch {t['launch']:.1f} ms (first exit "
+            f"{t['first_exit']:.1f} ms), run {t['run']:.1f} ms, verify {t['verify']:.1f} ms; "
+            f"total {t['total']:.1f} ms",
         )
-    timings["total"] = _ms(time.perf_counter() - t_start)
-    say(
-        "timings",
-        f"probe {timings['probe']:.1f} ms, plan {timings['plan']:.1f} ms, "
-        f"predict {timings['predict']:.1f} ms, "
-        f"keys {timings['keys']:.1f} ms, launch {timings['launch']:.1f} ms (first exit "
-        f"{timings['first_exit']:.1f} ms), run {timings['run']:.1f} ms, verify {timings['verify']:.1f} ms; "
-        f"total {timings['total']:.1f} ms",
-    )
-    summary.update(verified=not problems, problems=problems, verification=verification, timings_ms=timings)
-    summary["ok"] = not problems
-    if args.json:
-        print_json(summary)
-    else:
-        sys.stdout.write("pvmkit demo: OK\n" if not problems else "pvmkit demo: FAILED\n")
-    if problems:
-        raise VerificationError("demo: " + "; ".join(problems), field="demo")
-    return 0
+        self.summary.update(verified=not problems, problems=problems, timings_ms=t, ok=not problems)
+        if self.args.json:
+            print_json(self.summary)
+        else:
+            sys.stdout.write("pvmkit demo: OK\n" if not problems else "pvmkit demo: FAILED\n")
+        if problems:
+            raise VerificationError("demo: " + "; ".join(problems), field="demo")
+        return 0

@@ -181,167 +181,218 @@ def main(argv: list[str]) -> int:
     if _vendor_of(argv) in HARDWARE_VENDORS:
         return _hardware_main(argv)
     args = build_parser().parse_args(argv)
-    t_start = time.perf_counter()
     if args.vendor != Vendor.SW.value:
         return _hardware_main(argv)  # --vendor abbreviated (--vend snp): the hardware parser takes it
-    vmsa_features = parse_features(args.vmsa_features)
-    policy = parse_int(args.policy, "--policy", 0, (1 << 64) - 1)
-    host_data = parse_hex(args.host_data, 32, "--host-data") if args.host_data else bytes(32)
-    nonce = parse_hex(args.nonce, 32, "--nonce") if args.nonce else os.urandom(32)
-    id_block, id_auth = _id_block_args(args.id_block, args.id_auth)
-    load_address = parse_int(args.load_address, "--load-address", 0, 0xFFFFFFFF)
-    entry = parse_int(args.entry, "--entry", 0, 0xFFFFFFFF) if args.entry else None
-
-    from pvmkit.attest.software_ca import SoftwareAttestationKeys, default_directory
-    from pvmkit.guest import attest_guest, report_data_for
-    from pvmkit.vendors.amd.id_block import has_author_key
-    from pvmkit.vendors.amd.measure import measure_plan
-    from pvmkit.vendors.sw.builder import bundled_guest_plan, flat_binary_plan
-    from pvmkit.vendors.sw.machine import launch_plan
-    from pvmkit.vendors.sw.service import SoftwareReportService
-
-    t0 = time.perf_counter()
-    igvm_file = None
-    if args.igvm:
-        given = [
-            name
-            for name, used in (
-                ("--binary", args.binary), ("--entry", args.entry), ("--mode", args.mode != "protected32"),
-                ("--load-address", args.load_address != "0x10000"), ("--vcpus", args.vcpus != 1),
-                ("--vmsa-features", args.vmsa_features != "0"), ("--policy", args.policy != "0x30000"),
-                ("--nonce", args.nonce),
-            )
-            if used
-        ]  # fmt: skip
-        if given:
-            raise InputError(
-                f"--igvm takes memory, vCPUs, features and policy from the file: not {', '.join(given)}"
-            )
-        binary = None
-        igvm_file = read_file(args.igvm, "an IGVM file", MAX_IMAGE)
-        guest = _igvm_guest(igvm_file, host_data, id_block, id_auth)
-    elif args.binary:
-        binary = read_file(args.binary, "a guest binary", MAX_IMAGE)
-        guest = flat_binary_plan(
-            binary, load_address=load_address, entry=entry, mode=args.mode, vcpus=args.vcpus,
-            vmsa_features=vmsa_features, policy=policy, host_data=host_data, nonce=nonce,
-            id_block=id_block, id_auth=id_auth, auth_key_en=has_author_key(id_auth),
-        )  # fmt: skip
-    else:
-        if args.entry or args.mode != "protected32" or args.load_address != "0x10000":
-            raise InputError("--load-address/--entry/--mode apply to --binary only")
-        binary = None
-        guest = bundled_guest_plan(
-            nonce=nonce, vmsa_features=vmsa_features, policy=policy, host_data=host_data, vcpus=args.vcpus,
-            id_block=id_block, id_auth=id_auth, auth_key_en=has_author_key(id_auth),
-        )  # fmt: skip
-    t1 = time.perf_counter()
-    predicted = measure_plan(guest.plan)
-    t2 = time.perf_counter()
-    key_dir = os.path.abspath(args.key) if args.key else default_directory()
-    keys = SoftwareAttestationKeys.load_or_create(key_dir)
-    created = keys.created  # of concurrent first launches on one directory, exactly one
-    t3 = time.perf_counter()
-    if created and not args.json:
-        sys.stderr.write(f"pvmkit launch: created software attestation keys in {key_dir}\n")
-
-    def stream(data: bytes) -> None:
-        out = getattr(sys.stdout, "buffer", None)
-        if out is not None:
-            sys.stdout.flush()
-            out.write(data)
-            out.flush()
-        else:  # a text-only stdout (embedding, some test harnesses)
-            sys.stdout.write(data.decode("latin-1"))
-            sys.stdout.flush()
-
-    run = launch_plan(
-        guest.plan,
-        service=SoftwareReportService(keys),
-        serial=None if args.json else stream,
-        timeout=args.timeout,
-    )
-    t4 = time.perf_counter()
-    result = run.result
-    report = run.report
-    if report is not None and args.report_out:
-        atomic_write(args.report_out, report)
-    if args.certs_out:
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        from pvmkit.attest.cert_table import build_cert_table
-
-        certs = {"vcek": keys.vcek_cert, "ask": keys.ask_cert, "ark": keys.ark_cert}
-        atomic_write(
-            args.certs_out, build_cert_table({k: c.public_bytes(Encoding.DER) for k, c in certs.items()})
-        )
-    summary: dict[str, Any] = {
-        "schema": "pvmkit.launch/1",
-        "vendor": "sw",
-        "guest": args.igvm or args.binary or "bundled:attest",
-        "guest_sha256": hashlib.sha256(
-            igvm_file if igvm_file is not None else binary if binary is not None else attest_guest()
-        ).hexdigest(),
-        "load_address": None if igvm_file is not None else f"{guest.load_address:#x}",
-        "entry": f"{guest.entry:#x}",
-        "mode": guest.mode,
-        "vcpus": len(guest.plan.vcpus),
-        "vmsa_features": f"{run.record.vmsa_features:#x}",
-        "vmsa_feature_names": decode_sev_features(run.record.vmsa_features),
-        "policy": f"{guest.plan.init.policy:#x}",
-        "host_data": host_data.hex(),
-        "nonce": None if igvm_file is not None else nonce.hex(),
-        "expected_report_data": report_data_for(nonce).hex()
-        if binary is None and igvm_file is None
-        else None,
-        "keys": {"directory": key_dir, "created": created},
-        "measurement": {
-            "predicted": predicted.hex(),
-            "actual": run.measurement.hex(),
-            "match": predicted == run.measurement,
-        },
-        "run": {
-            "reason": result.reason,
-            "exits": result.exits,
-            "attestation_requests": result.requests,
-            "serial": result.serial.decode("utf-8", "replace"),
-        },
-        "report": report_summary(report) if report is not None else None,
-        "report_out": args.report_out if report is not None and args.report_out else None,
-        "timings_ms": {
-            "plan": round((t1 - t0) * 1e3, 3),
-            "predict": round((t2 - t1) * 1e3, 3),
-            "keys": round((t3 - t2) * 1e3, 3),
-            "launch": round(run.launch_seconds * 1e3, 3),
-            "first_exit": round((result.first_exit_seconds or 0.0) * 1e3, 3),
-            "run": round(run.run_seconds * 1e3, 3),
-            "total": round((t4 - t_start) * 1e3, 3),
-        },
-    }
+    launch = _SwLaunch(args)
+    launch.build_guest()
+    launch.predict()
+    keys = launch.load_keys()
+    run = launch.run(keys)
+    launch.write_outputs(run, keys)
+    summary = launch.summary(run)
     if args.json:
         print_json(summary)
     else:
-        err = sys.stderr
-        err.write(f"pvmkit launch: measurement {run.measurement.hex()}\n")
-        err.write(
-            f"pvmkit launch: predicted   {predicted.hex()} "
-            f"({'match' if predicted == run.measurement else 'MISMATCH'})\n"
+        _print_summary(args, run, bytes.fromhex(summary["measurement"]["predicted"]))
+    return _outcome(args, run, bytes.fromhex(summary["measurement"]["predicted"]))
+
+
+class _SwLaunch:
+    """One ``pvmkit launch --vendor sw``: the option values, the guest's plan and what each stage took."""
+
+    def __init__(self, args: Any) -> None:
+        self.args = args
+        self.t_start = time.perf_counter()
+        self.vmsa_features = parse_features(args.vmsa_features)
+        self.policy = parse_int(args.policy, "--policy", 0, (1 << 64) - 1)
+        self.host_data = parse_hex(args.host_data, 32, "--host-data") if args.host_data else bytes(32)
+        self.nonce = parse_hex(args.nonce, 32, "--nonce") if args.nonce else os.urandom(32)
+        self.id_block, self.id_auth = _id_block_args(args.id_block, args.id_auth)
+        self.load_address = parse_int(args.load_address, "--load-address", 0, 0xFFFFFFFF)
+        self.entry = parse_int(args.entry, "--entry", 0, 0xFFFFFFFF) if args.entry else None
+        self.marks: dict[str, float] = {}
+        self.binary: bytes | None = None
+        self.igvm_file: bytes | None = None
+        self.guest: Any = None
+        self.predicted = b""
+        self.key_dir = ""
+        self.keys_created = False
+
+    def build_guest(self) -> None:
+        """The guest's plan: an IGVM file's, a flat binary's or the bundled attestation guest's."""
+        from pvmkit.vendors.amd.id_block import has_author_key
+        from pvmkit.vendors.sw.builder import bundled_guest_plan, flat_binary_plan
+
+        args = self.args
+        self.marks["plan"] = time.perf_counter()
+        common: dict[str, Any] = {"vmsa_features": self.vmsa_features, "policy": self.policy}
+        common["host_data"] = self.host_data
+        common.update(nonce=self.nonce, vcpus=args.vcpus, id_block=self.id_block, id_auth=self.id_auth)
+        common["auth_key_en"] = has_author_key(self.id_auth)
+        if args.igvm:
+            _refuse_with_igvm(args)
+            self.igvm_file = read_file(args.igvm, "an IGVM file", MAX_IMAGE)
+            self.guest = _igvm_guest(self.igvm_file, self.host_data, self.id_block, self.id_auth)
+        elif args.binary:
+            self.binary = read_file(args.binary, "a guest binary", MAX_IMAGE)
+            mode = {"load_address": self.load_address, "entry": self.entry, "mode": args.mode}
+            self.guest = flat_binary_plan(self.binary, **mode, **common)
+        else:
+            if args.entry or args.mode != "protected32" or args.load_address != "0x10000":
+                raise InputError("--load-address/--entry/--mode apply to --binary only")
+            self.guest = bundled_guest_plan(**common)
+
+    def predict(self) -> None:
+        from pvmkit.vendors.amd.measure import measure_plan
+
+        self.marks["predict"] = time.perf_counter()
+        self.predicted = measure_plan(self.guest.plan)
+
+    def load_keys(self) -> Any:
+        from pvmkit.attest.software_ca import SoftwareAttestationKeys, default_directory
+
+        self.marks["keys"] = time.perf_counter()
+        self.key_dir = os.path.abspath(self.args.key) if self.args.key else default_directory()
+        keys = SoftwareAttestationKeys.load_or_create(self.key_dir)
+        self.marks["launch"] = time.perf_counter()
+        if keys.created and not self.args.json:  # of concurrent first launches, exactly one
+            sys.stderr.write(f"pvmkit launch: created software attestation keys in {self.key_dir}\n")
+        return keys
+
+    def run(self, keys: Any) -> Any:
+        """Launch, seal and run the guest (its serial output streamed to stdout unless --json)."""
+        from pvmkit.vendors.sw.machine import launch_plan
+        from pvmkit.vendors.sw.service import SoftwareReportService
+
+        run = launch_plan(
+            self.guest.plan,
+            service=SoftwareReportService(keys),
+            serial=None if self.args.json else _stream,
+            timeout=self.args.timeout,
         )
-        err.write(
-            f"pvmkit launch: guest {result.reason} after {result.exits} exits, "
-            f"{len(result.reports)} report(s); launch {run.launch_seconds * 1e3:.1f} ms, "
-            f"run {run.run_seconds * 1e3:.1f} ms\n"
+        self.marks["end"] = time.perf_counter()
+        self.keys_created = bool(keys.created)
+        return run
+
+    def write_outputs(self, run: Any, keys: Any) -> None:
+        """--report-out (the signed report) and --certs-out (the software chain as a cert table)."""
+        if run.report is not None and self.args.report_out:
+            atomic_write(self.args.report_out, run.report)
+        if self.args.certs_out:
+            from cryptography.hazmat.primitives.serialization import Encoding
+
+            from pvmkit.attest.cert_table import build_cert_table
+
+            certs = {"vcek": keys.vcek_cert, "ask": keys.ask_cert, "ark": keys.ark_cert}
+            table = build_cert_table({k: c.public_bytes(Encoding.DER) for k, c in certs.items()})
+            atomic_write(self.args.certs_out, table)
+
+    def summary(self, run: Any) -> dict[str, Any]:
+        """The ``pvmkit.launch/1`` document (docs/cli.md)."""
+        from pvmkit.guest import attest_guest, report_data_for
+
+        args, guest, result, report = self.args, self.guest, run.result, run.report
+        image = self.igvm_file if self.igvm_file is not None else self.binary
+        bundled = self.binary is None and self.igvm_file is None
+        return {
+            "schema": "pvmkit.launch/1",
+            "vendor": "sw",
+            "guest": args.igvm or args.binary or "bundled:attest",
+            "guest_sha256": hashlib.sha256(image if image is not None else attest_guest()).hexdigest(),
+            "load_address": None if self.igvm_file is not None else f"{guest.load_address:#x}",
+            "entry": f"{guest.entry:#x}",
+            "mode": guest.mode,
+            "vcpus": len(guest.plan.vcpus),
+            "vmsa_features": f"{run.record.vmsa_features:#x}",
+            "vmsa_feature_names": decode_sev_features(run.record.vmsa_features),
+            "policy": f"{guest.plan.init.policy:#x}",
+            "host_data": self.host_data.hex(),
+            "nonce": None if self.igvm_file is not None else self.nonce.hex(),
+            "expected_report_data": report_data_for(self.nonce).hex() if bundled else None,
+            "keys": {"directory": self.key_dir, "created": self.keys_created},
+            "measurement": {
+                "predicted": self.predicted.hex(),
+                "actual": run.measurement.hex(),
+                "match": self.predicted == run.measurement,
+            },
+            "run": {
+                "reason": result.reason,
+                "exits": result.exits,
+                "attestation_requests": result.requests,
+                "serial": result.serial.decode("utf-8", "replace"),
+            },
+            "report": report_summary(report) if report is not None else None,
+            "report_out": args.report_out if report is not None and args.report_out else None,
+            "timings_ms": self._timings(run),
+        }
+
+    def _timings(self, run: Any) -> dict[str, float]:
+        m = self.marks
+        return {
+            "plan": round((m["predict"] - m["plan"]) * 1e3, 3),
+            "predict": round((m["keys"] - m["predict"]) * 1e3, 3),
+            "keys": round((m["launch"] - m["keys"]) * 1e3, 3),
+            "launch": round(run.launch_seconds * 1e3, 3),
+            "first_exit": round((run.result.first_exit_seconds or 0.0) * 1e3, 3),
+            "run": round(run.run_seconds * 1e3, 3),
+            "total": round((m["end"] - self.t_start) * 1e3, 3),
+        }
+
+
+def _refuse_with_igvm(args: Any) -> None:
+    """--igvm takes memory, vCPUs, features and policy from the file: other guest options are refused."""
+    given = [
+        name
+        for name, used in (
+            ("--binary", args.binary), ("--entry", args.entry), ("--mode", args.mode != "protected32"),
+            ("--load-address", args.load_address != "0x10000"), ("--vcpus", args.vcpus != 1),
+            ("--vmsa-features", args.vmsa_features != "0"), ("--policy", args.policy != "0x30000"),
+            ("--nonce", args.nonce),
         )
-        if args.report_out and report is not None:
-            err.write(f"pvmkit launch: report written to {args.report_out}\n")
+        if used
+    ]  # fmt: skip
+    if given:
+        raise InputError(
+            f"--igvm takes memory, vCPUs, features and policy from the file: not {', '.join(given)}"
+        )
+
+
+def _stream(data: bytes) -> None:
+    """The guest's serial bytes to stdout as they arrive."""
+    out = getattr(sys.stdout, "buffer", None)
+    if out is not None:
+        sys.stdout.flush()
+        out.write(data)
+        out.flush()
+    else:  # a text-only stdout (embedding, some test harnesses)
+        sys.stdout.write(data.decode("latin-1"))
+        sys.stdout.flush()
+
+
+def _print_summary(args: Any, run: Any, predicted: bytes) -> None:
+    result, err = run.result, sys.stderr
+    err.write(f"pvmkit launch: measurement {run.measurement.hex()}\n")
+    verdict = "match" if predicted == run.measurement else "MISMATCH"
+    err.write(f"pvmkit launch: predicted   {predicted.hex()} ({verdict})\n")
+    err.write(
+        f"pvmkit launch: guest {result.reason} after {result.exits} exits, "
+        f"{len(result.reports)} report(s); launch {run.launch_seconds * 1e3:.1f} ms, "
+        f"run {run.run_seconds * 1e3:.1f} ms\n"
+    )
+    if args.report_out and run.report is not None:
+        err.write(f"pvmkit launch: report written to {args.report_out}\n")
+
+
+def _outcome(args: Any, run: Any, predicted: bytes) -> int:
+    """Exit 0, or the error for a mismatch (exit 3), a guest that did not halt or no report (exit 1)."""
     if predicted != run.measurement:
         raise VerificationError(
             "the launch digest differs from the prediction", field="measurement",
             expected=predicted.hex(), actual=run.measurement.hex(),
         )  # fmt: skip
-    if not result.halted:
+    if not run.result.halted:
         what = {"timeout": f"did not halt within {args.timeout:g} s", "shutdown": "triple-faulted (shutdown)"}
-        raise InputError(f"the guest {what.get(result.reason, result.reason)}")
-    if args.report_out and report is None:
+        raise InputError(f"the guest {what.get(run.result.reason, run.result.reason)}")
+    if args.report_out and run.report is None:
         raise InputError("--report-out: the guest asked for no attestation report")
     return 0
