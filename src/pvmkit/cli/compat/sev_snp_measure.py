@@ -29,6 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
+    from typing import Any
 
 __all__ = ["PEER_VERSION", "TABLE", "build_parser", "main"]
 
@@ -141,7 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args, p = TABLE.parse(argv, build_parser)
-
     from pvmkit.formats.ovmf import parse_ovmf
 
     if args.mode == "snp:ovmf-hash":
@@ -150,47 +150,13 @@ def main(argv: list[str]) -> int:
         firmware = parse_ovmf(map_file(args.ovmf, "a firmware image", MAX_IMAGE))
         sys.stdout.write(snp_firmware_digest(firmware).hex() + "\n")
         return 0
-
-    if args.initrd and args.kernel is None:
-        p.error("--kernel required when using --initrd")
-    if args.append and args.kernel is None:
-        p.error("--kernel required when using --append")
-    if args.mode != "sev" and args.vcpus is None:
-        p.error(f"missing --vcpus N in guest mode '{args.mode}'")
-    if args.vmm_type not in _VMM_TYPES:
-        p.error(f"unknown VMM type '{args.vmm_type}'")
-
-    from pvmkit.features import KNOWN_SEV_FEATURES
-    from pvmkit.plan import InitPath, Vendor, Vmm
-    from pvmkit.vendors.amd.builder import AmdLaunch
-    from pvmkit.vendors.amd.cpu import cpu_signature, vcpu_signature
+    _check(args, p)
+    from pvmkit.plan import Vmm
 
     vmm = Vmm(args.vmm_type.lower())
-    # the peer's truthiness tests: a zero family or signature counts as "not given"
-    sig = 0
-    if args.mode != "sev":
-        if args.vcpu_family:
-            sig = cpu_signature(args.vcpu_family, args.vcpu_model or 0, args.vcpu_stepping or 0)
-        elif args.vcpu_sig:
-            sig = args.vcpu_sig
-        elif args.vcpu_type:
-            sig = vcpu_signature(args.vcpu_type)
-        elif vmm is Vmm.QEMU:
-            p.error(f"missing --vcpu-type or --vcpu-sig or --vcpu-family in guest mode '{args.mode}'")
-
-    vars_size = 0
-    if args.mode == "snp:svsm":
-        if args.vars_file:
-            vars_size = os.stat(args.vars_file).st_size
-        elif args.vars_size:
-            vars_size = args.vars_size
-        else:
-            p.error("snp:svsm mode requires --vars-size or --vars-file")
-    if args.dump_vmsa and args.mode == "sev":
-        p.error("--dump-vmsa is not availibe in the selected mode")
-    if args.snp_ovmf_hash and args.mode != "snp":
-        raise InputError("SNP OVMF hash only works with SNP")
-
+    sig = _signature(args, p, vmm)
+    vars_size = _vars_size(args, p)
+    _check_late(args, p)
     firmware = parse_ovmf(map_file(args.ovmf, "a firmware image", MAX_IMAGE))
     hashes = None
     if args.kernel and args.mode != "snp:svsm":
@@ -198,58 +164,7 @@ def main(argv: list[str]) -> int:
 
         initrd = map_file(args.initrd, "an initrd") if args.initrd else None
         hashes = hash_kernel_inputs(map_file(args.kernel, "a kernel"), initrd, args.append or None)
-
-    vcpus = args.vcpus if args.mode != "sev" else 1
-    if args.mode == "sev":
-        launch = AmdLaunch(Vendor.SEV, firmware, kernel_hashes=hashes, strict=False)
-    elif args.mode == "seves":
-        launch = AmdLaunch(
-            Vendor.SEV_ES,
-            firmware,
-            vcpus=vcpus,
-            vcpu_sig=sig,
-            vmm=vmm,
-            init_path=InitPath.INIT2,
-            kernel_hashes=hashes,
-            strict=False,
-        )
-    elif args.mode == "snp":
-        seed = None
-        if args.snp_ovmf_hash:
-            from pvmkit.cli._common import parse_hex
-
-            # exit 1 as the peer does here (a drop-in keeps its peer's exit codes; docs/cli.md)
-            seed = parse_hex(args.snp_ovmf_hash, 48, "--snp-ovmf-hash", option=False)
-        gf = args.guest_features
-        launch = AmdLaunch(
-            Vendor.SNP,
-            firmware,
-            vcpus=vcpus,
-            vcpu_sig=sig,
-            vmm=vmm,
-            vmsa_features=gf & KNOWN_SEV_FEATURES,
-            seed=seed,
-            kernel_hashes=hashes,
-            vmsa_sev_features=gf,
-            strict=False,
-        )
-    else:  # snp:svsm
-        if vmm is not Vmm.QEMU:
-            raise InputError("SVSM mode is only implemented for QEMU")
-        if not args.svsm:
-            raise InputError("snp:svsm mode requires --svsm")
-        svsm = parse_ovmf(map_file(args.svsm, "a firmware image", MAX_IMAGE))
-        launch = AmdLaunch(
-            Vendor.SNP,
-            firmware,
-            vcpus=vcpus,
-            vcpu_sig=sig,
-            svsm=svsm,
-            vars_size=vars_size,
-            vmsa_sev_features=0x1,
-            svsm_x87_fcw=0,
-            strict=False,
-        )
+    launch = _launch(args, firmware, hashes, sig, vmm, vars_size)
 
     from pvmkit.vendors.amd.measure import measure_plan
 
@@ -268,3 +183,89 @@ def main(argv: list[str]) -> int:
         text = f"Calculated {_MODE_NAMES[args.mode]} guest measurement: {text}"
     sys.stdout.write(text + "\n")
     return 0
+
+
+def _check(args: Any, p: Any) -> None:
+    """The peer's first option checks, with its messages (usage errors, exit 2)."""
+    if args.initrd and args.kernel is None:
+        p.error("--kernel required when using --initrd")
+    if args.append and args.kernel is None:
+        p.error("--kernel required when using --append")
+    if args.mode != "sev" and args.vcpus is None:
+        p.error(f"missing --vcpus N in guest mode '{args.mode}'")
+    if args.vmm_type not in _VMM_TYPES:
+        p.error(f"unknown VMM type '{args.vmm_type}'")
+
+
+def _check_late(args: Any, p: Any) -> None:
+    """The peer's checks after the vCPU signature and OVMF_VARS size, in its order."""
+    if args.dump_vmsa and args.mode == "sev":
+        p.error("--dump-vmsa is not availibe in the selected mode")
+    if args.snp_ovmf_hash and args.mode != "snp":
+        raise InputError("SNP OVMF hash only works with SNP")
+
+
+def _signature(args: Any, p: Any, vmm: Any) -> int:
+    """The vCPU signature, with the peer's truthiness tests: a zero family or signature counts as
+    "not given"."""
+    from pvmkit.plan import Vmm
+    from pvmkit.vendors.amd.cpu import cpu_signature, vcpu_signature
+
+    if args.mode == "sev":
+        return 0
+    if args.vcpu_family:
+        return cpu_signature(args.vcpu_family, args.vcpu_model or 0, args.vcpu_stepping or 0)
+    if args.vcpu_sig:
+        return int(args.vcpu_sig)
+    if args.vcpu_type:
+        return vcpu_signature(args.vcpu_type)
+    if vmm is Vmm.QEMU:
+        p.error(f"missing --vcpu-type or --vcpu-sig or --vcpu-family in guest mode '{args.mode}'")
+    return 0
+
+
+def _vars_size(args: Any, p: Any) -> int:
+    if args.mode != "snp:svsm":
+        return 0
+    if args.vars_file:
+        return os.stat(args.vars_file).st_size
+    if args.vars_size:
+        return int(args.vars_size)
+    p.error("snp:svsm mode requires --vars-size or --vars-file")
+    return 0  # pragma: no cover - p.error exits
+
+
+def _launch(args: Any, firmware: Any, hashes: Any, sig: int, vmm: Any, vars_size: int) -> Any:
+    """The AmdLaunch of the peer's mode, with its modelling choices (module docstring)."""
+    from pvmkit.features import KNOWN_SEV_FEATURES
+    from pvmkit.plan import InitPath, Vendor, Vmm
+    from pvmkit.vendors.amd.builder import AmdLaunch
+
+    if args.mode == "sev":
+        return AmdLaunch(Vendor.SEV, firmware, kernel_hashes=hashes, strict=False)
+    shape = {"vcpus": args.vcpus, "vcpu_sig": sig, "strict": False}
+    if args.mode == "seves":
+        return AmdLaunch(
+            Vendor.SEV_ES, firmware, vmm=vmm, init_path=InitPath.INIT2, kernel_hashes=hashes, **shape
+        )
+    if args.mode == "snp":
+        seed = None
+        if args.snp_ovmf_hash:
+            from pvmkit.cli._common import parse_hex
+
+            # exit 1 as the peer does here (a drop-in keeps its peer's exit codes; docs/cli.md)
+            seed = parse_hex(args.snp_ovmf_hash, 48, "--snp-ovmf-hash", option=False)
+        gf = args.guest_features
+        features = {"vmsa_features": gf & KNOWN_SEV_FEATURES, "vmsa_sev_features": gf}
+        return AmdLaunch(Vendor.SNP, firmware, vmm=vmm, seed=seed, kernel_hashes=hashes, **features, **shape)
+    # snp:svsm
+    if vmm is not Vmm.QEMU:
+        raise InputError("SVSM mode is only implemented for QEMU")
+    if not args.svsm:
+        raise InputError("snp:svsm mode requires --svsm")
+    from pvmkit.formats.ovmf import parse_ovmf
+
+    svsm = parse_ovmf(map_file(args.svsm, "a firmware image", MAX_IMAGE))
+    return AmdLaunch(
+        Vendor.SNP, firmware, svsm=svsm, vars_size=vars_size, vmsa_sev_features=0x1, svsm_x87_fcw=0, **shape
+    )
