@@ -193,9 +193,8 @@ def _launch_amd(
     args: argparse.Namespace, p: Parser, ram_size: int
 ) -> tuple[dict[str, Any], Exception | None]:
     from pvmkit.cli.measure_amd import launch_from_args
-    from pvmkit.features import decode_sev_features
     from pvmkit.launch import Launcher
-    from pvmkit.plan import Finalize, InitPath, LaunchPlan, Vendor
+    from pvmkit.plan import Finalize, LaunchPlan, Vendor
     from pvmkit.prediction import measure
     from pvmkit.vendors.amd.kvm import AmdKvmDriver, AmdLaunchResult, SevPlatformStatus
 
@@ -209,7 +208,6 @@ def _launch_amd(
     plan = launch.plan()
     if launch.vendor is Vendor.SNP:
         plan = LaunchPlan.of([*plan.ops[:-1], Finalize(host_data=host_data)])
-    init = plan.init
     t1 = time.perf_counter()
     predicted = measure(plan)
     t2 = time.perf_counter()
@@ -219,109 +217,102 @@ def _launch_amd(
         if result.measurement is not None:
             status = driver.platform_status()
     t3 = time.perf_counter()
+    blob, failure = (
+        (None, None) if launch.vendor is Vendor.SNP else _launch_measure(result, status, tik, predicted)
+    )
+    summary = _amd_summary(args, launch, plan, predicted, host_data, ram_size)
+    summary["launch_measure"] = blob
+    summary["timings_ms"] = {"plan": _ms(t1 - t0), "predict": _ms(t2 - t1), "launch": _ms(t3 - t2)}
+    return summary, failure
 
+
+def _launch_measure(
+    result: Any, status: Any, tik: bytes | None, predicted: bytes
+) -> tuple[dict[str, Any], Exception | None]:
+    """SEV/SEV-ES: the LAUNCH_MEASURE blob the firmware returned, checked with the TIK if given."""
+    from pvmkit.errors import VerificationError
+    from pvmkit.vendors.amd.launch_blob import check_launch_measure
+
+    assert result.measurement is not None and status is not None
+    match: bool | None = None
     failure: Exception | None = None
-    blob: dict[str, Any] | None = None
-    if launch.vendor is not Vendor.SNP:
-        assert result.measurement is not None and status is not None
-        match: bool | None = None
-        if tik is not None:
-            from pvmkit.errors import VerificationError
-            from pvmkit.vendors.amd.launch_blob import check_launch_measure
+    if tik is not None:
+        try:
+            check_launch_measure(
+                result.measurement, tik, predicted, policy=result.policy,
+                api_major=status.api_major, api_minor=status.api_minor, build=status.build,
+            )  # fmt: skip
+            match = True
+        except VerificationError as exc:
+            match, failure = False, exc
+    blob = {
+        "blob": result.measurement.hex(),
+        "measure": result.measurement[:32].hex(),
+        "mnonce": result.measurement[32:].hex(),
+        "api_major": status.api_major,
+        "api_minor": status.api_minor,
+        "build": status.build,
+        "handle": result.handle,
+        "tik_checked": tik is not None,
+        "match": match,
+    }
+    return blob, failure
 
-            try:
-                check_launch_measure(
-                    result.measurement, tik, predicted, policy=result.policy,
-                    api_major=status.api_major, api_minor=status.api_minor, build=status.build,
-                )  # fmt: skip
-                match = True
-            except VerificationError as exc:
-                match, failure = False, exc
-        blob = {
-            "blob": result.measurement.hex(),
-            "measure": result.measurement[:32].hex(),
-            "mnonce": result.measurement[32:].hex(),
-            "api_major": status.api_major,
-            "api_minor": status.api_minor,
-            "build": status.build,
-            "handle": result.handle,
-            "tik_checked": tik is not None,
-            "match": match,
-        }
+
+def _amd_summary(
+    args: Any, launch: Any, plan: Any, predicted: bytes, host_data: bytes, ram_size: int
+) -> dict[str, Any]:
+    """The ``pvmkit.launch-hardware`` document of an AMD launch (docs/cli.md)."""
+    from pvmkit.features import decode_sev_features
+    from pvmkit.plan import InitPath, Vendor
+
+    init, vendor = plan.init, launch.vendor
     init_cmd = {
-        InitPath.LEGACY: "KVM_SEV_ES_INIT" if launch.vendor is Vendor.SEV_ES else "KVM_SEV_INIT",
+        InitPath.LEGACY: "KVM_SEV_ES_INIT" if vendor is Vendor.SEV_ES else "KVM_SEV_INIT",
         InitPath.INIT2: "KVM_SEV_INIT2",
     }[init.init_path]
-    fw = launch.firmware
-    summary: dict[str, Any] = {
+    return {
         "schema": SCHEMA,
-        "vendor": launch.vendor.value,
+        "vendor": vendor.value,
         **_vm_type(init.effective_vm_type),
         "init_path": init.init_path.value,
         "init_command": init_cmd,
         "firmware": args.firmware,
-        "firmware_sha256": hashlib.sha256(fw.data).hexdigest(),
+        "firmware_sha256": hashlib.sha256(launch.firmware.data).hexdigest(),
         "vcpus": launch.vcpus,
-        "vcpu_sig": f"{launch.vcpu_sig:#x}" if launch.vendor.has_vmsa else None,
+        "vcpu_sig": f"{launch.vcpu_sig:#x}" if vendor.has_vmsa else None,
         "vmm": launch.vmm.value,
         "features": {
             "vmsa_features": f"{init.vmsa_features:#x}",
             "vmsa_feature_names": decode_sev_features(init.vmsa_features),
-            "sev_features": f"{init.sev_features:#x}" if launch.vendor.has_vmsa else None,
-            "sev_feature_names": decode_sev_features(init.sev_features) if launch.vendor.has_vmsa else [],
+            "sev_features": f"{init.sev_features:#x}" if vendor.has_vmsa else None,
+            "sev_feature_names": decode_sev_features(init.sev_features) if vendor.has_vmsa else [],
         },
         "policy": f"{init.policy:#x}",
-        "host_data": host_data.hex() if launch.vendor is Vendor.SNP else None,
+        "host_data": host_data.hex() if vendor is Vendor.SNP else None,
         "kernel_hashes": launch.kernel_hashes is not None,
         "ram_size": ram_size,
         "pages": sum(op.pages for op in plan.memory),
         "measurement": {
-            "kind": "snp-launch-digest" if launch.vendor is Vendor.SNP else "sev-launch-digest",
+            "kind": "snp-launch-digest" if vendor is Vendor.SNP else "sev-launch-digest",
             "predicted": predicted.hex(),
         },
-        "launch_measure": blob,
+        "launch_measure": None,
         "state": "sealed-and-closed",
         "note": NOT_RUN,
-        "timings_ms": {"plan": _ms(t1 - t0), "predict": _ms(t2 - t1), "launch": _ms(t3 - t2)},
     }
-    return summary, failure
 
 
 # -- TDX ----------------------------------------------------------------------------------------------
 def _launch_tdx(
     args: argparse.Namespace, p: Parser, ram_size: int
 ) -> tuple[dict[str, Any], Exception | None]:
-    from pvmkit.cli.measure_amd import parse_vcpus
-    from pvmkit.formats.tdvf import parse_tdvf
     from pvmkit.launch import Launcher
-    from pvmkit.plan import Init, LaunchPlan, PageOrder, TdxParams, Vendor
     from pvmkit.prediction import measure
-    from pvmkit.vendors.tdx.builder import build_tdvf_plan
     from pvmkit.vendors.tdx.kvm import TdxKvmDriver, TdxLaunchResult
 
-    if args.firmware is None:
-        p.error("--firmware FILE is required")
-    counts = parse_vcpus(args.vcpus)
-    if len(counts) != 1:
-        p.error("--vcpus must be one count for a launch, not a range")
-    attributes = (
-        parse_int(args.td_attributes, "--td-attributes", 0, U64_MAX)
-        if args.td_attributes is not None
-        else DEFAULT_TD_ATTRIBUTES
-    )
-    xfam = parse_int(args.xfam, "--xfam", 0, U64_MAX) if args.xfam is not None else DEFAULT_XFAM
-    if not 0 <= attributes < 1 << 64 or not 0 <= xfam < 1 << 64:
-        raise InputError("--td-attributes and --xfam are 64-bit values")
     t0 = time.perf_counter()
-    image = read_file(args.firmware, "a firmware image", MAX_IMAGE)
-    _check_ram(ram_size, (1 << 32) - len(image))
-    meta = parse_tdvf(image)
-    plan = build_tdvf_plan(
-        image, order=PageOrder.INTERLEAVED, vcpus=counts[0], tdx=TdxParams(xfam=xfam), metadata=meta,
-        memory_size=ram_size or None,
-    )  # fmt: skip
-    init = Init(Vendor.TDX, policy=attributes, tdx=plan.init.tdx)  # TD attributes are Init.policy
-    plan = LaunchPlan.of([init, *plan.ops[1:]])
+    image, plan, vcpus = _tdx_plan(args, p, ram_size)
     t1 = time.perf_counter()
     predicted = measure(plan)
     t2 = time.perf_counter()
@@ -336,14 +327,14 @@ def _launch_tdx(
         "init_command": "KVM_TDX_INIT_VM",
         "firmware": args.firmware,
         "firmware_sha256": hashlib.sha256(image).hexdigest(),
-        "vcpus": counts[0],
+        "vcpus": vcpus,
         "features": {
             "td_attributes": f"{result.attributes:#x}",
             "xfam": f"{result.xfam:#x}",
             "supported_attributes": f"{result.capabilities.supported_attrs:#x}",
             "supported_xfam": f"{result.capabilities.supported_xfam:#x}",
         },
-        "page_order": PageOrder.INTERLEAVED.value,
+        "page_order": "interleaved",
         "ram_size": ram_size,
         "pages": sum(op.pages for op in plan.memory),
         "measurement": {"kind": "mrtd", "predicted": predicted.hex()},
@@ -353,6 +344,34 @@ def _launch_tdx(
         "timings_ms": {"plan": _ms(t1 - t0), "predict": _ms(t2 - t1), "launch": _ms(t3 - t2)},
     }
     return summary, None
+
+
+def _tdx_plan(args: argparse.Namespace, p: Parser, ram_size: int) -> tuple[bytes, Any, int]:
+    """(firmware image, plan, vCPU count) of a TDX launch: KVM's interleaved page order, the TD
+    attributes and XFAM given (or pvmkit's defaults)."""
+    from pvmkit.cli.measure_amd import parse_vcpus
+    from pvmkit.formats.tdvf import parse_tdvf
+    from pvmkit.plan import Init, LaunchPlan, PageOrder, TdxParams, Vendor
+    from pvmkit.vendors.tdx.builder import build_tdvf_plan
+
+    if args.firmware is None:
+        p.error("--firmware FILE is required")
+    counts = parse_vcpus(args.vcpus)
+    if len(counts) != 1:
+        p.error("--vcpus must be one count for a launch, not a range")
+    attributes = DEFAULT_TD_ATTRIBUTES
+    if args.td_attributes is not None:
+        attributes = parse_int(args.td_attributes, "--td-attributes", 0, U64_MAX)
+    xfam = parse_int(args.xfam, "--xfam", 0, U64_MAX) if args.xfam is not None else DEFAULT_XFAM
+    image = read_file(args.firmware, "a firmware image", MAX_IMAGE)
+    _check_ram(ram_size, (1 << 32) - len(image))
+    meta = parse_tdvf(image)
+    plan = build_tdvf_plan(
+        image, order=PageOrder.INTERLEAVED, vcpus=counts[0], tdx=TdxParams(xfam=xfam), metadata=meta,
+        memory_size=ram_size or None,
+    )  # fmt: skip
+    init = Init(Vendor.TDX, policy=attributes, tdx=plan.init.tdx)  # TD attributes are Init.policy
+    return image, LaunchPlan.of([init, *plan.ops[1:]]), counts[0]
 
 
 def _vm_type(vm_type: int) -> dict[str, Any]:
