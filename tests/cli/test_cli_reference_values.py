@@ -355,3 +355,29 @@ def test_real_snp_report_verifies_against_exported_sets(
     for path in (without, bad):
         code, _, err = run([*verify, path], capsys)
         assert code == 3 and "expected.measurement" in err
+
+
+def test_igvm_files_and_loaders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The IGVM regression file's digests (spec cca_igvm.md §B2.6, tests/vectors/README.md "IGVM"):
+    one value per loader, and MRTD for TDX."""
+    from support.igvm_vectors import SNP, TDX_MRTD, igvm_file
+
+    snp_file, tdx_file = tmp_path / "snp.igvm", tmp_path / "tdx.igvm"
+    snp_file.write_bytes(igvm_file(platform_type=2))
+    tdx_file.write_bytes(igvm_file(platform_type=3))
+    code, out, _ = run(
+        [
+            "reference-values", "--vendor", "snp", "--igvm", str(snp_file),
+            "--igvm-loader", "igvmmeasure,igvm-crate", "--format", "json",
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    entries = json.loads(out)["values"]["snp_launch_measurement"]
+    assert {e["value"]: e["from"][0]["loader"] for e in entries} == {
+        SNP["igvmmeasure"]: "igvmmeasure",
+        SNP["igvm-crate"]: "igvm-crate",
+    }
+    tdx_argv = ["reference-values", "--vendor", "tdx", "--igvm", str(tdx_file), "--igvm-loader", "igvm-crate"]
+    code, out, _ = run([*tdx_argv, "--format", "trustee-provenance"], capsys)
+    assert code == 0 and json.loads(out) == {"mr_td": [TDX_MRTD]}

@@ -18,7 +18,11 @@ from pvmkit.cli._common import MAX_IMAGE, Parser, print_json, read_file
 from pvmkit.cli._options import add_rows, output_format, output_rows
 from pvmkit.plan import Vendor
 
-__all__ = ["build_parser", "main"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["build_parser", "main", "predict"]
 
 
 def build_parser() -> Parser:
@@ -53,10 +57,10 @@ def build_parser() -> Parser:
     return p
 
 
-def main(argv: list[str]) -> int:
-    p = build_parser()
-    args = p.parse_args(argv)
-    fmt = output_format(args, "hex", p.error)
+def predict(args: Any) -> tuple[bytes, dict[str, Any]]:
+    """(launch digest, the JSON record's fields) for parsed options (shared with
+    ``pvmkit reference-values --igvm``); VerificationError/SignatureError for an ID block the
+    firmware would refuse."""
     import pvmkit
     from pvmkit.errors import VerificationError
     from pvmkit.formats.igvm import parse_igvm
@@ -97,24 +101,30 @@ def main(argv: list[str]) -> int:
             else None,
             "verified": not args.ignore_id_block,
         }
+    return digest, {
+        "schema": "pvmkit.measure-igvm/1",
+        "vendor": vendor.value,
+        "igvm_sha256": hashlib.sha256(data).hexdigest(),
+        "loader": args.igvm_loader,
+        "native_zero": args.native_zero,
+        "digest": digest.hex(),
+        "platform_mask": platform_of(igvm, vendor),
+        "policy": plan.init.policy,
+        "pages": sum(op.pages for op in plan.memory),
+        "vcpus": len(plan.vcpus),
+        "id_block": id_info,
+    }
+
+
+def main(argv: list[str]) -> int:
+    p = build_parser()
+    args = p.parse_args(argv)
+    fmt = output_format(args, "hex", p.error)
+    digest, record = predict(args)
     if fmt == "base64":
         print(base64.b64encode(digest).decode())
     elif fmt == "json":
-        print_json(
-            {
-                "schema": "pvmkit.measure-igvm/1",
-                "vendor": vendor.value,
-                "igvm_sha256": hashlib.sha256(data).hexdigest(),
-                "loader": args.igvm_loader,
-                "native_zero": args.native_zero,
-                "digest": digest.hex(),
-                "platform_mask": platform_of(igvm, vendor),
-                "policy": plan.init.policy,
-                "pages": sum(op.pages for op in plan.memory),
-                "vcpus": len(plan.vcpus),
-                "id_block": id_info,
-            }
-        )
+        print_json(record)
     else:
         print(digest.hex())
     return 0

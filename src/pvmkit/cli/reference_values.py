@@ -56,7 +56,7 @@ _TDX_SETS = {
     "--cmdline": "cmdline",
     "--append": "cmdline",
 }
-_COMMA = {"vcpus", "vcpu_type", "vmm_type"}
+_COMMA = {"vcpus", "vcpu_type", "vmm_type", "igvm_loader"}
 
 
 def _parser() -> Parser:
@@ -330,6 +330,39 @@ def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
     return rvs, len(combos)
 
 
+# -- IGVM files --------------------------------------------------------------------------------------
+
+_IGVM_SETS = {"--igvm": "igvm", "--igvm-loader": "igvm_loader"}
+_IGVM_NAMES = {"snp": "snp_launch_measurement", "sw": "snp_launch_measurement", "tdx": "mr_td"}
+
+
+def _igvm(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) -> tuple[RefValueSet, int]:
+    """Every IGVM file × loader (``--igvm`` repeated, ``--igvm-loader`` a comma list or repeated)."""
+    from pvmkit.cli.measure_igvm import build_parser as measure_parser
+    from pvmkit.cli.measure_igvm import predict
+    from pvmkit.refvalues.model import RefValueSet
+
+    mp = measure_parser()
+    combos = list(itertools.product(_unique(sets["igvm"]), _optional(sets.get("igvm_loader"))))
+    _limit(args, len(combos))
+    rvs = RefValueSet()
+    name = _IGVM_NAMES.get(args.vendor, "sev_launch_digest")
+    for path, loader in combos:
+        argv = ["--vendor", args.vendor, *rest, "--igvm", path]
+        if loader is not None:
+            argv += ["--igvm-loader", loader]
+        digest, record = predict(mp.parse_args(argv))
+        origin: dict[str, str | int] = {
+            "vendor": args.vendor,
+            "igvm": path,
+            "igvm_sha256": record["igvm_sha256"],
+            "loader": record["loader"],
+            "vcpus": record["vcpus"],
+        }
+        rvs.add(name, digest, origin)
+    return rvs, len(combos)
+
+
 # -- CCA ---------------------------------------------------------------------------------------------
 
 
@@ -463,7 +496,12 @@ def main(argv: list[str]) -> int:
     if corim_only and not fmt.startswith("corim"):
         p.error(f"{corim_only[0]} is for --format corim or corim-signed")
     compute: Callable[[], tuple[RefValueSet, int]]
-    if args.vendor == "tdx":
+    if any(a == "--igvm" or a.startswith("--igvm=") for a in rest):
+        if args.vendor == "cca":
+            p.error("--igvm is for snp, sw, sev-es, sev and tdx")
+        rest, sets = _split_sets(rest, {**_IGVM_SETS})
+        compute = lambda: _igvm(args, rest, sets)  # noqa: E731
+    elif args.vendor == "tdx":
         rest, sets = _split_sets(rest, _TDX_SETS)
         compute = lambda: _tdx(args, rest, sets)  # noqa: E731
     elif args.vendor == "cca":
