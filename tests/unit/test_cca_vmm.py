@@ -98,15 +98,41 @@ def test_initrd_and_kernel_change_the_rim() -> None:
 def test_dtb_given_is_measured_as_given() -> None:
     config = KvmtoolConfig(ram_size=512 * MIB, vcpus=1)
     generated = kvmtool_layout(config).dtb
-    assert kvmtool_layout(config, generated.rstrip(b"\0")).dtb == generated
-    assert (
-        rim(config)
-        != measure_rim(
-            plan_of(kvmtool_layout(config, b"\xd0\x0d\xfe\xed"), num_bps=6, num_wps=6, vcpus=1)
-        ).hex()
-    )
+    size = struct.unpack_from(">I", generated, 4)[0]  # the header's totalsize
+    assert kvmtool_layout(config, generated[:size]).dtb == generated  # kvmtool pads it to 64 KiB
+    empty = FdtWriter()
+    empty.begin_node("")
+    empty.end_node()
+    other = measure_rim(plan_of(kvmtool_layout(config, empty.finish()), num_bps=6, num_wps=6, vcpus=1)).hex()
+    assert other != rim(config)
     with pytest.raises(InputError, match="more than kvmtool's 65536"):
-        kvmtool_layout(config, bytes(0x10001))
+        kvmtool_layout(config, generated + bytes(1))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xd0\x0d\xfe\xed", "too short"),
+        (bytes(64), "not a device tree blob"),
+        (
+            struct.pack(">10I", 0xD00DFEED, 0x1000, 56, 60, 40, 17, 16, 0, 0, 4) + bytes(16),
+            "more than the 56 bytes",
+        ),
+        (
+            struct.pack(">10I", 0xD00DFEED, 56, 56, 60, 40, 17, 16, 0, 0, 40) + bytes(16),
+            "structure block lies outside",
+        ),
+        (struct.pack(">10I", 0xD00DFEED, 56, 56, 56, 40, 1, 1, 0, 0, 0) + bytes(16), "version 1 is older"),
+    ],
+)
+def test_dtb_given_must_be_a_dtb(data: bytes, message: str) -> None:
+    from pvmkit.errors import FormatError
+
+    for layout in (kvmtool_layout, qemu_layout):
+        with pytest.raises(FormatError, match=message):
+            layout(
+                KvmtoolConfig(ram_size=512 * MIB, vcpus=1) if layout is kvmtool_layout else QemuConfig(), data
+            )  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(

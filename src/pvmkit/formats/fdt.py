@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import struct
 
-from pvmkit.errors import InputError
+from pvmkit.errors import FormatError, InputError, TruncatedError
 
-__all__ = ["FDT_MAGIC", "FdtWriter"]
+__all__ = ["FDT_MAGIC", "FdtWriter", "check_dtb"]
 
 FDT_MAGIC = 0xD00DFEED
 _BEGIN_NODE, _END_NODE, _PROP, _END = 1, 2, 3, 9
@@ -104,3 +104,29 @@ class FdtWriter:
             len(self._struct),
         )
         return header + bytes(_RSVMAP) + bytes(self._struct) + bytes(self._strings)
+
+
+def check_dtb(data: bytes, what: str = "DTB") -> int:
+    """The ``totalsize`` of a DTB whose header is sound (§5.2: the magic, version 16 or later, the
+    blocks inside ``totalsize``, ``totalsize`` inside ``data``); FormatError otherwise. The rest of
+    ``data`` (a VMM's zero padding) is not looked at."""
+    if len(data) < _HEADER:
+        raise TruncatedError(f"{what}: {len(data)} bytes is too short for a device tree header", what=what)
+    magic, total, off_struct, off_strings, off_rsvmap, version, _last, _cpu, size_strings, size_struct = (
+        struct.unpack_from(">10I", data)
+    )
+    if magic != FDT_MAGIC:
+        raise FormatError(f"{what}: not a device tree blob (magic {magic:#010x}, not 0xd00dfeed)", what=what)
+    if version < 16:
+        raise FormatError(f"{what}: device tree version {version} is older than 16", what=what)
+    if total > len(data):
+        raise TruncatedError(f"{what}: totalsize {total} is more than the {len(data)} bytes given", what=what)
+    for name, offset, size in (
+        ("structure", off_struct, size_struct),
+        ("strings", off_strings, size_strings),
+    ):
+        if offset < _HEADER or offset + size > total:
+            raise FormatError(f"{what}: the {name} block lies outside totalsize {total}", what=what)
+    if not _HEADER <= off_rsvmap <= total - _RSVMAP:
+        raise FormatError(f"{what}: the memory reservation block lies outside totalsize {total}", what=what)
+    return int(total)

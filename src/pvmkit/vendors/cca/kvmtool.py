@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from pvmkit.errors import InputError
 from pvmkit.formats.arm64_image import parse_arm64_image
-from pvmkit.formats.fdt import FdtWriter
+from pvmkit.formats.fdt import FdtWriter, check_dtb
 from pvmkit.vendors.cca.realm_dtb import begin_realm_dtb
 from pvmkit.vendors.cca.vmm_layout import Blob, VmmLayout, align_up, required_ipa_bits
 
@@ -210,7 +210,7 @@ def kvmtool_layout(config: KvmtoolConfig, dtb: bytes | None = None) -> VmmLayout
         blobs.append(Blob(address, config.firmware, "firmware"))
     if dtb is None:
         dtb = kvmtool_dtb(config, initrd_range)
-    elif len(dtb) > FDT_MAX_SIZE:
+    elif check_dtb(dtb, "--dtb") and len(dtb) > FDT_MAX_SIZE:
         raise InputError(f"the DTB is {len(dtb)} bytes, more than kvmtool's {FDT_MAX_SIZE}")
     dtb = dtb + bytes(FDT_MAX_SIZE - len(dtb))
     blobs.append(Blob(dtb_gpa, dtb, "dtb"))

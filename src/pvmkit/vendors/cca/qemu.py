@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from pvmkit.errors import InputError
 from pvmkit.formats.arm64_image import parse_arm64_image
-from pvmkit.formats.fdt import FdtWriter
+from pvmkit.formats.fdt import FdtWriter, check_dtb
 from pvmkit.vendors.cca.realm_dtb import begin_realm_dtb
 from pvmkit.vendors.cca.vmm_layout import Blob, VmmLayout, align_up
 
@@ -243,6 +243,8 @@ def qemu_layout(config: QemuConfig, dtb: bytes | None = None) -> VmmLayout:
         raise InputError("QEMU loads an initrd only with a kernel (-kernel)")
     if dtb is None:
         dtb = qemu_dtb(config, initrd_range)
+    else:
+        check_dtb(dtb, "--dtb")
     if dtb_gpa + len(dtb) > RAM_BASE + ram:
         raise InputError(f"QEMU: the DTB at {dtb_gpa:#x} does not fit in {ram:#x} bytes of RAM")
     blobs.append(Blob(dtb_gpa, dtb, "dtb"))
