@@ -16,7 +16,7 @@ import itertools
 import sys
 from typing import TYPE_CHECKING
 
-from pvmkit.cli._common import MAX_IMAGE, Parser, atomic_write, map_file, parse_int
+from pvmkit.cli._common import MAX_IMAGE, MAX_PAYLOAD, Parser, atomic_write, map_file, parse_int
 from pvmkit.errors import InputError
 
 if TYPE_CHECKING:
@@ -140,8 +140,11 @@ def _split_sets(argv: list[str], sets: dict[str, str]) -> tuple[list[str], dict[
     return rest, found
 
 
-def _sha256_file(path: str) -> str:
-    return hashlib.sha256(map_file(path)).hexdigest()
+def _sha256_file(path: str, what: str) -> str:
+    """The SHA-256 of a firmware image, kernel or initrd, with its kind's input limit."""
+    limit = MAX_IMAGE if what == "firmware" else MAX_PAYLOAD
+    kind = {"firmware": "a firmware image", "kernel": "a kernel", "initrd": "an initrd"}.get(what, what)
+    return hashlib.sha256(map_file(path, kind, limit)).hexdigest()
 
 
 def _limit(args: argparse.Namespace, combinations: int) -> None:
@@ -185,7 +188,7 @@ def _inputs(
             if name in ("ovmf", "firmware"):
                 origin["firmware"] = value
                 name = "firmware"
-            origin[f"{name}_sha256"] = _sha256_file(value)
+            origin[f"{name}_sha256"] = _sha256_file(value, name)
     if cmdline is not None:
         argv += [cmdline_option, cmdline]
         origin["cmdline"] = cmdline
