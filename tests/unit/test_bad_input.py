@@ -269,3 +269,53 @@ def test_deeply_nested_pcs_body_is_a_format_error() -> None:
 
     with pytest.raises(FormatError, match="not a JSON object"):
         split_signed_body(b'{"tcbInfo": ' + DEEP, "tcbInfo", "TCB info")
+
+
+def test_sev_metadata_section_count_is_bounded() -> None:
+    """The ASEV header moved to the start of the image, listing a section every 12 bytes of the
+    4 MiB: 349,182 sections took seconds to build before they were refused."""
+    import struct
+
+    from pvmkit.formats.ovmf import MAX_SECTIONS, METADATA_GUID
+
+    image = bytearray(read_fixture(OVMF))
+    entry = parse_ovmf(bytes(image)).table[METADATA_GUID]
+    struct.pack_into("<I", image, entry.offset, len(image))  # the header at offset 0
+    count = (len(image) - 16 - 0x1000) // 12
+    struct.pack_into("<4sIII", image, 0, b"ASEV", 16 + count * 12, 1, count)
+    start = time.monotonic()
+    with pytest.raises(FormatError, match=f"lists {count} sections; pvmkit reads at most {MAX_SECTIONS}"):
+        parse_ovmf(bytes(image))
+    assert time.monotonic() - start < 10
+
+
+def test_tdvf_section_count_is_bounded() -> None:
+    import struct
+
+    from pvmkit.formats.ovmf import MAX_SECTIONS
+
+    image = bytearray(read_fixture(TDVF))
+    descriptor = 0x3FF600  # the fixture's "TDVF" descriptor (tests/vectors/README.md, "Bad input")
+    count = 300  # a table of 300 entries ending at the image's end: Length = 16 + 32 × 300
+    start = len(image) - 0x20 - (16 + 32 * count)
+    image[start - 16 : start] = image[descriptor - 16 : descriptor]  # the GUID right before it
+    struct.pack_into("<4sIII", image, start, b"TDVF", 16 + 32 * count, 1, count)
+    table = parse_ovmf(bytes(read_fixture(TDVF))).table
+    offset_entry = table["e47a6535-984a-4798-865e-4685a7bf8ec2"]
+    struct.pack_into("<I", image, offset_entry.offset, len(image) - start)
+    with pytest.raises(FormatError, match=f"lists {count} sections; pvmkit reads at most {MAX_SECTIONS}"):
+        parse_tdvf(bytes(image))
+
+
+def test_igvm_record_count_is_bounded() -> None:
+    """Empty records (an optional directive type pvmkit keeps raw) claim no memory, so their number is
+    bounded on its own: one per 4 KiB of the file plus 128 Ki."""
+    from pvmkit.formats.igvm import IgvmHeader, parse_igvm
+    from support.igvm_vectors import DIRECTIVES, igvm_file
+
+    empty = IgvmHeader((1 << 31) | 0x3FF, b"", 0)
+    data = igvm_file(directives=[*DIRECTIVES, *[empty] * (140 << 10)])
+    start = time.monotonic()
+    with pytest.raises(FormatError, match="variable headers, over pvmkit's limit"):
+        parse_igvm(data)
+    assert time.monotonic() - start < 20

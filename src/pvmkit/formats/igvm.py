@@ -17,7 +17,9 @@ Bytes in, typed data out, and a small writer for the same structures. :func:`par
   VP_CONTEXT, the area's size per PARAMETER_INSERT) adds up to at most the file's size plus
   :data:`pvmkit.formats.ovmf.MAX_SECTION_MEMORY` (256 MiB), checked as the headers are read, so a
   small file cannot make pvmkit copy or hash gigabytes (pvmkit's bound, not the spec's; real files claim
-  their data pages plus a few MiB of zero pages).
+  their data pages plus a few MiB of zero pages); and the variable headers are at most one per 4 KiB
+  of the file plus 128 Ki records (a file of empty records would otherwise cost memory and time
+  out of proportion).
 
 Errors are :class:`~pvmkit.errors.FormatError` (or :class:`~pvmkit.errors.TruncatedError`,
 :class:`~pvmkit.errors.UnsupportedVersionError`) with the file offset of the problem.
@@ -300,10 +302,19 @@ def parse_igvm(data: bytes | bytearray | memoryview) -> Igvm:
     areas: dict[int, ParameterArea] = {}
     section = 0
     claimed, claim_limit = 0, len(raw) + MAX_SECTION_MEMORY
+    records, record_limit = 0, len(raw) // PAGE + (128 << 10)
     pos, end = vh_offset, vh_offset + vh_size
     while pos < end:
         if claimed > claim_limit:
             raise _over_claim(claimed, pos)
+        records += 1
+        if records > record_limit:
+            raise FormatError(
+                f"IGVM file has more than {record_limit} variable headers, over pvmkit's limit of one "
+                "per 4 KiB of the file plus 128 Ki (module docstring)",
+                what="IGVM header",
+                offset=pos,
+            )
         if pos + 8 > end:
             raise TruncatedError("IGVM variable header cut off", what="IGVM header", offset=pos)
         vtype, length = struct.unpack_from("<2I", raw, pos)

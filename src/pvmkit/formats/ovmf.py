@@ -8,10 +8,12 @@ with the raw image, every footer-table entry and the decoded AMD entries:
 * the SEV hashes-table area (kernel/initrd/cmdline hashes), the launch-secret area,
 * the SVSM info entry (Coconut SVSM images).
 
-The SEV metadata sections together may claim at most :data:`MAX_SECTION_MEMORY` (256 MiB) of guest
-memory: every page of them is measured one by one, so a corrupt size field (one flipped bit asks for
-2 GiB) would otherwise cost seconds of hashing. Real images claim well under 1 MiB. This is pvmkit's
-bound, not QEMU's; :mod:`pvmkit.formats.tdvf` applies the same one to TDVF sections.
+The SEV metadata lists at most :data:`MAX_SECTIONS` (256) sections (OVMF builds list 5 to 8; a
+corrupt count would otherwise make pvmkit build hundreds of thousands of them), and they together may
+claim at most :data:`MAX_SECTION_MEMORY` (256 MiB) of guest memory: every page of them is measured
+one by one, so a corrupt size field (one flipped bit asks for 2 GiB) would otherwise cost seconds of
+hashing. Real images claim well under 1 MiB. These are pvmkit's bounds, not QEMU's;
+:mod:`pvmkit.formats.tdvf` applies the same ones to TDVF sections.
 
 A missing entry is ``None``; malformed bytes raise :class:`~pvmkit.errors.FormatError` (or
 :class:`~pvmkit.errors.TruncatedError`) with ``what=`` the structure and ``offset=`` its file offset.
@@ -35,6 +37,7 @@ __all__ = [
     "FOOTER_GUID",
     "FOUR_GIB",
     "HASHES_TABLE_GUID",
+    "MAX_SECTIONS",
     "MAX_SECTION_MEMORY",
     "METADATA_GUID",
     "RESET_BLOCK_GUID",
@@ -54,6 +57,8 @@ __all__ = [
 FOUR_GIB = 1 << 32
 #: The most guest memory a firmware's launch-time sections may claim together (module docstring).
 MAX_SECTION_MEMORY = 256 << 20
+#: The most sections a firmware's SEV or TDVF metadata may list (module docstring).
+MAX_SECTIONS = 256
 
 #: A whole firmware image: bytes, or a read-only ``mmap`` of the file (what the CLI passes, so a 4 MiB
 #: image is not copied into memory first). Slicing either gives bytes.
@@ -301,6 +306,12 @@ def parse_sev_metadata(data: Image, offset_from_end: int) -> tuple[int, tuple[Me
     if length < _ASEV_HEADER or length > size - start:
         raise FormatError(
             f"SEV metadata length {length} does not fit the image", what="SEV metadata", offset=start + 4
+        )
+    if count > MAX_SECTIONS:
+        raise FormatError(
+            f"SEV metadata lists {count} sections; pvmkit reads at most {MAX_SECTIONS} (OVMF lists 5 to 8)",
+            what="SEV metadata",
+            offset=start + 12,
         )
     if _ASEV_HEADER + count * _ASEV_ITEM > length:
         raise TruncatedError(

@@ -21,12 +21,13 @@ the file offset of the problem):
 * one rule QEMU lacks: ``DataOffset + RawDataSize ≤ file size``. Debian 12's split ``OVMF_CODE_4M.fd``
   carries metadata written for the unified image, so its sections run past its end; QEMU would read
   past the image, pvmkit refuses it;
-* pvmkit's own bound, checked before anything is allocated or hashed: the memory the sections added
-  at launch (all but ``PAGE.AUG`` ones) claim beyond the image bytes they carry, ``MemoryDataSize −
-  RawDataSize`` summed, is at most :data:`MAX_SECTION_MEMORY` (256 MiB, shared with
-  :mod:`pvmkit.formats.ovmf`); the image bytes themselves are bounded by the file. Every page added is
-  hashed into MRTD, so a corrupt size field (one flipped bit asks for 16 TiB) would otherwise cost
-  memory and minutes; OVMF and td-shim builds claim well under 1 MiB.
+* pvmkit's own bounds, checked before anything is allocated or hashed: at most
+  :data:`~pvmkit.formats.ovmf.MAX_SECTIONS` (256) sections (OVMF and td-shim list 4 to 10), and the
+  memory the sections added at launch (all but ``PAGE.AUG`` ones) claim beyond the image bytes they
+  carry, ``MemoryDataSize − RawDataSize`` summed, at most :data:`MAX_SECTION_MEMORY` (256 MiB, shared
+  with :mod:`pvmkit.formats.ovmf`); the image bytes themselves are bounded by the file. Every page
+  added is hashed into MRTD, so a corrupt size field (one flipped bit asks for 16 TiB) would otherwise
+  cost memory and minutes; OVMF and td-shim builds claim well under 1 MiB.
 
 The footer-table walk is the one in :mod:`pvmkit.formats.ovmf` (shared with the AMD side);
 :func:`footer_entries` gives its ``guid → (payload, payload offset)`` view.
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 
 from pvmkit.errors import FormatError, TruncatedError, UnsupportedVersionError
 from pvmkit.formats.guid import guid_bytes
-from pvmkit.formats.ovmf import MAX_SECTION_MEMORY, parse_footer_table
+from pvmkit.formats.ovmf import MAX_SECTION_MEMORY, MAX_SECTIONS, parse_footer_table
 
 __all__ = [
     "FOOTER_GUID",
@@ -303,6 +304,12 @@ def parse_tdvf(data: bytes | bytearray | memoryview, *, qemu: bool = True) -> Td
     if start + length > size:
         raise TruncatedError(
             f"TDVF section table ({count} entries) runs past the end of the image", what="TDVF", offset=start
+        )
+    if count > MAX_SECTIONS:
+        raise FormatError(
+            f"TDVF metadata lists {count} sections; pvmkit reads at most {MAX_SECTIONS}",
+            what="TDVF",
+            offset=start + 12,
         )
     if count < 2:
         raise FormatError(
