@@ -381,3 +381,50 @@ def test_igvm_files_and_loaders(tmp_path: Path, capsys: pytest.CaptureFixture[st
     tdx_argv = ["reference-values", "--vendor", "tdx", "--igvm", str(tdx_file), "--igvm-loader", "igvm-crate"]
     code, out, _ = run([*tdx_argv, "--format", "trustee-provenance"], capsys)
     assert code == 0 and json.loads(out) == {"mr_td": [TDX_MRTD]}
+
+
+def test_tdx_rtmrs_and_direct_boot_event_digests(
+    tdvf: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --rtmr, the export carries what ``measure --rtmr`` predicts: RTMR0-2 for each kernel and
+    command line, and the digests of the kernel and LoadOptions events under Trustee's names (one
+    bare value each; with two kernels tdvfkernel is left out with a note, the RTMRs stay lists)."""
+    from support.pe import make_pe
+
+    kernels = []
+    for i in (1, 2):
+        kernel = tmp_path / f"vmlinuz{i}"
+        kernel.write_bytes(make_pe(0x2000 * i))
+        kernels.append(str(kernel))
+    common = ["--firmware", tdvf, "--rtmr", "-m", "4G", "--secure-boot", "off", "--smbios-digest", "00" * 48]
+    common += ["--linux-version", "6.12", "--cmdline", "console=ttyS0"]
+    code, out, _ = run(["measure", "--vendor", "tdx", *common, "--kernel", kernels[0], "--json"], capsys)
+    predicted = json.loads(out)
+    events = {e["what"]: e["digest"] for e in predicted["events"]}
+    code, out, _ = run(
+        [
+            "reference-values",
+            "--vendor",
+            "tdx",
+            *common,
+            "--kernel",
+            kernels[0],
+            "--format",
+            "trustee-provenance",
+        ],
+        capsys,
+    )
+    assert code == 0
+    provenance = json.loads(out)
+    assert provenance["rtmr_1"] == [predicted["rtmr1"]] and provenance["rtmr_2"] == [predicted["rtmr2"]]
+    assert provenance["tdvfkernel"] == events["kernel (Authenticode)"]
+    assert provenance["tdvfkernelparams"] == events["kernel LoadOptions"]
+    two = ["--kernel", kernels[0], "--kernel", kernels[1]]
+    code, out, err = run(
+        ["reference-values", "--vendor", "tdx", *common, *two, "--format", "trustee-provenance"], capsys
+    )
+    assert code == 0 and "tdvfkernel not exported: 2 values" in err
+    provenance = json.loads(out)
+    assert (
+        len(provenance["rtmr_1"]) == 2 and "tdvfkernel" not in provenance and "tdvfkernelparams" in provenance
+    )

@@ -293,6 +293,7 @@ def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
     if "firmware" not in sets:
         mp.error("--firmware FILE is required")
     rvs = RefValueSet()
+    events = RefValueSet()  # the direct-boot event digests Trustee's policy compares with ==, below
     combos = list(
         itertools.product(
             _unique(sets["firmware"]),
@@ -325,12 +326,29 @@ def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
                 else:
                     what = ", ".join(sorted({e.what for e in missing if e.rtmr == i}))
                     sys.stderr.write(f"pvmkit: note: rtmr_{i} not exported (missing: {what})\n")
+            for event in plan.events:
+                name = _TRUSTEE_EVENTS.get(event.what)
+                if name is not None and event.digest is not None:
+                    events.add(name, event.digest, origin)
             margs.order, margs.td_shim = None, False  # MRTD: the default page order for this stack
         elif kernel or initrd or cmdline:
             raise InputError("--kernel, --initrd and --cmdline are RTMR inputs: add --rtmr")
         mrtd, order, _meta = mrtd_from_args(margs, firmware)
         rvs.add("mr_td", mrtd, {**origin, "order": order.value})
+    for name, values in events:
+        if len(values) == 1:
+            rvs.merge(RefValueSet({name: events.values[name]}))
+        else:
+            sys.stderr.write(
+                f"pvmkit: note: {name} not exported: {len(values)} values, and Trustee's policy compares "
+                "it with == (its RTMR-only rule still applies)\n"
+            )
     return rvs, len(combos)
+
+
+#: Predicted direct-boot events → the Trustee names of their digests (ear_default_policy_cpu.rego:
+#: the kernel's EV_EFI_BOOT_SERVICES_APPLICATION, the LOADED_IMAGE::LoadOptions EV_EVENT_TAG).
+_TRUSTEE_EVENTS = {"kernel (Authenticode)": "tdvfkernel", "kernel LoadOptions": "tdvfkernelparams"}
 
 
 # -- IGVM files --------------------------------------------------------------------------------------
