@@ -40,11 +40,14 @@ class VendorSpec(Frozen):
     vendor's own INIT inputs (``"tdx"``, ``"cca"``), "" if none; ``params_required``: INIT must give
     them.
 
+    ``default_policy``: the guest policy (TDX: TD attributes) used when none is given, QEMU's default.
+    ``igvm_platform``: the IGVM platform type (IGVM spec, ``IgvmPlatformType``) whose directives
+    ``pvmkit measure --igvm`` and the IGVM loader take for this vendor; None: no IGVM files.
+
     ``measurer``, ``driver`` and ``measure_command`` name (``module:attribute`` / module) the
     vendor's measurement function (``plan -> bytes``), its /dev/kvm backend class ("" if none) and
     its ``pvmkit measure`` command module; ``hardware``: the driver needs the vendor's CPU and
-    firmware (``pvmkit launch`` takes it through the hardware path); ``igvm``: ``pvmkit measure
-    --igvm`` measures IGVM files for it.
+    firmware (``pvmkit launch`` takes it through the hardware path).
     """
 
     vm_type: int
@@ -62,7 +65,8 @@ class VendorSpec(Frozen):
     driver: str
     hardware: bool
     measure_command: str
-    igvm: bool
+    default_policy: int
+    igvm_platform: int | None
 
     def __init__(
         self,
@@ -81,7 +85,8 @@ class VendorSpec(Frozen):
         params_required: bool = False,
         driver: str = "",
         hardware: bool = False,
-        igvm: bool = False,
+        default_policy: int = 0,
+        igvm_platform: int | None = None,
     ) -> None:
         _set = object.__setattr__
         _set(self, "vm_type", vm_type)
@@ -99,7 +104,8 @@ class VendorSpec(Frozen):
         _set(self, "params_required", params_required)
         _set(self, "driver", driver)
         _set(self, "hardware", hardware)
-        _set(self, "igvm", igvm)
+        _set(self, "default_policy", default_policy)
+        _set(self, "igvm_platform", igvm_platform)
 
     def replace(self, **changes: Any) -> VendorSpec:
         """This description with some fields changed (a vendor measured like another)."""

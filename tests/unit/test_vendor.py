@@ -29,6 +29,15 @@ KERNEL_VM_TYPES = {
 }
 
 
+#: IGVM platform types (IGVM spec, IgvmPlatformType: SEV_SNP 0x02, TDX 0x03, SEV 0x04, SEV_ES 0x05)
+#: whose directives pvmkit measures for each vendor; a sw VM runs SNP's directives.
+IGVM_PLATFORMS = {Vendor.SEV: 0x04, Vendor.SEV_ES: 0x05, Vendor.SNP: 0x02, Vendor.TDX: 0x03, Vendor.SW: 0x02}
+#: Default guest policies: QEMU's DEFAULT_GUEST_POLICY 0x1 (NODBG) and DEFAULT_SEV_SNP_POLICY 0x30000
+#: (qemu target/i386/sev.c); SEV-ES adds the ES bit (bit 2, SEV API 55766 "Guest Policy"), which an
+#: SEV-ES launch requires; sw takes SNP's; TDX and CCA 0.
+DEFAULT_POLICIES = {Vendor.SEV: 0x1, Vendor.SEV_ES: 0x5, Vendor.SNP: 0x30000, Vendor.SW: 0x30000}
+
+
 class Recorder:
     def init(self, op: Init) -> None: ...
 
@@ -46,6 +55,8 @@ def test_every_vendor_is_described_in_its_own_package(vendor: Vendor) -> None:
     assert isinstance(spec, VendorSpec) and vendor.spec is spec  # loaded once
     assert load(f"pvmkit.vendors.{vendor.home}.vendor:{vendor.name}") is spec
     assert (spec.vm_type, spec.legacy_vm_type) == KERNEL_VM_TYPES[vendor]
+    assert spec.igvm_platform == IGVM_PLATFORMS.get(vendor)
+    assert spec.default_policy == DEFAULT_POLICIES.get(vendor, 0)
     assert callable(load(spec.measurer))
     assert spec.page_kinds <= {k.value for k in PageKind} and "normal" in spec.page_kinds
     if spec.driver:

@@ -33,7 +33,7 @@ def build_parser() -> Parser:
     p.add_argument(
         "--vendor",
         required=True,
-        choices=["snp", "sev-es", "sev", "tdx", "sw"],
+        choices=[v.value for v in Vendor if v.spec.igvm_platform is not None],
         help="protected-VM technology",
     )
     p.add_argument("--igvm", required=True, metavar="FILE", help="the IGVM file")

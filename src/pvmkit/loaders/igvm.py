@@ -68,14 +68,6 @@ __all__ = [
 VMSA_GPA = 0xFFFFFFFFF000
 _SEV_FEATURES = 0x3B0  # VMSA offset of SEV_FEATURES (APM vol. 2)
 
-_PLATFORMS = {
-    Vendor.SNP: Platform.SEV_SNP,
-    Vendor.SW: Platform.SEV_SNP,  # a software-protected VM runs the SNP platform's directives
-    Vendor.SEV_ES: Platform.SEV_ES,
-    Vendor.SEV: Platform.SEV,
-    Vendor.TDX: Platform.TDX,
-}
-
 
 @dataclass(frozen=True)
 class IgvmRules:
@@ -97,12 +89,14 @@ PROFILES = {
 
 def platform_of(igvm: Igvm, vendor: Vendor) -> int:
     """The compatibility mask of ``vendor``'s platform in the file (InputError if it has none)."""
-    if vendor not in _PLATFORMS:
-        raise InputError(f"an IGVM file cannot be measured for {vendor.value} (snp, sev-es, sev, tdx or sw)")
-    platform = igvm.platform(_PLATFORMS[vendor])
+    platform_type = vendor.spec.igvm_platform
+    if platform_type is None:
+        takes = ", ".join(v.value for v in Vendor if v.spec.igvm_platform is not None)
+        raise InputError(f"an IGVM file cannot be measured for {vendor.value} ({takes})")
+    platform = igvm.platform(platform_type)
     if platform is None:
         have = ", ".join(Platform.NAMES.get(p.platform_type, hex(p.platform_type)) for p in igvm.platforms)
-        raise InputError(f"the IGVM file supports {have}, not {Platform.NAMES[_PLATFORMS[vendor]]}")
+        raise InputError(f"the IGVM file supports {have}, not {Platform.NAMES[platform_type]}")
     if vendor is not Vendor.TDX and igvm.architecture != 0:
         raise InputError("an x86 platform needs an x64 IGVM file")
     return platform.compatibility_mask

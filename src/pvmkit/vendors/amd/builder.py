@@ -52,10 +52,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any
 
-__all__ = ["DEFAULT_POLICY", "AmdLaunch", "measure_vcpu_range", "resolve_init_path", "snp_firmware_digest"]
+__all__ = ["AmdLaunch", "measure_vcpu_range", "resolve_init_path", "snp_firmware_digest"]
 
-#: Default guest policies (QEMU defaults; SEV-ES needs the ES bit).
-DEFAULT_POLICY = {Vendor.SEV: 0x1, Vendor.SEV_ES: 0x5, Vendor.SNP: 0x30000, Vendor.SW: 0x30000}
 
 _AMD_VENDORS = (Vendor.SEV, Vendor.SEV_ES, Vendor.SNP, Vendor.SW)
 
@@ -138,7 +136,7 @@ class AmdLaunch(Frozen):
         return resolve_init_path(self.vendor, self.vmsa_features, self.init_path)
 
     def init_op(self) -> Init:
-        policy = DEFAULT_POLICY.get(self.vendor, 0) if self.policy is None else self.policy
+        policy = self.vendor.spec.default_policy if self.policy is None else self.policy
         return Init(
             self.vendor,
             vmsa_features=self.vmsa_features,

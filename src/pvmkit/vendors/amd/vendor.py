@@ -7,7 +7,9 @@ VM types: ``KVM_X86_SEV_VM`` 2, ``KVM_X86_SEV_ES_VM`` 3, ``KVM_X86_SNP_VM`` 4, a
 ``SVM_SEV_FEAT_SNP_ONLY_MASK`` for SEV-ES (arch/x86/kvm/svm/sev.c) and lets the legacy
 ``KVM_SEV_ES_INIT`` set at most DebugSwap (``kvm_amd.debug_swap`` before Linux 6.10), and adds SNPActive
 itself for SNP (docs/amd.md). SEV/SEV-ES measure a byte stream of NORMAL pages (``LAUNCH_UPDATE_DATA``);
-SNP takes every SNP_LAUNCH_UPDATE page type (SNP ABI 56860, table "Page Types").
+SNP takes every SNP_LAUNCH_UPDATE page type (SNP ABI 56860, table "Page Types"). Default policies:
+QEMU's (SEV 0x1 NODBG, SNP 0x30000), and for SEV-ES QEMU's plus the ES bit it requires (0x5). IGVM
+platform types are the IGVM spec's ``IgvmPlatformType`` (SEV_SNP 2, SEV 4, SEV_ES 5).
 """
 
 from __future__ import annotations
@@ -38,12 +40,11 @@ def _amd(**fields: Any) -> VendorSpec:
         driver="pvmkit.vendors.amd.kvm:AmdKvmDriver",
         hardware=True,
         measure_command="pvmkit.cli.measure_amd",
-        igvm=True,
         **fields,
     )
 
 
-SEV = _amd(vm_type=2, legacy_vm_type=0, page_kinds=_SEV_PAGE_KINDS)
+SEV = _amd(vm_type=2, legacy_vm_type=0, page_kinds=_SEV_PAGE_KINDS, default_policy=0x1, igvm_platform=0x04)
 SEV_ES = _amd(
     vm_type=3,
     legacy_vm_type=0,
@@ -52,6 +53,8 @@ SEV_ES = _amd(
     vcpu_state="a VMSA",
     vmsa=True,
     page_kinds=_SEV_PAGE_KINDS,
+    default_policy=0x5,  # NODBG | ES
+    igvm_platform=0x05,
 )
 SNP = _amd(
     vm_type=4,
@@ -61,4 +64,6 @@ SNP = _amd(
     vmsa=True,
     snp_digest=True,
     page_kinds=SNP_PAGE_KINDS,
+    default_policy=0x30000,  # SMT allowed, reserved bit 17
+    igvm_platform=0x02,
 )

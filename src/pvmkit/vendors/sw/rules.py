@@ -18,6 +18,7 @@ from __future__ import annotations
 from pvmkit.errors import FeatureError
 from pvmkit.features import SEV_FEATURE_BITS, decode_sev_features
 from pvmkit.plan import Init, Vendor
+from pvmkit.vendors.sw.vendor import SW
 
 __all__ = [
     "SW_DEFAULT_POLICY",
@@ -37,8 +38,8 @@ SW_SUPPORTED_VMSA_FEATURES = SEV_FEATURE_BITS["SNP_ACTIVE"] | SEV_FEATURE_BITS["
 SW_SUPPORTED_POLICY = 0xFFFF | 1 << 16 | 1 << 17 | 1 << 20
 #: Bit 17 must be set, as for SNP_LAUNCH_START.
 SW_POLICY_REQUIRED = 1 << 17
-#: QEMU's default SNP policy (SMT allowed, reserved bit 17).
-SW_DEFAULT_POLICY = 0x30000
+#: The default policy, SNP's (QEMU's default: SMT allowed, reserved bit 17).
+SW_DEFAULT_POLICY = SW.default_policy
 
 
 def check_init(op: Init, supported_features: int = SW_SUPPORTED_VMSA_FEATURES) -> None:
