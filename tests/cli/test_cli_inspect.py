@@ -28,6 +28,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
         ("go-tdx-guest/tdx_prod_quote_SPR_E4.dat", "quote"),
         ("go-tdx-guest/quote_v5_sample.dat", "quote"),
         ("go-tdx-guest/report.dat", "tdreport"),
+        ("dcap-qvl/sample/sgx_quote", "sgx-quote"),
         ("go-tdx-guest/ccel/ccel_table.dat", "ccel-table"),
         ("go-tdx-guest/ccel/ccel_data.dat", "ccel-log"),
     ],
@@ -185,3 +186,15 @@ def test_type_ovmf_refuses_a_file_without_a_footer_table(capsys: pytest.CaptureF
     assert (code, out) == (1, "") and err.count("\n") == 1 and "no footer GUID table" in err
     code, out, _ = _run(capsys, str(fixture_path("firmware/OVMF.amdsev.fd")), "--type", "ovmf")
     assert code == 0 and "footer_table:" in out
+
+
+def test_sgx_quote(capsys: pytest.CaptureFixture[str]) -> None:
+    """dcap-qvl's SGX v3 sample: header SVNs (QE 10, PCE 15), the enclave's REPORTDATA ("Hello, world!"),
+    and the three-certificate PCK chain."""
+    path = str(fixture_path("dcap-qvl/sample/sgx_quote"))
+    code, out, _ = _run(capsys, path)
+    assert code == 0 and out.splitlines()[1] == "SGX quote v3, enclave report body 384 B"
+    value = json.loads(_run(capsys, path, "--json")[1])["value"]
+    assert (value["header"]["qe_svn"], value["header"]["pce_svn"]) == (10, 15)
+    assert bytes.fromhex(value["body"]["report_data"]).rstrip(b"\0") == b"Hello, world!"
+    assert len(value["signature_data"]["certification_data"]["certificates"]) == 3

@@ -2,7 +2,8 @@
 
 Parses the options, finds the structure's :class:`~pvmkit.cli.inspectors.registry.Inspector` in the
 registry its modules fill in (:mod:`pvmkit.cli.inspectors`; ``--type auto`` asks each detector in
-order), and renders it as text or JSON. Types: ``quote`` (TDX quote v4/v5), ``ccel-table``,
+order), and renders it as text or JSON. Types: ``quote`` (TDX quote v4/v5), ``sgx-quote`` (SGX
+quote v3), ``ccel-table``,
 ``ccel-log``, ``igvm``, ``cca-token``, ``cca-platform-token``, ``snp-report``, ``tdreport``,
 ``ovmf``, ``tdvf``.
 """

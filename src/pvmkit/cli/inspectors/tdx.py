@@ -1,10 +1,11 @@
-"""TDX quotes (v4/v5) and TDREPORTs for ``pvmkit inspect``."""
+"""TDX quotes (v4/v5), SGX quotes (v3) and TDREPORTs for ``pvmkit inspect``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pvmkit.cli.inspectors.registry import Inspector, jsonable, register, text_lines
+from pvmkit.formats import sgx_quote as _sq
 from pvmkit.formats import tdx_quote as _tq
 
 __all__: list[str] = []
@@ -16,6 +17,50 @@ def _detect_quote(data: bytes) -> bool:
         and int.from_bytes(data[0:2], "little") in (4, 5)
         and int.from_bytes(data[4:8], "little") == _tq.TDX_TEE_TYPE
     )
+
+
+def _detect_sgx_quote(data: bytes) -> bool:
+    return (
+        len(data) >= 48
+        and int.from_bytes(data[0:2], "little") == _sq.SGX_QUOTE_VERSION
+        and int.from_bytes(data[2:4], "little") == _tq.ATT_KEY_ECDSA_P256
+        and data[12:28] == _tq.INTEL_QE_VENDOR_ID
+    )
+
+
+def _sgx_quote_json(q: _sq.SgxQuote) -> dict[str, Any]:
+    sig = q.signature_data
+    qe = sig.qe_report
+    chain = qe.certification_data
+    out: dict[str, Any] = {
+        "version": q.version,
+        "header": jsonable(q.header) | {"qe_svn": q.qe_svn, "pce_svn": q.pce_svn},
+        "body": jsonable(q.body),
+        "signature_data": {
+            "signature": sig.signature.hex(),
+            "attestation_key": sig.attestation_key.hex(),
+            "qe_report": jsonable(qe.qe_report),
+            "qe_report_signature": qe.qe_report_signature.hex(),
+            "qe_auth_data": qe.qe_auth_data.hex(),
+            "certification_data": {
+                "type": chain.cert_type,
+                "size": chain.size,
+                "certificates": [c.decode("ascii", "replace") for c in chain.pem_certificates],
+            },
+        },
+    }
+    if q.trailing:
+        out["trailing_bytes"] = len(q.trailing)
+    return out
+
+
+def _sgx_quote_text(q: _sq.SgxQuote, verbose: bool) -> list[str]:
+    data = _sgx_quote_json(q)
+    chain = data["signature_data"]["certification_data"]
+    if not verbose:
+        chain["certificates"] = [f"<{len(c)}-byte PEM certificate>" for c in chain["certificates"]]
+    head = f"SGX quote v{q.version}, enclave report body 384 B"
+    return [head, *text_lines(data, hex_limit=0 if verbose else 96)]
 
 
 def _body_json(body: _tq.TdQuoteBody) -> dict[str, Any]:
@@ -106,6 +151,16 @@ register(
         _tq.Quote.parse,
         _quote_text,
         _quote_json,
+    )
+)
+register(
+    Inspector(
+        "sgx-quote",
+        "SGX quote v3 (header, enclave report body, signature data, QE report, PCK chain)",
+        _detect_sgx_quote,
+        _sq.SgxQuote.parse,
+        _sgx_quote_text,
+        _sgx_quote_json,
     )
 )
 register(
