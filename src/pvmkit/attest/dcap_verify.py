@@ -277,7 +277,8 @@ def verify_dcap_signatures(
     pck: PckExtension | None = None
     if form_ok:
         chain = quote.signature_data.pck_chain
-        pem = b"".join(chain.pem_certificates) if chain is not None else b""
+        # the PEM text as the QE wrote it (the certificates are found in it; no re-joining per quote)
+        pem = chain.data if chain is not None and b"-----BEGIN CERTIFICATE-----" in chain.data else b""
 
         def pck_chain() -> None:
             nonlocal platform
