@@ -95,6 +95,7 @@ def test_kds_url_command(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert doc["vcek_url"] == MILAN_URL.replace("/Milan/", "/Genoa/")
     assert doc["store_files"] == [f"vcek/{HWID}/{MILAN_FILE}", f"vcek/{HWID}/vcek.der"]
+    assert doc["store_chain"] == "vcek/v1/Genoa/cert_chain"
     assert main(["verify", "--report", report, "--kds-url", "--product", "Naples"]) == 1
     assert "unknown AMD product 'Naples'" in capsys.readouterr().err
 
@@ -140,10 +141,29 @@ def test_a_wrong_file_in_the_store_fails(tmp_path: Path, capsys: pytest.CaptureF
     assert MILAN_FILE in capsys.readouterr().err
 
 
+def test_chain_from_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --chain, the ASK+ARK come from the store under the KDS URL's path."""
+    report = str(fixture_path(G + "attestation.bin"))
+    directory = tmp_path / "vcek" / HWID
+    directory.mkdir(parents=True)
+    shutil.copy(fixture_path(G + "vcek.testcer"), directory / MILAN_FILE)
+    argv = ["verify", "--report", report, "--kds-cache", str(tmp_path), "--at", AT, "--allow-debug"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"{tmp_path}/vcek/v1/Milan/cert_chain" in err
+        and "https://kdsintf.amd.com/vcek/v1/Milan/cert_chain" in err
+    )
+    (tmp_path / "vcek" / "v1" / "Milan").mkdir(parents=True)
+    shutil.copy(fixture_path(G + "milan.testcer"), tmp_path / "vcek" / "v1" / "Milan" / "cert_chain")
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("OK: SEV-SNP report v2 signed by VCEK (Milan)")
+    assert main([*argv, "--product", "Genoa"]) == 1  # Genoa's chain is not in this store
+    assert "vcek/v1/Genoa/cert_chain" in capsys.readouterr().err
+
+
 def test_kds_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = str(fixture_path(G + "attestation.bin"))
-    assert main(["verify", "--report", report, "--kds-cache", str(tmp_path)]) == 2  # no --chain
-    assert "--chain FILE is required" in capsys.readouterr().err
     assert main(["verify", "--report", report, "--vcek", str(fixture_path(G + "vcek.testcer")), "--chain",
                  str(fixture_path(G + "milan.testcer")), "--product", "Milan"]) == 2  # fmt: skip
     assert "--product is for --kds-url and --kds-cache" in capsys.readouterr().err

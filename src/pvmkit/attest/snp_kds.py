@@ -14,6 +14,10 @@ URLs (virtee/snpguest ``src/fetch.rs``; AMD's KDS interface):
 * ``product``: ``Milan``, ``Genoa`` (also for Bergamo and Siena, which share Genoa's KDS path),
   ``Turin``.
 
+The ASK+ARK chain, which Trustee builds in, may sit in the store under the KDS URL's path,
+``{store}/vcek/v1/{product}/cert_chain`` (pvmkit's convention: a mirror of KDS; ``v1`` is no hex
+hardware ID, so the two never meet).
+
 Offline store (Trustee ``OfflineStore``, its ``amd-offline-certificate-cache.md``): first
 ``{store}/vcek/{hwid}/{prefix}_vcek.der`` with ``prefix`` =
 ``bl{BL:02}_tee{TEE:02}_snp{SNP:02}_ucode{UCODE:02}`` and on Turin ``_fmc{FMC:02}`` appended (FMC last
@@ -31,7 +35,15 @@ from typing import Any
 from pvmkit.attest.snp_report import SIGNING_KEY_VLEK, SnpReport, TcbVersion
 from pvmkit.errors import InputError
 
-__all__ = ["KDS_BASE", "PRODUCTS", "KdsLocation", "kds_location", "kds_product", "read_vcek_store"]
+__all__ = [
+    "KDS_BASE",
+    "PRODUCTS",
+    "KdsLocation",
+    "kds_location",
+    "kds_product",
+    "read_chain_store",
+    "read_vcek_store",
+]
 
 KDS_BASE = "https://kdsintf.amd.com"
 #: Product names accepted (case-insensitive) → the KDS path segment.
@@ -59,6 +71,11 @@ class KdsLocation:
         directory = os.path.join(store, "vcek", self.hwid)
         return os.path.join(directory, f"{self.store_prefix}_vcek.der"), os.path.join(directory, "vcek.der")
 
+    def chain_path(self, store: str) -> str:
+        """Where a store keeps the ASK+ARK: the KDS URL's path under the store (pvmkit's convention;
+        Trustee builds its chains in): ``{store}/vcek/v1/{product}/cert_chain``."""
+        return os.path.join(store, self.cert_chain_url.removeprefix(KDS_BASE + "/"))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "product": self.product,
@@ -73,6 +90,7 @@ class KdsLocation:
                 os.path.join("vcek", self.hwid, f"{self.store_prefix}_vcek.der"),
                 os.path.join("vcek", self.hwid, "vcek.der"),
             ],
+            "store_chain": self.chain_path(""),
         }
 
 
@@ -138,3 +156,17 @@ def read_vcek_store(store: str, location: KdsLocation) -> tuple[bytes, str]:
         f"--kds-cache {store}: no VCEK for this report: neither {paths[0]} nor {paths[1]} exists "
         f"(fetch {location.vcek_url} into the first)"
     )
+
+
+def read_chain_store(store: str, location: KdsLocation) -> tuple[bytes, str]:
+    """(ASK+ARK bytes, the file read) from ``{store}/vcek/v1/{product}/cert_chain`` (a mirror of the
+    KDS path; ``vlek`` for VLEK-signed reports). InputError naming the file and the URL when absent."""
+    path = location.chain_path(store)
+    try:
+        with open(path, "rb") as f:
+            return f.read(1 << 20), path
+    except FileNotFoundError:
+        raise InputError(
+            f"--kds-cache {store}: no chain at {path} "
+            f"(fetch {location.cert_chain_url} there, or give --chain)"
+        ) from None

@@ -89,7 +89,7 @@ def add_options(p: Parser, evidence: argparse._MutuallyExclusiveGroup) -> None:
         "--kds-cache",
         metavar="DIR",
         help="read the VCEK from an offline store in Trustee's layout: DIR/vcek/<hwid>/<tcb>_vcek.der, "
-        "else DIR/vcek/<hwid>/vcek.der (needs --chain)",
+        "else DIR/vcek/<hwid>/vcek.der; the chain from --chain, else DIR/vcek/v1/<product>/cert_chain",
     )
     snp.add_argument("--chain", metavar="FILE", help="ASK and ARK certificates (PEM bundle or DER)")
     snp.add_argument(
@@ -403,10 +403,13 @@ def _certificates(args: Any, report: bytes) -> tuple[bytes, bytes, str, list[str
     """(VCEK or VLEK, ASK+ARK, kind, pinned ARK SHA-256s) from --vcek/--vlek/--certs/--key/--kds-cache."""
     pins = [parse_hex(pin, 32, "--ark-sha256").hex() for pin in args.ark_sha256 or ()]
     if args.kds_cache:
-        from pvmkit.attest.snp_kds import read_vcek_store
+        from pvmkit.attest.snp_kds import read_chain_store, read_vcek_store
 
-        cert, _path = read_vcek_store(args.kds_cache, _kds(args, report))
-        return cert, read_file(args.chain, "a certificate chain", MAX_EVIDENCE), "vcek", pins
+        location = _kds(args, report)
+        cert, _path = read_vcek_store(args.kds_cache, location)
+        if args.chain:
+            return cert, read_file(args.chain, "a certificate chain", MAX_EVIDENCE), "vcek", pins
+        return cert, read_chain_store(args.kds_cache, location)[0], "vcek", pins
     if args.key:
         cert = read_file(os.path.join(args.key, "vcek.pem"), "a certificate", MAX_EVIDENCE)
         chain = read_file(args.chain or os.path.join(args.key, "cert_chain.pem"), "a chain", MAX_EVIDENCE)
@@ -479,6 +482,7 @@ def _print_kds(args: Any, report: bytes) -> int:
         f"cert_chain  {location.cert_chain_url}",
         f"crl         {location.crl_url}",
         "kds-cache   " + "  then  ".join(location.to_dict()["store_files"]),
+        f"            chain {location.chain_path('')}",
     ]
     print("\n".join(lines))
     return 0
@@ -489,8 +493,8 @@ def run(args: Any, parser: Parser) -> int:
         return _print_kds(args, read_file(args.report, "a report", MAX_EVIDENCE))
     if not (args.vcek or args.vlek or args.certs or args.key or args.kds_cache):
         parser.error("--report needs one of --vcek, --vlek, --certs, --key or --kds-cache (or --kds-url)")
-    if (args.vcek or args.vlek or args.kds_cache) and not args.chain:
-        parser.error("--chain FILE is required with --vcek/--vlek/--kds-cache")
+    if (args.vcek or args.vlek) and not args.chain:
+        parser.error("--chain FILE is required with --vcek/--vlek")
     if args.product and not args.kds_cache:
         parser.error("--product is for --kds-url and --kds-cache")
 
