@@ -268,3 +268,30 @@ def test_verify_cca_token_with_a_cpak_of_an_unknown_curve(
     assert main(["verify", "--cca-token", token, "--cpak", str(key)]) == 1
     line = one_error_line(capsys.readouterr().err)
     assert "not a PEM public key: Curve 1.3.132.0.127 is not supported" in line
+
+
+def test_deeply_nested_firmware_description(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "ovmf.json"
+    path.write_bytes(b'{"schema": "pvmkit.inspect/1", "value": ' + b"[" * 100_000)
+    argv = ["measure", "--vendor", "snp", "--vcpu-type", "EPYC-v4", "--ovmf-description", str(path)]
+    assert main(argv) == 1
+    assert one_error_line(capsys.readouterr().err).endswith(f"--ovmf-description {path}: not JSON")
+
+
+def test_trusted_id_key_of_an_unknown_curve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = tmp_path / "id.pub"
+    key.write_bytes(_key_of_unknown_curve("veraison-ccatoken/realm/testvectors/tf-rmm/cca_platform.pub"))
+    argv = [
+        "verify",
+        "--report",
+        str(fixture_path("go-sev-guest/attestation.bin")),
+        "--vcek",
+        str(fixture_path("go-sev-guest/vcek.testcer")),
+        "--chain",
+        str(fixture_path("go-sev-guest/trust/ask_ark_milan.pem")),
+        "--trusted-id-key",
+        str(key),
+    ]
+    assert main(argv) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert "neither a certificate nor a public key: Curve 1.3.132.0.127 is not supported" in line

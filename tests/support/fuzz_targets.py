@@ -354,19 +354,45 @@ def _reference_values(data: bytes) -> object:
 # ---- pvmkit inspect (every structure's detection and text and JSON rendering) -------------------------
 
 
-def _inspect(data: bytes) -> object:
-    """``pvmkit inspect FILE`` and ``--json``, as the CLI runs them (detection by size and magic)."""
+def _command(argv: list[str], data: bytes) -> object:
+    """Run ``pvmkit ARGV`` with ``{}`` standing for a file holding ``data``; output is discarded. The
+    dispatcher turns pvmkit errors into exit codes; anything else propagates (a finding)."""
     import io
     import tempfile
 
-    from pvmkit.cli.inspect import main
+    from pvmkit.cli.main import main
 
-    with tempfile.NamedTemporaryFile() as f, contextlib.redirect_stdout(io.StringIO()) as out:
+    with tempfile.NamedTemporaryFile() as f, contextlib.redirect_stdout(io.StringIO()):
         f.write(data)
         f.flush()
-        main([f.name])
-        main([f.name, "--json", "--verbose"])
-    return out.getvalue()
+        with contextlib.redirect_stderr(io.StringIO()):
+            return main([a.replace("{}", f.name) for a in argv])
+
+
+def _ovmf_description(data: bytes) -> object:
+    """``measure --vendor snp --ovmf-description FILE`` (a firmware described by inspect --json)."""
+    argv = ["measure", "--vendor", "snp", "--vcpu-type", "EPYC-v4", "--ovmf-description", "{}"]
+    return _command(argv, data)
+
+
+def _ovmf_description_seeds() -> list[bytes]:
+    """``pvmkit inspect --json`` of the SNP firmware fixture (the form the option reads back)."""
+    import io
+    import tempfile
+
+    from pvmkit.cli.main import main
+
+    with tempfile.NamedTemporaryFile() as f, contextlib.redirect_stdout(io.StringIO()) as out:
+        f.write(read_fixture("firmware/OVMF.amdsev.fd"))
+        f.flush()
+        main(["inspect", "--json", f.name])
+    return [out.getvalue().encode()]
+
+
+def _inspect(data: bytes) -> object:
+    """``pvmkit inspect FILE`` and ``--json --verbose``: detection by size and magic, text and JSON."""
+    _command(["inspect", "{}"], data)
+    return _command(["inspect", "{}", "--json", "--verbose"], data)
 
 
 TARGETS: dict[str, Target] = {
@@ -429,5 +455,6 @@ TARGETS: dict[str, Target] = {
             examples=80,
             tier="cli",
         ),
+        Target("ovmf-description", _ovmf_description, _ovmf_description_seeds, tier="cli"),
     )
 }

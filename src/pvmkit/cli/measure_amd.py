@@ -171,7 +171,7 @@ def launch_from_args(args: argparse.Namespace, p: Any, *, policy_arg: bool = Tru
 
         try:
             doc = json.loads(read_file(description, "a firmware description"))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             raise InputError(f"--ovmf-description {description}: not JSON") from None
         firmware, seed = read_description(doc, f"--ovmf-description {description}")
     else:

@@ -293,7 +293,7 @@ def _public_key(data: bytes, what: str) -> Any:
     """The public key of a certificate or a public key, PEM or DER (InputError otherwise)."""
     from cryptography.hazmat.primitives import serialization
 
-    from pvmkit.attest._x509 import load_certificates
+    from pvmkit.attest._x509 import foreign_parse, load_certificates
     from pvmkit.errors import PvmkitError
 
     try:
@@ -305,10 +305,8 @@ def _public_key(data: bytes, what: str) -> Any:
         if data.lstrip().startswith(b"-----")
         else serialization.load_der_public_key
     )
-    try:
+    with foreign_parse(what, "neither a certificate nor a public key", InputError):  # unknown curves too
         return loader(data)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"{what}: neither a certificate nor a public key ({exc})") from None
 
 
 def _one_setting(
