@@ -195,3 +195,16 @@ def test_module_identity_missing_is_a_mismatch(pki: synth.Pki) -> None:
     )
     check = result.checks.get("tcb.tdx_module")
     assert check is not None and check.status == FAILED and "STATUS_TDX_MODULE_MISMATCH" in check.detail
+
+
+def test_td_relaunch_to_an_unknown_module_is_a_mismatch(pki: synth.Pki) -> None:
+    """TDRelaunchCheck: TEE_TCB_SVN_2 naming a module identity (TDX_03) the TCB Info lacks is
+    STATUS_TDX_MODULE_MISMATCH, not a status."""
+    levels = [synth.level(SGX, PCESVN, tdx(0, 0, 3), "UpToDate")]
+    modules = [synth.module_level(5, "UpToDate"), synth.module_level(2, "OutOfDate")]
+    raw = synth.quote(pki, pck_components=SGX, pcesvn=PCESVN, tee_tcb_svn=bytes(tdx(3, 1, 3)),
+                      tee_tcb_svn2=bytes(tdx(5, 3, 3)))  # fmt: skip
+    result = appraise(pki, raw, levels, modules)
+    check = result.checks.get("tcb.td_relaunch")
+    assert check is not None and check.status == FAILED and "STATUS_TDX_MODULE_MISMATCH" in check.detail
+    assert result.tcb_status is None

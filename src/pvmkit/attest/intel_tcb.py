@@ -320,8 +320,10 @@ def _relaunch(
         relaunch = t2[0] >= top[0] and t2[2] >= top[2]
     else:
         found = _module_identity(tcb_info, t2[1])
-        if found is None or not found[1].tcb_levels:
+        if found is None:
             return "TDX_MODULE_MISMATCH"
+        if not found[1].tcb_levels:
+            return "TCB_NOT_SUPPORTED"
         relaunch = t2[0] >= found[1].tcb_levels[0].isvsvn and t2[2] >= top[2]
     if not relaunch:
         return None
@@ -435,10 +437,11 @@ def _evaluate_into(
         steps.append(f"with TDX module {module.identity} {module.level.status}: {status}")
     if status != "Revoked":
         relaunch = _relaunch(facts, tcb_info, sgx_level.status, status, module, qe_status)
-        if relaunch == "TDX_MODULE_MISMATCH":
+        if relaunch in ("TDX_MODULE_MISMATCH", "TCB_NOT_SUPPORTED"):
             checks.failed(
-                "tcb.tdx_module",
-                "TEE_TCB_SVN_2 names a TDX module identity the TCB Info lacks (Intel TDX_MODULE_MISMATCH)",
+                "tcb.td_relaunch",
+                "TEE_TCB_SVN_2 names a TDX module identity the TCB Info lacks or gives no level "
+                f"(Intel STATUS_{relaunch}, TDRelaunchCheck)",
             )
             return None
         if relaunch is not None:
