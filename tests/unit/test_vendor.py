@@ -141,3 +141,11 @@ def test_descriptions_compare_by_their_fields() -> None:
     snp, sw = Vendor.SNP.spec, Vendor.SW.spec
     assert sw != snp and hash(sw) != hash(snp) and "vm_type=0" in repr(sw)
     assert sw == snp.replace(vm_type=0, driver="pvmkit.vendors.sw.machine:SwMachine", hardware=False)
+
+
+def test_the_host_probe_knows_every_hardware_vendor_by_its_vm_type() -> None:
+    """The kvm layer may not import the registry, so its probe keeps vendor keys of its own
+    (kvm.caps.VM_TYPE_KEYS); they must name the hardware vendors and their VM types."""
+    from pvmkit.kvm.probe import _VENDOR_VM_TYPES
+
+    assert {v.value: v.spec.vm_type for v in Vendor if v.spec.hardware} == _VENDOR_VM_TYPES

@@ -19,6 +19,7 @@ from pvmkit.errors import KvmError
 from pvmkit.features import decode_sev_features
 from pvmkit.kvm._fd import os_boundary
 from pvmkit.kvm.caps import (
+    VM_TYPE_KEYS,
     Cap,
     cap_name,
     decode_memory_attributes,
@@ -42,12 +43,11 @@ __all__ = [
 SCHEMA = "pvmkit.probe/1"
 DEFAULT_SEV_PATH = "/dev/sev"
 
-#: vendor key → VM type, in report order.
+#: vendor key → VM type, in report order: the protected VM types of caps.VM_TYPE_KEYS.
 _VENDOR_VM_TYPES = {
-    "sev": _uapi.KVM_X86_SEV_VM,
-    "sev-es": _uapi.KVM_X86_SEV_ES_VM,
-    "snp": _uapi.KVM_X86_SNP_VM,
-    "tdx": _uapi.KVM_X86_TDX_VM,
+    key: vm_type
+    for vm_type, key in VM_TYPE_KEYS.items()
+    if vm_type not in (_uapi.KVM_X86_DEFAULT_VM, _uapi.KVM_X86_SW_PROTECTED_VM)
 }
 
 
