@@ -312,6 +312,23 @@ def _keys(data: bytes) -> object:
     return out
 
 
+def _dtb(data: bytes) -> object:
+    """``measure --vendor cca --dtb FILE`` (kvmtool layout): the header check, then the blob measured."""
+    from pvmkit.formats.fdt import check_dtb
+    from pvmkit.vendors.cca.kvmtool import KvmtoolConfig, kvmtool_layout
+
+    check_dtb(data)
+    return kvmtool_layout(KvmtoolConfig(ram_size=512 << 20, vcpus=1), data)
+
+
+def _dtb_seed() -> list[bytes]:
+    """The DTB pvmkit writes for kvmtool (tests/unit/test_cca_vmm.py checks it), cut to its totalsize."""
+    from pvmkit.vendors.cca.kvmtool import KvmtoolConfig, kvmtool_dtb
+
+    blob = kvmtool_dtb(KvmtoolConfig(ram_size=512 << 20, vcpus=1), None)
+    return [blob[: struct.unpack_from(">I", blob, 4)[0]]]
+
+
 # ---- reference values (Trustee RVPS messages, CoRIM, pvmkit sets, measure JSON) ----------------------
 
 
@@ -440,6 +457,7 @@ TARGETS: dict[str, Target] = {
                 "trustee/deps/verifier/test_data/cca/misc/cpak-pub.json",
             ),
         ),
+        Target("dtb", _dtb, _dtb_seed),
         Target("reference-values", _reference_values, _reference_value_seeds),
         Target("corim", _corim, _fixtures(*_CORIMS), examples=80),
         Target(
