@@ -319,3 +319,16 @@ def test_igvm_record_count_is_bounded() -> None:
     with pytest.raises(FormatError, match="variable headers, over pvmkit's limit"):
         parse_igvm(data)
     assert time.monotonic() - start < 20
+
+
+def test_corim_with_a_semantic_tag_cbor2_decodes_into_an_object() -> None:
+    """Found by ./dev fuzz corim (tests/vectors/fuzz/corim/mime-message-tag.json): a CoRIM whose
+    profile URI (tag 32) is turned into tag 36 (MIME message) decodes, through cbor2, into an email
+    Message that cannot be written back; it used to escape as CBOREncodeError."""
+    from pvmkit.refvalues.corim import parse_any
+
+    data = bytearray(read_fixture("veraison-corim/profiles/cca/testcases/cca-realm-valid.cbor"))
+    assert data[28:30] == bytes.fromhex("d820")
+    data[29] = 0x24
+    with pytest.raises(FormatError, match=r"unsupported CBOR item \(Message\)"):
+        parse_any(bytes(data), "CoRIM")

@@ -20,6 +20,8 @@ and Trustee's CoRIM extractor accept them; tag 501 is written. cbor2 is imported
 
 from __future__ import annotations
 
+import datetime as _dt
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,22 +58,35 @@ def decode_cbor(data: bytes, what: str) -> Any:
     import cbor2
 
     try:
-        return _thaw(cbor2.loads(data))
+        item = cbor2.loads(data)
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as e:
         raise FormatError(f"{what}: not CBOR ({e})", what=what) from None
+    return _thaw(item, what)
 
 
-def _thaw(item: Any) -> Any:
-    """cbor2 decodes a tag's content immutably (tuples, frozendicts): lists and dicts, as elsewhere."""
+#: What cbor2 may decode a CoRIM's items into: plain values, epoch times (tag 1) and UUIDs (tag 37).
+#: cbor2 turns other semantic tags into objects no CoRIM holds and pvmkit cannot write back (a MIME
+#: message for tag 36, a compiled regex for 35, sets, decimals, IP networks, ...): those are refused.
+_PLAIN = (bool, int, float, str, bytes, _dt.datetime, uuid.UUID)
+
+
+def _thaw(item: Any, what: str) -> Any:
+    """cbor2 decodes a tag's content immutably (tuples, frozendicts): lists and dicts, as elsewhere;
+    FormatError for an item of another kind (:data:`_PLAIN`), found by fuzzing (issue 15)."""
     import cbor2
 
     if isinstance(item, cbor2.CBORTag):
-        return cbor2.CBORTag(item.tag, _thaw(item.value))
+        return cbor2.CBORTag(item.tag, _thaw(item.value, what))
     if isinstance(item, (list, tuple)):
-        return [_thaw(x) for x in item]
+        return [_thaw(x, what) for x in item]
     if isinstance(item, Mapping):
-        return {k: _thaw(v) for k, v in item.items()}
-    return item
+        for key in item:  # keys stay as decoded (hashable), but of the plain kinds too
+            if not (key is None or isinstance(key, (*_PLAIN, tuple, cbor2.CBORTag))):
+                raise FormatError(f"{what}: unsupported CBOR map key ({type(key).__name__})", what=what)
+        return {k: _thaw(v, what) for k, v in item.items()}
+    if item is None or isinstance(item, _PLAIN):
+        return item
+    raise FormatError(f"{what}: unsupported CBOR item ({type(item).__name__})", what=what)
 
 
 def encode_cbor(item: Any) -> bytes:
@@ -445,7 +460,13 @@ def parse_any(data: bytes, what: str = "CoRIM") -> Corim | SignedCorim | Comid:
         model = Comid.read(item, what)  # a bare concise-mid-tag (no id, has triples)
     else:
         model = Corim.read(item, what)
-    _same(data, encode_cbor(model.to_item()), what)
+    import cbor2
+
+    try:
+        again = encode_cbor(model.to_item())
+    except (cbor2.CBOREncodeError, ValueError, TypeError, OverflowError) as e:  # what cbor2 cannot write
+        raise FormatError(f"{what}: the CoRIM does not encode back to CBOR ({e})", what=what) from None
+    _same(data, again, what)
     return model
 
 
