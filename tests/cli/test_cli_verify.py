@@ -130,17 +130,7 @@ def test_flipped_bit_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 @pytest.mark.parametrize(
     "extra",
     [
-        ["--at", "yesterday"],
-    ],
-)
-def test_bad_values_exit_1(capsys: pytest.CaptureFixture[str], extra: list[str]) -> None:
-    assert main([*base(), *extra]) == 1
-    one_error_line(capsys.readouterr().err)
-
-
-@pytest.mark.parametrize(
-    "extra",
-    [
+        ["--at", "yesterday"],  # an option value that does not parse: a usage error
         ["--measurement", "zz"],  # not hex
         ["--measurement", "00"],  # wrong length
         ["--policy", "lots"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from pvmkit.cli._common import MAX_EVIDENCE, parse_hex, read_file
+from pvmkit.cli._common import MAX_EVIDENCE, UsageError, parse_hex, read_file
 from pvmkit.errors import InputError
 
 TYPE_CHECKING = False
@@ -50,15 +50,16 @@ def option_name(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
-def parse_time(text: str) -> _dt.datetime:
-    """``--at``: an ISO 8601 time (``Z`` accepted); a time without a zone is UTC."""
+def parse_time(text: str, option: str = "--at") -> _dt.datetime:
+    """An ISO 8601 time option (``Z`` accepted); a time without a zone is UTC. A value that does not
+    parse is a usage error (exit 2), as for every option value."""
     t = text.strip()
     if t.endswith(("Z", "z")):
         t = t[:-1] + "+00:00"
     try:
         when = _dt.datetime.fromisoformat(t)
     except ValueError:
-        raise InputError(f"--at is not an ISO 8601 time: {text!r}") from None
+        raise UsageError(f"{option} is not an ISO 8601 time: {text!r}") from None
     return when if when.tzinfo is not None else when.replace(tzinfo=_dt.timezone.utc)
 
 

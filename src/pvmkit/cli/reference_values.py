@@ -499,7 +499,7 @@ def _render(fmt: str, rvs: RefValueSet, args: argparse.Namespace, combinations: 
     from pvmkit.refvalues.corim_sign import sign_corim
 
     assert args.signing_key is not None
-    not_after = parse_time(args.not_after) if args.not_after else None
+    not_after = parse_time(args.not_after, "--not-after") if args.not_after else None
     key = read_file(args.signing_key, "a key", MAX_EVIDENCE)
     return sign_corim(corim, key, signer=args.signer, not_after=not_after).to_bytes()
 
