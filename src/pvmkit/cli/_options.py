@@ -164,6 +164,91 @@ KERNEL_GROUP = "direct kernel boot (QEMU kernel-hashes=on)"
 SVSM_GROUP = "Coconut SVSM (snp)"
 
 
+#: The AMD launch options after ``--vendor`` (a row may be shared: rows are not changed once built).
+_AMD_ROWS = (
+    Opt(
+        "--firmware",
+        "--ovmf",
+        metavar="FILE",
+        help="OVMF image (QEMU -bios / pflash unit 0); needed by every vendor but sw",
+    ),
+    Opt("--vcpus", metavar="N|A-B", default="1", help="vCPUs at launch (1-4096), or an inclusive range"),
+    Opt("--vcpu-type", metavar="T", group=CPU_GROUP, help="QEMU -cpu model, e.g. EPYC-v4, EPYC-Milan"),
+    Opt("--vcpu-sig", metavar="X", group=CPU_GROUP, help="CPUID.1:EAX signature (32 bits), e.g. 0x800f12"),
+    Opt("--vcpu-family", metavar="F", group=CPU_GROUP, help="CPU family, 0-270 (with model and stepping)"),
+    Opt("--vcpu-model", metavar="M", group=CPU_GROUP, help="CPU model, 0-255 (with family and stepping)"),
+    Opt("--vcpu-stepping", metavar="S", group=CPU_GROUP, help="CPU stepping, 0-15 (with family and model)"),
+    Opt("--vmm-type", metavar="qemu|ec2|gce", default="qemu", help="VMM profile"),
+    Opt(
+        "--vmsa-features",
+        metavar="HEX|NAMES",
+        help="VMSA features given to KVM_SEV_INIT2 (e.g. 0x20 or DEBUG_SWAP; default none); "
+        "snp/sw imply SNPActive",
+    ),
+    Opt(
+        "--init-path",
+        choices=("legacy", "init2"),
+        help="KVM init path (sev/sev-es; default: legacy unless VMSA features are given; snp/sw: init2)",
+    ),
+    Opt(
+        "--kernel",
+        metavar="FILE",
+        group=KERNEL_GROUP,
+        help="kernel (QEMU -kernel); default: no direct boot",
+    ),
+    Opt("--initrd", metavar="FILE", group=KERNEL_GROUP, help="initrd (QEMU -initrd; needs --kernel)"),
+    Opt(
+        "--cmdline",
+        "--append",
+        metavar="CMDLINE",
+        group=KERNEL_GROUP,
+        help="kernel command line (QEMU -append; needs --kernel; default empty)",
+    ),
+    Opt(
+        "--ovmf-hash",
+        metavar="HEX",
+        help="snp/sw: precomputed 48-byte firmware digest to resume from (default: from the firmware)",
+    ),
+    Opt("--svsm", metavar="FILE", group=SVSM_GROUP, help="SVSM image (default: no SVSM)"),
+    Opt("--vars-size", metavar="N", group=SVSM_GROUP, exclusive="vars", help="size of OVMF_VARS in bytes"),
+    Opt(
+        "--vars-file",
+        metavar="FILE",
+        group=SVSM_GROUP,
+        exclusive="vars",
+        help="OVMF_VARS file (its size is used)",
+    ),
+)
+
+#: Inputs given as digests instead of files (predictions only).
+_DIGEST_ROWS = (
+    Opt(
+        "--ovmf-description",
+        metavar="FILE",
+        help="snp/sw: the firmware as described by 'pvmkit inspect --json' (its SEV metadata, "
+        "reset EIP, footer table and snp_hash_seed) instead of the image",
+    ),
+    Opt(
+        "--kernel-sha256",
+        metavar="HEX",
+        group=KERNEL_GROUP,
+        help="the kernel's SHA-256 instead of the kernel (the kernel hashes table is all it changes)",
+    ),
+    Opt(
+        "--initrd-sha256",
+        metavar="HEX",
+        group=KERNEL_GROUP,
+        help="the initrd's SHA-256 instead of the initrd (needs --kernel or --kernel-sha256)",
+    ),
+)
+
+_POLICY_ROW = Opt(
+    "--policy",
+    metavar="N",
+    help="guest policy (u32 for sev/sev-es, u64 for snp/sw; default sev 0x1, sev-es 0x5, snp/sw 0x30000)",
+)
+
+
 def amd_launch_rows(
     vendors: tuple[str, ...] = AMD_VENDORS,
     *,
@@ -175,106 +260,14 @@ def amd_launch_rows(
     sev-launch-measure`` and ``pvmkit launch --vendor sev|sev-es|snp`` (groups: :data:`AMD_GROUPS`).
     ``digests`` adds the inputs-as-digests options of predictions (``--ovmf-description``,
     ``--kernel-sha256``, ``--initrd-sha256``)."""
-    rows = [
-        Opt(
-            "--vendor",
-            choices=vendors,
-            required=vendor_required,
-            default=None if vendor_required else vendors[0],
-            help="protected-VM technology",
-        ),
-        Opt(
-            "--firmware",
-            "--ovmf",
-            metavar="FILE",
-            help="OVMF image (QEMU -bios / pflash unit 0); needed by every vendor but sw",
-        ),
-        Opt("--vcpus", metavar="N|A-B", default="1", help="vCPUs at launch (1-4096), or an inclusive range"),
-        Opt("--vcpu-type", metavar="T", group=CPU_GROUP, help="QEMU -cpu model, e.g. EPYC-v4, EPYC-Milan"),
-        Opt(
-            "--vcpu-sig", metavar="X", group=CPU_GROUP, help="CPUID.1:EAX signature (32 bits), e.g. 0x800f12"
-        ),
-        Opt(
-            "--vcpu-family", metavar="F", group=CPU_GROUP, help="CPU family, 0-270 (with model and stepping)"
-        ),
-        Opt("--vcpu-model", metavar="M", group=CPU_GROUP, help="CPU model, 0-255 (with family and stepping)"),
-        Opt(
-            "--vcpu-stepping", metavar="S", group=CPU_GROUP, help="CPU stepping, 0-15 (with family and model)"
-        ),
-        Opt("--vmm-type", metavar="qemu|ec2|gce", default="qemu", help="VMM profile"),
-        Opt(
-            "--vmsa-features",
-            metavar="HEX|NAMES",
-            help="VMSA features given to KVM_SEV_INIT2 (e.g. 0x20 or DEBUG_SWAP; default none); "
-            "snp/sw imply SNPActive",
-        ),
-        Opt(
-            "--init-path",
-            choices=("legacy", "init2"),
-            help="KVM init path (sev/sev-es; default: legacy unless VMSA features are given; snp/sw: init2)",
-        ),
-        Opt(
-            "--kernel",
-            metavar="FILE",
-            group=KERNEL_GROUP,
-            help="kernel (QEMU -kernel); default: no direct boot",
-        ),
-        Opt("--initrd", metavar="FILE", group=KERNEL_GROUP, help="initrd (QEMU -initrd; needs --kernel)"),
-        Opt(
-            "--cmdline",
-            "--append",
-            metavar="CMDLINE",
-            group=KERNEL_GROUP,
-            help="kernel command line (QEMU -append; needs --kernel; default empty)",
-        ),
-        Opt(
-            "--ovmf-hash",
-            metavar="HEX",
-            help="snp/sw: precomputed 48-byte firmware digest to resume from (default: from the firmware)",
-        ),
-        Opt("--svsm", metavar="FILE", group=SVSM_GROUP, help="SVSM image (default: no SVSM)"),
-        Opt(
-            "--vars-size", metavar="N", group=SVSM_GROUP, exclusive="vars", help="size of OVMF_VARS in bytes"
-        ),
-        Opt(
-            "--vars-file",
-            metavar="FILE",
-            group=SVSM_GROUP,
-            exclusive="vars",
-            help="OVMF_VARS file (its size is used)",
-        ),
-    ]
-    if digests:
-        rows += [
-            Opt(
-                "--ovmf-description",
-                metavar="FILE",
-                help="snp/sw: the firmware as described by 'pvmkit inspect --json' (its SEV metadata, "
-                "reset EIP, footer table and snp_hash_seed) instead of the image",
-            ),
-            Opt(
-                "--kernel-sha256",
-                metavar="HEX",
-                group=KERNEL_GROUP,
-                help="the kernel's SHA-256 instead of the kernel (the kernel hashes table is all it changes)",
-            ),
-            Opt(
-                "--initrd-sha256",
-                metavar="HEX",
-                group=KERNEL_GROUP,
-                help="the initrd's SHA-256 instead of the initrd (needs --kernel or --kernel-sha256)",
-            ),
-        ]
-    if policy:
-        rows.append(
-            Opt(
-                "--policy",
-                metavar="N",
-                help="guest policy (u32 for sev/sev-es, u64 for snp/sw; "
-                "default sev 0x1, sev-es 0x5, snp/sw 0x30000)",
-            )
-        )
-    return rows
+    vendor = Opt(
+        "--vendor",
+        choices=vendors,
+        required=vendor_required,
+        default=None if vendor_required else vendors[0],
+        help="protected-VM technology",
+    )
+    return [vendor, *_AMD_ROWS, *(_DIGEST_ROWS if digests else ()), *((_POLICY_ROW,) if policy else ())]
 
 
 AMD_GROUPS = {CPU_GROUP: "", KERNEL_GROUP: "", SVSM_GROUP: ""}

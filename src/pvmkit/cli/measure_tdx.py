@@ -76,7 +76,12 @@ def build_parser() -> Parser:
         help="how to print the result (json: as --json)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON object (docs/cli.md)")
-    r = p.add_argument_group("RTMR prediction (--rtmr)")
+    _add_rtmr_inputs(p.add_argument_group("RTMR prediction (--rtmr)"))
+    return p
+
+
+def _add_rtmr_inputs(r: Any) -> None:
+    """The RTMR options: direct-boot inputs, what OVMF measures from the VMM, the stack's versions."""
     r.add_argument("--rtmr", action="store_true", help="predict RTMR0-3 instead of MRTD")
     r.add_argument(
         "--memory",
@@ -90,6 +95,12 @@ def build_parser() -> Parser:
     )
     r.add_argument("--initrd", metavar="FILE", help="-initrd")
     r.add_argument("--cmdline", "--append", metavar="S", default="", help="-append (kernel command line)")
+    _add_vmm_blobs(r)
+
+
+def _add_vmm_blobs(r: Any) -> None:
+    """What OVMF measures that the VMM provides (ACPI, SMBIOS, fw_cfg items, boot variables) and the
+    host stack's versions."""
     r.add_argument("--acpi-loader", metavar="FILE", help="fw_cfg etc/table-loader captured from the VMM")
     r.add_argument("--acpi-rsdp", metavar="FILE", help="fw_cfg etc/acpi/rsdp captured from the VMM")
     r.add_argument("--acpi-tables", metavar="FILE", help="fw_cfg etc/acpi/tables captured from the VMM")
@@ -140,7 +151,6 @@ def build_parser() -> Parser:
     r.add_argument(
         "--event-log-out", metavar="FILE", help="write the predicted CC event log (CCEL data format)"
     )
-    return p
 
 
 def _order(args: argparse.Namespace) -> PageOrder:
@@ -191,52 +201,18 @@ def _mrtd(args: argparse.Namespace, firmware: bytes) -> int:
 def rtmr_inputs_from_args(args: argparse.Namespace, firmware: bytes) -> Any:
     """The :class:`~pvmkit.vendors.tdx.rtmr.RtmrInputs` the ``--rtmr`` options describe (shared with
     ``pvmkit reference-values``)."""
-    from pvmkit.formats.efi_varstore import parse_varstore
-    from pvmkit.formats.tdvf import parse_tdvf
-    from pvmkit.vendors.tdx.rtmr import (
-        DEFAULT_VERSIONS,
-        AcpiBlobs,
-        HostVersions,
-        RtmrInputs,
-        db_authority_event_data,
-        parse_version,
-    )
+    from pvmkit.vendors.tdx.rtmr import RtmrInputs
 
     if args.memory is None:
         raise InputError("--rtmr needs --memory (the guest RAM size, as given to QEMU -m)")
-    acpi_files = (args.acpi_loader, args.acpi_rsdp, args.acpi_tables)
-    acpi = None
-    if any(acpi_files):
-        if not all(acpi_files):
-            raise InputError("ACPI needs all three of --acpi-loader, --acpi-rsdp and --acpi-tables")
-        acpi = AcpiBlobs(
-            loader=read_file(args.acpi_loader),
-            rsdp=read_file(args.acpi_rsdp),
-            tables=read_file(args.acpi_tables),
-            extra=dict(_named_files(args.acpi_blob, "--acpi-blob")),
-        )
-    elif args.acpi_blob:
-        raise InputError("--acpi-blob needs --acpi-loader, --acpi-rsdp and --acpi-tables")
+    acpi = _acpi(args)
     if args.smbios and args.smbios_digest:
         raise InputError("give --smbios or --smbios-digest, not both")
-    versions = HostVersions(
-        ovmf=parse_version(args.ovmf_version, "OVMF") if args.ovmf_version else DEFAULT_VERSIONS.ovmf,
-        qemu=parse_version(args.qemu_version, "QEMU") if args.qemu_version else DEFAULT_VERSIONS.qemu,
-        linux=parse_version(args.linux_version, "Linux") if args.linux_version else DEFAULT_VERSIONS.linux,
-    )
-    authority: tuple[bytes, ...] = ()
-    if args.sb_authority_cert:
-        meta = parse_tdvf(firmware)
-        if meta.cfv is None:
-            raise InputError("the firmware has no varstore (CFV) to look the certificate up in")
-        store = parse_varstore(meta.raw_data(firmware, meta.cfv))
-        authority = tuple(
-            db_authority_event_data(store, read_file(path, "a certificate", MAX_EVIDENCE))
-            for path in args.sb_authority_cert
-        )
+    versions = _versions(args)
+    authority = _authority(args, firmware)
     if args.initrd and not args.kernel:
         raise InputError("--initrd needs --kernel")
-    inputs = RtmrInputs(
+    return RtmrInputs(
         firmware=firmware,
         memory_size=parse_size(args.memory),
         kernel=read_file(args.kernel, "a kernel", MAX_PAYLOAD) if args.kernel else None,
@@ -252,7 +228,54 @@ def rtmr_inputs_from_args(args: argparse.Namespace, firmware: bytes) -> Any:
         versions=versions,
         shim=args.shim,
     )
-    return inputs
+
+
+def _acpi(args: argparse.Namespace) -> Any:
+    """The ACPI blobs captured from the VMM (all three, or none)."""
+    from pvmkit.vendors.tdx.rtmr import AcpiBlobs
+
+    acpi_files = (args.acpi_loader, args.acpi_rsdp, args.acpi_tables)
+    if not any(acpi_files):
+        if args.acpi_blob:
+            raise InputError("--acpi-blob needs --acpi-loader, --acpi-rsdp and --acpi-tables")
+        return None
+    if not all(acpi_files):
+        raise InputError("ACPI needs all three of --acpi-loader, --acpi-rsdp and --acpi-tables")
+    return AcpiBlobs(
+        loader=read_file(args.acpi_loader),
+        rsdp=read_file(args.acpi_rsdp),
+        tables=read_file(args.acpi_tables),
+        extra=dict(_named_files(args.acpi_blob, "--acpi-blob")),
+    )
+
+
+def _versions(args: argparse.Namespace) -> Any:
+    from pvmkit.vendors.tdx.rtmr import DEFAULT_VERSIONS, HostVersions, parse_version
+
+    return HostVersions(
+        ovmf=parse_version(args.ovmf_version, "OVMF") if args.ovmf_version else DEFAULT_VERSIONS.ovmf,
+        qemu=parse_version(args.qemu_version, "QEMU") if args.qemu_version else DEFAULT_VERSIONS.qemu,
+        linux=parse_version(args.linux_version, "Linux") if args.linux_version else DEFAULT_VERSIONS.linux,
+    )
+
+
+def _authority(args: argparse.Namespace, firmware: bytes) -> tuple[bytes, ...]:
+    """The EV_EFI_VARIABLE_AUTHORITY event data of each --sb-authority-cert (looked up in the
+    firmware's varstore)."""
+    if not args.sb_authority_cert:
+        return ()
+    from pvmkit.formats.efi_varstore import parse_varstore
+    from pvmkit.formats.tdvf import parse_tdvf
+    from pvmkit.vendors.tdx.rtmr import db_authority_event_data
+
+    meta = parse_tdvf(firmware)
+    if meta.cfv is None:
+        raise InputError("the firmware has no varstore (CFV) to look the certificate up in")
+    store = parse_varstore(meta.raw_data(firmware, meta.cfv))
+    return tuple(
+        db_authority_event_data(store, read_file(path, "a certificate", MAX_EVIDENCE))
+        for path in args.sb_authority_cert
+    )
 
 
 def _sha256(data: bytes | str | None) -> str | None:
