@@ -125,28 +125,15 @@ def _vcpu_sig(args: argparse.Namespace, p: Any, needed: bool) -> int:
 
 def launch_from_args(args: argparse.Namespace, p: Any, *, policy_arg: bool = True) -> tuple[Any, range]:
     """(AmdLaunch, vCPU counts) from parsed options; usage errors via ``p.error``."""
-    from pvmkit.formats.ovmf import parse_ovmf
     from pvmkit.plan import InitPath, Vendor, Vmm
     from pvmkit.vendors.amd.builder import AmdLaunch
 
     vendor = Vendor(args.vendor)
-    description = getattr(args, "ovmf_description", None)
-    if args.firmware is None and description is None:
-        p.error("--firmware FILE is required")
-    if args.firmware is not None and description is not None:
-        p.error("give --firmware or --ovmf-description, not both")
+    _check_inputs(args, p)
     try:
         vmm = Vmm(args.vmm_type.lower())
     except ValueError:
         p.error(f"unknown VMM type {args.vmm_type!r} (qemu, ec2, gce)")
-    kernel_sha256, initrd_sha256 = getattr(args, "kernel_sha256", None), getattr(args, "initrd_sha256", None)
-    if args.kernel is not None and kernel_sha256 is not None:
-        p.error("give --kernel or --kernel-sha256, not both")
-    if args.initrd is not None and initrd_sha256 is not None:
-        p.error("give --initrd or --initrd-sha256, not both")
-    has_kernel = args.kernel is not None or kernel_sha256 is not None
-    if (args.initrd is not None or initrd_sha256 is not None or args.cmdline is not None) and not has_kernel:
-        p.error("--initrd and --cmdline need --kernel")
     counts = parse_vcpus(args.vcpus)
     sig = _vcpu_sig(args, p, needed=vendor.has_vmsa and vmm is Vmm.QEMU)
     features = 0
@@ -157,40 +144,12 @@ def launch_from_args(args: argparse.Namespace, p: Any, *, policy_arg: bool = Tru
     if policy_arg and args.policy is not None:
         policy = parse_int(args.policy, "--policy", 0, (1 << (64 if vendor.snp_like else 32)) - 1)
     init_path = InitPath(args.init_path) if args.init_path is not None else None
-    if description is not None:
-        if not vendor.snp_like:
-            raise InputError(
-                f"--ovmf-description: a {vendor.value} launch digest hashes the whole firmware image; "
-                "give --firmware FILE (only snp and sw resume from the description's hash seed)"
-            )
-        if seed is not None:
-            p.error("--ovmf-description carries the firmware digest: leave out --ovmf-hash")
-        import json
-
-        from pvmkit.formats.ovmf_description import read_description
-
-        try:
-            doc = json.loads(read_file(description, "a firmware description"))
-        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-            raise InputError(f"--ovmf-description {description}: not JSON") from None
-        firmware, seed = read_description(doc, f"--ovmf-description {description}")
-    else:
-        firmware = parse_ovmf(map_file(args.firmware, "a firmware image", MAX_IMAGE))
+    firmware, seed = _firmware(args, p, vendor, seed)
+    kernel_sha256, initrd_sha256 = getattr(args, "kernel_sha256", None), getattr(args, "initrd_sha256", None)
     hashes = None
-    if has_kernel:
+    if args.kernel is not None or kernel_sha256 is not None:
         hashes = _kernel_hashes(args, kernel_sha256, initrd_sha256)
-    svsm = None
-    vars_size = 0
-    if args.svsm is not None:
-        svsm = parse_ovmf(map_file(args.svsm, "a firmware image", MAX_IMAGE))
-        if args.vars_file is not None:
-            vars_size = os.stat(args.vars_file).st_size
-        elif args.vars_size is not None:
-            vars_size = parse_int(args.vars_size, "--vars-size", 0, 0xFFFFFFFF)
-        else:
-            p.error("--svsm needs --vars-size or --vars-file")
-    elif args.vars_size is not None or args.vars_file is not None:
-        p.error("--vars-size/--vars-file go with --svsm")
+    svsm, vars_size = _svsm(args, p)
     launch = AmdLaunch(
         vendor,
         firmware,
@@ -206,6 +165,66 @@ def launch_from_args(args: argparse.Namespace, p: Any, *, policy_arg: bool = Tru
         vars_size=vars_size,
     )
     return launch, counts
+
+
+def _check_inputs(args: argparse.Namespace, p: Any) -> None:
+    """Each input given once, as a file or as its digest; direct-boot inputs only with a kernel."""
+    description = getattr(args, "ovmf_description", None)
+    if args.firmware is None and description is None:
+        p.error("--firmware FILE is required")
+    if args.firmware is not None and description is not None:
+        p.error("give --firmware or --ovmf-description, not both")
+    kernel_sha256, initrd_sha256 = getattr(args, "kernel_sha256", None), getattr(args, "initrd_sha256", None)
+    if args.kernel is not None and kernel_sha256 is not None:
+        p.error("give --kernel or --kernel-sha256, not both")
+    if args.initrd is not None and initrd_sha256 is not None:
+        p.error("give --initrd or --initrd-sha256, not both")
+    has_kernel = args.kernel is not None or kernel_sha256 is not None
+    if (args.initrd is not None or initrd_sha256 is not None or args.cmdline is not None) and not has_kernel:
+        p.error("--initrd and --cmdline need --kernel")
+
+
+def _firmware(args: argparse.Namespace, p: Any, vendor: Any, seed: bytes | None) -> tuple[Any, bytes | None]:
+    """(parsed firmware, hash seed): from the image, or from an ``--ovmf-description`` (snp/sw)."""
+    from pvmkit.formats.ovmf import parse_ovmf
+
+    description = getattr(args, "ovmf_description", None)
+    if description is None:
+        return parse_ovmf(map_file(args.firmware, "a firmware image", MAX_IMAGE)), seed
+    if not vendor.snp_like:
+        raise InputError(
+            f"--ovmf-description: a {vendor.value} launch digest hashes the whole firmware image; "
+            "give --firmware FILE (only snp and sw resume from the description's hash seed)"
+        )
+    if seed is not None:
+        p.error("--ovmf-description carries the firmware digest: leave out --ovmf-hash")
+    import json
+
+    from pvmkit.formats.ovmf_description import read_description
+
+    try:
+        doc = json.loads(read_file(description, "a firmware description"))
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        raise InputError(f"--ovmf-description {description}: not JSON") from None
+    firmware, description_seed = read_description(doc, f"--ovmf-description {description}")
+    return firmware, description_seed
+
+
+def _svsm(args: argparse.Namespace, p: Any) -> tuple[Any, int]:
+    """(SVSM image or None, OVMF_VARS size) for a Coconut SVSM launch."""
+    from pvmkit.formats.ovmf import parse_ovmf
+
+    if args.svsm is None:
+        if args.vars_size is not None or args.vars_file is not None:
+            p.error("--vars-size/--vars-file go with --svsm")
+        return None, 0
+    svsm = parse_ovmf(map_file(args.svsm, "a firmware image", MAX_IMAGE))
+    if args.vars_file is not None:
+        return svsm, os.stat(args.vars_file).st_size
+    if args.vars_size is not None:
+        return svsm, parse_int(args.vars_size, "--vars-size", 0, 0xFFFFFFFF)
+    p.error("--svsm needs --vars-size or --vars-file")
+    return None, 0  # pragma: no cover - p.error exits
 
 
 def _kernel_hashes(args: argparse.Namespace, kernel_sha256: str | None, initrd_sha256: str | None) -> Any:
