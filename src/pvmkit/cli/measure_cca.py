@@ -32,6 +32,8 @@ from pvmkit.plan import AddMemory, AddVcpu, CcaParams, Finalize, Init, LaunchPla
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from pvmkit.vendors.cca.vmm_layout import VmmLayout
 
 __all__ = ["build_parser", "build_plan", "main"]
@@ -46,7 +48,15 @@ def build_parser() -> Parser:
         "images the VMM populates.",
     )
     p.add_argument("--vendor", choices=["cca"], required=True, help="protected-VM technology")
-    realm = p.add_argument_group("realm parameters (RMI_REALM_CREATE)")
+    _add_realm_options(p.add_argument_group("realm parameters (RMI_REALM_CREATE)"))
+    _add_memory_options(p.add_argument_group("memory and vCPUs"))
+    _add_vmm_options(p.add_argument_group("a VMM's layout (instead of --load, --pc, --gpr, --ripas)"))
+    add_rows(p, output_rows(("hex", "base64", "json"), "hex"), {})
+    return p
+
+
+def _add_realm_options(realm: Any) -> None:
+    """What the host passes to RMI_REALM_CREATE, and the RIPAS ranges it sets."""
     realm.add_argument(
         "--ipa-bits",
         metavar="N",
@@ -81,7 +91,10 @@ def build_parser() -> Parser:
         action="store_true",
         help="RMM 1.0: INIT_RIPAS right after REALM_CREATE (kvmtool, early KVM uAPI), not at activation",
     )
-    mem = p.add_argument_group("memory and vCPUs")
+
+
+def _add_memory_options(mem: Any) -> None:
+    """The images populated explicitly, and vCPU 0's registers."""
     mem.add_argument(
         "--load",
         metavar="IPA:FILE",
@@ -107,7 +120,10 @@ def build_parser() -> Parser:
     mem.add_argument(
         "--vcpus", metavar="N", default="1", help="vCPUs, 1-512 (only vCPU 0 is runnable and measured)"
     )
-    vmm = p.add_argument_group("a VMM's layout (instead of --load, --pc, --gpr, --ripas)")
+
+
+def _add_vmm_options(vmm: Any) -> None:
+    """A VMM's layout of kernel, initrd, firmware and DTB, instead of explicit images."""
     vmm.add_argument(
         "--vmm-type", choices=["kvmtool", "qemu"], help="place everything as this VMM does (default: --load)"
     )
@@ -152,8 +168,6 @@ def build_parser() -> Parser:
     vmm.add_argument(
         "--dump-dtb", metavar="FILE", help="write the measured DTB to FILE (default: not written)"
     )
-    add_rows(p, output_rows(("hex", "base64", "json"), "hex"), {})
-    return p
 
 
 def _address(text: str, what: str) -> int:
@@ -331,55 +345,66 @@ def main(argv: list[str]) -> int:
     if fmt == "base64":
         print(base64.b64encode(rim).decode())
     elif fmt == "json":
-        params = plan.init.cca
-        assert params is not None
-        doc = {
-            "schema": "pvmkit.measure-cca/1",
-            "rim": rim.hex(),
-            "rim_slot": rim.ljust(64, b"\0").hex(),
-            "hash_algo": params.hash_algo,
-            "rmm": params.rmm,
-            "descriptors": measurer.descriptors,
-            "realm_flags": params.flags,
-            "ipa_bits": params.ipa_bits,
-            "pages": sum(op.pages for op in plan.memory),
-            "vcpus": len(plan.vcpus),
-        }
-        if layout is None:
-            doc |= {
-                "images": [
-                    {
-                        "ipa": f"{op.gpa:#x}",
-                        "file": op.label,
-                        "sha256": hashlib.sha256(read_file(op.label, "a load image", MAX_IMAGE)).hexdigest(),
-                        "measured": op.kind is PageKind.NORMAL,
-                    }
-                    for op in plan.memory
-                ],
-                "pc": args.pc,
-                "gprs": args.gpr,
-            }
-        else:
-            files = {"kernel": args.kernel, "initrd": args.initrd, "firmware": args.firmware, "dtb": args.dtb}
-            doc |= {
-                "images": [
-                    {
-                        "ipa": f"{blob.gpa:#x}",
-                        "file": files.get(blob.label) or f"({blob.label}, generated)",
-                        "sha256": hashlib.sha256(blob.data).hexdigest(),
-                        "measured": True,
-                        "label": blob.label,
-                        "size": len(blob.data),
-                    }
-                    for blob in sorted(layout.blobs, key=lambda b: b.gpa)
-                ],
-                "pc": f"{layout.pc:#x}",
-                "gprs": [f"{i}={v:#x}" for i, v in enumerate(layout.gprs) if v],
-                "vmm": layout.vmm,
-                "dtb_gpa": f"{layout.dtb_gpa:#x}",
-                "dtb_sha256": hashlib.sha256(layout.dtb).hexdigest(),
-            }
-        print_json(doc)
+        print_json(_document(args, plan, layout, rim, measurer.descriptors))
     else:
         print(rim.hex())
     return 0
+
+
+def _document(
+    args: argparse.Namespace, plan: LaunchPlan, layout: Any, rim: bytes, descriptors: int
+) -> dict[str, Any]:
+    """The ``pvmkit.measure-cca/1`` document (docs/cli.md): the RIM and the inputs it came from."""
+    params = plan.init.cca
+    assert params is not None
+    doc: dict[str, Any] = {
+        "schema": "pvmkit.measure-cca/1",
+        "rim": rim.hex(),
+        "rim_slot": rim.ljust(64, b"\0").hex(),
+        "hash_algo": params.hash_algo,
+        "rmm": params.rmm,
+        "descriptors": descriptors,
+        "realm_flags": params.flags,
+        "ipa_bits": params.ipa_bits,
+        "pages": sum(op.pages for op in plan.memory),
+        "vcpus": len(plan.vcpus),
+    }
+    return doc | (_explicit_inputs(args, plan) if layout is None else _layout_inputs(args, layout))
+
+
+def _explicit_inputs(args: argparse.Namespace, plan: LaunchPlan) -> dict[str, Any]:
+    """--load/--load-unmeasured images (each file's SHA-256 as given), --pc and --gpr."""
+    images = [
+        {
+            "ipa": f"{op.gpa:#x}",
+            "file": op.label,
+            "sha256": hashlib.sha256(read_file(op.label, "a load image", MAX_IMAGE)).hexdigest(),
+            "measured": op.kind is PageKind.NORMAL,
+        }
+        for op in plan.memory
+    ]
+    return {"images": images, "pc": args.pc, "gprs": args.gpr}
+
+
+def _layout_inputs(args: argparse.Namespace, layout: Any) -> dict[str, Any]:
+    """The blobs a VMM layout placed (given files or generated, e.g. the DTB), its pc and gprs."""
+    files = {"kernel": args.kernel, "initrd": args.initrd, "firmware": args.firmware, "dtb": args.dtb}
+    images = [
+        {
+            "ipa": f"{blob.gpa:#x}",
+            "file": files.get(blob.label) or f"({blob.label}, generated)",
+            "sha256": hashlib.sha256(blob.data).hexdigest(),
+            "measured": True,
+            "label": blob.label,
+            "size": len(blob.data),
+        }
+        for blob in sorted(layout.blobs, key=lambda b: b.gpa)
+    ]
+    return {
+        "images": images,
+        "pc": f"{layout.pc:#x}",
+        "gprs": [f"{i}={v:#x}" for i, v in enumerate(layout.gprs) if v],
+        "vmm": layout.vmm,
+        "dtb_gpa": f"{layout.dtb_gpa:#x}",
+        "dtb_sha256": hashlib.sha256(layout.dtb).hexdigest(),
+    }
