@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import sys
+from typing import Any
 
 from pvmkit.cli._common import Parser, parse_digest, parse_hex, parse_int, print_json
 from pvmkit.cli._options import add_rows, output_format, output_rows
 from pvmkit.errors import InputError
 
-__all__ = ["main", "parse_blob"]
+__all__ = ["build_parser", "main", "parse_blob"]
 
 
 def parse_blob(text: str) -> bytes:
@@ -24,9 +25,8 @@ def parse_blob(text: str) -> bytes:
     return parse_digest(text, 48, "--check")
 
 
-def main(argv: list[str]) -> int:
+def build_parser() -> Parser:
     from pvmkit.cli._options import AMD_GROUPS, amd_launch_rows
-    from pvmkit.cli.measure_amd import launch_from_args
 
     p = Parser(
         "sev-launch-measure",
@@ -42,9 +42,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--check", metavar="BLOB", help="verify this blob (base64 or hex); exit 3 on mismatch")
     add_rows(p, output_rows(("base64", "hex", "json"), "base64"), {})
     add_rows(p, amd_launch_rows(("sev", "sev-es"), vendor_required=False, policy=False), AMD_GROUPS)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     fmt = output_format(args, "base64", p.error)
-
     tik = parse_hex(args.tik, 16, "--tik")
     # field widths: SEV API spec, LAUNCH_MEASURE (policy u32; API major, minor and build u8)
     policy = parse_int(args.policy, "--policy", 0, 0xFFFFFFFF)
@@ -54,20 +58,7 @@ def main(argv: list[str]) -> int:
         "api_minor": parse_int(args.api_minor, "--api-minor", 0, 255),
         "build": parse_int(args.build, "--build", 0, 255),
     }
-    if args.launch_digest is not None:
-        if args.firmware is not None:
-            p.error("give --launch-digest or the measure inputs (--firmware ...), not both")
-        ld = parse_hex(args.launch_digest, 32, "--launch-digest")
-    else:
-        if args.firmware is None:
-            p.error("give --launch-digest or --firmware (and the other measure inputs)")
-        amd_launch, counts = launch_from_args(args, p, policy_arg=False)
-        if len(counts) != 1:
-            p.error("--vcpus must be a single count here")
-        from pvmkit.vendors.amd.measure import measure_plan
-
-        ld = measure_plan(amd_launch.plan())
-
+    ld = _launch_digest(args, p)
     from pvmkit.vendors.amd.launch_blob import check_launch_measure, launch_measure_blob
 
     if args.check is not None:
@@ -88,6 +79,23 @@ def main(argv: list[str]) -> int:
     else:
         sys.stdout.write((blob.hex() if fmt == "hex" else base64.b64encode(blob).decode()) + "\n")
     return 0
+
+
+def _launch_digest(args: Any, p: Parser) -> bytes:
+    """The launch digest given (--launch-digest), or measured from the measure options."""
+    if args.launch_digest is not None:
+        if args.firmware is not None:
+            p.error("give --launch-digest or the measure inputs (--firmware ...), not both")
+        return parse_hex(args.launch_digest, 32, "--launch-digest")
+    if args.firmware is None:
+        p.error("give --launch-digest or --firmware (and the other measure inputs)")
+    from pvmkit.cli.measure_amd import launch_from_args
+    from pvmkit.vendors.amd.measure import measure_plan
+
+    amd_launch, counts = launch_from_args(args, p, policy_arg=False)
+    if len(counts) != 1:
+        p.error("--vcpus must be a single count here")
+    return measure_plan(amd_launch.plan())
 
 
 def _document(blob: bytes, ld: bytes, policy: int, kw: dict[str, int], *, checked: bool) -> dict[str, object]:
