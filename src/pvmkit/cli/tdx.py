@@ -142,7 +142,7 @@ def _text(rep: Replay, cmp: Comparison | None, source: str | None, verbose: bool
     return lines
 
 
-def _replay(argv: list[str]) -> int:
+def build_replay_parser() -> Parser:
     parser = Parser(
         "tdx replay",
         "Replay a CC event log into RTMR0-3; with --quote/--tdreport, compare and name the first "
@@ -161,43 +161,16 @@ def _replay(argv: list[str]) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print JSON (see docs/cli.md)")
     parser.add_argument("--verbose", "-v", action="store_true", help="per-event table")
-    args = parser.parse_args(argv)
+    return parser
 
-    table: CcelTable | None = None
-    if args.ccel_table:
-        table = CcelTable.parse(read_file(args.ccel_table, "an ACPI table", MAX_EVIDENCE))
-        if table.cc_type != CcType.TDX:
-            raise FormatError(
-                f"{args.ccel_table}: CCEL CC type is {table.cc_type_name}, not TDX", what="CCEL.CcType"
-            )
-    data = read_file(args.ccel_data, "an event log")
-    try:
-        log = EventLog.parse(data)
-    except FormatError as exc:
-        raise type(exc)(f"{args.ccel_data}: {exc}", what=exc.what) from None
-    if table is not None and table.laml and log.end_offset > table.laml:
-        raise FormatError(
-            f"the event log uses {log.end_offset} bytes, more than the CCEL table's LAML {table.laml}",
-            what="CCEL.LAML",
-        )
+
+def _replay(argv: list[str]) -> int:
+    args = build_replay_parser().parse_args(argv)
+    table, log = _read_log(args)
     reference = EventLog.parse(read_file(args.reference, "an event log")) if args.reference else None
     if reference is not None and not (args.quote or args.tdreport):
         raise InputError("--reference needs --quote or --tdreport")
-
-    rtmrs: tuple[bytes, ...] | None = None
-    source: dict[str, Any] | None = None
-    label: str | None = None
-    if args.quote:
-        q = Quote.parse(read_file(args.quote, "a quote", MAX_EVIDENCE))
-        rtmrs = q.rtmrs
-        source = {"kind": "quote", "file": args.quote, "version": q.version, "signature_checked": False}
-        label = f"the quote (v{q.version})"
-    elif args.tdreport:
-        r = TdReport.parse(read_file(args.tdreport, "a TDREPORT", MAX_EVIDENCE))
-        rtmrs = r.rtmrs
-        source = {"kind": "tdreport", "file": args.tdreport, "signature_checked": False}
-        label = "the TDREPORT"
-
+    rtmrs, source, label = _evidence(args)
     if rtmrs is None:
         rep = replay(log)
         cmp = None
@@ -218,3 +191,41 @@ def _replay(argv: list[str]) -> int:
             actual=None if d.actual is None else d.actual.hex(),
         )
     return 0
+
+
+def _read_log(args: Any) -> tuple[CcelTable | None, EventLog]:
+    """The CCEL table (checked: a TDX table whose LAML holds the log) and the event log."""
+    table: CcelTable | None = None
+    if args.ccel_table:
+        table = CcelTable.parse(read_file(args.ccel_table, "an ACPI table", MAX_EVIDENCE))
+        if table.cc_type != CcType.TDX:
+            raise FormatError(
+                f"{args.ccel_table}: CCEL CC type is {table.cc_type_name}, not TDX", what="CCEL.CcType"
+            )
+    data = read_file(args.ccel_data, "an event log")
+    try:
+        log = EventLog.parse(data)
+    except FormatError as exc:
+        raise type(exc)(f"{args.ccel_data}: {exc}", what=exc.what) from None
+    if table is not None and table.laml and log.end_offset > table.laml:
+        raise FormatError(
+            f"the event log uses {log.end_offset} bytes, more than the CCEL table's LAML {table.laml}",
+            what="CCEL.LAML",
+        )
+    return table, log
+
+
+def _evidence(args: Any) -> tuple[tuple[bytes, ...] | None, dict[str, Any] | None, str | None]:
+    """(RTMRs, JSON source, text label) of the quote or TDREPORT to compare with, or Nones."""
+    if args.quote:
+        q = Quote.parse(read_file(args.quote, "a quote", MAX_EVIDENCE))
+        source = {"kind": "quote", "file": args.quote, "version": q.version, "signature_checked": False}
+        return q.rtmrs, source, f"the quote (v{q.version})"
+    if args.tdreport:
+        r = TdReport.parse(read_file(args.tdreport, "a TDREPORT", MAX_EVIDENCE))
+        return (
+            r.rtmrs,
+            {"kind": "tdreport", "file": args.tdreport, "signature_checked": False},
+            "the TDREPORT",
+        )
+    return None, None, None
