@@ -11,20 +11,14 @@ quote v3), ``ccel-table``,
 from __future__ import annotations
 
 from pvmkit.cli._common import MAX_IMAGE, Parser, print_json, read_file
-from pvmkit.cli.inspectors.registry import (
-    FIRMWARE_TYPES,
-    INSPECTORS,
-    Inspector,
-    claims,
-    detect,
-    load,
-    register,
-)
+from pvmkit.cli.inspectors import cca, ccel, firmware, igvm, snp, tdx
+from pvmkit.cli.inspectors.registry import FIRMWARE_TYPES, INSPECTORS, Inspector, claims, detect, register
 from pvmkit.errors import InputError
 
 __all__ = ["INSPECTORS", "KNOWN_TYPES", "Inspector", "build_parser", "detect", "main", "register"]
 
-load()
+#: the modules whose inspectors ``inspect`` offers (each registers its own at import)
+INSPECTOR_MODULES = (cca, ccel, firmware, igvm, snp, tdx)
 KNOWN_TYPES = tuple(INSPECTORS)
 
 

@@ -119,6 +119,12 @@ def add_options(p: Parser, evidence: argparse._MutuallyExclusiveGroup) -> None:
     appraise = p.add_argument_group(
         "SEV-SNP appraisal (--report; go-sev-guest check semantics, docs/attestation.md)"
     )
+    _add_expected_values(appraise)
+    _add_trust_and_tcb(appraise)
+
+
+def _add_expected_values(appraise: Any) -> None:
+    """The appraisal's expected report fields (policy file, measurement, host data, policy, keys)."""
     appraise.add_argument(
         "--policy-file",
         metavar="FILE",
@@ -162,6 +168,10 @@ def add_options(p: Parser, evidence: argparse._MutuallyExclusiveGroup) -> None:
         action="append",
         help="expected AUTHOR_KEY_DIGEST (48 bytes); repeatable: any of them",
     )
+
+
+def _add_trust_and_tcb(appraise: Any) -> None:
+    """Trusted ID/author keys, TCB minimums and the firmware's platform, VMPL, build and version."""
     for who_signs in ("id", "author"):
         appraise.add_argument(
             f"--trusted-{who_signs}-key",
@@ -324,12 +334,24 @@ def _one_setting(
 
 def _expected(args: Any, parser: Parser) -> tuple[Any, ExpectedSets]:
     """The expected values, and the ``--expect`` sets they came from (the result names what matched)."""
-    from pvmkit.attest.snp_policy import effective_guest_policy, parse_version, read_policy
-    from pvmkit.attest.snp_report import POLICY_BITS
     from pvmkit.attest.snp_validate import SnpExpected
 
     if args.allow_debug and args.no_debug:
         parser.error("--allow-debug and --no-debug contradict each other")
+    fields = _policy_fields(args, parser)
+    sets = expected_sets(args.expect, "report", corim_options(args))
+    overrides = _overrides(args, parser, sets)
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    if fields.get("vmpl", 0) > 3:
+        raise InputError(f"--vmpl {fields['vmpl']} is not 0..3")
+    return SnpExpected(**fields), sets
+
+
+def _policy_fields(args: Any, parser: Parser) -> dict[str, Any]:
+    """The policy file's fields, with the guest policy DEBUG/MIGRATE_MA settings made consistent."""
+    from pvmkit.attest.snp_policy import effective_guest_policy, read_policy
+    from pvmkit.attest.snp_report import POLICY_BITS
+
     fields: dict[str, Any] = {}
     file_says: dict[str, bool | None] = {"debug": None, "migrate_ma": None}
     if args.policy_file:
@@ -354,8 +376,13 @@ def _expected(args: Any, parser: Parser) -> tuple[Any, ExpectedSets]:
         )
     guest_policy = flag_policy if flag_policy is not None else fields.get("guest_policy")
     fields["guest_policy"] = effective_guest_policy(guest_policy, args.allow_debug, args.allow_migrate_ma)
+    return fields
 
-    sets = expected_sets(args.expect, "report", corim_options(args))
+
+def _overrides(args: Any, parser: Parser, sets: ExpectedSets) -> dict[str, Any]:
+    """The expected values the options give (None: not given), over the policy file's."""
+    from pvmkit.attest.snp_policy import parse_version
+
     measurement = combine_expected(
         sets, "measurement", _accepted(args.measurement, 48, "--measurement"), parser
     )
@@ -391,10 +418,7 @@ def _expected(args: Any, parser: Parser) -> tuple[Any, ExpectedSets]:
             overrides[f"min_{which or 'reported_'}tcb"] = _min_tcb(
                 text, f"--min-{which.replace('_', '-')}tcb"
             )
-    fields.update({k: v for k, v in overrides.items() if v is not None})
-    if fields.get("vmpl", 0) > 3:
-        raise InputError(f"--vmpl {fields['vmpl']} is not 0..3")
-    return SnpExpected(**fields), sets
+    return overrides
 
 
 def _certificates(args: Any, report: bytes) -> tuple[bytes, bytes, str, list[str]]:

@@ -36,7 +36,7 @@ register(
         None,
         _cca_token_json,
     ),
-    before="tdreport",
+    rank=50,
 )
 
 
@@ -55,5 +55,5 @@ register(
         None,
         lambda parsed: {"alg": parsed[0].alg_name, "claims": parsed[1].to_json()},
     ),
-    before="tdreport",
+    rank=55,
 )

@@ -141,7 +141,7 @@ register(
         None,
         _ccel_table_json,
     ),
-    before="tdreport",
+    rank=20,
 )
 register(
     Inspector(
@@ -152,5 +152,5 @@ register(
         _ccel_log_text,
         _ccel_log_json,
     ),
-    before="tdreport",
+    rank=30,
 )

@@ -95,7 +95,8 @@ register(
         _parse_ovmf_image,
         None,
         _ovmf_json,
-    )
+    ),
+    rank=80,
 )
 register(
     Inspector(
@@ -105,5 +106,6 @@ register(
         parse_tdvf,
         _tdvf_text,
         _tdvf_json,
-    )
+    ),
+    rank=90,
 )

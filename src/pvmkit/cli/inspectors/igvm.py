@@ -53,5 +53,5 @@ register(
         None,
         lambda obj: _igvm_json(obj),
     ),
-    before="tdreport",
+    rank=40,
 )

@@ -1,13 +1,13 @@
 """The registry ``pvmkit inspect`` dispatches through: each structure is an :class:`Inspector`
 (type name, detector, parser, optional renderers) that its module under ``pvmkit.cli.inspectors``
-registers when imported; :func:`load` imports the modules of :data:`MODULES`, in that order.
+registers when imported (``pvmkit.cli.inspect`` imports each of them).
 
 **Adding a structure**: write a module here that defines ``detect(data) -> bool``, ``parse(data) ->
 obj`` and optionally ``render(obj, verbose) -> list[str]`` and ``to_json(obj) -> JSON``, calls
-:func:`register` at import, and add its name to :data:`MODULES`. Without ``render`` and ``to_json``
-the generic renderers walk dataclasses: bytes print as hex, ints ≥ 10 as hex in text. Detection asks
-each detector in registry order (``before=`` puts an entry ahead of another); detectors look only at
-size and magic, the parser then validates.
+:func:`register` at import with its ``rank`` in detection order, and import it in
+``pvmkit.cli.inspect``. Without ``render`` and ``to_json`` the generic renderers walk dataclasses:
+bytes print as hex, ints ≥ 10 as hex in text. Detection asks each detector in rank order; detectors
+look only at size and magic, the parser then validates.
 """
 
 from __future__ import annotations
@@ -21,18 +21,13 @@ from typing import Any
 __all__ = [
     "FIRMWARE_TYPES",
     "INSPECTORS",
-    "MODULES",
     "Inspector",
     "claims",
     "detect",
     "jsonable",
-    "load",
     "register",
     "text_lines",
 ]
-
-#: The modules that register inspectors, imported in this order by :func:`load`.
-MODULES = ("tdx", "ccel", "igvm", "cca", "snp", "firmware")
 
 #: The inspectors of the parts of one firmware image (module ``firmware``): ``--type auto`` shows
 #: each that claims the file, since an image can carry both SEV and TDVF metadata.
@@ -128,11 +123,21 @@ class Inspector:
 INSPECTORS: dict[str, Inspector] = {}
 
 
-def register(inspector: Inspector, *, before: str | None = None) -> None:
-    """Add (or replace) an inspector; ``before`` puts it ahead of another in detection order."""
-    items = [(k, v) for k, v in INSPECTORS.items() if k != inspector.name]
-    pos = next((i for i, (k, _) in enumerate(items) if k == before), len(items))
-    items.insert(pos, (inspector.name, inspector))
+#: each inspector's place in detection order (lower first)
+_RANKS: dict[str, float] = {}
+
+
+def register(inspector: Inspector, *, rank: float | None = None, before: str | None = None) -> None:
+    """Add (or replace) an inspector at ``rank`` in detection order (lower first; default: last), or
+    just ahead of the inspector named ``before``. The order does not depend on which module is
+    imported first."""
+    if before is not None and before in _RANKS:
+        rank = _RANKS[before] - 0.5
+    elif rank is None:
+        rank = max(_RANKS.values(), default=0) + 10
+    _RANKS[inspector.name] = rank
+    items = [(k, v) for k, v in INSPECTORS.items() if k != inspector.name] + [(inspector.name, inspector)]
+    items.sort(key=lambda item: _RANKS[item[0]])
     INSPECTORS.clear()
     INSPECTORS.update(items)
 
@@ -152,10 +157,3 @@ def claims(inspector: Inspector, data: bytes) -> bool:
         return bool(inspector.detect(data))
     except Exception:
         return False
-
-
-def load() -> dict[str, Inspector]:
-    """Import every module of :data:`MODULES` (each registers its inspectors) and return the registry."""
-    for name in MODULES:
-        __import__(f"pvmkit.cli.inspectors.{name}")  # a fixed list: no probing for modules
-    return INSPECTORS

@@ -15,5 +15,5 @@ register(
         lambda data: len(data) == 1184 and int.from_bytes(data[0:4], "little") in (2, 3, 4, 5),
         snp_report.parse,
     ),
-    before="tdreport",
+    rank=60,
 )

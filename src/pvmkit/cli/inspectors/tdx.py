@@ -151,7 +151,8 @@ register(
         _tq.Quote.parse,
         _quote_text,
         _quote_json,
-    )
+    ),
+    rank=10,
 )
 register(
     Inspector(
@@ -171,5 +172,6 @@ register(
         _tq.TdReport.parse,
         None,
         _tdreport_json,
-    )
+    ),
+    rank=70,
 )
