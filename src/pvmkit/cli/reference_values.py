@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pvmkit.cli._common import MAX_IMAGE, MAX_PAYLOAD, Parser, atomic_write, map_file, parse_int
 from pvmkit.errors import InputError
@@ -285,9 +285,8 @@ def _features(text: str | None) -> int | None:
 
 def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) -> tuple[RefValueSet, int]:
     from pvmkit.cli.measure_tdx import build_parser as measure_parser
-    from pvmkit.cli.measure_tdx import mrtd_from_args, rtmr_inputs_from_args
+    from pvmkit.cli.measure_tdx import mrtd_from_args
     from pvmkit.refvalues.model import RefValueSet
-    from pvmkit.vendors.tdx.rtmr import build_event_log_plan
 
     mp = measure_parser()
     if "firmware" not in sets:
@@ -316,20 +315,7 @@ def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
         )
         margs = mp.parse_args(argv)
         if margs.rtmr:
-            inputs = rtmr_inputs_from_args(margs, firmware)
-            plan = build_event_log_plan(inputs)
-            origin["memory"] = inputs.memory_size
-            missing = plan.missing()
-            for i, value in enumerate(plan.rtmrs()):
-                if value is not None:
-                    rvs.add(f"rtmr_{i}", value, origin)
-                else:
-                    what = ", ".join(sorted({e.what for e in missing if e.rtmr == i}))
-                    sys.stderr.write(f"pvmkit: note: rtmr_{i} not exported (missing: {what})\n")
-            for event in plan.events:
-                name = _TRUSTEE_EVENTS.get(event.what)
-                if name is not None and event.digest is not None:
-                    events.add(name, event.digest, origin)
+            _add_rtmrs(rvs, events, margs, firmware, origin)
             margs.order, margs.td_shim = None, False  # MRTD: the default page order for this stack
         elif kernel or initrd or cmdline:
             raise InputError("--kernel, --initrd and --cmdline are RTMR inputs: add --rtmr")
@@ -344,6 +330,29 @@ def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
                 "it with == (its RTMR-only rule still applies)\n"
             )
     return rvs, len(combos)
+
+
+def _add_rtmrs(
+    rvs: Any, events: Any, margs: argparse.Namespace, firmware: bytes, origin: dict[str, Any]
+) -> None:
+    """One combination's RTMRs (those whose inputs are all known) and its direct-boot event digests."""
+    from pvmkit.cli.measure_tdx import rtmr_inputs_from_args
+    from pvmkit.vendors.tdx.rtmr import build_event_log_plan
+
+    inputs = rtmr_inputs_from_args(margs, firmware)
+    plan = build_event_log_plan(inputs)
+    origin["memory"] = inputs.memory_size
+    missing = plan.missing()
+    for i, value in enumerate(plan.rtmrs()):
+        if value is not None:
+            rvs.add(f"rtmr_{i}", value, origin)
+        else:
+            what = ", ".join(sorted({e.what for e in missing if e.rtmr == i}))
+            sys.stderr.write(f"pvmkit: note: rtmr_{i} not exported (missing: {what})\n")
+    for event in plan.events:
+        name = _TRUSTEE_EVENTS.get(event.what)
+        if name is not None and event.digest is not None:
+            events.add(name, event.digest, origin)
 
 
 #: Predicted direct-boot events → the Trustee names of their digests (ear_default_policy_cpu.rego:
