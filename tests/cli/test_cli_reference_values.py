@@ -428,3 +428,42 @@ def test_tdx_rtmrs_and_direct_boot_event_digests(
     assert (
         len(provenance["rtmr_1"]) == 2 and "tdvfkernel" not in provenance and "tdvfkernelparams" in provenance
     )
+
+
+def test_sev_and_sw(ovmf: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """SEV: the launch digest of the Debian image without kernel hashes is the SHA-256 of the image
+    (amd.md §2.1: LAUNCH_UPDATE_DATA over the whole firmware), whatever the vCPU count; sw is measured
+    exactly like SNP (docs/sw-vm.md), so its set equals SNP's."""
+    code, out, _ = run(
+        [
+            "reference-values",
+            "--vendor",
+            "sev",
+            "--ovmf",
+            ovmf,
+            "--vcpus",
+            "1-4",
+            "--format",
+            "trustee-provenance",
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert json.loads(out) == {"sev_launch_digest": [hashlib.sha256(Path(ovmf).read_bytes()).hexdigest()]}
+    shape = ["--ovmf", ovmf, "--vcpus", "1-3", "--vcpu-type", "EPYC-v4", "--format", "trustee-provenance"]
+    _, snp, _ = run(["reference-values", "--vendor", "snp", *shape], capsys)
+    _, sw, _ = run(["reference-values", "--vendor", "sw", *shape], capsys)
+    assert json.loads(sw) == json.loads(snp) and len(json.loads(snp)["snp_launch_measurement"]) == 3
+
+
+def test_help_and_usage_errors_name_this_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["reference-values", "--vendor", "tdx", "--help"], capsys)
+    assert code == 0 and "--format {trustee," in out and "The options of 'pvmkit measure --vendor tdx'" in out
+    assert "--rtmr" in out  # measure's own option table
+    missing = str(tmp_path / "absent.fd")  # unknown options are refused before any file is read
+    for vendor in ("snp", "tdx"):
+        code, _, err = run(["reference-values", "--vendor", vendor, "--firmware", missing, "--bogus"], capsys)
+        assert (
+            code == 2
+            and one_error_line(err) == "pvmkit reference-values: usage error: unrecognized arguments: --bogus"
+        )

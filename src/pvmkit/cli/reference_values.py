@@ -219,7 +219,7 @@ def _amd(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
     from pvmkit.refvalues.amd import AmdShape, amd_values
     from pvmkit.vendors.amd.cpu import vcpu_signature
 
-    mp = measure_parser()
+    mp = _as_ours(measure_parser())
     firmwares = _given(sets, ("--firmware", "ovmf"), ("--ovmf-description", "ovmf_description"))
     if not firmwares:
         mp.error(
@@ -241,6 +241,7 @@ def _amd(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
     if types:  # the measure parser wants one vCPU model for the qemu profile; the matrix sets it
         base_argv += ["--vcpu-type", types[0][0]]
     bases = []
+    mp.parse_args([*base_argv, *firmwares[0]])  # unknown or malformed options: before any file is read
     kernels: list[Input | None] = [
         *_given(sets, ("--kernel", "kernel"), ("--kernel-sha256", "kernel_sha256"))
     ]
@@ -288,7 +289,7 @@ def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
     from pvmkit.cli.measure_tdx import mrtd_from_args
     from pvmkit.refvalues.model import RefValueSet
 
-    mp = measure_parser()
+    mp = _as_ours(measure_parser())
     if "firmware" not in sets:
         mp.error("--firmware FILE is required")
     rvs = RefValueSet()
@@ -302,6 +303,7 @@ def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
         )
     )
     _limit(args, len(combos))
+    mp.parse_args(["--vendor", "tdx", *rest, "--firmware", combos[0][0]])  # options, before reading files
     for firmware_path, kernel, initrd, cmdline in combos:
         firmware = bytes(map_file(firmware_path, "a firmware image", MAX_IMAGE))
         argv, origin = _inputs(
@@ -372,7 +374,7 @@ def _igvm(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]])
     from pvmkit.cli.measure_igvm import predict
     from pvmkit.refvalues.model import RefValueSet
 
-    mp = measure_parser()
+    mp = _as_ours(measure_parser())
     combos = list(itertools.product(_unique(sets["igvm"]), _optional(sets.get("igvm_loader"))))
     _limit(args, len(combos))
     rvs = RefValueSet()
@@ -404,7 +406,7 @@ def _cca(args: argparse.Namespace, rest: list[str]) -> tuple[RefValueSet, int]:
     from pvmkit.refvalues.names import CCA_RIM
     from pvmkit.vendors.cca.measure import CcaMeasurer
 
-    margs = measure_parser().parse_args(["--vendor", "cca", *rest])
+    margs = _as_ours(measure_parser()).parse_args(["--vendor", "cca", *rest])
     plan = build_plan(margs)
     rim = Launcher(CcaMeasurer()).run(plan)
     params = plan.init.cca
@@ -513,8 +515,39 @@ def _render(fmt: str, rvs: RefValueSet, args: argparse.Namespace, combinations: 
     return sign_corim(corim, key, signer=args.signer, not_after=not_after).to_bytes()
 
 
+def _as_ours(parser: Any) -> Any:
+    """measure's parser, reporting its usage errors as this command's."""
+    parser.prog = "pvmkit reference-values"
+    return parser
+
+
+_MEASURE_PARSERS = {
+    "tdx": "pvmkit.cli.measure_tdx",
+    "cca": "pvmkit.cli.measure_cca",
+    **dict.fromkeys(("snp", "sev-es", "sev", "sw"), "pvmkit.cli.measure_amd"),
+}
+
+
+def _help(p: Parser, argv: list[str]) -> None:
+    """This command's options, then those of ``pvmkit measure --vendor V`` (or ``--igvm``) it takes."""
+    p.print_help()
+    vendor = next((a.split("=", 1)[1] for a in argv if a.startswith("--vendor=")), None)
+    if vendor is None and "--vendor" in argv and argv.index("--vendor") + 1 < len(argv):
+        vendor = argv[argv.index("--vendor") + 1]
+    module = "pvmkit.cli.measure_igvm" if "--igvm" in argv else _MEASURE_PARSERS.get(vendor or "")
+    if module is None:
+        print("\nWith --vendor V, --help also lists the options of 'pvmkit measure --vendor V'.")
+        return
+    __import__(module)
+    print(f"\nThe options of 'pvmkit measure --vendor {vendor}{' --igvm' if 'igvm' in module else ''}':\n")
+    sys.modules[module].build_parser().print_help()
+
+
 def main(argv: list[str]) -> int:
     p = _parser()
+    if "-h" in argv or "--help" in argv:
+        _help(p, argv)
+        return 0
     args, rest = p.parse_known_args(argv)
     if args.json and args.format not in (None, "json"):
         p.error("--json is --format json; give one of them")
