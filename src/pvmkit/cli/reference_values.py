@@ -528,9 +528,8 @@ _MEASURE_PARSERS = {
 }
 
 
-def _help(p: Parser, argv: list[str]) -> None:
-    """This command's options, then those of ``pvmkit measure --vendor V`` (or ``--igvm``) it takes."""
-    p.print_help()
+def _measure_help(argv: list[str]) -> None:
+    """After this command's help: the options of ``pvmkit measure --vendor V`` (or ``--igvm``) it takes."""
     vendor = next((a.split("=", 1)[1] for a in argv if a.startswith("--vendor=")), None)
     if vendor is None and "--vendor" in argv and argv.index("--vendor") + 1 < len(argv):
         vendor = argv[argv.index("--vendor") + 1]
@@ -545,10 +544,12 @@ def _help(p: Parser, argv: list[str]) -> None:
 
 def main(argv: list[str]) -> int:
     p = _parser()
-    if "-h" in argv or "--help" in argv:
-        _help(p, argv)
-        return 0
-    args, rest = p.parse_known_args(argv)
+    try:
+        args, rest = p.parse_known_args(argv)
+    except SystemExit as stop:
+        if stop.code == 0:  # --help printed this command's options: add measure's
+            _measure_help(argv)
+        raise
     if args.json and args.format not in (None, "json"):
         p.error("--json is --format json; give one of them")
     fmt = "json" if args.json else (args.format or "trustee")
