@@ -34,6 +34,7 @@ __all__ = [
     "foreign_parse",
     "load_certificates",
     "parse_crl",
+    "serial_number",
     "utc",
     "validity",
 ]
@@ -179,6 +180,15 @@ def parse_crl(data: bytes, what: str) -> x509.CertificateRevocationList:
     return crl
 
 
+def serial_number(cert: x509.Certificate) -> int:
+    """The certificate's serial number, without the warning ``cryptography`` gives on every access
+    to one that is 0 or negative (AMD KDS certificates have 0; a forged one may have any): a warning
+    is never printed (issue 15)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return int(cert.serial_number)
+
+
 def common_name(cert: x509.Certificate, subject: bool = True) -> str:
     from cryptography.x509.oid import NameOID
 
@@ -266,9 +276,7 @@ def check_crl(
             expected=f"{last.isoformat()} .. {until}",
             actual=at.isoformat(),
         )
-    with warnings.catch_warnings():  # a serial number of 0 (AMD KDS) warns on every access
-        warnings.simplefilter("ignore")
-        serial = subject.serial_number
+    serial = serial_number(subject)
     revoked = crl.get_revoked_certificate_by_serial_number(serial)
     if revoked is not None:
         raise CertificateError(

@@ -36,6 +36,7 @@ from pvmkit.attest._x509 import (
     common_name,
     load_certificates,
     parse_crl,
+    serial_number,
     validity,
 )
 from pvmkit.attest.result import Check, CheckList
@@ -157,11 +158,10 @@ def _crl_current(crl: Any, what: str, at: _dt.datetime, starts: list[_dt.datetim
 
 
 def _not_revoked(crl: Any, cert: Any, what: str, by: str) -> None:
-    entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+    serial = serial_number(cert)
+    entry = crl.get_revoked_certificate_by_serial_number(serial)
     if entry is not None:
-        raise CertificateError(
-            f"{what} (serial {cert.serial_number:#x}) is revoked by the {by}", field=f"{what}.revoked"
-        )
+        raise CertificateError(f"{what} (serial {serial:#x}) is revoked by the {by}", field=f"{what}.revoked")
 
 
 def _dates(issue: _dt.datetime, nxt: _dt.datetime, what: str, at: _dt.datetime) -> None:

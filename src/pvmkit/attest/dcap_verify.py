@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pvmkit.attest._x509 import check_crl, check_validity, common_name, utc, validity
+from pvmkit.attest._x509 import check_crl, check_validity, common_name, serial_number, utc, validity
 from pvmkit.attest.dcap_collateral import VerifiedCollateral, verify_collateral
 from pvmkit.attest.intel_tcb import ACCEPTABLE_STATUSES, QuoteTcbFacts, TcbEvaluation, evaluate_tcb
 from pvmkit.attest.result import Check, CheckList
@@ -418,15 +418,14 @@ def _pck_revocation(platform: _PckPlatform, collateral: VerifiedCollateral) -> t
             actual=common_name(crl_ca),
         )
         return tuple(checks)
-    entry = crl.get_revoked_certificate_by_serial_number(pck_cert.serial_number)
-    if entry is not None:
+    serial = serial_number(pck_cert)
+    if crl.get_revoked_certificate_by_serial_number(serial) is not None:
         checks.failed(
-            "crl.pck",
-            f"the PCK certificate (serial {pck_cert.serial_number:#x}) is revoked (Intel STATUS_PCK_REVOKED)",
+            "crl.pck", f"the PCK certificate (serial {serial:#x}) is revoked (Intel STATUS_PCK_REVOKED)"
         )
     else:
         checks.passed("crl.pck", f"PCK not on the {common_name(ca)} CRL")
-    if collateral.root_ca_crl.get_revoked_certificate_by_serial_number(ca.serial_number) is not None:
+    if collateral.root_ca_crl.get_revoked_certificate_by_serial_number(serial_number(ca)) is not None:
         checks.failed("crl.root", f"{common_name(ca)} is revoked by the root CA CRL")
     else:
         checks.passed("crl.root", f"{common_name(ca)} not on the root CA CRL")
