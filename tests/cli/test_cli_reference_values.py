@@ -467,3 +467,28 @@ def test_help_and_usage_errors_name_this_command(tmp_path: Path, capsys: pytest.
             code == 2
             and one_error_line(err) == "pvmkit reference-values: usage error: unrecognized arguments: --bogus"
         )
+
+
+@pytest.mark.parametrize("corim", [[], ["--cca-legacy"]], ids=["cca-realm-2025", "cca-realm-legacy"])
+def test_real_cca_token_against_exported_corims(
+    corim: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The draft CCA token (rust-ccatoken ``cca-token-draft-ffm-00.cbor``, RIM ``311314ab…0d49`` as the
+    CCA endorsements draft's own realm-refval example gives it) verifies against a CoRIM pvmkit wrote
+    holding its RIM beside a predicted one, and fails with one bit of it changed."""
+    from support.cca_tokens import CPAK_PUB, G2_TOKEN
+
+    rim = "311314ab73620350cf758834ae5c65d9e8c2dc7febe6e7d9654bbe864e300d49"
+    image = tmp_path / "image"
+    image.write_bytes(b"\x03" * 4096)
+    base = ["reference-values", "--vendor", "cca", "--ipa-bits", "40", "--num-bps", "6", "--num-wps", "4"]
+    base += ["--load", f"0x80000000:{image}", "--pc", "0x80000000", "--format", "corim", *corim]
+    good, bad = tmp_path / "good.cbor", tmp_path / "bad.cbor"
+    name = "cca.realm.cca-realm-initial-measurement"
+    assert main([*base, "--value", f"{name}={rim}", "-o", str(good)]) == 0
+    assert main([*base, "--value", f"{name}={flip(rim)}", "-o", str(bad)]) == 0
+    verify = ["verify", "--cca-token", str(fixture_path(G2_TOKEN)), "--cpak", str(fixture_path(CPAK_PUB))]
+    code, out, _ = run([*verify, "--expect", str(good)], capsys)
+    assert code == 0 and f"rim is one of 2 values of {name}" in out
+    code, _, err = run([*verify, "--expect", str(bad)], capsys)
+    assert code == 3 and "expected.rim" in err
