@@ -155,6 +155,9 @@ def test_debug_is_one_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         ({"allow_debug": "yes"}, "expected true or false"),
         ({"allow_debug": False, "guest_policy": "0xb0000"}, "allow_debug is false but guest_policy 0xb0000"),
         ({"trusted_id_key_hashes": "00"}, "expected a list"),
+        ({"guest_policy": "0x10000"}, "has bit 17 clear"),
+        ({"guest_policy": 1 << 30 | 0x30000}, "sets undefined bits 0x40000000"),
+        ({"platform_info": 64}, "sets reserved bits 0x40"),
     ],
 )
 def test_malformed_policy_files(doc: dict[str, Any], message: str, tmp_path: Path,
@@ -246,3 +249,21 @@ def test_trusted_id_and_author_keys(tmp_path: Path, capsys: pytest.CaptureFixtur
     (tmp_path / "junk").write_bytes(b"junk")
     assert main([*base, "--trusted-id-key", str(tmp_path / "junk")]) == 1
     assert "neither a certificate nor a public key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--guest-policy", "0x10000"], "--guest-policy 0x10000 has bit 17 clear"),
+        (["--guest-policy", "0x4030000"], "--guest-policy 0x4030000 sets undefined bits 0x4000000"),
+        (["--platform-info", "0x40"], "--platform-info 0x40 sets reserved bits 0x40"),
+        (["--min-version", "1"], "expected major.minor"),
+    ],
+)
+def test_malformed_accepted_values_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    """go-sev-guest refuses a guest policy or PLATFORM_INFO option that is not one (abi.ParseSnpPolicy,
+    abi.ParseSnpPlatformInfo): so does pvmkit, as a usage error."""
+    assert main(verify(*flags)) == 2
+    assert message in capsys.readouterr().err

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pvmkit.attest.snp_report import POLICY_BITS
-from pvmkit.attest.snp_validate import DEFAULT_GUEST_POLICY, VERBATIM_FIELDS
+from pvmkit.attest.snp_validate import DEFAULT_GUEST_POLICY, VERBATIM_FIELDS, option_problem
 from pvmkit.errors import InputError
 
 __all__ = [
@@ -154,6 +154,9 @@ def parse_policy(doc: object, where: str = "policy") -> PolicyFile:
             continue
         if key in _U64:
             fields[key] = _u64(value, at)
+            problem = option_problem(key, fields[key]) if key in ("guest_policy", "platform_info") else None
+            if problem:
+                raise InputError(f"{at}: {problem}")
         elif key in _TCBS:
             fields[_TCBS[key]] = _tcb(value, at)
         elif key in _BOOLS:

@@ -58,6 +58,7 @@ __all__ = [
     "Accepted",
     "SnpExpected",
     "TcbMinimum",
+    "option_problem",
     "validate_report",
 ]
 
@@ -146,6 +147,20 @@ class SnpExpected:
     require_author_key: bool = False
     trusted_id_keys: frozenset[bytes] = field(default_factory=frozenset)
     trusted_author_keys: frozenset[bytes] = field(default_factory=frozenset)
+
+
+def option_problem(name: str, value: int) -> str | None:
+    """Why an accepted ``guest_policy`` or ``platform_info`` value is not one (go-sev-guest refuses
+    such options: ``abi.ParseSnpPolicy`` wants bit 17 set and nothing above bit 25,
+    ``abi.ParseSnpPlatformInfo`` no reserved bit), or None when it is well-formed."""
+    if name == "guest_policy":
+        if not value >> POLICY_BITS["reserved_1"] & 1:
+            return f"{value:#x} has bit 17 clear (it must be one in every SNP guest policy)"
+        if value & ~_POLICY_DEFINED:
+            return f"{value:#x} sets undefined bits {value & ~_POLICY_DEFINED:#x} (26 and above)"
+    elif value & ~_PLATFORM_DEFINED:
+        return f"{value:#x} sets reserved bits {value & ~_PLATFORM_DEFINED:#x}"
+    return None
 
 
 def _check_guest_policy(report: SnpReport, accepted: int, checks: CheckList) -> None:

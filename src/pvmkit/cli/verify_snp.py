@@ -281,6 +281,16 @@ def _accepted(values: list[str] | None, size: int, option: str) -> bytes | froze
     return parsed[0] if len(parsed) == 1 else frozenset(parsed)
 
 
+def _option_version(text: str) -> tuple[int, int]:
+    """``--min-version MAJOR.MINOR``; a value that does not parse is a usage error."""
+    from pvmkit.attest.snp_policy import parse_version
+
+    try:
+        return parse_version(text, "--min-version")
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _trusted_keys(values: list[str] | None, option: str) -> frozenset[bytes] | None:
     """``--trusted-*-key FILE|HEX``: the SHA-384 digests of SNP public-key structures (the form of
     ID_KEY_DIGEST / AUTHOR_KEY_DIGEST) of the keys in the files (a P-384 certificate or public key,
@@ -351,6 +361,7 @@ def _policy_fields(args: Any, parser: Parser) -> dict[str, Any]:
     """The policy file's fields, with the guest policy DEBUG/MIGRATE_MA settings made consistent."""
     from pvmkit.attest.snp_policy import effective_guest_policy, read_policy
     from pvmkit.attest.snp_report import POLICY_BITS
+    from pvmkit.attest.snp_validate import option_problem
 
     fields: dict[str, Any] = {}
     file_says: dict[str, bool | None] = {"debug": None, "migrate_ma": None}
@@ -361,6 +372,12 @@ def _policy_fields(args: Any, parser: Parser) -> dict[str, Any]:
     flag_policy = (
         parse_int(args.guest_policy, "--guest-policy", 0, U64_MAX) if args.guest_policy is not None else None
     )
+    for option, text in (("--guest-policy", args.guest_policy), ("--platform-info", args.platform_info)):
+        problem = (
+            None if text is None else option_problem(option[2:].replace("-", "_"), parse_int(text, option))
+        )
+        if problem:
+            raise UsageError(f"{option} {problem}")
     for bit, flag, option in (
         ("DEBUG", args.allow_debug, "--allow-debug"),
         ("MIGRATE_MA", args.allow_migrate_ma, "--allow-migrate-ma"),
@@ -381,8 +398,6 @@ def _policy_fields(args: Any, parser: Parser) -> dict[str, Any]:
 
 def _overrides(args: Any, parser: Parser, sets: ExpectedSets) -> dict[str, Any]:
     """The expected values the options give (None: not given), over the policy file's."""
-    from pvmkit.attest.snp_policy import parse_version
-
     measurement = combine_expected(
         sets, "measurement", _accepted(args.measurement, 48, "--measurement"), parser
     )
@@ -403,7 +418,7 @@ def _overrides(args: Any, parser: Parser, sets: ExpectedSets) -> dict[str, Any]:
         else None,
         "vmpl": parse_int(args.vmpl, "--vmpl", 0, 3) if args.vmpl is not None else None,
         "min_build": parse_int(args.min_build, "--min-build", 0, 255) if args.min_build is not None else None,
-        "min_version": parse_version(args.min_version, "--min-version") if args.min_version else None,
+        "min_version": _option_version(args.min_version) if args.min_version else None,
         "permit_provisional_firmware": True if args.provisional else None,
         "trusted_id_keys": _trusted_keys(args.trusted_id_key, "--trusted-id-key"),
         "trusted_author_keys": _trusted_keys(args.trusted_author_key, "--trusted-author-key"),
