@@ -329,3 +329,19 @@ def test_mitigation_vectors(real: dict[str, bytes], sw: SoftwareAttestationKeys)
     assert failed(sw_appraise(sw, v5, min_current_mit_vector=0b1000)) == ["mitigations.current"]
     assert failed(appraise(real, min_current_mit_vector=1)) == ["mitigations.current"]
     assert appraise(real, min_current_mit_vector=0).ok
+
+
+def test_one_cache_serves_threads(real: dict[str, bytes]) -> None:
+    """Threads sharing one EndorsementCache (a verification service) all get correct results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = EndorsementCache(size=1)  # size 1: entries are evicted and rebuilt while others read
+    other = read_fixture(G + "trust/ask_ark_genoa.pem")  # a wrong chain: its endorsement fails
+
+    def one(i: int) -> bool:
+        chain = real["milan"] if i % 2 else other
+        res = verify_snp(real["report"], real["vcek"], chain, at=AT, expected=None, cache=cache)
+        return res.ok == bool(i % 2)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(one, range(24)))
