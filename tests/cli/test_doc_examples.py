@@ -1,5 +1,5 @@
 """Every command shown in README.md's code blocks and in the ``$`` examples of docs/cli.md, amd.md,
-tdx.md, igvm.md and cca.md runs as written (issue 9 part 5).
+tdx.md, igvm.md, cca.md and reference-values.md runs as written (issue 9 part 5).
 
 An example is a line of a fenced code block that starts with ``.venv/bin/pvmkit `` or ``./dev ``
 (README.md) or ``$ `` (the pages under docs/), with ``\\`` continuation lines joined and a
@@ -23,12 +23,14 @@ A new example in any of these documents fails ``test_every_example_is_in_the_tab
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import shlex
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +40,15 @@ from support.fixtures import fixture_path
 from support.igvm_vectors import igvm_file
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ("README.md", "docs/cli.md", "docs/amd.md", "docs/tdx.md", "docs/igvm.md", "docs/cca.md")
+DOCS = (
+    "README.md",
+    "docs/cli.md",
+    "docs/amd.md",
+    "docs/tdx.md",
+    "docs/igvm.md",
+    "docs/cca.md",
+    "docs/reference-values.md",
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,20 @@ EXAMPLES: dict[str, Run | NotRun] = {
     VENV + "verify --cca-token token.cbor --ta-store tastore.json --rim HEX": Run(
         words=(("HEX", "REALM_RIM"),)
     ),
+    # docs/reference-values.md
+    "pvmkit reference-values --vendor snp --ovmf OVMF.amdsev.fd --vcpus 1-64,128 "
+    "--vcpu-type EPYC-v4,EPYC-Milan --vmm-type qemu,gce --format trustee -o rv-message.json "
+    "--explain 2> rv-explained.txt": Run(),
+    "curl -X POST -H 'Content-Type: application/json' --data @rv-message.json "
+    '"$KBS/kbs/v0/reference-value"': NotRun("posts to a Trustee KBS, which the tests do not run"),
+    "pvmkit verify --report report.bin --vcek vcek.der --chain ask_ark.pem --expect rv-message.json": Run(
+        3,
+        why="the fixture report is no launch of this firmware, so its MEASUREMENT is in no set of this fleet",
+    ),
+    "pvmkit inspect --type ovmf --json OVMF.amdsev.fd > ovmf.json": Run(),
+    "pvmkit reference-values --vendor snp --ovmf-description ovmf.json --kernel-sha256 KERNEL_SHA256 "
+    '--initrd-sha256 INITRD_SHA256 --cmdline "console=ttyS0" --vcpus 1-16 --vcpu-type EPYC-Milan '
+    "--format trustee": Run(),
     # docs/cli.md
     "pvmkit probe": Run(kvm=True, shows="labels"),
     "pvmkit measure --vendor snp --ovmf OVMF.amdsev.fd --vcpus 4 --vcpu-type EPYC-v4": Run(shows="exact"),
@@ -280,7 +304,20 @@ def _realm_rim() -> str:
 
 
 #: word placeholders → their value (computed when first needed)
+def _sha256_of(name: str) -> Callable[[], str]:
+    """The SHA-256 of a generated input of ``FILES`` (docs/reference-values.md's published digests)."""
+
+    def digest() -> str:
+        data = FILES[name]
+        assert isinstance(data, bytes)
+        return hashlib.sha256(data).hexdigest()
+
+    return digest
+
+
 WORDS = {
+    "KERNEL_SHA256": _sha256_of("kernel.bin"),
+    "INITRD_SHA256": _sha256_of("initrd.bin"),
     "HEX": _report_measurement,
     "BASE64": lambda: base64.b64encode(bytes(range(48))).decode(),  # any 48-byte launch digest
     "REALM_RIM": _realm_rim,
