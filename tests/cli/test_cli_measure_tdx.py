@@ -112,6 +112,10 @@ def test_missing_file_and_usage_errors(fw: str, capsys: pytest.CaptureFixture[st
     assert "OVMF version" in _fail(
         ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G", "--ovmf-version", "new"],
         capsys,
+        code=2,
+    )
+    assert "QEMU version" in _fail(
+        ["measure", "--vendor", "tdx", "--firmware", fw, "--qemu-version", "x"], capsys, code=2
     )
 
 

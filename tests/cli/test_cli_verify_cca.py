@@ -239,9 +239,10 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], extra: list[str
         (["--challenge", "00" * 65], "--challenge is at most 64 bytes"),
     ],
 )
-def test_bad_values_exit_1(capsys: pytest.CaptureFixture[str], extra: list[str], message: str) -> None:
+def test_bad_values_exit_2(capsys: pytest.CaptureFixture[str], extra: list[str], message: str) -> None:
+    """docs/cli.md: an option value that does not parse or is out of range is a usage error."""
     code, _, err = run(["verify", "--cca-token", f(G1_TOKEN), "--cpak", f(CPAK_PUB), *extra], capsys)
-    assert code == 1 and message in err
+    assert code == 2 and message in err
 
 
 def test_hex_that_does_not_parse_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -201,7 +201,7 @@ def report_data(args: Any) -> bytes | None:
         return None
     data = parse_hex(args.report_data, what="--report-data")
     if len(data) > 64:
-        raise InputError(f"--report-data is at most 64 bytes, got {len(data)}")
+        raise UsageError(f"--report-data is at most 64 bytes, got {len(data)}")
     return data.ljust(64, b"\0")
 
 

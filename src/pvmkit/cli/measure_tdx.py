@@ -16,6 +16,7 @@ from pvmkit.cli._common import (
     MAX_IMAGE,
     MAX_PAYLOAD,
     Parser,
+    UsageError,
     atomic_write,
     parse_hex,
     parse_size,
@@ -156,11 +157,8 @@ def _add_vmm_blobs(r: Any) -> None:
 def _order(args: argparse.Namespace) -> PageOrder:
     if args.order is not None:
         return _ORDERS[args.order]
-    if args.qemu_version is not None:
-        from pvmkit.vendors.tdx.rtmr import parse_version
-
-        if parse_version(args.qemu_version, "QEMU") < (9, 0):
-            return PageOrder.TWO_PASS
+    if args.qemu_version is not None and _parse_version(args.qemu_version, "QEMU") < (9, 0):
+        return PageOrder.TWO_PASS
     return PageOrder.INTERLEAVED
 
 
@@ -249,13 +247,25 @@ def _acpi(args: argparse.Namespace) -> Any:
     )
 
 
+def _parse_version(text: str, what: str) -> tuple[int, int]:
+    """A version option (``vendors.tdx.rtmr.parse_version``); a text that does not parse is a usage
+    error (exit 2)."""
+    from pvmkit.vendors.tdx.rtmr import parse_version
+
+    try:
+        return parse_version(text, what)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _versions(args: argparse.Namespace) -> Any:
-    from pvmkit.vendors.tdx.rtmr import DEFAULT_VERSIONS, HostVersions, parse_version
+    """--ovmf-version, --qemu-version, --linux-version."""
+    from pvmkit.vendors.tdx.rtmr import DEFAULT_VERSIONS, HostVersions
 
     return HostVersions(
-        ovmf=parse_version(args.ovmf_version, "OVMF") if args.ovmf_version else DEFAULT_VERSIONS.ovmf,
-        qemu=parse_version(args.qemu_version, "QEMU") if args.qemu_version else DEFAULT_VERSIONS.qemu,
-        linux=parse_version(args.linux_version, "Linux") if args.linux_version else DEFAULT_VERSIONS.linux,
+        ovmf=_parse_version(args.ovmf_version, "OVMF") if args.ovmf_version else DEFAULT_VERSIONS.ovmf,
+        qemu=_parse_version(args.qemu_version, "QEMU") if args.qemu_version else DEFAULT_VERSIONS.qemu,
+        linux=_parse_version(args.linux_version, "Linux") if args.linux_version else DEFAULT_VERSIONS.linux,
     )
 
 

@@ -16,7 +16,7 @@ import itertools
 import sys
 from typing import TYPE_CHECKING, Any
 
-from pvmkit.cli._common import MAX_IMAGE, MAX_PAYLOAD, Parser, atomic_write, map_file, parse_int
+from pvmkit.cli._common import MAX_IMAGE, MAX_PAYLOAD, Parser, UsageError, atomic_write, map_file, parse_int
 from pvmkit.errors import InputError
 
 if TYPE_CHECKING:
@@ -431,7 +431,7 @@ def _literal(item: str) -> tuple[str, Value]:
 
     name, sep, text = item.partition("=")
     if not sep or not name.strip():
-        raise InputError(f"--value takes NAME=HEX, got {item!r}")
+        raise UsageError(f"--value takes NAME=HEX, got {item!r}")
     spec = spec_of(name.strip())
     text = text.strip()
     if spec.kind == BYTES:
@@ -440,7 +440,7 @@ def _literal(item: str) -> tuple[str, Value]:
         return spec.name, parse_hex(text, what=f"--value {spec.name}")
     if spec.kind == BOOL:
         if text.lower() not in ("true", "false"):
-            raise InputError(f"--value {spec.name} takes true or false, got {text!r}")
+            raise UsageError(f"--value {spec.name} takes true or false, got {text!r}")
         return spec.name, text.lower() == "true"
     return spec.name, parse_int(text, f"--value {spec.name}")
 

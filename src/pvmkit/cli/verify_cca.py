@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from pvmkit.cli._common import MAX_EVIDENCE, parse_hex, print_json, read_file
+from pvmkit.cli._common import MAX_EVIDENCE, UsageError, parse_hex, print_json, read_file
 from pvmkit.cli._verify_common import (
     ExpectedSets,
     check_lines,
@@ -72,14 +72,14 @@ def add_options(p: Parser, evidence: argparse._MutuallyExclusiveGroup) -> None:
 def _padded(text: str, what: str) -> bytes:
     value = parse_hex(text, what=what)
     if len(value) > 64:
-        raise InputError(f"{what} is at most 64 bytes, got {len(value)}")
+        raise UsageError(f"{what} is at most 64 bytes, got {len(value)}")
     return value.ljust(64, b"\0")
 
 
 def _measurement(text: str, what: str) -> bytes:
     value = parse_hex(text, what=what)
     if len(value) not in (32, 48, 64):
-        raise InputError(f"{what} is 32, 48 or 64 bytes, got {len(value)}")
+        raise UsageError(f"{what} is 32, 48 or 64 bytes, got {len(value)}")
     return value
 
 
@@ -92,7 +92,7 @@ def _expected(args: Any, parser: Parser) -> tuple[Any, ExpectedSets]:
     for item in args.rem:
         index, sep, value = item.partition("=")
         if not sep or index.strip() not in ("0", "1", "2", "3"):
-            raise InputError(f"--rem takes N=HEX with N in 0..3, got {item!r}")
+            raise UsageError(f"--rem takes N=HEX with N in 0..3, got {item!r}")
         if int(index) in given_rems:
             raise InputError(f"--rem {index} given twice")
         given_rems[int(index)] = _measurement(value, f"--rem {index}")
