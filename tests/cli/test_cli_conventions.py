@@ -171,6 +171,8 @@ def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str], needle: st
         (["verify", "--report", "r.bin", "--key", "k", "--vmpl", "4"], "--vmpl"),
         (["verify", "--report", "r.bin", "--key", "k", "--policy", str(2**64)], "--policy"),
         (["verify", "--quote", "q.dat", "--xfam", str(2**64)], "--xfam"),
+        (["reference-values", "--vendor", "snp", "--value", "nope=00"], "unknown reference-value name"),
+        (["reference-values", "--vendor", "snp", "--value", "snp_smt_enabled=maybe"], "true or false"),
         (_launch_measure(policy=str(2**32)), "--policy"),
         (_launch_measure(api_major="256"), "--api-major"),
     ],

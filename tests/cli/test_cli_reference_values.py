@@ -150,7 +150,7 @@ def test_bad_input_leaves_no_output_file(
         str(target),
     ]
     code, _, err = run([*base, "--value", "snp_measurement=00"], capsys)
-    assert code == 1 and "unknown reference-value name 'snp_measurement'" in one_error_line(err)
+    assert code == 2 and "unknown reference-value name 'snp_measurement'" in one_error_line(err)
     code, _, err = run([*base, "--value", "snp_launch_measurement=00"], capsys)
     assert code == 1 and "48 bytes" in one_error_line(err)
     code, _, err = run([*base, "--vcpus", "1-512", "--max-combinations", "100"], capsys)

@@ -432,7 +432,10 @@ def _literal(item: str) -> tuple[str, Value]:
     name, sep, text = item.partition("=")
     if not sep or not name.strip():
         raise UsageError(f"--value takes NAME=HEX, got {item!r}")
-    spec = spec_of(name.strip())
+    try:
+        spec = spec_of(name.strip())
+    except InputError as exc:  # a NAME outside the documented set: a usage error, as for any value
+        raise UsageError(f"--value: {exc}") from None
     text = text.strip()
     if spec.kind == BYTES:
         from pvmkit.cli._common import parse_hex
