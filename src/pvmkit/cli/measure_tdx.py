@@ -14,10 +14,10 @@ import sys
 from pvmkit.cli._common import (
     MAX_EVIDENCE,
     MAX_IMAGE,
-    MAX_PAYLOAD,
     Parser,
     UsageError,
     atomic_write,
+    map_file,
     parse_hex,
     parse_size,
     print_json,
@@ -213,8 +213,8 @@ def rtmr_inputs_from_args(args: argparse.Namespace, firmware: bytes) -> Any:
     return RtmrInputs(
         firmware=firmware,
         memory_size=parse_size(args.memory),
-        kernel=read_file(args.kernel, "a kernel", MAX_PAYLOAD) if args.kernel else None,
-        initrd=read_file(args.initrd, "an initrd", MAX_PAYLOAD) if args.initrd else None,
+        kernel=map_file(args.kernel, "a kernel") if args.kernel else None,
+        initrd=map_file(args.initrd, "an initrd") if args.initrd else None,
         cmdline=args.cmdline,
         acpi=acpi,
         smbios=read_file(args.smbios) if args.smbios else None,

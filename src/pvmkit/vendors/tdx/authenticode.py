@@ -22,6 +22,7 @@ import struct
 from dataclasses import dataclass
 
 from pvmkit.errors import FormatError, TruncatedError
+from pvmkit.plan import ByteData
 
 __all__ = ["PeLayout", "authenticode_digest", "pe_layout"]
 
@@ -87,7 +88,7 @@ def pe_layout(data: bytes | memoryview) -> PeLayout:
     return PeLayout(opt + 64, cert_dir, size_of_headers, cert_size, tuple(raw))
 
 
-def authenticode_digest(data: bytes | bytearray | memoryview, algorithm: str = "sha384") -> bytes:
+def authenticode_digest(data: ByteData, algorithm: str = "sha384") -> bytes:
     """The edk2 measured-boot Authenticode digest of a PE image."""
     buf = memoryview(data).cast("B")
     layout = pe_layout(buf)

@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pvmkit.errors import InputError
+from pvmkit.plan import ByteData
 
 __all__ = [
     "EV_EFI_ACTION",
@@ -122,7 +123,7 @@ class PlannedEvent:
 
     @classmethod
     def of_external(
-        cls, mr_index: int, event_type: int, data: bytes, blob: bytes | memoryview, what: str, note: str = ""
+        cls, mr_index: int, event_type: int, data: bytes, blob: ByteData, what: str, note: str = ""
     ) -> PlannedEvent:
         return cls(
             mr_index, event_type, data, hashlib.sha384(blob).digest(), DigestSource.EXTERNAL, what, note

@@ -43,6 +43,7 @@ from __future__ import annotations
 import struct
 
 from pvmkit.errors import InputError, MeasurementError
+from pvmkit.plan import ByteData
 
 __all__ = [
     "ACPI_DATA_SIZE",
@@ -97,7 +98,7 @@ def _vga_mode(cmdline: str) -> int | None:
 
 
 def qemu_patch_setup_header(
-    kernel: bytes, *, below_4g: int, cmdline: str = "", initrd_size: int | None = None
+    kernel: ByteData, *, below_4g: int, cmdline: str = "", initrd_size: int | None = None
 ) -> bytes:
     """The bzImage as QEMU serves it over fw_cfg (setup + kernel) for ``-kernel``/``-append``/``-initrd``.
 

@@ -58,6 +58,7 @@ from pvmkit.formats.efi_varstore import (
 )
 from pvmkit.formats.guid import guid_bytes
 from pvmkit.formats.tdvf import TdvfMetadata, parse_tdvf
+from pvmkit.plan import ByteData
 from pvmkit.vendors.tdx.authenticode import authenticode_digest
 from pvmkit.vendors.tdx.eventlog_plan import (
     EV_EFI_ACTION,
@@ -186,8 +187,8 @@ class AcpiBlobs:
 class RtmrInputs:
     firmware: bytes
     memory_size: int
-    kernel: bytes | None = None
-    initrd: bytes | None = None
+    kernel: ByteData | None = None  #: a mapped file will do: only the patched copy is allocated
+    initrd: ByteData | None = None  #: a mapped file will do: it is only hashed
     cmdline: str = ""
     acpi: AcpiBlobs | None = None
     smbios: bytes | None = None  #: the SMBIOS table as SmbiosMeasurementDxe hashes it (filtered)
@@ -469,7 +470,7 @@ def _below_4g(memory_size: int) -> int:
     return q35_ram_ranges(memory_size)[0][1]
 
 
-def _kernel_bytes(inputs: RtmrInputs) -> tuple[bytes, str]:
+def _kernel_bytes(inputs: RtmrInputs) -> tuple[ByteData, str]:
     assert inputs.kernel is not None
     if kernel_is_patched(inputs.versions.qemu, inputs.versions.ovmf):
         patched = qemu_patch_setup_header(
