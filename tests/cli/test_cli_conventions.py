@@ -370,3 +370,14 @@ def test_tdx_firmware_for_snp_says_so(argv: list[str], capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "SEV metadata is unusable for SEV-SNP" in err and "this is TDX firmware" in err
+
+
+def test_sev_snp_measure_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """The drop-in's one addition: --json prints the same digest as its hex output, with a schema."""
+    argv = ["sev-snp-measure", "--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC-v4", "--ovmf"]
+    argv.append(str(fixture_path(AMD_FW)))
+    assert main(argv) == 0
+    digest = capsys.readouterr().out.strip()
+    assert main([*argv, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {"schema": "pvmkit.sev-snp-measure/1", "mode": "snp", "digest": digest}

@@ -113,6 +113,11 @@ TABLE = OptionTable(
             help="Hex representation of the guest kernel features expected to be included (defaults to 0x1)",
         ),
         Opt("--output-format", choices=("hex", "base64"), default="hex", help="Measurement output format"),
+        Opt(
+            "--json",
+            flag=True,
+            help="pvmkit's addition: print a JSON document (schema pvmkit.sev-snp-measure/1) instead",
+        ),
         Opt("--snp-ovmf-hash", metavar="HASH", help="Precalculated hash of the OVMF binary (hex string)"),
         Opt(
             "--dump-vmsa",
@@ -148,7 +153,8 @@ def main(argv: list[str]) -> int:
         from pvmkit.vendors.amd.builder import snp_firmware_digest
 
         firmware = parse_ovmf(map_file(args.ovmf, "a firmware image", MAX_IMAGE))
-        sys.stdout.write(snp_firmware_digest(firmware).hex() + "\n")
+        digest = snp_firmware_digest(firmware)
+        sys.stdout.write((_json(args, digest) if args.json else digest.hex()) + "\n")
         return 0
     _check(args, p)
     from pvmkit.plan import Vmm
@@ -173,6 +179,9 @@ def main(argv: list[str]) -> int:
     if args.dump_vmsa:
         for op in plan.vcpus:
             atomic_write(os.path.join(os.getcwd(), f"vmsa{op.index}.bin"), op.state)
+    if args.json:
+        sys.stdout.write(_json(args, digest) + "\n")
+        return 0
     if args.output_format == "base64":
         import base64
 
@@ -269,3 +278,10 @@ def _launch(args: Any, firmware: Any, hashes: Any, sig: int, vmm: Any, vars_size
     return AmdLaunch(
         Vendor.SNP, firmware, svsm=svsm, vars_size=vars_size, vmsa_sev_features=0x1, svsm_x87_fcw=0, **shape
     )
+
+
+def _json(args: Any, digest: bytes) -> str:
+    """The ``--json`` document (pvmkit's addition to the peer's interface; docs/cli.md)."""
+    import json
+
+    return json.dumps({"schema": "pvmkit.sev-snp-measure/1", "mode": args.mode, "digest": digest.hex()})
