@@ -9,7 +9,10 @@
   the DTBs pvmkit writes (``tests/crosscheck/test_fdt_libfdt.py``);
 * Debian bookworm's ``shim-signed``: shim binaries signed by Microsoft, whose signatures carry the
   Authenticode digest of the file (``PVMKIT_PE_SAMPLES``;
-  ``test_authenticode_peers.py::test_authenticode_of_signed_samples``).
+  ``test_authenticode_peers.py::test_authenticode_of_signed_samples``);
+* the Linux source of the kernel-rule table (``PVMKIT_LINUX_SOURCE``, ``tools/fetch_linux_source.py``:
+  Debian unstable's ``linux-source-7.2`` reduced to KVM's sources and selftests, in
+  ``.cache/linux-source``; ``tests/unit/test_kernel_rules.py``).
 
 Prints ``NAME=PATH`` lines for ``./dev test`` to export. Best effort: an unreachable archive or a host
 that cannot run a binary gives one line on stderr and no assignment, and the tests that need it skip
@@ -24,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from debfetch import Unreachable, fetch_deb, locked, run
+from fetch_linux_source import fetch as linux_source
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "peers"
@@ -73,6 +77,7 @@ def main() -> int:
         ("PVMKIT_OSSLSIGNCODE", osslsigncode),
         ("PVMKIT_PE_SAMPLES", signed_shims),
         ("PVMKIT_PYLIBFDT", pylibfdt),
+        ("PVMKIT_LINUX_SOURCE", linux_source),
     ):
         try:
             print(f"{name}={fetch()}")

@@ -15,29 +15,13 @@ What it records: one :class:`Call` per ioctl (fd kind, ioctl name, number, argum
 after, and for ``KVM_MEMORY_ENCRYPT_OP`` the sub-command name and the bytes of its data structure
 before and after).
 
-Kernel rules it enforces (spec amd.md §5.4–§5.7, §10 fact 5; tdx.md §3.2–§3.4, §7 fact 5), answering
-with the kernel's errno and recording the reason in :attr:`refusals`:
-
-* SEV: legacy ``KVM_SEV_INIT``/``KVM_SEV_ES_INIT`` only on the default VM type; ``KVM_SEV_INIT2``
-  only on types 2/3/4, once, before any vCPU, ``flags`` 0, ``vmsa_features`` within the host's
-  ``KVM_X86_SEV_VMSA_FEATURES`` (0 for a SEV VM; SNPActive is never accepted), ``ghcb_version`` ≤ 2
-  (0 for SEV) — all EINVAL; ``KVM_MEMORY_ENCRYPT_REG_REGION`` only on an initialised SEV/SEV-ES VM
-  (ENOTTY); LAUNCH_START/SNP_LAUNCH_START need an open ``/dev/sev`` fd in ``sev_fd`` (EBADF);
-  LAUNCH_UPDATE_DATA 16-byte aligned, inside guest memory; LAUNCH_MEASURE with ``len`` 0 answers the
-  length (48) with SEV_RET_INVALID_LEN; LAUNCH_FINISH needs LAUNCH_MEASURE first
-  (SEV_RET_INVALID_GUEST_STATE); once an SNP VM is initialised, ids < 100 give EPERM.
-* SNP: SNP_LAUNCH_START needs policy bit 17 and bits within ``KVM_X86_SNP_POLICY_BITS``, flags 0;
-  SNP_LAUNCH_UPDATE only after SNP_LAUNCH_START, on page-aligned ranges that are in a guest_memfd
-  memslot *and* marked ``KVM_MEMORY_ATTRIBUTE_PRIVATE``, each page only once, type in {1,3,4,5,6};
-  the kernel advances ``gfn_start``/``uaddr``/``len`` (set :attr:`snp_pages_per_call` for partial
-  completion); nothing after SNP_LAUNCH_FINISH.
-* TDX: ``kvm_tdx_cmd.hw_error`` must be 0 on input; INIT_VM once, before any vCPU (EBUSY), attributes /
-  XFAM within CAPABILITIES, every CPUID entry a configurable leaf, 0x80000008 mandatory with GPAW 48
-  or 52; CAPABILITIES answers E2BIG when ``cpuid.nent`` is too small; CREATE_VCPU before INIT_VM → EIO,
-  without the split irqchip → EINVAL; INIT_VCPU needs CPUID with x2APIC set first; INIT_MEM_REGION only
-  on a vCPU fd after that vCPU's INIT_VCPU, on private guest_memfd pages, updated in place as pages
-  complete; every vCPU sub-command and INIT_MEM_REGION after FINALIZE → EINVAL; register ioctls on a
-  TDX vCPU → EINVAL from creation on, on an SEV-ES/SNP vCPU (types 3/4) once the VMSA is encrypted.
+Kernel rules it enforces: exactly those of ``tests/support/kernel_rules.json`` (docs/kvm.md "The
+kernel's rules"), the checks Linux 7.2 makes on the launch ioctls, each cited to its file, function and
+code, in the kernel's order. Every refusal goes through :meth:`FakeKernel.refuse` with a rule id, which
+takes the errno (and firmware status) from the table and records the id in :attr:`fired` and the
+reason in :attr:`refusals`; ``tests/unit/test_kernel_rules.py`` keeps the table and this file equal and
+checks the citations against the fetched source. An ioctl or sub-command outside the model answers
+ENOTTY and is listed in :attr:`unmodelled`.
 
 Fault injection (:meth:`FakeKernel.inject`): any ioctl or sub-command can be made to fail with an errno
 and a firmware status (``kvm_sev_cmd.error`` / ``kvm_tdx_cmd.hw_error``), a number of times, after
@@ -143,11 +127,39 @@ TDX_CMD_DATA = {
     "KVM_TDX_INIT_VM": "kvm_tdx_init_vm",
     "KVM_TDX_CAPABILITIES": "kvm_tdx_capabilities",
     "KVM_TDX_INIT_MEM_REGION": "kvm_tdx_init_mem_region",
+    "KVM_TDX_GET_CPUID": "kvm_cpuid2",
 }
 SNP_PAGE_TYPES = {
     CONST[f"KVM_SEV_SNP_PAGE_TYPE_{t}"] for t in ("NORMAL", "ZERO", "UNMEASURED", "SECRETS", "CPUID")
 }
 X2APIC = 1 << 21  # CPUID.1:ECX
+CONFIDENTIAL_FPU_IOCTLS = {"KVM_GET_FPU", "KVM_SET_FPU", "KVM_GET_XSAVE", "KVM_SET_XSAVE"}
+_LEGACY_LAUNCH = (
+    "KVM_SEV_LAUNCH_START", "KVM_SEV_LAUNCH_UPDATE_DATA", "KVM_SEV_LAUNCH_UPDATE_VMSA",
+    "KVM_SEV_LAUNCH_MEASURE", "KVM_SEV_LAUNCH_FINISH",
+)  # fmt: skip
+_SEV_TYPES = {
+    CONST["KVM_X86_SEV_VM"]: "sev",
+    CONST["KVM_X86_SEV_ES_VM"]: "sev-es",
+    CONST["KVM_X86_SNP_VM"]: "snp",
+}
+
+# -- the kernel's rules (tests/support/kernel_rules.json; docs/kvm.md "The kernel's rules") -------------
+RULES_PATH = Path(__file__).resolve().parent / "kernel_rules.json"
+_RULE_TABLE = json.loads(RULES_PATH.read_text())
+RULES: dict[str, dict[str, Any]] = {r["id"]: r for r in _RULE_TABLE["rules"]}
+ERRNO: dict[str, int] = {k: getattr(E, r["errno"]) for k, r in RULES.items() if r["errno"] is not None}
+#: kernel constants the rules use, with their values from the table (each cited to its header)
+KCONST: dict[str, int] = {k: v["value"] for k, v in _RULE_TABLE["constants"].items()}
+SVM_SEV_FEAT_SNP_ACTIVE = KCONST["SVM_SEV_FEAT_SNP_ACTIVE"]
+SVM_SEV_FEAT_SECURE_TSC = KCONST["SVM_SEV_FEAT_SECURE_TSC"]
+GHCB_VERSION_MAX = KCONST["GHCB_VERSION_MAX"]
+SEV_FW_BLOB_MAX_SIZE = KCONST["SEV_FW_BLOB_MAX_SIZE"]
+KVM_MAX_IRQ_ROUTES = KCONST["KVM_MAX_IRQ_ROUTES"]
+KVM_MAX_CPUID_ENTRIES = KCONST["KVM_MAX_CPUID_ENTRIES"]
+TDX_TD_ATTR_DEBUG = KCONST["TDX_TD_ATTR_DEBUG"]
+TDX_FEATURE_TSX = KCONST["TDX_FEATURE_TSX"]
+WAITPKG = KCONST["X86_FEATURE_WAITPKG"]
 
 
 # -- structure access through the header-derived table ----------------------------------------------
@@ -278,6 +290,15 @@ class Slot:
 
 
 @dataclass
+class Gmem:
+    """A guest_memfd: its VM, size and the (start, end) page ranges bound to memslots."""
+
+    vm: VmState
+    size: int
+    bindings: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
 class VcpuState:
     fd: int
     vm: VmState
@@ -287,13 +308,20 @@ class VcpuState:
     cpuid: list[dict[str, int]] = field(default_factory=list)
     tdx_initialized: bool = False
     rcx: int | None = None
-    sealed: bool = False
+    sealed: bool = False  #: SEV-ES/SNP: the VMSA is encrypted (guest_state_protected, FPU confidential)
+    tsc_khz: int = 0
 
     @property
     def protected(self) -> bool:
+        """``guest_state_protected`` on a VM type with protected state (rule vcpu.protected-state)."""
         if self.vm.type == CONST["KVM_X86_TDX_VM"]:
-            return True  # guest_state_protected from creation unless TD_ATTRIBUTES.DEBUG (tdx.md §3.4)
-        return self.sealed and self.vm.type in (CONST["KVM_X86_SEV_ES_VM"], CONST["KVM_X86_SNP_VM"])
+            return not (self.vm.tdx_init or {}).get("attributes", 0) & TDX_TD_ATTR_DEBUG
+        return self.sealed and self.vm.has_protected_state
+
+    @property
+    def fpu_confidential(self) -> bool:
+        """``fpstate_is_confidential``: TDX from creation, SEV-ES/SNP once the VMSA is encrypted."""
+        return self.vm.type == CONST["KVM_X86_TDX_VM"] or self.sealed
 
 
 @dataclass
@@ -305,6 +333,8 @@ class VmState:
     private: set[int] = field(default_factory=set)  # gfns
     enc_regions: list[tuple[int, int]] = field(default_factory=list)
     caps: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    irqchip: str | None = None  # "kernel" (KVM_CREATE_IRQCHIP) or "split"
+    created_vcpus: int = 0
     # SEV
     sev: str | None = None  # "sev", "sev-es", "snp" once initialised
     init_path: str | None = None
@@ -312,7 +342,10 @@ class VmState:
     ghcb_version: int = 0
     handle: int = 0
     policy: int = 0
-    state: str = "new"  # new → started → measured → finished (SEV); new → started → finished (SNP)
+    #: the firmware's guest state: new → started (LUPDATE) → measured (LSECRET) → finished (RUNNING)
+    #: for SEV/SEV-ES; new → started (GSTATE_LAUNCH) → finished (GSTATE_RUNNING) for SNP
+    state: str = "new"
+    snp_context: bool = False
     ld: Any = field(default_factory=hashlib.sha256)
     snp_ld: bytes = bytes(48)
     populated: set[int] = field(default_factory=set)
@@ -322,7 +355,27 @@ class VmState:
     tdx_init: dict[str, Any] | None = None
     tdx_finalized: bool = False
     mrtd: Any = field(default_factory=hashlib.sha384)
-    split_irqchip: bool = False
+
+    @property
+    def split_irqchip(self) -> bool:
+        return self.irqchip == "split"
+
+    @property
+    def has_protected_state(self) -> bool:
+        return self.type in (CONST["KVM_X86_SEV_ES_VM"], CONST["KVM_X86_SNP_VM"], CONST["KVM_X86_TDX_VM"])
+
+    @property
+    def has_private_mem(self) -> bool:
+        return self.type in (
+            CONST["KVM_X86_SNP_VM"],
+            CONST["KVM_X86_TDX_VM"],
+            CONST["KVM_X86_SW_PROTECTED_VM"],
+        )
+
+    @property
+    def tdx_shared_bit(self) -> int:
+        """GPA bit that marks shared memory: 47 for GPAW 48, 51 for GPAW 52 (rule tdx.mem.range)."""
+        return 51 if (self.tdx_init or {}).get("gpaw") == 52 else 47
 
 
 class FakeKernel(OsBoundary):
@@ -339,6 +392,7 @@ class FakeKernel(OsBoundary):
         tdx_supported_xfam: int = 0x000602FF,
         tdx_cpuid: list[dict[str, int]] | None = None,
         supported_cpuid: list[dict[str, int]] | None = None,
+        tdx_ept_5level: bool = True,
     ) -> None:
         self.vm_types = vm_types
         self.vmsa_features = vmsa_features
@@ -348,13 +402,17 @@ class FakeKernel(OsBoundary):
         self.tdx_supported_xfam = tdx_supported_xfam
         self.tdx_cpuid = tdx_cpuid if tdx_cpuid is not None else default_tdx_cpuid()
         self.supported_cpuid = supported_cpuid if supported_cpuid is not None else default_supported_cpuid()
+        self.tdx_ept_5level = tdx_ept_5level
         self.snp_pages_per_call: int | None = None  #: partial SNP_LAUNCH_UPDATE completion
         self.tik = bytes(range(16))  #: the SEV transport integrity key of the fake firmware
         self.mnonce = bytes(range(0x10, 0x20))
         self.api = (1, 55, 21)  #: API major, minor, build
         self.calls: list[Call] = []
-        self.refusals: list[tuple[str, int, str]] = []  #: (label, errno, reason) of every rule refusal
+        #: (label, errno, reason) of every rule refusal; the reason starts with the rule's id
+        self.refusals: list[tuple[str, int, str]] = []
+        self.fired: list[str] = []  #: ids of the kernel rules that refused a call, in order
         self.violations: list[str] = []  #: numbers or structures the header table does not know
+        self.unmodelled: list[str] = []  #: ioctls and sub-commands outside the model (answered ENOTTY)
         self.faults: list[Fault] = []
         self._next = FD_BASE
         self.fds: dict[int, Any] = {}
@@ -378,6 +436,27 @@ class FakeKernel(OsBoundary):
         fault = Fault(label, errno, fw_error, times, skip, when, progress)
         self.faults.append(fault)
         return fault
+
+    # -- the rule table ---------------------------------------------------------------------------
+    def refuse(self, rule_id: str, detail: str = "", *, fw: int | None = None) -> KernelError:
+        """The refusal of table rule ``rule_id``: its errno and firmware status (``fw`` overrides the
+        table's for a status the firmware reports, e.g. the one behind SNP's EIO)."""
+        rule = RULES[rule_id]
+        self.fired.append(rule_id)
+        status = fw if fw is not None else CONST[rule["fw"]] if "fw" in rule else 0
+        reason = f"{rule_id}: {rule['check']}" + (f" ({detail})" if detail else "")
+        return KernelError(ERRNO[rule_id], reason, status)
+
+    @staticmethod
+    def applies(rule_id: str) -> str:
+        """Marks where a rule without an errno (a limit on progress) is modelled."""
+        assert RULES[rule_id]["errno"] is None, rule_id
+        return rule_id
+
+    def outside(self, what: str) -> KernelError:
+        """An ioctl or sub-command the model does not cover: ENOTTY, listed in :attr:`unmodelled`."""
+        self.unmodelled.append(what)
+        return KernelError(E.ENOTTY, f"outside the model: {what}")
 
     # -- views ------------------------------------------------------------------------------------
     def labels(self, kinds: tuple[str, ...] = ("kvm", "sev", "vm", "vcpu", "gmem")) -> list[str]:
@@ -490,7 +569,7 @@ class FakeKernel(OsBoundary):
             return self._vcpu(call, obj, name, arg)
         if kind == "sev" and name == "SEV_ISSUE_CMD":
             return self._sev_issue(call, arg)
-        raise KernelError(E.ENOTTY, f"{name} on a {kind} fd")
+        raise self.outside(f"{name} on a {kind} fd")
 
     def _check_extension(self, cap: int, vm: VmState | None) -> int:
         c = CONST
@@ -501,7 +580,22 @@ class FakeKernel(OsBoundary):
         if cap == c["KVM_CAP_SPLIT_IRQCHIP"]:
             return 1
         if cap == c["KVM_CAP_MEMORY_ATTRIBUTES"]:
-            return c["KVM_MEMORY_ATTRIBUTE_PRIVATE"]
+            return c["KVM_MEMORY_ATTRIBUTE_PRIVATE"] if vm is None or vm.has_private_mem else 0
+        return 0
+
+    def _device_attr(self, name: str, arg: int | None) -> int:
+        assert arg
+        buf = read(arg, sizeof("kvm_device_attr"))
+        group, attr = get("kvm_device_attr", buf, "group"), get("kvm_device_attr", buf, "attr")
+        value: int | None = None
+        if group == CONST["KVM_X86_GRP_SEV"] and attr == CONST["KVM_X86_SEV_VMSA_FEATURES"]:
+            value = self.vmsa_features
+        elif group == CONST["KVM_X86_GRP_SEV"] and attr == CONST["KVM_X86_SNP_POLICY_BITS"]:
+            value = self.snp_policy_bits
+        if value is None:
+            raise self.refuse("sys.device-attr", f"group {group}, attribute {attr}")
+        if name == "KVM_GET_DEVICE_ATTR":
+            write(get("kvm_device_attr", buf, "addr"), value.to_bytes(8, "little"))
         return 0
 
     def _system(self, name: str, arg: int | None) -> int:
@@ -514,141 +608,182 @@ class FakeKernel(OsBoundary):
         if name == "KVM_CREATE_VM":
             vm_type = arg or 0
             if not self.vm_types >> vm_type & 1:
-                raise KernelError(E.EINVAL, f"VM type {vm_type} not supported")
+                raise self.refuse("vm.type-supported", f"type {vm_type}")
             vm = VmState(fd=-1, type=vm_type)
             vm.fd = self._new_fd("vm", vm)
             self.vms.append(vm)
             return vm.fd
         if name in ("KVM_HAS_DEVICE_ATTR", "KVM_GET_DEVICE_ATTR"):
-            assert arg
-            buf = read(arg, sizeof("kvm_device_attr"))
-            group, attr = get("kvm_device_attr", buf, "group"), get("kvm_device_attr", buf, "attr")
-            value: int | None = None
-            if group == CONST["KVM_X86_GRP_SEV"] and attr == CONST["KVM_X86_SEV_VMSA_FEATURES"]:
-                value = self.vmsa_features
-            elif group == CONST["KVM_X86_GRP_SEV"] and attr == CONST["KVM_X86_SNP_POLICY_BITS"]:
-                value = self.snp_policy_bits
-            if value is None:
-                raise KernelError(E.ENXIO)
-            if name == "KVM_GET_DEVICE_ATTR":
-                write(get("kvm_device_attr", buf, "addr"), value.to_bytes(8, "little"))
-            return 0
+            return self._device_attr(name, arg)
         if name == "KVM_GET_SUPPORTED_CPUID":
             assert arg
             nent = int.from_bytes(read(arg, 4), "little")
             if nent < len(self.supported_cpuid):
-                raise KernelError(E.E2BIG)
+                raise self.refuse("sys.supported-cpuid-nent", f"{nent} < {len(self.supported_cpuid)}")
             _write_cpuid(arg, self.supported_cpuid)
             return 0
-        raise KernelError(E.ENOTTY, f"{name} on /dev/kvm")
+        raise self.outside(f"{name} on /dev/kvm")
 
     # -- VM fd ------------------------------------------------------------------------------------
     def _vm(self, call: Call, vm: VmState, name: str, arg: int | None) -> int:
         c = CONST
-        tdx = vm.type == c["KVM_X86_TDX_VM"]
-        private_mem = vm.type in (c["KVM_X86_SNP_VM"], c["KVM_X86_TDX_VM"], c["KVM_X86_SW_PROTECTED_VM"])
         if name == "KVM_CHECK_EXTENSION":
             return self._check_extension(arg or 0, vm)
         if name == "KVM_ENABLE_CAP":
-            assert arg
-            buf = read(arg, sizeof("kvm_enable_cap"))
-            cap = get("kvm_enable_cap", buf, "cap")
-            args = [int.from_bytes(buf[8 + 8 * i : 16 + 8 * i], "little") for i in range(4)]
-            if cap == c["KVM_CAP_SPLIT_IRQCHIP"]:
-                if vm.vcpus:
-                    raise KernelError(E.EINVAL, "split irqchip after vCPUs exist")
-                if args[0] > 24 and tdx:
-                    raise KernelError(E.EINVAL, "TDX supports at most 24 IOAPIC pins")
-                vm.split_irqchip = True
-            vm.caps[cap] = tuple(args)
-            return 0
+            return self._enable_cap(vm, arg)
         if name == "KVM_CREATE_IRQCHIP":
-            if tdx:
-                raise KernelError(E.ENOTTY, "TDX has protected EOI: no in-kernel IOAPIC (tdx.md §3.3)")
+            if vm.irqchip is not None:
+                raise self.refuse("irqchip.create-exists")
+            if vm.type == c["KVM_X86_TDX_VM"]:
+                raise self.refuse("irqchip.protected-eoi")
+            if vm.created_vcpus:
+                raise self.refuse("irqchip.create-vcpus")
+            vm.irqchip = "kernel"
             return 0
         if name in ("KVM_SET_USER_MEMORY_REGION", "KVM_SET_USER_MEMORY_REGION2"):
-            assert arg
-            s = IOCTL_STRUCTS[name]
-            buf = read(arg, sizeof(s))
-            flags = get(s, buf, "flags")
-            gmem: int | None = None
-            offset = 0
-            if name.endswith("2") and flags & c["KVM_MEM_GUEST_MEMFD"]:
-                gmem = get(s, buf, "guest_memfd")
-                offset = get(s, buf, "guest_memfd_offset")
-                g: dict[str, Any] = self.fds.get(gmem) or {}
-                if self.kinds.get(gmem) != "gmem" or g["vm"] is not vm:
-                    raise KernelError(E.EINVAL, "guest_memfd is not a guest_memfd of this VM")
-                if offset + get(s, buf, "memory_size") > g["size"]:
-                    raise KernelError(E.EINVAL, "memslot runs past the guest_memfd")
-            if flags & c["KVM_MEM_READONLY"] and vm.type in (
-                c["KVM_X86_SEV_ES_VM"],
-                c["KVM_X86_SNP_VM"],
-                c["KVM_X86_TDX_VM"],
-            ):
-                raise KernelError(E.EINVAL, "read-only memslots are not allowed for protected state VMs")
-            slot = Slot(
-                get(s, buf, "slot"), get(s, buf, "guest_phys_addr"), get(s, buf, "memory_size"),
-                get(s, buf, "userspace_addr"), flags, gmem, offset,
-            )  # fmt: skip
-            if slot.size == 0:
-                vm.slots.pop(slot.slot, None)
-            else:
-                vm.slots[slot.slot] = slot
-            return 0
+            return self._set_memory_region(vm, name, arg)
         if name == "KVM_CREATE_GUEST_MEMFD":
             assert arg
             buf = read(arg, sizeof("kvm_create_guest_memfd"))
             size = get("kvm_create_guest_memfd", buf, "size")
-            if not private_mem:
-                raise KernelError(E.EINVAL, "guest_memfd needs a VM type with private memory")
-            if size == 0 or size % PAGE:
-                raise KernelError(E.EINVAL, "guest_memfd size is not a positive multiple of 4 KiB")
-            return self._new_fd("gmem", {"vm": vm, "size": size})
+            flags = get("kvm_create_guest_memfd", buf, "flags")
+            supported = c["GUEST_MEMFD_FLAG_MMAP"] | (
+                0 if vm.has_private_mem else c["GUEST_MEMFD_FLAG_INIT_SHARED"]
+            )
+            if flags & ~supported:
+                raise self.refuse("gmem.create-flags", f"{flags:#x}")
+            if size == 0 or size >= 1 << 63 or size % PAGE:
+                raise self.refuse("gmem.create-size", f"{size:#x}")
+            return self._new_fd("gmem", Gmem(vm, size))
         if name == "KVM_SET_MEMORY_ATTRIBUTES":
-            assert arg
-            buf = read(arg, sizeof("kvm_memory_attributes"))
-            d = decode("kvm_memory_attributes", buf)
-            if not private_mem:
-                raise KernelError(E.EINVAL, "memory attributes need a VM type with private memory")
-            if d["flags"] or int(d["attributes"]) & ~c["KVM_MEMORY_ATTRIBUTE_PRIVATE"]:
-                raise KernelError(E.EINVAL, "bad memory attributes/flags")
-            gfns = range(int(d["address"]) // PAGE, (int(d["address"]) + int(d["size"])) // PAGE)
-            if d["attributes"]:
-                vm.private.update(gfns)
-            else:
-                vm.private.difference_update(gfns)
-            return 0
+            return self._set_memory_attributes(vm, arg)
         if name in ("KVM_MEMORY_ENCRYPT_REG_REGION", "KVM_MEMORY_ENCRYPT_UNREG_REGION"):
             assert arg
             buf = read(arg, sizeof("kvm_enc_region"))
-            if vm.sev not in ("sev", "sev-es"):
-                raise KernelError(E.ENOTTY, "REG_REGION on a VM that is not an initialised SEV/SEV-ES guest")
+            if vm.sev is None:
+                raise self.refuse("sev.region.sev-guest")
             region = (get("kvm_enc_region", buf, "addr"), get("kvm_enc_region", buf, "size"))
             if name.endswith("_REG_REGION"):
                 vm.enc_regions.append(region)
             return 0
         if name == "KVM_CREATE_VCPU":
-            vcpu_id = arg or 0
-            if tdx and vm.tdx_init is None:
-                raise KernelError(E.EIO, "KVM_CREATE_VCPU before KVM_TDX_INIT_VM")
-            if tdx and not vm.split_irqchip:
-                raise KernelError(E.EINVAL, "TDX vCPUs need an in-kernel LAPIC (split irqchip)")
-            if any(v.id == vcpu_id for v in vm.vcpus):
-                raise KernelError(E.EEXIST, f"vCPU {vcpu_id} exists")
-            if vm.state == "finished":
-                raise KernelError(E.EINVAL, "vCPU created after the launch finished")
-            v = VcpuState(-1, vm, vcpu_id, mmap.mmap(-1, VCPU_MMAP_SIZE))
-            v.fd = self._new_fd("vcpu", v)
-            vm.vcpus.append(v)
-            return v.fd
+            return self._create_vcpu(vm, arg or 0)
         if name in ("KVM_HAS_DEVICE_ATTR", "KVM_GET_DEVICE_ATTR"):
-            raise KernelError(E.ENXIO)
+            raise self.refuse("sys.device-attr", "no VM-scoped attributes in the model")
         if name == "KVM_MEMORY_ENCRYPT_OP":
-            if tdx:
+            if vm.type == c["KVM_X86_TDX_VM"]:
                 return self._tdx_op(call, vm, None, arg)
             return self._sev_op(call, vm, arg)
-        raise KernelError(E.ENOTTY, f"{name} on a VM fd")
+        raise self.outside(f"{name} on a VM fd")
+
+    def _enable_cap(self, vm: VmState, arg: int | None) -> int:
+        assert arg
+        buf = read(arg, sizeof("kvm_enable_cap"))
+        cap = get("kvm_enable_cap", buf, "cap")
+        args = [int.from_bytes(buf[8 + 8 * i : 16 + 8 * i], "little") for i in range(4)]
+        if cap == CONST["KVM_CAP_SPLIT_IRQCHIP"]:
+            if args[0] > KVM_MAX_IRQ_ROUTES:
+                raise self.refuse("irqchip.split-routes", f"{args[0]} pins")
+            if vm.irqchip is not None:
+                raise self.refuse("irqchip.split-in-kernel")
+            if vm.created_vcpus:
+                raise self.refuse("irqchip.split-vcpus")
+            vm.irqchip = "split"
+        vm.caps[cap] = tuple(args)
+        return 0
+
+    def _set_memory_region(self, vm: VmState, name: str, arg: int | None) -> int:
+        c = CONST
+        assert arg
+        s = IOCTL_STRUCTS[name]
+        buf = read(arg, sizeof(s))
+        flags, size = get(s, buf, "flags"), get(s, buf, "memory_size")
+        gpa, uaddr, slot_id = (
+            get(s, buf, "guest_phys_addr"),
+            get(s, buf, "userspace_addr"),
+            get(s, buf, "slot"),
+        )
+        v2 = name.endswith("2")
+        gmem_fd = get(s, buf, "guest_memfd") if v2 else None
+        offset = get(s, buf, "guest_memfd_offset") if v2 else 0
+        with_gmem = bool(flags & c["KVM_MEM_GUEST_MEMFD"])
+        if not v2 and flags & ~(c["KVM_MEM_LOG_DIRTY_PAGES"] | c["KVM_MEM_READONLY"]):
+            raise self.refuse("mem.region-v1-flags", f"{flags:#x}")
+        valid = c["KVM_MEM_GUEST_MEMFD"] | (0 if with_gmem else c["KVM_MEM_LOG_DIRTY_PAGES"])
+        if not vm.has_protected_state and not with_gmem:
+            valid |= c["KVM_MEM_READONLY"]
+        if flags & ~valid:
+            raise self.refuse("mem.region-flags", f"{flags:#x}")
+        if size % PAGE or gpa % PAGE or uaddr % PAGE:
+            raise self.refuse("mem.region-align")
+        if with_gmem and (offset % PAGE or offset + size >= 1 << 64):
+            raise self.refuse("mem.region-gmem-offset")
+        old = vm.slots.get(slot_id)
+        if size == 0:
+            if old is None:
+                raise self.refuse("mem.region-delete-missing", f"slot {slot_id}")
+            del vm.slots[slot_id]
+            if old.gmem is not None and isinstance(self.fds.get(old.gmem), Gmem):
+                first = old.gmem_offset // PAGE
+                self.fds[old.gmem].bindings.remove((first, first + old.size // PAGE))
+            return 0
+        if old is not None:
+            changed = (old.flags ^ flags) & (c["KVM_MEM_READONLY"] | c["KVM_MEM_GUEST_MEMFD"])
+            if with_gmem or uaddr != old.uaddr or size != old.size or changed:
+                raise self.refuse("mem.region-gmem-immutable", f"slot {slot_id}")
+        if old is None or gpa != old.gpa:
+            for other in vm.slots.values():
+                if other.slot != slot_id and gpa < other.gpa + other.size and other.gpa < gpa + size:
+                    raise self.refuse("mem.region-overlap", f"slot {other.slot}")
+        if with_gmem:
+            assert gmem_fd is not None
+            if gmem_fd not in self.kinds:
+                raise self.refuse("gmem.bind-badf", f"fd {gmem_fd}")
+            g = self.fds[gmem_fd]
+            if not isinstance(g, Gmem) or g.vm is not vm:
+                raise self.refuse("gmem.bind-foreign")
+            if offset % PAGE or offset + size > g.size:
+                raise self.refuse("gmem.bind-range")
+            first, end = offset // PAGE, (offset + size) // PAGE
+            if any(a < end and first < b for a, b in g.bindings):
+                raise self.refuse("gmem.bind-overlap")
+            g.bindings.append((first, end))
+        vm.slots[slot_id] = Slot(slot_id, gpa, size, uaddr, flags, gmem_fd if with_gmem else None, offset)
+        return 0
+
+    def _set_memory_attributes(self, vm: VmState, arg: int | None) -> int:
+        assert arg
+        d = decode("kvm_memory_attributes", read(arg, sizeof("kvm_memory_attributes")))
+        address, size, attributes = int(d["address"]), int(d["size"]), int(d["attributes"])
+        if d["flags"]:
+            raise self.refuse("attr.flags")
+        supported = CONST["KVM_MEMORY_ATTRIBUTE_PRIVATE"] if vm.has_private_mem else 0
+        if attributes & ~supported:
+            raise self.refuse("attr.supported", f"{attributes:#x} on VM type {vm.type}")
+        if size == 0 or address + size >= 1 << 64:
+            raise self.refuse("attr.range")
+        if address % PAGE or size % PAGE:
+            raise self.refuse("attr.align")
+        gfns = range(address // PAGE, (address + size) // PAGE)
+        if attributes:
+            vm.private.update(gfns)
+        else:
+            vm.private.difference_update(gfns)
+        return 0
+
+    def _create_vcpu(self, vm: VmState, vcpu_id: int) -> int:
+        if vm.type == CONST["KVM_X86_TDX_VM"]:
+            if vm.tdx_init is None or vm.tdx_finalized:
+                raise self.refuse("tdx.vcpu-create.initialized")
+            if not vm.split_irqchip:
+                raise self.refuse("tdx.vcpu-create.split-irqchip")
+        if any(v.id == vcpu_id for v in vm.vcpus):
+            raise self.refuse("vcpu.create-exists", f"id {vcpu_id}")
+        v = VcpuState(-1, vm, vcpu_id, mmap.mmap(-1, VCPU_MMAP_SIZE))
+        v.fd = self._new_fd("vcpu", v)
+        vm.vcpus.append(v)
+        vm.created_vcpus += 1
+        return v.fd
 
     # -- SEV / SNP ---------------------------------------------------------------------------------
     def _sev_op(self, call: Call, vm: VmState, arg: int | None) -> int:
@@ -663,11 +798,10 @@ class FakeKernel(OsBoundary):
         if struct and data_addr:
             call.sub_in = read(data_addr, sizeof(struct))
         try:
-            rc = self._sev_cmd(vm, sub, cmd, data_addr, struct, call)
+            rc = self._sev_cmd(vm, sub, cmd_id, cmd, data_addr, struct)
             fw = 0
         except KernelError as exc:
             fw = exc.fw_error
-            put("kvm_sev_cmd", cmd, "error", fw)
             write(arg + _field("kvm_sev_cmd", "error")[0], fw.to_bytes(4, "little"))
             if struct and data_addr:
                 call.sub_out = read(data_addr, sizeof(struct))
@@ -677,180 +811,192 @@ class FakeKernel(OsBoundary):
             call.sub_out = read(data_addr, sizeof(struct))
         return rc
 
-    def _sev_fd_ok(self, cmd: bytearray) -> None:
-        fd = get("kvm_sev_cmd", cmd, "sev_fd")
-        if self.kinds.get(fd) != "sev":
-            raise KernelError(E.EBADF, f"sev_fd {fd} is not an open /dev/sev")
-
     def _sev_cmd(
-        self, vm: VmState, sub: str | None, cmd: bytearray, addr: int, struct: str | None, call: Call
+        self, vm: VmState, sub: str | None, cmd_id: int, cmd: bytearray, addr: int, struct: str | None
     ) -> int:
-        c = CONST
-        if sub is None:
-            raise KernelError(E.EINVAL, "unknown sev_cmd_id")
         data = read(addr, sizeof(struct)) if struct and addr else b""
         decoded = decode(struct, data) if struct and addr else {}
-        fault = self._fault(sub, decoded)
+        fault = self._fault(sub, decoded) if sub else None
         if fault is not None and not fault.progress:
             raise KernelError(fault.errno, "", fault.fw_error)
-        if vm.sev == "snp" and get("kvm_sev_cmd", cmd, "id") < 100:
-            raise KernelError(E.EPERM, "legacy SEV command on an SNP VM")
-        if sub in ("KVM_SEV_INIT", "KVM_SEV_ES_INIT"):
-            if vm.type != c["KVM_X86_DEFAULT_VM"]:
-                raise KernelError(E.EINVAL, f"{sub} only on KVM_X86_DEFAULT_VM")
-            if vm.sev is not None:
-                raise KernelError(E.EINVAL, "already initialised")
-            if vm.vcpus:
-                raise KernelError(E.EINVAL, f"{sub} after vCPUs were created")
-            vm.sev = "sev" if sub == "KVM_SEV_INIT" else "sev-es"
-            vm.init_path = "legacy"
-            vm.ghcb_version = 0 if sub == "KVM_SEV_INIT" else 1
-            return 0
-        if sub == "KVM_SEV_INIT2":
-            kinds = {c["KVM_X86_SEV_VM"]: "sev", c["KVM_X86_SEV_ES_VM"]: "sev-es", c["KVM_X86_SNP_VM"]: "snp"}
-            if vm.type not in kinds:
-                raise KernelError(E.EINVAL, "KVM_SEV_INIT2 only on SEV/SEV-ES/SNP VM types")
-            if vm.sev is not None:
-                raise KernelError(E.EINVAL, "already initialised")
-            if vm.vcpus:
-                raise KernelError(E.EINVAL, "KVM_SEV_INIT2 after vCPUs were created")
-            d = decoded
-            if d["flags"]:
-                raise KernelError(E.EINVAL, "kvm_sev_init.flags must be 0")
-            kind = kinds[vm.type]
-            supported = 0 if kind == "sev" else (self.vmsa_features or 0)
-            if int(d["vmsa_features"]) & ~supported:
-                raise KernelError(
-                    E.EINVAL, f"vmsa_features {int(d['vmsa_features']):#x} not in {supported:#x}"
-                )
-            ghcb = int(d["ghcb_version"])
-            if ghcb > 2 or (kind == "sev" and ghcb):
-                raise KernelError(E.EINVAL, f"ghcb_version {ghcb}")
-            vm.sev, vm.init_path = kind, "init2"
-            vm.vmsa_features = int(d["vmsa_features"]) | (1 if kind == "snp" else 0)
-            vm.ghcb_version = ghcb or (2 if kind != "sev" else 0)
-            return 0
-        if vm.sev is None:
-            raise KernelError(E.ENOTTY, f"{sub} before the SEV VM is initialised")
-        if sub == "KVM_SEV_LAUNCH_START":
-            self._sev_fd_ok(cmd)
-            if vm.state != "new":
-                raise KernelError(E.EINVAL, "LAUNCH_START twice")
-            vm.policy = int(decoded["policy"])
-            vm.handle = 0x1234
-            vm.state = "started"
-            buf = bytearray(data)
-            put("kvm_sev_launch_start", buf, "handle", vm.handle)
-            write(addr, bytes(buf))
-            return 0
-        if sub == "KVM_SEV_LAUNCH_UPDATE_DATA":
-            if vm.state != "started":
-                raise KernelError(
-                    E.EIO, "LAUNCH_UPDATE_DATA outside LUPDATE", c["SEV_RET_INVALID_GUEST_STATE"]
-                )
-            uaddr, n = int(decoded["uaddr"]), int(decoded["len"])
-            if n == 0 or uaddr % 16 or n % 16:
-                raise KernelError(E.EINVAL, "LAUNCH_UPDATE_DATA range is empty or not 16-byte aligned")
-            if not any(s.uaddr <= uaddr and uaddr + n <= s.uaddr + s.size for s in vm.slots.values()):
-                raise KernelError(E.EFAULT, "LAUNCH_UPDATE_DATA range is not guest memory")
-            vm.ld.update(read(uaddr, n))
-            return 0
-        if sub == "KVM_SEV_LAUNCH_UPDATE_VMSA":
-            if vm.sev != "sev-es":
-                raise KernelError(E.EINVAL, "LAUNCH_UPDATE_VMSA on a VM without SEV-ES")
-            if vm.state != "started":
-                raise KernelError(
-                    E.EIO, "LAUNCH_UPDATE_VMSA outside LUPDATE", c["SEV_RET_INVALID_GUEST_STATE"]
-                )
-            for v in vm.vcpus:
-                v.sealed = True
-            return 0
-        if sub == "KVM_SEV_LAUNCH_MEASURE":
-            if vm.state not in ("started", "measured"):
-                raise KernelError(E.EIO, "LAUNCH_MEASURE outside LUPDATE", c["SEV_RET_INVALID_GUEST_STATE"])
-            buf = bytearray(data)
-            put("kvm_sev_launch_measure", buf, "len", 48)
-            write(addr, bytes(buf))
-            if int(decoded["len"]) < 48:  # len 0 asks for the length: the firmware says INVALID_LEN
-                raise KernelError(E.EIO, "", c["SEV_RET_INVALID_LEN"])
-            major, minor, build = self.api
-            msg = (
-                bytes((4, major, minor, build))
-                + vm.policy.to_bytes(4, "little")
-                + vm.ld.digest()
-                + self.mnonce
-            )
-            vm.measure_blob = hmac.new(self.tik, msg, hashlib.sha256).digest() + self.mnonce
-            write(int(decoded["uaddr"]), vm.measure_blob)
-            vm.state = "measured"
-            return 0
-        if sub == "KVM_SEV_LAUNCH_FINISH":
-            if vm.state != "measured":
-                raise KernelError(
-                    E.EIO, "LAUNCH_FINISH before LAUNCH_MEASURE", c["SEV_RET_INVALID_GUEST_STATE"]
-                )
-            vm.state = "finished"
-            return 0
+        if vm.sev == "snp" and cmd_id < CONST["KVM_SEV_SNP_LAUNCH_START"]:
+            raise self.refuse("sev.snp-only-snp-commands", f"id {cmd_id}")
+        if sub is None:
+            raise self.refuse("sev.unknown-command", f"id {cmd_id}")
+        if sub in ("KVM_SEV_INIT", "KVM_SEV_ES_INIT", "KVM_SEV_INIT2"):
+            return self._sev_init(vm, sub, decoded)
+        if sub in _LEGACY_LAUNCH:
+            return self._sev_launch(vm, sub, cmd, addr, data, decoded)
         if sub == "KVM_SEV_SNP_LAUNCH_START":
-            if vm.sev != "snp":
-                raise KernelError(E.EINVAL, "SNP command on a non-SNP VM")
-            self._sev_fd_ok(cmd)
-            if vm.state != "new":
-                raise KernelError(E.EINVAL, "SNP_LAUNCH_START twice")
-            policy = int(decoded["policy"])
-            if decoded["flags"]:
-                raise KernelError(E.EINVAL, "kvm_sev_snp_launch_start.flags must be 0")
-            if not policy >> 17 & 1:
-                raise KernelError(E.EINVAL, "SNP policy bit 17 (reserved, must be 1) is clear")
-            if self.snp_policy_bits is not None and policy & ~self.snp_policy_bits:
-                raise KernelError(E.EINVAL, "SNP policy has bits KVM does not accept")
-            vm.policy, vm.state = policy, "started"
-            return 0
+            return self._snp_start(vm, cmd, decoded)
         if sub == "KVM_SEV_SNP_LAUNCH_UPDATE":
             return self._snp_update(vm, addr, bytearray(data), fault)
         if sub == "KVM_SEV_SNP_LAUNCH_FINISH":
+            return self._snp_finish(vm, decoded)
+        raise self.outside(sub)
+
+    def _sev_init(self, vm: VmState, sub: str, d: dict[str, int | bytes]) -> int:
+        c = CONST
+        if sub == "KVM_SEV_INIT2":
+            if vm.type not in _SEV_TYPES or vm.sev is not None:
+                raise self.refuse("sev.init2.need-init", f"VM type {vm.type}")
+            if vm.type not in _SEV_TYPES:
+                raise self.refuse("sev.init2.vm-type")  # unreachable: need_init is set for these types only
+            kind = _SEV_TYPES[vm.type]
+        else:
+            if vm.type != c["KVM_X86_DEFAULT_VM"]:
+                raise self.refuse("sev.init.default-vm", f"VM type {vm.type}")
+            kind = "sev" if sub == "KVM_SEV_INIT" else "sev-es"
+            d = {"flags": 0, "vmsa_features": 0, "ghcb_version": 0 if kind == "sev" else 1}
+        es, snp = kind != "sev", kind == "snp"
+        if vm.created_vcpus:
+            raise self.refuse("sev.init.no-vcpus")
+        if d["flags"]:
+            raise self.refuse("sev.init.flags")
+        valid = (self.vmsa_features or 0) if es else 0
+        if not snp:
+            valid &= ~SVM_SEV_FEAT_SECURE_TSC
+        features = int(d["vmsa_features"])
+        if features & ~valid:
+            raise self.refuse("sev.init.vmsa-features", f"{features:#x} not in {valid:#x}")
+        ghcb = int(d["ghcb_version"])
+        if ghcb > GHCB_VERSION_MAX or (not es and ghcb):
+            raise self.refuse("sev.init.ghcb-version", f"{ghcb}")
+        if es and not ghcb:
+            ghcb = 2
+        if snp and ghcb < 2:
+            raise self.refuse("sev.init.snp-ghcb", f"{ghcb}")
+        if vm.sev is not None:
+            raise self.refuse("sev.init.active")
+        vm.sev, vm.init_path = kind, ("init2" if sub == "KVM_SEV_INIT2" else "legacy")
+        vm.vmsa_features = features | (SVM_SEV_FEAT_SNP_ACTIVE if snp else 0)
+        vm.ghcb_version = ghcb
+        return 0
+
+    def _sev_launch(
+        self, vm: VmState, sub: str, cmd: bytearray, addr: int, data: bytes, d: dict[str, int | bytes]
+    ) -> int:
+        if sub == "KVM_SEV_LAUNCH_UPDATE_VMSA":
+            return self._sev_update_vmsa(vm)
+        if vm.sev is None:
+            raise self.refuse("sev.launch.sev-guest")
+        if sub == "KVM_SEV_LAUNCH_START":
+            return self._sev_launch_start(vm, cmd, addr, data, d)
+        if sub == "KVM_SEV_LAUNCH_UPDATE_DATA":
+            return self._sev_update_data(vm, d)
+        if sub == "KVM_SEV_LAUNCH_MEASURE":
+            return self._sev_measure(vm, addr, data, d)
+        assert sub == "KVM_SEV_LAUNCH_FINISH"
+        if vm.state != "measured":
+            raise self.refuse("sev.fw.lsecret", f"state {vm.state}")
+        vm.state = "finished"
+        return 0
+
+    def _sev_launch_start(
+        self, vm: VmState, cmd: bytearray, addr: int, data: bytes, d: dict[str, int | bytes]
+    ) -> int:
+        fd = get("kvm_sev_cmd", cmd, "sev_fd")
+        if self.kinds.get(fd) != "sev":
+            raise self.refuse("sev.launch-start.sev-fd", f"fd {fd}")
+        vm.policy = int(d["policy"])
+        vm.handle = 0x1234 + len(self.vms)
+        vm.state = "started"
+        vm.ld = hashlib.sha256()
+        buf = bytearray(data)
+        put("kvm_sev_launch_start", buf, "handle", vm.handle)
+        write(addr, bytes(buf))
+        return 0
+
+    def _sev_update_data(self, vm: VmState, d: dict[str, int | bytes]) -> int:
+        uaddr, n = int(d["uaddr"]), int(d["len"])
+        if n == 0 or uaddr + n >= 1 << 64:
+            raise self.refuse("sev.update-data.range")
+        if vm.state != "started":
+            raise self.refuse("sev.fw.lupdate", f"state {vm.state}")
+        vm.ld.update(read(uaddr, n))
+        return 0
+
+    def _sev_measure(self, vm: VmState, addr: int, data: bytes, d: dict[str, int | bytes]) -> int:
+        n, uaddr = int(d["len"]), int(d["uaddr"])
+        if n and uaddr and n > SEV_FW_BLOB_MAX_SIZE:
+            raise self.refuse("sev.measure.blob-size", f"{n}")
+        if vm.state != "started":
+            raise self.refuse("sev.fw.lupdate", f"state {vm.state}")
+        buf = bytearray(data)
+        put("kvm_sev_launch_measure", buf, "len", 48)
+        write(addr, bytes(buf))
+        if n < 48:  # len 0 asks for the length: the firmware says INVALID_LEN
+            raise self.refuse("sev.fw.measure-len", f"{n}")
+        major, minor, build = self.api
+        msg = bytes((4, major, minor, build)) + vm.policy.to_bytes(4, "little") + vm.ld.digest()
+        vm.measure_blob = hmac.new(self.tik, msg + self.mnonce, hashlib.sha256).digest() + self.mnonce
+        write(uaddr, vm.measure_blob)
+        vm.state = "measured"
+        return 0
+
+    def _sev_update_vmsa(self, vm: VmState) -> int:
+        if vm.sev != "sev-es":
+            raise self.refuse("sev.launch.es-guest")
+        for v in vm.vcpus:  # per vCPU: the kernel's checks, then the firmware's
+            if v.sealed:
+                raise self.refuse("sev.update-vmsa.protected", f"vCPU {v.id}")
             if vm.state != "started":
-                raise KernelError(E.EINVAL, "SNP_LAUNCH_FINISH without SNP_LAUNCH_START")
-            if decoded["flags"]:
-                raise KernelError(E.EINVAL, "kvm_sev_snp_launch_finish.flags must be 0")
-            fin: dict[str, Any] = dict(decoded)
-            if decoded["id_block_en"]:
-                fin["id_block"] = read(int(decoded["id_block_uaddr"]), 96)
-                fin["id_auth"] = read(int(decoded["id_auth_uaddr"]), 4096)
-            vm.finish = fin
-            for v in vm.vcpus:
-                v.sealed = True
-            vm.state = "finished"
-            return 0
-        raise KernelError(E.EINVAL, f"{sub} is not modelled by the fake kernel")
+                raise self.refuse("sev.fw.lupdate", f"state {vm.state}")
+            v.sealed = True
+        return 0
+
+    def _snp_start(self, vm: VmState, cmd: bytearray, d: dict[str, int | bytes]) -> int:
+        if vm.sev != "snp":
+            raise self.refuse("snp.snp-guest")
+        if vm.snp_context:
+            raise self.refuse("snp.start.once")
+        policy = int(d["policy"])
+        if d["flags"]:
+            raise self.refuse("snp.start.flags")
+        bits = self.snp_policy_bits if self.snp_policy_bits is not None else 0x1BFFFF
+        if policy & ~bits:
+            raise self.refuse("snp.start.policy-bits", f"{policy:#x} outside {bits:#x}")
+        if not policy >> 17 & 1:
+            raise self.refuse("snp.start.policy-mbo", f"{policy:#x}")
+        fd = get("kvm_sev_cmd", cmd, "sev_fd")
+        if self.kinds.get(fd) != "sev":
+            raise self.refuse("snp.start.sev-fd", f"fd {fd}")
+        vm.snp_context = True
+        vm.policy, vm.state = policy, "started"
+        return 0
 
     def _snp_update(self, vm: VmState, addr: int, buf: bytearray, fault: Fault | None) -> int:
         s = "kvm_sev_snp_launch_update"
-        if vm.sev != "snp":
-            raise KernelError(E.EINVAL, "SNP command on a non-SNP VM")
-        if vm.state != "started":
-            raise KernelError(E.EINVAL, "SNP_LAUNCH_UPDATE outside the launch")
+        if vm.sev != "snp" or not vm.snp_context:
+            raise self.refuse("snp.update.started")
         d = decode(s, buf)
         n, ptype, uaddr = int(d["len"]), int(d["type"]), int(d["uaddr"])
         if d["flags"] or n == 0 or n % PAGE or ptype not in SNP_PAGE_TYPES:
-            raise KernelError(E.EINVAL, "bad SNP_LAUNCH_UPDATE flags/len/type")
-        if ptype != CONST["KVM_SEV_SNP_PAGE_TYPE_ZERO"] and uaddr % PAGE:
-            raise KernelError(E.EINVAL, "uaddr not page-aligned")
+            raise self.refuse("snp.update.params")
+        zero = ptype == CONST["KVM_SEV_SNP_PAGE_TYPE_ZERO"]
+        if not zero and uaddr % PAGE:
+            raise self.refuse("snp.update.uaddr")
         gfn = int(d["gfn_start"])
-        for g in range(gfn, gfn + n // PAGE):
-            if not any(sl.gmem is not None and sl.contains(g * PAGE, PAGE) for sl in vm.slots.values()):
-                raise KernelError(E.EINVAL, f"gfn {g:#x} is not in a guest_memfd memslot")
-            if g not in vm.private:
-                raise KernelError(E.EINVAL, f"gfn {g:#x} is not private (KVM_SET_MEMORY_ATTRIBUTES)")
-            if g in vm.populated:
-                raise KernelError(E.EINVAL, f"gfn {g:#x} was already populated")
-        limit = n // PAGE
+        slot = next((sl for sl in vm.slots.values() if sl.contains(gfn * PAGE, PAGE)), None)
+        if slot is None or slot.gmem is None:
+            raise self.refuse("snp.update.gmem-slot", f"gfn {gfn:#x}")
+        self.applies("gmem.populate-slot-end")
+        pages = min(n // PAGE, (slot.gpa + slot.size) // PAGE - gfn)
         if fault is not None:
-            limit = min(limit, fault.progress)
+            pages = min(pages, fault.progress)
         elif self.snp_pages_per_call is not None:
-            limit = min(limit, self.snp_pages_per_call)
-        for i in range(limit):
+            pages = min(pages, self.snp_pages_per_call)
+        done, error = 0, None
+        for i in range(pages):
             g = gfn + i
+            if g not in vm.private:
+                error = self.refuse("gmem.populate-private", f"gfn {g:#x}")
+            elif g in vm.populated:
+                error = self.refuse("snp.update.assigned", f"gfn {g:#x}")
+            elif vm.state != "started":
+                error = self.refuse("snp.fw.launch-state", f"state {vm.state}")
+            if error is not None:
+                break
             if ptype == CONST["KVM_SEV_SNP_PAGE_TYPE_NORMAL"]:
                 contents = hashlib.sha384(read(uaddr + i * PAGE, PAGE)).digest()
             else:
@@ -859,23 +1005,50 @@ class FakeKernel(OsBoundary):
             info += (g * PAGE).to_bytes(8, "little")
             vm.snp_ld = hashlib.sha384(info).digest()
             vm.populated.add(g)
-        put(s, buf, "gfn_start", gfn + limit)
-        put(s, buf, "uaddr", uaddr + limit * PAGE)
-        put(s, buf, "len", n - limit * PAGE)
+            done += 1
+        self.applies("gmem.populate-partial")
+        if error is not None and done == 0:  # a failure at the first page is the call's
+            raise self.refuse("snp.update.populate-eio", error.reason, fw=error.fw_error)
+        put(s, buf, "gfn_start", gfn + done)
+        put(s, buf, "uaddr", uaddr + (0 if zero else done * PAGE))
+        put(s, buf, "len", n - done * PAGE)
         write(addr, bytes(buf))
         if fault is not None:
             if (
                 fault.fw_error == CONST["SEV_RET_INVALID_PARAM"]
                 and ptype == CONST["KVM_SEV_SNP_PAGE_TYPE_CPUID"]
             ):
-                write(uaddr + limit * PAGE, b"\xc0\x01" * (PAGE // 2))  # the firmware's corrected page
+                write(uaddr + done * PAGE, b"\xc0\x01" * (PAGE // 2))  # the firmware's corrected page
             raise KernelError(fault.errno, "", fault.fw_error)
+        return 0
+
+    def _snp_finish(self, vm: VmState, d: dict[str, int | bytes]) -> int:
+        if vm.sev != "snp":
+            raise self.refuse("snp.snp-guest")
+        if not vm.snp_context:
+            raise self.refuse("snp.finish.started")
+        if d["flags"]:
+            raise self.refuse("snp.finish.flags")
+        for v in vm.vcpus:  # SNP_LAUNCH_UPDATE of every VMSA first
+            if v.sealed:
+                raise self.refuse("snp.finish.vmsa-protected", f"vCPU {v.id}")
+            if vm.state != "started":
+                raise self.refuse("snp.fw.launch-state", f"state {vm.state}")
+            v.sealed = True
+        if vm.state != "started":
+            raise self.refuse("snp.fw.launch-state", f"state {vm.state}")
+        fin: dict[str, Any] = dict(d)
+        if d["id_block_en"]:
+            fin["id_block"] = read(int(d["id_block_uaddr"]), 96)
+            fin["id_auth"] = read(int(d["id_auth_uaddr"]), 4096)
+        vm.finish = fin
+        vm.state = "finished"
         return 0
 
     # -- TDX ---------------------------------------------------------------------------------------
     def _tdx_op(self, call: Call, vm: VmState, vcpu: VcpuState | None, arg: int | None) -> int:
         if not arg:
-            raise KernelError(E.EINVAL, "TDX needs a kvm_tdx_cmd")
+            raise self.outside("KVM_MEMORY_ENCRYPT_OP(NULL) on a TD")
         s = "kvm_tdx_cmd"
         cmd = bytearray(read(arg, sizeof(s)))
         cmd_id = get(s, cmd, "id")
@@ -886,15 +1059,19 @@ class FakeKernel(OsBoundary):
         size = 0
         if struct and data_addr:
             size = sizeof(struct)
-            if struct in ("kvm_tdx_init_vm", "kvm_tdx_capabilities"):
+            if struct == "kvm_cpuid2":
+                off, elem = size, sizeof("kvm_cpuid_entry2")
+                nent = get(struct, read(data_addr, size), "nent")
+                size = off + min(nent, KVM_MAX_CPUID_ENTRIES) * elem
+            elif struct in ("kvm_tdx_init_vm", "kvm_tdx_capabilities"):
                 off, elem = flexible(struct)
                 nent = get(struct, read(data_addr, size), "cpuid.nent")
-                size = off + nent * elem
+                size = off + min(nent, KVM_MAX_CPUID_ENTRIES + 1) * elem
             call.sub_in = read(data_addr, size)
         hw = 0
         try:
             if get(s, cmd, "hw_error"):
-                raise KernelError(E.EINVAL, "kvm_tdx_cmd.hw_error must be 0 on input")
+                raise self.refuse("tdx.hw-error-input")
             rc = self._tdx_cmd(vm, vcpu, sub, cmd, data_addr, struct)
         except KernelError as exc:
             hw = exc.fw_error
@@ -915,112 +1092,132 @@ class FakeKernel(OsBoundary):
         struct: str | None,
     ) -> int:
         s = "kvm_tdx_cmd"
-        if sub is None:
-            raise KernelError(E.EINVAL, "unknown kvm_tdx_cmd_id")
         flags = get(s, cmd, "flags")
-        decoded = decode(struct, read(addr, sizeof(struct))) if struct and addr else {}
-        fault = self._fault(sub, decoded)
+        fixed = struct if struct != "kvm_cpuid2" else None
+        decoded = decode(fixed, read(addr, sizeof(fixed))) if fixed and addr else {}
+        fault = self._fault(sub, decoded) if sub else None
         if fault is not None and not fault.progress:
             raise KernelError(fault.errno, "", fault.fw_error)
-        vcpu_cmds = ("KVM_TDX_INIT_VCPU", "KVM_TDX_INIT_MEM_REGION", "KVM_TDX_GET_CPUID")
-        if (vcpu is None) == (sub in vcpu_cmds):
-            raise KernelError(E.EINVAL, f"{sub} on the wrong fd")
+        if vcpu is not None:  # tdx_vcpu_unlocked_ioctl, then tdx_vcpu_ioctl
+            if vm.tdx_init is None or vm.tdx_finalized:
+                raise self.refuse("tdx.vcpu.td-state")
+            if sub == "KVM_TDX_INIT_VCPU":
+                return self._tdx_init_vcpu(vcpu, flags, get(s, cmd, "data"))
+            if sub == "KVM_TDX_INIT_MEM_REGION":
+                return self._tdx_mem(vm, vcpu, flags, addr, fault)
+            if sub == "KVM_TDX_GET_CPUID":
+                return self._tdx_get_cpuid(vm, addr)
+            raise self.refuse("tdx.vcpu.command", f"{sub or get(s, cmd, 'id')}")
         if sub == "KVM_TDX_CAPABILITIES":
             cs = "kvm_tdx_capabilities"
             if flags:
-                raise KernelError(E.EINVAL, "flags must be 0")
-            fixed = bytearray(read(addr, sizeof(cs)))
-            if get(cs, fixed, "cpuid.nent") < len(self.tdx_cpuid):
-                raise KernelError(E.E2BIG, "")
-            put(cs, fixed, "supported_attrs", self.tdx_supported_attrs)
-            put(cs, fixed, "supported_xfam", self.tdx_supported_xfam)
-            put(cs, fixed, "cpuid.nent", len(self.tdx_cpuid))
-            write(addr, bytes(fixed))
+                raise self.refuse("tdx.caps.flags")
+            caps = bytearray(read(addr, sizeof(cs)))
+            if get(cs, caps, "cpuid.nent") < len(self.tdx_cpuid):
+                raise self.refuse("tdx.caps.nent")
+            put(cs, caps, "supported_attrs", self.tdx_supported_attrs)
+            put(cs, caps, "supported_xfam", self.tdx_supported_xfam)
+            put(cs, caps, "cpuid.nent", len(self.tdx_cpuid))
+            write(addr, bytes(caps))
             off, _ = flexible(cs)
-            _write_entries(addr + off, self.tdx_cpuid)
+            _write_entries(addr + off, [_td_config_entry(e) for e in self.tdx_cpuid])
+            self.applies("tdx.caps.unsupported-cleared")
             return 0
         if sub == "KVM_TDX_INIT_VM":
             return self._tdx_init_vm(vm, addr, flags)
-        if vm.tdx_init is None:
-            raise KernelError(E.EINVAL, f"{sub} before KVM_TDX_INIT_VM")
-        if vm.tdx_finalized:
-            raise KernelError(E.EINVAL, f"{sub} after KVM_TDX_FINALIZE_VM")
-        if sub == "KVM_TDX_INIT_VCPU":
-            assert vcpu is not None
-            if flags:
-                raise KernelError(E.EINVAL, "flags must be 0")
-            if vcpu.tdx_initialized:
-                raise KernelError(E.EINVAL, "INIT_VCPU twice")
-            leaf1 = [e for e in vcpu.cpuid if e["function"] == 1]
-            if not leaf1 or not leaf1[0]["ecx"] & X2APIC:
-                raise KernelError(E.EINVAL, "INIT_VCPU without x2APIC in the vCPU's CPUID (SET_CPUID2 first)")
-            vcpu.tdx_initialized = True
-            vcpu.rcx = get(s, cmd, "data")
-            return 0
-        if sub == "KVM_TDX_INIT_MEM_REGION":
-            assert vcpu is not None
-            return self._tdx_mem(vm, vcpu, flags, addr, fault)
         if sub == "KVM_TDX_FINALIZE_VM":
-            if flags or get(s, cmd, "data"):
-                raise KernelError(E.EINVAL, "flags and data must be 0")
+            if vm.tdx_init is None or vm.tdx_finalized:
+                raise self.refuse("tdx.finalize.state")
             vm.tdx_finalized = True
             vm.tdx_init["mrtd"] = vm.mrtd.digest()
             return 0
-        raise KernelError(E.EINVAL, f"{sub} is not modelled by the fake kernel")
+        raise self.refuse("tdx.vm.command", f"{sub or get(s, cmd, 'id')}")
 
     def _tdx_init_vm(self, vm: VmState, addr: int, flags: int) -> int:
         st = "kvm_tdx_init_vm"
-        if flags:
-            raise KernelError(E.EINVAL, "flags must be 0")
-        if vm.vcpus:
-            raise KernelError(E.EBUSY, "KVM_TDX_INIT_VM after vCPUs were created")
         if vm.tdx_init is not None:
-            raise KernelError(E.EINVAL, "INIT_VM twice")
+            raise self.refuse("tdx.init-vm.once")
+        if flags:
+            raise self.refuse("tdx.init-vm.flags")
         fixed = read(addr, sizeof(st))
         d = decode(st, fixed)
         nent = get(st, fixed, "cpuid.nent")
-        if nent > 256:
-            raise KernelError(E.E2BIG, "more than 256 CPUID entries")
-        if any(get_bytes(st, fixed, "reserved")) or get(st, fixed, "cpuid.padding"):
-            raise KernelError(E.EINVAL, "reserved fields must be 0")
+        if nent > KVM_MAX_CPUID_ENTRIES:
+            raise self.refuse("tdx.init-vm.nent", f"{nent}")
+        if any(get_bytes(st, fixed, "reserved")):
+            raise self.refuse("tdx.init-vm.reserved")
+        if get(st, fixed, "cpuid.padding"):
+            raise self.refuse("tdx.init-vm.padding")
+        if vm.created_vcpus:
+            raise self.refuse("tdx.init-vm.vcpus")  # unreachable: vCPUs need INIT_VM first
         if int(d["attributes"]) & ~self.tdx_supported_attrs:
-            raise KernelError(E.EINVAL, "attributes outside supported_attrs")
+            raise self.refuse("tdx.init-vm.attributes", f"{int(d['attributes']):#x}")
         if int(d["xfam"]) & ~self.tdx_supported_xfam:
-            raise KernelError(E.EINVAL, "xfam outside supported_xfam")
+            raise self.refuse("tdx.init-vm.xfam", f"{int(d['xfam']):#x}")
         off, _ = flexible(st)
         entries = _read_entries(addr + off, nent)
+        gpaw_leaf = [e for e in entries if (e["function"], e["index"]) == (0x80000008, 0)]
+        if not gpaw_leaf:
+            raise self.refuse("tdx.init-vm.gpaw-leaf")
+        gpaw = (gpaw_leaf[0]["eax"] >> 16) & 0xFF
+        if gpaw not in (48, 52):
+            raise self.refuse("tdx.init-vm.gpaw", f"{gpaw}")
+        if gpaw == 52 and not self.tdx_ept_5level:
+            raise self.refuse("tdx.init-vm.gpaw-52")
         configurable = {(e["function"], e["index"]) for e in self.tdx_cpuid}
+        found = 0
         for e in entries:
             if (e["function"], e["index"]) not in configurable:
-                raise KernelError(E.EINVAL, f"CPUID {e['function']:#x}.{e['index']} is not configurable")
-        gpaw = [e for e in entries if e["function"] == 0x80000008]
-        if not gpaw:
-            raise KernelError(E.EINVAL, "CPUID 0x80000008 (GPAW) is mandatory")
-        if (gpaw[0]["eax"] >> 16) & 0xFF not in (48, 52):
-            raise KernelError(E.EINVAL, "GPAW must be 48 or 52")
-        vm.tdx_init = {**d, "cpuid": entries}
+                continue
+            if (e["function"], e["index"]) == (7, 0) and (e["ebx"] & TDX_FEATURE_TSX or e["ecx"] & WAITPKG):
+                raise self.refuse("tdx.init-vm.cpuid-unsupported")
+            found += 1
+        if found != nent:
+            raise self.refuse("tdx.init-vm.cpuid-configurable")
+        vm.tdx_init = {**d, "cpuid": entries, "gpaw": gpaw}
+        return 0
+
+    def _tdx_init_vcpu(self, vcpu: VcpuState, flags: int, rcx: int) -> int:
+        if flags:
+            raise self.refuse("tdx.init-vcpu.flags")
+        if vcpu.tdx_initialized:
+            raise self.refuse("tdx.init-vcpu.once")
+        leaf1 = [e for e in vcpu.cpuid if e["function"] == 1]
+        if not leaf1 or not leaf1[0]["ecx"] & X2APIC:
+            raise self.refuse("tdx.init-vcpu.x2apic", "KVM_SET_CPUID2 without x2APIC")
+        vcpu.tdx_initialized = True
+        vcpu.rcx = rcx
         return 0
 
     def _tdx_mem(self, vm: VmState, vcpu: VcpuState, flags: int, addr: int, fault: Fault | None) -> int:
         st = "kvm_tdx_init_mem_region"
-        if flags & ~CONST["KVM_TDX_MEASURE_MEMORY_REGION"]:
-            raise KernelError(E.EINVAL, "unknown flags")
         if not vcpu.tdx_initialized:
-            raise KernelError(E.EINVAL, "INIT_MEM_REGION on a vCPU without INIT_VCPU")
+            raise self.refuse("tdx.mem.vcpu-initialized", f"vCPU {vcpu.id}")
+        if vm.tdx_finalized:
+            raise self.refuse("tdx.mem.finalized")  # unreachable: tdx.vcpu.td-state comes first
+        if flags & ~CONST["KVM_TDX_MEASURE_MEMORY_REGION"]:
+            raise self.refuse("tdx.mem.flags", f"{flags:#x}")
         buf = bytearray(read(addr, sizeof(st)))
         src, gpa, n = get(st, buf, "source_addr"), get(st, buf, "gpa"), get(st, buf, "nr_pages")
-        if src % PAGE or gpa % PAGE or n == 0 or gpa + n * PAGE > 1 << 52:
-            raise KernelError(E.EINVAL, "bad source_addr/gpa/nr_pages")
-        for g in range(gpa // PAGE, gpa // PAGE + n):
-            if not any(sl.gmem is not None and sl.contains(g * PAGE, PAGE) for sl in vm.slots.values()):
-                raise KernelError(E.EINVAL, f"gfn {g:#x} is not in a guest_memfd memslot")
-            if g not in vm.private:
-                raise KernelError(E.EINVAL, f"gfn {g:#x} is not private")
-            if g in vm.populated:
-                raise KernelError(E.EINVAL, f"gfn {g:#x} was already added")
+        shared = 1 << vm.tdx_shared_bit
+        end = gpa + n * PAGE
+        if src % PAGE or gpa % PAGE or n == 0 or end >= 1 << 64 or gpa & shared or (end - 1) & shared:
+            raise self.refuse("tdx.mem.range")
         limit = n if fault is None else min(n, fault.progress)
-        for i in range(limit):
+        error: KernelError | None = None
+        done = 0
+        for i in range(limit):  # one page per kvm_gmem_populate call
             page_gpa = gpa + i * PAGE
+            g = page_gpa // PAGE
+            slot = next((sl for sl in vm.slots.values() if sl.contains(page_gpa, PAGE)), None)
+            if slot is None or slot.gmem is None:
+                error = self.refuse("gmem.populate-slot", f"gfn {g:#x}")
+            elif g not in vm.private:
+                error = self.refuse("gmem.populate-private", f"gfn {g:#x}")
+            elif g in vm.populated:
+                error = self.refuse("tdx.mem.mapped", f"gfn {g:#x}")
+            if error is not None:
+                break
             vm.mrtd.update(b"MEM.PAGE.ADD".ljust(16, b"\0") + page_gpa.to_bytes(8, "little") + bytes(104))
             if flags:
                 data = read(src + i * PAGE, PAGE)
@@ -1030,13 +1227,28 @@ class FakeKernel(OsBoundary):
                         b"MR.EXTEND".ljust(16, b"\0") + chunk_gpa.to_bytes(8, "little") + bytes(104)
                     )
                     vm.mrtd.update(data[256 * j : 256 * (j + 1)])
-            vm.populated.add(page_gpa // PAGE)
-        put(st, buf, "source_addr", src + limit * PAGE)
-        put(st, buf, "gpa", gpa + limit * PAGE)
-        put(st, buf, "nr_pages", n - limit)
-        write(addr, bytes(buf))
+            vm.populated.add(g)
+            done += 1
+        put(st, buf, "source_addr", src + done * PAGE)
+        put(st, buf, "gpa", gpa + done * PAGE)
+        put(st, buf, "nr_pages", n - done)
+        write(addr, bytes(buf))  # the region is written back on failure too
+        if error is not None:
+            raise error
         if fault is not None:
             raise KernelError(fault.errno, "", fault.fw_error)
+        return 0
+
+    def _tdx_get_cpuid(self, vm: VmState, addr: int) -> int:
+        """``KVM_TDX_GET_CPUID``: the TD's CPUID as configured at INIT_VM (the TDX module's own
+        virtualisation of the other leaves is not modelled)."""
+        assert vm.tdx_init is not None
+        entries = sorted(vm.tdx_init["cpuid"], key=lambda e: (e["function"], e["index"]))
+        nent = get("kvm_cpuid2", read(addr, sizeof("kvm_cpuid2")), "nent")
+        write(addr, len(entries).to_bytes(4, "little"))
+        if nent < len(entries):
+            raise self.refuse("tdx.get-cpuid.nent", f"{nent} < {len(entries)}")
+        _write_entries(addr + sizeof("kvm_cpuid2"), entries)
         return 0
 
     # -- /dev/sev ----------------------------------------------------------------------------------
@@ -1050,7 +1262,7 @@ class FakeKernel(OsBoundary):
             "SEV_PLATFORM_STATUS" if number == CONST["SEV_PLATFORM_STATUS"] else f"SEV_CMD(id={number})"
         )
         if number != CONST["SEV_PLATFORM_STATUS"]:
-            raise KernelError(E.EINVAL, f"SEV_ISSUE_CMD {number} is not modelled")
+            raise self.outside(f"SEV_ISSUE_CMD {number}")
         status = bytearray(sizeof("sev_user_data_status"))
         major, minor, build = self.api
         for name, value in (("api_major", major), ("api_minor", minor), ("build", build), ("state", 2)):
@@ -1063,33 +1275,37 @@ class FakeKernel(OsBoundary):
     # -- vCPU fd ----------------------------------------------------------------------------------
     def _vcpu(self, call: Call, v: VcpuState, name: str, arg: int | None) -> int:
         if name in PROTECTED_STATE_IOCTLS:
-            if v.protected:
-                raise KernelError(E.EINVAL, f"{name}: guest state is protected")
             struct = IOCTL_STRUCTS[name]
-            key = struct
+            if name in CONFIDENTIAL_FPU_IOCTLS:
+                if v.fpu_confidential and v.vm.has_protected_state:
+                    raise self.refuse("vcpu.confidential-fpu", name)
+            elif v.protected:
+                raise self.refuse("vcpu.protected-state", name)
+            assert arg
             if name.startswith("KVM_SET_"):
-                assert arg
-                v.regs[key] = read(arg, sizeof(struct))
+                v.regs[struct] = read(arg, sizeof(struct))
             else:
-                assert arg
-                write(arg, v.regs.get(key, bytes(sizeof(struct))))
+                write(arg, v.regs.get(struct, bytes(sizeof(struct))))
             return 0
         if name == "KVM_SET_CPUID2":
             assert arg
             nent = int.from_bytes(read(arg, 4), "little")
             v.cpuid = _read_entries(arg + sizeof("kvm_cpuid2"), nent)
             return 0
-        if name == "KVM_SET_TSC_KHZ" and v.vm.type == CONST["KVM_X86_TDX_VM"]:
-            raise KernelError(E.EINVAL, "TDX vCPU TSC is protected")
+        if name == "KVM_SET_TSC_KHZ":
+            if v.vm.type == CONST["KVM_X86_TDX_VM"]:
+                raise self.refuse("vcpu.tsc-protected")
+            v.tsc_khz = arg or 0
+            return 0
         if name == "KVM_MEMORY_ENCRYPT_OP":
             if v.vm.type != CONST["KVM_X86_TDX_VM"]:
-                raise KernelError(E.ENOTTY, "vCPU-scoped memory encryption ops are TDX only")
+                raise self.refuse("vcpu.mem-enc-op")
             return self._tdx_op(call, v.vm, v, arg)
         if name == "KVM_RUN":
             off, size = _field("kvm_run", "exit_reason")
             v.run[off : off + size] = (5).to_bytes(size, "little")  # KVM_EXIT_HLT
             return 0
-        raise KernelError(E.ENOTTY, f"{name} on a vCPU fd")
+        raise self.outside(f"{name} on a vCPU fd")
 
 
 # -- CPUID helpers ----------------------------------------------------------------------------------
@@ -1114,6 +1330,17 @@ def _write_entries(addr: int, entries: list[dict[str, int]]) -> None:
             put("kvm_cpuid_entry2", one, f, e.get(f, 0))
         out[i * size : (i + 1) * size] = one
     write(addr, bytes(out))
+
+
+def _td_config_entry(e: dict[str, int]) -> dict[str, int]:
+    """A configurable leaf as KVM_TDX_CAPABILITIES reports it (rule tdx.caps.unsupported-cleared)."""
+    out = dict(e)
+    if (e["function"], e["index"]) == (7, 0):
+        out["ebx"] &= ~TDX_FEATURE_TSX
+        out["ecx"] &= ~WAITPKG
+    if e["function"] == 0x80000008:
+        out["eax"] |= 0xFF << 16
+    return out
 
 
 def _write_cpuid(addr: int, entries: list[dict[str, int]]) -> None:

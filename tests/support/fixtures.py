@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -23,14 +24,21 @@ def under_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def missing(message: str, required: str) -> NoReturn:
+    """Skip the test for a missing input, or fail it under CI (``message: required``)."""
+    if under_ci():
+        pytest.fail(f"{message}: {required}")
+    pytest.skip(message)
+
+
 def fixture_path(relative: str) -> Path:
     """Path of a fixture file; skips (or fails under CI) when it is missing."""
     path = fixtures_root() / relative
     if not path.exists():
-        message = f"fixture {relative} not found under {fixtures_root()} (set PVMKIT_FIXTURES)"
-        if under_ci():
-            pytest.fail(message + ": fixtures are required under CI")
-        pytest.skip(message)
+        missing(
+            f"fixture {relative} not found under {fixtures_root()} (set PVMKIT_FIXTURES)",
+            "fixtures are required under CI",
+        )
     return path
 
 

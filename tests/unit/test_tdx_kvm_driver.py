@@ -229,7 +229,7 @@ def test_registers_refused_and_nothing_after_finalize(fake, image):  # type: ign
         region = t.kvm_tdx_init_mem_region(source_addr=0, gpa=0x800000, nr_pages=1)
         cmd = t.kvm_tdx_cmd(id=t.KVM_TDX_INIT_MEM_REGION, data=ctypes.addressof(region))
         assert vcpu.memory_encrypt_op_raw(cmd)[:2] == (-1, errno.EINVAL)  # after FINALIZE (§3.3 step 6)
-    assert any("after KVM_TDX_FINALIZE_VM" in r[2] for r in fake.refusals)
+    assert fake.fired[-1] == "tdx.vcpu.td-state"  # after FINALIZE (tests/support/kernel_rules.json)
 
 
 def test_memory_before_vcpus_is_refused(fake, image):  # type: ignore[no-untyped-def]
@@ -254,10 +254,16 @@ def test_fake_kernel_tdx_rules(fake):  # type: ignore[no-untyped-def]
         again = t.kvm_tdx_cmd(id=t.KVM_TDX_INIT_VM, data=ctypes.addressof(init))
         with pytest.raises(KvmError) as exc:
             vm.memory_encrypt_op(again)
-        assert exc.value.errno == errno.EBUSY  # INIT_VM after a vCPU exists
+        # a second INIT_VM: tdx_td_init checks the TD's state before setup_tdparams' created_vcpus (EBUSY)
+        assert exc.value.errno == errno.EINVAL
         no_cpuid = t.kvm_tdx_cmd(id=t.KVM_TDX_INIT_VCPU, data=TD_HOB_GPA)
         assert vcpu.memory_encrypt_op_raw(no_cpuid)[:2] == (-1, errno.EINVAL)  # no x2APIC in CPUID yet
-    assert any("x2APIC" in r[2] for r in fake.refusals)
+    assert fake.fired == [
+        "tdx.vcpu-create.initialized",
+        "tdx.hw-error-input",
+        "tdx.init-vm.once",
+        "tdx.init-vcpu.x2apic",
+    ]
 
 
 def test_driver_refuses_other_vendors(fake):  # type: ignore[no-untyped-def]
