@@ -164,6 +164,10 @@ def test_chain_from_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 def test_kds_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = str(fixture_path(G + "attestation.bin"))
+    assert main(["verify", "--report", report, "--kds-url", "--measurement", "00" * 48, "--allow-debug"]) == 2
+    assert "--kds-url only prints URLs and verifies nothing; it takes no --measurement, --allow-debug" in (
+        capsys.readouterr().err
+    )
     assert main(["verify", "--report", report, "--vcek", str(fixture_path(G + "vcek.testcer")), "--chain",
                  str(fixture_path(G + "milan.testcer")), "--product", "Milan"]) == 2  # fmt: skip
     assert "--product is for --kds-url and --kds-cache" in capsys.readouterr().err

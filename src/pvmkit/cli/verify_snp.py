@@ -527,6 +527,14 @@ def _print_kds(args: Any, report: bytes) -> int:
 
 def run(args: Any, parser: Parser) -> int:
     if args.kds_url:
+        # It only prints where certificates live: an option that asks for a check would look checked.
+        shared = ("at", "report_data", "expect", "allow_debug", "no_debug")
+        others = [
+            d for d in (*OPTIONS, *shared) if d not in ("kds_url", "product") and getattr(args, d, None)
+        ]
+        if others:
+            given = ", ".join("--" + d.replace("_", "-") for d in others)
+            parser.error(f"--kds-url only prints URLs and verifies nothing; it takes no {given}")
         return _print_kds(args, read_file(args.report, "a report", MAX_EVIDENCE))
     if not (args.vcek or args.vlek or args.certs or args.key or args.kds_cache):
         parser.error("--report needs one of --vcek, --vlek, --certs, --key or --kds-cache (or --kds-url)")
