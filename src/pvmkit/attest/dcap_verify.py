@@ -161,12 +161,15 @@ def clear_caches() -> None:
     extensions, attestation keys, collateral chains, signatures, CRLs and parsed documents): the next
     quote is verified from nothing, as a fresh process would (the bench's uncached path)."""
     from pvmkit.attest import dcap_collateral, intel_tcb, tdx_verify
+    from pvmkit.formats import tdx_quote
 
     for cached in (
+        tdx_quote._parse_qe_cert_data,
+        _status_check,
         intel_tcb._evaluate,
         intel_tcb.ordered_levels,
         tdx_verify.pck_chain_certs,
-        _qe_report_signed,
+        _qe_report_checks,
         _attestation_key,
         _pck_extension,
         _pck_platform,
@@ -202,15 +205,47 @@ def _sgx_form(quote: SgxQuote) -> None:
         )
 
 
-@functools.lru_cache(maxsize=256)
-def _qe_report_signed(pck_der: bytes, report: bytes, signature: bytes) -> bool:
-    """The QE report's signature by the PCK key; cached (a platform's QE report repeats)."""
+def _qe_report_bytes(quote: Quote | SgxQuote, raw: bytes) -> bytes:
+    """The QE report (384 B) exactly as the quote carries it: after the body come the u32 signature
+    data length, the quote signature and the attestation key (128 B) and, in v4/v5 only, the type-6
+    certification data header (u16 type, u32 size); Intel DCAP ``sgx_quote_3.h``, ``sgx_quote_4.h``,
+    ``sgx_quote_5.h``."""
+    start = quote.body_offset + quote.body_size + 4 + 128 + (0 if isinstance(quote, SgxQuote) else 6)
+    return raw[start : start + 384]
+
+
+#: Content-keyed caches of the checks on a platform's QE report are this big (entries).
+QE_CACHE_SIZE = 256
+
+
+@functools.lru_cache(maxsize=QE_CACHE_SIZE)
+def _qe_report_checks(
+    pck_der: bytes, report: bytes, signature: bytes, attestation_key: bytes, auth_data: bytes
+) -> tuple[Check, Check]:
+    """``signature.qe_report`` (the QE report signed by the PCK key) and ``qe_report.binding`` (its
+    REPORTDATA = SHA-256(attestation key || QE auth data) || 0*32). Cached by the exact bytes: every
+    quote of a platform carries the same QE report, signature, attestation key and auth data."""
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    from pvmkit.formats.tdx_quote import EnclaveReport
+
+    checks = CheckList()
     key = x509.load_der_x509_certificate(pck_der).public_key()
     assert isinstance(key, ec.EllipticCurvePublicKey)  # pck_chain_certs checked it
-    return _ecdsa_p256(signature, key, report)
+    if _ecdsa_p256(signature, key, report):
+        checks.passed("signature.qe_report", "QE report signed by the PCK key (ECDSA P-256 SHA-256)")
+    else:
+        checks.failed("signature.qe_report", "QE report signature does not verify with the PCK key")
+    binding = hashlib.sha256(attestation_key + auth_data).digest() + bytes(32)
+    checks.compare(
+        "qe_report.binding",
+        binding,
+        EnclaveReport.parse(report).report_data,
+        "QE REPORTDATA = SHA-256(attestation key || QE auth data) || 0*32",
+    )
+    first, second = checks
+    return first, second
 
 
 @functools.lru_cache(maxsize=256)
@@ -311,17 +346,14 @@ def verify_dcap_signatures(
     sig = quote.signature_data
     qe = sig.qe_report
     if certs is not None and qe is not None:
-        report_bytes = qe.qe_report.to_bytes()
-        if _qe_report_signed(pck_der, report_bytes, qe.qe_report_signature):
-            checks.passed("signature.qe_report", "QE report signed by the PCK key (ECDSA P-256 SHA-256)")
-        else:
-            checks.failed("signature.qe_report", "QE report signature does not verify with the PCK key")
-        binding = hashlib.sha256(sig.attestation_key + qe.qe_auth_data).digest() + bytes(32)
-        checks.compare(
-            "qe_report.binding",
-            binding,
-            qe.qe_report.report_data,
-            "QE REPORTDATA = SHA-256(attestation key || QE auth data) || 0*32",
+        checks.checks.extend(
+            _qe_report_checks(
+                pck_der,
+                _qe_report_bytes(quote, raw),
+                qe.qe_report_signature,
+                sig.attestation_key,
+                qe.qe_auth_data,
+            )
         )
     else:
         checks.not_performed("signature.qe_report", "no verified PCK certificate")
@@ -455,16 +487,22 @@ def _facts(quote: Quote | SgxQuote, pck: PckExtension) -> QuoteTcbFacts:
 
 
 def _check_status(checks: CheckList, tcb: TcbEvaluation, accept: frozenset[str]) -> None:
+    checks.checks.append(_status_check(tcb.status, tcb.advisory_ids, accept))
+
+
+@functools.lru_cache(maxsize=256)
+def _status_check(status: str, advisory_ids: tuple[str, ...], accept: frozenset[str]) -> Check:
+    """``tcb.status`` for a status, its advisories and the accepted statuses (cached: immutable)."""
     acceptable = ["UpToDate", *sorted(accept)]
-    ok = tcb.status == "UpToDate" or tcb.status in accept
-    advisories = f"; advisories {', '.join(tcb.advisory_ids)}" if tcb.advisory_ids else ""
-    checks.add(
+    ok = status == "UpToDate" or status in accept
+    advisories = f"; advisories {', '.join(advisory_ids)}" if advisory_ids else ""
+    return CheckList().add(
         "tcb.status",
         "passed" if ok else "failed",
-        f"Intel TCB status {tcb.status}{advisories}"
+        f"Intel TCB status {status}{advisories}"
         + ("" if ok else " (accept it with --accept-status if your policy allows)"),
         expected=acceptable,
-        actual=tcb.status,
+        actual=status,
     )
 
 

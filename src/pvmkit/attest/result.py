@@ -103,7 +103,10 @@ class CheckList:
         expected: object = None,
         actual: object = None,
     ) -> Check:
-        check = Check(name, status, detail, _jsonable(expected), _jsonable(actual))
+        if expected is None and actual is None:  # most checks: nothing to convert
+            check = Check(name, status, detail)
+        else:
+            check = Check(name, status, detail, _jsonable(expected), _jsonable(actual))
         self.checks.append(check)
         return check
 

@@ -299,21 +299,31 @@ def _check_form(quote: Quote) -> list[str]:
         )
     checks = ["form: ECDSA P-256, Intel QE, QE report with PCK chain"]
     if quote.trailing:
-        zero = "zero " if not any(quote.trailing) else ""
+        zero = "zero " if quote.trailing.count(0) == len(quote.trailing) else ""
         checks.append(f"ignored {len(quote.trailing)} {zero}bytes after the quote (no signature covers them)")
     return checks
 
 
-def _ecdsa_p256(signature: bytes, key: ec.EllipticCurvePublicKey, data: bytes) -> bool:
+@functools.lru_cache(maxsize=1)
+def _p256_tools() -> tuple[Any, Any, Any]:
+    """(encode_dss_signature, the ECDSA/SHA-256 algorithm, InvalidSignature), imported on first use
+    (cryptography stays off the import path of pvmkit's other commands) and made once: a verifier
+    checks a signature per quote."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+    return encode_dss_signature, ec.ECDSA(hashes.SHA256()), InvalidSignature
+
+
+def _ecdsa_p256(signature: bytes, key: ec.EllipticCurvePublicKey, data: bytes) -> bool:
+    """A raw r || s ECDSA P-256/SHA-256 signature over ``data`` verifies with ``key``."""
+    encode, algorithm, invalid = _p256_tools()
     r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
     try:
-        key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
+        key.verify(encode(r, s), data, algorithm)
+    except invalid:
         return False
     return True
 

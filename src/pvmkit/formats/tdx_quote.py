@@ -21,6 +21,7 @@ input raises :class:`~pvmkit.errors.TruncatedError`. Nothing here verifies a sig
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from dataclasses import dataclass, fields
@@ -69,8 +70,9 @@ _T = TypeVar("_T", bound="_Fixed")
 
 
 _INT_FMT = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q"}
-#: Each layout's struct format, computed once per class (parsing a quote reads several layouts).
-_FORMATS: dict[type, str] = {}
+#: Each layout's compiled struct and whether its fields are the dataclass's in order (then a parse
+#: builds the instance positionally), computed once per class: a verifier parses a quote per request.
+_LAYOUTS: dict[type, tuple[struct.Struct, bool]] = {}
 
 
 class _Fixed:
@@ -81,26 +83,40 @@ class _Fixed:
 
     @classmethod
     def size(cls) -> int:
-        return struct.calcsize(cls._fmt())
+        return cls._layout()[0].size
 
     @classmethod
     def _fmt(cls) -> str:
-        fmt = _FORMATS.get(cls)
-        if fmt is None:
-            fmt = "<" + "".join(_INT_FMT[k] if isinstance(k, str) else f"{k}s" for _, k in cls.LAYOUT)
-            _FORMATS[cls] = fmt
-        return fmt
+        return cls._layout()[0].format
 
     @classmethod
-    def parse(cls: type[_T], data: bytes | bytearray | memoryview, offset: int = 0) -> _T:
-        size = cls.size()
+    def _layout(cls) -> tuple[struct.Struct, bool]:
+        layout = _LAYOUTS.get(cls)
+        if layout is None:
+            fmt = "<" + "".join(_INT_FMT[k] if isinstance(k, str) else f"{k}s" for _, k in cls.LAYOUT)
+            names = tuple(n for n, _ in cls.LAYOUT)
+            in_order = names == tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+            layout = _LAYOUTS[cls] = (struct.Struct(fmt), in_order)
+        return layout
+
+    @classmethod
+    def unpack(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[Any, ...]:
+        """The field values at ``offset``, in ``LAYOUT`` order (TruncatedError when short)."""
+        layout = cls._layout()[0]
+        size = layout.size
         if offset < 0 or len(data) - offset < size:
             raise TruncatedError(
                 f"{cls.NAME} needs {size} bytes, {max(0, len(data) - offset)} available",
                 what=cls.NAME,
                 offset=offset,
             )
-        values = struct.unpack_from(cls._fmt(), bytes(data), offset)
+        return layout.unpack_from(data, offset)
+
+    @classmethod
+    def parse(cls: type[_T], data: bytes | bytearray | memoryview, offset: int = 0) -> _T:
+        values = cls.unpack(data, offset)
+        if cls._layout()[1]:
+            return cls(*values)
         return cls(**dict(zip((n for n, _ in cls.LAYOUT), values, strict=True)))
 
     def to_bytes(self) -> bytes:
@@ -380,13 +396,11 @@ class TdQuoteBody:
 
     @classmethod
     def parse(cls, data: bytes, offset: int = 0, *, tdx15: bool = False) -> TdQuoteBody:
-        base = _Body10.parse(data, offset)
-        tail = _Body15Tail.parse(data, offset + cls.SIZE_10) if tdx15 else None
-        return cls(
-            **base.as_dict(),
-            tee_tcb_svn2=None if tail is None else tail.tee_tcb_svn2,
-            mr_service_td=None if tail is None else tail.mr_service_td,
-        )
+        # the fields of _Body10 then _Body15Tail are this class's, in order (a unit test keeps them so)
+        base = _Body10.unpack(data, offset)
+        if not tdx15:
+            return cls(*base)
+        return cls(*base, *_Body15Tail.unpack(data, offset + cls.SIZE_10))
 
     @property
     def is_tdx15(self) -> bool:
@@ -511,6 +525,13 @@ class QeReportCertificationData:
 
     @classmethod
     def parse(cls, data: bytes, base: int = 0) -> QeReportCertificationData:
+        """Parse; cached by content (bytes and base offset, :data:`QE_CERT_DATA_CACHE_SIZE` entries):
+        every quote of a platform carries the same QE report, signature, auth data and PCK chain, and
+        the result is immutable."""
+        return _parse_qe_cert_data(bytes(data), base)
+
+    @classmethod
+    def _parse(cls, data: bytes, base: int) -> QeReportCertificationData:
         try:
             report = EnclaveReport.parse(data, 0)
             sig = _slice(data, 384, 64, "QE report signature")
@@ -535,6 +556,15 @@ class QeReportCertificationData:
             + self.certification_data.to_bytes()
             + self.trailing
         )
+
+
+#: How many distinct QE report certification data (one per platform and QE) parses are kept.
+QE_CERT_DATA_CACHE_SIZE = 64
+
+
+@functools.lru_cache(maxsize=QE_CERT_DATA_CACHE_SIZE)
+def _parse_qe_cert_data(data: bytes, base: int) -> QeReportCertificationData:
+    return QeReportCertificationData._parse(data, base)
 
 
 @dataclass(frozen=True)
