@@ -581,7 +581,15 @@ class FakeKernel(OsBoundary):
             return 1
         if cap == c["KVM_CAP_MEMORY_ATTRIBUTES"]:
             return c["KVM_MEMORY_ATTRIBUTE_PRIVATE"] if vm is None or vm.has_private_mem else 0
+        if cap == c["KVM_CAP_GUEST_MEMFD_FLAGS"]:
+            return self._gmem_flags(vm)
         return 0
+
+    @staticmethod
+    def _gmem_flags(vm: VmState | None) -> int:
+        """``kvm_gmem_get_supported_flags``: MMAP, and INIT_SHARED without private memory."""
+        shared = vm is None or not vm.has_private_mem
+        return CONST["GUEST_MEMFD_FLAG_MMAP"] | (CONST["GUEST_MEMFD_FLAG_INIT_SHARED"] if shared else 0)
 
     def _device_attr(self, name: str, arg: int | None) -> int:
         assert arg
@@ -647,10 +655,7 @@ class FakeKernel(OsBoundary):
             buf = read(arg, sizeof("kvm_create_guest_memfd"))
             size = get("kvm_create_guest_memfd", buf, "size")
             flags = get("kvm_create_guest_memfd", buf, "flags")
-            supported = c["GUEST_MEMFD_FLAG_MMAP"] | (
-                0 if vm.has_private_mem else c["GUEST_MEMFD_FLAG_INIT_SHARED"]
-            )
-            if flags & ~supported:
+            if flags & ~self._gmem_flags(vm):
                 raise self.refuse("gmem.create-flags", f"{flags:#x}")
             if size == 0 or size >= 1 << 63 or size % PAGE:
                 raise self.refuse("gmem.create-size", f"{size:#x}")

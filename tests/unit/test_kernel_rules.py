@@ -141,3 +141,114 @@ def test_the_table_order_is_the_source_order(linux: Path) -> None:
                 if body.find(normalize(wa["code"])) > body.find(normalize(wb["code"])):
                     wrong.append(f"{a['id']} after {b['id']} in {wa['function']}")
     assert wrong == []
+
+
+# -- scenarios: the rules where the source corrected the earlier model --------------------------------
+def _sev(vm: Any, sev: Any, cmd_id: int, data: Any = None, sev_fd: int | None = None) -> tuple[int, int]:
+    import ctypes
+
+    from pvmkit.uapi import sev as s
+
+    fd = sev.fileno() if sev_fd is None else sev_fd
+    cmd = s.kvm_sev_cmd(id=cmd_id, data=ctypes.addressof(data) if data is not None else 0, sev_fd=fd)
+    rc, err, fw = vm.memory_encrypt_op_raw(cmd)
+    return err if rc else 0, fw
+
+
+def test_scenarios_sev_and_snp() -> None:
+    from pvmkit.kvm import DeviceFd, Kvm
+    from pvmkit.uapi import kvm as k
+    from pvmkit.uapi import sev as s
+
+    fake = fakekernel.FakeKernel()
+    with fakekernel.installed(fake), Kvm.open() as kvm, DeviceFd.open("/dev/sev") as sev:
+        plain = kvm.create_vm(2)
+        assert _sev(plain, sev, s.KVM_SEV_INIT2, s.kvm_sev_init()) == (0, 0)
+        assert _sev(plain, sev, s.KVM_SEV_LAUNCH_UPDATE_VMSA) == (errno.ENOTTY, 0)  # not SEV-ES
+        secure_tsc = s.kvm_sev_init(vmsa_features=fakekernel.SVM_SEV_FEAT_SECURE_TSC)
+        es = kvm.create_vm(3)
+        fake.vmsa_features = 0x20 | fakekernel.SVM_SEV_FEAT_SECURE_TSC
+        assert _sev(es, sev, s.KVM_SEV_INIT2, secure_tsc) == (errno.EINVAL, 0)  # SecureTSC: SNP only
+        snp = kvm.create_vm(4)
+        assert _sev(snp, sev, s.KVM_SEV_INIT2, s.kvm_sev_init(ghcb_version=1)) == (errno.EINVAL, 0)
+        assert _sev(snp, sev, s.KVM_SEV_INIT2, secure_tsc) == (0, 0)
+        start = s.kvm_sev_snp_launch_start(policy=0x30000)
+        assert _sev(snp, sev, s.KVM_SEV_SNP_LAUNCH_START, start, sev_fd=9999) == (errno.ENOTTY, 0)
+        assert _sev(snp, sev, s.KVM_SEV_SNP_LAUNCH_START, start) == (0, 0)
+        gmem = snp.create_guest_memfd(0x3000)
+        mem = snp.add_memory(0, 0, 0x3000, guest_memfd=gmem)
+        snp.memory_encrypt_reg_region(mem.host_addr, 0x3000)  # accepted on SNP guests too
+        snp.set_memory_attributes(0, 0x1000, k.KVM_MEMORY_ATTRIBUTE_PRIVATE)  # page 0 only
+        upd = s.kvm_sev_snp_launch_update(gfn_start=1, uaddr=mem.host_addr + 0x1000, len=0x1000, type=1)
+        assert _sev(snp, sev, s.KVM_SEV_SNP_LAUNCH_UPDATE, upd) == (errno.EIO, 0)  # first page shared
+        upd = s.kvm_sev_snp_launch_update(gfn_start=0, uaddr=mem.host_addr, len=0x3000, type=1)
+        assert _sev(snp, sev, s.KVM_SEV_SNP_LAUNCH_UPDATE, upd) == (0, 0)  # stops after page 0
+        assert (upd.gfn_start, upd.len) == (1, 0x2000)
+        assert _sev(snp, sev, s.KVM_SEV_SNP_LAUNCH_FINISH, s.kvm_sev_snp_launch_finish()) == (0, 0)
+        snp.set_memory_attributes(0x1000, 0x1000, k.KVM_MEMORY_ATTRIBUTE_PRIVATE)
+        upd = s.kvm_sev_snp_launch_update(gfn_start=1, uaddr=mem.host_addr + 0x1000, len=0x1000, type=1)
+        fw = fakekernel.CONST["SEV_RET_INVALID_GUEST_STATE"]
+        assert _sev(snp, sev, s.KVM_SEV_SNP_LAUNCH_UPDATE, upd) == (errno.EIO, fw)  # after FINISH
+        default = kvm.create_vm(0)
+        default.create_guest_memfd(0x1000)  # any VM type may have a guest_memfd
+        private = k.KVM_MEMORY_ATTRIBUTE_PRIVATE
+        attrs = k.kvm_memory_attributes(size=4096, attributes=private)
+        assert default.ioctl_raw(k.KVM_SET_MEMORY_ATTRIBUTES, attrs) == (-1, errno.EINVAL)
+        vm = kvm.create_vm(0)
+        vm.create_vcpu(0)
+        split = k.kvm_enable_cap(cap=k.KVM_CAP_SPLIT_IRQCHIP)
+        assert vm.ioctl_raw(k.KVM_ENABLE_CAP, split) == (-1, errno.EEXIST)  # after a vCPU
+    assert fake.fired == [
+        "sev.launch.es-guest",
+        "sev.init.vmsa-features",
+        "sev.init.snp-ghcb",
+        "snp.start.sev-fd",
+        "gmem.populate-private",
+        "snp.update.populate-eio",
+        "gmem.populate-private",
+        "snp.fw.launch-state",
+        "snp.update.populate-eio",
+        "attr.supported",
+        "irqchip.split-vcpus",
+    ]
+
+
+def test_scenarios_tdx() -> None:
+    import ctypes
+
+    from pvmkit.kvm import Kvm
+    from pvmkit.uapi import kvm as k
+    from pvmkit.uapi import tdx as t
+
+    fake = fakekernel.FakeKernel()
+    with fakekernel.installed(fake), Kvm.open() as kvm:
+        vm = kvm.create_vm(5)
+        vm.enable_cap(k.KVM_CAP_SPLIT_IRQCHIP, 24)
+        caps = t.kvm_tdx_capabilities_with(8)()
+        caps.cpuid.nent = 8
+        vm.memory_encrypt_op(t.kvm_tdx_cmd(id=t.KVM_TDX_CAPABILITIES, data=ctypes.addressof(caps)))
+        leaf7 = next(caps.entries[i] for i in range(caps.cpuid.nent) if caps.entries[i].function == 7)
+        assert not leaf7.ebx & fakekernel.TDX_FEATURE_TSX and not leaf7.ecx & fakekernel.WAITPKG
+        init = t.kvm_tdx_init_vm_with(2)()
+        init.cpuid.nent = 2
+        init.entries[0].function, init.entries[0].eax = 0x80000008, 48 << 16
+        init.entries[1].function, init.entries[1].ecx = 7, fakekernel.WAITPKG
+        cmd = t.kvm_tdx_cmd(id=t.KVM_TDX_INIT_VM, data=ctypes.addressof(init))
+        assert vm.memory_encrypt_op_raw(cmd)[:2] == (-1, errno.EINVAL)  # WAITPKG is not configurable
+        init.entries[1].ecx = 0
+        vm.memory_encrypt_op(t.kvm_tdx_cmd(id=t.KVM_TDX_INIT_VM, data=ctypes.addressof(init)))
+        vcpu = vm.create_vcpu(0)
+        assert vcpu.ioctl_raw(k.KVM_SET_TSC_KHZ, 1000000) == (-1, errno.EINVAL)  # TDX TSC is protected
+        finalize = t.kvm_tdx_cmd(id=t.KVM_TDX_FINALIZE_VM, flags=7, data=1)  # flags/data: not checked
+        assert vm.memory_encrypt_op_raw(finalize)[:2] == (0, 0)
+        assert vm.memory_encrypt_op_raw(t.kvm_tdx_cmd(id=t.KVM_TDX_FINALIZE_VM))[:2] == (-1, errno.EINVAL)
+        get = t.kvm_tdx_cmd(id=t.KVM_TDX_GET_CPUID)
+        assert vcpu.memory_encrypt_op_raw(get)[:2] == (-1, errno.EINVAL)  # refused after FINALIZE
+        assert vm.ioctl_raw(k.KVM_CREATE_VCPU, 1) == (-1, errno.EIO)  # vCPUs only before FINALIZE
+    assert fake.fired == [
+        "tdx.init-vm.cpuid-unsupported",
+        "vcpu.tsc-protected",
+        "tdx.finalize.state",
+        "tdx.vcpu.td-state",
+        "tdx.vcpu-create.initialized",
+    ]
