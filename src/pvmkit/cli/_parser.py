@@ -16,8 +16,9 @@ __all__ = ["HelpFormatter", "Parser"]
 
 
 class HelpFormatter(argparse.HelpFormatter):
-    """Every option's help states its default: ``(default: X)`` is appended when the option has a
-    default its text does not already mention, ``(required)`` for a required option."""
+    """Every option's help states its default: ``(default: X)`` is appended when its text does not
+    already mention one (``none`` for an option that is unset unless given), ``(required)`` for a
+    required option; flags are off unless given."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
@@ -26,9 +27,10 @@ class HelpFormatter(argparse.HelpFormatter):
         if action.required:
             return f"{text} (required)".lstrip()
         default = action.default
-        no_default = default is None or default is False or default == [] or default == argparse.SUPPRESS
-        if no_default or "default" in text:
+        if "default" in text or action.nargs == 0 or default == argparse.SUPPRESS:  # flags: off unless given
             return text
+        if default is None or default == []:
+            return f"{text} (default: none)".lstrip()
         return f"{text} (default: %(default)s)".lstrip()
 
 
