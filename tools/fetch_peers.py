@@ -72,12 +72,50 @@ def pylibfdt() -> Path:
     return py / "usr" / "lib" / "python3" / "dist-packages"
 
 
+# Debian's QEMU for the TDX RTMR0 ACPI model (docs/tdx-measure.md): bookworm-backports' build, which
+# runs on bookworm's libc, with the bookworm libraries it links that a base system lacks.
+QEMU_LIBRARIES = (
+    "libaio1", "libcapstone4", "libdaxctl1", "libfdt1", "libfuse3-3", "libibverbs1", "libndctl6",
+    "libnl-3-200", "libnl-route-3-200", "libpmem1", "librdmacm1", "libslirp0", "liburing2", "libvdeplug2",
+)  # fmt: skip
+
+
+def qemu() -> Path:
+    """A ``qemu-system-x86_64`` wrapper script (library path and data directory set) for Debian's
+    QEMU from bookworm-backports."""
+    root = _fetch("qemu-system-x86", BACKPORTS, "usr/bin/qemu-system-x86_64")
+    data = _fetch("qemu-system-data", BACKPORTS, "usr/share/qemu/linuxboot_dma.bin")
+    libdirs = []
+    for package in QEMU_LIBRARIES:
+        lib = _fetch(package, BOOKWORM, "usr/share/doc/" + package + "/copyright")
+        libdirs += [
+            str(d) for d in (lib / "usr/lib/x86_64-linux-gnu", lib / "lib/x86_64-linux-gnu") if d.is_dir()
+        ]
+    wrapper = CACHE / "qemu" / "qemu-system-x86_64"
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    script = (
+        "#!/bin/sh\n"
+        f"LD_LIBRARY_PATH='{':'.join(libdirs)}' exec '{root}/usr/bin/qemu-system-x86_64' "
+        f"-L '{data}/usr/share/qemu' \"$@\"\n"
+    )
+    if not wrapper.is_file() or wrapper.read_text() != script:
+        tmp = wrapper.with_suffix(".tmp")
+        tmp.write_text(script)
+        tmp.chmod(0o755)
+        tmp.replace(wrapper)
+    probe = run([str(wrapper), "--version"], timeout=30)
+    if probe.returncode != 0:
+        raise Unreachable(f"Debian's QEMU does not run here: {probe.stderr.strip()[:120]}")
+    return wrapper
+
+
 def main() -> int:
     for name, fetch in (
         ("PVMKIT_OSSLSIGNCODE", osslsigncode),
         ("PVMKIT_PE_SAMPLES", signed_shims),
         ("PVMKIT_PYLIBFDT", pylibfdt),
         ("PVMKIT_LINUX_SOURCE", linux_source),
+        ("PVMKIT_QEMU", qemu),
     ):
         try:
             print(f"{name}={fetch()}")

@@ -170,11 +170,13 @@ def test_rtmr_json(fw: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
             "--ovmf-version", "2026.08", *_acpi_files(tmp_path)]  # fmt: skip
     code, out, _ = run(argv, capsys)
     doc = json.loads(out)
-    assert code == 0 and doc["schema"] == "pvmkit.measure-tdx-rtmr/1"
-    assert doc["rtmr0"] is not None and doc["rtmr1"] is None and doc["rtmr3"] == "00" * 48
+    assert code == 0 and doc["schema"] == "pvmkit.measure-tdx-rtmr/2" and doc["acpi_source"] == "captured"
+    shape = doc["shapes"][0]
+    assert shape["vcpus"] is None and shape["memory"] == 2 << 30
+    assert shape["rtmr0"] is not None and shape["rtmr1"] is None and shape["rtmr3"] == "00" * 48
     assert doc["versions"] == {"ovmf": "2026.08", "qemu": "10.2", "linux": "6.9"}
     assert doc["events"][0]["what"] == "TD HOB" and doc["events"][0]["digest"] == TD_HOB_2G
-    assert {m["what"] for m in doc["missing"]} == {"boot path"}
+    assert {m["what"] for m in shape["missing"]} == {"boot path"}
     assert doc["firmware_sha256"] == hashlib.sha256(Path(fw).read_bytes()).hexdigest()
     assert doc["kernel_sha256"] is None and doc["initrd_sha256"] is None
     assert doc["cmdline_sha256"] == hashlib.sha256(b"").hexdigest()  # -append defaults to empty
@@ -199,13 +201,14 @@ def test_rtmr_direct_boot(fw: str, tmp_path: Path, capsys: pytest.CaptureFixture
     code, out, err = run(argv, capsys)
     doc = json.loads(out)
     assert code == 0 and err == ""
-    assert all(doc[f"rtmr{i}"] for i in range(4))
+    shape = doc["shapes"][0]
+    assert all(shape[f"rtmr{i}"] for i in range(4))
     events = list(EventLog.parse(log.read_bytes()))
     assert len(events) == len(doc["events"])
     from pvmkit.vendors.tdx.replay import replay
 
     assert [r.hex() for r in replay(EventLog.parse(log.read_bytes())).rtmrs] == [
-        doc[f"rtmr{i}"] for i in range(4)
+        shape[f"rtmr{i}"] for i in range(4)
     ]
 
 

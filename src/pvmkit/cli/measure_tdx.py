@@ -31,7 +31,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["build_parser", "main", "mrtd_from_args", "rtmr_inputs_from_args"]
+__all__ = ["build_parser", "main", "mrtd_from_args", "rtmr_inputs_from_args", "rtmr_shapes_from_args"]
 
 _ORDERS = {
     "interleaved": PageOrder.INTERLEAVED,
@@ -88,13 +88,48 @@ def _add_rtmr_inputs(r: Any) -> None:
         "--memory",
         "-m",
         "--ram-size",
-        metavar="SIZE",
-        help="guest RAM as given to QEMU -m (e.g. 2G), up to 4 PiB",
+        metavar="SIZE[,SIZE...]",
+        help="guest RAM as given to QEMU -m (e.g. 2G), up to 4 PiB; several sizes: one shape each",
+    )
+    r.add_argument(
+        "--vcpus",
+        metavar="N|A-B",
+        help="vCPU counts (one shape each); needed with --qemu-binary, a label with --acpi-*",
+    )
+    r.add_argument(
+        "--qemu-binary",
+        metavar="FILE",
+        help="qemu-system-x86_64 of the version that launches the TD: RTMR0's ACPI blobs come from it "
+        "(run stopped under qtest, never booting), one run per shape",
+    )
+    r.add_argument(
+        "--qemu-args",
+        metavar="ARGS",
+        default="",
+        help="the launch's devices as QEMU arguments (one shell-quoted string), e.g. "
+        '"-device virtio-net-pci,netdev=n0,romfile= -netdev user,id=n0"',
+    )
+    r.add_argument(
+        "--qemu-pic",
+        choices=["on", "off"],
+        help="-machine pic= of the launch (default: on for QEMU < 9, the legacy TDX stacks; off from 9)",
     )
     r.add_argument(
         "--kernel", metavar="FILE", help="-kernel (bzImage/EFI stub); without it RTMR1/2 are unknown"
     )
     r.add_argument("--initrd", metavar="FILE", help="-initrd")
+    r.add_argument(
+        "--kernel-authenticode",
+        metavar="HEX",
+        help="instead of --kernel: the SHA-384 Authenticode digest of the kernel bytes OVMF loads",
+    )
+    r.add_argument(
+        "--load-options-sha384",
+        metavar="HEX",
+        help="instead of --cmdline: SHA-384 of the LoadOptions the EFI stub measures "
+        "(dstack's cmdline_sha384)",
+    )
+    r.add_argument("--initrd-sha384", metavar="HEX", help="instead of --initrd: its SHA-384")
     r.add_argument("--cmdline", "--append", metavar="S", default="", help="-append (kernel command line)")
     _add_vmm_blobs(r)
 
@@ -197,22 +232,47 @@ def _mrtd(args: argparse.Namespace, firmware: bytes) -> int:
 
 
 def rtmr_inputs_from_args(args: argparse.Namespace, firmware: bytes) -> Any:
-    """The :class:`~pvmkit.vendors.tdx.rtmr.RtmrInputs` the ``--rtmr`` options describe (shared with
-    ``pvmkit reference-values``)."""
-    from pvmkit.vendors.tdx.rtmr import RtmrInputs
+    """The :class:`~pvmkit.vendors.tdx.rtmr.RtmrInputs` the ``--rtmr`` options describe for one shape
+    (captured ACPI blobs or none)."""
+    memories = _memories(args)
+    if len(memories) != 1:
+        raise InputError("this command takes one --memory size")
+    return _inputs(args, firmware, memories[0], _acpi(args))
 
+
+def _memories(args: argparse.Namespace) -> list[int]:
     if args.memory is None:
         raise InputError("--rtmr needs --memory (the guest RAM size, as given to QEMU -m)")
-    acpi = _acpi(args)
+    return [parse_size(part) for part in args.memory.split(",")]
+
+
+_NO_ACPI = "give --qemu-binary (the QEMU that launches the TD) or the --acpi-* captures"
+
+
+def _inputs(
+    args: argparse.Namespace, firmware: bytes, memory_size: int, acpi: Any, acpi_note: str = _NO_ACPI
+) -> Any:
+    from pvmkit.vendors.tdx.rtmr import RtmrInputs
+
     if args.smbios and args.smbios_digest:
         raise InputError("give --smbios or --smbios-digest, not both")
     versions = _versions(args)
     authority = _authority(args, firmware)
-    if args.initrd and not args.kernel:
+    for file_opt, digest_opt in (
+        ("kernel", "kernel_authenticode"),
+        ("initrd", "initrd_sha384"),
+        ("cmdline", "load_options_sha384"),
+    ):
+        if getattr(args, file_opt) and getattr(args, digest_opt):
+            raise InputError(f"give --{file_opt} or --{digest_opt.replace('_', '-')}, not both")
+    kernel_given = args.kernel or args.kernel_authenticode
+    if (args.initrd or args.initrd_sha384) and not kernel_given:
         raise InputError("--initrd needs --kernel")
+    if args.load_options_sha384 and not kernel_given:
+        raise InputError("--load-options-sha384 needs --kernel or --kernel-authenticode")
     return RtmrInputs(
         firmware=firmware,
-        memory_size=parse_size(args.memory),
+        memory_size=memory_size,
         kernel=map_file(args.kernel, "a kernel") if args.kernel else None,
         initrd=map_file(args.initrd, "an initrd") if args.initrd else None,
         cmdline=args.cmdline,
@@ -225,7 +285,71 @@ def rtmr_inputs_from_args(args: argparse.Namespace, firmware: bytes) -> Any:
         authority=authority,
         versions=versions,
         shim=args.shim,
+        kernel_authenticode=_digest(args.kernel_authenticode, "--kernel-authenticode"),
+        load_options_sha384=_digest(args.load_options_sha384, "--load-options-sha384"),
+        initrd_sha384=_digest(args.initrd_sha384, "--initrd-sha384"),
+        acpi_note=acpi_note,
     )
+
+
+def _digest(text: str | None, option: str) -> bytes | None:
+    return parse_hex(text, 48, option) if text else None
+
+
+def rtmr_shapes_from_args(
+    args: argparse.Namespace, firmware: bytes
+) -> tuple[list[tuple[int | None, Any]], Any]:
+    """``([(vcpus or None, RtmrInputs), ...], qemu description or None)``: one entry per vCPU count ×
+    memory size. With ``--qemu-binary`` each shape's ACPI blobs come from that QEMU
+    (:mod:`pvmkit.vendors.tdx.qemu_acpi`)."""
+    from pvmkit.cli.measure_amd import parse_vcpus
+
+    memories = _memories(args)
+    counts: list[int | None] = list(parse_vcpus(args.vcpus)) if args.vcpus else [None]
+    if not args.qemu_binary:
+        if args.qemu_args or args.qemu_pic:
+            raise InputError(
+                "--qemu-args and --qemu-pic describe the --qemu-binary launch: give --qemu-binary"
+            )
+        acpi = _acpi(args)
+        return [(n, _inputs(args, firmware, m, acpi)) for n in counts for m in memories], None
+    import shlex
+
+    from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper, qemu_machine_options
+    from pvmkit.vendors.tdx.rtmr import AcpiBlobs, parse_version
+
+    if args.acpi_loader or args.acpi_rsdp or args.acpi_tables or args.acpi_blob:
+        raise InputError("give --qemu-binary or the --acpi-* captures, not both")
+    if not args.vcpus:
+        raise InputError("--qemu-binary needs --vcpus (QEMU's ACPI tables depend on the vCPU count)")
+    try:
+        extra = tuple(shlex.split(args.qemu_args))
+    except ValueError as e:
+        raise InputError(f"--qemu-args: {e}") from None
+    dumper = QemuAcpiDumper(args.qemu_binary, args.firmware, extra)
+    version = dumper.version
+    if args.qemu_version is not None:
+        wanted = parse_version(args.qemu_version, "QEMU")
+        if wanted != version[:2]:
+            raise InputError(
+                f"QEMU {args.qemu_version} is not modelled by this --qemu-binary (QEMU "
+                f"{'.'.join(map(str, version))}): RTMR0's ACPI tables come from the QEMU that launches the TD"
+            )
+    else:
+        args.qemu_version = f"{version[0]}.{version[1]}"
+    pic = args.qemu_pic == "on" if args.qemu_pic else version < (9, 0, 0)
+    shapes: list[tuple[int | None, Any]] = []
+    machine = ""
+    for n in counts:
+        assert n is not None
+        for m in memories:
+            shape = AcpiShape(vcpus=n, memory_size=m, pic=pic)
+            machine = qemu_machine_options(shape)
+            files = dumper.dump(shape)
+            blobs = AcpiBlobs(files["etc/table-loader"], files["etc/acpi/rsdp"], files["etc/acpi/tables"])
+            shapes.append((n, _inputs(args, firmware, m, blobs, "")))
+    described = {"version": ".".join(map(str, version)), "machine": machine, "args": list(extra)}
+    return shapes, described
 
 
 def _acpi(args: argparse.Namespace) -> Any:
@@ -306,40 +430,55 @@ def _input_digests(inputs: Any) -> dict[str, object]:
     }
 
 
+def _missing(plan: Any) -> list[dict[str, object]]:
+    return [{"rtmr": e.rtmr, "what": e.what, "note": e.note} for e in plan.missing()]
+
+
 def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
     from pvmkit.vendors.tdx.rtmr import build_event_log_plan
 
-    inputs = rtmr_inputs_from_args(args, firmware)
-    versions = inputs.versions
-    plan = build_event_log_plan(inputs)
-    rtmrs = plan.rtmrs()
-    missing = plan.missing()
+    shapes, qemu = rtmr_shapes_from_args(args, firmware)
+    plans = [(n, inputs, build_event_log_plan(inputs)) for n, inputs in shapes]
+    _n, first, first_plan = plans[0]
     if args.event_log_out:
-        atomic_write(args.event_log_out, plan.to_log_bytes())
+        if len(plans) != 1:
+            raise InputError("--event-log-out writes one shape's log: give one --vcpus and one --memory")
+        atomic_write(args.event_log_out, first_plan.to_log_bytes())
     if args.json:
-        out: dict[str, object] = {"schema": "pvmkit.measure-tdx-rtmr/1", "vendor": "tdx"}
-        out.update({f"rtmr{i}": None if r is None else r.hex() for i, r in enumerate(rtmrs)})
-        out.update(
-            {
-                "versions": versions.as_dict(),
-                "memory": inputs.memory_size,
-                **_input_digests(inputs),
-                "missing": [{"rtmr": e.rtmr, "what": e.what, "note": e.note} for e in missing],
-                "warnings": list(plan.warnings),
-                "events": [e.as_dict() for e in plan.events],
-            }
-        )
+        out: dict[str, object] = {
+            "schema": "pvmkit.measure-tdx-rtmr/2",
+            "vendor": "tdx",
+            "versions": first.versions.as_dict(),
+            **_input_digests(first),
+            "acpi_source": "qemu" if qemu else ("captured" if first.acpi is not None else None),
+            "qemu": qemu,
+            "warnings": list(first_plan.warnings),
+            "shapes": [
+                {
+                    "vcpus": n,
+                    "memory": inputs.memory_size,
+                    **{f"rtmr{i}": None if r is None else r.hex() for i, r in enumerate(plan.rtmrs())},
+                    "missing": _missing(plan),
+                }
+                for n, inputs, plan in plans
+            ],
+        }
+        if len(plans) == 1:
+            out["events"] = [e.as_dict() for e in first_plan.events]
         print_json(out)
     else:
-        for i, r in enumerate(rtmrs):
-            if r is not None:
-                print(f"RTMR{i}: {r.hex()}")
-            else:
-                what = ", ".join(sorted({e.what for e in missing if e.rtmr == i}))
-                print(f"RTMR{i}: unknown (missing: {what})")
-    for e in missing:
+        for n, inputs, plan in plans:
+            prefix = "" if len(plans) == 1 else f"vcpus={n} memory={inputs.memory_size} "
+            missing = plan.missing()
+            for i, r in enumerate(plan.rtmrs()):
+                if r is not None:
+                    print(f"{prefix}RTMR{i}: {r.hex()}")
+                else:
+                    what = ", ".join(sorted({e.what for e in missing if e.rtmr == i}))
+                    print(f"{prefix}RTMR{i}: unknown (missing: {what})")
+    for e in first_plan.missing():
         sys.stderr.write(f"pvmkit: note: RTMR{e.rtmr} {e.what}: {e.note}\n")
-    for w in plan.warnings:
+    for w in first_plan.warnings:
         sys.stderr.write(f"pvmkit: warning: {w}\n")
     return 0
 
@@ -349,7 +488,12 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     args.json = output_format(args, "hex", p.error) == "json"
     if args.memory is not None:
-        parse_size(args.memory)  # a usage error before any file is read
+        for part in args.memory.split(","):
+            parse_size(part)  # a usage error before any file is read
+    if args.vcpus is not None:
+        from pvmkit.cli.measure_amd import parse_vcpus
+
+        parse_vcpus(args.vcpus)
     firmware = read_file(args.firmware, "a firmware image", MAX_IMAGE)
     if args.rtmr:
         if args.order is not None or args.td_shim:
@@ -359,6 +503,11 @@ def main(argv: list[str]) -> int:
         name
         for name in (
             "memory",
+            "vcpus",
+            "qemu_binary",
+            "kernel_authenticode",
+            "load_options_sha384",
+            "initrd_sha384",
             "kernel",
             "initrd",
             "acpi_loader",

@@ -337,24 +337,28 @@ def _tdx(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
 def _add_rtmrs(
     rvs: Any, events: Any, margs: argparse.Namespace, firmware: bytes, origin: dict[str, Any]
 ) -> None:
-    """One combination's RTMRs (those whose inputs are all known) and its direct-boot event digests."""
-    from pvmkit.cli.measure_tdx import rtmr_inputs_from_args
+    """One combination's RTMRs (those whose inputs are all known) and its direct-boot event digests,
+    for every shape (vCPU count x memory size) it names."""
+    from pvmkit.cli.measure_tdx import rtmr_shapes_from_args
     from pvmkit.vendors.tdx.rtmr import build_event_log_plan
 
-    inputs = rtmr_inputs_from_args(margs, firmware)
-    plan = build_event_log_plan(inputs)
-    origin["memory"] = inputs.memory_size
-    missing = plan.missing()
-    for i, value in enumerate(plan.rtmrs()):
-        if value is not None:
-            rvs.add(f"rtmr_{i}", value, origin)
-        else:
-            what = ", ".join(sorted({e.what for e in missing if e.rtmr == i}))
-            sys.stderr.write(f"pvmkit: note: rtmr_{i} not exported (missing: {what})\n")
-    for event in plan.events:
-        name = _TRUSTEE_EVENTS.get(event.what)
-        if name is not None and event.digest is not None:
-            events.add(name, event.digest, origin)
+    shapes, _qemu = rtmr_shapes_from_args(margs, firmware)
+    for vcpus, inputs in shapes:
+        plan = build_event_log_plan(inputs)
+        shape_origin = {**origin, "memory": inputs.memory_size}
+        if vcpus is not None:
+            shape_origin["vcpus"] = vcpus
+        missing = plan.missing()
+        for i, value in enumerate(plan.rtmrs()):
+            if value is not None:
+                rvs.add(f"rtmr_{i}", value, shape_origin)
+            else:
+                what = ", ".join(sorted({e.what for e in missing if e.rtmr == i}))
+                sys.stderr.write(f"pvmkit: note: rtmr_{i} not exported (missing: {what})\n")
+        for event in plan.events:
+            name = _TRUSTEE_EVENTS.get(event.what)
+            if name is not None and event.digest is not None:
+                events.add(name, event.digest, shape_origin)
 
 
 #: Predicted direct-boot events → the Trustee names of their digests (ear_default_policy_cpu.rego:

@@ -20,7 +20,7 @@ from typing import Any
 
 from pvmkit.errors import FormatError, InputError
 from pvmkit.refvalues import trustee
-from pvmkit.refvalues.model import RefValueSet
+from pvmkit.refvalues.model import Origin, RefValueSet
 from pvmkit.refvalues.names import CCA_RIM, SNP_MEASUREMENT
 from pvmkit.refvalues.setjson import SCHEMA, hex_field, parse_set_json
 
@@ -118,6 +118,18 @@ def _measure_record(rvs: RefValueSet, doc: object, where: str) -> None:
         found = {"mr_td": doc.get("mrtd")}
     elif schema == "pvmkit.measure-tdx-rtmr/1":
         found = {f"rtmr_{i}": doc[f"rtmr{i}"] for i in range(4) if doc.get(f"rtmr{i}") is not None}
+    elif schema == "pvmkit.measure-tdx-rtmr/2":
+        shapes = doc.get("shapes")
+        if not isinstance(shapes, list) or not all(isinstance(s, dict) for s in shapes):
+            raise FormatError(f"{where}: 'shapes' is not a list of objects", what=where)
+        for shape in shapes:  # every shape's registers are acceptable values
+            _add_rtmrs(
+                rvs,
+                {f"rtmr_{i}": shape[f"rtmr{i}"] for i in range(4) if shape.get(f"rtmr{i}")},
+                where,
+                {**origin, **{k: v for k in ("vcpus", "memory") if isinstance(v := shape.get(k), int)}},
+            )
+        return
     elif schema == "pvmkit.tdx-replay/1" and isinstance(doc.get("rtmrs"), dict):
         found = {
             f"rtmr_{k[4:]}": v for k, v in doc["rtmrs"].items() if k in ("rtmr0", "rtmr1", "rtmr2", "rtmr3")
@@ -130,6 +142,10 @@ def _measure_record(rvs: RefValueSet, doc: object, where: str) -> None:
             "(sev/sev-es launch digests are not in any report)",
             what=where,
         )
+    _add_rtmrs(rvs, found, where, origin)
+
+
+def _add_rtmrs(rvs: RefValueSet, found: dict[str, object], where: str, origin: Origin) -> None:
     for name, value in found.items():
         try:
             rvs.add(name, hex_field(value, f"{where} {name}"), origin)

@@ -199,6 +199,17 @@ class RtmrInputs:
     authority: tuple[bytes, ...] = ()  #: EV_EFI_VARIABLE_AUTHORITY event data (UEFI_VARIABLE_DATA)
     versions: HostVersions = DEFAULT_VERSIONS
     shim: bool = False  #: QEMU ≥ 10.0 ``-shim``: only the LoadOptions prefix is modelled
+    # Digests-only forms, for pipelines that publish hashes instead of files (dstack's
+    # ``kernel_authenticode``, ``cmdline_sha384``, ``initrd_sha384``); each replaces its file.
+    kernel_authenticode: bytes | None = None  #: SHA-384 Authenticode of the kernel bytes OVMF loads
+    load_options_sha384: bytes | None = None  #: SHA-384 of the LoadOptions the stub measures
+    initrd_sha384: bytes | None = None  #: SHA-384 of the initrd
+    acpi_note: str = "give the table-loader, rsdp and tables blobs"  #: why ACPI is missing, if it is
+
+    @property
+    def direct_boot(self) -> bool:
+        """A ``-kernel`` boot, by file or by its Authenticode digest."""
+        return self.kernel is not None or self.kernel_authenticode is not None
 
 
 # -- RTMR0 pieces -------------------------------------------------------------------------------------
@@ -343,7 +354,7 @@ def _rtmr0(
 
     if v.ovmf >= FW_CFG_MEASURED_SINCE:
         items = dict(inputs.fw_cfg) if inputs.fw_cfg is not None else {"BootMenu": bytes(2)}
-        if inputs.fw_cfg is None and inputs.kernel is not None:
+        if inputs.fw_cfg is None and inputs.direct_boot:
             items["bootorder"] = _LINUXBOOT_BOOTORDER
         unknown = set(items) - {n for n, _ in _FW_CFG_ORDER}
         if unknown:
@@ -386,7 +397,7 @@ def _rtmr0(
                 EV_PLATFORM_CONFIG_FLAGS,
                 b"ACPI DATA",
                 "ACPI tables",
-                "give the table-loader, rsdp and tables blobs",
+                inputs.acpi_note,
             )
         )
     else:
@@ -413,7 +424,7 @@ def _rtmr0(
 
     for data in inputs.authority:
         events.append(PlannedEvent.of_event_data(1, EV_EFI_VARIABLE_AUTHORITY, data, "Secure Boot authority"))
-    if secure_boot and inputs.kernel is not None and not inputs.authority:
+    if secure_boot and inputs.direct_boot and not inputs.authority:
         events.append(
             PlannedEvent.missing(
                 1,
@@ -484,7 +495,7 @@ def _kernel_bytes(inputs: RtmrInputs) -> tuple[ByteData, str]:
 
 
 def _rtmr1(inputs: RtmrInputs) -> list[PlannedEvent]:
-    if inputs.kernel is None:
+    if not inputs.direct_boot:
         return [
             PlannedEvent.missing(
                 2,
@@ -494,17 +505,23 @@ def _rtmr1(inputs: RtmrInputs) -> list[PlannedEvent]:
                 "only direct -kernel boot is modelled: give a kernel",
             )
         ]
-    kernel, which = _kernel_bytes(inputs)
-    image_event = struct.pack("<QQQQ", 0, len(kernel), 0, 0)
+    if inputs.kernel is None:
+        assert inputs.kernel_authenticode is not None
+        digest, which, size = inputs.kernel_authenticode, "Authenticode digest given", 0
+        source = DigestSource.GIVEN
+    else:
+        kernel, which = _kernel_bytes(inputs)
+        digest, size, source = authenticode_digest(kernel), len(kernel), DigestSource.EXTERNAL
+    image_event = struct.pack("<QQQQ", 0, size, 0, 0)
     return [
         PlannedEvent.of_digest(
             2,
             EV_EFI_BOOT_SERVICES_APPLICATION,
             image_event,
-            authenticode_digest(kernel),
+            digest,
             "kernel (Authenticode)",
             f"{which}; event data approximate (load address and device path unknown)",
-            DigestSource.EXTERNAL,
+            source,
         ),
         PlannedEvent.of_event_data(2, EV_EFI_ACTION, ACTION_CALLING_EFI_APP, "EFI action"),
         PlannedEvent.of_event_data(2, EV_SEPARATOR, SEPARATOR_DATA, "separator"),
@@ -518,30 +535,32 @@ def _tagged(tag: int, description: bytes) -> bytes:
 
 
 def _rtmr2(inputs: RtmrInputs) -> list[PlannedEvent]:
-    if inputs.kernel is None:
+    if not inputs.direct_boot:
         return [
             PlannedEvent.missing(3, EV_EVENT_TAG, b"", "boot path", "only direct -kernel boot is modelled")
         ]
     if inputs.versions.linux < (6, 9):
         return []
-    has_initrd = inputs.initrd is not None and len(inputs.initrd) > 0
-    options = load_options(inputs.cmdline, initrd=has_initrd, ovmf=inputs.versions.ovmf, shim=inputs.shim)
-    events = [
-        PlannedEvent.of_external(
-            3,
-            EV_EVENT_TAG,
-            _tagged(_TAG_LOAD_OPTIONS, b"LOADED_IMAGE::LoadOptions\0"),
-            options,
-            "kernel LoadOptions",
+    has_initrd = inputs.initrd_sha384 is not None or (inputs.initrd is not None and len(inputs.initrd) > 0)
+    options_data = _tagged(_TAG_LOAD_OPTIONS, b"LOADED_IMAGE::LoadOptions\0")
+    if inputs.load_options_sha384 is not None:
+        options_event = PlannedEvent.of_digest(
+            3, EV_EVENT_TAG, options_data, inputs.load_options_sha384, "kernel LoadOptions", "digest given"
         )
-    ]
-    if has_initrd:
-        assert inputs.initrd is not None
+    else:
+        options = load_options(inputs.cmdline, initrd=has_initrd, ovmf=inputs.versions.ovmf, shim=inputs.shim)
+        options_event = PlannedEvent.of_external(3, EV_EVENT_TAG, options_data, options, "kernel LoadOptions")
+    events = [options_event]
+    initrd_data = _tagged(_TAG_INITRD, b"Linux initrd\0")
+    if inputs.initrd_sha384 is not None:
         events.append(
-            PlannedEvent.of_external(
-                3, EV_EVENT_TAG, _tagged(_TAG_INITRD, b"Linux initrd\0"), inputs.initrd, "initrd"
+            PlannedEvent.of_digest(
+                3, EV_EVENT_TAG, initrd_data, inputs.initrd_sha384, "initrd", "digest given"
             )
         )
+    elif has_initrd:
+        assert inputs.initrd is not None
+        events.append(PlannedEvent.of_external(3, EV_EVENT_TAG, initrd_data, inputs.initrd, "initrd"))
     return events
 
 
@@ -552,7 +571,7 @@ def build_event_log_plan(inputs: RtmrInputs) -> EventLogPlan:
     store = parse_varstore(meta.raw_data(inputs.firmware, cfv)) if cfv is not None else None
     secure_boot = store is not None and _secure_boot_value(store, inputs.secure_boot) == b"\x01"
     warnings: list[str] = []
-    if secure_boot and inputs.kernel is not None and inputs.versions.ovmf >= (2025, 9):
+    if secure_boot and inputs.direct_boot and inputs.versions.ovmf >= (2025, 9):
         warnings.append(
             "Secure Boot is on and this OVMF refuses the legacy kernel loader in confidential VMs: "
             "a plain -kernel boot fails unless QEMU uses -shim"

@@ -1,0 +1,216 @@
+"""ACPI blobs for RTMR0 without captures: ask the QEMU that will launch the TD (docs/tdx-measure.md).
+
+TDVF measures three fw_cfg files into RTMR0 (``etc/table-loader``, then the files the loader
+ALLOCATEs: ``etc/acpi/rsdp``, ``etc/acpi/tables``). QEMU builds them from the machine's shape (QEMU
+version, machine options, vCPUs, RAM, PCI devices). pvmkit does not re-implement QEMU's AML: it runs
+the QEMU binary itself, never executing a guest instruction:
+
+* ``-accel tcg -S -qtest stdio``: the machine is built and stays stopped; qtest's protocol (QEMU
+  ``system/qtest.c``: ``outw``/``outl``/``write``/``read``) reaches its I/O ports and RAM;
+* first it programs what OVMF programs before it downloads the tables: the Q35 ``PCIEXBAR``
+  (MCH config offset 0x60, QEMU ``hw/pci-host/q35.c``) at 0xB0000000, 256 MiB, enabled, as OVMF
+  ``PlatformPei`` does. QEMU rebuilds the tables when the firmware first reads them
+  (``acpi_build_update``), and only with MMCONFIG enabled does it emit MCFG;
+* then it reads the fw_cfg file directory (selector 0x19) and each file with the fw_cfg DMA interface
+  (QEMU ``docs/specs/fw_cfg.rst``: ``FWCfgDmaAccess`` big-endian, control = selector << 16 | SELECT |
+  READ, address written to ports 0x514/0x518).
+
+The TDX ``confidential-guest-support`` object needs KVM TDX, so the machine is built without it; the
+machine options TDX forces are given explicitly (``kernel-irqchip=split``, ``smm=off``; QEMU
+``target/i386/kvm/tdx.c``), with ``hpet=off`` and ``pic`` as the launcher sets them. What a guest's
+firmware would still change — BAR placement that can move the PCI windows in the DSDT's ``_CRS`` — is
+not emulated; docs/tdx-measure.md lists what is confirmed against real TD event logs.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+
+from pvmkit.errors import InputError
+
+__all__ = ["AcpiShape", "QemuAcpiDumper", "qemu_machine_options", "qemu_version_of"]
+
+_FW_CFG_FILE_DIR = 0x19
+_DMA_SELECT, _DMA_READ, _DMA_ERROR = 0x08, 0x02, 0x01
+_DESC_GPA, _BUF_GPA = 0x1000, 0x10000  # RAM below 1 MiB for the descriptor, 64 KiB up for data
+_PCIEXBAR = 0xB0000000  # OVMF PlatformPei (Q35): PcdPciExpressBaseAddress, 256 MiB
+_ACPI_FILES = ("etc/table-loader", "etc/acpi/rsdp", "etc/acpi/tables")
+_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class AcpiShape:
+    """One guest shape: what QEMU's ACPI tables depend on besides the QEMU build and its devices."""
+
+    vcpus: int
+    memory_size: int  #: bytes, as given to ``-m``
+    pic: bool  #: ``-machine pic=on`` (legacy QEMU 8.x TDX stacks) or off (QEMU >= 9)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.vcpus <= 4096:
+            raise InputError(f"{self.vcpus} vCPUs: QEMU's q35 machine takes 1..4096")
+        if self.memory_size < 1 << 20 or self.memory_size % (1 << 20):
+            raise InputError("the memory size must be a whole number of MiB, at least 1 MiB")
+
+
+def qemu_machine_options(shape: AcpiShape) -> str:
+    """The ``-machine`` value of a TDX guest (without its ``confidential-guest-support``)."""
+    return f"q35,kernel-irqchip=split,hpet=off,smm=off,pic={'on' if shape.pic else 'off'}"
+
+
+def qemu_version_of(banner: str) -> tuple[int, int, int]:
+    """(major, minor, micro) from ``qemu-system-x86_64 --version``'s first line."""
+    m = re.search(r"QEMU emulator version (\d+)\.(\d+)(?:\.(\d+))?", banner)
+    if m is None:
+        raise InputError("the QEMU binary did not print 'QEMU emulator version X.Y.Z' for --version")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+class QemuAcpiDumper:
+    """Runs one QEMU binary per shape and returns the three ACPI fw_cfg blobs as QEMU serves them."""
+
+    def __init__(self, binary: str, firmware_path: str, extra_args: tuple[str, ...] = ()) -> None:
+        self.binary = binary
+        self.firmware_path = firmware_path
+        self.extra_args = extra_args
+        self._version: tuple[int, int, int] | None = None
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        if self._version is None:
+            self._version = qemu_version_of(self._run_version())
+        return self._version
+
+    def _run_version(self) -> str:
+        import subprocess
+
+        try:
+            done = subprocess.run(
+                [self.binary, "--version"], capture_output=True, text=True, timeout=_TIMEOUT, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise InputError(f"cannot run the QEMU binary {self.binary}: {e}") from None
+        if done.returncode != 0:
+            raise InputError(f"{self.binary} --version failed: {_first_line(done.stderr)}")
+        return done.stdout
+
+    def argv(self, shape: AcpiShape) -> list[str]:
+        return [
+            self.binary,
+            "-accel", "tcg", "-S", "-display", "none", "-nodefaults",
+            "-qtest", "stdio", "-qtest-log", "/dev/null",
+            "-bios", self.firmware_path,
+            "-machine", qemu_machine_options(shape),
+            "-cpu", "qemu64",
+            "-smp", str(shape.vcpus),
+            "-m", f"{shape.memory_size >> 20}M",
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def dump(self, shape: AcpiShape) -> dict[str, bytes]:
+        """``{name: bytes}`` for ``etc/table-loader``, ``etc/acpi/rsdp`` and ``etc/acpi/tables``."""
+        import subprocess
+
+        try:
+            proc = subprocess.Popen(
+                self.argv(shape),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        except OSError as e:
+            raise InputError(f"cannot run the QEMU binary {self.binary}: {e}") from None
+        try:
+            return _Qtest(proc).acpi_files()
+        except _QemuExited:
+            _out, err = proc.communicate(timeout=_TIMEOUT)
+            raise InputError(f"QEMU refused the machine: {_first_line(err)}") from None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=_TIMEOUT)
+
+
+class _QemuExited(Exception):
+    pass
+
+
+class _Qtest:
+    """The qtest line protocol on a running QEMU's stdin/stdout."""
+
+    def __init__(self, proc: object) -> None:
+        import subprocess
+
+        assert isinstance(proc, subprocess.Popen)
+        self.proc = proc
+
+    def cmd(self, line: str) -> list[str]:
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None
+        try:
+            stdin.write(line + "\n")
+            stdin.flush()
+        except BrokenPipeError:
+            raise _QemuExited from None
+        while True:
+            reply = stdout.readline()
+            if not reply:
+                raise _QemuExited
+            if reply.startswith("OK"):
+                words: list[str] = reply.split()
+                return words
+            if reply.startswith(("FAIL", "ERR")):
+                raise InputError(f"QEMU qtest refused {line.split()[0]}: {reply.strip()}")
+
+    def _pci_write32(self, offset: int, value: int) -> None:
+        self.cmd(f"outl 0xcf8 {0x80000000 | offset:#x}")  # bus 0, device 0 (MCH), function 0
+        self.cmd(f"outl 0xcfc {value:#x}")
+
+    def _dma_read(self, selector: int, size: int) -> bytes:
+        control = (selector << 16) | _DMA_SELECT | _DMA_READ
+        desc = struct.pack(">IIQ", control, size, _BUF_GPA)
+        self.cmd(f"write {_DESC_GPA:#x} {len(desc)} 0x{desc.hex()}")
+        # The DMA address register is big-endian; the low half written last starts the transfer.
+        self.cmd(f"outl 0x514 {_bswap32(_DESC_GPA >> 32):#x}")
+        self.cmd(f"outl 0x518 {_bswap32(_DESC_GPA & 0xFFFFFFFF):#x}")
+        status = int(self.cmd(f"read {_DESC_GPA:#x} 4")[1], 16)
+        if status & _DMA_ERROR:
+            raise InputError(f"QEMU's fw_cfg DMA read of selector {selector:#x} failed")
+        if size == 0:
+            return b""
+        data = bytes.fromhex(self.cmd(f"read {_BUF_GPA:#x} {size}")[1][2:])
+        if len(data) != size:
+            raise InputError(f"QEMU returned {len(data)} of {size} bytes for fw_cfg selector {selector:#x}")
+        return data
+
+    def acpi_files(self) -> dict[str, bytes]:
+        self._pci_write32(0x64, 0)
+        self._pci_write32(0x60, _PCIEXBAR | 1)
+        count = struct.unpack(">I", self._dma_read(_FW_CFG_FILE_DIR, 4))[0]
+        directory = self._dma_read(_FW_CFG_FILE_DIR, 4 + 64 * count)[4:]
+        files: dict[str, tuple[int, int]] = {}
+        for off in range(0, len(directory), 64):
+            size, select = struct.unpack_from(">IH", directory, off)
+            name = directory[off + 8 : off + 64].split(b"\0", 1)[0].decode("ascii", "replace")
+            files[name] = (select, size)
+        out = {}
+        for name in _ACPI_FILES:
+            if name not in files:
+                raise InputError(f"QEMU serves no fw_cfg file {name} for this machine")
+            select, size = files[name]
+            out[name] = self._dma_read(select, size)
+        return out
+
+
+def _bswap32(value: int) -> int:
+    return int.from_bytes(value.to_bytes(4, "little"), "big")
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:200]
+    return "no message"

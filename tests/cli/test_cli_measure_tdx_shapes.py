@@ -1,0 +1,148 @@
+"""``pvmkit measure --vendor tdx --rtmr`` over shapes (``--vcpus``, ``--memory`` lists, ``--qemu-binary``)
+and the digests-only boot inputs, against dstack's real QEMU-launched TD (fixtures tdx-qemu-logs/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cbor2
+import pytest
+
+from pvmkit.cli.main import main
+from support.fixtures import fixture_path, read_fixture
+from support.qemu import DSTACK_DEVICES, qemu_binary
+
+TDX_FD = "firmware/OVMF.inteltdx.ms.fd"
+LITE = "tdx-qemu-logs/dstack/dstack/verifier/fixtures/tdx-lite-getquote.json"
+LOADER_10_2_1 = (
+    "d8c90b5d0f756dcd707c190313b44e3129abc6c20118efdd32b78f84fa64a6c51396fa43debc993dec00b85718bf7491"
+)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def fw() -> str:
+    return str(fixture_path(TDX_FD))
+
+
+def test_dstack_rtmr1_rtmr2_from_published_hashes(fw: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """dstack publishes a TD's kernel Authenticode, cmdline (LoadOptions) and initrd SHA-384 in its
+    vm_config; the RTMR1/RTMR2 they give equal the registers of the quote that TD produced."""
+    doc = json.loads(read_fixture(LITE))
+    config = json.loads(doc["vm_config"])
+    import base64
+
+    hashes = cbor2.loads(base64.b64decode(config["tdx_measurement"]["measurement"]))["image"]
+    quote = bytes.fromhex(doc["quote"])
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G", "--json",
+            "--kernel-authenticode", hashes["kernel_authenticode"].hex(),
+            "--load-options-sha384", hashes["cmdline_sha384"].hex(),
+            "--initrd-sha384", hashes["initrd_sha384"].hex()]  # fmt: skip
+    code, out, _ = run(argv, capsys)
+    shape = json.loads(out)["shapes"][0]
+    assert code == 0
+    assert shape["rtmr1"] == quote[0x1A8:0x1D8].hex()  # quote body RTMR1 (TDX quote v4 layout)
+    assert shape["rtmr2"] == quote[0x1D8:0x208].hex()
+
+
+def test_digest_and_file_are_exclusive(fw: str, tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G",
+            "--initrd-sha384", "00" * 48]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    assert code == 1 and err.count("\n") == 1 and "--initrd needs --kernel" in err
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--kernel-authenticode", "00" * 48]
+    code, _, err = run(argv, capsys)
+    assert code == 1 and "add --rtmr" in err
+
+
+def test_shapes_from_qemu(fw: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--vcpus", "1-2", "--memory", "2G,4G",
+            "--qemu-binary", qemu_binary(), "--qemu-args", DSTACK_DEVICES, "--json",
+            "--smbios-digest", "11" * 48]  # fmt: skip
+    code, out, _ = run(argv, capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["schema"] == "pvmkit.measure-tdx-rtmr/2" and doc["acpi_source"] == "qemu"
+    assert doc["qemu"]["machine"] == "q35,kernel-irqchip=split,hpet=off,smm=off,pic=off"
+    assert [(s["vcpus"], s["memory"]) for s in doc["shapes"]] == [
+        (1, 2 << 30), (1, 4 << 30), (2, 2 << 30), (2, 4 << 30)
+    ]  # fmt: skip
+    rtmr0 = [s["rtmr0"] for s in doc["shapes"]]
+    assert all(r is not None and len(r) == 96 for r in rtmr0) and len(set(rtmr0)) == 4
+    assert all(s["rtmr1"] is None and s["missing"] for s in doc["shapes"])
+    assert "events" not in doc
+
+
+def test_one_qemu_shape_logs_the_acpi_events(fw: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--vcpus", "1", "--memory", "2G",
+            "--qemu-binary", qemu_binary(), "--qemu-args", DSTACK_DEVICES, "--json"]  # fmt: skip
+    code, out, _ = run(argv, capsys)
+    doc = json.loads(out)
+    loader = [e for e in doc["events"] if e["what"] == "ACPI etc/table-loader"]
+    assert code == 0 and loader[0]["digest"] == LOADER_10_2_1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--qemu-version", "8.2.2"], "QEMU 8.2.2 is not modelled by this --qemu-binary"),
+        (["--acpi-loader", "/dev/null"], "not both"),
+        (["--qemu-args", "-device no-such-device"], "QEMU refused the machine"),
+        (["--qemu-args", "'unclosed"], "--qemu-args"),
+    ],
+)
+def test_qemu_refusals(fw: str, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--vcpus", "1", "-m", "2G",
+            "--qemu-binary", qemu_binary(), *extra]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    assert code == 1 and out == "" and err.count("\n") == 1 and message in err
+
+
+def test_qemu_binary_needs_vcpus(fw: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "measure",
+        "--vendor",
+        "tdx",
+        "--firmware",
+        fw,
+        "--rtmr",
+        "-m",
+        "2G",
+        "--qemu-binary",
+        "/bin/false",
+    ]
+    code, _, err = run(argv, capsys)
+    assert code == 1 and "--qemu-binary needs --vcpus" in err
+
+
+def test_bad_vcpus_is_a_usage_error(fw: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G", "--vcpus", "3-1"]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "--vcpus" in err
+
+
+def test_reference_values_read_every_shape(
+    fw: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pvmkit.refvalues.read import load_reference_values
+
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--vcpus", "1-2", "-m", "2G,3G",
+            "--json", "--kernel-authenticode", "22" * 48, "--acpi-loader", "/dev/null"]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    assert code == 1 and "all three" in err  # captures come as a set of three
+    argv = argv[:-2]
+    code, out, _ = run(argv, capsys)
+    record = tmp_path / "rtmr.json"
+    record.write_text(out)
+    doc = json.loads(out)
+    assert code == 0 and [(s["vcpus"], s["memory"]) for s in doc["shapes"]] == [
+        (1, 2 << 30), (1, 3 << 30), (2, 2 << 30), (2, 3 << 30)
+    ]  # fmt: skip
+    rvs = load_reference_values([str(record)])
+    assert rvs.distinct("rtmr_1") == [bytes.fromhex(doc["shapes"][0]["rtmr1"])]
+    assert "rtmr_0" not in rvs.values  # unknown without ACPI: never exported
