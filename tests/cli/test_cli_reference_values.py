@@ -416,7 +416,8 @@ def test_tdx_rtmrs_and_direct_boot_event_digests(
     )
     assert code == 0
     provenance = json.loads(out)
-    assert provenance["rtmr_1"] == [predicted["rtmr1"]] and provenance["rtmr_2"] == [predicted["rtmr2"]]
+    shape = predicted["shapes"][0]
+    assert provenance["rtmr_1"] == [shape["rtmr1"]] and provenance["rtmr_2"] == [shape["rtmr2"]]
     assert provenance["tdvfkernel"] == events["kernel (Authenticode)"]
     assert provenance["tdvfkernelparams"] == events["kernel LoadOptions"]
     two = ["--kernel", kernels[0], "--kernel", kernels[1]]
