@@ -25,6 +25,7 @@ from pvmkit.formats.intel_collateral import CollateralSet
 from pvmkit.formats.sgx_quote import SgxQuote, parse_dcap_quote
 from pvmkit.formats.tdx_quote import Quote, TdQuoteBody
 from support import dcap_cases
+from support.bitflip import flip, flip_certificate
 from support.dcap_cases import at, case, collateral, quote_bytes
 
 #: One TDX v4 and one SGX v3 quote whose appraisal passes with their accepted status.
@@ -32,38 +33,6 @@ CASES = {
     "tdx/dcap-qvl/sample-uptodate": (),
     "sgx/automata/quotev3-swhardening": ("SWHardeningNeeded",),
 }
-
-_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-
-def _flip(data: bytes, pos: int) -> bytes:
-    return data[:pos] + bytes([data[pos] ^ 0x01]) + data[pos + 1 :]
-
-
-def _flip_certificate(pem: bytes, index: int) -> bytes:
-    """One bit flipped near the end of the ``index``-th certificate of a PEM text (in its signature),
-    in place: a base64 digit replaced by the one whose value differs in its lowest bit. A chain of
-    DER certificates (some collateral carries them so) gets the bit flipped in the DER."""
-    if b"-----BEGIN" not in pem:
-        return _flip_der_certificate(pem, index)
-    end = -1
-    for _ in range(index + 1):
-        end = pem.index(b"-----END CERTIFICATE-----", end + 1)
-    pos, digits = end - 1, 0
-    while digits < 8 or pem[pos] not in _B64:  # 8 base64 digits (6 bytes) before the end
-        if pem[pos] in _B64:
-            digits += 1
-        pos -= 1
-    return pem[:pos] + bytes([_B64[_B64.index(pem[pos]) ^ 1]]) + pem[pos + 1 :]
-
-
-def _flip_der_certificate(der: bytes, index: int) -> bytes:
-    start = 0
-    for _ in range(index + 1):
-        assert der[start] == 0x30 and der[start + 1] == 0x82  # SEQUENCE, two length bytes (X.690)
-        end = start + 4 + int.from_bytes(der[start + 2 : start + 4], "big")
-        start, last = end, end
-    return _flip(der, last - 3)
 
 
 def _offsets(raw: bytes) -> dict[str, int]:
@@ -81,25 +50,25 @@ def _offsets(raw: bytes) -> dict[str, int]:
 
 #: quote part -> (how to change the raw quote, the check that must fail)
 QUOTE_TAMPER: dict[str, tuple[Callable[[bytes], bytes], str]] = {
-    "qe_report": (lambda raw: _flip(raw, _offsets(raw)["qe_report"]), "signature.qe_report"),
+    "qe_report": (lambda raw: flip(raw, _offsets(raw)["qe_report"]), "signature.qe_report"),
     "qe_report_signature": (
-        lambda raw: _flip(raw, _offsets(raw)["qe_report_signature"]),
+        lambda raw: flip(raw, _offsets(raw)["qe_report_signature"]),
         "signature.qe_report",
     ),
-    "qe_auth_data": (lambda raw: _flip(raw, _offsets(raw)["qe_auth_data"]), "qe_report.binding"),
-    "attestation_key": (lambda raw: _flip(raw, _offsets(raw)["attestation_key"]), "qe_report.binding"),
-    "pck_certificate": (lambda raw: _flip_certificate(raw, 0), "chain.pck"),
-    "pck_ca_certificate": (lambda raw: _flip_certificate(raw, 1), "chain.pck"),
-    "root_certificate": (lambda raw: _flip_certificate(raw, 2), "chain.pck"),
+    "qe_auth_data": (lambda raw: flip(raw, _offsets(raw)["qe_auth_data"]), "qe_report.binding"),
+    "attestation_key": (lambda raw: flip(raw, _offsets(raw)["attestation_key"]), "qe_report.binding"),
+    "pck_certificate": (lambda raw: flip_certificate(raw, 0), "chain.pck"),
+    "pck_ca_certificate": (lambda raw: flip_certificate(raw, 1), "chain.pck"),
+    "root_certificate": (lambda raw: flip_certificate(raw, 2), "chain.pck"),
 }
 
 
 def _flip_text(text: bytes, key: bytes) -> bytes:
-    return _flip(text, text.index(key) + len(key))
+    return flip(text, text.index(key) + len(key))
 
 
 def _flip_signature(der: bytes) -> bytes:
-    return _flip(der, len(der) - 3)  # a DER CRL ends with its signature
+    return flip(der, len(der) - 3)  # a DER CRL ends with its signature
 
 
 #: collateral item -> (how to change it, the check that must fail)
@@ -109,11 +78,11 @@ COLLATERAL_TAMPER: dict[str, tuple[Callable[[CollateralSet], CollateralSet], str
         "collateral.tcb_info.signature",
     ),
     "tcb_info_signature": (
-        lambda s: dataclasses.replace(s, tcb_info_signature=_flip(s.tcb_info_signature, 40)),
+        lambda s: dataclasses.replace(s, tcb_info_signature=flip(s.tcb_info_signature, 40)),
         "collateral.tcb_info.signature",
     ),
     "tcb_info_issuer_chain": (
-        lambda s: dataclasses.replace(s, tcb_info_issuer_chain=_flip_certificate(s.tcb_info_issuer_chain, 0)),
+        lambda s: dataclasses.replace(s, tcb_info_issuer_chain=flip_certificate(s.tcb_info_issuer_chain, 0)),
         "collateral.tcb_info.chain",
     ),
     "qe_identity": (
@@ -121,18 +90,18 @@ COLLATERAL_TAMPER: dict[str, tuple[Callable[[CollateralSet], CollateralSet], str
         "collateral.qe_identity.signature",
     ),
     "qe_identity_signature": (
-        lambda s: dataclasses.replace(s, qe_identity_signature=_flip(s.qe_identity_signature, 40)),
+        lambda s: dataclasses.replace(s, qe_identity_signature=flip(s.qe_identity_signature, 40)),
         "collateral.qe_identity.signature",
     ),
     "qe_identity_issuer_chain": (
         lambda s: dataclasses.replace(
-            s, qe_identity_issuer_chain=_flip_certificate(s.qe_identity_issuer_chain, 0)
+            s, qe_identity_issuer_chain=flip_certificate(s.qe_identity_issuer_chain, 0)
         ),
         "collateral.qe_identity.chain",
     ),
     "pck_crl": (lambda s: dataclasses.replace(s, pck_crl=_flip_signature(s.pck_crl)), "collateral.pck_crl"),
     "pck_crl_issuer_chain": (
-        lambda s: dataclasses.replace(s, pck_crl_issuer_chain=_flip_certificate(s.pck_crl_issuer_chain, 0)),
+        lambda s: dataclasses.replace(s, pck_crl_issuer_chain=flip_certificate(s.pck_crl_issuer_chain, 0)),
         "collateral.pck_crl",
     ),
     "root_ca_crl": (

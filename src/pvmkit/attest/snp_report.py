@@ -295,7 +295,7 @@ def tcb_layout_for(
     """
     if version >= 3 and cpuid_fam_id:
         return "turin" if cpuid_fam_id >= 0x1A else "milan"
-    if not mask_chip_key and any(chip_id[:8]) and not any(chip_id[8:]):
+    if not mask_chip_key and chip_id[:8].count(0) != 8 and chip_id[8:].count(0) == len(chip_id) - 8:
         return "turin"
     return "milan"
 

@@ -43,6 +43,7 @@ serial number of 0, which ``cryptography`` warns about; that warning is silenced
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -335,6 +336,22 @@ def verify_chain(
 # the report signature
 
 
+_ZERO_RESERVED = bytes(REPORT_SIZE - SIGNATURE_RESERVED_OFFSET)
+_ZERO_HIGH = bytes(SIGNATURE_COMPONENT_SIZE - P384_SIZE)
+
+
+@functools.lru_cache(maxsize=1)
+def _p384_tools() -> tuple[Any, Any, Any]:
+    """(encode_dss_signature, the ECDSA/SHA-384 algorithm, InvalidSignature): imported on first use
+    and made once, since a verifier checks a signature per report."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    return encode_dss_signature, ec.ECDSA(hashes.SHA384()), InvalidSignature
+
+
 def check_report_signature(report: bytes, public_key: ec.EllipticCurvePublicKey) -> None:
     """Verify the signature of raw report bytes with a VCEK/VLEK public key.
 
@@ -344,11 +361,7 @@ def check_report_signature(report: bytes, public_key: ec.EllipticCurvePublicKey)
     (ECDSA P-384/SHA-384 over 0x000–0x29F fails). Cheap checks come first, so rejecting a bad
     report usually costs no ECDSA operation.
     """
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
+    encode_dss_signature, algorithm, invalid_signature = _p384_tools()
     if len(report) != REPORT_SIZE:
         cls = TruncatedError if len(report) < REPORT_SIZE else FormatError
         raise cls(
@@ -364,7 +377,7 @@ def check_report_signature(report: bytes, public_key: ec.EllipticCurvePublicKey)
             expected=SIGNATURE_ALGO_ECDSA_P384_SHA384,
             actual=algo,
         )
-    if any(report[SIGNATURE_RESERVED_OFFSET:]):
+    if report[SIGNATURE_RESERVED_OFFSET:] != _ZERO_RESERVED:  # (compared in C: checked per report)
         first = next(i for i in range(SIGNATURE_RESERVED_OFFSET, REPORT_SIZE) if report[i])
         raise SignatureError(
             f"report signature area has non-zero reserved bytes (first at {first:#x}); they are not "
@@ -377,7 +390,7 @@ def check_report_signature(report: bytes, public_key: ec.EllipticCurvePublicKey)
     for i, name in enumerate(("r", "s")):
         start = SIGNATURE_OFFSET + i * SIGNATURE_COMPONENT_SIZE
         comp = report[start : start + SIGNATURE_COMPONENT_SIZE]
-        if any(comp[P384_SIZE:]):
+        if comp[P384_SIZE:] != _ZERO_HIGH:
             raise SignatureError(
                 f"report signature {name.upper()} does not fit P-384 (non-zero high bytes)",
                 field=f"signature.{name}",
@@ -387,8 +400,8 @@ def check_report_signature(report: bytes, public_key: ec.EllipticCurvePublicKey)
     if r == 0 or s == 0:
         raise SignatureError("report signature is zero (unsigned report?)", field="signature")
     try:
-        public_key.verify(encode_dss_signature(r, s), report[:SIGNED_SIZE], ec.ECDSA(hashes.SHA384()))
-    except InvalidSignature:
+        public_key.verify(encode_dss_signature(r, s), report[:SIGNED_SIZE], algorithm)
+    except invalid_signature:
         raise SignatureError(
             "report signature does not verify with the certificate's key", field="signature"
         ) from None
@@ -521,9 +534,13 @@ def _plain(value: object) -> object:
     return value if isinstance(value, (bytes, str, int, list, tuple, dict, frozenset, set)) else None
 
 
+#: AMD's ARKs as trust anchors (SHA-256 -> name); read-only.
+_AMD_ANCHORS = {sha: f"AMD ARK-{product}" for product, sha in AMD_ARK_SHA256.items()}
+
+
 def _trust_anchors(trusted_ark_sha256: str | Iterable[str] | None) -> dict[str, str]:
     if trusted_ark_sha256 is None:
-        return {sha: f"AMD ARK-{product}" for product, sha in AMD_ARK_SHA256.items()}
+        return _AMD_ANCHORS
     given = [trusted_ark_sha256] if isinstance(trusted_ark_sha256, str) else list(trusted_ark_sha256)
     return {pin.strip().lower().replace(":", ""): "pinned" for pin in given}
 
@@ -590,7 +607,7 @@ def _check_against_certificate(run: _Run, e: _Endorsement, kind: str, report: Sn
     hwid = e.extensions.get(_HWID_OID)
     if hwid is None or kind != "vcek":
         run.checks.not_performed("vcek.chip_id", f"the {kind.upper()} has no hwID extension")
-    elif report.mask_chip_key or not any(report.chip_id):
+    elif report.mask_chip_key or report.chip_id.count(0) == len(report.chip_id):
         run.checks.not_performed("vcek.chip_id", "CHIP_ID is masked (MASK_CHIP_KEY) or all zero")
     else:
         # A shorter hwID (Turin-style 8-byte chip ids) must equal CHIP_ID's prefix, the rest being zero.
