@@ -334,6 +334,7 @@ class VmState:
     enc_regions: list[tuple[int, int]] = field(default_factory=list)
     caps: dict[int, tuple[int, ...]] = field(default_factory=dict)
     irqchip: str | None = None  # "kernel" (KVM_CREATE_IRQCHIP) or "split"
+    apic_bus_cycle_ns: int = 1  # APIC_BUS_CYCLE_NS_DEFAULT
     created_vcpus: int = 0
     # SEV
     sev: str | None = None  # "sev", "sev-es", "snp" once initialised
@@ -583,6 +584,8 @@ class FakeKernel(OsBoundary):
             return c["KVM_MEMORY_ATTRIBUTE_PRIVATE"] if vm is None or vm.has_private_mem else 0
         if cap == c["KVM_CAP_GUEST_MEMFD_FLAGS"]:
             return self._gmem_flags(vm)
+        if cap == c["KVM_CAP_X86_APIC_BUS_CYCLES_NS"]:  # the VM's value, APIC_BUS_CYCLE_NS_DEFAULT (1)
+            return vm.apic_bus_cycle_ns if vm is not None else 1
         return 0
 
     @staticmethod
@@ -694,6 +697,14 @@ class FakeKernel(OsBoundary):
             if vm.created_vcpus:
                 raise self.refuse("irqchip.split-vcpus")
             vm.irqchip = "split"
+        if cap == CONST["KVM_CAP_X86_APIC_BUS_CYCLES_NS"]:
+            if not args[0] or args[0] * 0xFFFFFFFF * 128 >= 1 << 64:
+                raise self.refuse("apic-bus.range", f"{args[0]}")
+            if vm.irqchip is None:
+                raise self.refuse("apic-bus.irqchip")
+            if vm.created_vcpus:
+                raise self.refuse("apic-bus.vcpus")
+            vm.apic_bus_cycle_ns = args[0]
         vm.caps[cap] = tuple(args)
         return 0
 

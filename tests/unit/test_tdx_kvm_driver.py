@@ -81,11 +81,14 @@ def test_sequence_and_mrtd(fake, image):  # type: ignore[no-untyped-def]
         "KVM_GET_VCPU_MMAP_SIZE",
         "KVM_CREATE_VM",
         "KVM_ENABLE_CAP",  # split irqchip
+        "KVM_CHECK_EXTENSION",  # KVM_CAP_X86_APIC_BUS_CYCLES_NS
+        "KVM_ENABLE_CAP",  # APIC bus cycle 40 ns (QEMU tdx.c tdx_pre_create_vcpu: 25 MHz crystal)
         "KVM_ENABLE_CAP",  # exit hypercall
         "KVM_TDX_CAPABILITIES",
         "KVM_GET_SUPPORTED_CPUID",
         "KVM_TDX_INIT_VM",
         *vcpu,
+        "KVM_TDX_GET_CPUID",  # vCPU 0 only
         *vcpu,
         *[x for _ in SECTIONS for x in (*region, "KVM_TDX_INIT_MEM_REGION")],
         "KVM_TDX_FINALIZE_VM",
@@ -97,7 +100,9 @@ def test_sequence_and_mrtd(fake, image):  # type: ignore[no-untyped-def]
         KVM_CAP_SPLIT_IRQCHIP,
         (24).to_bytes(8, "little"),
     )
-    hc = fake.named("KVM_ENABLE_CAP")[1].decoded()  # KVM_CAP_EXIT_HYPERCALL 201, 1 << KVM_HC_MAP_GPA_RANGE
+    bus = fake.named("KVM_ENABLE_CAP")[1].decoded()  # KVM_CAP_X86_APIC_BUS_CYCLES_NS 237 (linux/kvm.h)
+    assert (bus["cap"], bus["args"][:8]) == (237, (40).to_bytes(8, "little"))
+    hc = fake.named("KVM_ENABLE_CAP")[2].decoded()  # KVM_CAP_EXIT_HYPERCALL 201, 1 << KVM_HC_MAP_GPA_RANGE
     assert (hc["cap"], hc["args"][:8]) == (201, (1 << 12).to_bytes(8, "little"))
     for c in fake.calls:
         if c.sub:
@@ -269,3 +274,16 @@ def test_fake_kernel_tdx_rules(fake):  # type: ignore[no-untyped-def]
 def test_driver_refuses_other_vendors(fake):  # type: ignore[no-untyped-def]
     with pytest.raises(FeatureError), TdxKvmDriver() as driver:
         Launcher(driver).init(Init(Vendor.SNP, policy=0x30000))
+
+
+def test_td_cpuid_between_init_and_finalize(fake, image):  # type: ignore[no-untyped-def]
+    """KVM_TDX_GET_CPUID after vCPU 0's INIT_VCPU lands in the result (the fake TDX module answers the
+    leaves INIT_VM configured); after FINALIZE the kernel refuses it (tdx_vcpu_ioctl: EINVAL)."""
+    with TdxKvmDriver() as driver:
+        result = Launcher(driver).run(build_tdvf_plan(image, vcpus=2))
+        key = lambda e: (e.function, e.index)  # noqa: E731
+        assert sorted(result.td_cpuid, key=key) == sorted(result.cpuid, key=key) != []
+        assert [c.vcpu_id for c in fake.named("KVM_TDX_GET_CPUID")] == [0]
+        with pytest.raises(KvmError) as exc:
+            driver.get_td_cpuid(result.vcpus[1])
+        assert exc.value.errno == errno.EINVAL and fake.fired[-1] == "tdx.vcpu.td-state"

@@ -4,6 +4,7 @@ launch sequence for a :class:`~pvmkit.plan.LaunchPlan` (the plan the MRTD measur
 Sequence (spec tdx.md §3.3, §7 fact 5)::
 
     INIT      KVM_CREATE_VM(5); KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP, 24);
+              [KVM_ENABLE_CAP(KVM_CAP_X86_APIC_BUS_CYCLES_NS, 40): the 25 MHz crystal of a TD]
               KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL, 1 << KVM_HC_MAP_GPA_RANGE)
               KVM_TDX_CAPABILITIES (cpuid.nent grown on -E2BIG)
               KVM_GET_SUPPORTED_CPUID (/dev/kvm)
@@ -11,6 +12,7 @@ Sequence (spec tdx.md §3.3, §7 fact 5)::
                               configurable leaves of CAPABILITIES filled from the supported CPUID, with
                               0x80000008 EAX[23:16] = GPAW); -EAGAIN retried
     AddVcpu   KVM_CREATE_VCPU → KVM_SET_CPUID2 (x2APIC set) → KVM_TDX_INIT_VCPU(data = rcx)
+              [vCPU 0: KVM_TDX_GET_CPUID, the TD's CPUID for the result]
     AddMemory [new region: KVM_CREATE_GUEST_MEMFD, KVM_SET_USER_MEMORY_REGION2,
                KVM_SET_MEMORY_ATTRIBUTES(PRIVATE)]; copy the bytes into the shared view;
               KVM_TDX_INIT_MEM_REGION on vCPU 0's fd, flags = MEASURE for NORMAL pages
@@ -40,6 +42,7 @@ from pvmkit.errors import (
     LayoutError,
 )
 from pvmkit.kvm import Kvm, Vcpu, Vm
+from pvmkit.kvm.vcpu import cpuid2
 from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, Finalize, Init, PageKind, PageOrder, TdxParams, Vendor
 from pvmkit.uapi import kvm as _kvm
 from pvmkit.uapi import tdx as _tdx
@@ -49,6 +52,11 @@ __all__ = ["CpuidEntry", "TdxCapabilities", "TdxKvmDriver", "TdxLaunchResult", "
 
 #: IOAPIC pins for the split irqchip (QEMU's value; TDX allows at most 24).
 SPLIT_IRQCHIP_PINS = 24
+#: Nanoseconds per APIC bus cycle for a TD: the TDX module virtualises CPUID 0x15 with a 25 MHz core
+#: crystal clock, so KVM's APIC timer must tick at 40 ns, not KVM's default 1 ns (QEMU
+#: ``target/i386/kvm/tdx.c`` ``tdx_pre_create_vcpu`` sets the same; Linux ``x86.c``
+#: ``kvm_vm_ioctl_enable_cap`` takes it before any vCPU, with an irqchip).
+TDX_APIC_BUS_CYCLES_NS = 40
 _X2APIC = 1 << 21  # CPUID.1:ECX
 _GPAW_LEAF = 0x80000008
 
@@ -102,6 +110,8 @@ class TdxLaunchResult:
     xfam: int
     capabilities: TdxCapabilities
     cpuid: tuple[CpuidEntry, ...] = field(repr=False)  #: what KVM_TDX_INIT_VM was given
+    #: the TD's CPUID as the TDX module reports it (``KVM_TDX_GET_CPUID`` after vCPU 0's INIT_VCPU)
+    td_cpuid: tuple[CpuidEntry, ...] = field(default=(), repr=False)
 
 
 def td_cpuid(caps: TdxCapabilities, supported: list[CpuidEntry], gpaw: int = 48) -> list[CpuidEntry]:
@@ -159,6 +169,7 @@ class TdxKvmDriver(VmOwner):
         self._caps: TdxCapabilities | None = None
         self._cpuid: list[CpuidEntry] = []
         self._vcpu_cpuid: list[CpuidEntry] = []
+        self._td_cpuid: tuple[CpuidEntry, ...] = ()
         self._memory_added = False
 
     # -- lifetime ----------------------------------------------------------------------------------
@@ -202,6 +213,8 @@ class TdxKvmDriver(VmOwner):
         kvm = self._open_kvm()
         self._vm = vm = kvm.create_vm(_kvm.KVM_X86_TDX_VM)
         vm.enable_cap(_kvm.KVM_CAP_SPLIT_IRQCHIP, SPLIT_IRQCHIP_PINS)
+        if vm.check_extension(_kvm.KVM_CAP_X86_APIC_BUS_CYCLES_NS):  # Linux >= 6.11
+            vm.enable_cap(_kvm.KVM_CAP_X86_APIC_BUS_CYCLES_NS, TDX_APIC_BUS_CYCLES_NS)
         vm.enable_cap(_kvm.KVM_CAP_EXIT_HYPERCALL, 1 << _kvm.KVM_HC_MAP_GPA_RANGE)  # MapGPA (§3.3 step 1)
         caps = self._caps = self._capabilities(vm)
         if op.policy & ~caps.supported_attrs:
@@ -263,6 +276,29 @@ class TdxKvmDriver(VmOwner):
         self._vcpus.append(vcpu)
         vcpu.set_cpuid2(e.to_kvm() for e in self._vcpu_cpuid)
         self._retry(vcpu, _tdx.KVM_TDX_INIT_VCPU, op.rcx, 0, ())
+        if len(self._vcpus) == 1:
+            self._td_cpuid = self.get_td_cpuid(vcpu)
+
+    def get_td_cpuid(self, vcpu: Vcpu) -> tuple[CpuidEntry, ...]:
+        """``KVM_TDX_GET_CPUID`` on ``vcpu``: the TD's CPUID as the TDX module virtualises it (between
+        INIT_VM and FINALIZE_VM; the kernel refuses it afterwards). ``nent`` starts at
+        KVM_MAX_CPUID_ENTRIES (256) and follows the count the kernel writes back with -E2BIG (Linux
+        ``tdx.c`` ``tdx_vcpu_get_cpuid``; QEMU's ``tdx_fetch_cpuid`` does the same)."""
+        n = 256
+        for _ in range(4):
+            buf = cpuid2([_kvm.kvm_cpuid_entry2()] * n)
+            try:
+                vcpu.memory_encrypt_op(
+                    self._cmd(_tdx.KVM_TDX_GET_CPUID, ctypes.addressof(buf)), name="KVM_TDX_GET_CPUID"
+                )
+            except KvmError as exc:
+                if isinstance(exc, FirmwareError) or exc.errno != _errno.E2BIG or int(buf.nent) <= n:
+                    raise
+                n = min(int(buf.nent), self.max_cpuid_entries)
+                continue
+            count = min(int(buf.nent), n)
+            return tuple(CpuidEntry.of(buf.entries[i]) for i in range(count))
+        raise KvmError("KVM_TDX_GET_CPUID", _errno.E2BIG, "the entry count kept growing")
 
     # -- memory ------------------------------------------------------------------------------------
     def _new_region(self, gpa: int, size: int) -> MemoryRegion:
@@ -324,6 +360,7 @@ class TdxKvmDriver(VmOwner):
             xfam=params.xfam,
             capabilities=self._caps,
             cpuid=tuple(self._cpuid),
+            td_cpuid=self._td_cpuid,
         )
 
 
