@@ -378,3 +378,19 @@ def test_sev_snp_measure_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*argv, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc == {"schema": "pvmkit.sev-snp-measure/1", "mode": "snp", "digest": digest}
+
+
+@pytest.mark.parametrize(
+    ("option", "size"), [("--ovmf-hash", 48), ("--kernel-sha256", 32)], ids=["ovmf-hash", "kernel-sha256"]
+)
+def test_digest_options_read_hex_and_base64_alike(
+    option: str, size: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """issue 9: every --measurement-like option takes hex or base64; both give the same prediction."""
+    value = bytes(range(size))
+    base = [*SNP[:4], str(fixture_path(AMD_FW)), "--vcpu-type", "EPYC-v4"]
+    outs = []
+    for text in (value.hex(), base64.b64encode(value).decode()):
+        assert main([*base, option, text]) == 0, text
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] and len(outs[0].strip()) == 96

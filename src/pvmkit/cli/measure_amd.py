@@ -19,8 +19,8 @@ from pvmkit.cli._common import (
     UsageError,
     atomic_write,
     map_file,
+    parse_digest,
     parse_features,
-    parse_hex,
     parse_int,
     read_file,
 )
@@ -139,7 +139,7 @@ def launch_from_args(args: argparse.Namespace, p: Any, *, policy_arg: bool = Tru
     features = 0
     if args.vmsa_features is not None:
         features = parse_features(args.vmsa_features)
-    seed = parse_hex(args.ovmf_hash, 48, "--ovmf-hash") if args.ovmf_hash is not None else None
+    seed = parse_digest(args.ovmf_hash, 48, "--ovmf-hash") if args.ovmf_hash is not None else None
     policy = None
     if policy_arg and args.policy is not None:
         policy = parse_int(args.policy, "--policy", 0, (1 << (64 if vendor.snp_like else 32)) - 1)
@@ -236,8 +236,8 @@ def _kernel_hashes(args: argparse.Namespace, kernel_sha256: str | None, initrd_s
     hashes = hash_kernel_inputs(kernel, initrd, args.cmdline)
     return SevHashes(
         cmdline=hashes.cmdline,
-        initrd=parse_hex(initrd_sha256, 32, "--initrd-sha256") if initrd_sha256 else hashes.initrd,
-        kernel=parse_hex(kernel_sha256, 32, "--kernel-sha256") if kernel_sha256 else hashes.kernel,
+        initrd=parse_digest(initrd_sha256, 32, "--initrd-sha256") if initrd_sha256 else hashes.initrd,
+        kernel=parse_digest(kernel_sha256, 32, "--kernel-sha256") if kernel_sha256 else hashes.kernel,
     )
 
 
@@ -304,7 +304,7 @@ def _sha256(path: str | None) -> str | None:
 def _given_or_file(args: argparse.Namespace, name: str) -> str | None:
     """--NAME-sha256 as given (lowercase), else the SHA-256 of --NAME's file, else None."""
     given = getattr(args, f"{name}_sha256", None)
-    return parse_hex(given, 32, f"--{name}-sha256").hex() if given else _sha256(getattr(args, name))
+    return parse_digest(given, 32, f"--{name}-sha256").hex() if given else _sha256(getattr(args, name))
 
 
 def _inputs(args: argparse.Namespace, launch: Any) -> dict[str, object]:

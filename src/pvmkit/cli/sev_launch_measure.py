@@ -86,7 +86,7 @@ def _launch_digest(args: Any, p: Parser) -> bytes:
     if args.launch_digest is not None:
         if args.firmware is not None:
             p.error("give --launch-digest or the measure inputs (--firmware ...), not both")
-        return parse_hex(args.launch_digest, 32, "--launch-digest")
+        return parse_digest(args.launch_digest, 32, "--launch-digest")
     if args.firmware is None:
         p.error("give --launch-digest or --firmware (and the other measure inputs)")
     from pvmkit.cli.measure_amd import launch_from_args

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import os
 
-from pvmkit.cli._common import MAX_EVIDENCE, U64_MAX, UsageError, parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._common import (
+    MAX_EVIDENCE,
+    U64_MAX,
+    UsageError,
+    parse_digest,
+    parse_hex,
+    parse_int,
+    print_json,
+    read_file,
+)
 from pvmkit.cli._verify_common import (
     ExpectedSets,
     combine_expected,
@@ -277,7 +286,7 @@ def _accepted(values: list[str] | None, size: int, option: str) -> bytes | froze
     """A repeatable ``--NAME HEX``: one value, or the set of acceptable values."""
     if not values:
         return None
-    parsed = [parse_hex(v, size, option) for v in values]
+    parsed = [parse_digest(v, size, option) for v in values]
     return parsed[0] if len(parsed) == 1 else frozenset(parsed)
 
 
@@ -438,7 +447,7 @@ def _overrides(args: Any, parser: Parser, sets: ExpectedSets) -> dict[str, Any]:
 
 def _certificates(args: Any, report: bytes) -> tuple[bytes, bytes, str, list[str]]:
     """(VCEK or VLEK, ASK+ARK, kind, pinned ARK SHA-256s) from --vcek/--vlek/--certs/--key/--kds-cache."""
-    pins = [parse_hex(pin, 32, "--ark-sha256").hex() for pin in args.ark_sha256 or ()]
+    pins = [parse_digest(pin, 32, "--ark-sha256").hex() for pin in args.ark_sha256 or ()]
     if args.kds_cache:
         from pvmkit.attest.snp_kds import read_chain_store, read_vcek_store
 

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 import os
 
-from pvmkit.cli._common import MAX_EVIDENCE, U64_MAX, parse_hex, parse_int, print_json, read_file
+from pvmkit.cli._common import (
+    MAX_EVIDENCE,
+    U64_MAX,
+    parse_digest,
+    parse_int,
+    print_json,
+    read_file,
+)
 from pvmkit.cli._verify_common import (
     TDX_HEX_FIELDS,
     ExpectedSets,
@@ -181,7 +188,7 @@ def run(args: Any, parser: Parser) -> int:
         name: combine_expected(
             sets,
             name,
-            parse_hex(getattr(args, name), 48, option_name(name)) if getattr(args, name) else None,
+            parse_digest(getattr(args, name), 48, option_name(name)) if getattr(args, name) else None,
             parser,
         )
         for name in TDX_HEX_FIELDS
@@ -201,7 +208,7 @@ def run(args: Any, parser: Parser) -> int:
         at=parse_time(args.at) if args.at else None,
         expected=expected,
         trusted_root_sha256=(
-            parse_hex(args.root_sha256, 32, "--root-sha256").hex()
+            parse_digest(args.root_sha256, 32, "--root-sha256").hex()
             if args.root_sha256
             else INTEL_SGX_ROOT_CA_SHA256
         ),
