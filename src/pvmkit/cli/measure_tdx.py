@@ -293,7 +293,7 @@ def _inputs(
 
 
 def _digest(text: str | None, option: str) -> bytes | None:
-    return parse_hex(text, 48, option) if text else None
+    return parse_digest(text, 48, option) if text else None
 
 
 def rtmr_shapes_from_args(
