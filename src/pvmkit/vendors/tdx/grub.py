@@ -1,0 +1,354 @@
+"""What GRUB measures into a TD's RTMR2, and a follower for the grub.cfg files pvmkit can model.
+
+GRUB's measurements (grub-core/commands/tpm.c, the TPM/CC verifier; grub-core/script/execute.c;
+grub-core/normal/main.c), logged as ``EV_IPL`` events in CC MR 3 (PCR 8 and 9 both map to RTMR2,
+edk2 ``TdTcg2Dxe`` ``MapPcrToMrIndex``):
+
+* every command line GRUB executes: event data ``"grub_cmd: " + text + NUL``, digest SHA-384 of
+  *text*, which is the command's words after quote removal and variable expansion joined by single
+  spaces (an empty quoted word stays an empty word); a ``menuentry``/``submenu`` block is one word,
+  its source text from ``{`` to ``}`` unexpanded;
+* the kernel command line the ``linux`` command builds: ``"kernel_cmdline: " + text + NUL``, the
+  kernel path and its arguments joined by spaces;
+* every file GRUB reads through its verifiers (configuration files, the module lists, kernel,
+  initrd): event data the file name + NUL, digest SHA-384 of the whole file.
+
+Order (confirmed event by event on the real shim+GRUB TD log, tests/vectors/README.md): a
+``configfile`` command, then the file, then its commands; ``set prefix=P`` makes normal mode read
+``P/x86_64-efi/{command,fs,crypto,terminal}.lst``; ``linux`` logs the command, the kernel file, then
+the kernel command line; ``initrd`` the command, then each file. After the configuration ends GRUB
+boots the default menu entry (``set default=N``, else the first): ``setparams TITLE``, then the body.
+
+:func:`follow_grub_cfg` follows straight-line configurations: ``set``, ``insmod``, ``export``,
+``echo``, ``terminal_input``/``terminal_output``, ``search`` by filesystem UUID, ``configfile``,
+``menuentry``, ``linux``, ``initrd``, ``boot``. Anything else (``if``, ``for``, functions,
+``submenu`` entries booted by default, ``load_env``, …) is refused with the line and the reason:
+pvmkit never predicts a value for a configuration it does not follow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from pvmkit.errors import InputError
+from pvmkit.vendors.tdx.eventlog_plan import EV_IPL, DigestSource, PlannedEvent
+
+__all__ = [
+    "GrubFiles",
+    "GrubFollow",
+    "command_event",
+    "file_event",
+    "follow_grub_cfg",
+    "kernel_cmdline_event",
+]
+
+_MR = 3  # RTMR2
+_PLATFORM = "x86_64-efi"
+_MODULE_LISTS = ("command.lst", "fs.lst", "crypto.lst", "terminal.lst")
+_EVENT_TEXT = DigestSource.EVENT_DATA  # the digest covers text that is in the event data
+_PLAIN = frozenset({"insmod", "export", "echo", "terminal_input", "terminal_output", "unset"})
+
+
+def command_event(text: str) -> PlannedEvent:
+    raw = text.encode()
+    return PlannedEvent.of_digest(
+        _MR,
+        EV_IPL,
+        b"grub_cmd: " + raw + b"\0",
+        hashlib.sha384(raw).digest(),
+        f"grub.cfg command: {text[:60]}",
+        source=_EVENT_TEXT,
+    )
+
+
+def kernel_cmdline_event(text: str) -> PlannedEvent:
+    raw = text.encode()
+    return PlannedEvent.of_digest(
+        _MR,
+        EV_IPL,
+        b"kernel_cmdline: " + raw + b"\0",
+        hashlib.sha384(raw).digest(),
+        "command line (GRUB linux)",
+        source=_EVENT_TEXT,
+    )
+
+
+def file_event(
+    path: str, what: str, contents: bytes | None = None, digest: bytes | None = None
+) -> PlannedEvent:
+    """A file GRUB read: its contents, its SHA-384 digest, or neither (the register is unknown)."""
+    data = path.encode() + b"\0"
+    label = f"{what} {path}"
+    if contents is not None:
+        return PlannedEvent.of_external(_MR, EV_IPL, data, contents, label)
+    if digest is not None:
+        return PlannedEvent.of_digest(_MR, EV_IPL, data, digest, label, "digest given")
+    return PlannedEvent.missing(_MR, EV_IPL, data, label, f"give the contents or the SHA-384 of {path}")
+
+
+@dataclass(frozen=True)
+class GrubFollow:
+    """The events, and the configuration pvmkit stopped at when only its digest was given (the
+    events GRUB logs from there on must then come in their digests-only form)."""
+
+    events: tuple[PlannedEvent, ...]
+    stopped_at: str | None = None
+
+
+@dataclass(frozen=True)
+class GrubFiles:
+    """The files GRUB reads, by the path GRUB prints (``(hd0,gpt1)/boot/grub/grub.cfg``), as contents
+    or SHA-384 digests; ``kernel``/``initrd`` answer for whatever path ``linux``/``initrd`` name."""
+
+    contents: Mapping[str, bytes] = field(default_factory=dict)
+    digests: Mapping[str, bytes] = field(default_factory=dict)
+    kernel: bytes | None = None
+    kernel_digest: bytes | None = None
+    initrd: bytes | None = None
+    initrd_digest: bytes | None = None
+
+    def event(self, path: str, role: str) -> PlannedEvent:
+        if path in self.contents or path in self.digests:
+            return file_event(path, role, self.contents.get(path), self.digests.get(path))
+        if role == "kernel" and (self.kernel is not None or self.kernel_digest is not None):
+            return file_event(path, role, self.kernel, self.kernel_digest)
+        if role == "initrd" and (self.initrd is not None or self.initrd_digest is not None):
+            return file_event(path, role, self.initrd, self.initrd_digest)
+        return file_event(path, role)
+
+
+# -- the follower ---------------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+class _Unsupported(Exception):
+    pass
+
+
+@dataclass
+class _Entry:
+    title: str
+    body: list[tuple[int, str]]
+
+
+@dataclass
+class _State:
+    files: GrubFiles
+    fs_devices: Mapping[str, str]  #: filesystem UUID -> GRUB device ("hd0,gpt1")
+    config_source: Callable[[str], bytes | None]
+    env: dict[str, str] = field(default_factory=dict)
+    entries: list[_Entry] = field(default_factory=list)
+    events: list[PlannedEvent] = field(default_factory=list)
+    booted: bool = False
+    stopped_at: str | None = None
+    depth: int = 0
+
+
+def _words(line: str, env: Mapping[str, str], where: str) -> list[str]:
+    """GRUB's word splitting: quotes removed, ``$var`` expanded outside single quotes."""
+    words: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        while i < n and line[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        word, quoted, expanded_empty = [], False, False
+        while i < n and line[i] not in " \t":
+            c = line[i]
+            if c == "'":
+                j = line.find("'", i + 1)
+                if j < 0:
+                    raise _Unsupported(f"{where}: unterminated single quote")
+                word.append(line[i + 1 : j])
+                quoted, i = True, j + 1
+            elif c == '"':
+                j = line.find('"', i + 1)
+                if j < 0 or "\\" in line[i:j]:
+                    raise _Unsupported(f"{where}: a double-quoted word pvmkit cannot split")
+                word.append(_VAR.sub(lambda m: _lookup(m, env), line[i + 1 : j]))
+                quoted, i = True, j + 1
+            elif c == "\\" or c in ";|&<>`":
+                raise _Unsupported(f"{where}: {c!r} (escapes, lists and redirections) is not modelled")
+            elif c == "$":
+                m = _VAR.match(line, i)
+                if m is None:
+                    raise _Unsupported(f"{where}: a '$' pvmkit cannot expand")
+                value = _lookup(m, env)
+                expanded_empty = expanded_empty or not value
+                word.append(value)
+                i = m.end()
+            else:
+                word.append(c)
+                i += 1
+        text = "".join(word)
+        if not text and not quoted:
+            if expanded_empty:
+                raise _Unsupported(f"{where}: an unquoted variable expands to nothing")
+            continue
+        words.append(text)
+    return words
+
+
+def _lookup(m: re.Match[str], env: Mapping[str, str]) -> str:
+    return env.get(m.group(1) or m.group(2), "")
+
+
+def _search(words: list[str], state: _State, where: str) -> None:
+    if words[0] == "search.fs_uuid" and len(words) >= 3:
+        fs_uuid, var = words[1], words[2]
+    elif words[0] == "search" and "--fs-uuid" in words:
+        sets = [w for w in words[1:] if w.startswith("--set=")]
+        rest = [w for w in words[1:] if not w.startswith("-")]
+        if len(sets) != 1 or not rest:
+            raise _Unsupported(f"{where}: only 'search --fs-uuid --set=VAR UUID' is modelled")
+        fs_uuid, var = rest[0], sets[0][len("--set=") :]
+    else:
+        raise _Unsupported(f"{where}: only searches by filesystem UUID are modelled")
+    device = state.fs_devices.get(fs_uuid.lower())
+    if device is None:
+        raise InputError(f"{where}: no partition of the disk image has the filesystem UUID {fs_uuid}")
+    state.env[var] = device
+
+
+def _execute(words: list[str], state: _State, where: str) -> None:
+    name = words[0]
+    state.events.append(command_event(" ".join(words)))
+    if name == "set":
+        for assignment in words[1:]:
+            key, eq, value = assignment.partition("=")
+            if not eq:
+                raise _Unsupported(f"{where}: 'set' without '=' is not modelled")
+            state.env[key] = value
+            if key == "prefix":  # normal.c read_lists_hook
+                for lst in _MODULE_LISTS:
+                    state.events.append(state.files.event(f"{value}/{_PLATFORM}/{lst}", "GRUB module list"))
+    elif name in ("search", "search.fs_uuid"):
+        _search(words, state, where)
+    elif name == "configfile":
+        if len(words) != 2:
+            raise _Unsupported(f"{where}: configfile takes one file")
+        _configfile(words[1], state, where)
+    elif name == "linux":
+        if len(words) < 2:
+            raise _Unsupported(f"{where}: linux without a kernel")
+        state.events.append(state.files.event(words[1], "kernel"))
+        state.events.append(kernel_cmdline_event(" ".join(words[1:])))
+    elif name == "initrd":
+        for path in words[1:]:
+            state.events.append(state.files.event(path, "initrd"))
+    elif name == "boot":
+        state.booted = True
+    elif name not in _PLAIN:
+        raise _Unsupported(f"{where}: the command {name!r} is not modelled")
+
+
+def _configfile(path: str, state: _State, where: str) -> None:
+    data = state.config_source(path)
+    if data is None:
+        if path in state.files.digests:  # digests-only: measured, not followed
+            state.events.append(state.files.event(path, "GRUB configuration"))
+            state.stopped_at = path
+            state.booted = True
+            return
+        raise InputError(f"{where}: give the contents of {path} (the configuration GRUB reads next)")
+    state.events.append(file_event(path, "GRUB configuration", data))
+    text = _decode(data, path)
+    if state.depth >= 8:
+        raise _Unsupported(f"{where}: configfile nested deeper than 8")
+    state.depth += 1
+    _run(text, path, state)
+    state.depth -= 1
+
+
+_UNSUPPORTED_KEYWORDS = ("if", "for", "while", "until", "function", "case", "submenu", "[", "test", "source")
+
+
+def _run(text: str, name: str, state: _State) -> None:
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines) and not state.booted:
+        where = f"{name} line {i + 1}"
+        line = lines[i].strip()
+        i += 1
+        if not line or line.startswith("#"):
+            continue
+        first = line.split(None, 1)[0]
+        if first in _UNSUPPORTED_KEYWORDS or first.endswith("()") or ("=" in first and first != "set"):
+            raise _Unsupported(f"{where}: {first!r} is not modelled (only straight-line configurations are)")
+        if first == "menuentry":
+            if not line.endswith("{"):
+                raise _Unsupported(f"{where}: a menuentry must open its block with '{{' on its own line")
+            start = i
+            while i < len(lines) and lines[i].strip() != "}":
+                i += 1
+            if i >= len(lines):
+                raise _Unsupported(f"{where}: the menuentry block is not closed")
+            body_lines = lines[start:i]
+            block = "{\n" + "\n".join(body_lines) + "\n}"
+            words = _words(line[:-1], state.env, where)
+            state.events.append(command_event(" ".join([*words, block])))
+            if len(words) < 2:
+                raise _Unsupported(f"{where}: a menuentry without a title")
+            state.entries.append(_Entry(words[1], [(start + k + 1, b) for k, b in enumerate(body_lines)]))
+            i += 1
+            continue
+        _execute(_words(line, state.env, where), state, where)
+
+
+def _boot_default(state: _State, name: str) -> None:
+    if state.booted or not state.entries:
+        return
+    default = state.env.get("default", "0")
+    if not default.isdigit() or int(default) >= len(state.entries):
+        raise _Unsupported(f"{name}: default={default!r} does not name a menu entry by its number")
+    entry = state.entries[int(default)]
+    state.events.append(command_event(f"setparams {entry.title}"))
+    for lineno, raw in entry.body:
+        where = f"{name} menu entry {entry.title!r} line {lineno}"
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        first = line.split(None, 1)[0]
+        if first in _UNSUPPORTED_KEYWORDS or first == "menuentry":
+            raise _Unsupported(f"{where}: {first!r} is not modelled (only straight-line entries are)")
+        _execute(_words(line, state.env, where), state, where)
+
+
+def _decode(data: bytes, path: str) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text; pvmkit follows only text configurations") from None
+
+
+def follow_grub_cfg(
+    data: bytes,
+    path: str,
+    *,
+    files: GrubFiles,
+    fs_devices: Mapping[str, str] | None = None,
+    config_source: Callable[[str], bytes | None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> GrubFollow:
+    """The RTMR2 events GRUB logs while it reads ``data`` (the file ``path``, measured first) and
+    boots its default entry. ``fs_devices`` maps filesystem UUIDs to GRUB devices (from the disk
+    image's GPT); ``config_source`` gives the bytes of files ``configfile`` reads (a file given only
+    by its digest in ``files.digests`` is measured and ends the follow: ``stopped_at``); ``env`` the
+    variables already set (``root``, ``prefix``). InputError names the line pvmkit cannot follow."""
+    devices = {k.lower(): v for k, v in (fs_devices or {}).items()}
+    state = _State(files, devices, config_source or (lambda _p: None))
+    state.env.update(env or {})
+    try:
+        state.depth = 1
+        state.events.append(file_event(path, "GRUB configuration", data))
+        _run(_decode(data, path), path, state)
+        if state.stopped_at is None:
+            _boot_default(state, path)
+    except _Unsupported as exc:
+        raise InputError(f"GRUB configuration pvmkit cannot follow: {exc}") from None
+    return GrubFollow(tuple(state.events), state.stopped_at)

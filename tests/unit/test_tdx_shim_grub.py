@@ -1,0 +1,240 @@
+"""shim + GRUB disk boot of a TD, against the real Ubuntu TD log (evidence-api's ccel_data.bin and
+its quote; provenance: ../shared/fixtures/README.md and tests/vectors/README.md, "TDX shim+GRUB").
+
+Events 17-98 of the log are predicted from the measurement rules (pvmkit.formats.gpt,
+pvmkit.vendors.tdx.shim_grub, pvmkit.vendors.tdx.grub); the inputs that are not in the fixtures (the
+EFI binaries, shim's MoK mirrors, GRUB's files on the root filesystem, the main grub.cfg) are given
+in their digests-only form, each named below. Events 1-16 (RTMR0 of a 2023 TDVF and the ready-to-boot
+events) are taken from the log: they are not this boot path's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import uuid
+import zlib
+from pathlib import Path
+
+import pytest
+
+from pvmkit.errors import FormatError, InputError
+from pvmkit.formats.ccel import TCG_ALG_SHA384, EventLog
+from pvmkit.formats.gpt import SECTOR, read_gpt
+from pvmkit.formats.tdx_quote import Quote
+from pvmkit.vendors.tdx.eventlog_plan import DigestSource, EventLogPlan, PlannedEvent
+from pvmkit.vendors.tdx.grub import (
+    GrubFiles,
+    command_event,
+    file_event,
+    follow_grub_cfg,
+    kernel_cmdline_event,
+)
+from pvmkit.vendors.tdx.replay import replay
+from pvmkit.vendors.tdx.shim_grub import MokState, PeImage, ShimGrubBoot, shim_grub_events
+from support.fixtures import read_fixture
+
+LOG = "tdx-qemu-logs/evidence-api/common/golang/evidence_api/test_data/ccel_data.bin"
+QUOTE = "tdx-qemu-logs/evidence-api/common/golang/evidence_api/test_data/quote.bin"
+ROOT_UUID = "960cb05a-e11f-4dd7-a4f1-bb5727d07e1a"
+# grub-install's ESP configuration for a signed GRUB (search.fs_uuid, prefix, configfile); its
+# SHA-384 is the digest the log gives (hd0,gpt15)/EFI/ubuntu/grub.cfg (event 30)
+ESP_GRUB_CFG = (
+    f"search.fs_uuid {ROOT_UUID} root \nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n"
+).encode()
+# shim 15.7's SBAT level (shim include/sbat_var_defs.h, SBAT_VAR_PREVIOUS)
+SHIM_15_7_SBAT_LEVEL = b"sbat,1,2022052400\ngrub,2\n"
+
+
+@pytest.fixture(scope="module")
+def log() -> EventLog:
+    return EventLog.parse(read_fixture(LOG))
+
+
+def _digest(log: EventLog, number: int) -> bytes:
+    d = log.events[number - 1].digest(TCG_ALG_SHA384)
+    assert d is not None
+    return d
+
+
+def _disk_from_gpt_event(event_data: bytes, path: Path) -> Path:
+    """A sparse disk image holding the GPT the firmware measured: the logged header at LBA 1, the
+    three logged entries at array slots 1, 14 and 15 (GRUB names the ESP gpt15), and an ext4
+    superblock with the root filesystem's UUID in partition 1."""
+    header = event_data[:92]
+    count = struct.unpack_from("<Q", event_data, 92)[0]
+    entries = [event_data[100 + 128 * i : 228 + 128 * i] for i in range(count)]
+    array = bytearray(128 * 128)
+    for slot, entry in zip((0, 13, 14), entries, strict=True):
+        array[slot * 128 : (slot + 1) * 128] = entry
+    root_first = struct.unpack_from("<Q", entries[0], 32)[0]
+    superblock = bytearray(1024)
+    struct.pack_into("<H", superblock, 56, 0xEF53)
+    superblock[104:120] = uuid.UUID(ROOT_UUID).bytes
+    with open(path, "wb") as f:
+        f.seek(SECTOR)
+        f.write(header)
+        f.seek(2 * SECTOR)
+        f.write(array)
+        f.seek(root_first * SECTOR + 1024)
+        f.write(superblock)
+    return path
+
+
+def test_gpt_event_from_the_disk_equals_the_firmware_event(log: EventLog, tmp_path: Path) -> None:
+    logged = log.events[16].event_data
+    disk = read_gpt(_disk_from_gpt_event(logged, tmp_path / "disk.img"))
+    # the header's CRC32 of the entry array holds only with the entries in slots 1, 14, 15
+    assert disk.gpt_event_data() == logged
+    assert [p.number for p in disk.partitions] == [1, 14, 15]
+    assert disk.esp().number == 15
+    assert disk.fs_uuids == {ROOT_UUID: 1}
+
+
+def test_disk_image_without_esp_or_gpt_is_refused(log: EventLog, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.img"
+    empty.write_bytes(bytes(4096))
+    with pytest.raises(InputError, match="no GUID partition table"):
+        read_gpt(empty)
+    disk_path = _disk_from_gpt_event(log.events[16].event_data, tmp_path / "d.img")
+    with open(disk_path, "r+b") as f:
+        f.seek(SECTOR)
+        raw = bytearray(f.read(2 * SECTOR + 128 * 128 - SECTOR))
+        array = 2 * SECTOR - SECTOR
+        raw[array + 14 * 128 : array + 15 * 128] = bytes(128)  # drop the ESP entry
+        struct.pack_into("<I", raw, 88, zlib.crc32(raw[array : array + 128 * 128]))
+        struct.pack_into("<I", raw, 16, 0)
+        struct.pack_into("<I", raw, 16, zlib.crc32(raw[:92]))
+        f.seek(SECTOR)
+        f.write(raw)
+    with pytest.raises(InputError, match="no EFI system partition"):
+        read_gpt(disk_path).esp()
+    with open(disk_path, "r+b") as f:
+        f.seek(SECTOR + 30)
+        f.write(b"\xff")
+    with pytest.raises(FormatError, match="header CRC32"):
+        read_gpt(disk_path)
+
+
+def _predicted(log: EventLog, tmp_path: Path) -> list[PlannedEvent]:
+    disk = read_gpt(_disk_from_gpt_event(log.events[16].event_data, tmp_path / "disk.img"))
+    gpt1 = "(hd0,gpt1)/boot/grub"
+    lists = {
+        f"{gpt1}/x86_64-efi/{n}": _digest(log, 33 + i)
+        for i, n in enumerate(("command.lst", "fs.lst", "crypto.lst", "terminal.lst"))
+    }
+    files = GrubFiles(digests={**lists, f"{gpt1}/grub.cfg": _digest(log, 38)})
+    esp = follow_grub_cfg(
+        ESP_GRUB_CFG,
+        "(hd0,gpt15)/EFI/ubuntu/grub.cfg",
+        files=files,
+        fs_devices={u: f"hd0,gpt{n}" for u, n in disk.fs_uuids.items()},
+    )
+    assert esp.stopped_at == f"{gpt1}/grub.cfg"
+    # the main grub.cfg is not in the fixtures: from here GRUB's events in their digests-only form,
+    # commands by their text (the digest is pvmkit's rule), files by their logged digest
+    rest: list[PlannedEvent] = []
+    for number in range(39, 97):
+        data = log.events[number - 1].event_data.rstrip(b"\0").decode()
+        if data.startswith("grub_cmd: "):
+            rest.append(command_event(data[len("grub_cmd: ") :]))
+        elif data.startswith("kernel_cmdline: "):
+            rest.append(kernel_cmdline_event(data[len("kernel_cmdline: ") :]))
+        else:
+            rest.append(file_event(data, "file", digest=_digest(log, number)))
+    boot = ShimGrubBoot(
+        gpt_event_data=disk.gpt_event_data(),
+        shim=PeImage("shim", "\\EFI\\BOOT\\BOOTX64.EFI", authenticode=_digest(log, 18)),
+        fallback=PeImage("fallback", "\\EFI\\BOOT\\fbx64.efi", authenticode=_digest(log, 23)),
+        vendor_shim_path="\\EFI\\ubuntu\\shimx64.efi",
+        grub=PeImage("GRUB", "\\EFI\\ubuntu\\grubx64.efi", authenticode=_digest(log, 29)),
+        mok=MokState(
+            sbat_level=SHIM_15_7_SBAT_LEVEL,
+            mok_list_digest=_digest(log, 19),
+            mok_list_x_digest=_digest(log, 20),
+        ),
+        grub_events=[*esp.events, *rest],
+    )
+    return shim_grub_events(boot)
+
+
+def test_shim_grub_boot_replays_the_real_log_event_by_event(log: EventLog, tmp_path: Path) -> None:
+    predicted = _predicted(log, tmp_path)
+    logged = log.events[16:]
+    assert len(predicted) == len(logged) == 82
+    for p, e in zip(predicted, logged, strict=True):
+        where = f"event {e.index} ({p.what})"
+        assert (p.mr_index, p.event_type) == (e.mr_index, e.event_type), where
+        assert p.digest == e.digest(TCG_ALG_SHA384), where
+        if p.source is DigestSource.EVENT_DATA or p.what.startswith(("GPT", "shim Mok")):
+            assert p.event_data == e.event_data, where
+    # what the rules alone produced, not a digest copied from the log
+    ruled = [p for p in predicted if p.source is not DigestSource.GIVEN]
+    assert len(ruled) == 65  # 17 given: 4 EFI binaries, 4 MoK mirrors, 9 GRUB files
+    prefix = [
+        PlannedEvent.of_digest(e.mr_index, e.event_type, e.event_data, _digest(log, e.index), "firmware")
+        for e in log.events[:16]
+    ]
+    plan = EventLogPlan.of([*prefix, *predicted])
+    quote = Quote.parse(read_fixture(QUOTE))
+    assert plan.rtmr(0) == quote.rtmrs[0]
+    assert plan.rtmr(1) == quote.rtmrs[1]
+    assert plan.rtmr(2) == replay(log).rtmrs[2]  # the quote was taken after later RTMR2 extends
+
+
+def test_esp_grub_cfg_is_measured_as_grub_install_writes_it(log: EventLog) -> None:
+    assert hashlib.sha384(ESP_GRUB_CFG).digest() == _digest(log, 30)
+
+
+def test_follower_boots_the_default_entry(tmp_path: Path) -> None:
+    kernel, initrd = b"K" * 100, b"I" * 50
+    cfg = (
+        b"set default=1\nset timeout=0\ninsmod ext2\n"
+        b"menuentry 'A' {\n\tlinux /a\n}\n"
+        b'menuentry "B $x" --id b {\n'
+        b"\tlinux\t/vmlinuz  root=/dev/vda1 'console=ttyS0'\n\tinitrd /initrd.img\n}\n"
+    )
+    out = follow_grub_cfg(
+        cfg, "(hd0,gpt2)/boot/grub/grub.cfg", files=GrubFiles(kernel=kernel, initrd=initrd), env={"x": "y"}
+    )
+    texts = [e.event_data for e in out.events]
+    assert texts[0] == b"(hd0,gpt2)/boot/grub/grub.cfg\0"
+    assert out.events[0].digest == hashlib.sha384(cfg).digest()
+    assert (
+        b"grub_cmd: menuentry B y --id b {\n\tlinux\t/vmlinuz  root=/dev/vda1 'console=ttyS0'\n" in texts[5]
+    )
+    assert texts[6:] == [
+        b"grub_cmd: setparams B y\0",
+        b"grub_cmd: linux /vmlinuz root=/dev/vda1 console=ttyS0\0",
+        b"/vmlinuz\0",
+        b"kernel_cmdline: /vmlinuz root=/dev/vda1 console=ttyS0\0",
+        b"grub_cmd: initrd /initrd.img\0",
+        b"/initrd.img\0",
+    ]
+    assert out.events[8].digest == hashlib.sha384(kernel).digest()
+    assert out.events[11].digest == hashlib.sha384(initrd).digest()
+    assert out.events[7].digest == hashlib.sha384(b"linux /vmlinuz root=/dev/vda1 console=ttyS0").digest()
+
+
+@pytest.mark.parametrize(
+    ("cfg", "reason"),
+    [
+        (b"if [ -s $prefix/grubenv ]; then\n  load_env\nfi\n", "'if' is not modelled"),
+        (b"function f {\n}\n", "'function' is not modelled"),
+        (b"load_env\n", "'load_env' is not modelled"),
+        (b"set a=$unset_var\nlinux /k $unset_var\n", "expands to nothing"),
+        (b"submenu 'x' {\n}\n", "'submenu' is not modelled"),
+        (b"search --label root\n", "only searches by filesystem UUID"),
+        (b"configfile /other.cfg\n", "give the contents of /other.cfg"),
+    ],
+)
+def test_follower_refuses_what_it_cannot_follow(cfg: bytes, reason: str) -> None:
+    with pytest.raises(InputError, match=reason):
+        follow_grub_cfg(cfg, "grub.cfg", files=GrubFiles())
+
+
+def test_missing_kernel_leaves_the_register_unknown() -> None:
+    out = follow_grub_cfg(b"linux /vmlinuz ro\n", "grub.cfg", files=GrubFiles())
+    plan = EventLogPlan.of(out.events)
+    assert plan.rtmr(2) is None
+    assert [e.what for e in plan.missing()] == ["kernel /vmlinuz"]
