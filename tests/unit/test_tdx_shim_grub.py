@@ -22,6 +22,7 @@ from pvmkit.errors import FormatError, InputError
 from pvmkit.formats.ccel import TCG_ALG_SHA384, EventLog
 from pvmkit.formats.gpt import SECTOR, read_gpt
 from pvmkit.formats.tdx_quote import Quote
+from pvmkit.vendors.tdx.components import components
 from pvmkit.vendors.tdx.eventlog_plan import DigestSource, EventLogPlan, PlannedEvent
 from pvmkit.vendors.tdx.grub import (
     GrubFiles,
@@ -30,7 +31,7 @@ from pvmkit.vendors.tdx.grub import (
     follow_grub_cfg,
     kernel_cmdline_event,
 )
-from pvmkit.vendors.tdx.replay import replay
+from pvmkit.vendors.tdx.replay import compare, replay
 from pvmkit.vendors.tdx.shim_grub import MokState, PeImage, ShimGrubBoot, shim_grub_events
 from support.fixtures import read_fixture
 
@@ -238,3 +239,56 @@ def test_missing_kernel_leaves_the_register_unknown() -> None:
     plan = EventLogPlan.of(out.events)
     assert plan.rtmr(2) is None
     assert [e.what for e in plan.missing()] == ["kernel /vmlinuz"]
+
+
+@pytest.mark.parametrize(
+    ("number", "component"),
+    [
+        (92, "grub.cfg command 'linux /boot/vmlinuz-6.2.16-v5.2.mvp42-generic root=UUID=9…'"),
+        (29, "EFI application \\EFI\\ubuntu\\grubx64.efi (Authenticode)"),
+        (96, "file read by GRUB /boot/initrd.img-6.2.16-v5.2.mvp42-generic"),
+        (17, "GPT of the boot disk"),
+    ],
+)
+def test_replay_against_the_prediction_names_the_component(
+    log: EventLog, tmp_path: Path, number: int, component: str
+) -> None:
+    """Issue 13 part 3: a prediction that differs in one event names that event's component."""
+    predicted = _predicted(log, tmp_path)
+    k = number - 17
+    wrong = hashlib.sha384(b"another " + (predicted[k].digest or b"")).digest()
+    predicted[k] = PlannedEvent.of_digest(
+        predicted[k].mr_index, predicted[k].event_type, predicted[k].event_data, wrong, "changed"
+    )
+    prefix = [
+        PlannedEvent.of_digest(e.mr_index, e.event_type, e.event_data, _digest(log, e.index), "firmware")
+        for e in log.events[:16]
+    ]
+    reference = EventLog.parse(EventLogPlan.of([*prefix, *predicted]).to_log_bytes())
+    result = compare(log, replay(log).rtmrs, reference=reference)
+    d = result.first_difference
+    assert d is not None and d.event is not None
+    assert d.event.index == number
+    assert d.component == component
+    assert d.message.endswith(f"(component: {component})")
+
+
+def test_components_of_direct_boot_events() -> None:
+    tagged = [struct.pack("<II", 0x8F3B22ED, 27) + b"LOADED_IMAGE::LoadOptions\0\0"[:27]]
+    tagged.append(struct.pack("<II", 0x8F3B22EC, 13) + b"Linux initrd\0")
+    plan = EventLogPlan.of(
+        [
+            PlannedEvent.of_event_data(2, 0x80000003, struct.pack("<QQQQ", 0, 10, 0, 0), "kernel"),
+            *(PlannedEvent.of_event_data(3, 0x6, t, "tag") for t in tagged),
+            *(PlannedEvent.of_event_data(1, 0xA, b"ACPI DATA", "acpi") for _ in range(3)),
+        ]
+    )
+    names = components(EventLog.parse(plan.to_log_bytes()).events)
+    assert names == [
+        "EFI application loaded from memory (the -kernel kernel) (Authenticode)",
+        "kernel command line (LoadOptions)",
+        "initrd",
+        "ACPI table-loader (etc/table-loader)",
+        "ACPI RSDP (etc/acpi/rsdp)",
+        "ACPI tables (etc/acpi/tables)",
+    ]

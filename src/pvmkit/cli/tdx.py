@@ -97,6 +97,7 @@ def _json(
                 "expected": None if d.expected is None else d.expected.hex(),
                 "actual": None if d.actual is None else d.actual.hex(),
                 "candidates": list(d.candidates),
+                "component": d.component or None,
             }
         )
         out["unmeasured_differences"] = list(cmp.unmeasured_differences)

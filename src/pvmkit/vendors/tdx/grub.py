@@ -52,28 +52,21 @@ _EVENT_TEXT = DigestSource.EVENT_DATA  # the digest covers text that is in the e
 _PLAIN = frozenset({"insmod", "export", "echo", "terminal_input", "terminal_output", "unset"})
 
 
-def command_event(text: str) -> PlannedEvent:
+def _text_event(prefix: bytes, text: str, what: str) -> PlannedEvent:
     raw = text.encode()
     return PlannedEvent.of_digest(
-        _MR,
-        EV_IPL,
-        b"grub_cmd: " + raw + b"\0",
-        hashlib.sha384(raw).digest(),
-        f"grub.cfg command: {text[:60]}",
-        source=_EVENT_TEXT,
+        _MR, EV_IPL, prefix + raw + b"\0", hashlib.sha384(raw).digest(), what, source=_EVENT_TEXT
     )
+
+
+def command_event(text: str) -> PlannedEvent:
+    """A command GRUB executed, as GRUB logs it (``text``: the expanded words joined by spaces)."""
+    return _text_event(b"grub_cmd: ", text, f"grub.cfg command: {text[:60]}")
 
 
 def kernel_cmdline_event(text: str) -> PlannedEvent:
-    raw = text.encode()
-    return PlannedEvent.of_digest(
-        _MR,
-        EV_IPL,
-        b"kernel_cmdline: " + raw + b"\0",
-        hashlib.sha384(raw).digest(),
-        "command line (GRUB linux)",
-        source=_EVENT_TEXT,
-    )
+    """The kernel command line GRUB's ``linux`` command built."""
+    return _text_event(b"kernel_cmdline: ", text, "command line (GRUB linux)")
 
 
 def file_event(

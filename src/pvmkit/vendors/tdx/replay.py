@@ -44,6 +44,7 @@ mismatch. With a reference log such differences are reported as notes
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 from collections.abc import Sequence
@@ -51,6 +52,7 @@ from dataclasses import dataclass
 
 from pvmkit.errors import FormatError, InputError, VerificationError
 from pvmkit.formats.ccel import TCG_ALG_SHA384, CcEvent, EventLog, EventType, UefiVariableData
+from pvmkit.vendors.tdx.components import components
 from pvmkit.vendors.tdx.eventlog_plan import extend  # one RTMR extend, shared with prediction
 
 __all__ = [
@@ -261,6 +263,9 @@ class Difference:
     expected: bytes | None = None
     actual: bytes | None = None
     candidates: tuple[int, ...] = ()
+    #: the boot component the event measures ("ACPI tables (etc/acpi/tables)", "grub.cfg command
+    #: 'linux …'", "EFI application \\EFI\\BOOT\\BOOTX64.EFI (Authenticode)"; pvmkit.vendors.tdx.components)
+    component: str = ""
 
     @property
     def field(self) -> str:
@@ -369,6 +374,18 @@ def _single_byte_search(
     return None
 
 
+def _named(diff: Difference, log: EventLog, reference: EventLog | None) -> Difference:
+    """``diff`` with the component its event measures, named from the log (or from the reference
+    when the event is one the log lacks)."""
+    if diff.event is None:
+        return diff
+    for source in (log, reference):
+        if source is not None and diff.event in source.events:
+            name = components(source.events)[source.events.index(diff.event)]
+            return dataclasses.replace(diff, message=f"{diff.message} (component: {name})", component=name)
+    return diff
+
+
 def compare(
     log: EventLog,
     rtmrs: Sequence[bytes],
@@ -398,7 +415,7 @@ def compare(
             candidates.append(ref_diff)
     if candidates:
         first = min(candidates, key=lambda d: d.event.index if d.event is not None else 1 << 62)
-        return Comparison(rep, expected, first, tuple(notes))
+        return Comparison(rep, expected, _named(first, log, reference), tuple(notes))
     for k, want in enumerate(expected):
         got = rep.rtmrs[k]
         if got == want:
@@ -413,7 +430,7 @@ def compare(
                 f"digest from {old:#04x} to {value:#04x} reproduces it (the digest covers external "
                 "data, so only the quote can tell)"
             )
-            diff = Difference("rtmr", msg, r.event, k, want, got, (r.index,))
+            diff = _named(Difference("rtmr", msg, r.event, k, want, got, (r.index,)), log, None)
         else:
             if external:
                 where = (
