@@ -198,3 +198,50 @@ def test_sgx_quote(capsys: pytest.CaptureFixture[str]) -> None:
     assert (value["header"]["qe_svn"], value["header"]["pce_svn"]) == (10, 15)
     assert bytes.fromhex(value["body"]["report_data"]).rstrip(b"\0") == b"Hello, world!"
     assert len(value["signature_data"]["certification_data"]["certificates"]) == 3
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sev-snp-measure-tests/ovmf_AmdSev_suffix.bin",
+        "sev-snp-measure-tests/ovmf_OvmfX64_suffix.bin",
+        "sev-snp-measure-tests/svsm_ovmf.fd",
+    ],
+)
+def test_auto_shows_the_firmware_part_that_parses(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    """sev-snp-measure's test images carry SEV metadata and a TDVF footer entry whose sections run past
+    the image (written for the unified image): ``--type auto`` shows the SEV part and names the TDVF
+    part's failure instead of failing. Oracle: sev-snp-measure's own parser (PyPI peer) for the
+    SEV metadata sections; the TDVF failure is the one ``--type tdvf`` gives on its own."""
+    path = str(fixture_path(name))
+    code, out, err = _run(capsys, path, "--json")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert doc["schema"] == "pvmkit.inspect/1" and doc["type"] == "ovmf"
+    code, _, tdvf_err = _run(capsys, path, "--type", "tdvf")
+    assert code == 1 and tdvf_err == f"pvmkit: error: {doc['unparsed']['tdvf']}\n"
+    peer = pytest.importorskip("sevsnpmeasure.ovmf", reason="sev-snp-measure (oracle) not installed")
+    items = peer.OVMF(path).metadata_items()
+    assert [(s["gpa"], s["size"], s["type"]) for s in doc["value"]["sections"]] == [
+        (i.gpa, i.size, i.section_type_int) for i in items
+    ]
+    code, out, err = _run(capsys, path)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == f"{path}: its tdvf part does not parse: {doc['unparsed']['tdvf']}"
+
+
+def test_auto_fails_when_no_firmware_part_parses() -> None:
+    """Several parts claimed and none parses: the first part's error is the command's."""
+    from pvmkit.cli.inspect import _parse
+    from pvmkit.errors import FormatError
+
+    def refuse(reason: str) -> Inspector:
+        def parse(data: bytes) -> object:
+            raise FormatError(reason)
+
+        return Inspector(reason, reason, lambda data: True, parse)
+
+    with pytest.raises(FormatError, match=r"^first$"):
+        _parse([refuse("first"), refuse("second")], b"")
+    parsed, unparsed = _parse([refuse("first"), Inspector("ok", "ok", bool, len)], b"ab")
+    assert [(i.name, obj) for i, obj in parsed] == [("ok", 2)] and unparsed == {"first": "first"}

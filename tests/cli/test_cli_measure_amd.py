@@ -80,6 +80,16 @@ def test_dump_vmsa_writes_into_the_named_directory(fixture_file, capsys, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vmsas"]  # nothing in the working directory
 
 
+@pytest.mark.parametrize("fmt", [[], ["--output-format", "json"]], ids=["range", "range-json"])
+def test_a_failed_vmsa_write_prints_no_records(fixture_file, capsys, tmp_path: Path, fmt: list[str]) -> None:
+    """The VMSA files are written before the records: a write that fails leaves stdout empty."""
+    (tmp_path / "vmsa0.bin").mkdir()  # the first VMSA file cannot be written
+    argv = snp(fixture_file(DEBIAN), "--vcpus", "1-4", *fmt, "--dump-vmsa", str(tmp_path))
+    code, out, err = run(argv, capsys)
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1 and "vmsa0.bin: a directory" in err
+
+
 def test_sev_launch_measure_compute_and_check(fixture_file, capsys) -> None:
     common = ["--tik", "000102030405060708090a0b0c0d0e0f", "--api-major", "1", "--api-minor", "55",
               "--build", "21"]  # fmt: skip

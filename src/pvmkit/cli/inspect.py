@@ -13,7 +13,7 @@ from __future__ import annotations
 from pvmkit.cli._common import MAX_IMAGE, Parser, print_json, read_file
 from pvmkit.cli.inspectors import cca, ccel, firmware, igvm, snp, tdx
 from pvmkit.cli.inspectors.registry import FIRMWARE_TYPES, INSPECTORS, Inspector, claims, detect, register
-from pvmkit.errors import InputError
+from pvmkit.errors import InputError, PvmkitError
 
 __all__ = ["INSPECTORS", "KNOWN_TYPES", "Inspector", "build_parser", "detect", "main", "register"]
 
@@ -39,9 +39,12 @@ def build_parser() -> Parser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     data = read_file(args.file, "an input to inspect", MAX_IMAGE)
-    parsed = [(i, i.parse(data)) for i in _chosen(args.file, args.type, data)]
+    parsed, unparsed = _parse(_chosen(args.file, args.type, data), data)
     if args.json:
-        print_json(_document(args.file, parsed))
+        document = _document(args.file, parsed)
+        if unparsed:
+            document["unparsed"] = unparsed
+        print_json(document)
         return 0
     for n, (i, obj) in enumerate(parsed):
         if n:
@@ -49,7 +52,30 @@ def main(argv: list[str]) -> int:
         print(f"{args.file}: {i.description} [{i.name}]")
         for line in i.text_of(obj, args.verbose):
             print(line)
+    for name, reason in unparsed.items():
+        print(f"\n{args.file}: its {name} part does not parse: {reason}")
     return 0
+
+
+def _parse(chosen: list[Inspector], data: bytes) -> tuple[list[tuple[Inspector, object]], dict[str, str]]:
+    """Each chosen inspector's parse of ``data``, and why each part that does not parse fails. With
+    one inspector its error is the command's; of several firmware parts (``--type auto``), those that
+    parse are shown and the others named, and only when none parses is the first error the
+    command's (sev-snp-measure's test images carry SEV metadata and an unusable TDVF part)."""
+    if len(chosen) == 1:
+        return [(chosen[0], chosen[0].parse(data))], {}
+    parsed: list[tuple[Inspector, object]] = []
+    unparsed: dict[str, str] = {}
+    first: PvmkitError | None = None
+    for inspector in chosen:
+        try:
+            parsed.append((inspector, inspector.parse(data)))
+        except PvmkitError as e:
+            first = first or e
+            unparsed[inspector.name] = str(e)
+    if not parsed and first is not None:
+        raise first
+    return parsed, unparsed
 
 
 def _chosen(path: str, type_name: str, data: bytes) -> list[Inspector]:

@@ -279,6 +279,9 @@ def main(argv: list[str]) -> int:
         results = measure_vcpu_range(launch, counts, progress=lambda n: progress.step())
     finally:
         progress.close()
+    # the VMSA files first: a write that fails must leave no records on stdout (exit 1, nothing half-done)
+    if args.dump_vmsa is not None:
+        _dump(args.dump_vmsa, launch.with_vcpus(counts[-1]).plan())
     fmt = "hex" if args.output_format == "json" else args.output_format
     head = {"schema": "pvmkit.measure-amd/1", "vendor": launch.vendor.value}
     sys.stdout.write(
@@ -287,8 +290,6 @@ def main(argv: list[str]) -> int:
             for n, digest in results
         )
     )
-    if args.dump_vmsa is not None:
-        _dump(args.dump_vmsa, launch.with_vcpus(counts[-1]).plan())
     return 0
 
 
