@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import json
@@ -245,3 +246,78 @@ def test_auto_fails_when_no_firmware_part_parses() -> None:
         _parse([refuse("first"), refuse("second")], b"")
     parsed, unparsed = _parse([refuse("first"), Inspector("ok", "ok", bool, len)], b"ab")
     assert [(i.name, obj) for i, obj in parsed] == [("ok", 2)] and unparsed == {"first": "first"}
+
+
+# -- CoRIMs ------------------------------------------------------------------------------------------
+CCA_REALM_CORIM = "veraison-corim/profiles/cca/testcases/cca-realm-valid.cbor"
+
+
+def test_corim_is_detected_and_shows_its_reference_values(capsys: pytest.CaptureFixture[str]) -> None:
+    """Expected values: the fixture's YAML source (``src/cca-realm-valid.yaml``, base64 there)."""
+    code, out, err = _run(capsys, str(fixture_path(CCA_REALM_CORIM)), "--json")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert doc["schema"] == "pvmkit.inspect/1" and doc["type"] == "corim"
+    value = doc["value"]
+    assert value["kind"] == "corim" and value["id"] == "cca-realm-valid-corim"
+    assert value["profile"] == "tag:arm.com,2025:cca_realm#1.0.0"
+    rim = base64.b64decode("HRFQuzWp0fGGIKXMJhLlTnDxULj6FGiTnVICaekT0P8=").hex()
+    assert value["reference_values"]["cca.realm.cca-realm-initial-measurement"] == [rim]
+    assert value["reference_values"]["cca.realm.cca-realm-personalization-value"] == [
+        b"The quick brown fox jumps over 13 lazy dogs.".hex()
+    ]
+    (comid,) = value["comids"]
+    assert comid["1"] == {"0": base64.b64decode("Pwavzaycc5R5lwBQVpB3Pw==").hex()}  # tag-identity
+    code, out, err = _run(capsys, str(fixture_path(CCA_REALM_CORIM)))
+    assert code == 0 and err == "" and "profile: tag:arm.com,2025:cca_realm#1.0.0" in out
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "veraison-corim/corim/testcases/signed-good-corim.cbor",
+        "veraison-cocli/cmd/testcases/signed-corim-valid.cbor",
+    ],
+)
+def test_signed_corim_is_not_taken_for_a_platform_token(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """Both are tag-18 COSE_Sign1 like a CCA platform token; the protected header says
+    ``application/rim+cbor`` (draft-ietf-rats-corim) and ES256 (-7, RFC 9053 §2.1: the fixtures'
+    signing keys are P-256)."""
+    code, out, err = _run(capsys, str(fixture_path(name)), "--json")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert doc["type"] == "corim"
+    value = doc["value"]
+    assert value["kind"] == "signed-corim" and value["alg"] == -7 and value["signature_verified"] is False
+    assert value["protected_header"]["3"] == "application/rim+cbor"
+    code, out, _ = _run(
+        capsys, str(fixture_path("tf-m-tools/iat-verifier/tests/data/cca_example_platform_token.cbor"))
+    )
+    assert code == 0 and "[cca-platform-token]" in out.splitlines()[0]
+
+
+def test_corim_without_a_known_profile_and_a_bare_comid(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(
+        capsys, str(fixture_path("veraison-corim/profiles/cca/testcases/no-profile.cbor")), "--json"
+    )
+    value = json.loads(out)["value"]
+    assert (
+        code == 0
+        and value["reference_values"] is None
+        and "names no profile" in value["reference_values_error"]
+    )
+    code, out, _ = _run(
+        capsys, str(fixture_path("veraison-corim/comid/testcases/comid-1.cbor")), "--type", "corim", "--json"
+    )
+    assert code == 0 and json.loads(out)["value"]["kind"] == "comid"
+
+
+def test_a_truncated_corim_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "short.cbor"
+    path.write_bytes(read_fixture(CCA_REALM_CORIM)[:100])
+    code, out, err = _run(capsys, str(path))
+    assert (
+        code == 1 and out == "" and err.count("\n") == 1 and err.startswith("pvmkit: error: CoRIM: not CBOR")
+    )

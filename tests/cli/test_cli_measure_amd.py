@@ -183,7 +183,7 @@ BAD = [
      "reset block"),
     ("APs without reset block, range", ["--vendor", "sev-es", "--ovmf", "{no-reset-block}", "--vcpus", "1-3"],
      1, "reset block"),
-    ("unknown vCPU type", ["--vendor", "snp", "--ovmf", "{debian}", "--vcpu-type", "Skylake"], 1,
+    ("unknown vCPU type", ["--vendor", "snp", "--ovmf", "{debian}", "--vcpu-type", "Skylake"], 2,
      "unknown vCPU type"),
     ("SNP-only feature for sev-es", ["--vendor", "sev-es", "--ovmf", "{debian}", "--vmsa-features", "0x1"], 1,
      "SNP_ACTIVE) are not available to sev-es"),

@@ -151,6 +151,9 @@ def test_kvmtool_kernel_initrd_append(tmp_path: Path, capsys: pytest.CaptureFixt
         (["--append", "a", "--bootargs", "b"], 2, "cannot be used together"),
         (["--mem", "3M"], 1, "multiple of 2 MiB"),
         (["--ipa-bits", "32"], 1, "needs 33 IPA bits, the host offers 32"),
+        # realm parameters out of range are usage errors, as without --vmm-type (docs/cli.md "Exit codes")
+        (["--sve-vl", "100"], 2, "sve_vl 100 is not a multiple of 128"),
+        (["--hash", "sha384"], 2, "sha384 needs RMM 2.0"),
     ],
 )
 def test_kvmtool_bad_options(

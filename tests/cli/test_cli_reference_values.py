@@ -152,7 +152,11 @@ def test_bad_input_leaves_no_output_file(
     code, _, err = run([*base, "--value", "snp_measurement=00"], capsys)
     assert code == 2 and "unknown reference-value name 'snp_measurement'" in one_error_line(err)
     code, _, err = run([*base, "--value", "snp_launch_measurement=00"], capsys)
-    assert code == 1 and "48 bytes" in one_error_line(err)
+    assert code == 2 and "48 bytes" in one_error_line(err)  # a value outside the option's range
+    code, _, err = run([*base, "--value", "cca.realm.cca-realm-personalization-value=" + "00" * 65], capsys)
+    assert code == 2 and "1 to 64 bytes, got 65" in one_error_line(err)
+    code, _, err = run([*base, "--vcpu-type", "EPYC-v4,Skylake"], capsys)
+    assert code == 2 and "unknown vCPU type 'Skylake'" in one_error_line(err)
     code, _, err = run([*base, "--vcpus", "1-512", "--max-combinations", "100"], capsys)
     assert code == 1 and "512 combinations exceed the limit of 100" in one_error_line(err)
     code, _, err = run([*base, "--vmm-type", "xen"], capsys)

@@ -167,6 +167,17 @@ def parse_features(text: str, what: str = "--vmsa-features") -> int:
         raise UsageError(f"{what}: {exc}") from None
 
 
+def parse_vcpu_type(name: str, what: str = "--vcpu-type") -> int:
+    """The signature of a QEMU vCPU model name (:func:`pvmkit.vendors.amd.cpu.vcpu_signature`); a name
+    outside that closed list is a UsageError, as sev-snp-measure's ``choices`` make it."""
+    from pvmkit.vendors.amd.cpu import vcpu_signature
+
+    try:
+        return vcpu_signature(name)
+    except InputError as exc:
+        raise UsageError(f"{what}: {exc}") from None
+
+
 def parse_int(text: str, what: str = "value", lo: int | None = None, hi: int | None = None) -> int:
     """Integer option value in any Python base notation (0x.., 0b.., decimal) within ``lo..hi``
     (inclusive, either end optional); UsageError otherwise."""

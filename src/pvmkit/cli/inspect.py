@@ -4,21 +4,21 @@ Parses the options, finds the structure's :class:`~pvmkit.cli.inspectors.registr
 registry its modules fill in (:mod:`pvmkit.cli.inspectors`; ``--type auto`` asks each detector in
 order), and renders it as text or JSON. Types: ``quote`` (TDX quote v4/v5), ``sgx-quote`` (SGX
 quote v3), ``ccel-table``,
-``ccel-log``, ``igvm``, ``cca-token``, ``cca-platform-token``, ``snp-report``, ``tdreport``,
+``ccel-log``, ``igvm``, ``cca-token``, ``corim``, ``cca-platform-token``, ``snp-report``, ``tdreport``,
 ``ovmf``, ``tdvf``.
 """
 
 from __future__ import annotations
 
 from pvmkit.cli._common import MAX_IMAGE, Parser, print_json, read_file
-from pvmkit.cli.inspectors import cca, ccel, firmware, igvm, snp, tdx
+from pvmkit.cli.inspectors import cca, ccel, corim, firmware, igvm, snp, tdx
 from pvmkit.cli.inspectors.registry import FIRMWARE_TYPES, INSPECTORS, Inspector, claims, detect, register
 from pvmkit.errors import InputError, PvmkitError
 
 __all__ = ["INSPECTORS", "KNOWN_TYPES", "Inspector", "build_parser", "detect", "main", "register"]
 
 #: the modules whose inspectors ``inspect`` offers (each registers its own at import)
-INSPECTOR_MODULES = (cca, ccel, firmware, igvm, snp, tdx)
+INSPECTOR_MODULES = (cca, ccel, corim, firmware, igvm, snp, tdx)
 KNOWN_TYPES = tuple(INSPECTORS)
 
 

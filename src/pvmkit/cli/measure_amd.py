@@ -22,6 +22,7 @@ from pvmkit.cli._common import (
     parse_digest,
     parse_features,
     parse_int,
+    parse_vcpu_type,
     read_file,
 )
 from pvmkit.cli._options import (
@@ -100,9 +101,7 @@ def _vcpu_sig(args: argparse.Namespace, p: Any, needed: bool) -> int:
     if sum(chosen) > 1:
         p.error("give only one of --vcpu-type, --vcpu-sig, --vcpu-family/--vcpu-model/--vcpu-stepping")
     if args.vcpu_type is not None:
-        from pvmkit.vendors.amd.cpu import vcpu_signature
-
-        return vcpu_signature(args.vcpu_type)
+        return parse_vcpu_type(args.vcpu_type)
     if args.vcpu_sig is not None:
         return parse_int(args.vcpu_sig, "--vcpu-sig", 0, 0xFFFFFFFF)
     if any(x is not None for x in fms):

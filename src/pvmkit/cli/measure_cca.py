@@ -302,11 +302,20 @@ def _vmm_plan(args: argparse.Namespace, parser: Parser) -> tuple[LaunchPlan, Vmm
     used += ["--pc"] * (args.pc != "0") + ["--ripas-first"] * args.ripas_first
     if used:
         parser.error(f"{', '.join(used)} cannot be used with --vmm-type (the VMM decides the layout)")
-    from pvmkit.vendors.cca.vmm_layout import plan_of
-
     vcpus = parse_int(args.vcpus, "--vcpus", 1, 512)
     layout = _vmm_layout(args, parser, vcpus)
-    plan = plan_of(
+    plan = _layout_plan(args, layout, vcpus)
+    try:  # realm parameters out of their range (--sve-vl, --hash): usage errors, as without --vmm-type
+        plan.init.validate()
+    except FeatureError as exc:
+        raise UsageError(str(exc)) from None
+    return plan, layout
+
+
+def _layout_plan(args: argparse.Namespace, layout: VmmLayout, vcpus: int) -> LaunchPlan:
+    from pvmkit.vendors.cca.vmm_layout import plan_of
+
+    return plan_of(
         layout,
         num_bps=parse_int(args.num_bps, "--num-bps", 2, 64),
         num_wps=parse_int(args.num_wps, "--num-wps", 2, 64),
@@ -318,7 +327,6 @@ def _vmm_plan(args: argparse.Namespace, parser: Parser) -> tuple[LaunchPlan, Vmm
         rmm=args.rmm,
         host_ipa_bits=parse_int(args.ipa_bits, "--ipa-bits", 32, 52) if args.ipa_bits is not None else None,
     )
-    return plan, layout
 
 
 def main(argv: list[str]) -> int:

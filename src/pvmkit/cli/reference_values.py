@@ -16,7 +16,16 @@ import itertools
 import sys
 from typing import TYPE_CHECKING, Any
 
-from pvmkit.cli._common import MAX_IMAGE, MAX_PAYLOAD, Parser, UsageError, atomic_write, map_file, parse_int
+from pvmkit.cli._common import (
+    MAX_IMAGE,
+    MAX_PAYLOAD,
+    Parser,
+    UsageError,
+    atomic_write,
+    map_file,
+    parse_int,
+    parse_vcpu_type,
+)
 from pvmkit.errors import InputError
 
 if TYPE_CHECKING:
@@ -217,7 +226,6 @@ def _amd(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
     from pvmkit.cli.measure_amd import launch_from_args, parse_vcpus
     from pvmkit.plan import Vmm
     from pvmkit.refvalues.amd import AmdShape, amd_values
-    from pvmkit.vendors.amd.cpu import vcpu_signature
 
     mp = _as_ours(measure_parser())
     firmwares = _given(sets, ("--firmware", "ovmf"), ("--ovmf-description", "ovmf_description"))
@@ -227,7 +235,7 @@ def _amd(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
             "without firmware: pvmkit measure --vendor sw --output-format json, then --expect)"
         )
     counts = sorted({n for item in sets.get("vcpus", ["1"]) for n in parse_vcpus(item)})
-    types = [(name, vcpu_signature(name)) for name in _unique(sets.get("vcpu_type", []))]
+    types = [(name, parse_vcpu_type(name)) for name in _unique(sets.get("vcpu_type", []))]
     vmms = []
     for name in _unique(sets.get("vmm_type", ["qemu"])):
         try:
@@ -443,8 +451,13 @@ def _literal(item: str) -> tuple[str, Value]:
     text = text.strip()
     if spec.kind == BYTES:
         from pvmkit.cli._common import parse_hex
+        from pvmkit.refvalues.model import check_value
 
-        return spec.name, parse_hex(text, what=f"--value {spec.name}")
+        value = parse_hex(text, what=f"--value {spec.name}")
+        try:  # a value of the wrong length is out of the option's range: a usage error
+            return spec.name, check_value(spec, value)
+        except InputError as exc:
+            raise UsageError(f"--value: {exc}") from None
     if spec.kind == BOOL:
         if text.lower() not in ("true", "false"):
             raise UsageError(f"--value {spec.name} takes true or false, got {text!r}")
