@@ -279,6 +279,8 @@ def test_real_gce_quote_against_signed_and_unsigned_corims(
     assert code == 0 and "expect         rtmr1 is one of 1 value of rtmr_1" in out
     code, _, err = run([*verify, str(tmp_path / "s.cbor")], capsys)
     assert code == 1 and "give the signer's public key (--corim-key FILE)" in one_error_line(err)
+    code, _, err = run([*verify[:-1], "--corim-key", str(tmp_path / "pub.pem")], capsys)  # verifies nothing
+    assert code == 2 and "give --expect FILE" in one_error_line(err)
     late = ["verify", "--quote", quote, "--at", "2026-08-01T00:00:00Z", "--expect", str(tmp_path / "s.cbor")]
     code, _, err = run([*late, "--corim-key", str(tmp_path / "pub.pem")], capsys)
     assert code == 3 and "outside the CoRIM's signature-validity" in one_error_line(err)

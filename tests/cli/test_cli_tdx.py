@@ -114,7 +114,23 @@ def test_reference_log(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     assert code == 0
     assert "note: event 2 (MR 1 = RTMR0, EV_EFI_PLATFORM_FIRMWARE_BLOB2)" in out
     code, _, err = _run(capsys, "--ccel-data", data, "--reference", ref)
-    assert code == 1 and "--reference needs --quote" in err
+    assert code == 2 and "--reference needs --quote" in err  # a usage error, before any file is read
+
+
+def test_malformed_inputs_name_their_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Several files are read: the one-line error says which one is malformed."""
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"root:x:0:0:root:/root:/bin/bash\n" * 40)
+    data, quote = str(fixture_path(DATA)), str(fixture_path(QUOTE))
+    for argv in (
+        ["--ccel-data", data, "--quote", str(bad)],
+        ["--ccel-data", data, "--quote", quote, "--reference", str(bad)],
+        ["--ccel-data", data, "--tdreport", str(bad)],
+        ["--ccel-data", data, "--ccel-table", str(bad)],
+    ):
+        code, out, err = _run(capsys, *argv)
+        assert (code, out) == (1, "") and err.count("\n") == 1
+        assert err.startswith(f"pvmkit: error: {bad}: "), err
 
 
 def test_tdreport_evidence(capsys: pytest.CaptureFixture[str]) -> None:
@@ -142,8 +158,8 @@ def test_unknown_quote_version_one_line(capsys: pytest.CaptureFixture[str], tmp_
     code, out, err = _run(capsys, "--ccel-data", str(fixture_path(DATA)), "--quote", str(path))
     assert code == 1 and out == ""
     assert (
-        err
-        == "pvmkit: error: unsupported TDX quote version 7 (pvmkit reads versions 4 and 5) (at offset 0x0)\n"
+        err == f"pvmkit: error: {path}: unsupported TDX quote version 7 (pvmkit reads versions 4 and 5) "
+        "(at offset 0x0)\n"
     )
 
 

@@ -116,8 +116,13 @@ def test_malformed_input_is_refused(doc: object, message: str) -> None:
 
 
 def test_unknown_name_and_multi_valued_equality_name() -> None:
-    with pytest.raises(InputError, match="unknown reference-value name 'mrtd'"):
+    with pytest.raises(InputError, match=r"^f: unknown reference-value name 'mrtd'"):  # names the file
         read_reference_values(json.dumps({"mrtd": ["aa" * 48]}).encode(), "f")
+    with pytest.raises(FormatError, match="neither JSON, JSON lines nor CBOR"):
+        read_reference_values(b"root:x:0:0:root:/root:/bin/bash\n", "f")  # text, not JSON
+    for empty in (b"", b"\n", b"  \n\n"):
+        with pytest.raises(FormatError, match=r"^f: empty$"):
+            read_reference_values(empty, "f")
     rvs = RefValueSet()
     rvs.add("snp_guest_abi_major", 1, {})
     rvs.add("snp_guest_abi_major", 2, {})

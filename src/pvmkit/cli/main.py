@@ -45,9 +45,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "every acceptable launch value of a fleet, in Trustee, CoRIM or pvmkit JSON",
     ),
     "launch": ("pvmkit.cli.launch", "run a launch plan on KVM (software-protected or hardware)"),
-    "verify": ("pvmkit.cli.verify", "verify an SEV-SNP report or a TDX quote and its certificates"),
+    "verify": ("pvmkit.cli.verify", "verify an SEV-SNP report, a TDX/SGX quote or an Arm CCA token"),
     "tdx": ("pvmkit.cli.tdx", "TDX tools: replay a CC event log against a quote"),
-    "inspect": ("pvmkit.cli.inspect", "pretty-print firmware, IGVM files, reports, quotes, event logs"),
+    "inspect": (
+        "pvmkit.cli.inspect",
+        "pretty-print firmware, IGVM files, reports, quotes, event logs, CCA tokens, CoRIMs",
+    ),
 }
 
 USAGE = "usage: pvmkit [-h] [--version] COMMAND [ARGS...]"

@@ -10,14 +10,17 @@ register) at the first difference. See :mod:`pvmkit.vendors.tdx.replay` for the 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pvmkit.cli._common import MAX_EVIDENCE, Parser, print_json, read_file
 from pvmkit.cli.inspectors.ccel import decoded_summary
-from pvmkit.errors import FormatError, InputError, VerificationError
+from pvmkit.errors import FormatError, VerificationError
 from pvmkit.formats.ccel import CcelTable, CcType, EventLog
 from pvmkit.formats.tdx_quote import Quote, TdReport
 from pvmkit.vendors.tdx.replay import Comparison, EventResult, Replay, compare, replay
+
+_T = TypeVar("_T")
 
 __all__ = ["main"]
 
@@ -166,11 +169,16 @@ def build_replay_parser() -> Parser:
 
 
 def _replay(argv: list[str]) -> int:
-    args = build_replay_parser().parse_args(argv)
+    parser = build_replay_parser()
+    args = parser.parse_args(argv)
+    if args.reference and not (args.quote or args.tdreport):
+        parser.error("--reference needs --quote or --tdreport")
     table, log = _read_log(args)
-    reference = EventLog.parse(read_file(args.reference, "an event log")) if args.reference else None
-    if reference is not None and not (args.quote or args.tdreport):
-        raise InputError("--reference needs --quote or --tdreport")
+    reference = (
+        _parsed(args.reference, EventLog.parse, read_file(args.reference, "an event log"))
+        if args.reference
+        else None
+    )
     rtmrs, source, label = _evidence(args)
     if rtmrs is None:
         rep = replay(log)
@@ -198,16 +206,14 @@ def _read_log(args: Any) -> tuple[CcelTable | None, EventLog]:
     """The CCEL table (checked: a TDX table whose LAML holds the log) and the event log."""
     table: CcelTable | None = None
     if args.ccel_table:
-        table = CcelTable.parse(read_file(args.ccel_table, "an ACPI table", MAX_EVIDENCE))
+        table = _parsed(
+            args.ccel_table, CcelTable.parse, read_file(args.ccel_table, "an ACPI table", MAX_EVIDENCE)
+        )
         if table.cc_type != CcType.TDX:
             raise FormatError(
                 f"{args.ccel_table}: CCEL CC type is {table.cc_type_name}, not TDX", what="CCEL.CcType"
             )
-    data = read_file(args.ccel_data, "an event log")
-    try:
-        log = EventLog.parse(data)
-    except FormatError as exc:
-        raise type(exc)(f"{args.ccel_data}: {exc}", what=exc.what) from None
+    log = _parsed(args.ccel_data, EventLog.parse, read_file(args.ccel_data, "an event log"))
     if table is not None and table.laml and log.end_offset > table.laml:
         raise FormatError(
             f"the event log uses {log.end_offset} bytes, more than the CCEL table's LAML {table.laml}",
@@ -216,14 +222,22 @@ def _read_log(args: Any) -> tuple[CcelTable | None, EventLog]:
     return table, log
 
 
+def _parsed(path: str, parse: Callable[[bytes], _T], data: bytes) -> _T:
+    """``parse(data)``, its FormatError naming ``path`` (several files are read: say which failed)."""
+    try:
+        return parse(data)
+    except FormatError as exc:
+        raise type(exc)(f"{path}: {exc}", what=exc.what) from None
+
+
 def _evidence(args: Any) -> tuple[tuple[bytes, ...] | None, dict[str, Any] | None, str | None]:
     """(RTMRs, JSON source, text label) of the quote or TDREPORT to compare with, or Nones."""
     if args.quote:
-        q = Quote.parse(read_file(args.quote, "a quote", MAX_EVIDENCE))
+        q = _parsed(args.quote, Quote.parse, read_file(args.quote, "a quote", MAX_EVIDENCE))
         source = {"kind": "quote", "file": args.quote, "version": q.version, "signature_checked": False}
         return q.rtmrs, source, f"the quote (v{q.version})"
     if args.tdreport:
-        r = TdReport.parse(read_file(args.tdreport, "a TDREPORT", MAX_EVIDENCE))
+        r = _parsed(args.tdreport, TdReport.parse, read_file(args.tdreport, "a TDREPORT", MAX_EVIDENCE))
         return (
             r.rtmrs,
             {"kind": "tdreport", "file": args.tdreport, "signature_checked": False},

@@ -60,7 +60,8 @@ def _parser() -> Parser:
         action="append",
         default=[],
         help="acceptable values: a 'pvmkit reference-values' file (Trustee message or provenance, "
-        "pvmkit JSON) or a prediction printed by 'pvmkit measure ... --output-format json' (or --json); "
+        "pvmkit JSON, a CoRIM: unsigned, or signed with --corim-key) or a prediction printed by "
+        "'pvmkit measure ... --output-format json' (or --json); "
         "the value in the evidence must be one of them; repeatable (the files add up)",
     )
     p.add_argument(
@@ -88,5 +89,7 @@ def main(argv: list[str]) -> int:
     ]
     if stray:
         parser.error(f"{', '.join(stray)} cannot be used with {option_name(chosen.EVIDENCE)}")
+    if args.corim_key is not None and not args.expect:  # it would verify nothing
+        parser.error("--corim-key is the key of a signed CoRIM given to --expect: give --expect FILE")
     code: int = chosen.run(args, parser)
     return code

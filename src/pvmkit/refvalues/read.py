@@ -44,9 +44,20 @@ def _is_cbor(data: bytes) -> bool:
     return bool(data) and head not in (b"{", b"[")
 
 
+def _looks_like_text(data: bytes) -> bool:
+    """Printable text with line breaks at the start: a CoRIM (tag 500-502 or 18, a map) starts with
+    a CBOR head byte (0xd2, 0xd9, 0xa0-0xbf), never with a printable character and a newline soon."""
+    head = data[:256]
+    return b"\n" in head and all(b in b"\t\r\n" or 0x20 <= b < 0x7F for b in head)
+
+
 def read_reference_values(data: bytes, source: str, corim: CorimOptions | None = None) -> RefValueSet:
     """The reference values in ``data`` (any supported format, detected from its content)."""
+    if not data.strip():
+        raise FormatError(f"{source}: empty", what=source)
     if _is_cbor(data):
+        if _looks_like_text(data):  # neither JSON nor a CoRIM: say so, not what the CBOR decoder saw
+            raise FormatError(f"{source}: neither JSON, JSON lines nor CBOR (a text file)", what=source)
         return _corim(data, source, corim)
     text = data.decode("utf-8", "replace")
     try:

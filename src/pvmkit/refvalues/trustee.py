@@ -91,7 +91,10 @@ def parse_provenance(doc: object, source: str = "provenance") -> RefValueSet:
         raise FormatError(f"{source}: a Trustee provenance is a non-empty JSON object", what=source)
     rvs = RefValueSet()
     for name, raw in doc.items():
-        spec = spec_of(name)
+        try:
+            spec = spec_of(name)
+        except InputError as e:  # name the file: several --expect files may be given
+            raise InputError(f"{source}: {e}") from None
         where = f"{source} {name}"
         if spec.encoding in (HEX_LIST, INT_LIST, B64_LIST):
             if not isinstance(raw, list) or not raw:
