@@ -335,6 +335,8 @@ class VmState:
     caps: dict[int, tuple[int, ...]] = field(default_factory=dict)
     irqchip: str | None = None  # "kernel" (KVM_CREATE_IRQCHIP) or "split"
     apic_bus_cycle_ns: int = 1  # APIC_BUS_CYCLE_NS_DEFAULT
+    default_tsc_khz: int = 0  # the host's at creation; KVM_SET_TSC_KHZ on the VM fd
+    desired_tsc_khz: int = 0  # what SNP_LAUNCH_START gave the firmware (SecureTSC)
     created_vcpus: int = 0
     # SEV
     sev: str | None = None  # "sev", "sev-es", "snp" once initialised
@@ -394,7 +396,11 @@ class FakeKernel(OsBoundary):
         tdx_cpuid: list[dict[str, int]] | None = None,
         supported_cpuid: list[dict[str, int]] | None = None,
         tdx_ept_5level: bool = True,
+        tsc_khz: int = 2_400_000,  #: the host's TSC frequency (a new VM's default_tsc_khz)
+        max_guest_tsc_khz: int | None = 0xFFFFFFFF,  #: with TSC scaling (None: no scaling)
     ) -> None:
+        self.tsc_khz = tsc_khz
+        self.max_guest_tsc_khz = max_guest_tsc_khz
         self.vm_types = vm_types
         self.vmsa_features = vmsa_features
         self.snp_policy_bits = snp_policy_bits
@@ -620,7 +626,7 @@ class FakeKernel(OsBoundary):
             vm_type = arg or 0
             if not self.vm_types >> vm_type & 1:
                 raise self.refuse("vm.type-supported", f"type {vm_type}")
-            vm = VmState(fd=-1, type=vm_type)
+            vm = VmState(fd=-1, type=vm_type, default_tsc_khz=self.tsc_khz)
             vm.fd = self._new_fd("vm", vm)
             self.vms.append(vm)
             return vm.fd
@@ -676,6 +682,16 @@ class FakeKernel(OsBoundary):
             return 0
         if name == "KVM_CREATE_VCPU":
             return self._create_vcpu(vm, arg or 0)
+        if name == "KVM_SET_TSC_KHZ":
+            khz = (arg or 0) & 0xFFFFFFFF
+            if self.max_guest_tsc_khz is not None and khz >= self.max_guest_tsc_khz:
+                raise self.refuse("vm-tsc.max", f"{khz}")
+            if vm.created_vcpus:
+                raise self.refuse("vm-tsc.vcpus")
+            vm.default_tsc_khz = khz or self.tsc_khz
+            return 0
+        if name == "KVM_GET_TSC_KHZ":
+            return vm.default_tsc_khz
         if name in ("KVM_HAS_DEVICE_ATTR", "KVM_GET_DEVICE_ATTR"):
             raise self.refuse("sys.device-attr", "no VM-scoped attributes in the model")
         if name == "KVM_MEMORY_ENCRYPT_OP":
@@ -974,6 +990,9 @@ class FakeKernel(OsBoundary):
             raise self.refuse("snp.start.policy-bits", f"{policy:#x} outside {bits:#x}")
         if not policy >> 17 & 1:
             raise self.refuse("snp.start.policy-mbo", f"{policy:#x}")
+        if vm.vmsa_features & SVM_SEV_FEAT_SECURE_TSC:
+            vm.desired_tsc_khz = vm.default_tsc_khz
+            self.applies("snp.start.secure-tsc")
         fd = get("kvm_sev_cmd", cmd, "sev_fd")
         if self.kinds.get(fd) != "sev":
             raise self.refuse("snp.start.sev-fd", f"fd {fd}")

@@ -551,3 +551,46 @@ def test_platform_status_on_the_drivers_sev_fd(fake, firmware):  # type: ignore[
         result.measurement, fake.tik, bytes.fromhex(DEBIAN_SHA256), policy=1,
         api_major=status.api_major, api_minor=status.api_minor, build=status.build,
     )  # fmt: skip
+
+
+# -- SecureTSC: desired_tsc_khz comes from the VM's TSC frequency (Linux sev.c snp_launch_start) -------
+def _secure_tsc_plan() -> LaunchPlan:
+    from pvmkit.features import SevFeature
+    from pvmkit.plan import AddVcpu
+    from pvmkit.vendors.amd.vmsa import reset_vmsa
+
+    init = Init(Vendor.SNP, policy=0x30000, vmsa_features=int(SevFeature.SECURE_TSC))
+    memory = AddMemory(0, 0x1000, PageKind.NORMAL, data=bytes(0x1000))
+    return LaunchPlan.of([init, memory, AddVcpu(0, reset_vmsa(sev_features=init.sev_features)), Finalize()])
+
+
+@pytest.mark.parametrize(("tsc_khz", "desired"), [(1_800_000, 1_800_000), (None, 2_400_000)])
+def test_snp_secure_tsc_desired_frequency(tsc_khz, desired):  # type: ignore[no-untyped-def]
+    """With SecureTSC the firmware's desired_tsc_khz is the VM's TSC frequency: the driver's
+    ``tsc_khz`` (KVM_SET_TSC_KHZ on the VM fd, before any vCPU) or the host's (2.4 GHz on the fake)."""
+    fake = FakeKernel(vmsa_features=0x220)  # DebugSwap | SecureTSC
+    with installed(fake), AmdKvmDriver(tsc_khz=tsc_khz) as driver:
+        Launcher(driver).run(_secure_tsc_plan())
+        assert fake.vms[0].desired_tsc_khz == desired
+        assert len(fake.named("KVM_SET_TSC_KHZ")) == (tsc_khz is not None)
+        with pytest.raises(KvmError) as exc:  # once a vCPU exists the VM's frequency is fixed
+            driver.vm.set_tsc_khz(1_000_000)
+        assert exc.value.errno == errno.EINVAL and fake.fired[-1] == "vm-tsc.vcpus"
+
+
+def test_secure_tsc_needs_snp_and_a_frequency() -> None:
+    fake = FakeKernel(vmsa_features=0x220)
+    with installed(fake), Kvm.open() as kvm:  # SecureTSC on an SEV-ES VM: INIT2 refuses it
+        import ctypes
+
+        from pvmkit.kvm import DeviceFd
+        from pvmkit.uapi import sev as s
+
+        with DeviceFd.open("/dev/sev") as sev:
+            vm = kvm.create_vm(3)
+            init = s.kvm_sev_init(vmsa_features=0x200)
+            cmd = s.kvm_sev_cmd(id=s.KVM_SEV_INIT2, data=ctypes.addressof(init), sev_fd=sev.fileno())
+            assert vm.memory_encrypt_op_raw(cmd)[:2] == (-1, errno.EINVAL)
+    assert fake.fired == ["sev.init.vmsa-features"]
+    with pytest.raises(FeatureError, match="tsc_khz"):
+        AmdKvmDriver(tsc_khz=0)

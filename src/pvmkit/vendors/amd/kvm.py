@@ -5,6 +5,7 @@ Sequence (spec amd.md §5.4–§5.7, canonical lifecycle in §5.7; §10 fact 5):
 
     SEV / SEV-ES                                     SNP
     KVM_CREATE_VM(0 legacy | 2 | 3)                  KVM_CREATE_VM(4)
+    [tsc_khz: KVM_SET_TSC_KHZ on the VM fd]          [tsc_khz: KVM_SET_TSC_KHZ on the VM fd (SecureTSC)]
                                                      KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL, MAP_GPA_RANGE)
     KVM_SEV_INIT / KVM_SEV_ES_INIT | KVM_SEV_INIT2   KVM_SEV_INIT2
     KVM_SEV_LAUNCH_START(policy) → handle            KVM_SEV_SNP_LAUNCH_START(policy)
@@ -133,11 +134,18 @@ class AmdKvmDriver(VmOwner):
         sev_path: str = DEFAULT_SEV_PATH,
         ram_size: int = 0,
         max_retries: int = 1000,
+        tsc_khz: int | None = None,
     ) -> None:
         if ram_size < 0 or ram_size % PAGE_SIZE:
             raise LayoutError(f"ram_size {ram_size:#x} is not a multiple of 4 KiB")
+        if tsc_khz is not None and not 0 < tsc_khz < 1 << 32:
+            raise FeatureError(f"tsc_khz {tsc_khz} is not a frequency in kHz (1 .. 2**32-1)")
         super().__init__(kvm)
         self.sev_path = sev_path
+        #: the guest's TSC frequency: ``KVM_SET_TSC_KHZ`` on the VM fd before any vCPU; with SecureTSC
+        #: (SNP) the kernel passes it to the firmware as SNP_LAUNCH_START's ``desired_tsc_khz``
+        #: (Linux ``sev.c`` ``snp_launch_start``). None: the host's frequency, the kernel's default.
+        self.tsc_khz = tsc_khz
         self.ram_size = ram_size
         self.max_retries = max_retries
         self._sev: DeviceFd | None = None
@@ -249,6 +257,8 @@ class AmdKvmDriver(VmOwner):
         kvm = self._open_kvm()
         self._check_host(kvm, op, features, vm_type)
         self._vm = kvm.create_vm(vm_type)
+        if self.tsc_khz is not None:
+            self._vm.set_tsc_khz(self.tsc_khz)
         if op.vendor is Vendor.SNP:
             # guest page-state changes (MapGPA) exit to userspace, which flips the attributes (§5.7)
             self._vm.enable_cap(_kvm.KVM_CAP_EXIT_HYPERCALL, 1 << _kvm.KVM_HC_MAP_GPA_RANGE)
