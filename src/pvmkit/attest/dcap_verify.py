@@ -165,6 +165,7 @@ def clear_caches() -> None:
 
     for cached in (
         tdx_quote._parse_qe_cert_data,
+        _root_pin,
         _status_check,
         intel_tcb._evaluate,
         intel_tcb.ordered_levels,
@@ -506,6 +507,19 @@ def _status_check(status: str, advisory_ids: tuple[str, ...], accept: frozenset[
     )
 
 
+_ACCEPTABLE = frozenset(ACCEPTABLE_STATUSES)
+
+
+@functools.lru_cache(maxsize=16)
+def _root_pin(text: str) -> str:
+    """A root pin as lowercase hex without colons (InputError unless 64 hex digits); cached, as a
+    verifier passes the same pin with every quote."""
+    pin = text.strip().lower().replace(":", "")
+    if len(pin) != 64 or not set(pin) <= _HEX_DIGITS:
+        raise InputError(f"trusted root SHA-256 must be 64 hex digits, got {text!r}")
+    return pin
+
+
 def appraise_quote(
     quote: bytes | bytearray | memoryview,
     *,
@@ -525,11 +539,9 @@ def appraise_quote(
     input that does not parse (the quote, a certificate or CRL in it or in the collateral, the TCB
     Info or QE Identity JSON), InputError for a bad pin or status name; every other problem is a
     failed check."""
-    pin = trusted_root_sha256.strip().lower().replace(":", "")
-    if len(pin) != 64 or not set(pin) <= _HEX_DIGITS:
-        raise InputError(f"trusted root SHA-256 must be 64 hex digits, got {trusted_root_sha256!r}")
+    pin = _root_pin(trusted_root_sha256)
     accept = frozenset(accept_status)
-    unknown = sorted(accept - set(ACCEPTABLE_STATUSES))
+    unknown = sorted(accept - _ACCEPTABLE)
     if unknown:
         raise InputError(
             f"cannot accept TCB status {', '.join(unknown)}; acceptable: {', '.join(ACCEPTABLE_STATUSES)}"

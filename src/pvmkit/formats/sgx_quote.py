@@ -135,13 +135,15 @@ class SgxQuote:
 def parse_dcap_quote(data: bytes | bytearray | memoryview) -> Quote | SgxQuote:
     """An SGX v3 quote (:class:`SgxQuote`) or a TDX v4/v5 quote (:class:`Quote`), by the header."""
     raw = bytes(data)
-    header = QuoteHeader.parse(raw, 0)
-    if header.version == SGX_QUOTE_VERSION:
+    if len(raw) < _HEADER:
+        QuoteHeader.parse(raw, 0)  # raises TruncatedError naming the header
+    version, _att_key_type, tee_type = struct.unpack_from("<HHI", raw, 0)  # the header's first fields
+    if version == SGX_QUOTE_VERSION:
         return SgxQuote.parse(raw)
-    if header.version in (4, 5) and header.tee_type == TDX_TEE_TYPE:
+    if version in (4, 5) and tee_type == TDX_TEE_TYPE:
         return Quote.parse(raw)
     raise UnsupportedVersionError(
-        f"unsupported DCAP quote: version {header.version}, TEE type {header.tee_type:#x} "
+        f"unsupported DCAP quote: version {version}, TEE type {tee_type:#x} "
         "(pvmkit reads SGX version 3 and TDX versions 4 and 5)",
         what="Quote.version",
         offset=0,
