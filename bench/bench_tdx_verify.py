@@ -24,7 +24,8 @@ v3, each with its collateral at its evaluation time), repeated, in-process on on
   the target is cached >= 2x that scaled baseline.
 
 Rates are quotes per CPU second of this process (one core; see ``bench/_cpu_rate.py`` for why CPU time
-and interleaved rounds on a shared machine). Every ratio printed is between rates of this run.
+and interleaved rounds on a shared machine). Every rate is measured in this run; the one fixed input is
+issue 11's pair of figures, scaled as above.
 
     python bench/bench_tdx_verify.py [--seconds S] [--rounds N]
 """
