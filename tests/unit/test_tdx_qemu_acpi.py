@@ -92,3 +92,20 @@ def test_a_machine_qemu_refuses_is_one_error(tmp_path: object) -> None:
 def test_missing_binary_is_one_error() -> None:
     with pytest.raises(InputError, match="cannot run the QEMU binary"):
         _ = QemuAcpiDumper("/nonexistent/qemu", "/dev/null").version
+
+
+def test_256_vcpus_get_an_x2apic_entry(dumper: QemuAcpiDumper) -> None:
+    """APIC ID 255 needs x2APIC (QEMU apic_common_set_id): the MADT then carries one Processor Local
+    x2APIC structure (ACPI 6.5 §5.2.12.12, type 9, 16 bytes) after 255 Local APIC ones (type 0)."""
+    files = dumper.dump(AcpiShape(vcpus=256, memory_size=2 * GIB, pic=False))
+    tables = files["etc/acpi/tables"]
+    off = 0
+    while tables[off : off + 4] != b"APIC":
+        off += struct.unpack_from("<I", tables, off + 4)[0]
+    length = struct.unpack_from("<I", tables, off + 4)[0]
+    kinds: list[int] = []
+    at = off + 44  # header (36) + Local APIC address (4) + flags (4)
+    while at < off + length:
+        kinds.append(tables[at])
+        at += tables[at + 1]
+    assert kinds.count(0) == 255 and kinds.count(9) == 1

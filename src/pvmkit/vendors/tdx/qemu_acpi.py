@@ -97,13 +97,23 @@ class QemuAcpiDumper:
         return done.stdout
 
     def argv(self, shape: AcpiShape) -> list[str]:
+        machine = qemu_machine_options(shape)
+        ram: list[str] = []
+        if "-numa" not in self.extra_args:
+            # Guest RAM without a host reservation (MAP_NORESERVE): the machine never runs, and a
+            # 64 GiB guest must not need 64 GiB of commit here. The backend does not change ACPI.
+            machine += ",memory-backend=pvmkit-ram"
+            ram = ["-object", f"memory-backend-ram,id=pvmkit-ram,size={shape.memory_size >> 20}M,reserve=off"]
         return [
             self.binary,
             "-accel", "tcg", "-S", "-display", "none", "-nodefaults",
             "-qtest", "stdio", "-qtest-log", "/dev/null",
             "-bios", self.firmware_path,
-            "-machine", qemu_machine_options(shape),
-            "-cpu", "qemu64",
+            "-machine", machine,
+            *ram,
+            # APIC IDs above 254 need x2APIC in the CPU model (QEMU apic_common_set_id); TDX vCPUs
+            # always have it. Below that the model stays dstack-mr's plain qemu64.
+            "-cpu", "qemu64,+x2apic" if shape.vcpus > 255 else "qemu64",
             "-smp", str(shape.vcpus),
             "-m", f"{shape.memory_size >> 20}M",
             *self.extra_args,
