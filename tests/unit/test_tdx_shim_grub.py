@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import uuid
 import zlib
 from pathlib import Path
 
@@ -34,10 +33,10 @@ from pvmkit.vendors.tdx.grub import (
 from pvmkit.vendors.tdx.replay import compare, replay
 from pvmkit.vendors.tdx.shim_grub import MokState, PeImage, ShimGrubBoot, shim_grub_events
 from support.fixtures import read_fixture
+from support.gpt_disk import ROOT_UUID, disk_from_gpt_event
 
 LOG = "tdx-qemu-logs/evidence-api/common/golang/evidence_api/test_data/ccel_data.bin"
 QUOTE = "tdx-qemu-logs/evidence-api/common/golang/evidence_api/test_data/quote.bin"
-ROOT_UUID = "960cb05a-e11f-4dd7-a4f1-bb5727d07e1a"
 # grub-install's ESP configuration for a signed GRUB (search.fs_uuid, prefix, configfile); its
 # SHA-384 is the digest the log gives (hd0,gpt15)/EFI/ubuntu/grub.cfg (event 30)
 ESP_GRUB_CFG = (
@@ -58,33 +57,9 @@ def _digest(log: EventLog, number: int) -> bytes:
     return d
 
 
-def _disk_from_gpt_event(event_data: bytes, path: Path) -> Path:
-    """A sparse disk image holding the GPT the firmware measured: the logged header at LBA 1, the
-    three logged entries at array slots 1, 14 and 15 (GRUB names the ESP gpt15), and an ext4
-    superblock with the root filesystem's UUID in partition 1."""
-    header = event_data[:92]
-    count = struct.unpack_from("<Q", event_data, 92)[0]
-    entries = [event_data[100 + 128 * i : 228 + 128 * i] for i in range(count)]
-    array = bytearray(128 * 128)
-    for slot, entry in zip((0, 13, 14), entries, strict=True):
-        array[slot * 128 : (slot + 1) * 128] = entry
-    root_first = struct.unpack_from("<Q", entries[0], 32)[0]
-    superblock = bytearray(1024)
-    struct.pack_into("<H", superblock, 56, 0xEF53)
-    superblock[104:120] = uuid.UUID(ROOT_UUID).bytes
-    with open(path, "wb") as f:
-        f.seek(SECTOR)
-        f.write(header)
-        f.seek(2 * SECTOR)
-        f.write(array)
-        f.seek(root_first * SECTOR + 1024)
-        f.write(superblock)
-    return path
-
-
 def test_gpt_event_from_the_disk_equals_the_firmware_event(log: EventLog, tmp_path: Path) -> None:
     logged = log.events[16].event_data
-    disk = read_gpt(_disk_from_gpt_event(logged, tmp_path / "disk.img"))
+    disk = read_gpt(disk_from_gpt_event(logged, tmp_path / "disk.img"))
     # the header's CRC32 of the entry array holds only with the entries in slots 1, 14, 15
     assert disk.gpt_event_data() == logged
     assert [p.number for p in disk.partitions] == [1, 14, 15]
@@ -97,7 +72,7 @@ def test_disk_image_without_esp_or_gpt_is_refused(log: EventLog, tmp_path: Path)
     empty.write_bytes(bytes(4096))
     with pytest.raises(InputError, match="no GUID partition table"):
         read_gpt(empty)
-    disk_path = _disk_from_gpt_event(log.events[16].event_data, tmp_path / "d.img")
+    disk_path = disk_from_gpt_event(log.events[16].event_data, tmp_path / "d.img")
     with open(disk_path, "r+b") as f:
         f.seek(SECTOR)
         raw = bytearray(f.read(2 * SECTOR + 128 * 128 - SECTOR))
@@ -118,7 +93,7 @@ def test_disk_image_without_esp_or_gpt_is_refused(log: EventLog, tmp_path: Path)
 
 
 def _predicted(log: EventLog, tmp_path: Path) -> list[PlannedEvent]:
-    disk = read_gpt(_disk_from_gpt_event(log.events[16].event_data, tmp_path / "disk.img"))
+    disk = read_gpt(disk_from_gpt_event(log.events[16].event_data, tmp_path / "disk.img"))
     gpt1 = "(hd0,gpt1)/boot/grub"
     lists = {
         f"{gpt1}/x86_64-efi/{n}": _digest(log, 33 + i)

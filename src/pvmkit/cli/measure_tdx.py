@@ -24,6 +24,7 @@ from pvmkit.cli._common import (
     read_file,
 )
 from pvmkit.cli._options import output_format
+from pvmkit.cli.measure_tdx_disk import add_disk_boot_options, disk_boot_events
 from pvmkit.errors import InputError
 from pvmkit.plan import PageOrder
 
@@ -78,6 +79,7 @@ def build_parser() -> Parser:
     )
     p.add_argument("--json", action="store_true", help="print a JSON object (docs/cli.md)")
     _add_rtmr_inputs(p.add_argument_group("RTMR prediction (--rtmr)"))
+    add_disk_boot_options(p.add_argument_group("RTMR prediction: disk boot through shim and GRUB"))
     return p
 
 
@@ -256,6 +258,10 @@ def _inputs(
 
     if args.smbios and args.smbios_digest:
         raise InputError("give --smbios or --smbios-digest, not both")
+    if not hasattr(args, "disk_boot_events"):  # once for every shape
+        args.disk_boot_events = disk_boot_events(args)
+    disk_boot = args.disk_boot_events
+    direct = disk_boot is None
     versions = _versions(args)
     authority = _authority(args, firmware)
     for file_opt, digest_opt in (
@@ -273,8 +279,8 @@ def _inputs(
     return RtmrInputs(
         firmware=firmware,
         memory_size=memory_size,
-        kernel=map_file(args.kernel, "a kernel") if args.kernel else None,
-        initrd=map_file(args.initrd, "an initrd") if args.initrd else None,
+        kernel=map_file(args.kernel, "a kernel") if args.kernel and direct else None,
+        initrd=map_file(args.initrd, "an initrd") if args.initrd and direct else None,
         cmdline=args.cmdline,
         acpi=acpi,
         smbios=read_file(args.smbios) if args.smbios else None,
@@ -289,6 +295,7 @@ def _inputs(
         load_options_sha384=_digest(args.load_options_sha384, "--load-options-sha384"),
         initrd_sha384=_digest(args.initrd_sha384, "--initrd-sha384"),
         acpi_note=acpi_note,
+        disk_boot=disk_boot,
     )
 
 

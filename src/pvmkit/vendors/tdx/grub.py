@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pvmkit.errors import InputError
+from pvmkit.plan import ByteData
 from pvmkit.vendors.tdx.eventlog_plan import EV_IPL, DigestSource, PlannedEvent
 
 __all__ = [
@@ -70,7 +71,7 @@ def kernel_cmdline_event(text: str) -> PlannedEvent:
 
 
 def file_event(
-    path: str, what: str, contents: bytes | None = None, digest: bytes | None = None
+    path: str, what: str, contents: ByteData | None = None, digest: bytes | None = None
 ) -> PlannedEvent:
     """A file GRUB read: its contents, its SHA-384 digest, or neither (the register is unknown)."""
     data = path.encode() + b"\0"
@@ -98,9 +99,9 @@ class GrubFiles:
 
     contents: Mapping[str, bytes] = field(default_factory=dict)
     digests: Mapping[str, bytes] = field(default_factory=dict)
-    kernel: bytes | None = None
+    kernel: ByteData | None = None
     kernel_digest: bytes | None = None
-    initrd: bytes | None = None
+    initrd: ByteData | None = None
     initrd_digest: bytes | None = None
 
     def event(self, path: str, role: str) -> PlannedEvent:

@@ -205,11 +205,19 @@ class RtmrInputs:
     load_options_sha384: bytes | None = None  #: SHA-384 of the LoadOptions the stub measures
     initrd_sha384: bytes | None = None  #: SHA-384 of the initrd
     acpi_note: str = "give the table-loader, rsdp and tables blobs"  #: why ACPI is missing, if it is
+    #: A disk boot instead of ``-kernel``: the events from the GPT event to ExitBootServices
+    #: (:func:`pvmkit.vendors.tdx.shim_grub.shim_grub_events`).
+    disk_boot: tuple[PlannedEvent, ...] | None = None
 
     @property
     def direct_boot(self) -> bool:
         """A ``-kernel`` boot, by file or by its Authenticode digest."""
         return self.kernel is not None or self.kernel_authenticode is not None
+
+    @property
+    def boots_image(self) -> bool:
+        """The firmware starts an EFI image it may verify (``-kernel`` or a disk's boot loader)."""
+        return self.direct_boot or self.disk_boot is not None
 
 
 # -- RTMR0 pieces -------------------------------------------------------------------------------------
@@ -424,14 +432,14 @@ def _rtmr0(
 
     for data in inputs.authority:
         events.append(PlannedEvent.of_event_data(1, EV_EFI_VARIABLE_AUTHORITY, data, "Secure Boot authority"))
-    if secure_boot and inputs.direct_boot and not inputs.authority:
+    if secure_boot and inputs.boots_image and not inputs.authority:
         events.append(
             PlannedEvent.missing(
                 1,
                 EV_EFI_VARIABLE_AUTHORITY,
                 b"",
                 "Secure Boot authority",
-                "Secure Boot is on: give the db certificate that verifies the kernel",
+                "Secure Boot is on: give the db certificate that verifies the kernel (shim in a disk boot)",
             )
         )
 
@@ -576,8 +584,32 @@ def build_event_log_plan(inputs: RtmrInputs) -> EventLogPlan:
             "Secure Boot is on and this OVMF refuses the legacy kernel loader in confidential VMs: "
             "a plain -kernel boot fails unless QEMU uses -shim"
         )
-    events = _rtmr0(inputs, meta, store, secure_boot) + _rtmr1(inputs) + _rtmr2(inputs)
+    events = _rtmr0(inputs, meta, store, secure_boot)
+    if inputs.disk_boot is not None:
+        events += _disk_boot(inputs, inputs.disk_boot)
+    else:
+        events += _rtmr1(inputs) + _rtmr2(inputs)
     return EventLogPlan(tuple(events), tuple(warnings))
+
+
+def _disk_boot(inputs: RtmrInputs, boot: tuple[PlannedEvent, ...]) -> list[PlannedEvent]:
+    """Ready-to-boot (the action and the RTMR1 separator, as the GCE log of a current OVMF has them;
+    a 2023 TDVF logs no RTMR1 separator) and the disk boot's events. A disk boot's boot variables and
+    QEMU ``bootorder`` name the disk: without --boot-var / --fw-cfg RTMR0 is unknown."""
+    events: list[PlannedEvent] = []
+    if inputs.boot_variables is None or inputs.fw_cfg is None:
+        events.append(
+            PlannedEvent.missing(
+                1,
+                EV_EFI_VARIABLE_BOOT,
+                b"",
+                "boot options of a disk boot",
+                "a disk boot's Boot#### and fw_cfg bootorder name the disk: give --boot-var and --fw-cfg",
+            )
+        )
+    events.append(PlannedEvent.of_event_data(2, EV_EFI_ACTION, ACTION_CALLING_EFI_APP, "EFI action"))
+    events.append(PlannedEvent.of_event_data(2, EV_SEPARATOR, SEPARATOR_DATA, "separator"))
+    return events + list(boot)
 
 
 def predict_rtmrs(inputs: RtmrInputs) -> tuple[bytes | None, ...]:

@@ -1,0 +1,160 @@
+"""``pvmkit measure --vendor tdx --rtmr --disk-image …``: the shim + GRUB disk boot on the command line.
+
+The disk image is rebuilt from the real Ubuntu TD log's GPT event (tests/support/gpt_disk.py); the
+expected RTMR1/RTMR2 are folded here from that log's digests (the EFI binaries, MoK mirrors and GRUB's
+module lists it logged) and hashlib over the synthetic configuration, kernel and initrd this test
+writes — not from pvmkit's output. Provenance: tests/vectors/README.md, "TDX shim + GRUB disk boot".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from pvmkit.cli.main import main
+from pvmkit.formats.ccel import TCG_ALG_SHA384, EventLog
+from support.fixtures import fixture_path, read_fixture
+from support.gpt_disk import ROOT_UUID, disk_from_gpt_event
+
+LOG = "tdx-qemu-logs/evidence-api/common/golang/evidence_api/test_data/ccel_data.bin"
+ESP_CFG = f"search.fs_uuid {ROOT_UUID} root \nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n"
+MAIN_CFG = (
+    b"set default=0\nmenuentry 'Linux' {\n"
+    b"\tlinux /boot/vmlinuz root=/dev/vda1 ro\n\tinitrd /boot/initrd.img\n}\n"
+)
+NOT_FOLLOWED = "if.cfg: GRUB configuration pvmkit cannot follow: (hd0,gpt15)/EFI/BOOT/grub.cfg line 1: 'if'"
+NO_MAIN = "give the contents of (hd0,gpt1)/boot/grub/grub.cfg"
+LISTS = ("command.lst", "fs.lst", "crypto.lst", "terminal.lst")
+
+
+def _fold(digests: list[bytes]) -> str:
+    value = bytes(48)
+    for d in digests:
+        value = hashlib.sha384(value + d).digest()
+    return value.hex()
+
+
+def _sha(data: bytes) -> bytes:
+    return hashlib.sha384(data).digest()
+
+
+@pytest.fixture(scope="module")
+def log() -> EventLog:
+    return EventLog.parse(read_fixture(LOG))
+
+
+def _digest(log: EventLog, number: int) -> bytes:
+    d = log.events[number - 1].digest(TCG_ALG_SHA384)
+    assert d is not None
+    return d
+
+
+def _argv(log: EventLog, tmp_path: Path) -> list[str]:
+    disk_from_gpt_event(log.events[16].event_data, tmp_path / "disk.img")
+    (tmp_path / "esp.cfg").write_text(ESP_CFG)
+    (tmp_path / "main.cfg").write_bytes(MAIN_CFG)
+    (tmp_path / "sbat").write_bytes(b"sbat,1,2022052400\ngrub,2\n")
+    (tmp_path / "k").write_bytes(b"kernel" * 100)
+    (tmp_path / "i").write_bytes(b"initrd" * 100)
+    argv = [
+        "measure",
+        "--vendor",
+        "tdx",
+        "--rtmr",
+        "--firmware",
+        str(fixture_path("firmware/OVMF.inteltdx.ms.fd")),
+    ]
+    argv += [
+        "--memory",
+        "2G",
+        "--disk-image",
+        str(tmp_path / "disk.img"),
+        "--grub-cfg",
+        str(tmp_path / "esp.cfg"),
+    ]
+    argv += [
+        "--sbat-level",
+        str(tmp_path / "sbat"),
+        "--kernel",
+        str(tmp_path / "k"),
+        "--initrd",
+        str(tmp_path / "i"),
+    ]
+    argv += [
+        "--shim-authenticode",
+        _digest(log, 18).hex(),
+        "--boot-loader-authenticode",
+        _digest(log, 29).hex(),
+    ]
+    argv += ["--mok-list-sha384", _digest(log, 19).hex(), "--mok-list-x-sha384", _digest(log, 20).hex()]
+    for i, name in enumerate(LISTS):
+        argv += ["--grub-file-sha384", f"(hd0,gpt1)/boot/grub/x86_64-efi/{name}={_digest(log, 33 + i).hex()}"]
+    return [*argv, "--grub-file", f"(hd0,gpt1)/boot/grub/grub.cfg={tmp_path / 'main.cfg'}", "--json"]
+
+
+def test_disk_boot_rtmr1_rtmr2(log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_argv(log, tmp_path)) == 0
+    shape = json.loads(capsys.readouterr().out)["shapes"][0]
+    # RTMR1: ready-to-boot action and separator, GPT, shim, GRUB, ExitBootServices (the log's digests)
+    assert shape["rtmr1"] == _fold([_digest(log, n) for n in (15, 8, 17, 18, 29, 97, 98)])
+    commands = [
+        "set default=0",
+        "menuentry Linux {\n\tlinux /boot/vmlinuz root=/dev/vda1 ro\n\tinitrd /boot/initrd.img\n}",
+        "setparams Linux",
+        "linux /boot/vmlinuz root=/dev/vda1 ro",
+    ]
+    rtmr2 = [_digest(log, n) for n in (19, 20, 22, 30, 31, 32, 33, 34, 35, 36, 37)]
+    rtmr2 += [_sha(MAIN_CFG), *(_sha(c.encode()) for c in commands), _sha(b"kernel" * 100)]
+    rtmr2 += [
+        _sha(b"/boot/vmlinuz root=/dev/vda1 ro"),
+        _sha(b"initrd /boot/initrd.img"),
+        _sha(b"initrd" * 100),
+    ]
+    assert shape["rtmr2"] == _fold(rtmr2)
+    # a disk boot's boot options are not guessed
+    assert shape["rtmr0"] is None
+    assert "boot options of a disk boot" in [m["what"] for m in shape["missing"]]
+
+
+def _replace(argv: list[str], option: str, value: str) -> list[str]:
+    i = argv.index(option)
+    return [*argv[: i + 1], value, *argv[i + 2 :]]
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "message"),
+    [
+        (
+            lambda a, p: _replace(a, "--grub-cfg", str(p / "if.cfg")),
+            1,
+            NOT_FOLLOWED,
+        ),
+        (lambda a, p: _replace(a, "--disk-image", str(p / "blank.img")), 1, "no GUID partition table"),
+        (
+            lambda a, p: [x for x in a if x != "--disk-image" and not x.endswith("disk.img")],
+            2,
+            "needs --disk-image",
+        ),
+        (
+            lambda a, p: [*a, "--kernel-authenticode", "00" * 48],
+            2,
+            "--kernel-authenticode describes a -kernel",
+        ),
+        (lambda a, p: [*[x for x in a if not x.endswith("main.cfg")][:-2], "--json"], 1, NO_MAIN),
+        (lambda a, p: _replace(a, "--shim-authenticode", "00"), 2, "--shim-authenticode"),
+    ],
+)
+def test_disk_boot_bad_input(
+    log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: object, code: int, message: str
+) -> None:
+    (tmp_path / "if.cfg").write_text("if [ -s $prefix/grubenv ]; then\n  load_env\nfi\n")
+    (tmp_path / "blank.img").write_bytes(bytes(8192))
+    argv = change(_argv(log, tmp_path), tmp_path)  # type: ignore[operator]
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
