@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from pvmkit.cli.main import main
-from pvmkit.formats.ccel import TCG_ALG_SHA384, EventLog
-from support.fixtures import fixture_path, read_fixture
-from support.gpt_disk import ROOT_UUID, disk_from_gpt_event
+from pvmkit.formats.ccel import EventLog
+from support.fixtures import fixture_path
+from support.gpt_disk import ROOT_UUID, disk_from_gpt_event, ubuntu_log
+from support.gpt_disk import logged_digest as _digest
 
-LOG = "tdx-qemu-logs/evidence-api/common/golang/evidence_api/test_data/ccel_data.bin"
 ESP_CFG = f"search.fs_uuid {ROOT_UUID} root \nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n"
 MAIN_CFG = (
     b"set default=0\nmenuentry 'Linux' {\n"
@@ -43,13 +43,7 @@ def _sha(data: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def log() -> EventLog:
-    return EventLog.parse(read_fixture(LOG))
-
-
-def _digest(log: EventLog, number: int) -> bytes:
-    d = log.events[number - 1].digest(TCG_ALG_SHA384)
-    assert d is not None
-    return d
+    return ubuntu_log()
 
 
 def _argv(log: EventLog, tmp_path: Path) -> list[str]:
@@ -89,9 +83,17 @@ def _argv(log: EventLog, tmp_path: Path) -> list[str]:
         "--boot-loader-authenticode",
         _digest(log, 29).hex(),
     ]
-    argv += ["--mok-list-sha384", _digest(log, 19).hex(), "--mok-list-x-sha384", _digest(log, 20).hex()]
+    argv += [
+        "--mok-list-sha384",
+        _digest(log, 19).hex(),
+        "--mok-list-x-sha384",
+        _digest(log, 20).hex(),
+    ]
     for i, name in enumerate(LISTS):
-        argv += ["--grub-file-sha384", f"(hd0,gpt1)/boot/grub/x86_64-efi/{name}={_digest(log, 33 + i).hex()}"]
+        argv += [
+            "--grub-file-sha384",
+            f"(hd0,gpt1)/boot/grub/x86_64-efi/{name}={_digest(log, 33 + i).hex()}",
+        ]
     return [*argv, "--grub-file", f"(hd0,gpt1)/boot/grub/grub.cfg={tmp_path / 'main.cfg'}", "--json"]
 
 

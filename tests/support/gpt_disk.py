@@ -7,7 +7,12 @@ import struct
 import uuid
 from pathlib import Path
 
+from pvmkit.formats.ccel import TCG_ALG_SHA384, EventLog
 from pvmkit.formats.gpt import SECTOR
+from support.fixtures import read_fixture
+
+#: the real Ubuntu shim+GRUB TD log (fixtures README, evidence-api)
+UBUNTU_LOG = "tdx-qemu-logs/evidence-api/common/golang/evidence_api/test_data/ccel_data.bin"
 
 #: the root filesystem UUID GRUB searches for in the log
 ROOT_UUID = "960cb05a-e11f-4dd7-a4f1-bb5727d07e1a"
@@ -35,3 +40,14 @@ def disk_from_gpt_event(event_data: bytes, path: Path) -> Path:
         f.seek(root_first * SECTOR + 1024)
         f.write(superblock)
     return path
+
+
+def ubuntu_log() -> EventLog:
+    return EventLog.parse(read_fixture(UBUNTU_LOG))
+
+
+def logged_digest(log: EventLog, number: int) -> bytes:
+    """The SHA-384 digest of event ``number`` (1-based) as the log gives it."""
+    d = log.events[number - 1].digest(TCG_ALG_SHA384)
+    assert d is not None
+    return d

@@ -33,9 +33,9 @@ from pvmkit.vendors.tdx.grub import (
 from pvmkit.vendors.tdx.replay import compare, replay
 from pvmkit.vendors.tdx.shim_grub import MokState, PeImage, ShimGrubBoot, shim_grub_events
 from support.fixtures import read_fixture
-from support.gpt_disk import ROOT_UUID, disk_from_gpt_event
+from support.gpt_disk import ROOT_UUID, disk_from_gpt_event, ubuntu_log
+from support.gpt_disk import logged_digest as _digest
 
-LOG = "tdx-qemu-logs/evidence-api/common/golang/evidence_api/test_data/ccel_data.bin"
 QUOTE = "tdx-qemu-logs/evidence-api/common/golang/evidence_api/test_data/quote.bin"
 # grub-install's ESP configuration for a signed GRUB (search.fs_uuid, prefix, configfile); its
 # SHA-384 is the digest the log gives (hd0,gpt15)/EFI/ubuntu/grub.cfg (event 30)
@@ -48,13 +48,7 @@ SHIM_15_7_SBAT_LEVEL = b"sbat,1,2022052400\ngrub,2\n"
 
 @pytest.fixture(scope="module")
 def log() -> EventLog:
-    return EventLog.parse(read_fixture(LOG))
-
-
-def _digest(log: EventLog, number: int) -> bytes:
-    d = log.events[number - 1].digest(TCG_ALG_SHA384)
-    assert d is not None
-    return d
+    return ubuntu_log()
 
 
 def test_gpt_event_from_the_disk_equals_the_firmware_event(log: EventLog, tmp_path: Path) -> None:
