@@ -119,6 +119,7 @@ SEV_CMD_DATA = {
     "KVM_SEV_LAUNCH_START": "kvm_sev_launch_start",
     "KVM_SEV_LAUNCH_UPDATE_DATA": "kvm_sev_launch_update_data",
     "KVM_SEV_LAUNCH_MEASURE": "kvm_sev_launch_measure",
+    "KVM_SEV_LAUNCH_SECRET": "kvm_sev_launch_secret",
     "KVM_SEV_SNP_LAUNCH_START": "kvm_sev_snp_launch_start",
     "KVM_SEV_SNP_LAUNCH_UPDATE": "kvm_sev_snp_launch_update",
     "KVM_SEV_SNP_LAUNCH_FINISH": "kvm_sev_snp_launch_finish",
@@ -136,7 +137,7 @@ X2APIC = 1 << 21  # CPUID.1:ECX
 CONFIDENTIAL_FPU_IOCTLS = {"KVM_GET_FPU", "KVM_SET_FPU", "KVM_GET_XSAVE", "KVM_SET_XSAVE"}
 _LEGACY_LAUNCH = (
     "KVM_SEV_LAUNCH_START", "KVM_SEV_LAUNCH_UPDATE_DATA", "KVM_SEV_LAUNCH_UPDATE_VMSA",
-    "KVM_SEV_LAUNCH_MEASURE", "KVM_SEV_LAUNCH_FINISH",
+    "KVM_SEV_LAUNCH_MEASURE", "KVM_SEV_LAUNCH_SECRET", "KVM_SEV_LAUNCH_FINISH",
 )  # fmt: skip
 _SEV_TYPES = {
     CONST["KVM_X86_SEV_VM"]: "sev",
@@ -354,6 +355,7 @@ class VmState:
     populated: set[int] = field(default_factory=set)
     finish: dict[str, Any] = field(default_factory=dict)
     measure_blob: bytes = b""
+    secrets: list[tuple[bytes, bytes, int]] = field(default_factory=list)  # LAUNCH_SECRET (hdr, data, uaddr)
     # TDX
     tdx_init: dict[str, Any] | None = None
     tdx_finalized: bool = False
@@ -918,6 +920,8 @@ class FakeKernel(OsBoundary):
             return self._sev_update_data(vm, d)
         if sub == "KVM_SEV_LAUNCH_MEASURE":
             return self._sev_measure(vm, addr, data, d)
+        if sub == "KVM_SEV_LAUNCH_SECRET":
+            return self._sev_secret(vm, d)
         assert sub == "KVM_SEV_LAUNCH_FINISH"
         if vm.state != "measured":
             raise self.refuse("sev.fw.lsecret", f"state {vm.state}")
@@ -964,6 +968,24 @@ class FakeKernel(OsBoundary):
         vm.measure_blob = hmac.new(self.tik, msg + self.mnonce, hashlib.sha256).digest() + self.mnonce
         write(uaddr, vm.measure_blob)
         vm.state = "measured"
+        return 0
+
+    def _sev_secret(self, vm: VmState, d: dict[str, int | bytes]) -> int:
+        """LAUNCH_SECRET: the kernel's checks, the firmware's state; the transport bytes are copied into
+        guest memory as they are (the packet's MAC and TEK decryption are not modelled)."""
+        guest, glen = int(d["guest_uaddr"]), int(d["guest_len"])
+        if glen == 0 or guest + glen >= 1 << 64:
+            raise self.refuse("sev.secret.guest-range")
+        for what in ("trans", "hdr"):
+            uaddr, n = int(d[f"{what}_uaddr"]), int(d[f"{what}_len"])
+            if not uaddr or not n or n > SEV_FW_BLOB_MAX_SIZE:
+                raise self.refuse("sev.secret.blobs", f"{what} {uaddr:#x}+{n}")
+        if vm.state != "measured":
+            raise self.refuse("sev.fw.lsecret", f"state {vm.state}")
+        header = read(int(d["hdr_uaddr"]), int(d["hdr_len"]))
+        data = read(int(d["trans_uaddr"]), int(d["trans_len"]))
+        write(guest, data[:glen])
+        vm.secrets.append((header, data, guest))
         return 0
 
     def _sev_update_vmsa(self, vm: VmState) -> int:

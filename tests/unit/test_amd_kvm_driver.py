@@ -594,3 +594,63 @@ def test_secure_tsc_needs_snp_and_a_frequency() -> None:
     assert fake.fired == ["sev.init.vmsa-features"]
     with pytest.raises(FeatureError, match="tsc_khz"):
         AmdKvmDriver(tsc_khz=0)
+
+
+# -- LAUNCH_SECRET between LAUNCH_MEASURE and LAUNCH_FINISH (Linux sev.c sev_launch_secret) -------------
+@pytest.mark.parametrize("vendor", [Vendor.SEV, Vendor.SEV_ES])
+def test_launch_secret_between_measure_and_finish(fake, vendor):  # type: ignore[no-untyped-def]
+    """With finish=False FINALIZE stops after LAUNCH_MEASURE (QEMU's order: the secret goes in while
+    the guest is in LSECRET); launch_secret passes header, transport data and the guest address, and
+    launch_finish ends the launch; a second secret after it is refused before any ioctl."""
+    from pvmkit.errors import LaunchStateError
+    from pvmkit.plan import AddVcpu
+    from pvmkit.vendors.amd.vmsa import reset_vmsa
+
+    init = Init(vendor, policy=0x5 if vendor is Vendor.SEV_ES else 0x1)
+    vcpus = [AddVcpu(0, reset_vmsa(sev_features=init.sev_features))] if vendor is Vendor.SEV_ES else []
+    plan = LaunchPlan.of(
+        [init, AddMemory(0, 0x2000, PageKind.NORMAL, data=bytes(0x2000)), *vcpus, Finalize()]
+    )
+    header, secret = bytes(range(52)), b"\x5a" * 64
+    with AmdKvmDriver(finish=False) as driver:
+        result = Launcher(driver).run(plan)
+        assert result.measurement is not None and fake.named("KVM_SEV_LAUNCH_FINISH") == []
+        driver.launch_secret(header, secret, 0x1800)
+        driver.launch_finish()
+        with pytest.raises(LaunchStateError):
+            driver.launch_secret(header, secret, 0x1800)
+    (call,) = fake.named("KVM_SEV_LAUNCH_SECRET")
+    d = call.decoded()
+    assert (d["hdr_len"], d["trans_len"], d["guest_len"]) == (52, 64, 64)
+    assert fake.vms[0].secrets[0][:2] == (header, secret)
+    assert fake.labels()[-2:] == ["KVM_SEV_LAUNCH_SECRET", "KVM_SEV_LAUNCH_FINISH"]
+
+
+def test_launch_secret_rules(fake):  # type: ignore[no-untyped-def]
+    """The kernel's LAUNCH_SECRET checks through the raw twin: before LAUNCH_MEASURE the firmware
+    refuses (INVALID_GUEST_STATE, EIO); an empty transport buffer is EINVAL."""
+    import ctypes
+
+    from pvmkit.kvm import DeviceFd
+    from pvmkit.uapi import sev as s
+
+    with Kvm.open() as kvm, DeviceFd.open("/dev/sev") as sev:
+        vm = kvm.create_vm(2)
+        fd = sev.fileno()
+        init = s.kvm_sev_init()
+        vm.memory_encrypt_op(s.kvm_sev_cmd(id=s.KVM_SEV_INIT2, data=ctypes.addressof(init), sev_fd=fd))
+        start = s.kvm_sev_launch_start(policy=1)
+        vm.memory_encrypt_op(
+            s.kvm_sev_cmd(id=s.KVM_SEV_LAUNCH_START, data=ctypes.addressof(start), sev_fd=fd)
+        )
+        mem = vm.add_memory(0, 0, 0x1000)
+        blob = (ctypes.c_uint8 * 64)()
+        params = s.kvm_sev_launch_secret(
+            hdr_uaddr=ctypes.addressof(blob), hdr_len=52, guest_uaddr=mem.host_addr, guest_len=64,
+            trans_uaddr=ctypes.addressof(blob), trans_len=64,
+        )  # fmt: skip
+        cmd = s.kvm_sev_cmd(id=s.KVM_SEV_LAUNCH_SECRET, data=ctypes.addressof(params), sev_fd=fd)
+        assert vm.memory_encrypt_op_raw(cmd) == (-1, errno.EIO, CONST["SEV_RET_INVALID_GUEST_STATE"])
+        params.trans_len = 0
+        assert vm.memory_encrypt_op_raw(cmd)[:2] == (-1, errno.EINVAL)
+    assert fake.fired == ["sev.fw.lsecret", "sev.secret.blobs"]

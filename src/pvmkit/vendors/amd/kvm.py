@@ -19,7 +19,8 @@ Sequence (spec amd.md §5.4–§5.7, canonical lifecycle in §5.7; §10 fact 5):
       from the VMSA (SEV-ES)                            from the VMSA
     FINALIZE: [ES: KVM_SEV_LAUNCH_UPDATE_VMSA],      FINALIZE: KVM_SEV_SNP_LAUNCH_FINISH
       KVM_SEV_LAUNCH_MEASURE (length, then blob),      (ID block, ID auth, host data)
-      KVM_SEV_LAUNCH_FINISH
+      KVM_SEV_LAUNCH_FINISH (finish=False: later,
+      after any launch_secret(), by launch_finish())
 
 INIT refuses, with :class:`~pvmkit.errors.FeatureError` and before any VM exists, what the host or the
 init path cannot take: legacy init with VMSA features, an INIT2 VM type other than the vendor's, an
@@ -135,6 +136,7 @@ class AmdKvmDriver(VmOwner):
         ram_size: int = 0,
         max_retries: int = 1000,
         tsc_khz: int | None = None,
+        finish: bool = True,
     ) -> None:
         if ram_size < 0 or ram_size % PAGE_SIZE:
             raise LayoutError(f"ram_size {ram_size:#x} is not a multiple of 4 KiB")
@@ -146,6 +148,11 @@ class AmdKvmDriver(VmOwner):
         #: (SNP) the kernel passes it to the firmware as SNP_LAUNCH_START's ``desired_tsc_khz``
         #: (Linux ``sev.c`` ``snp_launch_start``). None: the host's frequency, the kernel's default.
         self.tsc_khz = tsc_khz
+        #: SEV/SEV-ES: False stops FINALIZE after LAUNCH_MEASURE (the guest in the firmware state
+        #: LSECRET), so the guest owner can check the measurement and :meth:`launch_secret` can inject
+        #: a secret before :meth:`launch_finish` (QEMU's order: MEASURE at machine-done, FINISH at run)
+        self.finish = finish
+        self._finished = False
         self.ram_size = ram_size
         self.max_retries = max_retries
         self._sev: DeviceFd | None = None
@@ -371,11 +378,14 @@ class AmdKvmDriver(VmOwner):
         measurement: bytes | None = None
         if init.vendor is Vendor.SNP:
             self._snp_finish(op)
+            self._finished = True
         else:
             if init.vendor is Vendor.SEV_ES:
                 self._op(_sev.KVM_SEV_LAUNCH_UPDATE_VMSA)
             measurement = self._launch_measure()
-            self._op(_sev.KVM_SEV_LAUNCH_FINISH)
+            if self.finish:
+                self._op(_sev.KVM_SEV_LAUNCH_FINISH)
+                self._finished = True
         self._finalized = True
         return AmdLaunchResult(
             vendor=init.vendor,
@@ -386,6 +396,47 @@ class AmdKvmDriver(VmOwner):
             handle=self._handle,
             host_data=op.host_data,
         )
+
+    def _measured(self, what: str) -> Init:
+        """INIT's op for a call between LAUNCH_MEASURE and LAUNCH_FINISH (``finish=False``)."""
+        init = self._init
+        if init is None or not self._finalized:
+            raise LaunchStateError(f"{what} before FINALIZE's LAUNCH_MEASURE")
+        if init.vendor is Vendor.SNP:
+            raise FeatureError(f"{what} is a SEV/SEV-ES command (SNP guests get secrets through attestation)")
+        if self._finished:
+            raise LaunchStateError(f"{what} after LAUNCH_FINISH (create the driver with finish=False)")
+        return init
+
+    def launch_secret(self, header: bytes, secret: bytes, gpa: int) -> None:
+        """``KVM_SEV_LAUNCH_SECRET``: the guest owner's packet header (FLAGS, IV, MAC; SEV API
+        LAUNCH_SECRET) and encrypted secret, decrypted by the firmware into guest memory at ``gpa``
+        (e.g. OVMF's launch-secret area, ``4c2eb361-…`` in its GUID table). Only between FINALIZE's
+        LAUNCH_MEASURE and :meth:`launch_finish` of a driver made with ``finish=False``."""
+        self._measured("LAUNCH_SECRET")
+        if not header or not secret:
+            raise LayoutError("LAUNCH_SECRET needs a packet header and a secret")
+        region = next((r for r in self._regions if r.mem.gpa <= gpa and gpa + len(secret) <= r.mem.end), None)
+        if region is None:
+            raise LayoutError(f"LAUNCH_SECRET at {gpa:#x}+{len(secret):#x} is not in the guest's memory")
+        hdr = (ctypes.c_uint8 * len(header)).from_buffer_copy(header)
+        data = (ctypes.c_uint8 * len(secret)).from_buffer_copy(secret)
+        params = _sev.kvm_sev_launch_secret(
+            hdr_uaddr=ctypes.addressof(hdr),
+            hdr_len=len(header),
+            guest_uaddr=region.uaddr(gpa),
+            guest_len=len(secret),
+            trans_uaddr=ctypes.addressof(data),
+            trans_len=len(secret),
+        )
+        self._op(_sev.KVM_SEV_LAUNCH_SECRET, params)
+        del hdr, data
+
+    def launch_finish(self) -> None:
+        """``KVM_SEV_LAUNCH_FINISH`` for a driver made with ``finish=False``."""
+        self._measured("LAUNCH_FINISH")
+        self._op(_sev.KVM_SEV_LAUNCH_FINISH)
+        self._finished = True
 
     def _launch_measure(self) -> bytes:
         """LAUNCH_MEASURE: ask for the length (``len`` 0: the kernel fills it in; the firmware answers
