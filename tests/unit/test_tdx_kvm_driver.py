@@ -287,3 +287,27 @@ def test_td_cpuid_between_init_and_finalize(fake, image):  # type: ignore[no-unt
         with pytest.raises(KvmError) as exc:
             driver.get_td_cpuid(result.vcpus[1])
         assert exc.value.errno == errno.EINVAL and fake.fired[-1] == "tdx.vcpu.td-state"
+
+
+def test_xfam_from_the_cpu(image):  # type: ignore[no-untyped-def]
+    """xfam_from_cpu: XFAM = the host CPUID's XSAVE components (0xD.0 EDX:EAX for XCR0, 0xD.1 EDX:ECX
+    for IA32_XSS; Intel SDM vol. 1 §13.2) within supported_xfam, as QEMU's setup_td_xfam derives it
+    from ``-cpu host``. The fake host enables x87, SSE, AVX, the three AVX-512 components and PKRU
+    (0x2E7) in XCR0 and CET_U/CET_S (bits 11, 12) in XSS; its TDX module supports 0x602FF, without
+    CET, so INIT_VM gets 0x2E7 whatever TdxParams says."""
+    from pvmkit.vendors.tdx.kvm import cpu_xfam
+    from support.fakekernel import default_supported_cpuid
+
+    cpuid = [e for e in default_supported_cpuid() if e["function"] != 0xD]
+    cpuid += [entry(0xD, 0, eax=0x2E7, flags=1), entry(0xD, 1, eax=0xF, ecx=0x1800, flags=1)]
+    fake = FakeKernel(supported_cpuid=cpuid)
+    plan = build_tdvf_plan(image, tdx=TdxParams(xfam=0x3))
+    with installed(fake), TdxKvmDriver(xfam_from_cpu=True) as driver:
+        result = Launcher(driver).run(plan)
+    assert result.xfam == 0x2E7
+    assert fake.named("KVM_TDX_INIT_VM")[0].decoded()["xfam"] == 0x2E7
+    from pvmkit.vendors.tdx.kvm import CpuidEntry
+
+    assert (
+        cpu_xfam([CpuidEntry(0xD, 0, eax=3, edx=1 << 1), CpuidEntry(0xD, 1, ecx=1 << 8)]) == (1 << 33) | 0x103
+    )

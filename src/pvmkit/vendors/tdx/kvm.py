@@ -8,7 +8,9 @@ Sequence (spec tdx.md §3.3, §7 fact 5)::
               KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL, 1 << KVM_HC_MAP_GPA_RANGE)
               KVM_TDX_CAPABILITIES (cpuid.nent grown on -E2BIG)
               KVM_GET_SUPPORTED_CPUID (/dev/kvm)
-              KVM_TDX_INIT_VM(attributes = Init.policy, xfam and MR* from TdxParams, CPUID = the
+              KVM_TDX_INIT_VM(attributes = Init.policy, xfam (TdxParams', or with xfam_from_cpu the
+                              host CPU's XSAVE components within supported_xfam) and MR* from
+                              TdxParams, CPUID = the
                               configurable leaves of CAPABILITIES filled from the supported CPUID, with
                               0x80000008 EAX[23:16] = GPAW); -EAGAIN retried
     AddVcpu   KVM_CREATE_VCPU → KVM_SET_CPUID2 (x2APIC set) → KVM_TDX_INIT_VCPU(data = rcx)
@@ -48,7 +50,7 @@ from pvmkit.uapi import kvm as _kvm
 from pvmkit.uapi import tdx as _tdx
 from pvmkit.vendors.driver import MemoryRegion, VmOwner
 
-__all__ = ["CpuidEntry", "TdxCapabilities", "TdxKvmDriver", "TdxLaunchResult", "td_cpuid"]
+__all__ = ["CpuidEntry", "TdxCapabilities", "TdxKvmDriver", "TdxLaunchResult", "cpu_xfam", "td_cpuid"]
 
 #: IOAPIC pins for the split irqchip (QEMU's value; TDX allows at most 24).
 SPLIT_IRQCHIP_PINS = 24
@@ -158,11 +160,18 @@ class TdxKvmDriver(VmOwner):
         gpaw: int = 48,
         max_retries: int = 1000,
         max_cpuid_entries: int = 4096,
+        xfam_from_cpu: bool = False,
     ) -> None:
         if ram_size < 0 or ram_size % PAGE_SIZE:
             raise LayoutError(f"ram_size {ram_size:#x} is not a multiple of 4 KiB")
         super().__init__(kvm)
         self.ram_size = ram_size
+        #: take XFAM from the CPU instead of ``TdxParams.xfam``: the XSAVE components the host's
+        #: KVM_GET_SUPPORTED_CPUID enables (leaf 0xD.0 EAX/EDX: XCR0, 0xD.1 ECX/EDX: IA32_XSS) within
+        #: CAPABILITIES' ``supported_xfam`` — QEMU's ``setup_td_xfam`` (XCR0 | XSS feature words of
+        #: ``-cpu host``, the only CPU model QEMU allows for a TD, filtered by what the TDX module supports)
+        self.xfam_from_cpu = xfam_from_cpu
+        self._xfam = 0
         self.gpaw = gpaw
         self.max_retries = max_retries
         self.max_cpuid_entries = max_cpuid_entries
@@ -222,16 +231,17 @@ class TdxKvmDriver(VmOwner):
                 f"TD attributes {op.policy:#x} have bit(s) {op.policy & ~caps.supported_attrs:#x} outside "
                 f"KVM_TDX_CAPABILITIES.supported_attrs {caps.supported_attrs:#x}"
             )
-        if params.xfam & ~caps.supported_xfam:
+        supported = [CpuidEntry.of(e) for e in kvm.get_supported_cpuid()]
+        xfam = self._xfam = cpu_xfam(supported) & caps.supported_xfam if self.xfam_from_cpu else params.xfam
+        if xfam & ~caps.supported_xfam:
             raise FeatureError(
-                f"XFAM {params.xfam:#x} has bit(s) {params.xfam & ~caps.supported_xfam:#x} outside "
+                f"XFAM {xfam:#x} has bit(s) {xfam & ~caps.supported_xfam:#x} outside "
                 f"KVM_TDX_CAPABILITIES.supported_xfam {caps.supported_xfam:#x}"
             )
-        supported = [CpuidEntry.of(e) for e in kvm.get_supported_cpuid()]
         self._cpuid = td_cpuid(caps, supported, self.gpaw)
         self._vcpu_cpuid = _with_x2apic(supported)
         n = len(self._cpuid)
-        init = _tdx.kvm_tdx_init_vm_with(n)(attributes=op.policy, xfam=params.xfam)
+        init = _tdx.kvm_tdx_init_vm_with(n)(attributes=op.policy, xfam=xfam)
         for name in ("mrconfigid", "mrowner", "mrownerconfig"):
             ctypes.memmove(getattr(init, name), getattr(params, name), 48)
         init.cpuid.nent = n
@@ -351,17 +361,25 @@ class TdxKvmDriver(VmOwner):
         init = self._state("FINALIZE")
         self._retry(self.vm, _tdx.KVM_TDX_FINALIZE_VM, 0, 0, (_errno.EBUSY,))
         self._finalized = True
-        params = init.tdx if init.tdx is not None else TdxParams()
         assert self._caps is not None
         return TdxLaunchResult(
             vm=self.vm,
             vcpus=tuple(self._vcpus),
             attributes=init.policy,
-            xfam=params.xfam,
+            xfam=self._xfam,
             capabilities=self._caps,
             cpuid=tuple(self._cpuid),
             td_cpuid=self._td_cpuid,
         )
+
+
+def cpu_xfam(cpuid: list[CpuidEntry]) -> int:
+    """The XSAVE feature mask a CPUID enables: CPUID.(EAX=0xD, ECX=0) EDX:EAX (the XCR0 components)
+    | CPUID.(EAX=0xD, ECX=1) EDX:ECX (the IA32_XSS components) (Intel SDM vol. 1 §13.2)."""
+    leaves = {(e.function, e.index): e for e in cpuid}
+    xcr0, xss = leaves.get((0xD, 0)), leaves.get((0xD, 1))
+    mask = (xcr0.edx << 32 | xcr0.eax) if xcr0 else 0
+    return mask | ((xss.edx << 32 | xss.ecx) if xss else 0)
 
 
 def _with_x2apic(entries: list[CpuidEntry]) -> list[CpuidEntry]:
