@@ -16,7 +16,7 @@ import pytest
 
 from pvmkit.cli.main import main
 from pvmkit.formats.ccel import EventLog
-from support.fixtures import fixture_path
+from support.fixtures import fixture_path, read_fixture
 from support.gpt_disk import ROOT_UUID, disk_from_gpt_event, ubuntu_log
 from support.gpt_disk import logged_digest as _digest
 
@@ -160,3 +160,16 @@ def test_disk_boot_bad_input(
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_mok_list_trusted_authority_adds_its_rtmr0_event(
+    log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [*_argv(log, tmp_path), "--mok-list-trusted-authority"]
+    assert main(argv) == 0
+    events = json.loads(capsys.readouterr().out)["events"]
+    authority = [e for e in events if e["what"] == "shim MokListTrusted" and e["mr_index"] == 1]
+    # the GCE log's event 22 (that shim's MokListTrusted authority event), byte for byte
+    gce = EventLog.parse(read_fixture("go-tdx-guest/ccel/ccel_data.dat"))
+    assert [bytes.fromhex(e["event_data"]) for e in authority] == [gce.events[21].event_data]
+    assert authority[0]["digest"] == _digest(gce, 22).hex()

@@ -261,3 +261,47 @@ def test_components_of_direct_boot_events() -> None:
         "ACPI RSDP (etc/acpi/rsdp)",
         "ACPI tables (etc/acpi/tables)",
     ]
+
+
+def test_gce_shim_grub_log_replays_event_by_event() -> None:
+    """The second real shim+GRUB TD log (go-tdx-guest's GCE COS guest): another shim build, whose
+    SbatLevel is shim's original level (shim include/sbat_var_defs.h, SBAT_VAR_ORIGINAL) and which
+    also logs MokListTrusted as an RTMR0 authority event; COS's grub.cfg is not in the fixtures (and
+    uses bare assignments, which the follower refuses), so GRUB's commands come by their text."""
+    gce = EventLog.parse(read_fixture("go-tdx-guest/ccel/ccel_data.dat"))
+    grub: list[PlannedEvent] = []
+    for number in range(25, 42):
+        data = gce.events[number - 1].event_data.rstrip(b"\0").decode()
+        if data.startswith("grub_cmd: "):
+            grub.append(command_event(data[len("grub_cmd: ") :]))
+        elif data.startswith("kernel_cmdline: "):
+            grub.append(kernel_cmdline_event(data[len("kernel_cmdline: ") :]))
+        else:
+            grub.append(file_event(data, "file", digest=_digest(gce, number)))
+    boot = ShimGrubBoot(
+        gpt_event_data=gce.events[16].event_data,
+        shim=PeImage("shim", "\\EFI\\BOOT\\BOOTX64.EFI", authenticode=_digest(gce, 18)),
+        grub=PeImage("GRUB", "\\EFI\\BOOT\\grub-lakitu.efi", authenticode=_digest(gce, 24)),
+        mok=MokState(
+            sbat_level=b"sbat,1,2021030218\n",
+            mok_list_digest=_digest(gce, 19),
+            mok_list_x_digest=_digest(gce, 20),
+            mok_list_trusted_authority=True,
+        ),
+        grub_events=grub,
+    )
+    predicted = shim_grub_events(boot)
+    assert len(predicted) == len(gce.events) - 16 == 27
+    for p, e in zip(predicted, gce.events[16:], strict=True):
+        where = f"event {e.index} ({p.what})"
+        assert (p.mr_index, p.event_type, p.digest) == (e.mr_index, e.event_type, _digest(gce, e.index)), (
+            where
+        )
+        if p.what.startswith("shim") and p.mr_index == 1:
+            assert p.event_data == e.event_data, where
+    prefix = [
+        PlannedEvent.of_digest(e.mr_index, e.event_type, e.event_data, _digest(gce, e.index), "firmware")
+        for e in gce.events[:16]
+    ]
+    quote = Quote.parse(read_fixture("go-tdx-guest/ccel/cos-113-tdx-quote.dat"))
+    assert EventLogPlan.of([*prefix, *predicted]).rtmrs() == quote.rtmrs

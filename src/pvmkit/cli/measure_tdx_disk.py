@@ -51,6 +51,11 @@ def add_disk_boot_options(g: Any) -> None:
     g.add_argument("--mok-list-sha384", metavar="HEX", help="or its SHA-384")
     g.add_argument("--mok-list-x", metavar="FILE", help="MokListX as shim mirrors it (MokListXRT bytes)")
     g.add_argument("--mok-list-x-sha384", metavar="HEX", help="or its SHA-384")
+    g.add_argument(
+        "--mok-list-trusted-authority",
+        action="store_true",
+        help="this shim also logs MokListTrusted as an RTMR0 authority event (as the GCE log's shim does)",
+    )
 
 
 def _pairs(items: list[str], option: str) -> dict[str, str]:
@@ -151,6 +156,7 @@ def _mok(args: argparse.Namespace) -> Any:
         mok_list_digest=mok_digest,
         mok_list_x=read_file(mokx_path, "a MokListX") if mokx_path else None,
         mok_list_x_digest=mokx_digest,
+        mok_list_trusted_authority=args.mok_list_trusted_authority,
     )
 
 

@@ -14,6 +14,8 @@ EV_IPL "MokList"            3     shim ``mok.c``: each MoK state variable it mir
 EV_IPL "MokListX"           3     order, digest of the variable data (shim README.tpm, PCR 14);
 EV_EFI_VARIABLE_AUTHORITY   1     ``SbatLevel`` (SHIM_LOCK_GUID) as UEFI_VARIABLE_DATA, digest of the
  "SbatLevel"                      whole event data (PCR 7);
+(EV_EFI_VARIABLE_AUTHORITY  1     some shim builds: ``MokListTrusted`` likewise — a flag, see MokState)
+ "MokListTrusted")
 EV_IPL "MokListTrusted"     3     the MokListTrusted state, one byte
 EV_EFI_VARIABLE_AUTHORITY   1     the certificate that verified the next image ("db", "Shim", …;
                                   shim README.tpm, PCR 7) — only when shim verifies (Secure Boot in
@@ -53,8 +55,8 @@ __all__ = [
     "MokState",
     "PeImage",
     "ShimGrubBoot",
-    "sbat_level_event_data",
     "shim_grub_events",
+    "shim_variable_event_data",
 ]
 
 SHIM_LOCK_GUID = "605dab50-e046-4300-abb6-3dd810dd8b23"
@@ -113,9 +115,9 @@ def _mok_event(name: str, data: bytes | None, digest: bytes | None) -> PlannedEv
     )
 
 
-def sbat_level_event_data(level: bytes) -> bytes:
-    """The UEFI_VARIABLE_DATA shim logs for its SbatLevel variable."""
-    return UefiVariableData(SHIM_LOCK_GUID, "SbatLevel", level, 0).to_bytes()
+def shim_variable_event_data(name: str, data: bytes) -> bytes:
+    """The UEFI_VARIABLE_DATA shim logs for one of its variables (SHIM_LOCK_GUID)."""
+    return UefiVariableData(SHIM_LOCK_GUID, name, data, 0).to_bytes()
 
 
 @dataclass(frozen=True)
@@ -131,18 +133,33 @@ class MokState:
     mok_list_x: bytes | None = None
     mok_list_x_digest: bytes | None = None
     mok_list_trusted: bytes = b"\x01"
+    #: Some shim builds also log MokListTrusted as an EV_EFI_VARIABLE_AUTHORITY in RTMR0, between
+    #: SbatLevel and its EV_IPL (the GCE log's shim does, Ubuntu's 15.7 in the evidence-api log does
+    #: not); which builds do is not established, so it is set from a known log of that shim.
+    mok_list_trusted_authority: bool = False
 
     def events(self) -> list[PlannedEvent]:
-        return [
+        events = [
             _mok_event("MokList", self.mok_list, self.mok_list_digest),
             _mok_event("MokListX", self.mok_list_x, self.mok_list_x_digest),
             PlannedEvent.of_event_data(
-                1, EV_EFI_VARIABLE_AUTHORITY, sbat_level_event_data(self.sbat_level), "shim SbatLevel"
-            ),
-            PlannedEvent.of_external(
-                3, EV_IPL, b"MokListTrusted\0", self.mok_list_trusted, "shim MokListTrusted"
+                1,
+                EV_EFI_VARIABLE_AUTHORITY,
+                shim_variable_event_data("SbatLevel", self.sbat_level),
+                "shim SbatLevel",
             ),
         ]
+        if self.mok_list_trusted_authority:
+            data = shim_variable_event_data("MokListTrusted", self.mok_list_trusted)
+            events.append(
+                PlannedEvent.of_event_data(1, EV_EFI_VARIABLE_AUTHORITY, data, "shim MokListTrusted")
+            )
+        events.append(
+            PlannedEvent.of_external(
+                3, EV_IPL, b"MokListTrusted\0", self.mok_list_trusted, "shim MokListTrusted"
+            )
+        )
+        return events
 
 
 @dataclass(frozen=True)
