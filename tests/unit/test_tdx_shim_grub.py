@@ -86,6 +86,21 @@ def test_disk_image_without_esp_or_gpt_is_refused(log: EventLog, tmp_path: Path)
         read_gpt(disk_path)
 
 
+def _grub_events_as_logged(log: EventLog, first: int, end: int) -> list[PlannedEvent]:
+    """GRUB's events ``first``..``end - 1`` in their digests-only form: commands and the kernel command
+    line by their logged text (the digest is pvmkit's rule), files by their logged digest."""
+    events: list[PlannedEvent] = []
+    for number in range(first, end):
+        data = log.events[number - 1].event_data.rstrip(b"\0").decode()
+        if data.startswith("grub_cmd: "):
+            events.append(command_event(data[len("grub_cmd: ") :]))
+        elif data.startswith("kernel_cmdline: "):
+            events.append(kernel_cmdline_event(data[len("kernel_cmdline: ") :]))
+        else:
+            events.append(file_event(data, "file", digest=_digest(log, number)))
+    return events
+
+
 def _predicted(log: EventLog, tmp_path: Path) -> list[PlannedEvent]:
     disk = read_gpt(disk_from_gpt_event(log.events[16].event_data, tmp_path / "disk.img"))
     gpt1 = "(hd0,gpt1)/boot/grub"
@@ -103,15 +118,7 @@ def _predicted(log: EventLog, tmp_path: Path) -> list[PlannedEvent]:
     assert esp.stopped_at == f"{gpt1}/grub.cfg"
     # the main grub.cfg is not in the fixtures: from here GRUB's events in their digests-only form,
     # commands by their text (the digest is pvmkit's rule), files by their logged digest
-    rest: list[PlannedEvent] = []
-    for number in range(39, 97):
-        data = log.events[number - 1].event_data.rstrip(b"\0").decode()
-        if data.startswith("grub_cmd: "):
-            rest.append(command_event(data[len("grub_cmd: ") :]))
-        elif data.startswith("kernel_cmdline: "):
-            rest.append(kernel_cmdline_event(data[len("kernel_cmdline: ") :]))
-        else:
-            rest.append(file_event(data, "file", digest=_digest(log, number)))
+    rest = _grub_events_as_logged(log, 39, 97)
     boot = ShimGrubBoot(
         gpt_event_data=disk.gpt_event_data(),
         shim=PeImage("shim", "\\EFI\\BOOT\\BOOTX64.EFI", authenticode=_digest(log, 18)),
@@ -269,15 +276,7 @@ def test_gce_shim_grub_log_replays_event_by_event() -> None:
     also logs MokListTrusted as an RTMR0 authority event; COS's grub.cfg is not in the fixtures (and
     uses bare assignments, which the follower refuses), so GRUB's commands come by their text."""
     gce = EventLog.parse(read_fixture("go-tdx-guest/ccel/ccel_data.dat"))
-    grub: list[PlannedEvent] = []
-    for number in range(25, 42):
-        data = gce.events[number - 1].event_data.rstrip(b"\0").decode()
-        if data.startswith("grub_cmd: "):
-            grub.append(command_event(data[len("grub_cmd: ") :]))
-        elif data.startswith("kernel_cmdline: "):
-            grub.append(kernel_cmdline_event(data[len("kernel_cmdline: ") :]))
-        else:
-            grub.append(file_event(data, "file", digest=_digest(gce, number)))
+    grub = _grub_events_as_logged(gce, 25, 42)
     boot = ShimGrubBoot(
         gpt_event_data=gce.events[16].event_data,
         shim=PeImage("shim", "\\EFI\\BOOT\\BOOTX64.EFI", authenticode=_digest(gce, 18)),
