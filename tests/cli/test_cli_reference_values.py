@@ -157,6 +157,8 @@ def test_bad_input_leaves_no_output_file(
     assert code == 2 and "1 to 64 bytes, got 65" in one_error_line(err)
     code, _, err = run([*base, "--vcpu-type", "EPYC-v4,Skylake"], capsys)
     assert code == 2 and "unknown vCPU type 'Skylake'" in one_error_line(err)
+    code, _, err = run([*base, "--vmsa-features", "0x1", "--vmsa-features", "zz"], capsys)
+    assert code == 2 and "--vmsa-features: unknown SEV feature name 'zz'" in one_error_line(err)
     code, _, err = run([*base, "--vcpus", "1-512", "--max-combinations", "100"], capsys)
     assert code == 1 and "512 combinations exceed the limit of 100" in one_error_line(err)
     code, _, err = run([*base, "--vmm-type", "xen"], capsys)
@@ -188,6 +190,69 @@ def test_cca_rim(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert code == 0
     # Trustee's CCA claims are base64 STANDARD (deps/verifier/src/cca/mod.rs)
     assert json.loads(out) == {"cca.realm.cca-realm-initial-measurement": [base64.b64encode(rim).decode()]}
+
+
+#: cca-realm-measurements' published kvmtool vector (tests/cmdline.rs: `lkvm run --realm -m 512M -c 1`,
+#: no kernel), the one tests/cli/test_cli_measure_cca.py reproduces with measure
+KVMTOOL_512M_1CPU = "998dfdf6401d69f73ed88ac53d62d5ea2cfac6320b887ce4599aa8671791d4d0"
+
+
+def test_cca_vmm_layout_with_a_vcpu_set(capsys: pytest.CaptureFixture[str]) -> None:
+    """With --vmm-type the DTB lists the CPUs, so each count of --vcpus is its own RIM."""
+    base = [
+        "--vendor",
+        "cca",
+        "--num-bps",
+        "6",
+        "--num-wps",
+        "6",
+        "--vmm-type",
+        "kvmtool",
+        "--memory",
+        "512M",
+    ]
+    code, out, err = run(["reference-values", *base, "--vcpus", "1,2", "--json"], capsys)
+    assert (code, err) == (0, "")
+    entries = json.loads(out)["values"]["cca.realm.cca-realm-initial-measurement"]
+    by_count = {o["vcpus"]: e["value"] for e in entries for o in e["from"]}
+    assert by_count[1] == KVMTOOL_512M_1CPU
+    assert all(o["vmm"] == "kvmtool" for e in entries for o in e["from"])
+    code, out, _ = run(["measure", *base, "--vcpus", "2"], capsys)
+    assert code == 0 and by_count[2] == out.strip() != KVMTOOL_512M_1CPU
+    # without a VMM the RECs are not measured: every count gives one value, traced to each count
+    flat = [
+        "--vendor",
+        "cca",
+        "--num-bps",
+        "6",
+        "--num-wps",
+        "6",
+        "--ipa-bits",
+        "40",
+        "--vcpus",
+        "1-3",
+        "--json",
+    ]
+    code, out, _ = run(["reference-values", *flat], capsys)
+    (entry,) = json.loads(out)["values"]["cca.realm.cca-realm-initial-measurement"]
+    assert code == 0 and sorted(o["vcpus"] for o in entry["from"]) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--vmm-type", "kvmtool"], "--vmm-type kvmtool needs --memory"),
+        ([], "--ipa-bits is required without --vmm-type"),
+        (["--vmm-type", "kvmtool", "--memory", "512M", "--vcpus", "1,,2"], "empty item"),
+        (["--vmm-type", "kvmtool", "--memory", "512M", "--vcpus", "600"], "outside 1..512"),
+    ],
+)
+def test_cca_usage_errors(extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Usage errors (exit 2, one line) where a traceback was before (no --ipa-bits, no --vmm-type)."""
+    code, out, err = run(
+        ["reference-values", "--vendor", "cca", "--num-bps", "6", "--num-wps", "6", *extra], capsys
+    )
+    assert (code, out) == (2, "") and message in one_error_line(err)
 
 
 # -- reading the exports back: pvmkit verify --expect on real quotes ----------------------------------

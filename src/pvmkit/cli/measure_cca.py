@@ -329,20 +329,24 @@ def _layout_plan(args: argparse.Namespace, layout: VmmLayout, vcpus: int) -> Lau
     )
 
 
+def plan_from_args(args: argparse.Namespace, p: Parser) -> tuple[LaunchPlan, VmmLayout | None]:
+    """The realm's plan: as ``--vmm-type`` lays it out (with the layout), else from the explicit
+    options (``reference-values --vendor cca`` builds its plans here too); usage errors via ``p``."""
+    if args.vmm_type:
+        return _vmm_plan(args, p)
+    used = [f"--{d.replace('_', '-')}" for d in _VMM_ONLY if getattr(args, d)]
+    if used:
+        p.error(f"{', '.join(used)} need --vmm-type")
+    if args.ipa_bits is None:
+        p.error("--ipa-bits is required without --vmm-type")
+    return build_plan(args), None
+
+
 def main(argv: list[str]) -> int:
     p = build_parser()
     args = p.parse_args(argv)
     fmt = output_format(args, "hex", p.error)
-    layout = None
-    if args.vmm_type:
-        plan, layout = _vmm_plan(args, p)
-    else:
-        used = [f"--{d.replace('_', '-')}" for d in _VMM_ONLY if getattr(args, d)]
-        if used:
-            p.error(f"{', '.join(used)} need --vmm-type")
-        if args.ipa_bits is None:
-            p.error("--ipa-bits is required without --vmm-type")
-        plan = build_plan(args)
+    plan, layout = plan_from_args(args, p)
     from pvmkit.launch import Launcher
     from pvmkit.vendors.cca.measure import CcaMeasurer
 

@@ -23,6 +23,7 @@ from pvmkit.cli._common import (
     UsageError,
     atomic_write,
     map_file,
+    parse_features,
     parse_int,
     parse_vcpu_type,
 )
@@ -141,7 +142,7 @@ def _split_sets(argv: list[str], sets: dict[str, str]) -> tuple[list[str], dict[
             items = text.split(",") if dest in _COMMA else [text]
             for item in items:
                 if not item.strip():
-                    raise InputError(f"{name}: empty item in {text!r}")
+                    raise UsageError(f"{name}: empty item in {text!r}")
                 found.setdefault(dest, []).append(item.strip())
         else:
             rest.append(arg)
@@ -282,11 +283,8 @@ def _amd(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) 
 
 
 def _features(text: str | None) -> int | None:
-    if text is None:
-        return None
-    from pvmkit.features import parse_sev_features
-
-    return parse_sev_features(text)
+    """One --vmsa-features set; a value that does not parse is a usage error, as for measure."""
+    return None if text is None else parse_features(text)
 
 
 # -- TDX ---------------------------------------------------------------------------------------------
@@ -410,29 +408,40 @@ def _igvm(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]])
 # -- CCA ---------------------------------------------------------------------------------------------
 
 
-def _cca(args: argparse.Namespace, rest: list[str]) -> tuple[RefValueSet, int]:
+def _cca(args: argparse.Namespace, rest: list[str], sets: dict[str, list[str]]) -> tuple[RefValueSet, int]:
+    """The RIM of each vCPU count (``--vcpus`` a set: a VMM's DTB lists the CPUs, so with
+    ``--vmm-type`` each count is its own value; without, the RECs are not measured and all counts
+    give one value), as ``measure --vendor cca`` predicts it."""
+    from pvmkit.cli.measure_amd import parse_vcpus
     from pvmkit.cli.measure_cca import build_parser as measure_parser
-    from pvmkit.cli.measure_cca import build_plan
+    from pvmkit.cli.measure_cca import plan_from_args
     from pvmkit.launch import Launcher
     from pvmkit.refvalues.model import RefValueSet
     from pvmkit.refvalues.names import CCA_RIM
     from pvmkit.vendors.cca.measure import CcaMeasurer
 
-    margs = _as_ours(measure_parser()).parse_args(["--vendor", "cca", *rest])
-    plan = build_plan(margs)
-    rim = Launcher(CcaMeasurer()).run(plan)
-    params = plan.init.cca
-    assert params is not None
-    origin: dict[str, str | int] = {
-        "vendor": "cca",
-        "hash_algo": params.hash_algo,
-        "rmm": params.rmm,
-        "ipa_bits": params.ipa_bits,
-        **{f"load_sha256:{op.label}": hashlib.sha256(op.data or b"").hexdigest() for op in plan.memory},
-    }
+    parser = _as_ours(measure_parser())
+    margs = parser.parse_args(["--vendor", "cca", *rest])
+    counts = sorted({n for item in sets.get("vcpus", ["1"]) for n in parse_vcpus(item)})
+    _limit(args, len(counts))
     rvs = RefValueSet()
-    rvs.add(CCA_RIM, rim, origin)
-    return rvs, 1
+    for n in counts:
+        margs.vcpus = str(n)
+        plan, _ = plan_from_args(margs, parser)
+        rim = Launcher(CcaMeasurer()).run(plan)
+        params = plan.init.cca
+        assert params is not None
+        origin: dict[str, str | int] = {
+            "vendor": "cca",
+            "vcpus": n,
+            **({"vmm": margs.vmm_type} if margs.vmm_type else {}),
+            "hash_algo": params.hash_algo,
+            "rmm": params.rmm,
+            "ipa_bits": params.ipa_bits,
+            **{f"load_sha256:{op.label}": hashlib.sha256(op.data or b"").hexdigest() for op in plan.memory},
+        }
+        rvs.add(CCA_RIM, rim, origin)
+    return rvs, len(counts)
 
 
 # -- literal values, output --------------------------------------------------------------------------
@@ -589,7 +598,8 @@ def main(argv: list[str]) -> int:
         rest, sets = _split_sets(rest, _TDX_SETS)
         compute = lambda: _tdx(args, rest, sets)  # noqa: E731
     elif args.vendor == "cca":
-        compute = lambda: _cca(args, rest)  # noqa: E731
+        rest, sets = _split_sets(rest, {"--vcpus": "vcpus"})
+        compute = lambda: _cca(args, rest, sets)  # noqa: E731
     else:
         rest, sets = _split_sets(rest, _AMD_SETS)
         compute = lambda: _amd(args, rest, sets)  # noqa: E731
