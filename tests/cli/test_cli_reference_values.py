@@ -195,22 +195,12 @@ def test_cca_rim(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
 #: cca-realm-measurements' published kvmtool vector (tests/cmdline.rs: `lkvm run --realm -m 512M -c 1`,
 #: no kernel), the one tests/cli/test_cli_measure_cca.py reproduces with measure
 KVMTOOL_512M_1CPU = "998dfdf6401d69f73ed88ac53d62d5ea2cfac6320b887ce4599aa8671791d4d0"
+CCA = ["--vendor", "cca", "--num-bps", "6", "--num-wps", "6"]
 
 
 def test_cca_vmm_layout_with_a_vcpu_set(capsys: pytest.CaptureFixture[str]) -> None:
     """With --vmm-type the DTB lists the CPUs, so each count of --vcpus is its own RIM."""
-    base = [
-        "--vendor",
-        "cca",
-        "--num-bps",
-        "6",
-        "--num-wps",
-        "6",
-        "--vmm-type",
-        "kvmtool",
-        "--memory",
-        "512M",
-    ]
+    base = [*CCA, "--vmm-type", "kvmtool", "--memory", "512M"]
     code, out, err = run(["reference-values", *base, "--vcpus", "1,2", "--json"], capsys)
     assert (code, err) == (0, "")
     entries = json.loads(out)["values"]["cca.realm.cca-realm-initial-measurement"]
@@ -220,19 +210,7 @@ def test_cca_vmm_layout_with_a_vcpu_set(capsys: pytest.CaptureFixture[str]) -> N
     code, out, _ = run(["measure", *base, "--vcpus", "2"], capsys)
     assert code == 0 and by_count[2] == out.strip() != KVMTOOL_512M_1CPU
     # without a VMM the RECs are not measured: every count gives one value, traced to each count
-    flat = [
-        "--vendor",
-        "cca",
-        "--num-bps",
-        "6",
-        "--num-wps",
-        "6",
-        "--ipa-bits",
-        "40",
-        "--vcpus",
-        "1-3",
-        "--json",
-    ]
+    flat = [*CCA, "--ipa-bits", "40", "--vcpus", "1-3", "--json"]
     code, out, _ = run(["reference-values", *flat], capsys)
     (entry,) = json.loads(out)["values"]["cca.realm.cca-realm-initial-measurement"]
     assert code == 0 and sorted(o["vcpus"] for o in entry["from"]) == [1, 2, 3]
@@ -249,9 +227,7 @@ def test_cca_vmm_layout_with_a_vcpu_set(capsys: pytest.CaptureFixture[str]) -> N
 )
 def test_cca_usage_errors(extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Usage errors (exit 2, one line) where a traceback was before (no --ipa-bits, no --vmm-type)."""
-    code, out, err = run(
-        ["reference-values", "--vendor", "cca", "--num-bps", "6", "--num-wps", "6", *extra], capsys
-    )
+    code, out, err = run(["reference-values", *CCA, *extra], capsys)
     assert (code, out) == (2, "") and message in one_error_line(err)
 
 
@@ -564,3 +540,55 @@ def test_real_cca_token_against_exported_corims(
     assert code == 0 and f"rim is one of 2 values of {name}" in out
     code, _, err = run([*verify, "--expect", str(bad)], capsys)
     assert code == 3 and "expected.rim" in err
+
+
+def test_expired_signed_corim_verifies_a_cca_token_at_an_explicit_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 10: a signed CoRIM whose validity has ended verifies with an explicit --at, for CCA tokens
+    too (--at is otherwise refused with --cca-token: a token has no certificates to date)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from support.cca_tokens import CPAK_PUB, G2_TOKEN
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "key.pem").write_bytes(pem)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (tmp_path / "pub.pem").write_bytes(public)
+    rim = "311314ab73620350cf758834ae5c65d9e8c2dc7febe6e7d9654bbe864e300d49"  # the draft token's RIM
+    signed = tmp_path / "s.cbor"
+    argv = [
+        "reference-values",
+        *CCA,
+        "--ipa-bits",
+        "40",
+        "--value",
+        f"cca.realm.cca-realm-initial-measurement={rim}",
+    ]
+    argv += [
+        "--format",
+        "corim-signed",
+        "--signing-key",
+        str(tmp_path / "key.pem"),
+        "--not-after",
+        "2021-01-01T00:00:00Z",
+    ]
+    assert main([*argv, "-o", str(signed)]) == 0
+    verify = ["verify", "--cca-token", str(fixture_path(G2_TOKEN)), "--cpak", str(fixture_path(CPAK_PUB))]
+    verify += ["--expect", str(signed)]
+    code, _, err = run([*verify, "--corim-key", str(tmp_path / "pub.pem")], capsys)  # now: expired
+    assert code == 3 and "outside the CoRIM's signature-validity" in one_error_line(err)
+    code, out, _ = run(
+        [*verify, "--corim-key", str(tmp_path / "pub.pem"), "--at", "2020-06-01T00:00:00Z"], capsys
+    )
+    assert code == 0 and "rim is one of" in out
+    code, _, err = run(
+        [*verify, "--at", "2020-06-01T00:00:00Z"], capsys
+    )  # no signed CoRIM key: --at means nothing
+    assert code == 2 and "--at cannot be used with --cca-token" in one_error_line(err)

@@ -132,7 +132,7 @@ def run(args: Any, parser: Parser) -> int:
     from pvmkit.attest.cose_verify import load_public_key
 
     for dest, option in _REFUSED.items():
-        if getattr(args, dest):
+        if getattr(args, dest) and not (dest == "at" and args.corim_key):  # --at: a signed CoRIM's time
             parser.error(f"{option} cannot be used with {option_name(EVIDENCE)}")
     if not args.cpak and not args.ta_store:
         parser.error("--cca-token needs --cpak KEY or --ta-store FILE")
