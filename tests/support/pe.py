@@ -38,3 +38,31 @@ def make_pe(total: int = 0x1000, *, bzimage: bool = True, cert: bytes = b"", sec
         struct.pack_into("<I", img, 0x22C, 0x7FFFFFFF)  # initrd_addr_max
         struct.pack_into("<H", img, 0x236, 0x0B)  # xloadflags: KERNEL_64 | ABOVE_4G | EFI_HANDOVER_64
     return bytes(img) + cert
+
+
+def make_uki(sections: dict[str, bytes], *, file_alignment: int = 0x200) -> bytes:
+    """A PE32+ image holding the named sections (a UKI's layout as ukify writes it: each section's
+    VirtualSize is its data size, SizeOfRawData the size rounded up to the file alignment)."""
+    count = len(sections)
+    headers = 0x40 + 24 + 240 + 40 * count
+    first = (headers + file_alignment - 1) // file_alignment * file_alignment
+    img = bytearray(first)
+    img[0:2] = b"MZ"
+    struct.pack_into("<I", img, 0x3C, 0x40)
+    img[0x40:0x44] = b"PE\0\0"
+    struct.pack_into("<HHIIIHH", img, 0x44, 0x8664, count, 0, 0, 0, 240, 0x206)
+    opt = 0x58
+    struct.pack_into("<H", img, opt, 0x20B)
+    struct.pack_into("<II", img, opt + 32, 0x1000, file_alignment)
+    struct.pack_into("<I", img, opt + 60, first)
+    struct.pack_into("<I", img, opt + 108, 16)
+    table = opt + 240
+    body = bytearray()
+    for i, (name, data) in enumerate(sections.items()):
+        raw_size = (len(data) + file_alignment - 1) // file_alignment * file_alignment
+        entry = bytearray(40)
+        entry[:8] = name.encode().ljust(8, b"\0")
+        struct.pack_into("<IIII", entry, 8, len(data), 0x1000 * (i + 1), raw_size, first + len(body))
+        img[table + 40 * i : table + 40 * (i + 1)] = entry
+        body += data + bytes(raw_size - len(data))
+    return bytes(img + body)
