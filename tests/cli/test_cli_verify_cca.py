@@ -297,3 +297,18 @@ def test_inspect_bare_platform_token(capsys: pytest.CaptureFixture[str]) -> None
     doc = json.loads(out)
     assert code == 0 and doc["type"] == "cca-platform-token" and doc["value"]["alg"] == "ES384"
     assert doc["value"]["claims"]["cca-platform-implementation-id"].startswith("7f454c46")
+
+
+def test_rim_and_rem_as_base64(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 9: every measurement-like option takes hex or base64 (the draft token's RIM, 32 bytes:
+    44 base64 characters). A 64-character value is hex of 32 bytes when it is hex digits only, else
+    base64 of 48 bytes."""
+    verify = ["verify", "--cca-token", f(G2_TOKEN), "--cpak", f(CPAK_PUB)]
+    rim_b64 = base64.b64encode(bytes.fromhex(DRAFT_RIM)).decode()
+    code, out, _ = run([*verify, "--rim", rim_b64, "--rem", f"0={rim_b64}"], capsys)
+    assert code == 3 and "passed         expected.rim" in out and "failed         expected.rem0" in out
+    other = base64.b64encode(bytes(48)).decode()  # 64 characters, not all hex digits: 48 bytes
+    code, out, _ = run([*verify, "--rim", other], capsys)
+    assert code == 3 and "failed         expected.rim" in out
+    code, _, err = run([*verify, "--rim", "ab$"], capsys)
+    assert code == 2 and "as hex (64, 96, 128 digits) or base64 (44, 64, 88 characters)" in err

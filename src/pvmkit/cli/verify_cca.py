@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from pvmkit.cli._common import MAX_EVIDENCE, UsageError, parse_hex, print_json, read_file
+from pvmkit.cli._common import MAX_EVIDENCE, UsageError, parse_digest, parse_hex, print_json, read_file
 from pvmkit.cli._verify_common import (
     ExpectedSets,
     check_lines,
@@ -77,10 +77,21 @@ def _padded(text: str, what: str) -> bytes:
 
 
 def _measurement(text: str, what: str) -> bytes:
-    value = parse_hex(text, what=what)
-    if len(value) not in (32, 48, 64):
-        raise UsageError(f"{what} is 32, 48 or 64 bytes, got {len(value)}")
-    return value
+    """A RIM or REM: 32, 48 or 64 bytes (the realm's hash), as hex or base64 like every digest option
+    (:func:`~pvmkit.cli._common.parse_digest`). One text length reads both ways: 64 characters are
+    the hex of 32 bytes or the base64 of 48; hex digits only are read as hex (the base64 of a 48-byte
+    value is hex digits only with probability (16/64)^64: give such a value as hex)."""
+    for length in (32, 48, 64):
+        try:
+            return parse_digest(text, length, what)
+        except UsageError:
+            continue
+    t = text.strip()
+    if t[:2].lower() == "0x" or set(t) <= set("0123456789abcdefABCDEF"):
+        raise UsageError(f"{what} is 32, 48 or 64 bytes, got {len(parse_hex(t, what=what))}")
+    raise UsageError(
+        f"{what} is 32, 48 or 64 bytes as hex (64, 96, 128 digits) or base64 (44, 64, 88 characters)"
+    )
 
 
 def _expected(args: Any, parser: Parser) -> tuple[Any, ExpectedSets]:
