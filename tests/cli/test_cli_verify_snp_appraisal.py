@@ -75,6 +75,13 @@ def test_flags_that_fit_the_real_report(capsys: pytest.CaptureFixture[str]) -> N
         (["--policy", "0x30000", "--allow-debug"], "expected.policy"),
         (["--id-key-digest", "11" * 48], "expected.id_key_digest"),
         (["--author-key-digest", "11" * 48], "expected.author_key_digest"),
+        (["--min-guest-svn", "1"], "guest_svn.minimum"),
+        (["--report-id", "00" * 32], "expected.report_id"),
+        (["--family-id", "11" * 16], "expected.family_id"),
+        (["--image-id", "22" * 16, "--image-id", "33" * 16], "expected.image_id"),
+        (["--chip-id", "00" * 64], "expected.chip_id"),
+        (["--min-launch-mitigation-vector", "1"], "mitigations.launch"),  # a v2 report has none
+        (["--min-current-mitigation-vector", "0x2"], "mitigations.current"),
     ],
 )
 def test_each_flag_can_fail(capsys: pytest.CaptureFixture[str], flags: list[str], check: str) -> None:
@@ -85,6 +92,25 @@ def test_each_flag_can_fail(capsys: pytest.CaptureFixture[str], flags: list[str]
     c = checks(captured.out)
     assert [name for name, v in c.items() if v["status"] == "failed"] == [check]
     assert captured.err.startswith(f"pvmkit: error: {check}")
+
+
+def test_identity_flags_pass_with_the_reports_own_values(capsys: pytest.CaptureFixture[str]) -> None:
+    """go-sev-guest check's -report_id, -family_id, -image_id, -chip_id and -minimum_guest_svn as
+    flags: the accepted values are read from the real report at the offsets of the SEV-SNP ABI
+    specification (AMD 56860, the ATTESTATION_REPORT structure), not through pvmkit's parser."""
+    raw = Path(real("attestation.bin")).read_bytes()
+    values = {"--family-id": raw[0x10:0x20], "--image-id": raw[0x20:0x30], "--report-id": raw[0x140:0x160],
+              "--chip-id": raw[0x1A0:0x1E0]}  # fmt: skip
+    flags = [part for option, value in values.items() for part in (option, value.hex())]
+    guest_svn = int.from_bytes(raw[0x04:0x08], "little")
+    argv = verify("--allow-debug", *flags, "--image-id", "ff" * 16, "--min-guest-svn", str(guest_svn), "--json")
+    assert main(argv) == 0
+    c = checks(capsys.readouterr().out)
+    for name in ("expected.family_id", "expected.image_id", "expected.report_id", "expected.chip_id",
+                 "guest_svn.minimum"):  # fmt: skip
+        assert c[name]["status"] == "passed", name
+    assert main(verify("--min-guest-svn", str(1 << 32))) == 2
+    assert "--min-guest-svn" in capsys.readouterr().err
 
 
 def test_text_lists_every_check_on_failure(capsys: pytest.CaptureFixture[str]) -> None:
@@ -158,6 +184,7 @@ def test_debug_is_one_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         ({"guest_policy": "0x10000"}, "has bit 17 clear"),
         ({"guest_policy": 1 << 30 | 0x30000}, "sets undefined bits 0x40000000"),
         ({"platform_info": 64}, "sets reserved bits 0x40"),
+        ({"minimum_guest_svn": 1 << 32}, "does not fit GUEST_SVN's 32 bits"),
     ],
 )
 def test_malformed_policy_files(doc: dict[str, Any], message: str, tmp_path: Path,

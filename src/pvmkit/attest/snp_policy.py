@@ -171,7 +171,10 @@ def parse_policy(doc: object, where: str = "policy") -> PolicyFile:
         elif key in ("minimum_launch_mitigation_vector", "minimum_current_mitigation_vector"):
             fields[f"min_{key.split('_')[1]}_mit_vector"] = _u64(value, at)
         elif key == "minimum_guest_svn":
-            fields["min_guest_svn"] = _u64(value, at)
+            svn = _u64(value, at)
+            if svn > 0xFFFF_FFFF:  # GUEST_SVN is a u32 (SEV-SNP ABI, ATTESTATION_REPORT 0x04)
+                raise InputError(f"{at}: {svn} does not fit GUEST_SVN's 32 bits")
+            fields["min_guest_svn"] = svn
         elif key == "minimum_build":
             build = _u64(value, at)
             if build > 255:

@@ -74,6 +74,13 @@ OPTIONS = (
     "vmpl",
     "min_build",
     "min_version",
+    "min_guest_svn",
+    "report_id",
+    "family_id",
+    "image_id",
+    "chip_id",
+    "min_launch_mitigation_vector",
+    "min_current_mitigation_vector",
 )
 
 
@@ -152,6 +159,14 @@ def _add_expected_values(appraise: Any) -> None:
         help="expected HOST_DATA (32 bytes); repeatable: any of them",
     )
     appraise.add_argument("--report-id-ma", metavar="HEX", help="expected REPORT_ID_MA (32 bytes)")
+    # go-sev-guest check's -report_id, -family_id, -image_id, -chip_id (tools/check/check.go)
+    for name, size in (("report-id", 32), ("family-id", 16), ("image-id", 16), ("chip-id", 64)):
+        appraise.add_argument(
+            f"--{name}",
+            metavar="HEX",
+            action="append",
+            help=f"expected {name.upper().replace('-', '_')} ({size} bytes); repeatable: any of them",
+        )
     appraise.add_argument("--policy", metavar="N", help="expected guest POLICY, the whole u64 exactly")
     appraise.add_argument(
         "--guest-policy",
@@ -226,6 +241,14 @@ def _add_trust_and_tcb(appraise: Any) -> None:
         metavar="MAJOR.MINOR",
         help="minimum firmware API version CURRENT_MAJOR.CURRENT_MINOR",
     )
+    appraise.add_argument("--min-guest-svn", metavar="N", help="minimum GUEST_SVN (0 to 2^32-1)")
+    for which in ("launch", "current"):
+        appraise.add_argument(
+            f"--min-{which}-mitigation-vector",
+            metavar="N",
+            help=f"bits that must be set in {which.upper()}_MIT_VECTOR (report version 5; an older "
+            "report fails a non-zero minimum)",
+        )
 
 
 def _from_cert_table(path: str, chain_path: str | None) -> tuple[bytes, bytes, str]:
@@ -407,6 +430,7 @@ def _policy_fields(args: Any, parser: Parser) -> dict[str, Any]:
 
 def _overrides(args: Any, parser: Parser, sets: ExpectedSets) -> dict[str, Any]:
     """The expected values the options give (None: not given), over the policy file's."""
+    from pvmkit.attest.snp_validate import VERBATIM_FIELDS
     measurement = combine_expected(
         sets, "measurement", _accepted(args.measurement, 48, "--measurement"), parser
     )
@@ -435,7 +459,18 @@ def _overrides(args: Any, parser: Parser, sets: ExpectedSets) -> dict[str, Any]:
         if args.trusted_id_key or args.trusted_author_key or args.require_author_key
         else None,
         "require_author_key": True if args.require_author_key else None,
+        "min_guest_svn": parse_int(args.min_guest_svn, "--min-guest-svn", 0, 0xFFFF_FFFF)  # GUEST_SVN is a u32
+        if args.min_guest_svn is not None
+        else None,
     }
+    for name in ("report_id", "family_id", "image_id", "chip_id"):
+        option = "--" + name.replace("_", "-")
+        overrides[name] = _accepted(getattr(args, name), VERBATIM_FIELDS[name], option)
+    for which in ("launch", "current"):
+        text = getattr(args, f"min_{which}_mitigation_vector")
+        if text is not None:
+            option = f"--min-{which}-mitigation-vector"
+            overrides[f"min_{which}_mit_vector"] = parse_int(text, option, 0, U64_MAX)
     for which in ("", "current_", "committed_", "launch_"):
         text = getattr(args, f"min_{which}tcb")
         if text is not None:
