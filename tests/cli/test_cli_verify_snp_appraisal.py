@@ -103,7 +103,8 @@ def test_identity_flags_pass_with_the_reports_own_values(capsys: pytest.CaptureF
               "--chip-id": raw[0x1A0:0x1E0]}  # fmt: skip
     flags = [part for option, value in values.items() for part in (option, value.hex())]
     guest_svn = int.from_bytes(raw[0x04:0x08], "little")
-    argv = verify("--allow-debug", *flags, "--image-id", "ff" * 16, "--min-guest-svn", str(guest_svn), "--json")
+    argv = verify("--allow-debug", *flags, "--image-id", "ff" * 16, "--min-guest-svn", str(guest_svn))
+    argv.append("--json")
     assert main(argv) == 0
     c = checks(capsys.readouterr().out)
     for name in ("expected.family_id", "expected.image_id", "expected.report_id", "expected.chip_id",

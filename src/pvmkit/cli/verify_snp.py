@@ -29,6 +29,9 @@ from pvmkit.cli._verify_common import (
 from pvmkit.cli._verify_common import report_data as _report_data
 from pvmkit.errors import InputError, VerificationError
 
+#: GUEST_SVN is a u32 (SEV-SNP ABI, ATTESTATION_REPORT offset 0x04).
+_U32_MAX = (1 << 32) - 1
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
@@ -431,6 +434,7 @@ def _policy_fields(args: Any, parser: Parser) -> dict[str, Any]:
 def _overrides(args: Any, parser: Parser, sets: ExpectedSets) -> dict[str, Any]:
     """The expected values the options give (None: not given), over the policy file's."""
     from pvmkit.attest.snp_validate import VERBATIM_FIELDS
+
     measurement = combine_expected(
         sets, "measurement", _accepted(args.measurement, 48, "--measurement"), parser
     )
@@ -459,7 +463,7 @@ def _overrides(args: Any, parser: Parser, sets: ExpectedSets) -> dict[str, Any]:
         if args.trusted_id_key or args.trusted_author_key or args.require_author_key
         else None,
         "require_author_key": True if args.require_author_key else None,
-        "min_guest_svn": parse_int(args.min_guest_svn, "--min-guest-svn", 0, 0xFFFF_FFFF)  # GUEST_SVN is a u32
+        "min_guest_svn": parse_int(args.min_guest_svn, "--min-guest-svn", 0, _U32_MAX)
         if args.min_guest_svn is not None
         else None,
     }
