@@ -80,6 +80,7 @@ def test_flags_that_fit_the_real_report(capsys: pytest.CaptureFixture[str]) -> N
         (["--family-id", "11" * 16], "expected.family_id"),
         (["--image-id", "22" * 16, "--image-id", "33" * 16], "expected.image_id"),
         (["--chip-id", "00" * 64], "expected.chip_id"),
+        (["--require-id-block"], "id_block.trusted"),  # the real report has no ID block: nothing trusted
         (["--min-launch-mitigation-vector", "1"], "mitigations.launch"),  # a v2 report has none
         (["--min-current-mitigation-vector", "0x2"], "mitigations.current"),
     ],

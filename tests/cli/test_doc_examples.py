@@ -1,5 +1,5 @@
 """Every command shown in README.md's code blocks and in the ``$`` examples of docs/cli.md, amd.md,
-tdx.md, igvm.md, cca.md and reference-values.md runs as written (issue 9 part 5).
+tdx.md, igvm.md, cca.md, reference-values.md and attestation.md runs as written (issue 9 part 5).
 
 An example is a line of a fenced code block that starts with ``.venv/bin/pvmkit `` or ``./dev ``
 (README.md) or ``$ `` (the pages under docs/), with ``\\`` continuation lines joined and a
@@ -48,6 +48,7 @@ DOCS = (
     "docs/igvm.md",
     "docs/cca.md",
     "docs/reference-values.md",
+    "docs/attestation.md",
 )
 
 
@@ -205,11 +206,36 @@ EXAMPLES: dict[str, Run | NotRun] = {
     "pvmkit measure --vendor snp --igvm coconut-qemu.igvm": Run(),
     "pvmkit measure --vendor snp --igvm coconut-qemu.igvm --igvm-loader igvmmeasure": Run(),
     "pvmkit measure --vendor tdx --igvm td.igvm --igvm-loader igvm-crate --output-format json": Run(),
+    # docs/attestation.md: go-sev-guest's report under a policy file (DEBUG refused by default, then
+    # allowed), its KDS URLs; the Google Cloud TDX quote with PCS collateral of 2025-07-07 (the case
+    # tdx/automata/gce-outofdate of dcap-appraisal-cases.json: OutOfDate, three advisories)
+    "cat policy.json": Run(shows="exact"),
+    "pvmkit verify --report report.bin --vcek vcek.der --chain ask_ark.pem --at 2025-06-01T00:00:00Z "
+    "--policy-file policy.json": Run(
+        3, why="the guest's POLICY allows DEBUG, refused unless allowed (secure default)", shows="exact"
+    ),
+    "pvmkit verify --report report.bin --vcek vcek.der --chain ask_ark.pem --at 2025-06-01T00:00:00Z "
+    "--policy-file policy.json --allow-debug": Run(shows="exact"),
+    "pvmkit verify --report report.bin --kds-url": Run(shows="exact"),
+    "pvmkit verify --quote quote_tdx.bin --at 2025-08-01T00:00:00Z "
+    "--tcb-info tcb_info_v3_with_tdx_module.json --tcb-info-issuer-chain signing_chain.pem "
+    "--qe-identity qe_identity.json --qe-identity-issuer-chain "
+    "signing_chain.pem --pck-crl pck_platform_crl.der --pck-crl-issuer-chain platform_chain.pem "
+    "--root-ca-crl intel_root_ca_crl.der": Run(
+        3, why="Intel's TCB status of this platform is OutOfDate, which is not accepted", shows="exact"
+    ),
     # docs/cca.md
     "pvmkit measure --vendor cca --ipa-bits 40 --num-bps 6 --num-wps 4 --ripas 0x80000000:2M --ripas-first "
     "--load 0x80000000:P.bin --load-unmeasured 0x80001000:zero.bin --pc 0x80000000 --gpr 0=0x80100000 "
     "--vcpus 2": Run(shows="exact"),
 }
+
+#: MEASUREMENT of go-sev-guest's report (bytes 90h-BFh; the policy pins it, docs/attestation.md)
+REPORT_MEASUREMENT = (
+    "b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b6bdf8a9ece31a5a608eb0cf2e4872b01"
+)
+#: automata-dcap-attestation's Solana test data (docs/attestation.md's TDX example)
+_AUTOMATA = "automata-dcap/solana/automata-dcap-framework/tests/data/"
 
 #: file placeholders → a fixture path (str, under the fixture root) or bytes this test writes
 FILES: dict[str, str | bytes] = {
@@ -239,6 +265,24 @@ FILES: dict[str, str | bytes] = {
     # docs/tdx.md: the GCE quote under its upstream name, Intel's v5 sample one directory up
     "cos-113-tdx-quote.dat": "go-tdx-guest/ccel/cos-113-tdx-quote.dat",
     "../quote_v5_sample.dat": "go-tdx-guest/quote_v5_sample.dat",
+    # docs/attestation.md: the appraisal examples
+    "policy.json": "\n".join(
+        [
+            "{",
+            '  "schema": "pvmkit.snp-policy/1",',
+            f'  "measurement": ["{REPORT_MEASUREMENT}"],',
+            '  "minimum_tcb": {"bootloader": 2, "snp": 5, "microcode": 68},',
+            '  "minimum_version": "1.49",',
+            '  "platform_info": "0x1",',
+            '  "vmpl": 0',
+            "}\n",
+        ]
+    ).encode(),
+    "quote_tdx.bin": _AUTOMATA + "quote_tdx.bin",
+    "tcb_info_v3_with_tdx_module.json": _AUTOMATA + "tcb_info_v3_with_tdx_module.json",
+    "qe_identity.json": _AUTOMATA + "qe_identity.json",
+    "pck_platform_crl.der": _AUTOMATA + "pck_platform_crl.der",
+    "intel_root_ca_crl.der": _AUTOMATA + "intel_root_ca_crl.der",
 }
 
 
@@ -275,6 +319,19 @@ def _acpi_dat() -> bytes:
     return _ccel_changed(data.index(bytes.fromhex("509dcfe10beb5d47")) + 5, 0xEB, 0xAB)
 
 
+def _pem_chain(*names: str) -> Callable[[], bytes]:
+    """docs/attestation.md's issuer chains: automata's DER certificates as one PEM file, leaf first."""
+
+    def build() -> bytes:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        ders = (fixture_path(_AUTOMATA + name).read_bytes() for name in names)
+        return b"".join(x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM) for der in ders)
+
+    return build
+
+
 #: keys the ID-block example signs with (ECDSA P-384: the only ID-block key type the SEV-SNP firmware
 #: ABI specification's ID_AUTH structure defines)
 BUILT_LAZILY = {
@@ -283,6 +340,8 @@ BUILT_LAZILY = {
     "boot.dat": _boot_dat,
     "acpi.dat": _acpi_dat,
     "short.dat": lambda: _ccel_data()[:5000],  # docs/tdx.md: cut inside event 7's data (0xfee + 922)
+    "signing_chain.pem": _pem_chain("signing.der", "root.der"),
+    "platform_chain.pem": _pem_chain("platform.der", "root.der"),
 }
 
 

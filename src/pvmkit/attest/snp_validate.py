@@ -233,6 +233,8 @@ def _check_platform_info(report: SnpReport, accepted: int, checks: CheckList) ->
             expected=f"{_PLATFORM_DEFINED:#x} mask",
             actual=f"{value:#x}",
         )
+    else:  # listed when passed too: every check made is reported
+        checks.passed("platform_info.reserved", "no reserved or undefined bit is set")
     allowed, required = PLATFORM_ALLOWED_BITS, PLATFORM_REQUIRED_BITS
     _check_bits(
         "platform_info", "PLATFORM_INFO", value, accepted, allowed, required, PLATFORM_INFO_BITS, checks
@@ -378,7 +380,8 @@ def _check_keys(report: SnpReport, expected: SnpExpected, checks: CheckList) -> 
     checks.add(
         "id_block.trusted",
         "passed" if author_trusted or id_trusted else "failed",
-        "the ID block's signer is trusted: a trusted author key, or a trusted ID key",
+        "the ID block's signer is trusted: a trusted author key, or a trusted ID key"
+        + ("" if expected.trusted_id_keys or expected.trusted_author_keys else " (no trusted key given)"),
         expected=expected.trusted_id_keys | expected.trusted_author_keys,
         actual=report.author_key_digest if author_trusted else report.id_key_digest,
     )

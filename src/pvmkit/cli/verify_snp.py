@@ -68,6 +68,7 @@ OPTIONS = (
     "trusted_id_key",
     "trusted_author_key",
     "require_author_key",
+    "require_id_block",
     "min_tcb",
     "min_current_tcb",
     "min_committed_tcb",
@@ -213,6 +214,12 @@ def _add_trust_and_tcb(appraise: Any) -> None:
         action="store_true",
         help="require AUTHOR_KEY_EN = 1 and a trusted AUTHOR_KEY_DIGEST (default: not required)",
     )
+    appraise.add_argument(
+        "--require-id-block",
+        action="store_true",
+        help="require an ID block signed by a trusted ID key or trusted, enabled author key (go-sev-guest "
+        "-require_idblock; implied by --trusted-*-key; default: not required)",
+    )
     for which, what in (
         ("", "REPORTED_TCB"),
         ("current-", "CURRENT_TCB"),
@@ -237,6 +244,11 @@ def _add_trust_and_tcb(appraise: Any) -> None:
         help="the most permissive acceptable PLATFORM_INFO: SMT_EN/TSME_EN allowed, ECC_EN/RAPL_DIS/"
         "CIPHERTEXT_HIDING_DRAM_EN/ALIAS_CHECK_COMPLETE required (default: not checked)",
     )
+    _add_firmware_and_guest(appraise)
+
+
+def _add_firmware_and_guest(appraise: Any) -> None:
+    """VMPL, firmware build and version, GUEST_SVN and the mitigation-vector minimums."""
     appraise.add_argument("--vmpl", metavar="N", help="expected VMPL (0-3)")
     appraise.add_argument("--min-build", metavar="N", help="minimum CURRENT_BUILD of the firmware (0-255)")
     appraise.add_argument(
@@ -460,7 +472,7 @@ def _overrides(args: Any, parser: Parser, sets: ExpectedSets) -> dict[str, Any]:
         "trusted_id_keys": _trusted_keys(args.trusted_id_key, "--trusted-id-key"),
         "trusted_author_keys": _trusted_keys(args.trusted_author_key, "--trusted-author-key"),
         "require_id_block": True
-        if args.trusted_id_key or args.trusted_author_key or args.require_author_key
+        if args.trusted_id_key or args.trusted_author_key or args.require_author_key or args.require_id_block
         else None,
         "require_author_key": True if args.require_author_key else None,
         "min_guest_svn": parse_int(args.min_guest_svn, "--min-guest-svn", 0, _U32_MAX)
