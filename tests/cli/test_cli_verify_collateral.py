@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote as url_quote
 
 import pytest
@@ -182,3 +183,68 @@ def test_debug_td_needs_allow_debug(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     code, _, err = run([*argv, "--allow-debug", "--no-debug"], capsys)
     assert code == 2 and "contradict" in err
+
+
+@pytest.mark.parametrize(
+    ("part", "content", "message"),
+    [
+        (
+            "tcb_info_issuer_chain.pem",
+            b"garbage\n",
+            "TCB Info issuer chain: neither PEM nor a DER certificate",
+        ),
+        (
+            "pck_crl_issuer_chain.pem",
+            b"-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n",
+            "PCK CRL issuer chain: not a valid X.509 certificate",
+        ),
+        ("root_ca_crl.der", None, "root CA CRL: not a valid X.509 CRL"),  # truncated to 100 bytes
+        ("tcb_info.json", b'{"tcbInfo": ', "TCB Info: not a JSON object"),
+        ("qe_identity.json", b'{"tcbInfo": {}, "signature": "00"}', "QE Identity: expected members"),
+    ],
+)
+def test_malformed_collateral_part_is_one_line_exit_1(
+    part: str, content: bytes | None, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # fmt: skip
+    """Bad collateral is refused input (exit 1) with one line naming the part, never a traceback."""
+    c = dcap_cases.case(OUTOFDATE)
+    directory = collateral_dir(OUTOFDATE, tmp_path)
+    path = directory / part
+    path.write_bytes(content if content is not None else path.read_bytes()[:100])
+    argv = [
+        "verify",
+        "--quote",
+        quote_file(OUTOFDATE, tmp_path),
+        "--at",
+        c["at"],
+        "--collateral",
+        str(directory),
+    ]
+    code, out, err = run(argv, capsys)
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("qe_identity"), "QuoteCollateralV3: missing qe_identity"),
+        (lambda d: d.update(pck_crl=123), "QuoteCollateralV3.pck_crl: expected a string, got 123"),
+        (lambda d: d.update(root_ca_crl=d["root_ca_crl"][:40]), "root CA CRL: not a valid X.509 CRL"),
+    ],
+)
+def test_malformed_collateral_json_is_one_line_exit_1(
+    change: Any, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # fmt: skip
+    c = dcap_cases.case(UPTODATE)
+    doc = json.loads(fixture_path(c["collateral"]["dcap-qvl-json"]).read_bytes())
+    change(doc)
+    bad = tmp_path / "collateral.json"
+    bad.write_text(json.dumps(doc))
+    argv = ["verify", "--quote", str(fixture_path(c["quote"])), "--at", c["at"], "--collateral", str(bad)]
+    code, out, err = run(argv, capsys)
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    bad.write_text('{"tcb_info": 1')
+    code, _, err = run(argv, capsys)
+    assert code == 1 and "QuoteCollateralV3: not JSON" in err

@@ -208,7 +208,7 @@ def test_platform_info(real: dict[str, bytes], sw: SoftwareAttestationKeys) -> N
         "platform_info.reserved"
     ]
     assert status(appraise(real), "platform_info.smt_en") is None  # unchecked unless asked
-    assert status(appraise(real, platform_info=0x3), "platform_info.reserved") == "passed"  # listed when passed
+    assert status(appraise(real, platform_info=0x3), "platform_info.reserved") == "passed"
 
 
 def test_vmpl(real: dict[str, bytes]) -> None:

@@ -42,23 +42,23 @@ __all__ = [
 _PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
-def _split_der(data: bytes) -> Iterator[bytes]:
-    """Concatenated DER SEQUENCEs → each one's bytes (FormatError on a malformed length)."""
+def _split_der(data: bytes, what: str) -> Iterator[bytes]:
+    """Concatenated DER SEQUENCEs → each one's bytes (FormatError naming ``what`` on a malformed one)."""
     pos = 0
     while pos < len(data):
         if data[pos] != 0x30 or pos + 2 > len(data):
-            raise FormatError("not a DER certificate", what="certificate", offset=pos)
+            raise FormatError(f"{what}: neither PEM nor a DER certificate", what=what, offset=pos)
         first = data[pos + 1]
         if first < 0x80:
             length, header = first, 2
         else:
             n = first & 0x7F
             if n == 0 or n > 4 or pos + 2 + n > len(data):
-                raise FormatError("bad DER length", what="certificate", offset=pos + 1)
+                raise FormatError(f"{what}: bad DER length", what=what, offset=pos + 1)
             length, header = int.from_bytes(data[pos + 2 : pos + 2 + n], "big"), 2 + n
         end = pos + header + length
         if end > len(data):
-            raise TruncatedError("DER certificate is truncated", what="certificate", offset=len(data))
+            raise TruncatedError(f"{what}: DER certificate is truncated", what=what, offset=len(data))
         yield data[pos:end]
         pos = end
 
@@ -144,7 +144,7 @@ def load_certificates(data: bytes, what: str = "certificate") -> list[x509.Certi
     if b"-----BEGIN" in data:
         blobs = [(m.group(0), True) for m in _PEM_RE.finditer(data)]
     else:
-        blobs = [(d, False) for d in _split_der(bytes(data))]
+        blobs = [(d, False) for d in _split_der(bytes(data), what)]
     if not blobs:
         raise FormatError(f"{what}: no certificate found (PEM or DER expected)", what=what)
     out = []
