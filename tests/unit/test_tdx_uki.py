@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from pvmkit.errors import FormatError, InputError
+from pvmkit.formats.ccel import EventLog
+from pvmkit.vendors.tdx.components import components
 from pvmkit.vendors.tdx.eventlog_plan import EventLogPlan, extend
 from pvmkit.vendors.tdx.uki import uki_section_events, uki_sections
 from support.pe import make_pe, make_uki
@@ -91,3 +93,9 @@ def test_section_contents_are_virtual_size_bytes() -> None:
 def test_bad_ukis_are_refused(image: bytes, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         uki_sections(image)
+
+
+def test_replay_names_uki_sections() -> None:
+    events = uki_section_events(uki_sections(make_uki({".linux": b"k" * 9, ".cmdline": b"quiet"})))
+    names = components(EventLog.parse(EventLogPlan.of(events).to_log_bytes()).events)
+    assert names == ["UKI section .linux"] * 2 + ["UKI section .cmdline"] * 2

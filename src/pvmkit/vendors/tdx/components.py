@@ -8,7 +8,8 @@ Read from the event's type and data only (the measurement rules behind each name
 * ``EV_EFI_BOOT_SERVICES_APPLICATION``: the file path in the image's device path (``\\EFI\\BOOT\\
   BOOTX64.EFI`` …); an image without one was loaded from memory (QEMU's ``-kernel``);
 * ``EV_IPL``: GRUB's ``grub_cmd:`` and ``kernel_cmdline:`` text, shim's MoK state variables, or the
-  file GRUB read;
+  file GRUB read; a UTF-16 description is systemd-stub's: a UKI section (its name and its data
+  events share the name) or another systemd-stub event such as the command line;
 * ``EV_EVENT_TAG``: the Linux EFI stub's LoadOptions (the command line) and initrd;
 * UEFI variables by name, the TD HOB, the CFV, the GPT, separators and EFI actions.
 """
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 
 from pvmkit.errors import FormatError
 from pvmkit.formats.ccel import CcEvent, EventType, ImageLoadEvent, TaggedEvent, UefiVariableData
+from pvmkit.vendors.tdx.uki import MEASURED_ORDER
 
 __all__ = ["component", "components"]
 
@@ -54,7 +56,19 @@ def _text(data: bytes) -> str:
     return data.rstrip(b"\0").decode("utf-8", errors="replace")
 
 
+def _utf16(data: bytes) -> str | None:
+    """``data`` as UTF-16LE text when it is (systemd-stub writes its descriptions so), else None."""
+    if len(data) < 4 or len(data) % 2 or any(data[1::2]):
+        return None
+    return data.decode("utf-16-le").rstrip("\0")
+
+
 def _ipl(data: bytes) -> str:
+    wide = _utf16(data)
+    if wide is not None:
+        if wide in MEASURED_ORDER:
+            return f"UKI section {wide}"
+        return f"systemd-stub event '{_short(wide)}'"
     name = data.rstrip(b"\0")
     if name.startswith(b"grub_cmd: "):
         return f"grub.cfg command '{_short(_text(name[10:]))}'"
