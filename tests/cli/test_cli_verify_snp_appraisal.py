@@ -279,6 +279,26 @@ def test_trusted_id_and_author_keys(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main([*base, "--trusted-id-key", str(tmp_path / "junk")]) == 1
     assert "neither a certificate nor a public key" in capsys.readouterr().err
 
+    # the same keys in a policy file (go-sev-guest trusted_author_keys / trusted_id_keys), as PEM texts
+    pem_cert = cert.public_bytes(serialization.Encoding.PEM).decode()
+    stranger_pem = stranger.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()  # fmt: skip
+    doc = {"trusted_author_keys": [pem_cert], "require_author_key": True}
+    assert main([*base, "--policy-file", policy_file(tmp_path, doc)]) == 0
+    c = checks(capsys.readouterr().out)
+    assert c["id_block.author_key"]["status"] == c["id_block.trusted"]["status"] == "passed"
+    doc = {"trusted_id_keys": [stranger_pem], "require_id_block": True}
+    assert main([*base, "--policy-file", policy_file(tmp_path, doc)]) == 3
+    assert checks(capsys.readouterr().out)["id_block.trusted"]["status"] == "failed"
+    doc["trusted_id_key_hashes"] = [key_digest(id_key).hex()]  # the two keys add up
+    assert main([*base, "--policy-file", policy_file(tmp_path, doc)]) == 0
+    capsys.readouterr()
+    for bad, message in ((["junk"], "trusted_id_keys[0]: not PEM"), ("x", "expected a list of PEM"),
+                         ([pem_cert.replace("M", "A", 3)], "trusted_id_keys[0]: ")):  # fmt: skip
+        assert main([*base, "--policy-file", policy_file(tmp_path, {"trusted_id_keys": bad})]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+
 
 @pytest.mark.parametrize(
     ("flags", "message"),

@@ -14,13 +14,14 @@ from pvmkit.formats.sgx_pck_extension import SGX_EXTENSION_OID, parse_sgx_extens
 from pvmkit.formats.sgx_quote import parse_dcap_quote
 from support import dcap_cases
 from support.dcap_synth import v3_json
+from support.fixtures import import_peer
 
 pytestmark = pytest.mark.crosscheck
 
 
 @pytest.mark.parametrize("case_id", dcap_cases.case_ids())
 def test_dcap_qvl_agrees(case_id: str) -> None:
-    dcap_qvl = pytest.importorskip("dcap_qvl")
+    dcap_qvl = import_peer("dcap_qvl")
     c = dcap_cases.case(case_id)
     raw, when, collateral = dcap_cases.quote_bytes(c), dcap_cases.at(c), dcap_cases.collateral(c)
     ours = appraise_quote(raw, collateral=collateral, at=when, allow_debug=True)
@@ -40,7 +41,7 @@ def test_dcap_qvl_agrees(case_id: str) -> None:
 
 @pytest.mark.parametrize("case_id", dcap_cases.case_ids())
 def test_pck_extension_agrees(case_id: str) -> None:
-    dcap_qvl = pytest.importorskip("dcap_qvl")
+    dcap_qvl = import_peer("dcap_qvl")
     from cryptography import x509
 
     quote = parse_dcap_quote(dcap_cases.quote_bytes(dcap_cases.case(case_id)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -29,6 +29,19 @@ def missing(message: str, required: str) -> NoReturn:
     if under_ci():
         pytest.fail(f"{message}: {required}")
     pytest.skip(message)
+
+
+def import_peer(module: str) -> Any:
+    """A peer package used as an oracle (pyproject's ``test`` extra): imported, or the test skips with
+    the reason, and fails under CI, where the extra is installed and a skip would hide the check."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing(
+            f"peer {module} is not installed ({exc}; pip install -e '.[test]')", "peers are required under CI"
+        )
 
 
 def fixture_path(relative: str) -> Path:

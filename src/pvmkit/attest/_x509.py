@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from pvmkit.errors import CertificateError, FormatError, PvmkitError, TruncatedError
+from pvmkit.errors import CertificateError, FormatError, InputError, PvmkitError, TruncatedError
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -33,6 +33,7 @@ __all__ = [
     "extensions",
     "foreign_parse",
     "load_certificates",
+    "load_public_key",
     "parse_crl",
     "serial_number",
     "utc",
@@ -310,3 +311,21 @@ def utc(at: _dt.datetime | None) -> _dt.datetime:
     if at is None:
         return _dt.datetime.now(_dt.timezone.utc)
     return at if at.tzinfo is not None else at.replace(tzinfo=_dt.timezone.utc)
+
+
+def load_public_key(data: bytes, what: str, error: type[PvmkitError] = InputError) -> Any:
+    """The public key of a certificate or of a bare public key (SubjectPublicKeyInfo), PEM or DER;
+    ``error`` (InputError by default) when it is neither."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        return load_certificates(data, what)[0].public_key()
+    except PvmkitError:
+        pass
+    loader = (
+        serialization.load_pem_public_key
+        if data.lstrip().startswith(b"-----")
+        else serialization.load_der_public_key
+    )
+    with foreign_parse(what, "neither a certificate nor a public key", error):  # unknown curves too
+        return loader(data)

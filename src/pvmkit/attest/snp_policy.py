@@ -32,6 +32,8 @@ key                             value                                           
 ``require_author_key``          bool (implies ``require_id_block``)               same
 ``trusted_id_key_hashes``       list of 48-byte hex SHA-384 digests               ``trusted_id_keys``
 ``trusted_author_key_hashes``   list of 48-byte hex digests                       ``trusted_author_keys``
+``trusted_id_keys``             list of PEM certificates or public keys (P-384)   ``trusted_id_keys``
+``trusted_author_keys``         list of PEM certificates or public keys           ``trusted_author_keys``
 ``measurement`` and the other   hex, or a list of hex (any of them)               same
 byte fields
 =============================== ================================================= ==================
@@ -132,6 +134,27 @@ def _tcb(value: object, where: str) -> int | dict[str, int]:
     return _u64(value, where)
 
 
+def _trusted_key_digests(value: object, where: str) -> frozenset[bytes]:
+    """go-sev-guest's ``trusted_id_keys`` / ``trusted_author_keys`` (certificates of keys trusted to
+    sign ID blocks): here a list of PEM texts, each a certificate or a public key (P-384), reduced
+    to the SHA-384 digest of its SNP public-key structure, the form ID_KEY_DIGEST holds."""
+    from pvmkit.attest._x509 import load_public_key
+    from pvmkit.vendors.amd.id_block import key_digest
+
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{where}: expected a list of PEM certificates or public keys")
+    digests = set()
+    for i, text in enumerate(value):
+        if "-----BEGIN" not in text:
+            raise InputError(f"{where}[{i}]: not PEM (a certificate or a public key)")
+        key = load_public_key(text.encode(), f"{where}[{i}]")
+        try:
+            digests.add(key_digest(key))
+        except InputError as exc:  # not P-384
+            raise InputError(f"{where}[{i}]: {exc}") from None
+    return frozenset(digests)
+
+
 def _bool(value: object, where: str) -> bool:
     if not isinstance(value, bool):
         raise InputError(f"{where}: expected true or false, got {value!r}")
@@ -191,7 +214,10 @@ def parse_policy(doc: object, where: str = "policy") -> PolicyFile:
             if not isinstance(value, list):
                 raise InputError(f"{at}: expected a list of hex SHA-384 digests")
             name = "trusted_id_keys" if key.startswith("trusted_id") else "trusted_author_keys"
-            fields[name] = frozenset(_hex(v, 48, f"{at}[{i}]") for i, v in enumerate(value))
+            digests = frozenset(_hex(v, 48, f"{at}[{i}]") for i, v in enumerate(value))
+            fields[name] = fields.get(name, frozenset()) | digests
+        elif key in ("trusted_id_keys", "trusted_author_keys"):
+            fields[key] = fields.get(key, frozenset()) | _trusted_key_digests(value, at)
         elif key in BYTE_FIELDS:
             values = value if isinstance(value, list) else [value]
             if not values:

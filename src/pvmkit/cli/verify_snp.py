@@ -344,6 +344,7 @@ def _trusted_keys(values: list[str] | None, option: str) -> frozenset[bytes] | N
     PEM or DER), or digests given as hex."""
     if not values:
         return None
+    from pvmkit.attest._x509 import load_public_key
     from pvmkit.vendors.amd.id_block import key_digest
 
     digests = set()
@@ -352,28 +353,8 @@ def _trusted_keys(values: list[str] | None, option: str) -> frozenset[bytes] | N
             digests.add(parse_hex(value, 48, f"{option} (neither a file nor a 48-byte hex digest)"))
             continue
         data = read_file(value, "a key", MAX_EVIDENCE)
-        digests.add(key_digest(_public_key(data, f"{option} {value}")))
+        digests.add(key_digest(load_public_key(data, f"{option} {value}")))
     return frozenset(digests)
-
-
-def _public_key(data: bytes, what: str) -> Any:
-    """The public key of a certificate or a public key, PEM or DER (InputError otherwise)."""
-    from cryptography.hazmat.primitives import serialization
-
-    from pvmkit.attest._x509 import foreign_parse, load_certificates
-    from pvmkit.errors import PvmkitError
-
-    try:
-        return load_certificates(data, what)[0].public_key()
-    except PvmkitError:
-        pass
-    loader = (
-        serialization.load_pem_public_key
-        if data.lstrip().startswith(b"-----")
-        else serialization.load_der_public_key
-    )
-    with foreign_parse(what, "neither a certificate nor a public key", InputError):  # unknown curves too
-        return loader(data)
 
 
 def _one_setting(
