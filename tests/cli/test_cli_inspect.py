@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import struct
 from pathlib import Path
@@ -118,7 +117,6 @@ def test_truncated_event_log(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert code == 1 and out == "" and err.count("\n") == 1 and "event 7" in err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pvmkit.formats.tdvf") is None, reason="formats.tdvf absent")
 def test_tdx_firmware_shows_every_metadata_part(capsys: pytest.CaptureFixture[str]) -> None:
     path = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
     code, out, _ = _run(capsys, path, "--type", "tdvf")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 
 import pytest
 
@@ -237,9 +236,6 @@ def test_search_budget_zero_falls_back_to_candidates(log: EventLog, quote: Quote
     assert d is not None and d.event is None and 9 in d.candidates
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("pvmkit.vendors.tdx.eventlog_plan") is None, reason="eventlog_plan absent"
-)
 def test_a_predicted_log_serves_as_reference(log: EventLog, quote: Quote) -> None:
     """The prediction side writes its event-log plan in the CCEL format (EventLogPlan.to_log_bytes);
     that file parses here and names the event that differs from the prediction."""
