@@ -91,6 +91,10 @@ def test_collateral_directory_and_accept_status(tmp_path: Path, capsys: pytest.C
     assert "tcb.status: Intel TCB status OutOfDate" in err and len(err.strip().splitlines()) == 1
     code, out, _ = run([*argv, "--accept-status", "SWHardeningNeeded,OutOfDate"], capsys)
     assert code == 0 and json.loads(out)["ok"]
+    code, out, _ = run([*argv, "--accept-status", "UpToDate"], capsys)  # always accepted: adds nothing
+    assert code == 3 and json.loads(out)["tcb_status"] == "OutOfDate"
+    code, out, _ = run([*argv, "--accept-status", "UpToDate, OutOfDate"], capsys)
+    assert code == 0 and json.loads(out)["ok"]
 
 
 def test_collateral_parts_url_encoded_chain_and_alias(
@@ -136,6 +140,7 @@ def test_require_tcb(capsys: pytest.CaptureFixture[str]) -> None:
     ("extra", "message"),
     [
         (["--accept-status", "Revoked"], "Revoked cannot be accepted"),
+        (["--accept-status", "outofdate"], "outofdate cannot be accepted"),  # Intel's spelling only
         (["--tcb-info", "x"], "also needs --tcb-info-issuer-chain"),
         (["--collateral", "x", "--pck-crl", "y"], "--collateral cannot be combined with --pck-crl"),
     ],
