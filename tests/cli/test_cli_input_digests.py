@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pvmkit.cli.main import main
-from support.fixtures import fixture_path
+from support.fixtures import fixture_path, import_peer
 
 #: Every SNP-capable firmware among the fixtures (the two 4 KiB tails are sev-snp-measure's own test
 #: images; svsm_ovmf.fd is the OVMF of its SVSM pair).
@@ -109,7 +109,7 @@ def test_description_gives_the_image_values(
 def test_the_hash_seed_is_sev_snp_measures_ovmf_hash(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    peer = pytest.importorskip("sevsnpmeasure.gctx", reason="sev-snp-measure (oracle) not installed")
+    peer = import_peer("sevsnpmeasure.gctx")
     firmware = str(fixture_path("firmware/OVMF.amdsev.fd"))
     doc = json.loads(describe(firmware, tmp_path, capsys).read_text())
     from sevsnpmeasure.ovmf import OVMF

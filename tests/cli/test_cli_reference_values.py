@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pvmkit.cli.main import main
-from support.fixtures import fixture_path
+from support.fixtures import fixture_path, import_peer
 
 MRTD = "a7a1f751abc454f9cbab198ca8d2edb2821935df525c74182b5e776cb0929e8c59aefecce725b0d08a5e9d3d3183bd08"
 
@@ -48,7 +48,7 @@ def tdvf() -> str:
 def test_snp_matrix_matches_the_peer_for_every_combination(
     ovmf: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    peer = pytest.importorskip("sevsnpmeasure.guest", reason="sev-snp-measure (oracle) not installed")
+    peer = import_peer("sevsnpmeasure.guest")
     from sevsnpmeasure.sev_mode import SevMode
     from sevsnpmeasure.vcpu_types import CPU_SIGS
     from sevsnpmeasure.vmm_types import VMMType

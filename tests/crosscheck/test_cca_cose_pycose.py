@@ -18,11 +18,11 @@ from pvmkit.errors import SignatureError
 from pvmkit.formats.cbor import decode
 from pvmkit.formats.cose import parse_sign1
 from support.cca_tokens import CPAK_PUB, G1_TOKEN, G2_TOKEN, G3_TOKEN, TRUSTEE_TOKEN
-from support.fixtures import read_fixture
+from support.fixtures import import_peer, read_fixture
 
 pytestmark = pytest.mark.crosscheck
-pycose_messages = pytest.importorskip("pycose.messages")
-pycose_keys = pytest.importorskip("pycose.keys")
+pycose_messages = import_peer("pycose.messages")
+pycose_keys = import_peer("pycose.keys")
 
 
 def _pycose_verify(envelope: bytes, key: Any) -> bool:
@@ -85,7 +85,7 @@ def test_envelopes_agree_with_pycose(relative: str) -> None:
 def test_cose_key_from_the_draft() -> None:
     """The CPAK as the draft's COSE_Key (cddl/misc/pak.diag, turned into CBOR by cbor-diag) is the
     same key as the PEM one; pycose reads the same coordinates."""
-    cbor_diag = pytest.importorskip("cbor_diag")
+    cbor_diag = import_peer("cbor_diag")
     data = cbor_diag.diag2cbor(read_fixture("cca-token-draft/cddl/misc/pak.diag").decode())
     from_cose = load_public_key(data, "pak")
     from_pem = load_public_key(read_fixture(CPAK_PUB), "pem")

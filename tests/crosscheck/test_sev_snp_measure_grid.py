@@ -33,13 +33,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from support.fixtures import fixture_path, under_ci
+from support.fixtures import fixture_path, import_peer, under_ci
 
 pytestmark = pytest.mark.crosscheck
 
-sevsnpmeasure = pytest.importorskip(
-    "sevsnpmeasure", reason="sev-snp-measure (the peer oracle) is not installed; './dev test' installs it"
-)
+sevsnpmeasure = import_peer("sevsnpmeasure")
 from sevsnpmeasure import cli as peer_cli  # noqa: E402
 from sevsnpmeasure import vcpu_types as peer_vcpu_types  # noqa: E402
 

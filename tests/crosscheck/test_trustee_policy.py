@@ -32,10 +32,10 @@ import pytest
 
 from pvmkit.cli.main import main
 from pvmkit.formats.tdx_quote import Quote
-from support.fixtures import fixture_path
+from support.fixtures import fixture_path, import_peer
 
 pytestmark = pytest.mark.crosscheck
-opa_eval = pytest.importorskip("opa_eval", reason="opa-eval (the Rego engine oracle) is not installed")
+opa_eval = import_peer("opa_eval")
 
 POLICY = "trustee/attestation-service/src/ear_token/ear_default_policy_cpu.rego"
 QUOTE = "go-tdx-guest/ccel/cos-113-tdx-quote.dat"

@@ -22,7 +22,7 @@ from pvmkit.refvalues import CorimOptions, RefValueSet, read_reference_values
 from pvmkit.refvalues.corim import Comid, Corim, SignedCorim, decode_cbor, oid_bytes, oid_text, parse_any
 from pvmkit.refvalues.corim_profiles import build_corim, launch_tag_id
 from pvmkit.refvalues.corim_sign import sign_corim, verify_signed_corim
-from support.fixtures import fixture_path, read_fixture
+from support.fixtures import fixture_path, import_peer, read_fixture
 
 CORIMS = [
     "veraison-corim/corim/testcases/corim-1.cbor",
@@ -68,7 +68,7 @@ DIAG_TWINS = [
 @pytest.mark.parametrize("name", DIAG_TWINS)
 def test_diag_twins_are_what_the_model_writes(name: str) -> None:
     """cbor-diag turns the human-readable twin into the bytes pvmkit's model writes back."""
-    cbor_diag = pytest.importorskip("cbor_diag", reason="cbor-diag (test dependency) not installed")
+    cbor_diag = import_peer("cbor_diag")
     path = fixture_path(name)
     diag = (path.parent / "src" / (path.stem + ".diag")).read_text()
     assert cbor_diag.diag2cbor(diag) == cbor2.dumps(parse_any(path.read_bytes(), name).to_item())
