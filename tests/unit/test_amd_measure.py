@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import mmap
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -149,8 +152,14 @@ def test_page_digests_stand_in_for_data() -> None:
     assert by_data.digest == by_digest.digest
 
 
-@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
-def test_page_digests_of_runs_equal_hashing_every_page(kind: type) -> None:
+def _anonymous_mmap(data: bytes) -> mmap.mmap:
+    mapped = mmap.mmap(-1, len(data))  # the CLI maps image files; an anonymous map has the same type
+    mapped.write(data)
+    return mapped
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview, _anonymous_mmap])
+def test_page_digests_of_runs_equal_hashing_every_page(kind: Callable[[bytes], Any]) -> None:
     """page_sha384s reuses a digest for a page equal to the one before it: it must still give exactly
     SHA-384 of every page (runs at both ends, pages equal but not adjacent, one byte of difference,
     and enough distinct pages for the two-thread split)."""

@@ -188,7 +188,15 @@ def page_sha384s(data: ByteData, n: int) -> list[bytes]:
                 page = data[offset : offset + PAGE_SIZE]
                 starts.append(i)
                 unique.append(page)
-    else:  # an mmap of the image (the CLI), bytearray or memoryview: compare page copies
+    elif hasattr(data, "find"):  # an mmap of the image (the CLI) or a bytearray: compare in place
+        find = data.find  # a window exactly one page long matches only at its start
+        for i in range(n):
+            offset = i * PAGE_SIZE
+            if not (page and find(page, offset, offset + PAGE_SIZE) == offset):
+                page = bytes(data[offset : offset + PAGE_SIZE])
+                starts.append(i)
+                unique.append(page)
+    else:  # a memoryview: compare page copies
         view = memoryview(data).cast("B")
         for i in range(n):
             current = view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE].tobytes()
