@@ -12,6 +12,7 @@ from pvmkit.attest.snp_report import SnpReport
 from pvmkit.attest.software_ca import SoftwareAttestationKeys
 from pvmkit.cli.main import main
 from pvmkit.guest import report_data_for
+from support.fixtures import fixture_path
 
 NONCE = "5a" * 32
 
@@ -114,6 +115,11 @@ def test_unsupported_features_are_one_line(key_dir: str, capsys: pytest.CaptureF
     _out, err = capsys.readouterr()
     _one_line_error(err)
     assert "SECURE_TSC" in err and "not supported by the sw VM" in err
+    # a well-formed policy the sw VM does not honour (DEBUG, bit 19) is refused content, exit 1
+    assert main(["launch", "--key", key_dir, "--policy", "0xb0000"]) == 1
+    _out, err = capsys.readouterr()
+    _one_line_error(err)
+    assert "policy 0xb0000 has bit(s) 0x80000 the sw VM does not support" in err
 
 
 @pytest.mark.kvm
@@ -122,7 +128,8 @@ def test_a_hardware_vendor_the_host_lacks_is_a_capability_error(capsys: pytest.C
 
     if probe().vendors["snp"].available:
         pytest.skip("this host runs SNP guests")
-    assert main(["launch", "--vendor", "snp"]) == 1
+    fw = str(fixture_path("firmware/OVMF.amdsev.fd"))
+    assert main(["launch", "--vendor", "snp", "--firmware", fw, "--vcpu-type", "EPYC-v4"]) == 1
     _out, err = capsys.readouterr()
     _one_line_error(err)
     assert "launch --vendor snp" in err and "KVM_X86_SNP_VM" in err
@@ -148,6 +155,8 @@ def test_bad_inputs_exit_1_with_one_line(argv: list[str], capsys: pytest.Capture
         ["--nonce", "00"],
         ["--host-data", "00" * 31],
         ["--policy", "lots"],
+        ["--policy", "0x1"],  # bit 17 clear: no SNP guest policy (the SNP ABI's GUEST_POLICY)
+        ["--policy", "0x4030000"],  # bit 26: undefined
         ["--vmsa-features", "NOPE"],
         ["--vcpus", "0"],
     ],

@@ -244,7 +244,8 @@ def test_a_host_without_the_vendor_is_the_probes_capability_error(
     k = FakeKernel(**host)  # type: ignore[arg-type]
     fw = str(fixture_path(TDX_FW if vendor == "tdx" else AMD_FW))
     with installed(k):
-        assert main(["launch", "--vendor", vendor, "--firmware", fw]) == 1
+        extra = ["--vcpu-type", "EPYC-v4"] if vendor == "snp" else []  # SNP's VMSAs need a vCPU type
+        assert main(["launch", "--vendor", vendor, "--firmware", fw, *extra]) == 1
     _out, err = capsys.readouterr()
     _one_line_error(err)
     assert f"launch --vendor {vendor}: this host cannot run {vendor} guests" in err and reason in err
@@ -266,6 +267,8 @@ def test_a_host_without_the_vendor_is_the_probes_capability_error(
         ["--host-data", "00" * 31],
         ["--memory", "lots"],
         ["--ram-size", "999999T"],
+        ["--policy", "0x1"],  # bit 17 clear: no SNP guest policy (the SNP ABI's GUEST_POLICY)
+        ["--policy", "0x4030000"],  # bit 26: undefined
     ],
 )
 def test_usage_errors_exit_2(extra: list[str], fake: FakeKernel, capsys: pytest.CaptureFixture[str]) -> None:
@@ -274,6 +277,29 @@ def test_usage_errors_exit_2(extra: list[str], fake: FakeKernel, capsys: pytest.
     _out, err = capsys.readouterr()
     assert err.startswith("pvmkit launch: usage error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("vendor", "bad"),
+    [
+        ("snp", ["--vcpu-type", "Nope"]),
+        ("sev-es", ["--vcpus", "abc"]),
+        ("snp", ["--vcpu-type", "EPYC-v4", "--policy", "0x1"]),
+        ("tdx", ["--xfam", "zz"]),
+    ],
+)
+def test_option_values_are_checked_before_the_host(
+    vendor: str, bad: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a host without the vendor (the fake's, and this project's CI host), a bad option value is
+    still a usage error (exit 2), not the host's capability error (exit 1)."""
+    k = FakeKernel(vm_types=0b1, has_sev_device=False)
+    fw = str(fixture_path(TDX_FW if vendor == "tdx" else AMD_FW))
+    with installed(k):
+        assert main(["launch", "--vendor", vendor, "--firmware", fw, *bad]) == 2
+    _out, err = capsys.readouterr()
+    assert err.startswith("pvmkit launch: usage error: ") and err.count("\n") == 1, err
+    assert k.open_fds() == {}
 
 
 @pytest.mark.parametrize(

@@ -329,6 +329,23 @@ def test_real_gce_quote_against_signed_and_unsigned_corims(
     assert code == 1 and "cannot carry xfam" in one_error_line(err)
     code, _, err = run([*base, "--format", "corim-signed"], capsys)
     assert code == 2 and "--signing-key go together" in one_error_line(err)
+    # a key file that is no usable PEM key: one pvmkit line, no cryptography text or FAQ link
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    bad_keys = {
+        b"not a key": "is not PEM (no '-----BEGIN' line)",
+        encrypted: "is encrypted: give an unencrypted PEM private key",
+        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n": "does not load as a PEM",
+    }
+    for data, problem in bad_keys.items():
+        (tmp_path / "bad.pem").write_bytes(data)
+        bad = [*base, "--format", "corim-signed", "--signing-key", str(tmp_path / "bad.pem")]
+        code, _, err = run(bad, capsys)
+        line = one_error_line(err)
+        assert code == 1 and f"the CoRIM signing key {problem}" in line and "http" not in line, line
 
 
 def test_cca_json_carries_the_rust_ccatoken_realm_entry(

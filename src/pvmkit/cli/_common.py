@@ -22,6 +22,7 @@ __all__ = [
     "MAX_EVIDENCE",
     "MAX_IMAGE",
     "MAX_PAYLOAD",
+    "SNP_POLICY_HELP",
     "U64_MAX",
     "Parser",
     "Progress",
@@ -35,6 +36,7 @@ __all__ = [
     "parse_int",
     "parse_seconds",
     "parse_size",
+    "parse_snp_policy",
     "print_json",
     "read_file",
     "scan_options",
@@ -189,6 +191,24 @@ def parse_int(text: str, what: str = "value", lo: int | None = None, hi: int | N
         low = "" if lo is None else _int_text(lo)
         high = "" if hi is None else _int_text(hi)
         raise UsageError(f"{what} {text} is outside {low}..{high}")
+    return value
+
+
+#: ``--policy`` help of the commands that launch an SNP-like guest (launch --vendor sw, demo)
+SNP_POLICY_HELP = "SNP guest policy: a u64 with bit 17 set and none above bit 25 (default 0x30000)"
+
+
+def parse_snp_policy(text: str, what: str = "--policy") -> int:
+    """An SNP guest policy: a u64 with the must-be-one bit 17 set and no bit above 25 (the SEV-SNP
+    firmware ABI specification's GUEST_POLICY structure; go-sev-guest's ``abi.ParseSnpPolicy``
+    refuses the same). Anything else is outside the option's range: a UsageError (exit 2), whichever
+    command takes it."""
+    from pvmkit.attest.snp_validate import option_problem
+
+    value = parse_int(text, what, 0, U64_MAX)
+    problem = option_problem("guest_policy", value)
+    if problem is not None:
+        raise UsageError(f"{what} {problem}")
     return value
 
 

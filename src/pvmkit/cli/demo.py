@@ -20,7 +20,15 @@ import sys
 import time
 from typing import Any
 
-from pvmkit.cli._common import Parser, parse_features, parse_hex, parse_int, parse_seconds, print_json
+from pvmkit.cli._common import (
+    SNP_POLICY_HELP,
+    Parser,
+    parse_features,
+    parse_hex,
+    parse_seconds,
+    parse_snp_policy,
+    print_json,
+)
 from pvmkit.errors import KvmUnavailableError, VerificationError
 from pvmkit.features import decode_sev_features
 
@@ -37,7 +45,7 @@ def build_parser() -> Parser:
     p.add_argument("--nonce", metavar="HEX", help="32-byte nonce (default: random)")
     p.add_argument("--host-data", metavar="HEX", help="32 bytes of HOST_DATA (default: zeros)")
     p.add_argument("--vmsa-features", metavar="BITS", default="0", help="e.g. 0x20 or DEBUG_SWAP")
-    p.add_argument("--policy", metavar="INT", default="0x30000", help="SNP guest policy, 0..2^64-1")
+    p.add_argument("--policy", metavar="INT", default="0x30000", help=SNP_POLICY_HELP)
     p.add_argument("--kvm", metavar="PATH", default="/dev/kvm", help="KVM device (default /dev/kvm)")
     p.add_argument("--require-kvm", action="store_true", help="fail (exit 1) when KVM is unavailable")
     p.add_argument(
@@ -73,7 +81,7 @@ class _Demo:
         self.nonce = parse_hex(args.nonce, 32, "--nonce") if args.nonce else os.urandom(32)
         self.host_data = parse_hex(args.host_data, 32, "--host-data") if args.host_data else bytes(32)
         self.vmsa_features = parse_features(args.vmsa_features)
-        self.policy = parse_int(args.policy, "--policy", 0, (1 << 64) - 1)
+        self.policy = parse_snp_policy(args.policy)
         self.lines: list[str] = []
         self.timings: dict[str, float] = {}
         self.summary: dict[str, Any] = {"schema": "pvmkit.demo/1", "vendor": "sw", "kvm": args.kvm}

@@ -21,12 +21,14 @@ from typing import Any
 
 from pvmkit.cli._common import (
     MAX_IMAGE,
+    SNP_POLICY_HELP,
     Parser,
     atomic_write,
     parse_features,
     parse_hex,
     parse_int,
     parse_seconds,
+    parse_snp_policy,
     print_json,
     read_file,
 )
@@ -71,9 +73,7 @@ def build_parser() -> Parser:
     g.add_argument("--vcpus", type=vcpu_count, default=1, help="vCPUs, 1-64 (default 1; vCPU 0 runs)")
     i = p.add_argument_group("launch inputs")
     i.add_argument("--vmsa-features", metavar="BITS", default="0", help="e.g. 0x20 or DEBUG_SWAP")
-    i.add_argument(
-        "--policy", metavar="INT", default="0x30000", help="SNP guest policy, 0..2^64-1 (default 0x30000)"
-    )
+    i.add_argument("--policy", metavar="INT", default="0x30000", help=SNP_POLICY_HELP)
     i.add_argument("--host-data", metavar="HEX", help="32 bytes of HOST_DATA for the report")
     i.add_argument("--nonce", metavar="HEX", help="32-byte nonce for the guest (default: random)")
     i.add_argument(
@@ -204,7 +204,7 @@ class _SwLaunch:
         self.args = args
         self.t_start = time.perf_counter()
         self.vmsa_features = parse_features(args.vmsa_features)
-        self.policy = parse_int(args.policy, "--policy", 0, (1 << 64) - 1)
+        self.policy = parse_snp_policy(args.policy)
         self.host_data = parse_hex(args.host_data, 32, "--host-data") if args.host_data else bytes(32)
         self.nonce = parse_hex(args.nonce, 32, "--nonce") if args.nonce else os.urandom(32)
         self.id_block, self.id_auth = _id_block_args(args.id_block, args.id_auth)

@@ -1,15 +1,15 @@
 """``pvmkit launch --vendor sev|sev-es|snp|tdx``: launch a firmware image on SEV/SEV-ES/SNP or TDX
 hardware up to FINALIZE (the *launch* part of the lifecycle), then close the VM.
 
-Steps: the host is checked with the probe first (a vendor the host lacks is the same CapabilityError
-``pvmkit launch`` always gave); the plan is built by the builder ``pvmkit measure`` uses
-(:class:`~pvmkit.vendors.amd.builder.AmdLaunch` from the same options, or
-:func:`~pvmkit.vendors.tdx.builder.build_tdvf_plan`); its measurement is predicted with
-:func:`pvmkit.prediction.measure`; the plan runs through ``Launcher(AmdKvmDriver(...))`` /
-``Launcher(TdxKvmDriver(...))`` up to and including FINALIZE; then the summary is printed (stdout,
-or a JSON document with ``--json``). For SEV/SEV-ES the LAUNCH_MEASURE blob is reported with the
-platform's API version and build (``SEV_PLATFORM_STATUS``), and checked with ``--tik``
-(VerificationError, exit 3, on a mismatch).
+Steps: the option values are parsed (a bad one is a usage error, exit 2, on any host); the plan is
+built by the builder ``pvmkit measure`` uses (:class:`~pvmkit.vendors.amd.builder.AmdLaunch` from the
+same options, or :func:`~pvmkit.vendors.tdx.builder.build_tdvf_plan`); its measurement is predicted
+with :func:`pvmkit.prediction.measure`; once the probe says the host runs the vendor's guests (else
+the CapabilityError ``pvmkit launch`` always gave, exit 1), the plan runs through
+``Launcher(AmdKvmDriver(...))`` / ``Launcher(TdxKvmDriver(...))`` up to and including FINALIZE; then
+the summary is printed (stdout, or a JSON document with ``--json``). For SEV/SEV-ES the
+LAUNCH_MEASURE blob is reported with the platform's API version and build (``SEV_PLATFORM_STATUS``),
+and checked with ``--tik`` (VerificationError, exit 3, on a mismatch).
 
 The guest never runs: booting OVMF needs a VMM (MapGPA / memory-fault conversions, fw_cfg, devices),
 which pvmkit does not provide. The VM is launched and sealed, then closed.
@@ -31,6 +31,7 @@ from pvmkit.cli._common import (
     parse_hex,
     parse_int,
     parse_size,
+    parse_snp_policy,
     print_json,
     read_file,
 )
@@ -125,7 +126,7 @@ def build_parser() -> Parser:
     )
     h.add_argument("--xfam", metavar="HEX", help=f"tdx: XFAM (default {DEFAULT_XFAM:#x}: x87, SSE)")
     h.add_argument("--json", action="store_true", help="print a JSON document on stdout (docs/cli.md)")
-    # `pvmkit launch --vendor sw` options: accepted here so that the host check comes first, then refused
+    # `pvmkit launch --vendor sw` options: accepted here so that they are refused with a clear reason
     for dest in _SW_ONLY:
         h.add_argument(_option(dest), dest=dest, help=argparse.SUPPRESS)
     return p
@@ -169,7 +170,6 @@ def main(argv: list[str]) -> int:
     t_start = time.perf_counter()
     p = build_parser()
     args = p.parse_args(argv)
-    require_hardware_vendor(args.vendor)
     _check_options(args, p)
     ram_size = 0
     if args.ram_size is not None:
@@ -204,6 +204,8 @@ def _launch_amd(
     launch, counts = launch_from_args(args, p)
     if len(counts) != 1:
         p.error("--vcpus must be one count for a launch, not a range")
+    if launch.vendor is Vendor.SNP and args.policy is not None:
+        parse_snp_policy(args.policy)  # a policy no SNP firmware takes: exit 2, as verify's options
     _check_ram(ram_size, launch.firmware.gpa())
     plan = launch.plan()
     if launch.vendor is Vendor.SNP:
@@ -211,6 +213,7 @@ def _launch_amd(
     t1 = time.perf_counter()
     predicted = measure(plan)
     t2 = time.perf_counter()
+    require_hardware_vendor(args.vendor)  # after every option value parsed: a usage error is exit 2
     status: SevPlatformStatus | None = None
     with AmdKvmDriver(ram_size=ram_size) as driver:
         result: AmdLaunchResult = Launcher(driver).run(plan)
@@ -316,6 +319,7 @@ def _launch_tdx(
     t1 = time.perf_counter()
     predicted = measure(plan)
     t2 = time.perf_counter()
+    require_hardware_vendor("tdx")  # after every option value parsed: a usage error is exit 2
     with TdxKvmDriver(ram_size=ram_size) as driver:
         result: TdxLaunchResult = Launcher(driver).run(plan)
     t3 = time.perf_counter()

@@ -28,6 +28,18 @@ CONTENT_TYPE = "application/rim+cbor"
 _ALG_OF_CURVE = {"secp256r1": (-7, "sha256", 32), "secp384r1": (-35, "sha384", 48)}
 
 
+def _key_problem(pem: bytes) -> str:
+    """Why bytes that cryptography did not load are no usable signing key (RFC 7468 PEM framing)."""
+    if b"-----BEGIN " not in pem:
+        return "the CoRIM signing key is not PEM (no '-----BEGIN' line): give an EC private key in PEM"
+    if b"ENCRYPTED" in pem:
+        return "the CoRIM signing key is encrypted: give an unencrypted PEM private key"
+    return (
+        "the CoRIM signing key does not load as a PEM private key "
+        "(an EC P-256 or P-384 key, PKCS #8 or SEC 1, unencrypted)"
+    )
+
+
 def sign_corim(
     corim: Corim,
     private_key_pem: bytes,
@@ -42,9 +54,13 @@ def sign_corim(
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-    # any cryptography failure (an unknown curve raises UnsupportedAlgorithm) is one InputError
-    with foreign_parse("", "the CoRIM signing key is not an unencrypted PEM private key", InputError):
-        key = serialization.load_pem_private_key(private_key_pem, password=None)
+    # any cryptography failure (an unknown curve raises UnsupportedAlgorithm) is one InputError, in
+    # pvmkit's words (cryptography's own text points to its FAQ)
+    try:
+        with foreign_parse("", "", InputError):
+            key = serialization.load_pem_private_key(private_key_pem, password=None)
+    except InputError:
+        raise InputError(_key_problem(private_key_pem)) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in _ALG_OF_CURVE:
         raise InputError("the CoRIM signing key must be EC P-256 (ES256) or P-384 (ES384)")
     alg, hash_name, size = _ALG_OF_CURVE[key.curve.name]
