@@ -280,11 +280,12 @@ def test_measure_hot_path_imports_neither_ctypes_nor_cryptography(fixture_file) 
 #: argparse (+ re, gettext, shutil) is built only for help/errors/unusual spellings; dataclasses (+
 #: inspect, ast, dis, tokenize, copy), typing and collections.abc are replaced (pvmkit._coldstart) or
 #: under TYPE_CHECKING. enum (+ functools, collections) is allowed: pip's `pvmkit` launcher imports re,
-#: and so enum, before pvmkit starts (docs/development.md "Start-up").
+#: and so enum, before pvmkit starts (docs/development.md "Start-up"). hashlib loads libcrypto
+#: (_hashlib): SHA-384 comes from pvmkit._coldstart.sha instead.
 HOT_PATH_FORBIDDEN = (
     "argparse", "re", "gettext", "shutil", "locale", "dataclasses", "inspect", "ast", "dis", "tokenize",
     "copy", "typing", "collections.abc", "importlib", "warnings", "contextlib", "json", "tempfile",
-    "pathlib", "uuid", "ctypes", "cryptography", "hmac", "base64", "struct",
+    "pathlib", "uuid", "ctypes", "cryptography", "hmac", "base64", "struct", "hashlib", "_hashlib",
 )  # fmt: skip
 
 

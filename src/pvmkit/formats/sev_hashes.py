@@ -8,8 +8,6 @@ SHA-256(b"\\0")); no initrd: SHA-256(b""); the kernel hash covers the whole bzIm
 
 from __future__ import annotations
 
-import hashlib
-
 from pvmkit.errors import FormatError, TruncatedError
 from pvmkit.formats.guid import guid_bytes
 from pvmkit.formats.ovmf import Image
@@ -78,6 +76,8 @@ def hash_kernel_inputs(
     kernel: Image, initrd: Image | None = None, cmdline: str | bytes | None = None
 ) -> SevHashes:
     """Hash the direct-boot inputs as QEMU does (cmdline with its NUL, missing initrd = b"")."""
+    import hashlib  # here, not at import: `pvmkit measure --vendor snp` imports this module (start-up)
+
     if isinstance(cmdline, str):
         cmdline = cmdline.encode()
     return SevHashes(

@@ -18,9 +18,9 @@ state), so a prefix (the firmware) is measured once and extended per vCPU count.
 from __future__ import annotations
 
 import _thread
-import hashlib
 import os
 
+from pvmkit._coldstart.sha import sha384
 from pvmkit.errors import MeasurementError
 from pvmkit.launch import Launcher
 from pvmkit.plan import PAGE_SIZE, AddMemory, AddVcpu, ByteData, Finalize, Init, LaunchPlan, PageKind, Vendor
@@ -98,7 +98,7 @@ class SnpMeasurer:
         return other
 
     def _chain(self, ld: bytes, contents_digest: bytes, page_type: int, gpa: int) -> bytes:
-        return hashlib.sha384(snp_page_info(ld, contents_digest, page_type, gpa)).digest()
+        return sha384(snp_page_info(ld, contents_digest, page_type, gpa)).digest()
 
     def _memory_changed(self, ld_memory: bytes) -> None:
         """Memory was added: replay the pending VMSAs after it (normally there are none yet)."""
@@ -126,7 +126,6 @@ class SnpMeasurer:
         kind = op.kind
         page_type = SNP_PAGE_TYPES[kind]
         head = _INFO_HEAD[page_type]
-        sha384 = hashlib.sha384
         ld = self._ld_memory
         gpa = op.gpa
         n = op.pages
@@ -149,7 +148,7 @@ class SnpMeasurer:
         self.pages += n
 
     def add_vcpu(self, op: AddVcpu) -> None:
-        digest = hashlib.sha384(op.state).digest()
+        digest = sha384(op.state).digest()
         self._vmsa_digests.append(digest)
         self._ld = self._chain(self._ld, digest, SNP_PAGE_TYPES[PageKind.VMSA], VMSA_GPA)
         self.pages += 1
@@ -213,11 +212,14 @@ def page_sha384s(data: ByteData, n: int) -> list[bytes]:
 
 
 def _hash_pages(pages: list[bytes]) -> list[bytes]:
-    """SHA-384 of each page; two threads when there are many and two CPUs."""
-    sha384 = hashlib.sha384
+    """SHA-384 of each page; two threads when there are many and two CPUs (OpenSSL's SHA-384 then:
+    it releases the GIL while it hashes, and the work pays for loading it; ``_coldstart.sha``)."""
     m = len(pages)
     if m < _PARALLEL_MIN_PAGES or _cpus() < 2:
         return [sha384(p).digest() for p in pages]
+    import hashlib
+
+    openssl_sha384 = hashlib.sha384
     half = m // 2
     out: list[bytes] = [b""] * m
     done = _thread.allocate_lock()
@@ -226,24 +228,24 @@ def _hash_pages(pages: list[bytes]) -> list[bytes]:
     def upper() -> None:
         try:
             for k in range(half, m):
-                out[k] = sha384(pages[k]).digest()
+                out[k] = openssl_sha384(pages[k]).digest()
         finally:
             done.release()
 
     _thread.start_new_thread(upper, ())
     for k in range(half):
-        out[k] = sha384(pages[k]).digest()
+        out[k] = openssl_sha384(pages[k]).digest()
     done.acquire()
     for k in range(half, m):  # the worker thread did not finish (it cannot fail on bytes): finish here
         if not out[k]:
-            out[k] = sha384(pages[k]).digest()
+            out[k] = openssl_sha384(pages[k]).digest()
     return out
 
 
 def _zero_page_sha384() -> bytes:
     global _ZERO_PAGE_SHA384
     if _ZERO_PAGE_SHA384 is None:
-        _ZERO_PAGE_SHA384 = hashlib.sha384(bytes(PAGE_SIZE)).digest()
+        _ZERO_PAGE_SHA384 = sha384(bytes(PAGE_SIZE)).digest()
     return _ZERO_PAGE_SHA384
 
 
@@ -253,6 +255,8 @@ class _Sha256Measurer:
     _vendors: tuple[Vendor, ...] = ()
 
     def __init__(self) -> None:
+        import hashlib  # here: the SNP path does not load libcrypto (start-up; _coldstart.sha)
+
         self._h = hashlib.sha256()  # LAUNCH_UPDATE_DATA bytes only
         self._vmsas: list[bytes] = []  # LAUNCH_UPDATE_VMSA pages, in vCPU order
         self._full: Any = None  # cached: _h followed by the VMSAs
@@ -291,6 +295,8 @@ class _Sha256Measurer:
         if op.seed is not None:
             raise MeasurementError("SEV/SEV-ES digests cannot be resumed from a seed")
         self.vendor = op.vendor
+        import hashlib
+
         self._h = hashlib.sha256()
         self._vmsas = []
         self._full = None
