@@ -9,8 +9,7 @@ from pvmkit._coldstart.sha import sha384
 
 #: FIPS 180-2, Appendix D.1 (SHA-384 example, one-block message "abc")
 ABC_SHA384 = bytes.fromhex(
-    "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded163"
-    "1a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"
+    "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"
 )
 
 
