@@ -1,5 +1,6 @@
 """Every command shown in README.md's code blocks and in the ``$`` examples of docs/cli.md, amd.md,
-tdx.md, igvm.md, cca.md, reference-values.md and attestation.md runs as written (issue 9 part 5).
+tdx.md, igvm.md, cca.md, reference-values.md, attestation.md and sw-vm.md runs as written (issue 9
+part 5), and so does every ``python`` block of the pages in ``PYTHON_DOCS`` (``PYTHON_EXAMPLES``).
 
 An example is a line of a fenced code block that starts with ``.venv/bin/pvmkit `` or ``./dev ``
 (README.md) or ``$ `` (the pages under docs/), with ``\\`` continuation lines joined and a
@@ -49,7 +50,10 @@ DOCS = (
     "docs/cca.md",
     "docs/reference-values.md",
     "docs/attestation.md",
+    "docs/sw-vm.md",
 )
+#: pages whose ```python blocks run as scripts (each listed in ``PYTHON_EXAMPLES``)
+PYTHON_DOCS = ("docs/sw-vm.md",)
 
 
 @dataclass(frozen=True)
@@ -525,3 +529,58 @@ def test_shown_output_matching() -> None:
     assert not _matches(["a…c"], ["abd"])
     assert not _matches(["a"], ["a", "b"])  # nothing unshown may follow
     assert not _matches(["a", "b"], ["a"])
+
+
+# -- Python examples ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PyRun:
+    """Run the block as a script with this checkout's interpreter (on /dev/kvm: the test is ``kvm``);
+    ``check`` (Python) then runs in the block's namespace and must not fail."""
+
+    check: str
+
+
+#: every ```python block of ``PYTHON_DOCS``, by (page, its number there from 1)
+PYTHON_EXAMPLES: dict[tuple[str, int], PyRun | NotRun] = {
+    # the bundled guest on the sw VM: the report is 1184 bytes (SEV-SNP ABI ATTESTATION_REPORT), its
+    # REPORT_DATA starts with the nonce the block gave the guest (docs/cli.md, launch --nonce) and its
+    # MEASUREMENT is the launch digest the block predicted
+    ("docs/sw-vm.md", 1): PyRun(
+        check="from pvmkit.attest.snp_report import SnpReport\n"
+        "parsed = SnpReport.parse(report)\n"
+        "assert len(report) == 1184 and parsed.report_data[:32] == nonce, parsed.report_data.hex()\n"
+        "assert parsed.measurement == predicted\n",
+    ),
+}
+
+
+def python_blocks(doc: str) -> list[str]:
+    """The ```python blocks of one page, in order."""
+    return re.findall(r"^```python\n(.*?)^```", (ROOT / doc).read_text(), flags=re.M | re.S)
+
+
+PY_ALL = [((doc, n), block) for doc in PYTHON_DOCS for n, block in enumerate(python_blocks(doc), 1)]
+
+
+def test_every_python_example_is_in_the_table() -> None:
+    missing = [f"{doc} block {n}" for (doc, n), _b in PY_ALL if (doc, n) not in PYTHON_EXAMPLES]
+    stale = sorted(set(PYTHON_EXAMPLES) - {key for key, _b in PY_ALL})
+    assert not missing, "python blocks not in PYTHON_EXAMPLES: " + ", ".join(missing)
+    assert not stale, f"PYTHON_EXAMPLES entries no page shows any more: {stale}"
+
+
+PY_RUN = [(key, block) for key, block in PY_ALL if isinstance(PYTHON_EXAMPLES.get(key), PyRun)]
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize(("key", "block"), PY_RUN, ids=[f"{d} block {n}" for (d, n), _b in PY_RUN])
+def test_python_example_runs_as_documented(key: tuple[str, int], block: str, tmp_path: Path) -> None:
+    entry = PYTHON_EXAMPLES[key]
+    assert isinstance(entry, PyRun)
+    script = tmp_path / "example.py"
+    script.write_text(block + "\n# -- the test's check --\n" + entry.check)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"{key[0]} block {key[1]} failed:\n{done.stderr[-2000:]}"
+    assert "Traceback" not in done.stderr
