@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -363,3 +365,81 @@ def test_progress_bar_only_on_a_terminal(fixture_file, capsys, monkeypatch) -> N
     code, out, err = run(snp(fixture_file(DEBIAN), "--vcpus", "1-3"), capsys)
     assert code == 0 and len(out.splitlines()) == 3
     assert "3/3" in err  # drawn on stderr, never mixed into the JSON lines
+
+
+# -- the console script's exit without finalization (cli.main.FAST_EXIT_COMMANDS) --------------------
+def _run_entry(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """``pvmkit ARGV`` through the console-script entry point in a fresh interpreter; an atexit handler
+    registered before it writes ``atexit-ran`` to stderr, and os._exit is wrapped to say it was used."""
+    code = (
+        "import atexit, os, sys\n"
+        "atexit.register(lambda: sys.stderr.write('atexit-ran\\n'))\n"
+        "_exit = os._exit\n"
+        "def loud_exit(code):\n"
+        "    sys.stderr.write(f'os-exit {code}\\n'); sys.stderr.flush(); _exit(code)\n"
+        "os._exit = loud_exit\n"
+        f"sys.argv = ['pvmkit', *{argv!r}]\n"
+        "from pvmkit.cli.main import entry\n"
+        "entry()\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_measure_exits_without_finalization_and_loses_nothing(fixture_file) -> None:
+    """The digest on stdout, exit 0, atexit handlers run, and the process ended through os._exit."""
+    fw = str(fixture_file(DEBIAN))
+    for argv in (
+        ["measure", "--vendor", "snp", "--ovmf", fw, "--vcpus", "4", "--vcpu-type", "EPYC-v4"],
+        ["sev-snp-measure", "--mode", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-v4", "--ovmf", fw],
+    ):
+        proc = _run_entry(argv)
+        assert (proc.returncode, proc.stdout) == (0, SNP4 + "\n"), proc.stderr
+        assert proc.stderr.splitlines() == ["atexit-ran", "os-exit 0"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (
+            [
+                "measure",
+                "--vendor",
+                "snp",
+                "--ovmf",
+                "/nonexistent/OVMF.fd",
+                "--vcpus",
+                "1",
+                "--vcpu-type",
+                "EPYC-v4",
+            ],
+            1,
+        ),
+        (["measure", "--vendor", "snp", "--vcpus", "0", "--ovmf", "{fw}"], 2),
+    ],
+    ids=["missing-file", "usage"],
+)
+def test_measure_fast_exit_keeps_exit_codes_and_messages(fixture_file, argv: list[str], code: int) -> None:
+    argv = [a.replace("{fw}", str(fixture_file(DEBIAN))) for a in argv]
+    proc = _run_entry(argv)
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == code and proc.stdout == ""
+    assert lines[-2:] == ["atexit-ran", f"os-exit {code}"] and len(lines) == 3, lines
+    assert lines[0].startswith("pvmkit")
+
+
+def test_other_commands_and_traced_runs_exit_normally(fixture_file) -> None:
+    """Only the listed commands skip finalization, and not under a tracer (coverage) or profiler."""
+    assert "os-exit" not in _run_entry(["--version"]).stderr
+    fw = str(fixture_file(DEBIAN))
+    argv = ["measure", "--vendor", "snp", "--ovmf", fw, "--vcpus", "4", "--vcpu-type", "EPYC-v4"]
+    code = (
+        "import sys\n"
+        "sys.settrace(lambda *a: None)\n"
+        f"sys.argv = ['pvmkit', *{argv!r}]\n"
+        "import os\n"
+        "os._exit = lambda code: sys.stderr.write('os-exit')\n"
+        "from pvmkit.cli.main import entry\n"
+        "entry()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, SNP4 + "\n", "")
