@@ -17,7 +17,6 @@ What a vendor takes (page kinds, vCPU state, FINALIZE inputs) is read from its
 
 from __future__ import annotations
 
-import bisect
 from enum import Enum
 
 from pvmkit.errors import (
@@ -53,6 +52,19 @@ class Backend(Protocol[R_co]):
     def add_vcpu(self, op: AddVcpu) -> None: ...
 
     def finalize(self, op: Finalize) -> R_co: ...
+
+
+def _insertion_point(starts: list[int], gpa: int) -> int:
+    """Where ``gpa`` goes in the sorted ``starts``: after every start <= gpa (``bisect.bisect_right``,
+    written out because importing ``bisect`` costs ~0.2 ms of a cold ``pvmkit measure``)."""
+    lo, hi = 0, len(starts)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if gpa < starts[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 class LaunchState(Enum):
@@ -98,7 +110,7 @@ class Launcher(Generic[R]):
         op.validate()
         if op.kind.value not in init.vendor.spec.page_kinds:
             raise LayoutError(f"{op.label or 'memory'}: {init.vendor.value} has no {op.kind.value} pages")
-        i = bisect.bisect_right(self._starts, op.gpa)
+        i = _insertion_point(self._starts, op.gpa)
         if i > 0 and self._ends[i - 1] > op.gpa:
             raise LayoutError(
                 f"{op.label or 'memory'} at {op.gpa:#x}+{op.size:#x} overlaps a range added at "

@@ -169,3 +169,18 @@ def test_effective_features_and_vm_types() -> None:
     assert Init(Vendor.SNP).effective_vm_type == 4
     assert Init(Vendor.TDX).effective_vm_type == 5
     assert Init(Vendor.SW).effective_vm_type == 0
+
+
+def test_insertion_point_is_bisect_right() -> None:
+    """The launcher's written-out binary search (kept off the start-up path) against the standard
+    library's bisect.bisect_right as the oracle, duplicates and both ends included."""
+    import bisect
+    import random
+
+    from pvmkit.launch import _insertion_point
+
+    rng = random.Random(14)
+    for size in range(0, 12):
+        starts = sorted(rng.randrange(0, 20) for _ in range(size))
+        for gpa in range(-1, 22):
+            assert _insertion_point(starts, gpa) == bisect.bisect_right(starts, gpa), (starts, gpa)

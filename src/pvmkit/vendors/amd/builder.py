@@ -28,7 +28,6 @@ from __future__ import annotations
 from pvmkit._coldstart.frozen import Frozen
 from pvmkit.errors import FormatError, InputError
 from pvmkit.formats.ovmf import FOUR_GIB, TDX_METADATA_GUID, Ovmf, SectionType
-from pvmkit.formats.sev_hashes import PADDED_TABLE_SIZE, SevHashes, build_hashes_page
 from pvmkit.launch import Launcher
 from pvmkit.plan import (
     PAGE_SIZE,
@@ -51,6 +50,8 @@ TYPE_CHECKING = False  # typing, collections.abc and dataclasses are not importe
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any
+
+    from pvmkit.formats.sev_hashes import SevHashes
 
 __all__ = ["AmdLaunch", "measure_vcpu_range", "resolve_init_path", "snp_firmware_digest"]
 
@@ -256,6 +257,8 @@ class AmdLaunch(Frozen):
             p = profile(self.vmm)
             ops += self._section_ops(fw, self.kernel_hashes, p.sec_mem_kind, cpuid_last=p.cpuid_last)
         elif self.kernel_hashes is not None:
+            from pvmkit.formats.sev_hashes import PADDED_TABLE_SIZE, build_hashes_page  # start-up
+
             assert fw.hashes_table is not None
             table_gpa = fw.hashes_table[0]
             page_gpa = table_gpa & ~(PAGE_SIZE - 1)
@@ -292,6 +295,8 @@ class AmdLaunch(Frozen):
                     AddMemory(s.gpa, s.size, PageKind.CPUID, label=label)
                 )
             elif t == SectionType.SNP_KERNEL_HASHES and hashes is not None:
+                from pvmkit.formats.sev_hashes import PADDED_TABLE_SIZE, build_hashes_page  # start-up
+
                 assert image.hashes_table is not None
                 offset = image.hashes_table[0] - s.gpa
                 if not 0 <= offset <= s.size - PADDED_TABLE_SIZE:
