@@ -140,8 +140,9 @@ def entry() -> None:
 
 
 #: Commands whose process ends without the interpreter's finalization: the two a cold-start benchmark
-#: times (docs/development.md "Start-up"). They write only to stdout/stderr, start no thread that
-#: outlives them (``_thread`` workers are joined) and keep no file open when ``main`` returns.
+#: times (docs/development.md "Start-up"). They write stdout/stderr and, for --dump-vmsa, files through
+#: ``_common.atomic_write`` (closed before it returns); they start no thread that outlives them
+#: (``_thread`` workers are joined) and keep no file open when ``main`` returns.
 FAST_EXIT_COMMANDS = frozenset({"measure", "sev-snp-measure"})
 
 
