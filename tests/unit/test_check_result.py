@@ -38,3 +38,11 @@ def test_failed_text_names_both_values_and_bad_status_is_a_bug() -> None:
     assert check.text().endswith("(expected 196608, got 720896)")
     with pytest.raises(ValueError):
         Check("x", "maybe")
+
+
+def test_verdict_records_a_rule_the_caller_evaluated() -> None:
+    checks = CheckList()
+    assert checks.verdict("firmware.minimum_build", True, expected=">= 3", actual=5).status == PASSED
+    failed = checks.verdict("guest_svn.minimum", False, "GUEST_SVN >= the minimum", expected=">= 2", actual=1)
+    assert failed.status == FAILED and (failed.expected, failed.actual) == (">= 2", 1)
+    assert [c.name for c in checks.failures] == ["guest_svn.minimum"]

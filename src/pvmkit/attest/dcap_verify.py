@@ -497,9 +497,9 @@ def _status_check(status: str, advisory_ids: tuple[str, ...], accept: frozenset[
     acceptable = ["UpToDate", *sorted(accept)]
     ok = status == "UpToDate" or status in accept
     advisories = f"; advisories {', '.join(advisory_ids)}" if advisory_ids else ""
-    return CheckList().add(
+    return CheckList().verdict(
         "tcb.status",
-        "passed" if ok else "failed",
+        ok,
         f"Intel TCB status {status}{advisories}"
         + ("" if ok else " (accept it with --accept-status if your policy allows)"),
         expected=acceptable,

@@ -119,6 +119,12 @@ class CheckList:
     def failed(self, name: str, detail: str = "", *, expected: object = None, actual: object = None) -> Check:
         return self.add(name, FAILED, detail, expected=expected, actual=actual)
 
+    def verdict(
+        self, name: str, ok: bool, detail: str = "", *, expected: object = None, actual: object = None
+    ) -> Check:
+        """Passed when ``ok``, else failed: a rule the caller evaluated itself (a minimum, a relation)."""
+        return self.add(name, PASSED if ok else FAILED, detail, expected=expected, actual=actual)
+
     def not_performed(self, name: str, reason: str) -> Check:
         return self.add(name, NOT_PERFORMED, reason)
 

@@ -178,9 +178,9 @@ def _check_guest_policy(report: SnpReport, accepted: int, checks: CheckList) -> 
         checks.passed("policy.reserved", "bit 17 set, bits 63:26 clear")
     want_abi = (accepted >> 8 & 0xFF, accepted & 0xFF)
     have_abi = (policy >> 8 & 0xFF, policy & 0xFF)
-    checks.add(
+    checks.verdict(
         "policy.abi",
-        "passed" if have_abi >= want_abi else "failed",
+        have_abi >= want_abi,
         "the guest's minimum firmware ABI (major.minor) is at least the accepted one",
         expected=f">= {want_abi[0]}.{want_abi[1]}",
         actual=f"{have_abi[0]}.{have_abi[1]}",
@@ -214,10 +214,9 @@ def _check_bits(
         bit = positions[name]
         if accepted >> bit & 1:
             present = bool(value >> bit & 1)
-            status = "passed" if present else "failed"
-            checks.add(
+            checks.verdict(
                 f"{prefix}.{name}",
-                status,
+                present,
                 f"{name.upper()} (bit {bit}) required",
                 expected=True,
                 actual=present,
@@ -259,10 +258,9 @@ def _tcb_shortfall(minimum: TcbMinimum, raw: int, layout: str) -> tuple[list[str
 
 def _compare_tcbs(name: str, detail: str, low: int, high: int, layout: str, checks: CheckList) -> None:
     below, _ = _tcb_shortfall(low, high, layout)
-    status = "failed" if below else "passed"
-    checks.add(
+    checks.verdict(
         name,
-        status,
+        not below,
         detail + (f" (lower: {', '.join(below)})" if below else ""),
         expected=f"<= {high:#018x}",
         actual=f"{low:#018x}",
@@ -299,9 +297,9 @@ def _check_tcbs(report: SnpReport, expected: SnpExpected, checks: CheckList) -> 
         actual: object = f"{raw:#018x}"
         if not isinstance(minimum, int):
             actual = {k: v for k, v in TcbVersion.decode(raw, layout).components().items() if k in minimum}
-        checks.add(
+        checks.verdict(
             f"tcb.minimum.{which}",
-            "failed" if below else "passed",
+            not below,
             f"{which.upper()}_TCB >= the minimum, component-wise"
             + (f" (below: {', '.join(below)})" if below else ""),
             expected=shown,
@@ -314,18 +312,18 @@ def _check_firmware(report: SnpReport, expected: SnpExpected, checks: CheckList)
     committed = (report.committed_major, report.committed_minor)
     if expected.min_build is not None:
         ok = report.current_build >= expected.min_build
-        checks.add(
+        checks.verdict(
             "firmware.minimum_build",
-            "passed" if ok else "failed",
+            ok,
             "CURRENT_BUILD >= the minimum",
             expected=f">= {expected.min_build}",
             actual=report.current_build,
         )
     if expected.min_version is not None:
         ok = current >= expected.min_version
-        checks.add(
+        checks.verdict(
             "firmware.minimum_version",
-            "passed" if ok else "failed",
+            ok,
             "CURRENT_MAJOR.CURRENT_MINOR >= the minimum",
             expected=">= {}.{}".format(*expected.min_version),
             actual="{}.{}".format(*current),
@@ -336,9 +334,9 @@ def _check_firmware(report: SnpReport, expected: SnpExpected, checks: CheckList)
     else:
         ok = report.committed_build == report.current_build and committed == current
         rule = "= CURRENT (provisional firmware refused)"
-    checks.add(
+    checks.verdict(
         "firmware.committed",
-        "passed" if ok else "failed",
+        ok,
         f"COMMITTED version and build {rule}",
         expected="{}.{}.{}".format(*current, report.current_build),
         actual="{}.{}.{}".format(*committed, report.committed_build),
@@ -352,13 +350,12 @@ def _check_mitigations(report: SnpReport, expected: SnpExpected, checks: CheckLi
             continue
         name, field = f"mitigations.{which}", f"{which.upper()}_MIT_VECTOR"
         if not report.has_mitigation_vectors:
-            status = "passed" if minimum == 0 else "failed"
             detail = f"a version {report.version} report has no {field} (version 5 and later)"
-            checks.add(name, status, detail, expected=f"{minimum:#x} set", actual=None)
+            checks.verdict(name, minimum == 0, detail, expected=f"{minimum:#x} set", actual=None)
             continue
         vector = getattr(report, f"{which}_mit_vector")
         missing = minimum & ~vector
-        checks.add(name, "failed" if missing else "passed", f"{field} has every required mitigation bit"
+        checks.verdict(name, not missing, f"{field} has every required mitigation bit"
                    + (f" (missing {missing:#x})" if missing else ""), expected=f"{minimum:#x} set",
                    actual=f"{vector:#x}")  # fmt: skip
 
@@ -368,18 +365,18 @@ def _check_keys(report: SnpReport, expected: SnpExpected, checks: CheckList) -> 
         return
     author_trusted = report.author_key_en and report.author_key_digest in expected.trusted_author_keys
     if expected.require_author_key:
-        checks.add(
+        checks.verdict(
             "id_block.author_key",
-            "passed" if author_trusted else "failed",
+            author_trusted,
             "AUTHOR_KEY_EN = 1 and AUTHOR_KEY_DIGEST is a trusted author key"
             + ("" if report.author_key_en else " (AUTHOR_KEY_EN is 0)"),
             expected=expected.trusted_author_keys,
             actual=report.author_key_digest,
         )
     id_trusted = report.id_key_digest in expected.trusted_id_keys
-    checks.add(
+    checks.verdict(
         "id_block.trusted",
-        "passed" if author_trusted or id_trusted else "failed",
+        author_trusted or id_trusted,
         "the ID block's signer is trusted: a trusted author key, or a trusted ID key"
         + ("" if expected.trusted_id_keys or expected.trusted_author_keys else " (no trusted key given)"),
         expected=expected.trusted_id_keys | expected.trusted_author_keys,
@@ -398,9 +395,9 @@ def validate_report(report: SnpReport, expected: SnpExpected, checks: CheckList 
             checks.compare(f"expected.{name}", want, getattr(report, name), name.upper())
     if expected.min_guest_svn is not None:
         ok = report.guest_svn >= expected.min_guest_svn
-        checks.add(
+        checks.verdict(
             "guest_svn.minimum",
-            "passed" if ok else "failed",
+            ok,
             "GUEST_SVN >= the minimum",
             expected=f">= {expected.min_guest_svn}",
             actual=report.guest_svn,
@@ -411,18 +408,18 @@ def validate_report(report: SnpReport, expected: SnpExpected, checks: CheckList 
         _check_guest_policy(report, expected.guest_policy, checks)
     if expected.policy_bits_set:
         missing = expected.policy_bits_set & ~report.policy
-        checks.add(
+        checks.verdict(
             "policy.bits_set",
-            "failed" if missing else "passed",
+            not missing,
             "POLICY bits that must be set",
             expected=f"{expected.policy_bits_set:#x}",
             actual=f"{report.policy:#x}",
         )
     if expected.policy_bits_clear:
         present = expected.policy_bits_clear & report.policy
-        checks.add(
+        checks.verdict(
             "policy.bits_clear",
-            "failed" if present else "passed",
+            not present,
             "POLICY bits that must be clear",
             expected=f"{expected.policy_bits_clear:#x}",
             actual=f"{report.policy:#x}",

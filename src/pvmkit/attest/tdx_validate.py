@@ -73,9 +73,9 @@ def validate_quote(
             )
     if expected.td_attributes_bits_clear:
         present = body.td_attributes & expected.td_attributes_bits_clear
-        checks.add(
+        checks.verdict(
             "expected.td_attributes_clear",
-            "failed" if present else "passed",
+            not present,
             f"TD attribute bits {expected.td_attributes_bits_clear:#x} clear",
             expected=0,
             actual=present,

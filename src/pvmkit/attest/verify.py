@@ -60,7 +60,7 @@ from pvmkit.attest._x509 import (
     load_certificates,
     utc,
 )
-from pvmkit.attest.result import FAILED, Check, CheckList
+from pvmkit.attest.result import FAILED, PASSED, Check, CheckList
 from pvmkit.attest.snp_report import (
     FIELD_OFFSETS,
     KNOWN_VERSIONS,
@@ -165,7 +165,7 @@ class SnpVerification:
         return tuple(
             c.name.removeprefix("expected.")
             for c in self.checks
-            if c.name.startswith("expected.") and c.status == "passed"
+            if c.name.startswith("expected.") and c.status == PASSED
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -654,7 +654,7 @@ def _check_products(run: _Run, e: _Endorsement, report: SnpReport) -> None:
         run.checks.not_performed("vcek.product", "the certificate has no productName extension")
     else:
         name = raw[2:].decode("ascii", "replace")
-        run.checks.add("vcek.product", "passed" if _product_line(name) == chain else "failed",
+        run.checks.verdict("vcek.product", _product_line(name) == chain,
                        f"the certificate's productName {name} is of the chain's product line",
                        expected=chain, actual=name)  # fmt: skip
     if report.product is None:
@@ -663,7 +663,7 @@ def _check_products(run: _Run, e: _Endorsement, report: SnpReport) -> None:
         )
     else:
         cpuid = f"family {report.cpuid_fam_id:#x} model {report.cpuid_mod_id:#x}"
-        run.checks.add("report.product", "passed" if report.product == chain else "failed",
+        run.checks.verdict("report.product", report.product == chain,
                        f"the report's CPUID {cpuid} is the chain's product line", expected=chain,
                        actual=report.product)  # fmt: skip
 
