@@ -55,7 +55,7 @@ def tool(name: str) -> str:
         return str(here)
     found = shutil.which(name)
     if not found:
-        sys.exit(f"bench_amd: {name!r} not found next to {sys.executable} nor on PATH (run ./dev setup)")
+        sys.exit(f"bench: {name!r} not found next to {sys.executable} nor on PATH (run ./dev setup)")
     return found
 
 

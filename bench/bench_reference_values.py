@@ -16,15 +16,15 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_amd import fixtures_root, tool  # the same fixture locator and tool lookup
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = "firmware/OVMF.amdsev.fd"
@@ -34,21 +34,6 @@ VMMS = ("qemu", "ec2", "gce")
 FEATURE_SETS = (0x0, 0x20, 0x220)
 #: sev-snp-measure's spelling of the VMM types (its VMMType enum: QEMU, ec2, gce)
 PEER_VMM = {"qemu": "QEMU", "ec2": "ec2", "gce": "gce"}
-
-
-def fixtures_root() -> Path:
-    env = os.environ.get("PVMKIT_FIXTURES")
-    return Path(env) if env else (REPO.parent / "shared" / "fixtures").resolve()
-
-
-def tool(name: str) -> str:
-    here = Path(sys.executable).parent / name
-    if here.exists():
-        return str(here)
-    found = shutil.which(name)
-    if not found:
-        sys.exit(f"bench_reference_values: {name!r} not found (run ./dev setup)")
-    return found
 
 
 def run(argv: list[str]) -> tuple[float, str]:
