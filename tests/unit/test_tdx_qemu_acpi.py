@@ -21,6 +21,9 @@ LOADER_10_2_1 = (
 RSDP_10_2_1 = (
     "ab0063753f886063d08d1e65031fdcd12e210764b476210edf90e006af701c20df1710ab3fcb7dee651727f4a369f29a"
 )
+TABLES_10_2_1 = (
+    "8583382b5eb22b3b7b8194777aa82ae7060c6b5e8387ee59926a9dc429e1069a9215c24dd299cee42611fd1960711c50"
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +38,14 @@ def _sha384(data: bytes) -> str:
     return hashlib.sha384(data).hexdigest()
 
 
-def test_dstack_qemu_10_2_loader_and_rsdp(dumper: QemuAcpiDumper) -> None:
-    """Debian's QEMU 10.0 builds the same table-loader and RSDP as the QEMU 10.2.1 that launched the
-    dstack TD: the same tables (FACS, DSDT, FACP, APIC, MCFG, WAET, RSDT) at the same offsets."""
+def test_dstack_qemu_10_2_all_three_digests(dumper: QemuAcpiDumper) -> None:
+    """Debian's QEMU 10.0, programmed as TDVF programs the chipset, builds the same three blobs as the
+    QEMU 10.2.1 that launched the dstack TD: the same tables (FACS, DSDT, FACP, APIC, MCFG, WAET,
+    RSDT) at the same offsets, byte for byte."""
     files = dumper.dump(AcpiShape(vcpus=1, memory_size=2 * GIB, pic=False))
     assert _sha384(files["etc/table-loader"]) == LOADER_10_2_1
     assert _sha384(files["etc/acpi/rsdp"]) == RSDP_10_2_1
+    assert _sha384(files["etc/acpi/tables"]) == TABLES_10_2_1
     tables = files["etc/acpi/tables"]
     assert len(tables) == 128 * 1024  # QEMU pads the blob to ACPI_BUILD_TABLE_SIZE
     rsdt = struct.unpack_from("<I", files["etc/acpi/rsdp"], 16)[0]

@@ -7,10 +7,17 @@ the QEMU binary itself, never executing a guest instruction:
 
 * ``-accel tcg -S -qtest stdio``: the machine is built and stays stopped; qtest's protocol (QEMU
   ``system/qtest.c``: ``outw``/``outl``/``write``/``read``) reaches its I/O ports and RAM;
-* first it programs what OVMF programs before it downloads the tables: the Q35 ``PCIEXBAR``
-  (MCH config offset 0x60, QEMU ``hw/pci-host/q35.c``) at 0xB0000000, 256 MiB, enabled, as OVMF
-  ``PlatformPei`` does. QEMU rebuilds the tables when the firmware first reads them
-  (``acpi_build_update``), and only with MMCONFIG enabled does it emit MCFG;
+* first it programs what TDVF programs before it downloads the tables, since QEMU rebuilds the tables
+  when the firmware first reads them (``acpi_build_update``) from the chipset's state then:
+  the ICH9 ``PMBASE`` (LPC config 0x40) at 0x600 with ``ACPI_CNTL`` (0x44) enabled (edk2
+  ``OvmfPkg/Include/IndustryStandard/Q35MchIch9.h`` ``ICH9_PMBASE_VALUE``), which QEMU writes into the
+  FADT's PM blocks; the Q35 ``PCIEXBAR`` (MCH config 0x60, QEMU ``hw/pci-host/q35.c``) at 0xE0000000,
+  256 MiB, enabled (edk2 ``PcdPciExpressBaseAddress``), which becomes the MCFG and splits the DSDT's
+  32-bit window; and the lowest 64-bit BAR at the base of TDVF's 64-bit PCI aperture,
+  0x380000000000, which QEMU's ``q35_host_get_pci_hole64_start``/``_end`` turn into the DSDT's QWord
+  window (``[base, base + pci-hole64-size)``). All three are confirmed by the tables digest of
+  dstack's QEMU 10.2.1 TD (tests/vectors/README.md); the QEMU defaults (PCIEXBAR 0xB0000000, PMBASE
+  unset, no BARs) give different tables;
 * then it reads the fw_cfg file directory (selector 0x19) and each file with the fw_cfg DMA interface
   (QEMU ``docs/specs/fw_cfg.rst``: ``FWCfgDmaAccess`` big-endian, control = selector << 16 | SELECT |
   READ, address written to ports 0x514/0x518).
@@ -18,8 +25,9 @@ the QEMU binary itself, never executing a guest instruction:
 The TDX ``confidential-guest-support`` object needs KVM TDX, so the machine is built without it; the
 machine options TDX forces are given explicitly (``kernel-irqchip=split``, ``smm=off``; QEMU
 ``target/i386/kvm/tdx.c``), with ``hpet=off`` and ``pic`` as the launcher sets them. What a guest's
-firmware would still change — BAR placement that can move the PCI windows in the DSDT's ``_CRS`` — is
-not emulated; docs/tdx-measure.md lists what is confirmed against real TD event logs.
+firmware places beyond the lowest 64-bit BAR (the other BARs) does not reach the tables as long as the
+BARs fit in the aperture's first ``pci-hole64-size`` bytes; docs/tdx-measure.md lists what is confirmed
+against real TD event logs.
 """
 
 from __future__ import annotations
@@ -35,7 +43,13 @@ __all__ = ["AcpiShape", "QemuAcpiDumper", "qemu_machine_options", "qemu_version_
 _FW_CFG_FILE_DIR = 0x19
 _DMA_SELECT, _DMA_READ, _DMA_ERROR = 0x08, 0x02, 0x01
 _DESC_GPA, _BUF_GPA = 0x1000, 0x10000  # RAM below 1 MiB for the descriptor, 64 KiB up for data
-_PCIEXBAR = 0xB0000000  # OVMF PlatformPei (Q35): PcdPciExpressBaseAddress, 256 MiB
+_PCIEXBAR = 0xE0000000  # edk2 OvmfPkg PcdPciExpressBaseAddress, 256 MiB (MCH PCIEXBAR length 00)
+_MCH_PCIEXBAR = 0x60
+_LPC = 0x1F << 3  # ICH9 LPC bridge, 00:1f.0
+_ICH9_PMBASE, _ICH9_ACPI_CNTL, _ICH9_ACPI_EN = 0x40, 0x44, 0x80
+_PMBASE = 0x600  # edk2 OvmfPkg Q35MchIch9.h ICH9_PMBASE_VALUE
+_TDVF_MMIO64_BASE = 0x380000000000  # TDVF's 64-bit PCI aperture (confirmed by a real TD's tables digest)
+_PCI_COMMAND, _PCI_COMMAND_MEMORY = 0x04, 0x02
 _ACPI_FILES = ("etc/table-loader", "etc/acpi/rsdp", "etc/acpi/tables")
 _TIMEOUT = 60.0
 
@@ -175,9 +189,44 @@ class _Qtest:
             if reply.startswith(("FAIL", "ERR")):
                 raise InputError(f"QEMU qtest refused {line.split()[0]}: {reply.strip()}")
 
-    def _pci_write32(self, offset: int, value: int) -> None:
-        self.cmd(f"outl 0xcf8 {0x80000000 | offset:#x}")  # bus 0, device 0 (MCH), function 0
+    def _config_address(self, bdf: int, offset: int) -> None:
+        self.cmd(f"outl 0xcf8 {0x80000000 | bdf << 8 | offset:#x}")  # bus 0 (PCI config mechanism #1)
+
+    def pci_read32(self, bdf: int, offset: int) -> int:
+        self._config_address(bdf, offset)
+        return int(self.cmd("inl 0xcfc")[1], 16)
+
+    def pci_write32(self, bdf: int, offset: int, value: int) -> None:
+        self._config_address(bdf, offset)
         self.cmd(f"outl 0xcfc {value:#x}")
+
+    def program_like_tdvf(self) -> None:
+        """The chipset state TDVF leaves before it reads the ACPI tables (module docstring)."""
+        self.pci_write32(_LPC, _ICH9_PMBASE, _PMBASE | 1)
+        self.pci_write32(_LPC, _ICH9_ACPI_CNTL, _ICH9_ACPI_EN)
+        self.pci_write32(0, _MCH_PCIEXBAR + 4, 0)
+        self.pci_write32(0, _MCH_PCIEXBAR, _PCIEXBAR | 1)
+        bar = self._first_64bit_bar()
+        if bar is not None:
+            bdf, offset = bar
+            self.pci_write32(bdf, offset, _TDVF_MMIO64_BASE & 0xFFFFFFFF)
+            self.pci_write32(bdf, offset + 4, _TDVF_MMIO64_BASE >> 32)
+            command = self.pci_read32(bdf, _PCI_COMMAND) & 0xFFFF
+            self.pci_write32(bdf, _PCI_COMMAND, command | _PCI_COMMAND_MEMORY)
+
+    def _first_64bit_bar(self) -> tuple[int, int] | None:
+        """(devfn, config offset) of the first 64-bit memory BAR on bus 0, in slot order."""
+        for bdf in range(1 << 3, 1 << 8):
+            if self.pci_read32(bdf, 0) & 0xFFFF == 0xFFFF:
+                continue
+            offset = 0x10
+            while offset < 0x28:
+                bar = self.pci_read32(bdf, offset)
+                is_64bit_memory = bar & 1 == 0 and (bar >> 1) & 3 == 2
+                if is_64bit_memory:
+                    return bdf, offset
+                offset += 4
+        return None
 
     def _dma_read(self, selector: int, size: int) -> bytes:
         control = (selector << 16) | _DMA_SELECT | _DMA_READ
@@ -197,8 +246,7 @@ class _Qtest:
         return data
 
     def acpi_files(self) -> dict[str, bytes]:
-        self._pci_write32(0x64, 0)
-        self._pci_write32(0x60, _PCIEXBAR | 1)
+        self.program_like_tdvf()
         count = struct.unpack(">I", self._dma_read(_FW_CFG_FILE_DIR, 4))[0]
         directory = self._dma_read(_FW_CFG_FILE_DIR, 4 + 64 * count)[4:]
         files: dict[str, tuple[int, int]] = {}
