@@ -10,6 +10,12 @@
 * Debian bookworm's ``shim-signed``: shim binaries signed by Microsoft, whose signatures carry the
   Authenticode digest of the file (``PVMKIT_PE_SAMPLES``;
   ``test_authenticode_peers.py::test_authenticode_of_signed_samples``);
+* Debian's ``systemd`` (with ``libsystemd-shared``) for ``systemd-measure``, the oracle of the UKI section
+  measurements, for each systemd version pvmkit models: bookworm's 252 and bookworm-backports' 254, both
+  built for bookworm's libc 2.36 (trixie's 257 needs libc 2.38) (``PVMKIT_SYSTEMD_MEASURE``: a directory
+  of ``systemd-measure-252``/``-254`` wrappers), and ``systemd-boot-efi`` of the same versions, real
+  systemd-boot and systemd-stub EFI binaries (``PVMKIT_SYSTEMD_BOOT_EFI``: ``252/``, ``254/``;
+  ``tests/unit/test_tdx_uki*.py``);
 * the Linux source of the kernel-rule table (``PVMKIT_LINUX_SOURCE``, ``tools/fetch_linux_source.py``:
   Debian unstable's ``linux-source-7.2`` reduced to KVM's sources and selftests, in
   ``.cache/linux-source``; ``tests/unit/test_kernel_rules.py``).
@@ -35,11 +41,14 @@ KEYRING = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
 BOOKWORM = f"deb {KEYRING} http://deb.debian.org/debian bookworm main\n"
 BACKPORTS = f"deb {KEYRING} http://deb.debian.org/debian bookworm-backports main\n"
 LOCK_TIMEOUT = 10
+#: packages fetched from more than one suite: one cache directory per suite
+_PER_SUITE = frozenset({"systemd", "libsystemd-shared", "systemd-boot-efi"})
 
 
 def _fetch(package: str, source_line: str, marker: str) -> Path:
     """The unpacked root of ``package`` (one fetch at a time per cache directory)."""
-    cache = CACHE / package
+    suite = "" if source_line == BOOKWORM else "-" + source_line.split()[-2]
+    cache = CACHE / (package + suite) if package in _PER_SUITE else CACHE / package
     with locked(cache, LOCK_TIMEOUT):
         root, _version = fetch_deb(package, source_line, cache, marker)
     return root
@@ -109,6 +118,69 @@ def qemu() -> Path:
     return wrapper
 
 
+# libsystemd-shared's libraries that a minimal bookworm system may lack (its other dependencies are
+# in every bookworm base system: libc6, libacl1, libcap2, libcrypt1, libgcrypt20, libmount1, ...)
+SYSTEMD_LIBRARIES = ("libapparmor1", "libip4tc2", "libkmod2")
+
+
+def _library_dirs(root: Path) -> list[str]:
+    return [str(d) for d in (root / "usr/lib/x86_64-linux-gnu", root / "lib/x86_64-linux-gnu") if d.is_dir()]
+
+
+def _wrapper(path: Path, script: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text() != script:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(script)
+        tmp.chmod(0o755)
+        tmp.replace(path)
+    return path
+
+
+#: the systemd versions whose rules pvmkit models (pvmkit.vendors.tdx.uki), by the Debian suite that has them
+SYSTEMD_SUITES = {"252": BOOKWORM, "254": BACKPORTS}
+
+
+def systemd_measure() -> Path:
+    """A directory of ``systemd-measure-VERSION`` wrapper scripts (library path set), one per modelled
+    systemd version: bookworm's 252, bookworm-backports' 254."""
+    out = CACHE / "systemd-measure"
+    extra: list[str] = []
+    for package in SYSTEMD_LIBRARIES:
+        extra += _library_dirs(_fetch(package, BOOKWORM, "usr/share/doc/" + package + "/copyright"))
+    for version, suite in SYSTEMD_SUITES.items():
+        root = _fetch("systemd", suite, "lib/systemd/systemd-measure")  # not merged-/usr
+        shared = _fetch("libsystemd-shared", suite, "usr/share/doc/libsystemd-shared/copyright")
+        libdirs = [str(shared / "usr/lib/x86_64-linux-gnu/systemd"), *extra]
+        wrapper = _wrapper(
+            out / f"systemd-measure-{version}",
+            "#!/bin/sh\n"
+            f"LD_LIBRARY_PATH='{':'.join(libdirs)}' exec '{root}/lib/systemd/systemd-measure' \"$@\"\n",
+        )
+        probe = run([str(wrapper), "--version"], timeout=30)
+        if probe.returncode != 0 or not probe.stdout.startswith(f"systemd {version} "):
+            reason = probe.stderr.strip()[:120]
+            raise Unreachable(f"Debian's systemd-measure {version} does not run here: {reason}")
+    return out
+
+
+def systemd_boot_efi() -> Path:
+    """A directory with one subdirectory per modelled systemd version (``252``, ``254``) holding that
+    version's ``systemd-bootx64.efi`` and ``linuxx64.efi.stub`` (and 254's ``addonx64.efi.stub``)."""
+    out = CACHE / "systemd-boot-efi-versions"
+    out.mkdir(parents=True, exist_ok=True)
+    for version, suite in SYSTEMD_SUITES.items():
+        root = _fetch("systemd-boot-efi", suite, "usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+        link = out / version
+        target = root / "usr" / "lib" / "systemd" / "boot" / "efi"
+        if not link.is_symlink() or link.resolve() != target.resolve():
+            tmp = out / f".{version}.tmp"
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(target)
+            tmp.replace(link)
+    return out
+
+
 def main() -> int:
     for name, fetch in (
         ("PVMKIT_OSSLSIGNCODE", osslsigncode),
@@ -116,6 +188,8 @@ def main() -> int:
         ("PVMKIT_PYLIBFDT", pylibfdt),
         ("PVMKIT_LINUX_SOURCE", linux_source),
         ("PVMKIT_QEMU", qemu),
+        ("PVMKIT_SYSTEMD_MEASURE", systemd_measure),
+        ("PVMKIT_SYSTEMD_BOOT_EFI", systemd_boot_efi),
     ):
         try:
             print(f"{name}={fetch()}")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from pvmkit.errors import FormatError
 from pvmkit.formats.ccel import CcEvent, EventType, ImageLoadEvent, TaggedEvent, UefiVariableData
-from pvmkit.vendors.tdx.uki import MEASURED_ORDER
+from pvmkit.vendors.tdx.uki import UKI_SECTION_NAMES
 
 __all__ = ["component", "components"]
 
@@ -66,7 +66,7 @@ def _utf16(data: bytes) -> str | None:
 def _ipl(data: bytes) -> str:
     wide = _utf16(data)
     if wide is not None:
-        if wide in MEASURED_ORDER:
+        if wide in UKI_SECTION_NAMES:
             return f"UKI section {wide}"
         return f"systemd-stub event '{_short(wide)}'"
     name = data.rstrip(b"\0")

@@ -1,41 +1,79 @@
-"""The PE sections of a unified kernel image (UKI) that systemd-stub measures into a TD's RTMR2.
+"""The PE sections of a unified kernel image (UKI) and systemd-stub's PCR 11 measurements of them.
 
-systemd's docs/TPM2_PCR_MEASUREMENTS.md ("PCR 11, EV_IPL, PE section name / data") and
-``src/fundamental/tpm-pcr.h`` (``UnifiedSection``, the canonical order): for each UKI section present,
-in the canonical order, two ``EV_IPL`` events into PCR 11 — RTMR2 in a TD (edk2 ``MapPcrToMrIndex``):
+A UKI is systemd-stub (``linuxx64.efi.stub``) with the payload added as PE sections; the stub's own
+``.sdmagic`` section (``#### LoaderInfo: systemd-stub VERSION ####``, ``src/boot/efi/stub.c``) names
+its version. Which sections the stub looks at, and in which order it measures them, is the
+``unified_sections`` table of ``src/fundamental/tpm-pcr.c`` (``UnifiedSection`` in ``tpm-pcr.h``)
+of that version; pvmkit models these versions (:data:`SECTION_ORDER`) and refuses any other:
 
-1. the section name: digest SHA-384 of the ASCII name *with* its trailing NUL;
-2. the section data: digest SHA-384 of the section contents as loaded (``VirtualSize`` bytes: the
-   raw data, zero-filled past ``SizeOfRawData``).
+* systemd 252: ``.linux .osrel .cmdline .initrd .splash .dtb .pcrsig .pcrpkey``;
+* systemd 254: ``.linux .osrel .cmdline .initrd .splash .dtb .uname .sbat .pcrsig .pcrpkey``.
 
-The event data of both is the section name in UTF-16 (not measured; pvmkit writes it with a NUL).
-``.pcrsig`` is never measured (it signs the result). The order modelled is systemd 252's
-(``.linux .osrel .cmdline .initrd .splash .dtb .pcrsig .pcrpkey``), which ``systemd-measure
-calculate`` of that version reproduces (tests/vectors/README.md). Later systemd versions define more
-sections (``.ucode``, ``.uname``, ``.sbat``, ``.profile``, …) and place some between these: a UKI
-carrying one is refused rather than measured in a guessed order.
+A section the version does not list is not looked at (``pe_memory_locate_sections`` only searches
+the names of the table). ``.pcrsig`` is never measured (``unified_section_measure``).
 
-Not modelled here (docs/roadmap.md): systemd-boot's own events, the command line systemd-stub
-measures into PCR 12 when one is passed, the Linux EFI stub's LoadOptions/initrd events, and the
-firmware's Authenticode events of systemd-boot and the UKI.
+systemd-stub's PCR 11 events (``stub.c``, ``efi_main``; systemd docs/TPM2_PCR_MEASUREMENTS.md, "PCR 11"),
+for each section present, in the table's order: two ``EV_IPL`` events,
+
+1. the section name: digest of the ASCII name *with* its trailing NUL;
+2. the section data: digest of the section contents as loaded (``VirtualSize`` bytes: the raw data,
+   zero-filled past ``SizeOfRawData``),
+
+both with the section name in UTF-16 as event data (``tpm_log_event_ascii``). ``systemd-measure
+calculate`` of the same version reproduces them (tests/vectors/README.md, "TDX UKI sections").
+
+**In a TD these events are not logged by the modelled versions**: their ``measure.c`` measures through
+the TCG2 (or TCG 1.2) protocol only, which TDVF does not install, and logs nothing without it; the
+CC measurement protocol came with systemd 256 (systemd pull request #30996). They describe a vTPM's
+PCR 11 and the component names of a replay. What a TD does measure of a UKI boot is in
+:mod:`pvmkit.vendors.tdx.uki_boot`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from dataclasses import dataclass
 
 from pvmkit.errors import FormatError, InputError
+from pvmkit.plan import ByteData
 from pvmkit.vendors.tdx.eventlog_plan import EV_IPL, DigestSource, PlannedEvent
 
-__all__ = ["MEASURED_ORDER", "UkiSection", "uki_section_events", "uki_sections"]
+__all__ = [
+    "MODELLED_VERSIONS",
+    "SECTION_ORDER",
+    "UKI_SECTION_NAMES",
+    "PeSection",
+    "UkiSection",
+    "loader_info",
+    "pe_sections",
+    "systemd_major",
+    "uki_section_events",
+    "uki_sections",
+]
 
-#: systemd 252 ``UnifiedSection`` order, without ``.pcrsig`` (never measured)
-MEASURED_ORDER = (".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey")
-_UNMEASURED = frozenset({".pcrsig"})
-#: UKI sections of later systemd versions, whose place in the order pvmkit does not model
-_LATER = frozenset({".ucode", ".uname", ".sbat", ".profile", ".dtbauto", ".hwids", ".efifw"})
+#: ``unified_sections`` of ``src/fundamental/tpm-pcr.c`` per modelled systemd version, in measured
+#: order, without ``.pcrsig`` (never measured)
+SECTION_ORDER: dict[int, tuple[str, ...]] = {
+    252: (".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey"),
+    254: (".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".uname", ".sbat", ".pcrpkey"),
+}
+MODELLED_VERSIONS = tuple(SECTION_ORDER)
+_UNMEASURED = ".pcrsig"
+#: every UKI section name systemd defines (UAPI.5 "Unified Kernel Images"), for naming events
+UKI_SECTION_NAMES = frozenset(
+    {*SECTION_ORDER[254], _UNMEASURED, ".ucode", ".profile", ".dtbauto", ".hwids", ".efifw"}
+)
+_LOADER_INFO = re.compile(rb"#### LoaderInfo: (systemd-[a-z]+) ([^ #]+) ####")
+
+
+@dataclass(frozen=True)
+class PeSection:
+    name: str
+    virtual_size: int
+    raw_pointer: int
+    raw_size: int
 
 
 @dataclass(frozen=True)
@@ -44,45 +82,89 @@ class UkiSection:
     data: bytes  #: as loaded: VirtualSize bytes
 
 
-def uki_sections(image: bytes) -> dict[str, UkiSection]:
-    """The UKI sections of a PE image, by name. FormatError for a file that is not PE; InputError
-    for a UKI without ``.linux`` or with a section pvmkit cannot place in the measured order."""
-    if len(image) < 0x40 or image[:2] != b"MZ":
-        raise FormatError("not a PE image (no MZ header)", what="UKI", offset=0)
+def pe_sections(image: ByteData, what: str) -> list[PeSection]:
+    """The section table of a PE image. FormatError, naming ``what``, for a file that is not PE."""
+    if len(image) < 0x40 or bytes(image[:2]) != b"MZ":
+        raise FormatError(f"{what} is not a PE image (no MZ header)", what=what, offset=0)
     (pe,) = struct.unpack_from("<I", image, 0x3C)
-    if pe + 24 > len(image) or image[pe : pe + 4] != b"PE\0\0":
-        raise FormatError("not a PE image (no PE signature)", what="UKI", offset=0x3C)
-    count, opt_size = struct.unpack_from("<H", image, pe + 6)[0], struct.unpack_from("<H", image, pe + 20)[0]
+    if pe + 24 > len(image) or bytes(image[pe : pe + 4]) != b"PE\0\0":
+        raise FormatError(f"{what} is not a PE image (no PE signature)", what=what, offset=0x3C)
+    (count,) = struct.unpack_from("<H", image, pe + 6)
+    (opt_size,) = struct.unpack_from("<H", image, pe + 20)
     table = pe + 24 + opt_size
     if table + 40 * count > len(image):
-        raise FormatError("the PE section table runs past the end of the file", what="UKI", offset=table)
-    sections: dict[str, UkiSection] = {}
+        message = f"the section table of {what} runs past the end of the file"
+        raise FormatError(message, what=what, offset=table)
+    out = []
     for i in range(count):
-        entry = image[table + 40 * i : table + 40 * (i + 1)]
-        name = entry[:8].rstrip(b"\0").decode("ascii", errors="replace")
+        entry = bytes(image[table + 40 * i : table + 40 * (i + 1)])
         virtual_size, _va, raw_size, raw_ptr = struct.unpack_from("<IIII", entry, 8)
-        if name in _LATER:
-            raise InputError(
-                f"UKI section {name} is measured by newer systemd-stub versions in an order pvmkit does not "
-                "model (only systemd 252's sections are)"
-            )
-        if name not in MEASURED_ORDER and name not in _UNMEASURED:
+        name = entry[:8].rstrip(b"\0").decode("ascii", errors="replace")
+        out.append(PeSection(name, virtual_size, raw_ptr, raw_size))
+    return out
+
+
+def _section_data(image: ByteData, section: PeSection, what: str) -> bytes:
+    size = min(section.raw_size, section.virtual_size)
+    raw = bytes(image[section.raw_pointer : section.raw_pointer + size])
+    if len(raw) != size:
+        message = f"{what} section {section.name} runs past the end of the file"
+        raise FormatError(message, what=what, offset=section.raw_pointer)
+    return raw + bytes(section.virtual_size - size)
+
+
+def loader_info(image: ByteData, what: str) -> tuple[str, str] | None:
+    """``(program, version)`` from a systemd EFI binary's ``.sdmagic`` section (``("systemd-stub",
+    "254.26-1~bpo12+1")``, ``("systemd-boot", ...)``), or None for a PE image without one."""
+    for section in pe_sections(image, what):
+        if section.name == ".sdmagic":
+            m = _LOADER_INFO.search(_section_data(image, section, what))
+            if m is not None:
+                return m.group(1).decode(), m.group(2).decode("ascii", errors="replace")
+    return None
+
+
+def systemd_major(version: str, program: str) -> int:
+    """The systemd release of a LoaderInfo version (``254.26-1~bpo12+1`` → 254); InputError for one
+    pvmkit does not model."""
+    m = re.match(r"(\d+)", version)
+    major = int(m.group(1)) if m else -1
+    if major not in SECTION_ORDER:
+        modelled = " and ".join(map(str, MODELLED_VERSIONS))
+        raise InputError(f"{program} {version} is not modelled (pvmkit models systemd {modelled})")
+    return major
+
+
+def uki_sections(image: ByteData, version: int | None = None) -> dict[str, UkiSection]:
+    """The sections systemd-stub ``version`` looks at, by name (``.pcrsig`` included, unmeasured).
+    ``version`` None: the stub's own, from the UKI's ``.sdmagic``. FormatError for a file that is not
+    PE; InputError for a UKI without ``.linux``, of an unmodelled version, or with a section twice."""
+    table = pe_sections(image, "UKI")
+    if version is None:
+        info = loader_info(image, "UKI")
+        if info is None or info[0] != "systemd-stub":
+            raise InputError("not a UKI: the PE image has no systemd-stub .sdmagic (LoaderInfo) section")
+        version = systemd_major(info[1], info[0])
+    elif version not in SECTION_ORDER:
+        systemd_major(str(version), "systemd-stub")
+    wanted = {*SECTION_ORDER[version], _UNMEASURED}
+    sections: dict[str, UkiSection] = {}
+    for section in table:
+        if section.name not in wanted:
             continue
-        if name in sections:
-            raise InputError(f"the UKI has two {name} sections")
-        raw = image[raw_ptr : raw_ptr + min(raw_size, virtual_size)]
-        if len(raw) != min(raw_size, virtual_size):
-            raise FormatError(f"UKI section {name} runs past the end of the file", what="UKI", offset=raw_ptr)
-        sections[name] = UkiSection(name, raw + bytes(virtual_size - len(raw)))
+        if section.name in sections:
+            raise InputError(f"the UKI has two {section.name} sections")
+        sections[section.name] = UkiSection(section.name, _section_data(image, section, "UKI"))
     if ".linux" not in sections:
         raise InputError("not a UKI: the PE image has no .linux section")
     return sections
 
 
-def uki_section_events(sections: dict[str, UkiSection]) -> list[PlannedEvent]:
-    """systemd-stub's PCR 11 events for these sections (CC MR 3 = RTMR2), in the measured order."""
+def uki_section_events(sections: dict[str, UkiSection], version: int) -> list[PlannedEvent]:
+    """systemd-stub ``version``'s PCR 11 events for these sections (CC MR 3 = RTMR2 where a stub logs
+    them through the CC protocol), in the measured order."""
     events: list[PlannedEvent] = []
-    for name in MEASURED_ORDER:
+    for name in SECTION_ORDER[version]:
         section = sections.get(name)
         if section is None:
             continue

@@ -1,0 +1,76 @@
+"""Real systemd EFI binaries and UKIs built from them for the UKI tests.
+
+``PVMKIT_SYSTEMD_BOOT_EFI``: a directory with one subdirectory per modelled systemd version (``252``,
+``254``) holding Debian's ``systemd-bootx64.efi`` and ``linuxx64.efi.stub``; ``PVMKIT_SYSTEMD_MEASURE``:
+a directory of ``systemd-measure-VERSION`` wrappers (both fetched by ``tools/fetch_peers.py``). A UKI is
+built as systemd's documentation builds one by hand: ``objcopy --add-section`` of each payload file to
+the real stub, each at the next free page after the stub's last section (ukify does the same).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from support.fixtures import missing
+
+VERSIONS = (252, 254)
+
+
+def _directory(variable: str) -> Path:
+    where = os.environ.get(variable)
+    if not where or not Path(where).is_dir():
+        missing(f"{variable} not set (./dev test fetches Debian's systemd)", "required under CI")
+    return Path(where)
+
+
+def systemd_measure(version: int) -> str:
+    tool = _directory("PVMKIT_SYSTEMD_MEASURE") / f"systemd-measure-{version}"
+    if not tool.is_file():
+        missing(f"{tool} not found", "systemd peers are required under CI")
+    return str(tool)
+
+
+def systemd_efi(version: int, name: str) -> Path:
+    """``systemd-bootx64.efi`` or ``linuxx64.efi.stub`` of a systemd version."""
+    path = _directory("PVMKIT_SYSTEMD_BOOT_EFI") / str(version) / name
+    if not path.is_file():
+        missing(f"{path} not found", "systemd peers are required under CI")
+    return path
+
+
+def _objcopy() -> str:
+    tool = shutil.which("objcopy")
+    objdump = shutil.which("objdump")
+    if tool is None or objdump is None:
+        missing("binutils (objcopy, objdump) not installed", "binutils is required under CI")
+    return tool
+
+
+def _next_free(stub: Path) -> int:
+    """The first page-aligned address after the stub's last section (from ``objdump -h``)."""
+    out = subprocess.run(["objdump", "-h", str(stub)], check=True, capture_output=True, text=True).stdout
+    end = 0
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 7 and fields[0].isdigit():
+            end = max(end, int(fields[3], 16) + int(fields[2], 16))
+    return (end + 0xFFF) & ~0xFFF
+
+
+def build_uki(version: int, sections: dict[str, bytes], tmp: Path) -> bytes:
+    """A UKI: systemd ``version``'s real stub with ``sections`` added by objcopy, in the given order."""
+    tool = _objcopy()
+    stub = systemd_efi(version, "linuxx64.efi.stub")
+    argv = [tool]
+    address = _next_free(stub)
+    for name, data in sections.items():
+        path = tmp / f"section{name}"
+        path.write_bytes(data)
+        argv += ["--add-section", f"{name}={path}", "--change-section-vma", f"{name}={address:#x}"]
+        address = (address + len(data) + 0xFFF) & ~0xFFF
+    out = tmp / "uki.efi"
+    subprocess.run([*argv, str(stub), str(out)], check=True, capture_output=True, timeout=60)
+    return out.read_bytes()
