@@ -1,0 +1,586 @@
+"""QEMU 8.2 / 9.2 ACPI blobs of a TDX q35 guest, derived from QEMU 10.0's by the documented differences.
+
+Evidence for docs/tdx-measure.md "QEMU versions", not the product: tests/unit/test_tdx_qemu_acpi_versions.py
+applies the differences below to what Debian's QEMU 10.0.2 serves (``QemuAcpiDumper``) and compares the
+three digests with real dstack captures. Each difference cites the QEMU change that introduced it:
+
+* ``legacy_cpu_scan`` — ``hw/acpi/cpu.c`` ``build_cpus_aml``, method ``CSCN``: before QEMU 10.0 (upstream
+  "cpuhp: make sure that remove events are handled within the same SCI", Igor Mammedov, pulled
+  2025-01-15 for 10.0) a remove event was notified at once, in an ``Else`` of the insert check, and
+  there was no ``CEJL`` eject list, ``Local5`` counter or second notify loop.
+* ``legacy_dsm_label`` — ``hw/acpi/pcihp.c`` ``aml_pci_pdsm`` (method ``PDSM``), ``_DSM`` function 7:
+  before upstream commit 9fb1c9a1bb26 ("acpi: ... _DSM function 7", QEMU 10.0; cherry-picked to the
+  7.2.16, 8.2.9 and 9.2.x stable releases of January 2025) it returned ``Package {Zero, ""}`` with the
+  index stored unconditionally; QEMU 8.2.2 (March 2024) has the old form.
+* ``edge_triggered`` — the pre-upstream TDX series' "hw/i386: add option to forcibly report edge trigger
+  in acpi tables" (Isaku Yamahata; ``X86MachineState.eoi_intercept_unsupported``, set by
+  ``target/i386/kvm/tdx.c``), carried by the TDX QEMU 8.2 builds but not by upstream TDX (QEMU 10.1):
+  ``hw/i386/acpi-common.c`` ``acpi_build_madt`` emits an interrupt source override for every ISA IRQ
+  0-15 (IRQ0 -> GSI 2) with flags active-high, edge (5) instead of IRQ0 -> 2 (flags 0) plus the PCI
+  IRQs 5, 9, 10, 11 (flags 0xD), and ``hw/i386/acpi-build.c`` ``build_link_dev`` /
+  ``build_gsi_link_dev`` / ``build_iqcr_method`` describe the PCI link interrupts as edge-triggered.
+
+The AML written here is the small part those changes touch, encoded as QEMU's ``hw/acpi/aml-build.c``
+encodes it (shortest PkgLength, ``aml_int``'s Zero/One/Byte/Word/DWord forms, ``\\`` + multi-name
+paths). The encoder reproduces QEMU 10.0's own ``CSCN`` and ``PDSM`` byte for byte before it writes the
+older forms (the tests check that too).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+__all__ = ["VersionDiff", "cscn_method", "find_method", "pdsm_method", "transform_blobs"]
+
+
+# --- AML encoding (ACPI 6.5 section 20.2; QEMU hw/acpi/aml-build.c) -------------------------------
+
+
+def pkg_length(body_len: int) -> bytes:
+    """PkgLength for a body of ``body_len`` bytes, counting itself, in the fewest bytes."""
+    for extra in range(4):
+        total = body_len + 1 + extra
+        if extra == 0 and total <= 0x3F:
+            return bytes([total])
+        if extra and total < 1 << (4 + 8 * extra):
+            rest = (total >> 4).to_bytes(extra, "little")
+            return bytes([(extra << 6) | (total & 0xF)]) + rest
+    raise ValueError("AML package too long")
+
+
+def decode_pkg_length(aml: bytes, at: int) -> tuple[int, int]:
+    """(PkgLength value, bytes it occupies) at ``aml[at]``."""
+    lead = aml[at]
+    extra = lead >> 6
+    if extra == 0:
+        return lead & 0x3F, 1
+    value = lead & 0xF
+    for i in range(extra):
+        value |= aml[at + 1 + i] << (4 + 8 * i)
+    return value, 1 + extra
+
+
+def pkg(op: bytes, body: bytes) -> bytes:
+    return op + pkg_length(len(body)) + body
+
+
+def seg(name: str) -> bytes:
+    return name.ljust(4, "_").encode("ascii")
+
+
+def path(text: str) -> bytes:
+    root = text.startswith("\\")
+    parts = [seg(p) for p in text.lstrip("\\").split(".")]
+    prefix = b"\\" if root else b""
+    if len(parts) == 1:
+        return prefix + parts[0]
+    if len(parts) == 2:
+        return prefix + b"\x2e" + b"".join(parts)
+    return prefix + b"\x2f" + bytes([len(parts)]) + b"".join(parts)
+
+
+def integer(value: int) -> bytes:
+    if value == 0:
+        return b"\x00"
+    if value == 1:
+        return b"\x01"
+    for prefix, size in ((0x0A, 1), (0x0B, 2), (0x0C, 4), (0x0E, 8)):
+        if value < 1 << (8 * size):
+            return bytes([prefix]) + value.to_bytes(size, "little")
+    raise ValueError("integer too large")
+
+
+ZERO, ONE = b"\x00", b"\x01"
+DEBUG = b"\x5b\x31"
+
+
+def local(n: int) -> bytes:
+    return bytes([0x60 + n])
+
+
+def arg(n: int) -> bytes:
+    return bytes([0x68 + n])
+
+
+def store(src: bytes, dst: bytes) -> bytes:
+    return b"\x70" + src + dst
+
+
+def lequal(a: bytes, b: bytes) -> bytes:
+    return b"\x93" + a + b
+
+
+def lless(a: bytes, b: bytes) -> bytes:
+    return b"\x95" + a + b
+
+
+def land(a: bytes, b: bytes) -> bytes:
+    return b"\x90" + a + b
+
+
+def lor(a: bytes, b: bytes) -> bytes:
+    return b"\x91" + a + b
+
+
+def lnot(a: bytes) -> bytes:
+    return b"\x92" + a
+
+
+def bitor(a: bytes, b: bytes, target: bytes = ZERO) -> bytes:
+    return b"\x7d" + a + b + target
+
+
+def shift_left(a: bytes, b: bytes) -> bytes:
+    return b"\x79" + a + b + ZERO
+
+
+def index(obj: bytes, idx: bytes) -> bytes:
+    return b"\x88" + obj + idx + ZERO
+
+
+def derefof(a: bytes) -> bytes:
+    return b"\x83" + a
+
+
+def increment(a: bytes) -> bytes:
+    return b"\x75" + a
+
+
+def ret(a: bytes) -> bytes:
+    return b"\xa4" + a
+
+
+def if_(pred: bytes, *body: bytes) -> bytes:
+    return pkg(b"\xa0", pred + b"".join(body))
+
+
+def else_(*body: bytes) -> bytes:
+    return pkg(b"\xa1", b"".join(body))
+
+
+def while_(pred: bytes, *body: bytes) -> bytes:
+    return pkg(b"\xa2", pred + b"".join(body))
+
+
+def package(count: int, *elements: bytes) -> bytes:
+    return pkg(b"\x12", bytes([count]) + b"".join(elements))
+
+
+def buffer(data: bytes) -> bytes:
+    return pkg(b"\x11", integer(len(data)) + data)
+
+
+def string(text: str) -> bytes:
+    return b"\x0d" + text.encode("ascii") + b"\x00"
+
+
+def name_decl(name: str, value: bytes) -> bytes:
+    return b"\x08" + seg(name) + value
+
+
+def call(name: str, *args: bytes) -> bytes:
+    return path(name) + b"".join(args)
+
+
+def acquire(mutex: bytes, timeout: int) -> bytes:
+    return b"\x5b\x23" + mutex + struct.pack("<H", timeout)
+
+
+def release(mutex: bytes) -> bytes:
+    return b"\x5b\x27" + mutex
+
+
+def method(name: str, nargs: int, serialized: bool, *body: bytes) -> bytes:
+    flags = nargs | (0x08 if serialized else 0)
+    return pkg(b"\x14", seg(name) + bytes([flags]) + b"".join(body))
+
+
+def uuid_buffer(text: str) -> bytes:
+    """ToUUID: the GUID's byte order (QEMU aml_touuid)."""
+    import uuid
+
+    return buffer(uuid.UUID(text).bytes_le)
+
+
+# --- the methods that changed -----------------------------------------------------------------------
+
+_RES = "\\_SB.PCI0.PRES"
+
+
+def cscn_method(cpu_count: int, queued_eject: bool) -> bytes:
+    """``Method (CSCN)`` of ``hw/acpi/cpu.c`` ``build_cpus_aml``: QEMU >= 10.0 when ``queued_eject``,
+    the form before "cpuhp: make sure that remove events are handled within the same SCI" otherwise."""
+    lock = path(f"{_RES}.CPLK")
+    csel, ccmd, cdat = (path(f"{_RES}.{f}") for f in ("CSEL", "CCMD", "CDAT"))
+    cins, crmv = path(f"{_RES}.CINS"), path(f"{_RES}.CRMV")
+    has_event, num_added, cpu_idx, uid, has_job, num_ej = (local(n) for n in range(6))
+    max_per_pass = integer(255)
+    added_full = lequal(num_added, max_per_pass)
+    batch_full = lor(added_full, lequal(num_ej, max_per_pass)) if queued_eject else added_full
+    inserted = if_(
+        lequal(cins, ONE),
+        store(uid, index(path("CNEW"), num_added)),
+        increment(num_added),
+        store(ONE, has_event),
+    )
+    if queued_eject:
+        removed = if_(
+            lequal(crmv, ONE),
+            store(uid, index(path("CEJL"), num_ej)),
+            increment(num_ej),
+            store(ONE, has_event),
+        )
+    else:
+        removed = else_(
+            if_(lequal(crmv, ONE), call("CTFY", uid, integer(3)), store(ONE, crmv), store(ONE, has_event))
+        )
+    scan = while_(
+        land(lequal(has_event, ONE), lless(uid, integer(cpu_count))),
+        store(ZERO, has_event),
+        store(uid, csel),
+        store(ZERO, ccmd),
+        if_(lless(cdat, uid), b"\xa5"),
+        if_(batch_full, store(ONE, has_job), b"\xa5"),
+        store(cdat, uid),
+        inserted,
+        removed,
+        increment(uid),
+    )
+    notify_added = while_(
+        lless(cpu_idx, num_added),
+        store(derefof(index(path("CNEW"), cpu_idx)), uid),
+        call("CTFY", uid, ONE),
+        store(uid, DEBUG),
+        store(uid, csel),
+        store(ONE, cins),
+        increment(cpu_idx),
+    )
+    notify_removed = b""
+    if queued_eject:
+        notify_removed = store(ZERO, cpu_idx) + while_(
+            lless(cpu_idx, num_ej),
+            store(derefof(index(path("CEJL"), cpu_idx)), uid),
+            call("CTFY", uid, integer(3)),
+            store(uid, csel),
+            store(ONE, crmv),
+            increment(cpu_idx),
+        )
+    job = while_(
+        lequal(has_job, ONE),
+        store(ZERO, has_job),
+        store(ONE, has_event),
+        store(ZERO, num_added),
+        store(ZERO, num_ej) if queued_eject else b"",
+        scan,
+        store(ZERO, cpu_idx),
+        notify_added,
+        notify_removed,
+    )
+    lists = name_decl("CNEW", package(255))
+    if queued_eject:
+        lists += name_decl("CEJL", package(255))
+    return method(
+        "CSCN",
+        0,
+        True,
+        acquire(lock, 0xFFFF),
+        lists,
+        store(ZERO, uid),
+        store(ONE, has_job),
+        job,
+        release(lock),
+    )
+
+
+def pdsm_method(empty_label_unless_indexed: bool) -> bytes:
+    """``Method (PDSM)`` of ``hw/acpi/pcihp.c`` ``aml_pci_pdsm``: QEMU >= 10.0 (and the January 2025
+    stable releases) when ``empty_label_unless_indexed``, the older function-7 form otherwise."""
+    aidx = store(call("AIDX", derefof(index(arg(4), ZERO)), derefof(index(arg(4), ONE))), local(2))
+    no_index = (lequal(local(2), ZERO), lequal(local(2), integer(0xFFFFFFFF)))
+    query = if_(
+        lequal(arg(2), ZERO),
+        store(buffer(b"\x00"), local(0)),
+        if_(lnot(lequal(arg(0), uuid_buffer("e5c937d0-3553-4d7a-9117-ea4d19c3434d"))), ret(local(0))),
+        if_(lless(arg(1), integer(2)), ret(local(0))),
+        store(ZERO, local(1)),
+        aidx,
+        if_(
+            lnot(bitor(*no_index)),
+            bitor(local(1), ONE, local(1)),
+            bitor(local(1), shift_left(ONE, integer(7)), local(1)),
+        ),
+        store(local(1), index(local(0), ZERO)),
+        ret(local(0)),
+    )
+    if empty_label_unless_indexed:
+        label = if_(
+            lequal(arg(2), integer(7)),
+            aidx,
+            store(package(2), local(0)),
+            if_(
+                lnot(lor(*no_index)),
+                store(local(2), index(local(0), ZERO)),
+                store(string(""), index(local(0), ONE)),
+            ),
+            ret(local(0)),
+        )
+    else:
+        label = if_(
+            lequal(arg(2), integer(7)),
+            store(package(2, ZERO, string("")), local(0)),
+            aidx,
+            store(local(2), index(local(0), ZERO)),
+            ret(local(0)),
+        )
+    return method("PDSM", 5, True, query, label)
+
+
+# --- splicing into a table --------------------------------------------------------------------------
+
+_NAMED_CONTAINERS = (b"\x10", b"\x14", b"\x5b\x82")  # Scope, Method, Device: opcode PkgLength NameString
+
+
+@dataclass(frozen=True)
+class _Container:
+    start: int  # opcode offset
+    op_len: int
+    len_bytes: int
+    end: int  # first byte after the object
+
+
+def _name_ok(aml: bytes, at: int) -> bool:
+    while at < len(aml) and aml[at] in b"\\^":
+        at += 1
+    if at >= len(aml):
+        return False
+    lead = aml[at]
+    if lead == 0x2E:
+        count, at = 2, at + 1
+    elif lead == 0x2F:
+        count, at = aml[at + 1], at + 2
+    else:
+        count = 1
+    chunk = aml[at : at + 4 * count]
+    if len(chunk) != 4 * count or count == 0:
+        return False
+    allowed = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789"
+    return all(chunk[i] in allowed for i in range(len(chunk))) and all(
+        chunk[i] not in b"0123456789" for i in range(0, len(chunk), 4)
+    )
+
+
+def _enclosing(aml: bytes, start: int, end: int, lower: int) -> list[_Container]:
+    """Named containers (Scope/Method/Device) after ``lower`` whose body holds ``aml[start:end]``,
+    outermost first; each nested in the previous one."""
+    found: list[_Container] = []
+    for p in range(lower, start):
+        for op in _NAMED_CONTAINERS:
+            if aml[p : p + len(op)] != op:
+                continue
+            length, nbytes = decode_pkg_length(aml, p + len(op))
+            obj_end = p + len(op) + length
+            if obj_end >= end and obj_end <= len(aml) and _name_ok(aml, p + len(op) + nbytes):
+                found.append(_Container(p, len(op), nbytes, obj_end))
+    nested = [
+        c for c in found if all(o.start <= c.start and c.end <= o.end for o in found if o.start < c.start)
+    ]
+    return nested
+
+
+def find_method(table: bytes, name: str) -> tuple[int, int]:
+    """(offset, end) of ``Method (name)`` in an SDT; exactly one must exist."""
+    hits = []
+    needle = seg(name)
+    at = table.find(needle)
+    while at != -1:
+        for back in (2, 3, 4, 5):
+            p = at - back
+            if p >= 36 and table[p] == 0x14:
+                length, nbytes = decode_pkg_length(table, p + 1)
+                if nbytes == back - 1 and p + 1 + length <= len(table):
+                    hits.append((p, p + 1 + length))
+        at = table.find(needle, at + 1)
+    if len(hits) != 1:
+        raise ValueError(f"Method {name}: {len(hits)} candidates")
+    return hits[0]
+
+
+def splice(table: bytes, start: int, end: int, new: bytes) -> bytes:
+    """Replace ``table[start:end]`` by ``new`` in an SDT, rewriting the PkgLength of every enclosing
+    Scope/Method/Device and the header length. QEMU leaves every checksum zero in the blob (the
+    table-loader's ADD_CHECKSUM commands have the firmware compute them), so no checksum is written."""
+    delta = len(new) - (end - start)
+    out = bytearray(table[:start] + new + table[end:])
+    # innermost first, so that a PkgLength growing by a byte moves nothing already rewritten
+    for c in reversed(_enclosing(table, start, end, 36)):
+        body_len = c.end - (c.start + c.op_len + c.len_bytes) + delta
+        encoded = pkg_length(body_len)
+        out[c.start + c.op_len : c.start + c.op_len + c.len_bytes] = encoded
+        delta += len(encoded) - c.len_bytes
+    struct.pack_into("<I", out, 4, len(out))
+    return bytes(out)
+
+
+# --- MADT and the link interrupts -------------------------------------------------------------------
+
+_ISO_LEN = 10  # ACPI MADT Interrupt Source Override
+
+
+def madt_edge_triggered(madt: bytes) -> bytes:
+    """The MADT with every ISA IRQ 0-15 overridden active-high/edge (the TDX series' ``acpi_build_madt``)."""
+    entries = bytearray()
+    off = 44
+    isos_at = None
+    while off < len(madt):
+        kind, length = madt[off], madt[off + 1]
+        if kind == 2:  # an override of QEMU 10.0's form: dropped, rewritten below
+            if isos_at is None:
+                isos_at = len(entries)
+        else:
+            entries += madt[off : off + length]
+        off += length
+    if isos_at is None:
+        raise ValueError("the MADT has no interrupt source overrides to replace")
+    isos = b"".join(
+        struct.pack("<BBBBIH", 2, _ISO_LEN, 0, irq, 2 if irq == 0 else irq, 0x5) for irq in range(16)
+    )
+    out = bytearray(madt[:44] + bytes(entries[:isos_at]) + isos + bytes(entries[isos_at:]))
+    struct.pack_into("<I", out, 4, len(out))
+    return bytes(out)
+
+
+def links_edge_triggered(dsdt: bytes) -> bytes:
+    """Every Extended Interrupt descriptor (ACPI 6.5 6.4.3.6: 0x89) consumer/level/high/shared becomes
+    consumer/edge/high/shared (flags bit 1), as ``build_link_dev``, ``build_gsi_link_dev`` and
+    ``build_iqcr_method`` emit them with ``level_trigger_unsupported``."""
+    out = bytearray(dsdt)
+    count = 0
+    at = out.find(b"\x89")
+    while at != -1:
+        length = int.from_bytes(out[at + 1 : at + 3], "little")
+        flags, interrupts = out[at + 3], out[at + 4]
+        if flags == 0x09 and interrupts and length == 2 + 4 * interrupts:
+            out[at + 3] = 0x0B
+            count += 1
+        at = out.find(b"\x89", at + 1)
+    if count == 0:
+        raise ValueError("no level-triggered link interrupts found")
+    return bytes(out)
+
+
+# --- whole blobs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """Which of the documented differences from QEMU 10.0 a QEMU build has (module docstring)."""
+
+    legacy_cpu_scan: bool
+    legacy_dsm_label: bool
+    edge_triggered: bool
+
+
+def _tables(blob: bytes) -> list[tuple[bytes, int, int]]:
+    out = []
+    off = 0
+    while off + 8 <= len(blob) and blob[off : off + 4] != bytes(4):
+        sig = blob[off : off + 4]
+        length = struct.unpack_from("<I", blob, off + 4)[0]
+        out.append((sig, off, length))
+        off += length
+    return out
+
+
+def transform_blobs(files: dict[str, bytes], diff: VersionDiff, cpu_count: int) -> dict[str, bytes]:
+    """QEMU 10.0's three fw_cfg blobs turned into those of a QEMU build with ``diff``: the tables
+    changed, re-laid in QEMU's order, and the table-loader's offsets and lengths moved with them."""
+    blob = files["etc/acpi/tables"]
+    tables = _tables(blob)
+    new_tables: list[tuple[bytes, bytes]] = []
+    for sig, off, length in tables:
+        data = blob[off : off + length]
+        if sig == b"DSDT":
+            if diff.legacy_cpu_scan:
+                s, e = find_method(data, "CSCN")
+                if data[s:e] != cscn_method(cpu_count, queued_eject=True):
+                    raise ValueError("QEMU 10.0's CSCN is not the one this module models")
+                data = splice(data, s, e, cscn_method(cpu_count, queued_eject=False))
+            if diff.legacy_dsm_label:
+                s, e = find_method(data, "PDSM")
+                if data[s:e] != pdsm_method(empty_label_unless_indexed=True):
+                    raise ValueError("QEMU 10.0's PDSM is not the one this module models")
+                data = splice(data, s, e, pdsm_method(empty_label_unless_indexed=False))
+            if diff.edge_triggered:
+                data = links_edge_triggered(data)
+        elif sig == b"APIC" and diff.edge_triggered:
+            data = madt_edge_triggered(data)
+        new_tables.append((sig, data))
+    return _relay(files, tables, new_tables)
+
+
+def _relay(
+    files: dict[str, bytes], old: list[tuple[bytes, int, int]], new: list[tuple[bytes, bytes]]
+) -> dict[str, bytes]:
+    """Lay the tables out again, moving every table-loader offset and length (QEMU
+    ``hw/acpi/bios-linker-loader.c``: ALLOCATE 1, ADD_POINTER 2, ADD_CHECKSUM 3) and the pointers the
+    tables hold (FADT FIRMWARE_CTRL/DSDT/X_DSDT, RSDT entries, RSDP's RSDT address) with them."""
+    old_start = {sig: off for sig, off, _ in old}
+    moved: dict[int, int] = {}
+    layout: dict[bytes, tuple[int, int]] = {}
+    pos = 0
+    for sig, data in new:
+        layout[sig] = (pos, len(data))
+        moved[old_start[sig]] = pos
+        pos += len(data)
+    used = pos
+
+    def move(old_off: int) -> int:
+        for sig, start, length in old:
+            if start <= old_off < start + length:
+                return layout[sig][0] + (old_off - start)
+        raise ValueError(f"table-loader offset {old_off:#x} outside every table")
+
+    blob = bytearray(len(files["etc/acpi/tables"]))
+    for sig, data in new:
+        start, _ = layout[sig]
+        table = bytearray(data)
+        if sig in (b"FACP", b"RSDT"):
+            _repoint(table, sig, moved)
+        blob[start : start + len(table)] = table
+    if used > len(blob):
+        raise ValueError("the tables outgrew QEMU's blob")
+
+    loader = bytearray(files["etc/table-loader"])
+    tables_file = b"etc/acpi/tables".ljust(56, b"\0")
+    for e in range(0, len(loader), 128):
+        command = struct.unpack_from("<I", loader, e)[0]
+        if command == 2 and loader[e + 4 : e + 60] == tables_file:  # pointer inside the tables
+            struct.pack_into("<I", loader, e + 116, move(struct.unpack_from("<I", loader, e + 116)[0]))
+        elif command == 3 and loader[e + 4 : e + 60] == tables_file:
+            cks, start, length = struct.unpack_from("<III", loader, e + 60)
+            for sig, old_off, old_len in old:
+                if old_off == start and old_len == length:
+                    new_off, new_len = layout[sig]
+                    struct.pack_into("<III", loader, e + 60, move(cks), new_off, new_len)
+                    break
+            else:
+                raise ValueError(f"ADD_CHECKSUM over {start:#x}+{length:#x} is not one table")
+    rsdp = bytearray(files["etc/acpi/rsdp"])
+    struct.pack_into("<I", rsdp, 16, moved[struct.unpack_from("<I", rsdp, 16)[0]])
+    return {"etc/table-loader": bytes(loader), "etc/acpi/rsdp": bytes(rsdp), "etc/acpi/tables": bytes(blob)}
+
+
+def _repoint(table: bytearray, sig: bytes, moved: dict[int, int]) -> None:
+    """Table-relative pointers QEMU leaves in the blob for the loader to relocate."""
+    if sig == b"FACP":
+        fields = [(36, 4), (40, 4), (140, 8)]  # FIRMWARE_CTRL, DSDT, X_DSDT (ACPI 6.5 table 5.9)
+    else:
+        fields = [(off, 4) for off in range(36, len(table), 4)]
+    for off, size in fields:
+        fmt = "<I" if size == 4 else "<Q"
+        value = struct.unpack_from(fmt, table, off)[0]
+        if value or (off == 36 and sig == b"FACP"):
+            if value not in moved:
+                raise ValueError(f"{sig.decode()} pointer {value:#x} is not a table start")
+            struct.pack_into(fmt, table, off, moved[value])

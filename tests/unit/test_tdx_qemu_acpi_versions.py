@@ -1,0 +1,134 @@
+"""The QEMU 8.2.2 and 9.2.1 differences of the TDX q35 ACPI tables, proven on real captures.
+
+QEMU 10.0.2 (Debian's, ``PVMKIT_QEMU``) builds the blobs for each captured shape; the differences
+documented in docs/tdx-measure.md "QEMU versions" (tests/support/qemu_acpi_versions.py, each citing
+the QEMU change) turn them into the older version's, and all three ACPI digests of dstack's real TDs
+must come out (fixtures tdx-qemu-logs/, values and provenance in tests/vectors/README.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+
+import pytest
+
+from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
+from support.fixtures import fixture_path
+from support.qemu import DSTACK_DEVICES, qemu_binary
+from support.qemu_acpi_versions import (
+    VersionDiff,
+    cscn_method,
+    find_method,
+    pdsm_method,
+    transform_blobs,
+)
+
+GIB = 1 << 30
+FILES = ("etc/table-loader", "etc/acpi/rsdp", "etc/acpi/tables")
+
+QEMU_8_2 = VersionDiff(legacy_cpu_scan=True, legacy_dsm_label=True, edge_triggered=True)
+QEMU_9_2 = VersionDiff(legacy_cpu_scan=True, legacy_dsm_label=False, edge_triggered=False)
+
+# dstack's QEMU 8.2.2 TD, 1 vCPU, 2 GiB (values only: fixtures README, "tdx-lite-normalized-attestation")
+DIGESTS_8_2_2_1CPU = (
+    "39740da2ea1e7e6c69e5e6569755b2ad6d622a8a9983a2c5b32d5574659dbdc4ca8b95b1c766bd610bc5c26dcde842f8",
+    "6385b89d2decb3de678d51faba0ff3506835915818fd3ee53a739aa678cd9c76bdd755adfa0aa714cf35a1abe062b253",
+    "05705c3ca9d71e908d5ce70d4331b6aadce5331b9a6a546f222f017fb0e1797b951a3dac72f59cb197a0c897a201ca07",
+)
+
+# dstack-vmm's GPU launch without hugepages (Dstack-TEE/dstack dstack-mr/src/acpi.rs): the ACPI PCI
+# hotplug of ICH9 off (hotplug_off), the 64-bit hole 16 TiB (pci_hole64_size), one pcie-root-port on
+# pcie.0 with the VFIO GPU behind it. virtio-rng-pci stands in for the GPU: the DSDT describes an
+# endpoint behind a root port by its address only (hw/i386/acpi-build.c build_append_pci_bus_devices).
+# A 16 TiB hole needs more than qemu64's 40 physical address bits; TDX vCPUs have 52.
+GPU_TD_DEVICES = (
+    DSTACK_DEVICES + " -cpu qemu64,phys-bits=52"
+    " -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"
+    " -global q35-pcihost.pci-hole64-size=0x100000000000"
+    " -device pcie-root-port,id=pci.0,bus=pcie.0,chassis=0 -device virtio-rng-pci,bus=pci.0"
+)
+
+
+def _dumper(devices: str) -> QemuAcpiDumper:
+    firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
+    return QemuAcpiDumper(qemu_binary(), firmware, tuple(shlex.split(devices)))
+
+
+def _digests(files: dict[str, bytes]) -> tuple[str, ...]:
+    return tuple(hashlib.sha384(files[name]).hexdigest() for name in FILES)
+
+
+def _acpi_event_digests(fixture: str) -> tuple[str, ...]:
+    """The three "ACPI DATA" event digests (RTMR0, EV_PLATFORM_CONFIG_FLAGS) of a dstack capture."""
+    document = json.loads(fixture_path(fixture).read_text())
+    events = json.loads(document["event_log"])
+    acpi = [e["digest"] for e in events if e["imr"] == 0 and e["event_type"] == 10]
+    assert len(acpi) == 3
+    return tuple(acpi)
+
+
+@pytest.fixture(scope="module")
+def qemu_10_0_dstack() -> dict[int, dict[str, bytes]]:
+    """QEMU 10.0.2's blobs for dstack's QEMU 8.2.2 shapes: 1 and 2 vCPUs, 2 GiB, pic=on."""
+    dumper = _dumper(DSTACK_DEVICES)
+    return {n: dumper.dump(AcpiShape(vcpus=n, memory_size=2 * GIB, pic=True)) for n in (1, 2)}
+
+
+def test_the_encoder_writes_qemu_10_0_methods_byte_for_byte(
+    qemu_10_0_dstack: dict[int, dict[str, bytes]],
+) -> None:
+    """The AML encoder of the differences is checked against QEMU itself before it writes old forms."""
+    for vcpus, files in qemu_10_0_dstack.items():
+        tables = files["etc/acpi/tables"]
+        dsdt_len = int.from_bytes(tables[0x44:0x48], "little")
+        dsdt = tables[0x40 : 0x40 + dsdt_len]
+        start, end = find_method(dsdt, "CSCN")
+        assert dsdt[start:end] == cscn_method(vcpus, queued_eject=True)
+        start, end = find_method(dsdt, "PDSM")
+        assert dsdt[start:end] == pdsm_method(empty_label_unless_indexed=True)
+
+
+def test_qemu_8_2_2_one_vcpu_all_three_digests(qemu_10_0_dstack: dict[int, dict[str, bytes]]) -> None:
+    old = transform_blobs(qemu_10_0_dstack[1], QEMU_8_2, cpu_count=1)
+    assert _digests(old) == DIGESTS_8_2_2_1CPU
+    rsdt = int.from_bytes(old["etc/acpi/rsdp"][16:20], "little")
+    assert rsdt == 0x2288  # 25 bytes after QEMU 10.0's 0x226f: DSDT -0x55, MADT +0x6e
+
+
+def test_qemu_8_2_2_two_vcpus_all_three_digests(qemu_10_0_dstack: dict[int, dict[str, bytes]]) -> None:
+    expected = _acpi_event_digests("tdx-qemu-logs/dstack/dstack/verifier/fixtures/tdx-lite-getquote.json")
+    assert _digests(transform_blobs(qemu_10_0_dstack[2], QEMU_8_2, cpu_count=2)) == expected
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        VersionDiff(legacy_cpu_scan=False, legacy_dsm_label=True, edge_triggered=True),
+        VersionDiff(legacy_cpu_scan=True, legacy_dsm_label=False, edge_triggered=True),
+        VersionDiff(legacy_cpu_scan=True, legacy_dsm_label=True, edge_triggered=False),
+    ],
+    ids=["without-legacy-cpu-scan", "without-legacy-dsm-label", "without-edge-triggered"],
+)
+def test_every_qemu_8_2_difference_is_needed(
+    qemu_10_0_dstack: dict[int, dict[str, bytes]], missing: VersionDiff
+) -> None:
+    assert _digests(transform_blobs(qemu_10_0_dstack[1], missing, cpu_count=1))[2] != DIGESTS_8_2_2_1CPU[2]
+
+
+def test_qemu_8_2_2_launches_had_pic_on() -> None:
+    """pic only sets the MADT's PCAT_COMPAT flag: off, the loader and RSDP still match, the tables not."""
+    files = _dumper(DSTACK_DEVICES).dump(AcpiShape(vcpus=1, memory_size=2 * GIB, pic=False))
+    digests = _digests(transform_blobs(files, QEMU_8_2, cpu_count=1))
+    assert digests[:2] == DIGESTS_8_2_2_1CPU[:2]
+    assert digests[2] != DIGESTS_8_2_2_1CPU[2]
+
+
+def test_qemu_9_2_1_gpu_td_all_three_digests() -> None:
+    """dstack's production GPU TD (QEMU 9.2.1, 16 vCPUs, 64 GiB, pic off, hotplug off, 16 TiB hole,
+    one passthrough GPU): QEMU 10.0.2's blobs with the pre-10.0 CPU scan method are its blobs."""
+    expected = _acpi_event_digests("tdx-qemu-logs/dstack/dstack/verifier/fixtures/quote-report.json")
+    files = _dumper(GPU_TD_DEVICES).dump(AcpiShape(vcpus=16, memory_size=64 * GIB, pic=False))
+    assert _digests(files) != expected  # QEMU 10.0 as it is: the CPU scan method differs
+    assert _digests(transform_blobs(files, QEMU_9_2, cpu_count=16)) == expected
