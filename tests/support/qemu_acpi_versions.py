@@ -2,23 +2,21 @@
 
 Evidence for docs/tdx-measure.md "QEMU versions", not the product: tests/unit/test_tdx_qemu_acpi_versions.py
 applies the differences below to what Debian's QEMU 10.0.2 serves (``QemuAcpiDumper``) and compares the
-three digests with real dstack captures. Each difference cites the QEMU change that introduced it:
+three digests with real dstack captures. Each difference is a flag of the generator's version profile
+(:class:`pvmkit.vendors.tdx.acpi.versions.QemuAcpiProfile`, which cites the QEMU change behind it), so
+the captures prove those profiles:
 
-* ``legacy_cpu_scan`` — ``hw/acpi/cpu.c`` ``build_cpus_aml``, method ``CSCN``: before QEMU 10.0 (upstream
-  "cpuhp: make sure that remove events are handled within the same SCI", Igor Mammedov, pulled
-  2025-01-15 for 10.0) a remove event was notified at once, in an ``Else`` of the insert check, and
-  there was no ``CEJL`` eject list, ``Local5`` counter or second notify loop.
-* ``legacy_dsm_label`` — ``hw/acpi/pcihp.c`` ``aml_pci_pdsm`` (method ``PDSM``), ``_DSM`` function 7:
-  before upstream commit 9fb1c9a1bb26 ("acpi: ... _DSM function 7", QEMU 10.0; cherry-picked to the
-  7.2.16, 8.2.9 and 9.2.x stable releases of January 2025) it returned ``Package {Zero, ""}`` with the
-  index stored unconditionally; QEMU 8.2.2 (March 2024) has the old form.
-* ``edge_triggered`` — the pre-upstream TDX series' "hw/i386: add option to forcibly report edge trigger
-  in acpi tables" (Isaku Yamahata; ``X86MachineState.eoi_intercept_unsupported``, set by
-  ``target/i386/kvm/tdx.c``), carried by the TDX QEMU 8.2 builds but not by upstream TDX (QEMU 10.1):
-  ``hw/i386/acpi-common.c`` ``acpi_build_madt`` emits an interrupt source override for every ISA IRQ
-  0-15 (IRQ0 -> GSI 2) with flags active-high, edge (5) instead of IRQ0 -> 2 (flags 0) plus the PCI
-  IRQs 5, 9, 10, 11 (flags 0xD), and ``hw/i386/acpi-build.c`` ``build_link_dev`` /
-  ``build_gsi_link_dev`` / ``build_iqcr_method`` describe the PCI link interrupts as edge-triggered.
+* ``queued_cpu_eject`` off: ``hw/acpi/cpu.c`` ``build_cpus_aml``, method ``CSCN``, as before QEMU 10.0
+  (upstream 8aa35bebeeae): a remove event notified at once in an ``Else`` of the insert check; no
+  ``CEJL`` eject list, ``Local5`` counter or second notify loop.
+* ``pci_dsm_label_only_with_index`` off: ``hw/acpi/pcihp.c`` ``aml_pci_pdsm``, method ``PDSM``, as
+  before upstream 0b053391985a (QEMU 10.0; stable 7.2.16, 8.2.9, 9.2.1): ``_DSM`` function 7 returns
+  ``Package {Zero, ""}`` with the index stored unconditionally.
+* ``edge_triggered_interrupts`` on: the pre-upstream TDX series' "hw/i386: add option to forcibly
+  report edge trigger in acpi tables" (``hw/i386/acpi-common.c`` ``acpi_build_madt``: an override
+  for every ISA IRQ 0-15, IRQ0 -> GSI 2, flags active-high/edge 5, instead of IRQ0 -> 2 (flags 0)
+  and IRQs 5, 9, 10, 11 (flags 0xD); ``hw/i386/acpi-build.c`` ``build_link_dev``,
+  ``build_gsi_link_dev``, ``build_iqcr_method``: the link interrupts edge-triggered).
 
 The AML written here is the small part those changes touch, encoded as QEMU's ``hw/acpi/aml-build.c``
 encodes it (shortest PkgLength, ``aml_int``'s Zero/One/Byte/Word/DWord forms, ``\\`` + multi-name
@@ -31,7 +29,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["VersionDiff", "cscn_method", "find_method", "pdsm_method", "transform_blobs"]
+from pvmkit.vendors.tdx.acpi.versions import QemuAcpiProfile
+
+__all__ = ["cscn_method", "find_method", "pdsm_method", "transform_blobs"]
 
 
 # --- AML encoding (ACPI 6.5 section 20.2; QEMU hw/acpi/aml-build.c) -------------------------------
@@ -472,15 +472,6 @@ def links_edge_triggered(dsdt: bytes) -> bytes:
 # --- whole blobs --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class VersionDiff:
-    """Which of the documented differences from QEMU 10.0 a QEMU build has (module docstring)."""
-
-    legacy_cpu_scan: bool
-    legacy_dsm_label: bool
-    edge_triggered: bool
-
-
 def _tables(blob: bytes) -> list[tuple[bytes, int, int]]:
     out = []
     off = 0
@@ -492,8 +483,8 @@ def _tables(blob: bytes) -> list[tuple[bytes, int, int]]:
     return out
 
 
-def transform_blobs(files: dict[str, bytes], diff: VersionDiff, cpu_count: int) -> dict[str, bytes]:
-    """QEMU 10.0's three fw_cfg blobs turned into those of a QEMU build with ``diff``: the tables
+def transform_blobs(files: dict[str, bytes], profile: QemuAcpiProfile, cpu_count: int) -> dict[str, bytes]:
+    """QEMU 10.0's three fw_cfg blobs turned into those of the QEMU ``profile`` describes: the tables
     changed, re-laid in QEMU's order, and the table-loader's offsets and lengths moved with them."""
     blob = files["etc/acpi/tables"]
     tables = _tables(blob)
@@ -501,19 +492,19 @@ def transform_blobs(files: dict[str, bytes], diff: VersionDiff, cpu_count: int) 
     for sig, off, length in tables:
         data = blob[off : off + length]
         if sig == b"DSDT":
-            if diff.legacy_cpu_scan:
+            if not profile.queued_cpu_eject:
                 s, e = find_method(data, "CSCN")
                 if data[s:e] != cscn_method(cpu_count, queued_eject=True):
                     raise ValueError("QEMU 10.0's CSCN is not the one this module models")
                 data = splice(data, s, e, cscn_method(cpu_count, queued_eject=False))
-            if diff.legacy_dsm_label:
+            if not profile.pci_dsm_label_only_with_index:
                 s, e = find_method(data, "PDSM")
                 if data[s:e] != pdsm_method(empty_label_unless_indexed=True):
                     raise ValueError("QEMU 10.0's PDSM is not the one this module models")
                 data = splice(data, s, e, pdsm_method(empty_label_unless_indexed=False))
-            if diff.edge_triggered:
+            if profile.edge_triggered_interrupts:
                 data = links_edge_triggered(data)
-        elif sig == b"APIC" and diff.edge_triggered:
+        elif sig == b"APIC" and profile.edge_triggered_interrupts:
             data = madt_edge_triggered(data)
         new_tables.append((sig, data))
     return _relay(files, tables, new_tables)

@@ -14,11 +14,11 @@ import shlex
 
 import pytest
 
+from pvmkit.vendors.tdx.acpi.versions import QemuAcpiProfile, acpi_profile
 from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
 from support.fixtures import fixture_path
 from support.qemu import DSTACK_DEVICES, qemu_binary
 from support.qemu_acpi_versions import (
-    VersionDiff,
     cscn_method,
     find_method,
     pdsm_method,
@@ -28,8 +28,8 @@ from support.qemu_acpi_versions import (
 GIB = 1 << 30
 FILES = ("etc/table-loader", "etc/acpi/rsdp", "etc/acpi/tables")
 
-QEMU_8_2 = VersionDiff(legacy_cpu_scan=True, legacy_dsm_label=True, edge_triggered=True)
-QEMU_9_2 = VersionDiff(legacy_cpu_scan=True, legacy_dsm_label=False, edge_triggered=False)
+QEMU_8_2 = acpi_profile((8, 2, 2))  # the generator's profiles, proven here
+QEMU_9_2 = acpi_profile((9, 2, 1))
 
 # dstack's QEMU 8.2.2 TD, 1 vCPU, 2 GiB (values only: fixtures README, "tdx-lite-normalized-attestation")
 DIGESTS_8_2_2_1CPU = (
@@ -105,14 +105,23 @@ def test_qemu_8_2_2_two_vcpus_all_three_digests(qemu_10_0_dstack: dict[int, dict
 @pytest.mark.parametrize(
     "missing",
     [
-        VersionDiff(legacy_cpu_scan=False, legacy_dsm_label=True, edge_triggered=True),
-        VersionDiff(legacy_cpu_scan=True, legacy_dsm_label=False, edge_triggered=True),
-        VersionDiff(legacy_cpu_scan=True, legacy_dsm_label=True, edge_triggered=False),
+        QemuAcpiProfile(
+            (8, 2), queued_cpu_eject=True, pci_dsm_label_only_with_index=False, edge_triggered_interrupts=True
+        ),
+        QemuAcpiProfile(
+            (8, 2), queued_cpu_eject=False, pci_dsm_label_only_with_index=True, edge_triggered_interrupts=True
+        ),
+        QemuAcpiProfile(
+            (8, 2),
+            queued_cpu_eject=False,
+            pci_dsm_label_only_with_index=False,
+            edge_triggered_interrupts=False,
+        ),
     ],
     ids=["without-legacy-cpu-scan", "without-legacy-dsm-label", "without-edge-triggered"],
 )
 def test_every_qemu_8_2_difference_is_needed(
-    qemu_10_0_dstack: dict[int, dict[str, bytes]], missing: VersionDiff
+    qemu_10_0_dstack: dict[int, dict[str, bytes]], missing: QemuAcpiProfile
 ) -> None:
     assert _digests(transform_blobs(qemu_10_0_dstack[1], missing, cpu_count=1))[2] != DIGESTS_8_2_2_1CPU[2]
 

@@ -1,0 +1,76 @@
+"""What differs in the q35 ACPI tables of a TDX guest between the QEMU versions TDX stacks ship.
+
+One :class:`QemuAcpiProfile` per modelled QEMU version: the generator builds QEMU 10.0's tables and
+switches each difference on or off from the profile. Every flag names the QEMU change behind it;
+each was found in QEMU's source and proven on real TD event logs (docs/tdx-measure.md "QEMU
+versions"; ``tests/unit/test_tdx_qemu_acpi_versions.py`` derives dstack's QEMU 8.2.2 and 9.2.1
+digests from QEMU 10.0.2's output with exactly these flags).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pvmkit.errors import InputError
+
+__all__ = ["PROFILES", "QemuAcpiProfile", "acpi_profile"]
+
+
+@dataclass(frozen=True)
+class QemuAcpiProfile:
+    """The version-dependent parts of QEMU's q35 ACPI tables for a TDX guest."""
+
+    version: tuple[int, int]  #: (major, minor)
+    #: ``\\_SB.CPUS.CSCN`` collects eject requests in a ``CEJL`` package (counter ``Local5``) and
+    #: notifies them in a second loop; before, an eject was notified at once in an ``Else`` of the
+    #: insert check. QEMU ``hw/acpi/cpu.c`` ``build_cpus_aml``; upstream "cpuhp: make sure that remove
+    #: events are handled within the same SCI" (8aa35bebeeae, QEMU 10.0). +67 bytes of DSDT.
+    queued_cpu_eject: bool
+    #: ``\\_SB.PCI0.PDSM`` function 7 starts from an empty ``Package (2)`` and fills in the ACPI index
+    #: and an empty label only when the slot has an index; before, it returned ``Package {Zero, ""}``
+    #: with the index stored unconditionally. QEMU ``hw/acpi/pcihp.c`` ``aml_pci_pdsm``; upstream
+    #: 0b053391985a "pci: acpi: Windows 'PCI Label Id' bug workaround" (QEMU 10.0), taken into the
+    #: stable releases 7.2.16, 8.2.9 and 9.2.1. +18 bytes of DSDT, only where ACPI PCI hotplug builds
+    #: ``PDSM``.
+    pci_dsm_label_only_with_index: bool
+    #: The pre-upstream TDX series' "hw/i386: add option to forcibly report edge trigger in acpi
+    #: tables" (``X86MachineState.eoi_intercept_unsupported``, set for TDX): QEMU
+    #: ``hw/i386/acpi-common.c`` ``acpi_build_madt`` emits an interrupt source override for each ISA
+    #: IRQ 0-15 (IRQ0 -> GSI 2), flags active-high/edge (5), instead of IRQ0 -> 2 (flags 0) and IRQs 5,
+    #: 9, 10, 11 (flags 0xD): +110 bytes of MADT; ``hw/i386/acpi-build.c`` ``build_link_dev``,
+    #: ``build_gsi_link_dev`` and ``build_iqcr_method`` describe the link interrupts as edge-triggered
+    #: (one flag bit each). Upstream TDX (QEMU 10.1) does not have it.
+    edge_triggered_interrupts: bool
+
+
+#: The modelled versions. 8.2 is QEMU 8.2.2 with the TDX series (Canonical's and dstack's legacy
+#: stacks); 9.2 is dstack's 9.2.1 TDX build; 10.0 is Debian's 10.0.2, the oracle; 10.2's tables equal
+#: 10.0's for every captured shape.
+PROFILES: dict[tuple[int, int], QemuAcpiProfile] = {
+    (8, 2): QemuAcpiProfile((8, 2), False, False, True),
+    (9, 2): QemuAcpiProfile((9, 2), False, True, False),
+    (10, 0): QemuAcpiProfile((10, 0), True, True, False),
+    (10, 2): QemuAcpiProfile((10, 2), True, True, False),
+}
+
+#: Releases of a modelled (major, minor) whose tables differ from its profile: the stable releases
+#: on the other side of the ``PDSM`` change (``pci_dsm_label_only_with_index``).
+_OTHER_SIDE_OF_PDSM = {(8, 2): range(9, 1 << 16), (9, 2): range(0, 1)}
+
+
+def acpi_profile(version: tuple[int, ...]) -> QemuAcpiProfile:
+    """The profile of QEMU ``version`` ((major, minor) or (major, minor, micro)); other versions are
+    refused rather than approximated by a neighbour."""
+    if len(version) < 2:
+        raise InputError(f"a QEMU version needs major and minor, not {version!r}")
+    major, minor = version[0], version[1]
+    profile = PROFILES.get((major, minor))
+    if profile is None:
+        modelled = ", ".join(f"{a}.{b}" for a, b in sorted(PROFILES))
+        raise InputError(f"QEMU {major}.{minor} has no ACPI profile (modelled: {modelled})")
+    if len(version) > 2 and version[2] in _OTHER_SIDE_OF_PDSM.get((major, minor), ()):
+        raise InputError(
+            f"QEMU {major}.{minor}.{version[2]} has no ACPI profile: its PCI hotplug _DSM differs from "
+            f"the modelled {major}.{minor} release's"
+        )
+    return profile

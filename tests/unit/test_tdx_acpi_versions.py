@@ -1,0 +1,59 @@
+"""The QEMU version profiles of the ACPI generator (pvmkit.vendors.tdx.acpi.versions).
+
+The profiles' flags are proven on real captures in tests/unit/test_tdx_qemu_acpi_versions.py (which
+builds its transformations from these profiles); here: which versions map to which profile, and that
+everything else is refused with one clear line."""
+
+from __future__ import annotations
+
+import pytest
+
+from pvmkit.errors import InputError
+from pvmkit.vendors.tdx.acpi.versions import PROFILES, acpi_profile
+
+
+@pytest.mark.parametrize(
+    ("version", "key"),
+    [
+        ((8, 2), (8, 2)),
+        ((8, 2, 2), (8, 2)),
+        ((9, 2, 1), (9, 2)),
+        ((10, 0, 2), (10, 0)),
+        ((10, 2, 1), (10, 2)),
+    ],
+)
+def test_modelled_releases_map_to_their_profile(version: tuple[int, ...], key: tuple[int, int]) -> None:
+    assert acpi_profile(version) is PROFILES[key]
+    assert acpi_profile(version).version == key
+
+
+def test_profiles_follow_the_qemu_history() -> None:
+    """CSCN's eject queue arrived in 10.0 only; the PDSM change also reached 9.2.1; the edge-triggered
+    interrupts are the 8.2 TDX series' alone (docs/tdx-measure.md "QEMU versions")."""
+    flags = {
+        key: (p.queued_cpu_eject, p.pci_dsm_label_only_with_index, p.edge_triggered_interrupts)
+        for key, p in PROFILES.items()
+    }
+    assert flags == {
+        (8, 2): (False, False, True),
+        (9, 2): (False, True, False),
+        (10, 0): (True, True, False),
+        (10, 2): (True, True, False),
+    }
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        ((9, 1), "QEMU 9.1 has no ACPI profile"),
+        ((11, 0, 0), "QEMU 11.0 has no ACPI profile"),
+        ((7, 2, 16), "QEMU 7.2 has no ACPI profile"),
+        ((8, 2, 9), "QEMU 8.2.9 has no ACPI profile: its PCI hotplug _DSM differs"),
+        ((9, 2, 0), "QEMU 9.2.0 has no ACPI profile: its PCI hotplug _DSM differs"),
+        ((10,), "needs major and minor"),
+    ],
+)
+def test_other_versions_are_refused(version: tuple[int, ...], message: str) -> None:
+    with pytest.raises(InputError, match=message) as err:
+        acpi_profile(version)
+    assert "\n" not in str(err.value)
