@@ -24,7 +24,8 @@ from pvmkit.cli._common import (
     read_file,
 )
 from pvmkit.cli._options import output_format
-from pvmkit.cli.measure_tdx_disk import add_disk_boot_options, disk_boot_events
+from pvmkit.cli.measure_tdx_disk import add_disk_boot_options
+from pvmkit.cli.measure_tdx_uki import add_uki_options, boot_path_events
 from pvmkit.errors import InputError
 from pvmkit.plan import PageOrder
 
@@ -80,6 +81,7 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="print a JSON object (docs/cli.md)")
     _add_rtmr_inputs(p.add_argument_group("RTMR prediction (--rtmr)"))
     add_disk_boot_options(p.add_argument_group("RTMR prediction: disk boot through shim and GRUB"))
+    add_uki_options(p.add_argument_group("RTMR prediction: UKI boot, ESP directory"))
     return p
 
 
@@ -258,11 +260,11 @@ def _inputs(
 
     if args.smbios and args.smbios_digest:
         raise InputError("give --smbios or --smbios-digest, not both")
+    versions = _versions(args)
     if not hasattr(args, "disk_boot_events"):  # once for every shape
-        args.disk_boot_events = disk_boot_events(args)
+        args.disk_boot_events = boot_path_events(args, firmware, versions)
     disk_boot = args.disk_boot_events
     direct = disk_boot is None
-    versions = _versions(args)
     authority = _authority(args, firmware)
     for file_opt, digest_opt in (
         ("kernel", "kernel_authenticode"),
@@ -522,6 +524,8 @@ def main(argv: list[str]) -> int:
             "acpi_tables",
             "smbios",
             "event_log_out",
+            "uki",
+            "esp",
         )
         if getattr(args, name)
     ]

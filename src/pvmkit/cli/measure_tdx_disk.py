@@ -31,7 +31,12 @@ def add_disk_boot_options(g: Any) -> None:
     g.add_argument(
         "--shim-authenticode", metavar="HEX", help="instead of --shim-efi: its Authenticode SHA-384"
     )
-    g.add_argument("--boot-loader", metavar="FILE", help="GRUB EFI binary shim starts (grubx64.efi)")
+    g.add_argument(
+        "--boot-loader",
+        metavar="FILE",
+        help="GRUB EFI binary shim starts (grubx64.efi), or systemd-boot (with --uki); told apart by "
+        "systemd-boot's .sdmagic section",
+    )
     g.add_argument(
         "--boot-loader-authenticode", metavar="HEX", help="instead of --boot-loader: its Authenticode SHA-384"
     )

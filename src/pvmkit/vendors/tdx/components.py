@@ -21,10 +21,13 @@ from collections.abc import Sequence
 
 from pvmkit.errors import FormatError
 from pvmkit.formats.ccel import CcEvent, EventType, ImageLoadEvent, TaggedEvent, UefiVariableData
-from pvmkit.vendors.tdx.uki import UKI_SECTION_NAMES
+from pvmkit.formats.guid import guid_bytes
+from pvmkit.vendors.tdx.uki import STUB_PAYLOAD_GUID, UKI_SECTION_NAMES
 
 __all__ = ["component", "components"]
 
+#: systemd-stub's vendor media device path node of the kernel it loads from memory (src/boot/efi/linux.c)
+_STUB_PAYLOAD_NODE = bytes.fromhex("04031400") + guid_bytes(STUB_PAYLOAD_GUID)
 _ACPI = ("ACPI table-loader (etc/table-loader)", "ACPI RSDP (etc/acpi/rsdp)", "ACPI tables (etc/acpi/tables)")
 _SHIM_VARIABLES = frozenset({b"MokList", b"MokListX", b"MokListTrusted", b"MokSBState", b"MokDBState"})
 _VARIABLES = frozenset(
@@ -103,7 +106,10 @@ def component(event: CcEvent, acpi_ordinal: int = 0) -> str:
                 return _ACPI[acpi_ordinal] if acpi_ordinal < len(_ACPI) else "ACPI blob"
             return f"fw_cfg item {_text(data)}"
         if t == EventType.EV_EFI_BOOT_SERVICES_APPLICATION:
-            path = _file_path(ImageLoadEvent.parse(data).device_path)
+            device_path = ImageLoadEvent.parse(data).device_path
+            if _STUB_PAYLOAD_NODE in device_path:
+                return "kernel in a UKI (.linux, started from memory by systemd-stub) (Authenticode)"
+            path = _file_path(device_path)
             if path is None:
                 return "EFI application loaded from memory (the -kernel kernel) (Authenticode)"
             return f"EFI application {path} (Authenticode)"

@@ -100,6 +100,7 @@ __all__ = [
     "fw_cfg_event_data",
     "parse_version",
     "predict_rtmrs",
+    "secure_boot_enabled",
     "table_loader_allocations",
     "td_hob_event_data",
 ]
@@ -572,11 +573,21 @@ def _rtmr2(inputs: RtmrInputs) -> list[PlannedEvent]:
     return events
 
 
+def _varstore(firmware: bytes, meta: TdvfMetadata) -> VariableStore | None:
+    cfv = meta.cfv
+    return parse_varstore(meta.raw_data(firmware, cfv)) if cfv is not None else None
+
+
+def secure_boot_enabled(firmware: bytes, mode: str = SecureBootMode.AUTO) -> bool:
+    """Whether the TD boots with Secure Boot on (``SecureBoot`` = 1), for a ``--secure-boot`` mode."""
+    store = _varstore(firmware, parse_tdvf(firmware))
+    return store is not None and _secure_boot_value(store, mode) == b"\x01"
+
+
 def build_event_log_plan(inputs: RtmrInputs) -> EventLogPlan:
     """The predicted CC event log (RTMR0..2 events in logged order per register)."""
     meta = parse_tdvf(inputs.firmware)
-    cfv = meta.cfv
-    store = parse_varstore(meta.raw_data(inputs.firmware, cfv)) if cfv is not None else None
+    store = _varstore(inputs.firmware, meta)
     secure_boot = store is not None and _secure_boot_value(store, inputs.secure_boot) == b"\x01"
     warnings: list[str] = []
     if secure_boot and inputs.direct_boot and inputs.versions.ovmf >= (2025, 9):

@@ -43,6 +43,7 @@ from pvmkit.vendors.tdx.eventlog_plan import EV_IPL, DigestSource, PlannedEvent
 __all__ = [
     "MODELLED_VERSIONS",
     "SECTION_ORDER",
+    "STUB_PAYLOAD_GUID",
     "UKI_SECTION_NAMES",
     "PeSection",
     "UkiSection",
@@ -65,6 +66,9 @@ _UNMEASURED = ".pcrsig"
 UKI_SECTION_NAMES = frozenset(
     {*SECTION_ORDER[254], _UNMEASURED, ".ucode", ".profile", ".dtbauto", ".hwids", ".efifw"}
 )
+#: the GUID of the vendor media device path node of the kernel systemd-stub loads from memory
+#: (``src/boot/efi/linux.c``, 252 and 254)
+STUB_PAYLOAD_GUID = "55c5d1f8-04cd-46b5-8a20-e56cbb3052d0"
 _LOADER_INFO = re.compile(rb"#### LoaderInfo: (systemd-[a-z]+) ([^ #]+) ####")
 
 

@@ -1,0 +1,215 @@
+"""The CC events of a UKI boot (optionally through systemd-boot), after the firmware's ready-to-boot events.
+
+Modelled for systemd 252 and 254 (the version of each binary is read from its ``.sdmagic`` section,
+:func:`pvmkit.vendors.tdx.uki.loader_info`). CC MR = RTMR + 1; PCR→MR mapping as in edk2 ``TdTcg2Dxe``
+``MapPcrToMrIndex`` (PCR 2–6 → MR 2, PCR 8–15 → MR 3):
+
+=================================  ==  ===========================================================
+event                              MR  who, and the rule
+=================================  ==  ===========================================================
+EV_EFI_GPT_EVENT                   2   edk2, when it first loads an image from the disk (as for shim)
+EV_EFI_BOOT_SERVICES_APPLICATION   2   systemd-boot, started by the firmware from the ESP: edk2
+                                       ``DxeTpm2MeasureBootLib``, Authenticode SHA-384 of the file
+EV_EFI_BOOT_SERVICES_APPLICATION   2   the UKI: systemd-boot starts it with ``LoadImage`` (boot.c
+                                       ``image_start`` → ``shim_load_image``), which the firmware
+                                       measures the same way (first event when there is no
+                                       systemd-boot and the firmware starts the UKI itself)
+EV_EFI_BOOT_SERVICES_APPLICATION   2   the ``.linux`` PE: systemd-stub starts the embedded kernel
+                                       with ``LoadImage`` from memory (linux.c ``load_image``, a vendor
+                                       media device path with ``STUB_PAYLOAD_GUID``) when its PE
+                                       ``MajorImageVersion`` is at least 1 (pe.c ``pe_kernel_info``);
+                                       an older kernel is started through the EFI handover protocol,
+                                       unmeasured
+EV_EVENT_TAG LoadOptions           3   the Linux EFI stub (≥ 6.9): the LoadOptions systemd-stub sets
+                                       (the command line in UTF-16 with its NUL), when there are any
+EV_EVENT_TAG "Linux initrd"        3   the Linux EFI stub (≥ 6.9): the initrd systemd-stub registers
+                                       (``LINUX_INITRD_MEDIA_GUID``): the ``.initrd`` section
+EV_EFI_ACTION × 2                  2   edk2 at ExitBootServices
+=================================  ==  ===========================================================
+
+systemd-boot and systemd-stub 252/254 measure nothing themselves in a TD: ``src/boot/efi/measure.c``
+of both versions logs through the TCG2 or TCG 1.2 protocol only, and does nothing without one; TDVF
+installs only the CC measurement protocol (systemd learned it in 256, pull request #30996). So the
+UKI's section events (PCR 11), the command line (PCR 12) and systemd-boot's load options are not in
+a TD's log for these versions.
+
+The command line systemd-stub gives the kernel (``stub.c`` ``efi_main``, ``use_load_options``):
+the options it was started with — systemd-boot passes a type #2 entry's own ``.cmdline`` (boot.c
+``config_entry_add_unified``) — unless Secure Boot is on and the UKI has a ``.cmdline`` (254: or the
+guest is a confidential VM, ``is_confidential_vm``), or they are empty or start with a control
+character; else the ``.cmdline`` section; each "mangled": control characters become spaces, trailing
+spaces are dropped (util.c ``mangle_stub_cmdline``). No command line: no LoadOptions, and the kernel
+logs none (``efi_convert_cmdline`` measures only a non-empty LoadOptions). 254 appends no SMBIOS
+``io.systemd.stub.kernel-cmdline-extra`` in a confidential VM.
+
+Not modelled (refused by the ESP reader, assumed absent otherwise): PE add-ons (254), credentials and
+system extensions the stub packs into extra initrds, the ``.pcrsig``/``.pcrpkey`` cpio archives it
+appends to the initrd (a UKI with either section is refused), systemd-boot's EFI drivers.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from pvmkit.errors import InputError
+from pvmkit.formats.guid import guid_bytes
+from pvmkit.plan import ByteData
+from pvmkit.vendors.tdx.authenticode import authenticode_digest
+from pvmkit.vendors.tdx.eventlog_plan import (
+    EV_EFI_ACTION,
+    EV_EFI_BOOT_SERVICES_APPLICATION,
+    EV_EFI_GPT_EVENT,
+    EV_EVENT_TAG,
+    DigestSource,
+    PlannedEvent,
+)
+from pvmkit.vendors.tdx.shim_grub import PeImage
+from pvmkit.vendors.tdx.uki import STUB_PAYLOAD_GUID, UkiSection, loader_info, systemd_major, uki_sections
+
+__all__ = ["UkiBoot", "stub_command_line", "uki_boot_events"]
+
+_TAG_LOAD_OPTIONS = 0x8F3B22ED  #: Linux drivers/firmware/efi/libstub/efistub.h
+_TAG_INITRD = 0x8F3B22EC
+_EBS = (b"Exit Boot Services Invocation", b"Exit Boot Services Returned with Success")
+_AMD64 = 0x8664
+
+
+def _mangle(text: str) -> str:
+    """util.c ``mangle_stub_cmdline``: control characters to spaces, trailing spaces dropped."""
+    return "".join(" " if ord(c) <= 0x1F else c for c in text).rstrip(" ")
+
+
+def _utf8_until_nul(data: bytes, what: str) -> str:
+    """efi-string.c ``xstrn8_to_16``: UTF-8 up to the first NUL."""
+    try:
+        return data.split(b"\0", 1)[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{what} is not UTF-8") from None
+
+
+def stub_command_line(
+    sections: dict[str, UkiSection], version: int, options: str | None, *, secure_boot: bool
+) -> str | None:
+    """The command line systemd-stub ``version`` hands the kernel in a TD (None: none)."""
+    has_cmdline = ".cmdline" in sections
+    refused = secure_boot and (has_cmdline or version >= 254)  # 254: is_confidential_vm() in a TD
+    if options and ord(options[0]) > 0x1F and not refused:
+        return _mangle(options)
+    if has_cmdline:
+        return _mangle(_utf8_until_nul(sections[".cmdline"].data, "the UKI's .cmdline"))
+    return None
+
+
+def _kernel_image_version(kernel: bytes) -> tuple[int, int]:
+    """(Machine, MajorImageVersion) of the ``.linux`` PE (pe.c ``pe_kernel_info``)."""
+    if len(kernel) < 0x40 or kernel[:2] != b"MZ":
+        raise InputError("the UKI's .linux section is not a PE image (no MZ header)")
+    (pe,) = struct.unpack_from("<I", kernel, 0x3C)
+    if pe + 24 + 46 > len(kernel) or kernel[pe : pe + 4] != b"PE\0\0":
+        raise InputError("the UKI's .linux section is not a PE image (no PE signature)")
+    (machine,) = struct.unpack_from("<H", kernel, pe + 4)
+    (major,) = struct.unpack_from("<H", kernel, pe + 24 + 44)
+    return machine, major
+
+
+@dataclass(frozen=True)
+class UkiBoot:
+    uki: ByteData
+    uki_path: str = "\\EFI\\Linux\\linux.efi"  #: ESP path (event data only)
+    boot_loader: ByteData | None = None  #: systemd-boot; None: the firmware starts the UKI itself
+    boot_loader_path: str = "\\EFI\\BOOT\\BOOTX64.EFI"
+    gpt_event_data: bytes | None = None  #: None: no disk image given, the GPT event is missing
+    options: str | None = None  #: the options the UKI is started with (None: a type #2 entry's own)
+    secure_boot: bool = False
+    linux: tuple[int, int] = (6, 9)  #: the kernel version (its EFI stub logs LoadOptions/initrd from 6.9)
+
+
+def _versions(boot: UkiBoot) -> tuple[int, int | None]:
+    stub = loader_info(boot.uki, "UKI")
+    if stub is None or stub[0] != "systemd-stub":
+        raise InputError("not a UKI: the PE image has no systemd-stub .sdmagic (LoaderInfo) section")
+    loader: int | None = None
+    if boot.boot_loader is not None:
+        info = loader_info(boot.boot_loader, "boot loader")
+        if info is None or info[0] != "systemd-boot":
+            raise InputError(
+                "the boot loader is not systemd-boot (no systemd-boot .sdmagic LoaderInfo section)"
+            )
+        loader = systemd_major(info[1], info[0])
+    return systemd_major(stub[1], stub[0]), loader
+
+
+def _linux_event(kernel: bytes) -> PlannedEvent | None:
+    machine, major = _kernel_image_version(kernel)
+    if major < 1:
+        return None  # EFI handover protocol: the firmware loads nothing
+    if machine != _AMD64:
+        raise InputError(f"the UKI's .linux is not an x86-64 PE image (Machine {machine:#x})")
+    node = struct.pack("<BBH", 4, 3, 20) + guid_bytes(STUB_PAYLOAD_GUID)
+    path = node + b"\x7f\xff\x04\x00"
+    data = struct.pack("<QQQQ", 0, len(kernel), 0, len(path)) + path
+    return PlannedEvent.of_digest(
+        2,
+        EV_EFI_BOOT_SERVICES_APPLICATION,
+        data,
+        authenticode_digest(kernel),
+        "kernel in the UKI (.linux, Authenticode)",
+        "event data approximate (load address)",
+        DigestSource.EXTERNAL,
+    )
+
+
+def _tagged(tag: int, text: bytes) -> bytes:
+    return struct.pack("<II", tag, len(text)) + text
+
+
+def _kernel_events(
+    sections: dict[str, UkiSection], cmdline: str | None, linux: tuple[int, int]
+) -> list[PlannedEvent]:
+    if linux < (6, 9):
+        return []
+    events = []
+    if cmdline is not None:
+        options = (cmdline + "\0").encode("utf-16-le")
+        data = _tagged(_TAG_LOAD_OPTIONS, b"LOADED_IMAGE::LoadOptions\0")
+        events.append(PlannedEvent.of_external(3, EV_EVENT_TAG, data, options, "kernel LoadOptions"))
+    initrd = sections.get(".initrd")
+    if initrd is not None and initrd.data:
+        data = _tagged(_TAG_INITRD, b"Linux initrd\0")
+        events.append(PlannedEvent.of_external(3, EV_EVENT_TAG, data, initrd.data, "initrd (.initrd)"))
+    return events
+
+
+def uki_boot_events(boot: UkiBoot) -> list[PlannedEvent]:
+    """The events from the GPT event to ExitBootServices, in log order. InputError for a UKI or boot
+    loader of a version pvmkit does not model, or a UKI whose boot it cannot predict."""
+    stub, _loader = _versions(boot)
+    sections = uki_sections(boot.uki, stub)
+    for name in (".pcrsig", ".pcrpkey"):
+        if name in sections:
+            raise InputError(
+                f"the UKI has a {name} section: systemd-stub appends it to the initrd as a cpio archive, "
+                "which pvmkit does not model"
+            )
+    if boot.gpt_event_data is None:
+        gpt = PlannedEvent.missing(
+            2, EV_EFI_GPT_EVENT, b"", "GPT of the boot disk", "give the disk image (--disk-image)"
+        )
+    else:
+        gpt = PlannedEvent.of_event_data(2, EV_EFI_GPT_EVENT, boot.gpt_event_data, "GPT of the boot disk")
+    events = [gpt]
+    if boot.boot_loader is not None:
+        events.append(PeImage("systemd-boot", boot.boot_loader_path, boot.boot_loader).event())
+    uki_path = boot.uki_path if boot.boot_loader is not None else boot.boot_loader_path
+    events.append(PeImage("UKI", uki_path, boot.uki).event())
+    linux = _linux_event(sections[".linux"].data)
+    if linux is not None:
+        events.append(linux)
+    options = boot.options
+    if options is None and boot.boot_loader is not None and ".cmdline" in sections:
+        options = _mangle(_utf8_until_nul(sections[".cmdline"].data, "the UKI's .cmdline"))
+    cmdline = stub_command_line(sections, stub, options, secure_boot=boot.secure_boot)
+    events += _kernel_events(sections, cmdline, boot.linux)
+    events += [PlannedEvent.of_event_data(2, EV_EFI_ACTION, a, "EFI action") for a in _EBS]
+    return events

@@ -1,0 +1,206 @@
+"""A UKI boot (through systemd-boot, or started by the firmware) in a TD: pvmkit.vendors.tdx.uki_boot.
+
+Inputs are Debian's real systemd 252 and 254 EFI binaries (``PVMKIT_SYSTEMD_BOOT_EFI``, fetched by
+tools/fetch_peers.py) and UKIs built from their real stubs by objcopy (``support.uki.build_uki``). The
+expected sequence and digests come from the rules, each cited where it is asserted (systemd's
+src/boot/efi/{boot,stub,linux,pe,measure,util}.c of 252.39 and 254.26; edk2 DxeTpm2MeasureBootLib and
+TdTcg2Dxe MapPcrToMrIndex; Linux drivers/firmware/efi/libstub); the digests of the inputs are taken of
+the files given to objcopy, or of sections objcopy dumps back, never of pvmkit's own reading.
+Provenance: tests/vectors/README.md, "TDX UKI boot".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pvmkit.errors import InputError
+from pvmkit.formats.ccel import EventLog
+from pvmkit.vendors.tdx.authenticode import authenticode_digest
+from pvmkit.vendors.tdx.components import components
+from pvmkit.vendors.tdx.eventlog_plan import EventLogPlan, extend
+from pvmkit.vendors.tdx.replay import compare, replay
+from pvmkit.vendors.tdx.uki_boot import UkiBoot, uki_boot_events
+from support.pe import make_pe, make_uki
+from support.uki import VERSIONS, build_uki, systemd_efi
+
+BSA, TAG, GPT, ACTION = 0x80000003, 0x6, 0x80000006, 0x80000007
+GPT_DATA = b"EFI PART" + bytes(84) + b"\0\0\0\0"  # an event's data: any bytes, digest = SHA-384 of them
+CMDLINE = b"console=ttyS0 root=/dev/vda2 quiet\n"
+INITRD = hashlib.sha512(b"initrd").digest() * 300
+
+
+def _kernel(version: int) -> bytes:
+    """A real PE image with MajorImageVersion >= 1 as the .linux payload (254's systemd-boot: its PE
+    header says 254; a Linux EFI stub says 1): the firmware's Authenticode and systemd's pe_kernel_info
+    rule do not depend on its being Linux."""
+    return systemd_efi(254, "systemd-bootx64.efi").read_bytes()
+
+
+def _dumped(image: bytes, section: str, tmp_path: Path) -> bytes:
+    src, out = tmp_path / "dump-in.efi", tmp_path / f"dump{section}"
+    src.write_bytes(image)
+    subprocess.run(
+        ["objcopy", "--dump-section", f"{section}={out}", str(src), str(tmp_path / "x")], check=True
+    )
+    return out.read_bytes()
+
+
+def _uki(version: int, tmp_path: Path, **extra: bytes) -> bytes:
+    sections = {".osrel": b"ID=test\n", ".cmdline": CMDLINE, ".initrd": INITRD, ".linux": _kernel(version)}
+    return build_uki(version, sections | extra, tmp_path)
+
+
+def _options(text: str) -> bytes:
+    """What the Linux EFI stub measures: LoadOptions as systemd-stub sets them, UTF-16 with the NUL
+    (linux.c linux_exec: LoadOptionsSize = strsize16(cmdline))."""
+    return (text + "\0").encode("utf-16-le")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_uki_through_systemd_boot(version: int, tmp_path: Path) -> None:
+    uki = _uki(version, tmp_path)
+    loader = systemd_efi(version, "systemd-bootx64.efi").read_bytes()
+    events = uki_boot_events(UkiBoot(uki, boot_loader=loader, gpt_event_data=GPT_DATA))
+    # GPT, systemd-boot, UKI, the kernel the stub LoadImage()s, LoadOptions, initrd, ExitBootServices x2;
+    # nothing from systemd-boot or systemd-stub themselves (measure.c: TCG2/TCG only, absent in a TD)
+    assert [(e.mr_index, e.event_type) for e in events] == [
+        (2, GPT), (2, BSA), (2, BSA), (2, BSA), (3, TAG), (3, TAG), (2, ACTION), (2, ACTION)
+    ]  # fmt: skip
+    assert events[0].digest == hashlib.sha384(GPT_DATA).digest()
+    assert events[1].digest == authenticode_digest(loader)
+    assert events[2].digest == authenticode_digest(uki)
+    assert events[3].digest == authenticode_digest(_dumped(uki, ".linux", tmp_path))
+    # systemd-boot passes the entry's own .cmdline, mangled: the trailing newline becomes a space, dropped
+    assert events[4].digest == hashlib.sha384(_options("console=ttyS0 root=/dev/vda2 quiet")).digest()
+    assert events[5].digest == hashlib.sha384(INITRD).digest()
+    plan = EventLogPlan.of(events)
+    rtmr2 = extend(extend(bytes(48), events[4].digest), events[5].digest)
+    assert plan.rtmr(2) == rtmr2
+    assert components(EventLog.parse(plan.to_log_bytes()).events) == [
+        "GPT of the boot disk",
+        "EFI application \\EFI\\BOOT\\BOOTX64.EFI (Authenticode)",
+        "EFI application \\EFI\\Linux\\linux.efi (Authenticode)",
+        "kernel in a UKI (.linux, started from memory by systemd-stub) (Authenticode)",
+        "kernel command line (LoadOptions)",
+        "initrd",
+        "EFI action 'Exit Boot Services Invocation'",
+        "EFI action 'Exit Boot Services Returned with Success'",
+    ]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_uki_started_by_the_firmware(version: int, tmp_path: Path) -> None:
+    """No boot loader: the UKI is BOOTX64.EFI; without options the stub uses .cmdline; without .cmdline
+    it sets no LoadOptions and the kernel measures none (efi_convert_cmdline: only when size > 0)."""
+    uki = build_uki(version, {".linux": _kernel(version)}, tmp_path)
+    events = uki_boot_events(UkiBoot(uki))
+    assert [(e.mr_index, e.event_type) for e in events] == [
+        (2, GPT),
+        (2, BSA),
+        (2, BSA),
+        (2, ACTION),
+        (2, ACTION),
+    ]
+    assert events[0].digest is None  # no disk image: the GPT event is missing, RTMR1 unknown
+    assert events[1].digest == authenticode_digest(uki)
+    assert EventLogPlan.of(events).rtmr(2) == bytes(48)
+
+
+@pytest.mark.parametrize(
+    ("version", "options", "secure_boot", "expected"),
+    [
+        # not Secure Boot: the options systemd-boot passes win (stub.c use_load_options)
+        (252, "quiet init=/bin/sh\n", False, "quiet init=/bin/sh"),
+        (254, "quiet init=/bin/sh", False, "quiet init=/bin/sh"),
+        # Secure Boot and a .cmdline: the options are ignored
+        (252, "quiet init=/bin/sh", True, "console=ttyS0 root=/dev/vda2 quiet"),
+        (254, "quiet init=/bin/sh", True, "console=ttyS0 root=/dev/vda2 quiet"),
+        # options that start with a control character are ignored
+        (252, "\x01quiet", False, "console=ttyS0 root=/dev/vda2 quiet"),
+    ],
+)
+def test_options_override_the_cmdline_section(
+    version: int, options: str, secure_boot: bool, expected: str, tmp_path: Path
+) -> None:
+    uki = _uki(version, tmp_path)
+    loader = systemd_efi(version, "systemd-bootx64.efi").read_bytes()
+    boot = UkiBoot(uki, boot_loader=loader, gpt_event_data=GPT_DATA, options=options, secure_boot=secure_boot)
+    (options_event,) = [e for e in uki_boot_events(boot) if e.what == "kernel LoadOptions"]
+    assert options_event.digest == hashlib.sha384(_options(expected)).digest()
+
+
+@pytest.mark.parametrize(("version", "measured"), [(252, True), (254, False)])
+def test_secure_boot_without_cmdline_section(version: int, measured: bool, tmp_path: Path) -> None:
+    """254 refuses passed options in a confidential VM under Secure Boot even without .cmdline
+    (stub.c use_load_options: ``have_cmdline || is_confidential_vm()``); 252 takes them."""
+    uki = build_uki(version, {".linux": _kernel(version)}, tmp_path)
+    boot = UkiBoot(uki, options="quiet", secure_boot=True, gpt_event_data=GPT_DATA)
+    tags = [e for e in uki_boot_events(boot) if e.event_type == TAG]
+    assert len(tags) == (1 if measured else 0)
+
+
+def test_kernel_without_initrd_media_support_is_not_loaded_by_the_firmware(tmp_path: Path) -> None:
+    """pe_kernel_info: MajorImageVersion 0 → the EFI handover protocol, no LoadImage, no event (the
+    payload: 252's systemd-boot, whose PE header has MajorImageVersion 0)."""
+    uki = build_uki(252, {".linux": systemd_efi(252, "systemd-bootx64.efi").read_bytes()}, tmp_path)
+    events = uki_boot_events(UkiBoot(uki, gpt_event_data=GPT_DATA))
+    assert [e.event_type for e in events] == [GPT, BSA, ACTION, ACTION]
+
+
+def test_kernels_before_6_9_log_nothing_in_rtmr2(tmp_path: Path) -> None:
+    uki = _uki(254, tmp_path)
+    events = uki_boot_events(UkiBoot(uki, gpt_event_data=GPT_DATA, linux=(6, 8)))
+    assert all(e.mr_index == 2 for e in events)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("pcrpkey", "has a .pcrpkey section"),
+        ("loader", "the boot loader is not systemd-boot"),
+        ("stub", "systemd-stub 257.1 is not modelled"),
+        ("nosdmagic", "no systemd-stub .sdmagic"),
+    ],
+)
+def test_boots_pvmkit_cannot_predict_are_refused(change: str, message: str, tmp_path: Path) -> None:
+    uki, loader = _uki(254, tmp_path), None
+    if change == "pcrpkey":
+        uki = _uki(254, tmp_path, **{".pcrpkey": b"-----BEGIN PUBLIC KEY-----\n"})
+    elif change == "loader":
+        loader = make_pe()
+    elif change == "stub":
+        uki = make_uki({".linux": make_pe(), ".sdmagic": b"#### LoaderInfo: systemd-stub 257.1 ####"})
+    else:
+        uki = make_uki({".linux": make_pe()})
+    with pytest.raises(InputError, match=message):
+        uki_boot_events(UkiBoot(uki, boot_loader=loader))
+
+
+def test_replay_names_the_component_of_a_changed_section(tmp_path: Path) -> None:
+    """Issue 13 part 3: a TD that booted a UKI whose .initrd differs from the predicted one. The
+    changed section changes the UKI file, so the first differing event is the UKI's Authenticode
+    (RTMR1), named by its path; the initrd event differs after it."""
+    loader = systemd_efi(254, "systemd-bootx64.efi").read_bytes()
+    (tmp_path / "a").mkdir()
+    predicted = _uki(254, tmp_path / "a")
+    booted = build_uki(
+        254,
+        {".osrel": b"ID=test\n", ".cmdline": CMDLINE, ".initrd": INITRD + b"x", ".linux": _kernel(254)},
+        tmp_path,
+    )
+    plans = [
+        EventLogPlan.of(uki_boot_events(UkiBoot(u, boot_loader=loader, gpt_event_data=GPT_DATA)))
+        for u in (predicted, booted)
+    ]
+    reference, log = (EventLog.parse(p.to_log_bytes()) for p in plans)
+    result = compare(log, replay(log).rtmrs, reference=reference)
+    d = result.first_difference
+    assert d is not None and d.event is not None
+    assert d.component == "EFI application \\EFI\\Linux\\linux.efi (Authenticode)"
+    assert [e.digest == f.digest for e, f in zip(plans[0].events, plans[1].events, strict=True)] == [
+        True, True, False, True, True, False, True, True
+    ]  # fmt: skip
