@@ -64,6 +64,7 @@ from pvmkit.vendors.tdx.eventlog_plan import (
     DigestSource,
     PlannedEvent,
 )
+from pvmkit.vendors.tdx.rtmr import ACTION_EBS_INVOCATION, ACTION_EBS_SUCCESS
 from pvmkit.vendors.tdx.shim_grub import PeImage
 from pvmkit.vendors.tdx.uki import STUB_PAYLOAD_GUID, UkiSection, loader_info, systemd_major, uki_sections
 
@@ -71,7 +72,7 @@ __all__ = ["UkiBoot", "stub_command_line", "uki_boot_events"]
 
 _TAG_LOAD_OPTIONS = 0x8F3B22ED  #: Linux drivers/firmware/efi/libstub/efistub.h
 _TAG_INITRD = 0x8F3B22EC
-_EBS = (b"Exit Boot Services Invocation", b"Exit Boot Services Returned with Success")
+_EBS = (ACTION_EBS_INVOCATION, ACTION_EBS_SUCCESS)
 _AMD64 = 0x8664
 
 
