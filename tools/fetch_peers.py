@@ -16,6 +16,13 @@
   of ``systemd-measure-252``/``-254`` wrappers), and ``systemd-boot-efi`` of the same versions, real
   systemd-boot and systemd-stub EFI binaries (``PVMKIT_SYSTEMD_BOOT_EFI``: ``252/``, ``254/``;
   ``tests/unit/test_tdx_uki*.py``);
+* Debian bookworm's disk tools (``PVMKIT_DISK_TOOLS``: a directory of ``mkfs.fat`` from dosfstools,
+  ``mcopy``/``mmd``/``mdel`` from mtools, ``sfdisk`` from fdisk, and ``mke2fs`` when the host has e2fsprogs,
+  which bookworm installs everywhere: priority required), which build the FAT and ext4 images and
+  GPT disks the filesystem readers are checked against (``tests/crosscheck/test_fat_reader.py``,
+  ``test_ext4_reader.py``),
+  and Debian's signed GRUB (``PVMKIT_GRUB_EFI``: ``grub-efi-amd64-signed``'s ``grubx64.efi.signed``)
+  for the disk images of the shim + GRUB boot;
 * the Linux source of the kernel-rule table (``PVMKIT_LINUX_SOURCE``, ``tools/fetch_linux_source.py``:
   Debian unstable's ``linux-source-7.2`` reduced to KVM's sources and selftests, in
   ``.cache/linux-source``; ``tests/unit/test_kernel_rules.py``).
@@ -27,6 +34,7 @@ with their reason. Never touches the system's apt state.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -81,6 +89,44 @@ def pylibfdt() -> Path:
     return py / "usr" / "lib" / "python3" / "dist-packages"
 
 
+def disk_tools() -> Path:
+    """Wrapper scripts for mkfs.fat, mcopy, mmd, mdel, sfdisk (and the host's mke2fs, e2fsck)."""
+    fat = _fetch("dosfstools", BOOKWORM, "sbin/mkfs.fat") / "sbin" / "mkfs.fat"
+    mtools = _fetch("mtools", BOOKWORM, "usr/bin/mtools") / "usr" / "bin" / "mtools"
+    sfdisk = _fetch("fdisk", BOOKWORM, "sbin/sfdisk") / "sbin" / "sfdisk"
+    libdirs: list[str] = []
+    for package in ("libfdisk1", "libreadline8"):
+        libdirs += _library_dirs(_fetch(package, BOOKWORM, "usr/share/doc/" + package + "/copyright"))
+    out = CACHE / "disk-tools"
+    env = f"LD_LIBRARY_PATH='{':'.join(libdirs)}' " if libdirs else ""
+    # mtools picks the command by argv[0]; MTOOLS_SKIP_CHECK: images without a partition table
+    for name, tool, prefix in (
+        ("mkfs.fat", fat, ""),
+        ("sfdisk", sfdisk, env),
+        ("mcopy", mtools, "MTOOLS_SKIP_CHECK=1 "),
+        ("mmd", mtools, "MTOOLS_SKIP_CHECK=1 "),
+        ("mdel", mtools, "MTOOLS_SKIP_CHECK=1 "),
+    ):
+        argv0 = f"-a {name} " if tool.name != name else ""
+        _wrapper(out / name, f"#!/bin/bash\n{prefix}exec {argv0}'{tool}' \"$@\"\n")
+    for name in ("mke2fs", "e2fsck"):  # e2fsprogs: bookworm's priority "required", on every system
+        system = (p for p in (f"/usr/sbin/{name}", f"/sbin/{name}") if Path(p).exists())
+        found = shutil.which(name) or next(system, None)
+        if found:
+            _wrapper(out / name, f"#!/bin/sh\nexec '{found}' \"$@\"\n")
+    for name, flag in (("mkfs.fat", "--help"), ("sfdisk", "--version"), ("mcopy", "--version")):
+        probe = run([str(out / name), flag], timeout=10)
+        if probe.returncode != 0:
+            raise Unreachable(f"{name} does not run here: {(probe.stderr or probe.stdout).strip()[:120]}")
+    return out
+
+
+def grub_efi() -> Path:
+    """Debian bookworm's signed GRUB for x86_64 UEFI (``grubx64.efi.signed``)."""
+    root = _fetch("grub-efi-amd64-signed", BOOKWORM, "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed")
+    return root / "usr" / "lib" / "grub" / "x86_64-efi-signed"
+
+
 # Debian's QEMU for the TDX RTMR0 ACPI model (docs/tdx-measure.md): bookworm-backports' build, which
 # runs on bookworm's libc, with the bookworm libraries it links that a base system lacks.
 QEMU_LIBRARIES = (
@@ -96,10 +142,7 @@ def qemu() -> Path:
     data = _fetch("qemu-system-data", BACKPORTS, "usr/share/qemu/linuxboot_dma.bin")
     libdirs = []
     for package in QEMU_LIBRARIES:
-        lib = _fetch(package, BOOKWORM, "usr/share/doc/" + package + "/copyright")
-        libdirs += [
-            str(d) for d in (lib / "usr/lib/x86_64-linux-gnu", lib / "lib/x86_64-linux-gnu") if d.is_dir()
-        ]
+        libdirs += _library_dirs(_fetch(package, BOOKWORM, "usr/share/doc/" + package + "/copyright"))
     wrapper = CACHE / "qemu" / "qemu-system-x86_64"
     wrapper.parent.mkdir(parents=True, exist_ok=True)
     script = (
@@ -190,6 +233,8 @@ def main() -> int:
         ("PVMKIT_QEMU", qemu),
         ("PVMKIT_SYSTEMD_MEASURE", systemd_measure),
         ("PVMKIT_SYSTEMD_BOOT_EFI", systemd_boot_efi),
+        ("PVMKIT_DISK_TOOLS", disk_tools),
+        ("PVMKIT_GRUB_EFI", grub_efi),
     ):
         try:
             print(f"{name}={fetch()}")

@@ -412,6 +412,100 @@ def _inspect(data: bytes) -> object:
     return _command(["inspect", "{}", "--json", "--verbose"], data)
 
 
+# ---- filesystems (disk images) ---------------------------------------------------------------------
+
+
+def _walk(tree: Any) -> object:
+    """Every path of a pvmkit.formats.fsview tree read (bounded: at most 200 nodes)."""
+    todo, seen = ["/"], 0
+    while todo and seen < 200:
+        path = todo.pop()
+        for name in tree.listdir(path):
+            seen += 1
+            child = f"{path.rstrip('/')}/{name}"
+            with contextlib.suppress(_input_error()):
+                if tree.is_dir(child):
+                    todo.append(child)
+                elif tree.exists(child):
+                    tree.read(child)
+    return seen
+
+
+def _input_error() -> type[Exception]:
+    from pvmkit.errors import InputError
+
+    return InputError
+
+
+def _fat(data: bytes) -> object:
+    from pvmkit.formats.fat import open_fat
+
+    return _walk(open_fat(data))
+
+
+def _fs_seed_tree(root: Any) -> None:
+    for name, data in (
+        ("EFI/BOOT/BOOTX64.EFI", b"MZ" * 3000),
+        ("EFI/BOOT/grub.cfg", b"configfile /boot/grub/grub.cfg\n"),
+        ("EFI/debian/A long file name.efi", b"x" * 5000),
+        ("boot/grub/grub.cfg", b"linux /vmlinuz\n"),
+    ):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+
+
+def _fat_seeds() -> list[bytes]:
+    """A FAT12 and a FAT16 image made by Debian's mkfs.fat and mcopy (tests/support/disktools.py)."""
+    import tempfile
+    from pathlib import Path
+
+    from support.disktools import fat_image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _fs_seed_tree(Path(tmp) / "tree")
+        return [
+            fat_image(
+                Path(tmp) / f"fat{bits}.img", Path(tmp) / "tree", kib, "-F", str(bits), "-s", "1"
+            ).read_bytes()
+            for bits, kib in ((12, 256), (16, 2200))
+        ]
+
+
+def _ext4(data: bytes) -> object:
+    from pvmkit.formats.ext4 import open_ext4
+
+    return _walk(open_ext4(data))
+
+
+def _ext4_seeds() -> list[bytes]:
+    """An ext4 (extents, 64-bit descriptors) and an ext2 image (block maps) made by ``mke2fs -d``."""
+    import tempfile
+    from pathlib import Path
+
+    from support.disktools import ext4_image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        _fs_seed_tree(tree)
+        (tree / "boot" / "vmlinuz").symlink_to("grub/grub.cfg")
+        return [
+            ext4_image(
+                Path(tmp) / f"{kind}.img",
+                tree,
+                256,
+                "-t",
+                kind,
+                "-b",
+                "1024",
+                "-N",
+                "32",
+                "-O",
+                "^has_journal",
+            ).read_bytes()
+            for kind in ("ext4", "ext2")
+        ]
+
+
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
@@ -474,5 +568,7 @@ TARGETS: dict[str, Target] = {
             tier="cli",
         ),
         Target("ovmf-description", _ovmf_description, _ovmf_description_seeds, tier="cli"),
+        Target("fat", _fat, _fat_seeds, region=(0, 0x4000), examples=60),
+        Target("ext4", _ext4, _ext4_seeds, region=(0x400, 0x8000), examples=60),
     )
 }
