@@ -53,7 +53,10 @@ def layer_of(module: str) -> str:
         leaf = parts[-1]
         if leaf == "vendor":  # a vendor's description, read by the plan (pvmkit.vendor.Vendor.spec)
             return PLAN
-        if leaf.startswith("kvm") or leaf.startswith("machine") or leaf == "driver":
+        # vendors/<vendor>/kvm*.py, machine*.py, driver.py (docs/development.md); deeper packages
+        # (vendors/tdx/acpi/machine.py: a pure machine model) are pure
+        in_vendor_dir = len(parts) <= 4
+        if in_vendor_dir and (leaf.startswith("kvm") or leaf.startswith("machine") or leaf == "driver"):
             return DRIVER
         return PURE
     if top in ("attest", "prediction", "refvalues", "loaders"):
