@@ -51,6 +51,11 @@ GPU_TD_DEVICES = (
 )
 
 
+# dstack-mr's replay without root_verity: the root image as a CD-ROM (on ICH9's AHCI, no PCI slot)
+# instead of the second virtio-blk disk, so four hot-pluggable endpoints in slots 1-4.
+DSTACK_CDROM_DEVICES = DSTACK_DEVICES.rsplit(" -drive ", 1)[0] + " -cdrom /bin/sh"
+
+
 def _dumper(devices: str) -> QemuAcpiDumper:
     firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
     return QemuAcpiDumper(qemu_binary(), firmware, tuple(shlex.split(devices)))
@@ -141,3 +146,23 @@ def test_qemu_9_2_1_gpu_td_all_three_digests() -> None:
     files = _dumper(GPU_TD_DEVICES).dump(AcpiShape(vcpus=16, memory_size=64 * GIB, pic=False))
     assert _digests(files) != expected  # QEMU 10.0 as it is: the CPU scan method differs
     assert _digests(transform_blobs(files, QEMU_9_2, cpu_count=16)) == expected
+
+
+def test_dstack_late_2024_ccel_matches_the_8_2_profile() -> None:
+    """dstack's raw CCEL sample of November 2024 (no stated QEMU version or shape): its three ACPI
+    digests are QEMU 10.0.2's blobs with the 8.2 profile for 1 vCPU, 1 GiB, pic=on and dstack's
+    devices with the root image as a CD-ROM. The tables digest pins the RAM below 4 GiB (the DSDT's
+    32-bit window starts there), the loader and RSDP digests the table sizes."""
+    from pvmkit.formats.ccel import EventLog
+
+    log = EventLog.parse(
+        fixture_path("tdx-qemu-logs/dstack/dstack/cc-eventlog/samples/ccel.bin").read_bytes()
+    )
+    expected = tuple(
+        next(d.digest.hex() for d in e.digests if len(d.digest) == 48)
+        for e in log
+        if e.mr_index == 1 and e.event_type == 10
+    )
+    assert len(expected) == 3
+    files = _dumper(DSTACK_CDROM_DEVICES).dump(AcpiShape(vcpus=1, memory_size=1 * GIB, pic=True))
+    assert _digests(transform_blobs(files, QEMU_8_2, cpu_count=1)) == expected
