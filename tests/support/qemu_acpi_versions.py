@@ -17,6 +17,8 @@ the captures prove those profiles:
   for every ISA IRQ 0-15, IRQ0 -> GSI 2, flags active-high/edge 5, instead of IRQ0 -> 2 (flags 0)
   and IRQs 5, 9, 10, 11 (flags 0xD); ``hw/i386/acpi-build.c`` ``build_link_dev``,
   ``build_gsi_link_dev``, ``build_iqcr_method``: the link interrupts edge-triggered).
+* ``madt_pcat_compat_always`` on: the MADT flags PCAT_COMPAT whatever ``pic`` is, as before upstream
+  292dd287e78e (QEMU 9.1, ``hw/i386/acpi-common.c`` ``acpi_build_madt``).
 
 The AML written here is the small part those changes touch, encoded as QEMU's ``hw/acpi/aml-build.c``
 encodes it (shortest PkgLength, ``aml_int``'s Zero/One/Byte/Word/DWord forms, ``\\`` + multi-name
@@ -504,8 +506,11 @@ def transform_blobs(files: dict[str, bytes], profile: QemuAcpiProfile, cpu_count
                 data = splice(data, s, e, pdsm_method(empty_label_unless_indexed=False))
             if profile.edge_triggered_interrupts:
                 data = links_edge_triggered(data)
-        elif sig == b"APIC" and profile.edge_triggered_interrupts:
-            data = madt_edge_triggered(data)
+        elif sig == b"APIC":
+            if profile.edge_triggered_interrupts:
+                data = madt_edge_triggered(data)
+            if profile.madt_pcat_compat_always:
+                data = data[:40] + struct.pack("<I", 1) + data[44:]  # flags: PCAT_COMPAT
         new_tables.append((sig, data))
     return _relay(files, tables, new_tables)
 

@@ -29,16 +29,22 @@ def test_modelled_releases_map_to_their_profile(version: tuple[int, ...], key: t
 
 def test_profiles_follow_the_qemu_history() -> None:
     """CSCN's eject queue arrived in 10.0 only; the PDSM change also reached 9.2.1; the edge-triggered
-    interrupts are the 8.2 TDX series' alone (docs/tdx-measure.md "QEMU versions")."""
+    interrupts are the 8.2 TDX series' alone; PCAT_COMPAT follows pic from 9.1 (docs/tdx-measure.md
+    "QEMU versions")."""
     flags = {
-        key: (p.queued_cpu_eject, p.pci_dsm_label_only_with_index, p.edge_triggered_interrupts)
+        key: (
+            p.queued_cpu_eject,
+            p.pci_dsm_label_only_with_index,
+            p.edge_triggered_interrupts,
+            p.madt_pcat_compat_always,
+        )
         for key, p in PROFILES.items()
     }
     assert flags == {
-        (8, 2): (False, False, True),
-        (9, 2): (False, True, False),
-        (10, 0): (True, True, False),
-        (10, 2): (True, True, False),
+        (8, 2): (False, False, True, True),
+        (9, 2): (False, True, False, False),
+        (10, 0): (True, True, False, False),
+        (10, 2): (True, True, False, False),
     }
 
 

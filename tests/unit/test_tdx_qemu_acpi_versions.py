@@ -8,13 +8,14 @@ must come out (fixtures tdx-qemu-logs/, values and provenance in tests/vectors/R
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shlex
 
 import pytest
 
-from pvmkit.vendors.tdx.acpi.versions import QemuAcpiProfile, acpi_profile
+from pvmkit.vendors.tdx.acpi.versions import acpi_profile
 from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
 from support.fixtures import fixture_path
 from support.qemu import DSTACK_DEVICES, qemu_binary
@@ -76,9 +77,10 @@ def _acpi_event_digests(fixture: str) -> tuple[str, ...]:
 
 @pytest.fixture(scope="module")
 def qemu_10_0_dstack() -> dict[int, dict[str, bytes]]:
-    """QEMU 10.0.2's blobs for dstack's QEMU 8.2.2 shapes: 1 and 2 vCPUs, 2 GiB, pic=on."""
+    """QEMU 10.0.2's blobs for dstack's QEMU 8.2.2 shapes: 1 and 2 vCPUs, 2 GiB (pic off, as TDX
+    forces it upstream; QEMU 8.2's tables do not depend on it)."""
     dumper = _dumper(DSTACK_DEVICES)
-    return {n: dumper.dump(AcpiShape(vcpus=n, memory_size=2 * GIB, pic=True)) for n in (1, 2)}
+    return {n: dumper.dump(AcpiShape(vcpus=n, memory_size=2 * GIB, pic=False)) for n in (1, 2)}
 
 
 def test_the_encoder_writes_qemu_10_0_methods_byte_for_byte(
@@ -108,35 +110,28 @@ def test_qemu_8_2_2_two_vcpus_all_three_digests(qemu_10_0_dstack: dict[int, dict
 
 
 @pytest.mark.parametrize(
-    "missing",
+    "flag",
     [
-        QemuAcpiProfile(
-            (8, 2), queued_cpu_eject=True, pci_dsm_label_only_with_index=False, edge_triggered_interrupts=True
-        ),
-        QemuAcpiProfile(
-            (8, 2), queued_cpu_eject=False, pci_dsm_label_only_with_index=True, edge_triggered_interrupts=True
-        ),
-        QemuAcpiProfile(
-            (8, 2),
-            queued_cpu_eject=False,
-            pci_dsm_label_only_with_index=False,
-            edge_triggered_interrupts=False,
-        ),
+        "queued_cpu_eject",
+        "pci_dsm_label_only_with_index",
+        "edge_triggered_interrupts",
+        "madt_pcat_compat_always",
     ],
-    ids=["without-legacy-cpu-scan", "without-legacy-dsm-label", "without-edge-triggered"],
 )
 def test_every_qemu_8_2_difference_is_needed(
-    qemu_10_0_dstack: dict[int, dict[str, bytes]], missing: QemuAcpiProfile
+    qemu_10_0_dstack: dict[int, dict[str, bytes]], flag: str
 ) -> None:
-    assert _digests(transform_blobs(qemu_10_0_dstack[1], missing, cpu_count=1))[2] != DIGESTS_8_2_2_1CPU[2]
+    """Each flag of the 8.2 profile flipped alone loses the tables digest."""
+    flipped = dataclasses.replace(QEMU_8_2, **{flag: not getattr(QEMU_8_2, flag)})
+    assert _digests(transform_blobs(qemu_10_0_dstack[1], flipped, cpu_count=1))[2] != DIGESTS_8_2_2_1CPU[2]
 
 
-def test_qemu_8_2_2_launches_had_pic_on() -> None:
-    """pic only sets the MADT's PCAT_COMPAT flag: off, the loader and RSDP still match, the tables not."""
-    files = _dumper(DSTACK_DEVICES).dump(AcpiShape(vcpus=1, memory_size=2 * GIB, pic=False))
-    digests = _digests(transform_blobs(files, QEMU_8_2, cpu_count=1))
-    assert digests[:2] == DIGESTS_8_2_2_1CPU[:2]
-    assert digests[2] != DIGESTS_8_2_2_1CPU[2]
+def test_qemu_8_2_sets_pcat_compat_whatever_pic() -> None:
+    """Before QEMU 9.1 the MADT's PCAT_COMPAT flag did not follow ``pic``: QEMU 10.0's blobs for
+    pic=on give the 8.2.2 digests with the 8.2 profile as well as those for pic=off (the only
+    difference pic makes in QEMU 10.0's tables is that flag)."""
+    files = _dumper(DSTACK_DEVICES).dump(AcpiShape(vcpus=1, memory_size=2 * GIB, pic=True))
+    assert _digests(transform_blobs(files, QEMU_8_2, cpu_count=1)) == DIGESTS_8_2_2_1CPU
 
 
 def test_qemu_9_2_1_gpu_td_all_three_digests() -> None:
@@ -150,7 +145,7 @@ def test_qemu_9_2_1_gpu_td_all_three_digests() -> None:
 
 def test_dstack_late_2024_ccel_matches_the_8_2_profile() -> None:
     """dstack's raw CCEL sample of November 2024 (no stated QEMU version or shape): its three ACPI
-    digests are QEMU 10.0.2's blobs with the 8.2 profile for 1 vCPU, 1 GiB, pic=on and dstack's
+    digests are QEMU 10.0.2's blobs with the 8.2 profile for 1 vCPU, 1 GiB and dstack's
     devices with the root image as a CD-ROM. The tables digest pins the RAM below 4 GiB (the DSDT's
     32-bit window starts there), the loader and RSDP digests the table sizes."""
     from pvmkit.formats.ccel import EventLog
@@ -164,5 +159,5 @@ def test_dstack_late_2024_ccel_matches_the_8_2_profile() -> None:
         if e.mr_index == 1 and e.event_type == 10
     )
     assert len(expected) == 3
-    files = _dumper(DSTACK_CDROM_DEVICES).dump(AcpiShape(vcpus=1, memory_size=1 * GIB, pic=True))
+    files = _dumper(DSTACK_CDROM_DEVICES).dump(AcpiShape(vcpus=1, memory_size=1 * GIB, pic=False))
     assert _digests(transform_blobs(files, QEMU_8_2, cpu_count=1)) == expected

@@ -41,16 +41,20 @@ class QemuAcpiProfile:
     #: ``build_gsi_link_dev`` and ``build_iqcr_method`` describe the link interrupts as edge-triggered
     #: (one flag bit each). Upstream TDX (QEMU 10.1) does not have it.
     edge_triggered_interrupts: bool
+    #: The MADT's flags carry PCAT_COMPAT whatever ``-machine pic=`` says; from QEMU 9.1 only with the
+    #: PIC (QEMU ``hw/i386/acpi-common.c`` ``acpi_build_madt``; upstream 292dd287e78e "hw/i386/acpi:
+    #: Set PCAT_COMPAT bit only when pic is not disabled", Xiaoyao Li, pulled 2024-04-24 for 9.1).
+    madt_pcat_compat_always: bool
 
 
 #: The modelled versions. 8.2 is QEMU 8.2.2 with the TDX series (Canonical's and dstack's legacy
 #: stacks); 9.2 is dstack's 9.2.1 TDX build; 10.0 is Debian's 10.0.2, the oracle; 10.2's tables equal
 #: 10.0's for every captured shape.
 PROFILES: dict[tuple[int, int], QemuAcpiProfile] = {
-    (8, 2): QemuAcpiProfile((8, 2), False, False, True),
-    (9, 2): QemuAcpiProfile((9, 2), False, True, False),
-    (10, 0): QemuAcpiProfile((10, 0), True, True, False),
-    (10, 2): QemuAcpiProfile((10, 2), True, True, False),
+    (8, 2): QemuAcpiProfile((8, 2), False, False, True, True),
+    (9, 2): QemuAcpiProfile((9, 2), False, True, False, False),
+    (10, 0): QemuAcpiProfile((10, 0), True, True, False, False),
+    (10, 2): QemuAcpiProfile((10, 2), True, True, False, False),
 }
 
 #: Releases of a modelled (major, minor) whose tables differ from its profile: the stable releases
