@@ -23,6 +23,7 @@ that a table composed here equals QEMU's byte for byte:
 from __future__ import annotations
 
 import struct
+from typing import Protocol
 
 from pvmkit.errors import InputError
 
@@ -285,32 +286,22 @@ def store(source: bytes, target: bytes) -> bytes:
     return b"\x70" + source + target
 
 
-def _binary(op: int, a: bytes, b: bytes, target: bytes) -> bytes:
-    return bytes((op,)) + a + b + target
+class _BinaryOp(Protocol):
+    def __call__(self, a: bytes, b: bytes, target: bytes = NULL_NAME) -> bytes: ...
 
 
-def add(a: bytes, b: bytes, target: bytes = NULL_NAME) -> bytes:
-    return _binary(0x72, a, b, target)
+def _binary(op: int) -> _BinaryOp:
+    """An ``Operand Operand Target`` expression; the target defaults to NullName (QEMU's NULL)."""
+
+    def encode(a: bytes, b: bytes, target: bytes = NULL_NAME) -> bytes:
+        return bytes((op,)) + a + b + target
+
+    return encode
 
 
-def subtract(a: bytes, b: bytes, target: bytes = NULL_NAME) -> bytes:
-    return _binary(0x74, a, b, target)
-
-
-def shift_left(a: bytes, b: bytes, target: bytes = NULL_NAME) -> bytes:
-    return _binary(0x79, a, b, target)
-
-
-def shift_right(a: bytes, b: bytes, target: bytes = NULL_NAME) -> bytes:
-    return _binary(0x7A, a, b, target)
-
-
-def and_(a: bytes, b: bytes, target: bytes = NULL_NAME) -> bytes:
-    return _binary(0x7B, a, b, target)
-
-
-def or_(a: bytes, b: bytes, target: bytes = NULL_NAME) -> bytes:
-    return _binary(0x7D, a, b, target)
+add, subtract = _binary(0x72), _binary(0x74)
+shift_left, shift_right = _binary(0x79), _binary(0x7A)
+and_, or_ = _binary(0x7B), _binary(0x7D)
 
 
 def increment(target: bytes) -> bytes:
@@ -439,7 +430,8 @@ def word_io(
     return _address_space(0x88, "H", _IO_RANGE, general, isa_ranges, values)
 
 
-def dword_memory(
+def memory_range(
+    width: int,
     general: int,
     cacheable: int,
     read_write: int,
@@ -449,22 +441,11 @@ def dword_memory(
     translation: int,
     length: int,
 ) -> bytes:
-    """``DWordMemory`` (DWord Address Space Descriptor, §6.4.3.5.2, 0x87; AddressRangeMemory,
-    TypeStatic)."""
+    """``DWordMemory`` (``width`` 32: DWord Address Space Descriptor, §6.4.3.5.2, 0x87) or
+    ``QWordMemory`` (64: QWord Address Space Descriptor, §6.4.3.5.1, 0x8A); AddressRangeMemory,
+    TypeStatic."""
+    if width not in (32, 64):
+        raise InputError(f"a memory range descriptor is 32 or 64 bits wide, not {width}")
+    tag, fmt = (0x87, "I") if width == 32 else (0x8A, "Q")
     values = (granularity, minimum, maximum, translation, length)
-    return _address_space(0x87, "I", _MEMORY_RANGE, general, cacheable << 1 | read_write, values)
-
-
-def qword_memory(
-    general: int,
-    cacheable: int,
-    read_write: int,
-    granularity: int,
-    minimum: int,
-    maximum: int,
-    translation: int,
-    length: int,
-) -> bytes:
-    """``QWordMemory`` (QWord Address Space Descriptor, §6.4.3.5.1, 0x8A)."""
-    values = (granularity, minimum, maximum, translation, length)
-    return _address_space(0x8A, "Q", _MEMORY_RANGE, general, cacheable << 1 | read_write, values)
+    return _address_space(tag, fmt, _MEMORY_RANGE, general, cacheable << 1 | read_write, values)

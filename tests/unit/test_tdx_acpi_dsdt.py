@@ -1,0 +1,100 @@
+"""pvmkit's DSDT generator (pvmkit.vendors.tdx.acpi.dsdt) against the DSDT QEMU 10.0.2 builds for the
+same machine, run under qtest with the chipset programmed as TDVF leaves it (tests/support/
+qemu_machine.py; tests/vectors/README.md, "ACPI generator"). Byte for byte, after the 36-byte header."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import pytest
+
+from pvmkit.vendors.tdx.acpi.dsdt import dsdt_body
+from pvmkit.vendors.tdx.acpi.machine import PciFunction, QemuTdxMachine
+from support.qemu_machine import GIB, qemu_dsdt_body
+
+DSTACK_1_VCPU = QemuTdxMachine(qemu_version=(10, 0), vcpus=1, memory_size=2 * GIB, pic=False)
+
+
+def _machine(**changes: Any) -> QemuTdxMachine:
+    """dstack's 1-vCPU, 2 GiB machine with ``changes``."""
+    return dataclasses.replace(DSTACK_1_VCPU, **changes)
+
+
+def _first_difference(got: bytes, want: bytes) -> str:
+    n = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
+    where = f"first difference at {n:#x}: {got[n : n + 16].hex()} != {want[n : n + 16].hex()}"
+    return f"lengths {len(got)}/{len(want)}, {where}"
+
+
+SHAPES = {
+    # vCPUs: one more CPU object per vCPU; from APIC ID 255 ACPI0007 devices with x2APIC _MAT
+    "1-vcpu": _machine(),
+    "2-vcpus-pic": _machine(vcpus=2, pic=True),
+    "17-vcpus-16g": _machine(vcpus=17, memory_size=16 * GIB),
+    "255-vcpus": _machine(vcpus=255),
+    "256-vcpus-64g": _machine(vcpus=256, memory_size=64 * GIB),
+    "288-vcpus": _machine(vcpus=288, pic=True),
+    # RAM below 4 GiB moves the 32-bit window's start (q35: all of it up to 2.75 GiB, else 2 GiB)
+    "1g": _machine(memory_size=1 * GIB),
+    "2815m": _machine(memory_size=2815 << 20),
+    # the ACPI PCI hotplug registers, PHPR, _E01 and the _OSC mask
+    "no-acpi-pci-hotplug": _machine(vcpus=2, pci_hotplug_bridge_support=False),
+    # the 64-bit window: pci-hole64-size, rounded up to 1 GiB
+    "hole64-64g": _machine(pci_hole64_size=1 << 36),
+    "hole64-unaligned": _machine(pci_hole64_size=(1 << 35) + 0x3039000),
+    # the ISA serial port and the PCI functions (slot order, multi-function slots, slot 0x1e)
+    "no-serial": _machine(serial=False),
+    "one-device": _machine(devices=(PciFunction(1, 0, "virtio-blk-pci"),)),
+    "sparse-slots": _machine(
+        devices=(
+            PciFunction(3, 0, "virtio-net-pci"),
+            PciFunction(0x10, 0, "virtio-rng-pci"),
+            PciFunction(0x1E, 0, "virtio-9p-pci"),
+        )
+    ),
+    "multifunction": _machine(
+        devices=(
+            PciFunction(2, 0, "virtio-net-pci"),
+            PciFunction(2, 1, "virtio-rng-pci"),
+            PciFunction(2, 7, "virtio-blk-pci"),
+        )
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_dsdt_equals_qemus(shape: str) -> None:
+    machine = SHAPES[shape]
+    want = qemu_dsdt_body(machine)
+    got = dsdt_body(machine)
+    assert got == want, _first_difference(got, want)
+
+
+def test_dstack_dsdt_is_part_of_the_real_tables() -> None:
+    """The default machine is dstack's: its DSDT is the one QEMU 10.0.2 builds for dstack's own
+    command line (tests/support/qemu.py), whose tables digest equals a real QEMU 10.2.1 TD's
+    (test_tdx_qemu_acpi.py::test_dstack_qemu_10_2_all_three_digests)."""
+    import shlex
+
+    from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
+    from support.fixtures import fixture_path
+    from support.qemu import DSTACK_DEVICES, qemu_binary
+    from support.qemu_machine import table
+
+    firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
+    dumper = QemuAcpiDumper(qemu_binary(), firmware, tuple(shlex.split(DSTACK_DEVICES)))
+    tables = dumper.dump(AcpiShape(vcpus=1, memory_size=2 * GIB, pic=False))["etc/acpi/tables"]
+    assert dsdt_body(_machine()) == table(tables, b"DSDT")[36:]
+
+
+def test_a_shape_costs_milliseconds() -> None:
+    """The issue's grid (vCPUs 1-256 x three RAM sizes) needs the DSDT in well under 6 ms a shape:
+    the parts that do not change with the shape are built once (generous margin: loaded machine)."""
+    start = time.perf_counter()
+    for vcpus in range(1, 257):
+        for memory in (2 * GIB, 16 * GIB, 64 * GIB):
+            dsdt_body(_machine(vcpus=vcpus, memory_size=memory))
+    per_shape = (time.perf_counter() - start) / (256 * 3)
+    assert per_shape < 0.006, f"{per_shape * 1000:.2f} ms per shape"
