@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from pvmkit.vendors.tdx.acpi.dsdt import dsdt_body
+from pvmkit.vendors.tdx.acpi.dsdt import dsdt_body, dsdt_body_for
 from pvmkit.vendors.tdx.acpi.machine import PciFunction, QemuTdxMachine
-from support.qemu_machine import GIB, qemu_dsdt_body
+from pvmkit.vendors.tdx.acpi.versions import PROFILES
+from support.qemu_acpi_versions import transform_blobs
+from support.qemu_machine import GIB, qemu_blobs, qemu_dsdt_body, table
 
 DSTACK_1_VCPU = QemuTdxMachine(qemu_version=(10, 0), vcpus=1, memory_size=2 * GIB, pic=False)
 
@@ -72,6 +74,28 @@ def test_dsdt_equals_qemus(shape: str) -> None:
     assert got == want, _first_difference(got, want)
 
 
+# (QEMU 8.2 without ACPI PCI hotplug is left out: the transformation expects the PDSM it rewrites)
+VERSIONED = [
+    (version, shape)
+    for version in ((8, 2), (9, 2), (10, 2))
+    for shape in ("1-vcpu", "2-vcpus-pic", "no-acpi-pci-hotplug", "256-vcpus-64g")
+    if (version, shape) != ((8, 2), "no-acpi-pci-hotplug")
+]
+
+
+@pytest.mark.parametrize(("version", "shape"), VERSIONED)
+def test_older_versions_dsdt(version: tuple[int, int], shape: str) -> None:
+    """The version profiles' DSDT differences (CSCN without the eject queue, PDSM's older function 7,
+    edge-triggered link interrupts) against QEMU 10.0.2's DSDT with those differences applied by
+    tests/support/qemu_acpi_versions.py, which gives all three ACPI digests of dstack's real QEMU
+    8.2.2 and 9.2.1 TDs (test_tdx_qemu_acpi_versions.py)."""
+    machine, profile = SHAPES[shape], PROFILES[version]
+    older = transform_blobs(qemu_blobs(machine), profile, machine.vcpus)
+    want = table(older["etc/acpi/tables"], b"DSDT")[36:]
+    got = dsdt_body_for(machine, profile)
+    assert got == want, _first_difference(got, want)
+
+
 def test_dstack_dsdt_is_part_of_the_real_tables() -> None:
     """The default machine is dstack's: its DSDT is the one QEMU 10.0.2 builds for dstack's own
     command line (tests/support/qemu.py), whose tables digest equals a real QEMU 10.2.1 TD's
@@ -81,7 +105,6 @@ def test_dstack_dsdt_is_part_of_the_real_tables() -> None:
     from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
     from support.fixtures import fixture_path
     from support.qemu import DSTACK_DEVICES, qemu_binary
-    from support.qemu_machine import table
 
     firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
     dumper = QemuAcpiDumper(qemu_binary(), firmware, tuple(shlex.split(DSTACK_DEVICES)))

@@ -60,7 +60,7 @@ def _locked(*body: bytes) -> tuple[bytes, ...]:
     return (aml.acquire(_LOCK, 0xFFFF), *body, aml.release(_LOCK))
 
 
-def _common_methods(vcpus: int) -> tuple[bytes, ...]:
+def _common_methods(vcpus: int, queued_eject: bool) -> tuple[bytes, ...]:
     """CSTA, CEJ0, CSCN and COST of ``\\_SB.CPUS`` (``build_cpus_aml``); CTFY is built per vCPU."""
     one, zero = aml.integer(1), aml.integer(0)
     csta = aml.method(
@@ -77,74 +77,6 @@ def _common_methods(vcpus: int) -> tuple[bytes, ...]:
     cej0 = aml.method(
         "CEJ0", 1, *_locked(aml.store(_ARG[0], _reg("CSEL")), aml.store(one, _reg("CEJ0"))), serialized=True
     )
-    # Local0: more events this pass; Local1/Local5: insert/remove counts; Local3: the CPU cursor;
-    # Local4: restart the scan (an event list overflowed)
-    scan = aml.while_(
-        aml.land(aml.lequal(_L[0], one), aml.lless(_L[3], aml.integer(vcpus))),
-        aml.store(zero, _L[0]),
-        aml.store(_L[3], _reg("CSEL")),
-        aml.store(zero, _reg("CCMD")),
-        aml.if_(aml.lless(_reg("CDAT"), _L[3]), aml.BREAK),
-        aml.if_(
-            aml.lor(aml.lequal(_L[1], aml.integer(_EVENTS_MAX)), aml.lequal(_L[5], aml.integer(_EVENTS_MAX))),
-            aml.store(one, _L[4]),
-            aml.BREAK,
-        ),
-        aml.store(_reg("CDAT"), _L[3]),
-        aml.if_(
-            aml.lequal(_reg("CINS"), one),
-            aml.store(_L[3], aml.index(aml.ref("CNEW"), _L[1])),
-            aml.increment(_L[1]),
-            aml.store(one, _L[0]),
-        ),
-        aml.if_(
-            aml.lequal(_reg("CRMV"), one),
-            aml.store(_L[3], aml.index(aml.ref("CEJL"), _L[5])),
-            aml.increment(_L[5]),
-            aml.store(one, _L[0]),
-        ),
-        aml.increment(_L[3]),
-    )
-    notify_inserted = aml.while_(
-        aml.lless(_L[2], _L[1]),
-        aml.store(aml.deref_of(aml.index(aml.ref("CNEW"), _L[2])), _L[3]),
-        aml.call("CTFY", _L[3], one),
-        aml.store(_L[3], aml.DEBUG),
-        aml.store(_L[3], _reg("CSEL")),
-        aml.store(one, _reg("CINS")),
-        aml.increment(_L[2]),
-    )
-    notify_removed = aml.while_(
-        aml.lless(_L[2], _L[5]),
-        aml.store(aml.deref_of(aml.index(aml.ref("CEJL"), _L[2])), _L[3]),
-        aml.call("CTFY", _L[3], aml.integer(3)),
-        aml.store(_L[3], _reg("CSEL")),
-        aml.store(one, _reg("CRMV")),
-        aml.increment(_L[2]),
-    )
-    cscn = aml.method(
-        "CSCN",
-        0,
-        aml.acquire(_LOCK, 0xFFFF),
-        aml.name("CNEW", aml.package(count=_EVENTS_MAX)),
-        aml.name("CEJL", aml.package(count=_EVENTS_MAX)),
-        aml.store(zero, _L[3]),
-        aml.store(one, _L[4]),
-        aml.while_(
-            aml.lequal(_L[4], one),
-            aml.store(zero, _L[4]),
-            aml.store(one, _L[0]),
-            aml.store(zero, _L[1]),
-            aml.store(zero, _L[5]),
-            scan,
-            aml.store(zero, _L[2]),
-            notify_inserted,
-            aml.store(zero, _L[2]),
-            notify_removed,
-        ),
-        aml.release(_LOCK),
-        serialized=True,
-    )
     cost = aml.method(
         "COST",
         4,
@@ -157,7 +89,94 @@ def _common_methods(vcpus: int) -> tuple[bytes, ...]:
         ),
         serialized=True,
     )
-    return csta, cej0, cscn, cost
+    return csta, cej0, _cscn(vcpus, queued_eject), cost
+
+
+def _cscn(vcpus: int, queued_eject: bool) -> bytes:
+    """CSCN: scan the CPUs for insert and remove events and notify them. With ``queued_eject``
+    (QEMU 10.0, upstream 8aa35bebeeae) remove events are collected in CEJL (count in Local5) and
+    notified after the inserted CPUs; before, each was notified at once in an Else of the insert
+    check (:mod:`pvmkit.vendors.tdx.acpi.versions`).
+
+    Locals: 0 more events this pass, 1 inserted count, 2 notify cursor, 3 the CPU cursor, 4 scan
+    again (a list overflowed), 5 removed count."""
+    one, zero = aml.integer(1), aml.integer(0)
+    full = aml.lequal(_L[1], aml.integer(_EVENTS_MAX))
+    if queued_eject:
+        full = aml.lor(full, aml.lequal(_L[5], aml.integer(_EVENTS_MAX)))
+    inserted = aml.if_(
+        aml.lequal(_reg("CINS"), one),
+        aml.store(_L[3], aml.index(aml.ref("CNEW"), _L[1])),
+        aml.increment(_L[1]),
+        aml.store(one, _L[0]),
+    )
+    if queued_eject:
+        removed = aml.if_(
+            aml.lequal(_reg("CRMV"), one),
+            aml.store(_L[3], aml.index(aml.ref("CEJL"), _L[5])),
+            aml.increment(_L[5]),
+            aml.store(one, _L[0]),
+        )
+    else:
+        removed = aml.else_(
+            aml.if_(
+                aml.lequal(_reg("CRMV"), one),
+                aml.call("CTFY", _L[3], aml.integer(3)),
+                aml.store(one, _reg("CRMV")),
+                aml.store(one, _L[0]),
+            )
+        )
+    scan = aml.while_(
+        aml.land(aml.lequal(_L[0], one), aml.lless(_L[3], aml.integer(vcpus))),
+        aml.store(zero, _L[0]),
+        aml.store(_L[3], _reg("CSEL")),
+        aml.store(zero, _reg("CCMD")),
+        aml.if_(aml.lless(_reg("CDAT"), _L[3]), aml.BREAK),
+        aml.if_(full, aml.store(one, _L[4]), aml.BREAK),
+        aml.store(_reg("CDAT"), _L[3]),
+        inserted,
+        removed,
+        aml.increment(_L[3]),
+    )
+    notify = [
+        aml.store(zero, _L[2]),
+        aml.while_(
+            aml.lless(_L[2], _L[1]),
+            aml.store(aml.deref_of(aml.index(aml.ref("CNEW"), _L[2])), _L[3]),
+            aml.call("CTFY", _L[3], one),
+            aml.store(_L[3], aml.DEBUG),
+            aml.store(_L[3], _reg("CSEL")),
+            aml.store(one, _reg("CINS")),
+            aml.increment(_L[2]),
+        ),
+    ]
+    lists = [aml.name("CNEW", aml.package(count=_EVENTS_MAX))]
+    restart = [aml.store(zero, _L[4]), aml.store(one, _L[0]), aml.store(zero, _L[1])]
+    if queued_eject:
+        lists.append(aml.name("CEJL", aml.package(count=_EVENTS_MAX)))
+        restart.append(aml.store(zero, _L[5]))
+        notify += [
+            aml.store(zero, _L[2]),
+            aml.while_(
+                aml.lless(_L[2], _L[5]),
+                aml.store(aml.deref_of(aml.index(aml.ref("CEJL"), _L[2])), _L[3]),
+                aml.call("CTFY", _L[3], aml.integer(3)),
+                aml.store(_L[3], _reg("CSEL")),
+                aml.store(one, _reg("CRMV")),
+                aml.increment(_L[2]),
+            ),
+        ]
+    return aml.method(
+        "CSCN",
+        0,
+        aml.acquire(_LOCK, 0xFFFF),
+        *lists,
+        aml.store(zero, _L[3]),
+        aml.store(one, _L[4]),
+        aml.while_(aml.lequal(_L[4], one), *restart, scan, *notify),
+        aml.release(_LOCK),
+        serialized=True,
+    )
 
 
 def _madt_entry(index: int) -> bytes:
@@ -189,15 +208,16 @@ def _notify_case(index: int) -> bytes:
 
 
 @functools.lru_cache(maxsize=8)
-def cpu_hotplug_scope(vcpus: int) -> bytes:
-    """``\\_SB``'s CPU hotplug objects for ``vcpus`` possible (and present) vCPUs."""
+def cpu_hotplug_scope(vcpus: int, queued_eject: bool = True) -> bytes:
+    """``\\_SB``'s CPU hotplug objects for ``vcpus`` possible (and present) vCPUs; ``queued_eject``
+    selects CSCN's form (:func:`_cscn`)."""
     ctfy = aml.method("CTFY", 2, *(_notify_case(i) for i in range(vcpus)))
     cpus = aml.device(
         "\\_SB.CPUS",
         aml.name("_HID", aml.string("ACPI0010")),
         aml.name("_CID", aml.eisaid("PNP0A05")),
         ctfy,
-        *_common_methods(vcpus),
+        *_common_methods(vcpus, queued_eject),
         *(_cpu_object(i) for i in range(vcpus)),
     )
     return aml.scope("_SB", _registers(), cpus)

@@ -49,19 +49,18 @@ def _routing_table(prefix: str) -> bytes:
     return aml.package(*entries)
 
 
-def _link_device(letter: str, uid: int) -> bytes:
+def _link_interrupt(trigger: int, *irqs: int) -> bytes:
+    return aml.resource_template(aml.interrupt(aml.CONSUMER, trigger, aml.ACTIVE_HIGH, aml.SHARED, *irqs))
+
+
+def _link_device(letter: str, uid: int, trigger: int) -> bytes:
     """LNKx (``build_link_dev``): a PIRQ link whose IRQ lives in the LPC's PRQx register."""
     reg = aml.ref("PRQ" + letter)
     return aml.device(
         "LNK" + letter,
         aml.name("_HID", aml.eisaid("PNP0C0F")),
         aml.name("_UID", aml.integer(uid)),
-        aml.name(
-            "_PRS",
-            aml.resource_template(
-                aml.interrupt(aml.CONSUMER, aml.LEVEL, aml.ACTIVE_HIGH, aml.SHARED, *_LINK_IRQS)
-            ),
-        ),
+        aml.name("_PRS", _link_interrupt(trigger, *_LINK_IRQS)),
         aml.method("_STA", 0, aml.return_(aml.call("IQST", reg))),
         aml.method("_DIS", 0, aml.or_(reg, aml.integer(0x80), reg)),
         aml.method("_CRS", 0, aml.return_(aml.call("IQCR", reg))),
@@ -74,9 +73,9 @@ def _link_device(letter: str, uid: int) -> bytes:
     )
 
 
-def _gsi_device(letter: str, gsi: int) -> bytes:
+def _gsi_device(letter: str, gsi: int, trigger: int) -> bytes:
     """GSIx (``build_gsi_link_dev``): a link fixed to one I/O APIC input."""
-    irq = aml.resource_template(aml.interrupt(aml.CONSUMER, aml.LEVEL, aml.ACTIVE_HIGH, aml.SHARED, gsi))
+    irq = _link_interrupt(trigger, gsi)
     return aml.device(
         "GSI" + letter,
         aml.name("_HID", aml.eisaid("PNP0C0F")),
@@ -88,9 +87,12 @@ def _gsi_device(letter: str, gsi: int) -> bytes:
     )
 
 
-@functools.lru_cache(maxsize=1)
-def interrupt_routing_scope() -> bytes:
-    """``\\_SB``'s routing objects (``build_q35_pci0_int``): a function of nothing in the machine."""
+@functools.lru_cache(maxsize=2)
+def interrupt_routing_scope(edge_triggered: bool = False) -> bytes:
+    """``\\_SB``'s routing objects (``build_q35_pci0_int``): a function of nothing in the machine but
+    the QEMU version: the pre-upstream TDX series describes the link interrupts edge-triggered
+    (:mod:`pvmkit.vendors.tdx.acpi.versions`, ``edge_triggered_interrupts``)."""
+    trigger = aml.EDGE if edge_triggered else aml.LEVEL
     prt = aml.method(
         "_PRT",
         0,
@@ -109,17 +111,14 @@ def interrupt_routing_scope() -> bytes:
     iqcr = aml.method(
         "IQCR",
         1,
-        aml.name(
-            "PRR0",
-            aml.resource_template(aml.interrupt(aml.CONSUMER, aml.LEVEL, aml.ACTIVE_HIGH, aml.SHARED, 0)),
-        ),
+        aml.name("PRR0", _link_interrupt(trigger, 0)),
         aml.create_dword_field(aml.ref("PRR0"), aml.integer(5), "PRRI"),
         aml.store(aml.and_(_ARG[0], aml.integer(0x0F)), aml.ref("PRRI")),
         aml.return_(aml.ref("PRR0")),
         serialized=True,
     )
-    links = [_link_device(letter, uid) for uid, letter in enumerate("ABCDEFGH")]
-    gsis = [_gsi_device(letter, _FIRST_PIRQ_GSI + i) for i, letter in enumerate("ABCDEFGH")]
+    links = [_link_device(letter, uid, trigger) for uid, letter in enumerate("ABCDEFGH")]
+    gsis = [_gsi_device(letter, _FIRST_PIRQ_GSI + i, trigger) for i, letter in enumerate("ABCDEFGH")]
     return aml.scope("_SB", pci0, iqst, iqcr, *links, *gsis)
 
 

@@ -152,8 +152,11 @@ def _io_region(region: str, base: int, length: int, *fields: tuple[str, int]) ->
     )
 
 
-def _pdsm() -> bytes:
-    """PCI0.PDSM (``aml_pci_pdsm``): _DSM of hot-pluggable slots, the acpi-index read through AIDX."""
+def _pdsm(label_only_with_index: bool) -> bytes:
+    """PCI0.PDSM (``aml_pci_pdsm``): _DSM of hot-pluggable slots, the acpi-index read through AIDX.
+    Function 7 with ``label_only_with_index`` (QEMU 10.0, upstream 0b053391985a; stable 8.2.9,
+    9.2.1) starts from an empty Package (2) filled only for a slot with an index; before, it was
+    ``Package {Zero, ""}`` with the index stored unconditionally."""
     local0, local1, local2 = _LOCAL[:3]
     arg4 = _ARG[4]
     aidx = aml.call(
@@ -167,6 +170,22 @@ def _pdsm() -> bytes:
         is_ones = aml.lequal(local2, aml.integer(0xFFFFFFFF))
         return aml.lnot(aml.lor(is_zero, is_ones) if logical_or else aml.or_(is_zero, is_ones))
 
+    if label_only_with_index:
+        label = (
+            aml.store(aidx, local2),
+            aml.store(aml.package(count=2), local0),
+            aml.if_(
+                no_index(logical_or=True),
+                aml.store(local2, aml.index(local0, aml.integer(0))),
+                aml.store(aml.string(""), aml.index(local0, aml.integer(1))),
+            ),
+        )
+    else:
+        label = (
+            aml.store(aml.package(aml.integer(0), aml.string("")), local0),
+            aml.store(aidx, local2),
+            aml.store(local2, aml.index(local0, aml.integer(0))),
+        )
     return aml.method(
         "PDSM",
         5,
@@ -183,25 +202,15 @@ def _pdsm() -> bytes:
             aml.store(local1, aml.index(local0, aml.integer(0))),
             aml.return_(local0),
         ),
-        aml.if_(
-            aml.lequal(_ARG[2], aml.integer(7)),
-            aml.store(aidx, local2),
-            aml.store(aml.package(count=2), local0),
-            aml.if_(
-                no_index(logical_or=True),
-                aml.store(local2, aml.index(local0, aml.integer(0))),
-                aml.store(aml.string(""), aml.index(local0, aml.integer(1))),
-            ),
-            aml.return_(local0),
-        ),
+        aml.if_(aml.lequal(_ARG[2], aml.integer(7)), *label, aml.return_(local0)),
         serialized=True,
     )
 
 
-@functools.lru_cache(maxsize=1)
-def pci_hotplug_scope() -> bytes:
+@functools.lru_cache(maxsize=2)
+def pci_hotplug_scope(label_only_with_index: bool = True) -> bytes:
     """``_SB.PCI0``'s ACPI PCI hotplug registers and methods (``build_acpi_pci_hotplug``; the register
-    block of QEMU ``docs/specs/acpi_pci_hotplug.rst`` at 0xCC0)."""
+    block of QEMU ``docs/specs/acpi_pci_hotplug.rst`` at 0xCC0); PDSM's form as :func:`_pdsm`."""
     blck = "BLCK"
 
     def locked(*body: bytes) -> tuple[bytes, ...]:
@@ -232,7 +241,7 @@ def pci_hotplug_scope() -> bytes:
         aml.mutex(blck, 0),
         pcej,
         aidx,
-        _pdsm(),
+        _pdsm(label_only_with_index),
     )
 
 
