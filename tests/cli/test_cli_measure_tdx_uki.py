@@ -155,23 +155,26 @@ def test_esp_with_shim_and_grub_equals_the_explicit_options(
 ) -> None:
     esp = tmp_path / "esp"
     (esp / "EFI" / "BOOT").mkdir(parents=True)
-    (esp / "EFI" / "debian").mkdir(parents=True)
     shim, grub = make_pe(0x1800), make_pe(0x2000)
+    # shim at the removable path without fbx64.efi starts grubx64.efi beside it, which (a PE without
+    # an embedded prefix) reads grub.cfg from its own directory (pvmkit.vendors.tdx.esp_layout)
     (esp / "EFI" / "BOOT" / "BOOTX64.EFI").write_bytes(shim)
-    (esp / "EFI" / "debian" / "grubx64.efi").write_bytes(grub)
-    (esp / "EFI" / "debian" / "grub.cfg").write_text("linux /vmlinuz quiet\nboot\n")
+    (esp / "EFI" / "BOOT" / "grubx64.efi").write_bytes(grub)
+    (esp / "EFI" / "BOOT" / "grub.cfg").write_text("linux /vmlinuz quiet\nboot\n")
+    (esp / "vmlinuz").write_bytes(b"a kernel GRUB reads from the ESP ($root)")
     (tmp_path / "sbat").write_bytes(b"sbat,1,2022052400\ngrub,2\n")
     disk = disk_from_gpt_event(log.events[16].event_data, tmp_path / "disk.img")
     common = ["--disk-image", str(disk), "--sbat-level", str(tmp_path / "sbat")]
     assert main(_argv("--esp", str(esp), *common)) == 0
+    common += ["--kernel", str(esp / "vmlinuz")]
     by_esp = _shape(capsys)
     explicit = [
         "--shim-efi",
         str(esp / "EFI/BOOT/BOOTX64.EFI"),
         "--boot-loader",
-        str(esp / "EFI/debian/grubx64.efi"),
+        str(esp / "EFI/BOOT/grubx64.efi"),
     ]
-    assert main(_argv(*explicit, "--grub-cfg", str(esp / "EFI/debian/grub.cfg"), *common)) == 0
+    assert main(_argv(*explicit, "--grub-cfg", str(esp / "EFI/BOOT/grub.cfg"), *common)) == 0
     assert by_esp == _shape(capsys)
     assert by_esp["rtmr1"] is not None
 

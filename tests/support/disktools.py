@@ -56,16 +56,19 @@ def ext4_image(path: Path, tree: Path, size_kib: int, *mke2fs_options: str) -> P
     return path
 
 
-def gpt_disk(path: Path, partitions: list[tuple[str, Path]], script_extra: str = "") -> list[int]:
+def gpt_disk(path: Path, partitions: list[tuple[str, Path]], slots: list[int] | None = None) -> list[int]:
     """A GPT disk made by ``sfdisk`` with one partition per ``(type, image)`` (sfdisk type names such
-    as ``U`` for the ESP and ``L`` for Linux), each image copied into its partition; returns the
-    partitions' first sectors."""
+    as ``U`` for the ESP and ``L`` for Linux) in the entry-array ``slots`` given (default 1, 2, …),
+    each image copied into its partition; returns the partitions' first sectors."""
     sizes = [(kind, img, -(-img.stat().st_size // 512)) for kind, img in partitions]
     total = 2048 + sum(s for _k, _i, s in sizes) + 2048 * len(sizes) + 2048
     with open(path, "wb") as f:
         f.truncate(total * 512)
-    lines = ["label: gpt", *script_extra.splitlines()]
-    lines += [f"size={s}, type={kind}" for kind, _img, s in sizes]
+    slots = slots or list(range(1, len(sizes) + 1))
+    lines = ["label: gpt"]
+    lines += [
+        f"{path}{slot} : size={s}, type={kind}" for slot, (kind, _img, s) in zip(slots, sizes, strict=True)
+    ]
     proc = subprocess.run(
         [disk_tool("sfdisk"), "--no-reread", "--no-tell-kernel", str(path)],
         input="\n".join(lines) + "\n",
@@ -76,10 +79,14 @@ def gpt_disk(path: Path, partitions: list[tuple[str, Path]], script_extra: str =
     )
     assert proc.returncode == 0, proc.stderr
     dump = run_tool("sfdisk", "--dump", str(path))
-    starts = [int(line.split("start=")[1].split(",")[0]) for line in dump.splitlines() if "start=" in line]
+    starts = {
+        int(line.split(":")[0].strip()[len(str(path)) :]): int(line.split("start=")[1].split(",")[0])
+        for line in dump.splitlines()
+        if "start=" in line
+    }
     with open(path, "r+b") as f:
-        for (_kind, img, _s), start in zip(sizes, starts, strict=True):
-            f.seek(start * 512)
+        for slot, (_kind, img, _s) in zip(slots, sizes, strict=True):
+            f.seek(starts[slot] * 512)
             with open(img, "rb") as src:
                 shutil.copyfileobj(src, f)
-    return starts
+    return [starts[slot] for slot in slots]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pvmkit.cli._parser import Parser
 
 __all__ = [
+    "MAX_DISK",
     "MAX_DOCUMENT",
     "MAX_EVIDENCE",
     "MAX_IMAGE",
@@ -273,6 +274,8 @@ MAX_DOCUMENT = 16 * _MIB
 MAX_IMAGE = 256 * _MIB
 #: a kernel or initrd
 MAX_PAYLOAD = 2 * _GIB
+#: a raw disk image (mapped: only its GPT, filesystem structures and the files read are touched)
+MAX_DISK = 64 * 1024 * _GIB
 
 
 def _size_text(n: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from pvmkit.cli._common import UsageError, map_file, parse_digest, read_file
+from pvmkit.cli._common import MAX_DISK, UsageError, map_file, parse_digest, read_file
 from pvmkit.errors import InputError
 
 TYPE_CHECKING = False
@@ -88,75 +88,166 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(
             f"{opt} describes a -kernel boot; with --disk-image the kernel is the one GRUB loads"
         )
-    for opt in ("grub_cfg", "sbat_level"):
-        if not getattr(args, opt):
-            raise UsageError(f"--disk-image needs --{opt.replace('_', '-')}")
 
 
 def disk_boot_events(args: argparse.Namespace) -> tuple[PlannedEvent, ...] | None:
     """The disk boot's events, or None without ``--disk-image``."""
     disk_opts = ("shim_efi", "shim_authenticode", "boot_loader", "boot_loader_authenticode", "grub_cfg")
+    esp_tree = getattr(args, "esp_tree", None)  # --esp DIR with shim (measure_tdx_uki.read_esp)
     if not args.disk_image:
         given = [o for o in disk_opts if getattr(args, o)] + (["grub_file"] if args.grub_file else [])
+        if esp_tree is not None:
+            raise UsageError("--esp with shim needs --disk-image (its GPT and the filesystems GRUB reads)")
         if given:
             raise UsageError(f"--{given[0].replace('_', '-')} needs --disk-image")
         return None
     _check(args)
     from pvmkit.formats.gpt import read_gpt
-    from pvmkit.vendors.tdx.grub import GrubFiles, follow_grub_cfg
-    from pvmkit.vendors.tdx.shim_grub import PeImage, ShimGrubBoot, shim_grub_events
+    from pvmkit.vendors.tdx.disk_files import DiskFiles
+    from pvmkit.vendors.tdx.shim_grub import ShimGrubBoot, shim_grub_events
 
-    disk = read_gpt(args.disk_image)
-    esp = disk.esp()
-    shim_path, shim_digest = _one(args, "shim_efi", "shim_authenticode")
-    grub_path, grub_digest = _one(args, "boot_loader", "boot_loader_authenticode")
-    if shim_path is None and shim_digest is None:
-        raise UsageError("--disk-image needs --shim-efi or --shim-authenticode")
-    if grub_path is None and grub_digest is None:
-        raise UsageError("--disk-image needs --boot-loader or --boot-loader-authenticode")
-    contents = {p: read_file(f, "a GRUB file") for p, f in _pairs(args.grub_file, "--grub-file").items()}
+    shim_given, grub_given = (
+        _one(args, "shim_efi", "shim_authenticode"),
+        _one(args, "boot_loader", "boot_loader_authenticode"),
+    )
     digests = {
         p: parse_digest(h, 48, "--grub-file-sha384")
         for p, h in _pairs(args.grub_file_sha384, "--grub-file-sha384").items()
     }
-    files = GrubFiles(
-        contents=contents,
-        digests=digests,
-        kernel=map_file(args.kernel, "a kernel") if args.kernel else None,
-        initrd=map_file(args.initrd, "an initrd") if args.initrd else None,
+    grub_files = _pairs(args.grub_file, "--grub-file")
+    disk = read_gpt(args.disk_image)
+    files = DiskFiles(map_file(args.disk_image, "a disk image", MAX_DISK), disk, esp_tree)
+    explicit = all(x != (None, None) for x in (shim_given, grub_given)) and bool(args.grub_cfg)
+    esp_number, esp = _esp(files, explicit)
+    chain = _chain(esp)
+    shim = _pe("shim", chain.shim, shim_given, esp)
+    grub = _pe("GRUB", chain.grub, grub_given, esp)
+    fallback = _pe("fallback", chain.fallback, (None, None), esp) if chain.fallback else None
+    contents = {p: read_file(f, "a GRUB file") for p, f in grub_files.items()}
+    grub_events = _grub_events(
+        args, files, (esp_number, esp is not None), chain.grub, grub, contents, digests
     )
-    try:
-        grub = follow_grub_cfg(
-            read_file(args.grub_cfg, "a grub.cfg"),
-            f"(hd0,gpt{esp.number})/EFI/BOOT/grub.cfg",
-            files=files,
-            fs_devices={u: f"hd0,gpt{n}" for u, n in disk.fs_uuids.items()},
-            config_source=contents.get,
-        )
-    except InputError as exc:
-        raise InputError(f"--grub-cfg {args.grub_cfg}: {exc}") from None
-    if grub.stopped_at is not None:
-        raise InputError(
-            f"GRUB reads {grub.stopped_at} next: give its contents with --grub-file (only its digest "
-            "was given, and pvmkit cannot predict the commands it runs)"
-        )
     boot = ShimGrubBoot(
         gpt_event_data=disk.gpt_event_data(),
-        shim=PeImage("shim", "\\EFI\\BOOT\\BOOTX64.EFI", _image(shim_path, "shim"), shim_digest),
-        grub=PeImage("GRUB", "\\EFI\\BOOT\\grubx64.efi", _image(grub_path, "GRUB"), grub_digest),
-        mok=_mok(args),
-        grub_events=grub.events,
+        shim=shim,
+        grub=grub,
+        mok=_mok(args, shim),
+        grub_events=grub_events,
+        fallback=fallback,
+        vendor_shim_path=chain.vendor_shim or "",
     )
     return tuple(shim_grub_events(boot))
 
 
-def _mok(args: argparse.Namespace) -> Any:
+def _esp(files: Any, explicit: bool) -> tuple[int, Any]:
+    """The ESP's number and filesystem; None for the filesystem when shim, GRUB and grub.cfg are all
+    given and the ESP cannot be read (the image then gives only its GPT and filesystem UUIDs)."""
+    from pvmkit.errors import FormatError
+
+    number = files.disk.esp().number
+    try:
+        esp: tuple[int, Any] = files.esp()
+    except FormatError as exc:
+        if explicit:
+            return number, None
+        raise InputError(
+            f"the EFI system partition {number} of the disk image cannot be read ({exc}); "
+            "give --shim-efi, --boot-loader and --grub-cfg"
+        ) from None
+    return esp
+
+
+def _chain(esp: Any) -> Any:
+    from pvmkit.vendors.tdx.esp_layout import REMOVABLE_PATH, EspBootChain, esp_boot_chain
+
+    if esp is None:
+        return EspBootChain(REMOVABLE_PATH, "\\EFI\\BOOT\\grubx64.efi")
+    return esp_boot_chain(esp)
+
+
+def _pe(what: str, path: str, given: tuple[str | None, bytes | None], esp: Any) -> Any:
+    """The EFI binary at ``path`` on the ESP, unless given as a file or digest (which win)."""
+    from pvmkit.vendors.tdx.shim_grub import PeImage
+
+    file, digest = given
+    if file is not None:
+        return PeImage(what, path, _image(file, what), None)
+    if digest is not None:
+        return PeImage(what, path, None, digest)
+    return PeImage(what, path, esp.read(path), None)
+
+
+def _grub_events(
+    args: argparse.Namespace,
+    files: Any,
+    esp: tuple[int, bool],
+    grub_path: str,
+    grub: Any,
+    contents: dict[str, bytes],
+    digests: dict[str, bytes],
+) -> tuple[PlannedEvent, ...]:
+    from pvmkit.vendors.tdx.esp_layout import grub_image_info, grub_prefix
+    from pvmkit.vendors.tdx.grub import GrubFiles, follow_grub_cfg
+
+    esp_number, esp_readable = esp
+    info = grub_image_info(grub.image) if grub.image is not None else None
+    if info is not None and info.config is not None:
+        first = info.config.decode("utf-8", "replace").strip().splitlines()[0]
+        raise InputError(f"GRUB's image embeds a configuration ({first!r}), which pvmkit does not follow")
+    device = f"hd0,gpt{esp_number}"
+    prefix = grub_prefix(info, grub_path, device)
+    cfg_path = f"{prefix}/grub.cfg"
+    if args.grub_cfg:
+        cfg = read_file(args.grub_cfg, "a grub.cfg")
+    else:
+        found = files.grub_file(cfg_path)
+        if found is None:
+            raise InputError(f"GRUB reads {cfg_path} first, and the disk image has no such file")
+        cfg = found
+    grub_files = GrubFiles(
+        contents=contents,
+        digests=digests,
+        kernel=map_file(args.kernel, "a kernel") if args.kernel else None,
+        initrd=map_file(args.initrd, "an initrd") if args.initrd else None,
+        source=files.grub_file if esp_readable else None,
+    )
+    try:
+        follow = follow_grub_cfg(
+            cfg,
+            cfg_path,
+            files=grub_files,
+            fs_devices={u: f"hd0,gpt{n}" for u, n in files.disk.fs_uuids.items()},
+            config_source=contents.get,
+            env={"root": device, "prefix": prefix},
+        )
+    except InputError as exc:
+        raise InputError(f"{args.grub_cfg or cfg_path}: {exc}") from None
+    if follow.stopped_at is not None:
+        raise InputError(
+            f"GRUB reads {follow.stopped_at} next: give its contents with --grub-file (only its digest "
+            "was given, and pvmkit cannot predict the commands it runs)"
+        )
+    return follow.events
+
+
+def _mok(args: argparse.Namespace, shim: Any) -> Any:
+    from pvmkit.vendors.tdx.esp_layout import shim_sbat_level
     from pvmkit.vendors.tdx.shim_grub import MokState
+
+    sbat: bytes | None
+    if args.sbat_level:
+        sbat = read_file(args.sbat_level, "an SbatLevel")
+    else:
+        sbat = shim_sbat_level(shim.image) if shim.image is not None else None
+        if sbat is None:
+            raise InputError(
+                "--disk-image needs --sbat-level: shim is given as a digest or has no .sbatlevel section"
+            )
 
     mok_path, mok_digest = _one(args, "mok_list", "mok_list_sha384")
     mokx_path, mokx_digest = _one(args, "mok_list_x", "mok_list_x_sha384")
     return MokState(
-        sbat_level=read_file(args.sbat_level, "an SbatLevel"),
+        sbat_level=sbat,
         mok_list=read_file(mok_path, "a MokList") if mok_path else None,
         mok_list_digest=mok_digest,
         mok_list_x=read_file(mokx_path, "a MokListX") if mokx_path else None,

@@ -4,8 +4,8 @@ the shim + GRUB disk boot of :mod:`pvmkit.cli.measure_tdx_disk` (docs/tdx-measur
 
 ``--boot-loader`` names GRUB or systemd-boot: which one is read from the binary (systemd-boot's
 ``.sdmagic`` LoaderInfo section); ``--esp`` finds ``EFI/BOOT/BOOTX64.EFI`` and follows it: systemd-boot
-(with the one UKI in ``EFI/Linux/``), a UKI itself, or shim (with ``grubx64.efi`` and ``grub.cfg`` from
-``EFI/BOOT/`` or ``EFI/<distro>/``).
+(with the one UKI in ``EFI/Linux/``), a UKI itself, or shim (then the shim + GRUB boot reads shim, its
+fallback, GRUB and ``grub.cfg`` from the directory by the rules of :mod:`pvmkit.vendors.tdx.esp_layout`).
 """
 
 from __future__ import annotations
@@ -90,22 +90,15 @@ def _esp_uki(args: argparse.Namespace, esp: Path, bootx64: Path) -> None:
     args.boot_loader = str(bootx64)
 
 
-def _esp_shim(args: argparse.Namespace, esp: Path, bootx64: Path) -> None:
-    """shim at the removable path, GRUB and its grub.cfg next to it or in the distribution's directory."""
-    efi = _find(esp, "EFI")
-    if efi is None:
-        raise InputError(f"--esp {esp}: no EFI/ directory")
-    dirs = sorted((d for d in efi.iterdir() if d.is_dir()), key=lambda d: (d.name.upper() != "BOOT", d.name))
-    for d in dirs:
-        grub, cfg = _find(d, "grubx64.efi"), _find(d, "grub.cfg")
-        if grub is not None and cfg is not None:
-            args.shim_efi, args.boot_loader = str(bootx64), str(grub)
-            args.grub_cfg = args.grub_cfg or str(cfg)
-            return
-    raise InputError(
-        f"--esp {esp}: EFI/BOOT/BOOTX64.EFI is neither systemd-boot nor a UKI, and no directory of EFI/ "
-        "holds grubx64.efi with grub.cfg: no boot path pvmkit can follow"
-    )
+def _esp_shim(args: argparse.Namespace, esp: Path) -> None:
+    """shim at the removable path: the shim + GRUB boot reads its files from this directory through the
+    same layout rules as from a disk image's FAT ESP (pvmkit.vendors.tdx.esp_layout)."""
+    from pvmkit.formats.fsview import DirectoryTree
+    from pvmkit.vendors.tdx.esp_layout import esp_boot_chain
+
+    tree = DirectoryTree(esp, f"--esp {esp}")
+    esp_boot_chain(tree)  # no boot path: one line now, before the disk image is read
+    args.esp_tree = tree
 
 
 def read_esp(args: argparse.Namespace) -> None:
@@ -129,7 +122,7 @@ def read_esp(args: argparse.Namespace) -> None:
             raise UsageError("--esp: EFI/BOOT/BOOTX64.EFI is a UKI itself: drop --uki")
         args.uki = str(bootx64)
     else:
-        _esp_shim(args, esp, bootx64)
+        _esp_shim(args, esp)
 
 
 def _uki_events(args: argparse.Namespace, secure_boot: bool, linux: tuple[int, int]) -> list[PlannedEvent]:

@@ -24,12 +24,13 @@ from pvmkit.errors import InputError
 
 if TYPE_CHECKING:
     import mmap
+    from pathlib import Path
     from typing import TypeAlias
 
     #: what the readers take: a partition's bytes, or a view of a mapped disk image (not copied)
     ByteData: TypeAlias = bytes | bytearray | memoryview | mmap.mmap
 
-__all__ = ["MAX_PATH_PARTS", "MAX_SYMLINKS", "FileTree", "NodeKind", "split_path"]
+__all__ = ["MAX_PATH_PARTS", "MAX_SYMLINKS", "DirectoryTree", "FileTree", "NodeKind", "split_path"]
 
 #: symbolic links followed in one lookup (Linux ``MAXSYMLINKS``)
 MAX_SYMLINKS = 40
@@ -165,3 +166,53 @@ class FileTree(abc.ABC, Generic[N]):
         if node is None or self._kind(node) is not NodeKind.SYMLINK:
             raise InputError(f"{self.label}: {path} is not a symbolic link")
         return self._link_target(node)
+
+
+#: the largest file :class:`DirectoryTree` reads (docs/cli.md "Input size limits": payload)
+MAX_DIRECTORY_FILE = 2 << 30
+
+
+class DirectoryTree(FileTree["Path"]):
+    """A directory of the host as a tree: an ESP copied out of its FAT (``--esp DIR``). Names match
+    without regard to case, as on FAT; entries come in name order; the host's symlinks are followed
+    by the host."""
+
+    case_insensitive = True
+
+    def __init__(self, root: str | Path, label: str | None = None) -> None:
+        from pathlib import Path
+
+        self._top = Path(root)
+        self.label = label or str(root)
+        if not self._top.is_dir():
+            raise InputError(f"{self.label}: not a directory")
+
+    def _root(self) -> Path:
+        return self._top
+
+    def _entries(self, node: Path) -> Iterator[tuple[str, Path]]:
+        try:
+            children = sorted(node.iterdir(), key=lambda p: p.name)
+        except OSError as exc:
+            raise InputError(f"{self.label}: cannot list {node}: {exc.strerror}") from None
+        for child in children:
+            yield child.name, child
+
+    def _kind(self, node: Path) -> NodeKind:
+        if node.is_dir():
+            return NodeKind.DIRECTORY
+        return NodeKind.FILE if node.is_file() else NodeKind.OTHER
+
+    def _data(self, node: Path) -> bytes:
+        try:
+            with open(node, "rb") as f:
+                data = f.read(MAX_DIRECTORY_FILE + 1)
+        except OSError as exc:
+            raise InputError(f"{self.label}: cannot read {node}: {exc.strerror}") from None
+        if len(data) > MAX_DIRECTORY_FILE:
+            raise InputError(f"{node}: more than {MAX_DIRECTORY_FILE} bytes")
+        return data
+
+    @staticmethod
+    def fold(name: str) -> str:
+        return name.upper()

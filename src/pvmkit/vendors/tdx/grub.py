@@ -43,6 +43,7 @@ __all__ = [
     "command_event",
     "file_event",
     "follow_grub_cfg",
+    "full_path",
     "kernel_cmdline_event",
 ]
 
@@ -103,15 +104,35 @@ class GrubFiles:
     kernel_digest: bytes | None = None
     initrd: ByteData | None = None
     initrd_digest: bytes | None = None
+    #: the disk's files by GRUB's full path (``(hd0,gpt1)/boot/vmlinuz``): bytes, or None for a file
+    #: the disk does not hold; consulted for what is not given above
+    source: Callable[[str], bytes | None] | None = None
 
-    def event(self, path: str, role: str) -> PlannedEvent:
+    def event(
+        self, path: str, role: str, root: str | None = None, optional: bool = False
+    ) -> PlannedEvent | None:
+        """The event of GRUB reading ``path`` (relative to device ``root`` when it names none); None
+        for an ``optional`` file the disk does not hold (GRUB logs nothing for a file it cannot open)."""
         if path in self.contents or path in self.digests:
             return file_event(path, role, self.contents.get(path), self.digests.get(path))
         if role == "kernel" and (self.kernel is not None or self.kernel_digest is not None):
             return file_event(path, role, self.kernel, self.kernel_digest)
         if role == "initrd" and (self.initrd is not None or self.initrd_digest is not None):
             return file_event(path, role, self.initrd, self.initrd_digest)
+        if self.source is not None:
+            full = full_path(path, root)
+            data = self.source(full)
+            if data is not None:
+                return file_event(path, role, data)
+            if optional:
+                return None
+            raise InputError(f"GRUB reads {full} ({role}), which is not on the disk image")
         return file_event(path, role)
+
+
+def full_path(path: str, root: str | None) -> str:
+    """``path`` with GRUB's device: as given when it names one, else on ``root`` (``$root``)."""
+    return path if path.startswith("(") or not root else f"({root}){path}"
 
 
 # -- the follower ---------------------------------------------------------------------------------
@@ -220,7 +241,10 @@ def _execute(words: list[str], state: _State, where: str) -> None:
             state.env[key] = value
             if key == "prefix":  # normal.c read_lists_hook
                 for lst in _MODULE_LISTS:
-                    state.events.append(state.files.event(f"{value}/{_PLATFORM}/{lst}", "GRUB module list"))
+                    _add(
+                        state,
+                        state.files.event(f"{value}/{_PLATFORM}/{lst}", "GRUB module list", optional=True),
+                    )
     elif name in ("search", "search.fs_uuid"):
         _search(words, state, where)
     elif name == "configfile":
@@ -230,22 +254,31 @@ def _execute(words: list[str], state: _State, where: str) -> None:
     elif name == "linux":
         if len(words) < 2:
             raise _Unsupported(f"{where}: linux without a kernel")
-        state.events.append(state.files.event(words[1], "kernel"))
+        _add(state, state.files.event(words[1], "kernel", state.env.get("root")))
         state.events.append(kernel_cmdline_event(" ".join(words[1:])))
     elif name == "initrd":
         for path in words[1:]:
-            state.events.append(state.files.event(path, "initrd"))
+            _add(state, state.files.event(path, "initrd", state.env.get("root")))
     elif name == "boot":
         state.booted = True
     elif name not in _PLAIN:
         raise _Unsupported(f"{where}: the command {name!r} is not modelled")
 
 
+def _add(state: _State, event: PlannedEvent | None) -> None:
+    if event is not None:
+        state.events.append(event)
+
+
 def _configfile(path: str, state: _State, where: str) -> None:
     data = state.config_source(path)
+    if data is None and path in state.files.contents:
+        data = state.files.contents[path]
+    if data is None and path not in state.files.digests and state.files.source is not None:
+        data = state.files.source(full_path(path, state.env.get("root")))
     if data is None:
         if path in state.files.digests:  # digests-only: measured, not followed
-            state.events.append(state.files.event(path, "GRUB configuration"))
+            _add(state, state.files.event(path, "GRUB configuration"))
             state.stopped_at = path
             state.booted = True
             return
@@ -339,6 +372,10 @@ def follow_grub_cfg(
     state.env.update(env or {})
     try:
         state.depth = 1
+        prefix = state.env.get("prefix")
+        if prefix and files.source is not None:  # normal.c: the module lists, then the config
+            for lst in _MODULE_LISTS:
+                _add(state, files.event(f"{prefix}/{_PLATFORM}/{lst}", "GRUB module list", optional=True))
         state.events.append(file_event(path, "GRUB configuration", data))
         _run(_decode(data, path), path, state)
         if state.stopped_at is None:
