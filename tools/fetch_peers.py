@@ -12,9 +12,10 @@
   ``test_authenticode_peers.py::test_authenticode_of_signed_samples``);
 * Debian's ``systemd`` (with ``libsystemd-shared``) for ``systemd-measure``, the oracle of the UKI section
   measurements, for each systemd version pvmkit models: bookworm's 252 and bookworm-backports' 254, both
-  built for bookworm's libc 2.36 (trixie's 257 needs libc 2.38) (``PVMKIT_SYSTEMD_MEASURE``: a directory
-  of ``systemd-measure-252``/``-254`` wrappers), and ``systemd-boot-efi`` of the same versions, real
-  systemd-boot and systemd-stub EFI binaries (``PVMKIT_SYSTEMD_BOOT_EFI``: ``252/``, ``254/``;
+  built for bookworm's libc 2.36, and trixie's 257, which needs libc 2.38 and runs under trixie's own
+  dynamic loader and ``libc6`` (``PVMKIT_SYSTEMD_MEASURE``: a directory of ``systemd-measure-252``/
+  ``-254``/``-257`` wrappers), and ``systemd-boot-efi`` of the same versions, real systemd-boot and
+  systemd-stub EFI binaries (``PVMKIT_SYSTEMD_BOOT_EFI``: ``252/``, ``254/``, ``257/``;
   ``tests/unit/test_tdx_uki*.py``);
 * Debian bookworm's disk tools (``PVMKIT_DISK_TOOLS``: a directory of ``mkfs.fat`` from dosfstools,
   ``mcopy``/``mmd``/``mdel`` from mtools, ``sfdisk`` from fdisk, and ``mke2fs`` when the host has e2fsprogs,
@@ -48,9 +49,10 @@ CACHE = ROOT / ".cache" / "peers"
 KEYRING = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
 BOOKWORM = f"deb {KEYRING} http://deb.debian.org/debian bookworm main\n"
 BACKPORTS = f"deb {KEYRING} http://deb.debian.org/debian bookworm-backports main\n"
+TRIXIE = f"deb {KEYRING} http://deb.debian.org/debian trixie main\n"
 LOCK_TIMEOUT = 10
 #: packages fetched from more than one suite: one cache directory per suite
-_PER_SUITE = frozenset({"systemd", "libsystemd-shared", "systemd-boot-efi"})
+_PER_SUITE = frozenset({"systemd", "libsystemd-shared", "systemd-boot-efi", "libc6"})
 
 
 def _fetch(package: str, source_line: str, marker: str) -> Path:
@@ -181,25 +183,42 @@ def _wrapper(path: Path, script: str) -> Path:
 
 
 #: the systemd versions whose rules pvmkit models (pvmkit.vendors.tdx.uki), by the Debian suite that has them
-SYSTEMD_SUITES = {"252": BOOKWORM, "254": BACKPORTS}
+SYSTEMD_SUITES = {"252": BOOKWORM, "254": BACKPORTS, "257": TRIXIE}
+
+
+def _trixie_measure(extra: list[str]) -> str:
+    """The command line of trixie's systemd-measure 257: built for libc 2.38+, so it runs under trixie's
+    own dynamic loader and libc (and libssl3t64), with bookworm's other libraries."""
+    root = _fetch("systemd", TRIXIE, "usr/lib/systemd/systemd-measure")
+    shared = _fetch("libsystemd-shared", TRIXIE, "usr/share/doc/libsystemd-shared/copyright")
+    libc = _fetch("libc6", TRIXIE, "usr/share/doc/libc6/copyright") / "usr/lib/x86_64-linux-gnu"
+    ssl = _fetch("libssl3t64", TRIXIE, "usr/share/doc/libssl3t64/copyright") / "usr/lib/x86_64-linux-gnu"
+    path = [str(libc), str(shared / "usr/lib/x86_64-linux-gnu/systemd"), str(ssl), *extra]
+    path += ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"]
+    return (
+        f"exec '{libc}/ld-linux-x86-64.so.2' --library-path '{':'.join(path)}' "
+        f"'{root}/usr/lib/systemd/systemd-measure' \"$@\"\n"
+    )
 
 
 def systemd_measure() -> Path:
     """A directory of ``systemd-measure-VERSION`` wrapper scripts (library path set), one per modelled
-    systemd version: bookworm's 252, bookworm-backports' 254."""
+    systemd version: bookworm's 252, bookworm-backports' 254, trixie's 257."""
     out = CACHE / "systemd-measure"
     extra: list[str] = []
     for package in SYSTEMD_LIBRARIES:
         extra += _library_dirs(_fetch(package, BOOKWORM, "usr/share/doc/" + package + "/copyright"))
     for version, suite in SYSTEMD_SUITES.items():
-        root = _fetch("systemd", suite, "lib/systemd/systemd-measure")  # not merged-/usr
-        shared = _fetch("libsystemd-shared", suite, "usr/share/doc/libsystemd-shared/copyright")
-        libdirs = [str(shared / "usr/lib/x86_64-linux-gnu/systemd"), *extra]
-        wrapper = _wrapper(
-            out / f"systemd-measure-{version}",
-            "#!/bin/sh\n"
-            f"LD_LIBRARY_PATH='{':'.join(libdirs)}' exec '{root}/lib/systemd/systemd-measure' \"$@\"\n",
-        )
+        if suite == TRIXIE:
+            command = _trixie_measure(extra)
+        else:
+            root = _fetch("systemd", suite, "lib/systemd/systemd-measure")  # not merged-/usr
+            shared = _fetch("libsystemd-shared", suite, "usr/share/doc/libsystemd-shared/copyright")
+            libdirs = [str(shared / "usr/lib/x86_64-linux-gnu/systemd"), *extra]
+            command = (
+                f"LD_LIBRARY_PATH='{':'.join(libdirs)}' exec '{root}/lib/systemd/systemd-measure' \"$@\"\n"
+            )
+        wrapper = _wrapper(out / f"systemd-measure-{version}", "#!/bin/sh\n" + command)
         probe = run([str(wrapper), "--version"], timeout=30)
         if probe.returncode != 0 or not probe.stdout.startswith(f"systemd {version} "):
             reason = probe.stderr.strip()[:120]
@@ -208,7 +227,7 @@ def systemd_measure() -> Path:
 
 
 def systemd_boot_efi() -> Path:
-    """A directory with one subdirectory per modelled systemd version (``252``, ``254``) holding that
+    """A directory with one subdirectory per modelled systemd version (``252``, ``254``, ``257``) holding that
     version's ``systemd-bootx64.efi`` and ``linuxx64.efi.stub`` (and 254's ``addonx64.efi.stub``)."""
     out = CACHE / "systemd-boot-efi-versions"
     out.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """Real systemd EFI binaries and UKIs built from them for the UKI tests.
 
 ``PVMKIT_SYSTEMD_BOOT_EFI``: a directory with one subdirectory per modelled systemd version (``252``,
-``254``) holding Debian's ``systemd-bootx64.efi`` and ``linuxx64.efi.stub``; ``PVMKIT_SYSTEMD_MEASURE``:
-a directory of ``systemd-measure-VERSION`` wrappers (both fetched by ``tools/fetch_peers.py``). A UKI is
-built as systemd's documentation builds one by hand: ``objcopy --add-section`` of each payload file to
-the real stub, each at the next free page after the stub's last section (ukify does the same).
+``254``, ``257``) holding Debian's ``systemd-bootx64.efi`` and ``linuxx64.efi.stub``;
+``PVMKIT_SYSTEMD_MEASURE``: a directory of ``systemd-measure-VERSION`` wrappers (both fetched by
+``tools/fetch_peers.py``). A UKI is built as systemd's documentation builds one by hand: ``objcopy
+--add-section`` of each payload file to the real stub, each at the next free page after the stub's last
+section (ukify does the same).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from support.fixtures import missing
 
-VERSIONS = (252, 254)
+VERSIONS = (252, 254, 257)
 
 
 def _directory(variable: str) -> Path:

@@ -1,6 +1,6 @@
 """systemd-stub's UKI section measurements (pvmkit.vendors.tdx.uki) against systemd-measure.
 
-The oracle is ``systemd-measure calculate`` of the same systemd version (Debian's 252 and 254, fetched by
+The oracle is ``systemd-measure calculate`` of the same systemd version (Debian's 252, 254 and 257, fetched by
 tools/fetch_peers.py: ``PVMKIT_SYSTEMD_MEASURE``): it predicts PCR 11 for the same section files, at the
 boot phase ``enter-initrd``, i.e. the section events followed by one extend with SHA-384("enter-initrd")
 (systemd docs/TPM2_PCR_MEASUREMENTS.md, "PCR 11, boot phases"). The UKIs are built from each version's
@@ -26,7 +26,7 @@ from support.pe import make_pe, make_uki
 from support.uki import VERSIONS, build_uki, systemd_efi, systemd_measure
 
 OPTIONS = {n: "--" + n.lstrip(".") for n in (".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb")}
-OPTIONS |= {".uname": "--uname", ".sbat": "--sbat", ".pcrpkey": "--pcrpkey"}
+OPTIONS |= {".uname": "--uname", ".sbat": "--sbat", ".pcrpkey": "--pcrpkey", ".ucode": "--ucode"}
 
 
 def _oracle(version: int, sections: dict[str, bytes], tmp_path: Path) -> str:
@@ -55,6 +55,7 @@ PAYLOADS = [
     (".linux", ".osrel", ".cmdline", ".initrd"),
     (".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey"),
     (".linux", ".osrel", ".cmdline", ".initrd", ".uname", ".pcrpkey"),
+    (".linux", ".initrd", ".ucode", ".splash"),
 ]
 
 
@@ -66,7 +67,8 @@ def test_section_events_equal_systemd_measure(version: int, names: tuple[str, ..
     image = build_uki(version, dict(reversed(list(contents.items()))) | {".pcrsig": b"{}"}, tmp_path)
     assert loader_info(image, "UKI") is not None
     events = uki_section_events(uki_sections(image), version)
-    measured = {n: d for n, d in contents.items() if version >= 254 or n != ".uname"}
+    known = {252: {".uname", ".ucode"}, 254: {".ucode"}, 257: set()}[version]  # not in that version's table
+    measured = {n: d for n, d in contents.items() if n not in known}
     measured |= _stub_sbat(version, tmp_path)
     assert len(events) == 2 * len(measured)
     rtmr2 = EventLogPlan.of(events).rtmr(2)
@@ -95,8 +97,9 @@ def test_section_contents_are_virtual_size_bytes() -> None:
     [
         (make_uki({".osrel": b"ID=x\n"}), 252, InputError, "no .linux section"),
         (make_uki({".linux": b"k"}), None, InputError, "no systemd-stub .sdmagic"),
-        (make_uki({".linux": b"k", ".sdmagic": b"#### LoaderInfo: systemd-stub 257.1 ####"}), None,
-         InputError, "systemd-stub 257.1 is not modelled"),
+        (make_uki({".linux": b"k", ".sdmagic": b"#### LoaderInfo: systemd-stub 258.1 ####"}), None,
+         InputError, "systemd-stub 258.1 is not modelled"),
+        (make_uki({".linux": b"k", ".profile": b"ID=a"}), 257, InputError, "has a .profile section"),
         (make_uki({".linux": b"k"}), 255, InputError, "systemd-stub 255 is not modelled"),
         (make_uki({".linux": b"k", ".osrel": b"a", "x": b""})[:0] + b"MZ" + bytes(100), 252, FormatError,
          "no PE signature"),

@@ -12,6 +12,7 @@ Provenance: tests/vectors/README.md, "TDX UKI boot".
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -25,9 +26,9 @@ from pvmkit.vendors.tdx.eventlog_plan import EventLogPlan, extend
 from pvmkit.vendors.tdx.replay import compare, replay
 from pvmkit.vendors.tdx.uki_boot import UkiBoot, uki_boot_events
 from support.pe import make_pe, make_uki
-from support.uki import VERSIONS, build_uki, systemd_efi
+from support.uki import VERSIONS, build_uki, systemd_efi, systemd_measure
 
-BSA, TAG, GPT, ACTION = 0x80000003, 0x6, 0x80000006, 0x80000007
+BSA, TAG, GPT, ACTION, IPL = 0x80000003, 0x6, 0x80000006, 0x80000007, 0xD
 GPT_DATA = b"EFI PART" + bytes(84) + b"\0\0\0\0"  # an event's data: any bytes, digest = SHA-384 of them
 CMDLINE = b"console=ttyS0 root=/dev/vda2 quiet\n"
 INITRD = hashlib.sha512(b"initrd").digest() * 300
@@ -60,27 +61,82 @@ def _options(text: str) -> bytes:
     return (text + "\0").encode("utf-16-le")
 
 
+def _sections_pcr11(version: int, sections: dict[str, bytes], tmp_path: Path) -> bytes:
+    """systemd-measure VERSION's PCR 11 over these section files without a boot phase (``--phase=``):
+    the fold of the stub's section events, the oracle of what 257 logs into RTMR2 first."""
+    argv = [systemd_measure(version), "calculate", "--bank=sha384", "--json=short", "--phase="]
+    for name, data in sections.items():
+        path = tmp_path / f"oracle{name}"
+        path.write_bytes(data)
+        argv.append(f"--{name.lstrip('.')}={path}")
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
+    (entry,) = json.loads(out)["sha384"]
+    return bytes.fromhex(entry["hash"])
+
+
+def _stub_sbat(version: int, tmp_path: Path) -> dict[str, bytes]:
+    """The real stub's own .sbat section, which a UKI built from it carries (254 and 257 measure it)."""
+    stub = systemd_efi(version, "linuxx64.efi.stub").read_bytes()
+    return {".sbat": _dumped(stub, ".sbat", tmp_path)} if version >= 254 else {}
+
+
+def _newc(entries: list[tuple[int, int, bytes, bytes]]) -> bytes:
+    """A cpio "newc" archive written from the kernel's buffer-format document, with the field values of
+    systemd 257's cpio.c (inode, mode, name, data; uid/gid/mtime/devices 0, nlink 1) and its trailer."""
+    out = b""
+    for inode, mode, name, data in entries:
+        fields = [inode, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name) + 1, 0]
+        out += b"070701" + "".join(f"{f:08x}" for f in fields).encode() + name + b"\0"
+        out += bytes(-len(out) % 4) + data
+        out += bytes(-len(out) % 4)
+    trailer = b"070701" + b"00000000" * 4 + b"00000001" + b"00000000" * 6 + b"0000000B" + b"00000000"
+    return out + trailer + b"TRAILER!!!\0\0\0\0"
+
+
+def _extra(filename: bytes, data: bytes) -> bytes:
+    """pack_cpio_literal(data, ".extra", filename, 0555, 0444): the directory, the file, the trailer."""
+    return _newc([(1, 0o040555, b".extra", b""), (2, 0o100444, b".extra/" + filename, data)])
+
+
+def _padded(*parts: bytes) -> bytes:
+    """combine_initrds: each part zero-padded to a multiple of 4."""
+    return b"".join(p + bytes(-len(p) % 4) for p in parts)
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_uki_through_systemd_boot(version: int, tmp_path: Path) -> None:
     uki = _uki(version, tmp_path)
     loader = systemd_efi(version, "systemd-bootx64.efi").read_bytes()
     events = uki_boot_events(UkiBoot(uki, boot_loader=loader, gpt_event_data=GPT_DATA))
-    # GPT, systemd-boot, UKI, the kernel the stub LoadImage()s, LoadOptions, initrd, ExitBootServices x2;
-    # nothing from systemd-boot or systemd-stub themselves (measure.c: TCG2/TCG only, absent in a TD)
+    # GPT, systemd-boot, UKI, the kernel the stub LoadImage()s, [257: the stub's section events],
+    # LoadOptions, initrd, ExitBootServices x2; 252/254 log nothing themselves (measure.c: TCG2/TCG only)
+    kernel_sections = {
+        ".linux": _dumped(uki, ".linux", tmp_path),
+        ".osrel": b"ID=test\n",
+        ".cmdline": CMDLINE,
+    }
+    measured = kernel_sections | {".initrd": INITRD} | _stub_sbat(version, tmp_path)
+    n = 2 * len(measured) if version >= 257 else 0
     assert [(e.mr_index, e.event_type) for e in events] == [
-        (2, GPT), (2, BSA), (2, BSA), (2, BSA), (3, TAG), (3, TAG), (2, ACTION), (2, ACTION)
+        (2, GPT), (2, BSA), (2, BSA), (2, BSA), *[(3, IPL)] * n, (3, TAG), (3, TAG), (2, ACTION), (2, ACTION)
     ]  # fmt: skip
     assert events[0].digest == hashlib.sha384(GPT_DATA).digest()
     assert events[1].digest == authenticode_digest(loader)
     assert events[2].digest == authenticode_digest(uki)
-    assert events[3].digest == authenticode_digest(_dumped(uki, ".linux", tmp_path))
-    # systemd-boot passes the entry's own .cmdline, mangled: the trailing newline becomes a space, dropped
-    assert events[4].digest == hashlib.sha384(_options("console=ttyS0 root=/dev/vda2 quiet")).digest()
-    assert events[5].digest == hashlib.sha384(INITRD).digest()
+    assert events[3].digest == authenticode_digest(kernel_sections[".linux"])
+    # the stub's .cmdline, mangled: the trailing newline becomes a space, dropped (252/254: passed back by
+    # systemd-boot; 257: systemd-boot passes nothing for a type #2 entry, options_implied)
+    options, initrd = events[4 + n], events[5 + n]
+    assert options.digest == hashlib.sha384(_options("console=ttyS0 root=/dev/vda2 quiet")).digest()
+    # 257 appends .osrel as a cpio archive (generate_embedded_initrds) to .initrd (combine_initrds)
+    expected_initrd = _padded(INITRD, _extra(b"os-release", b"ID=test\n")) if version >= 257 else INITRD
+    assert initrd.digest == hashlib.sha384(expected_initrd).digest()
+    sections = _sections_pcr11(version, measured, tmp_path) if version >= 257 else bytes(48)
     plan = EventLogPlan.of(events)
-    rtmr2 = extend(extend(bytes(48), events[4].digest), events[5].digest)
-    assert plan.rtmr(2) == rtmr2
-    assert components(EventLog.parse(plan.to_log_bytes()).events) == [
+    assert plan.rtmr(2) == extend(extend(sections, options.digest), initrd.digest)
+    assert components(EventLog.parse(plan.to_log_bytes()).events)[:4] + components(
+        EventLog.parse(EventLogPlan.of(events[4 + n :]).to_log_bytes()).events
+    ) == [
         "GPT of the boot disk",
         "EFI application \\EFI\\BOOT\\BOOTX64.EFI (Authenticode)",
         "EFI application \\EFI\\Linux\\linux.efi (Authenticode)",
@@ -98,16 +154,59 @@ def test_uki_started_by_the_firmware(version: int, tmp_path: Path) -> None:
     it sets no LoadOptions and the kernel measures none (efi_convert_cmdline: only when size > 0)."""
     uki = build_uki(version, {".linux": _kernel(version)}, tmp_path)
     events = uki_boot_events(UkiBoot(uki))
-    assert [(e.mr_index, e.event_type) for e in events] == [
-        (2, GPT),
-        (2, BSA),
-        (2, BSA),
-        (2, ACTION),
-        (2, ACTION),
-    ]
+    measured = {".linux": _kernel(version)} | _stub_sbat(version, tmp_path)
+    n = 2 * len(measured) if version >= 257 else 0
+    expected = [(2, GPT), (2, BSA), (2, BSA), *[(3, IPL)] * n, (2, ACTION), (2, ACTION)]
+    assert [(e.mr_index, e.event_type) for e in events] == expected
     assert events[0].digest is None  # no disk image: the GPT event is missing, RTMR1 unknown
     assert events[1].digest == authenticode_digest(uki)
-    assert EventLogPlan.of(events).rtmr(2) == bytes(48)
+    sections = _sections_pcr11(version, measured, tmp_path) if version >= 257 else bytes(48)
+    assert EventLogPlan.of(events).rtmr(2) == sections
+
+
+def test_257_initrd_of_microcode_initrd_and_generated_archives(tmp_path: Path) -> None:
+    """257 run(): .ucode first, then .initrd, then the cpio archives of .pcrsig, .pcrpkey, .osrel
+    (INITRD_* order in extend_initrds), each padded to 4 bytes; .pcrsig is not a section event."""
+    parts = {
+        ".ucode": b"U" * 5,
+        ".initrd": b"I" * 7,
+        ".pcrsig": b"{}",
+        ".pcrpkey": b"KEY\n",
+        ".osrel": b"ID=x\n",
+    }
+    uki = build_uki(257, {".linux": _kernel(257), **parts}, tmp_path)
+    events = uki_boot_events(UkiBoot(uki, gpt_event_data=GPT_DATA))
+    (initrd,) = [e for e in events if e.what == "initrd"]
+    expected = _padded(
+        b"U" * 5,
+        b"I" * 7,
+        _extra(b"tpm2-pcr-signature.json", b"{}"),
+        _extra(b"tpm2-pcr-public-key.pem", b"KEY\n"),
+        _extra(b"os-release", b"ID=x\n"),
+    )
+    assert initrd.digest == hashlib.sha384(expected).digest()
+    names = [e.what for e in events if e.event_type == IPL and e.what.startswith("UKI section name")]
+    assert ".pcrsig" not in " ".join(names) and "UKI section name .ucode" in names
+
+
+@pytest.mark.parametrize(("secure_boot", "stub_measures"), [(False, True), (True, False)])
+def test_257_logs_the_command_line_it_is_given(
+    secure_boot: bool, stub_measures: bool, tmp_path: Path
+) -> None:
+    """systemd-boot 257 measures the options it passes (image_start → tpm_log_load_options, PCR 12, in
+    the CC log), as given; systemd-stub 257 measures them mangled when it takes them
+    (settle_command_line), which in a confidential VM under Secure Boot it never does."""
+    uki = _uki(257, tmp_path)
+    loader = systemd_efi(257, "systemd-bootx64.efi").read_bytes()
+    boot = UkiBoot(
+        uki, boot_loader=loader, gpt_event_data=GPT_DATA, options="quiet\n", secure_boot=secure_boot
+    )
+    logged = [
+        e for e in uki_boot_events(boot) if e.event_type == IPL and not e.what.startswith("UKI section")
+    ]
+    texts = [e.event_data for e in logged]
+    assert texts == [_options("quiet\n")] + ([_options("quiet")] if stub_measures else [])
+    assert all(e.digest == hashlib.sha384(e.event_data).digest() for e in logged)
 
 
 @pytest.mark.parametrize(
@@ -121,6 +220,10 @@ def test_uki_started_by_the_firmware(version: int, tmp_path: Path) -> None:
         (254, "quiet init=/bin/sh", True, "console=ttyS0 root=/dev/vda2 quiet"),
         # options that start with a control character are ignored
         (252, "\x01quiet", False, "console=ttyS0 root=/dev/vda2 quiet"),
+        (257, "quiet init=/bin/sh\n", False, "quiet init=/bin/sh"),
+        (257, "quiet init=/bin/sh", True, "console=ttyS0 root=/dev/vda2 quiet"),
+        # 257: options that mangle to nothing fall back to .cmdline
+        (257, "   ", False, "console=ttyS0 root=/dev/vda2 quiet"),
     ],
 )
 def test_options_override_the_cmdline_section(
@@ -133,7 +236,7 @@ def test_options_override_the_cmdline_section(
     assert options_event.digest == hashlib.sha384(_options(expected)).digest()
 
 
-@pytest.mark.parametrize(("version", "measured"), [(252, True), (254, False)])
+@pytest.mark.parametrize(("version", "measured"), [(252, True), (254, False), (257, False)])
 def test_secure_boot_without_cmdline_section(version: int, measured: bool, tmp_path: Path) -> None:
     """254 refuses passed options in a confidential VM under Secure Boot even without .cmdline
     (stub.c use_load_options: ``have_cmdline || is_confidential_vm()``); 252 takes them."""
@@ -162,7 +265,7 @@ def test_kernels_before_6_9_log_nothing_in_rtmr2(tmp_path: Path) -> None:
     [
         ("pcrpkey", "has a .pcrpkey section"),
         ("loader", "the boot loader is not systemd-boot"),
-        ("stub", "systemd-stub 257.1 is not modelled"),
+        ("stub", "systemd-stub 258.1 is not modelled"),
         ("nosdmagic", "no systemd-stub .sdmagic"),
     ],
 )
@@ -173,7 +276,7 @@ def test_boots_pvmkit_cannot_predict_are_refused(change: str, message: str, tmp_
     elif change == "loader":
         loader = make_pe()
     elif change == "stub":
-        uki = make_uki({".linux": make_pe(), ".sdmagic": b"#### LoaderInfo: systemd-stub 257.1 ####"})
+        uki = make_uki({".linux": make_pe(), ".sdmagic": b"#### LoaderInfo: systemd-stub 258.1 ####"})
     else:
         uki = make_uki({".linux": make_pe()})
     with pytest.raises(InputError, match=message):
@@ -204,3 +307,10 @@ def test_replay_names_the_component_of_a_changed_section(tmp_path: Path) -> None
     assert [e.digest == f.digest for e, f in zip(plans[0].events, plans[1].events, strict=True)] == [
         True, True, False, True, True, False, True, True
     ]  # fmt: skip
+
+
+def test_257_profile_selection_is_refused(tmp_path: Path) -> None:
+    """257 process_arguments: a command line "@N ..." selects UKI profile N (not modelled)."""
+    uki = _uki(257, tmp_path)
+    with pytest.raises(InputError, match="selects a UKI profile"):
+        uki_boot_events(UkiBoot(uki, options="@1 quiet", gpt_event_data=GPT_DATA))

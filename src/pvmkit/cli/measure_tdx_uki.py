@@ -40,8 +40,9 @@ def add_uki_options(g: Any) -> None:
     g.add_argument(
         "--uki",
         metavar="FILE",
-        help="unified kernel image (systemd-stub 252 or 254) started by systemd-boot (--boot-loader) or, "
-        "without one, by the firmware as EFI/BOOT/BOOTX64.EFI; --cmdline: options it is started with",
+        help="unified kernel image (systemd-stub 252, 254 or 257) started by systemd-boot "
+        "(--boot-loader) or, without one, by the firmware as EFI/BOOT/BOOTX64.EFI; --cmdline: options it "
+        "is started with",
     )
     g.add_argument(
         "--esp",

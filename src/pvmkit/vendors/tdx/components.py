@@ -9,7 +9,8 @@ Read from the event's type and data only (the measurement rules behind each name
   BOOTX64.EFI`` …); an image without one was loaded from memory (QEMU's ``-kernel``);
 * ``EV_IPL``: GRUB's ``grub_cmd:`` and ``kernel_cmdline:`` text, shim's MoK state variables, or the
   file GRUB read; a UTF-16 description is systemd-stub's: a UKI section (its name and its data
-  events share the name) or another systemd-stub event such as the command line;
+  events share the name) or, any other text, the command line systemd-boot or systemd-stub 257 logs
+  (their load-options events carry the options themselves);
 * ``EV_EVENT_TAG``: the Linux EFI stub's LoadOptions (the command line) and initrd;
 * UEFI variables by name, the TD HOB, the CFV, the GPT, separators and EFI actions.
 """
@@ -71,7 +72,7 @@ def _ipl(data: bytes) -> str:
     if wide is not None:
         if wide in UKI_SECTION_NAMES:
             return f"UKI section {wide}"
-        return f"systemd-stub event '{_short(wide)}'"
+        return f"command line logged by systemd-boot or systemd-stub '{_short(wide)}'"
     name = data.rstrip(b"\0")
     if name.startswith(b"grub_cmd: "):
         return f"grub.cfg command '{_short(_text(name[10:]))}'"

@@ -7,7 +7,11 @@ its version. Which sections the stub looks at, and in which order it measures th
 of that version; pvmkit models these versions (:data:`SECTION_ORDER`) and refuses any other:
 
 * systemd 252: ``.linux .osrel .cmdline .initrd .splash .dtb .pcrsig .pcrpkey``;
-* systemd 254: ``.linux .osrel .cmdline .initrd .splash .dtb .uname .sbat .pcrsig .pcrpkey``.
+* systemd 254: ``.linux .osrel .cmdline .initrd .splash .dtb .uname .sbat .pcrsig .pcrpkey``;
+* systemd 257 (``src/fundamental/uki.c``): ``.linux .osrel .cmdline .initrd .ucode .splash .dtb .uname
+  .sbat .pcrsig .pcrpkey .profile .dtbauto .hwids``. A UKI with ``.profile`` (multi-profile UKIs: which
+  sections a profile measures is chosen at boot), ``.dtbauto`` or ``.hwids`` (device-tree selection) is
+  refused.
 
 A section the version does not list is not looked at (``pe_memory_locate_sections`` only searches
 the names of the table). ``.pcrsig`` is never measured (``unified_section_measure``).
@@ -22,11 +26,10 @@ for each section present, in the table's order: two ``EV_IPL`` events,
 both with the section name in UTF-16 as event data (``tpm_log_event_ascii``). ``systemd-measure
 calculate`` of the same version reproduces them (tests/vectors/README.md, "TDX UKI sections").
 
-**In a TD these events are not logged by the modelled versions**: their ``measure.c`` measures through
-the TCG2 (or TCG 1.2) protocol only, which TDVF does not install, and logs nothing without it; the
-CC measurement protocol came with systemd 256 (systemd pull request #30996). They describe a vTPM's
-PCR 11 and the component names of a replay. What a TD does measure of a UKI boot is in
-:mod:`pvmkit.vendors.tdx.uki_boot`.
+**In a TD, 252 and 254 do not log these events**: their ``measure.c`` measures through the TCG2 (or
+TCG 1.2) protocol only, which TDVF does not install, and logs nothing without it. 257 logs them through
+the CC measurement protocol too (``tpm_log_ipl_event``; systemd pull request #30996, in 256), into
+RTMR2. The whole UKI boot of a TD is in :mod:`pvmkit.vendors.tdx.uki_boot`.
 """
 
 from __future__ import annotations
@@ -59,13 +62,17 @@ __all__ = [
 SECTION_ORDER: dict[int, tuple[str, ...]] = {
     252: (".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey"),
     254: (".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".uname", ".sbat", ".pcrpkey"),
-}
+    257: (
+        ".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat", ".pcrpkey",
+        ".profile", ".dtbauto", ".hwids",
+    ),
+}  # fmt: skip
+#: sections of a version's table whose effect pvmkit does not model (a UKI with one is refused)
+_REFUSED = frozenset({".profile", ".dtbauto", ".hwids"})
 MODELLED_VERSIONS = tuple(SECTION_ORDER)
 _UNMEASURED = ".pcrsig"
 #: every UKI section name systemd defines (UAPI.5 "Unified Kernel Images"), for naming events
-UKI_SECTION_NAMES = frozenset(
-    {*SECTION_ORDER[254], _UNMEASURED, ".ucode", ".profile", ".dtbauto", ".hwids", ".efifw"}
-)
+UKI_SECTION_NAMES = frozenset({*SECTION_ORDER[257], _UNMEASURED, ".efifw"})
 #: the GUID of the vendor media device path node of the kernel systemd-stub loads from memory
 #: (``src/boot/efi/linux.c``, 252 and 254)
 STUB_PAYLOAD_GUID = "55c5d1f8-04cd-46b5-8a20-e56cbb3052d0"
@@ -156,6 +163,11 @@ def uki_sections(image: ByteData, version: int | None = None) -> dict[str, UkiSe
     for section in table:
         if section.name not in wanted:
             continue
+        if section.name in _REFUSED:
+            raise InputError(
+                f"the UKI has a {section.name} section: multi-profile UKIs and device-tree selection "
+                f"(systemd-stub {version}) are not modelled"
+            )
         if section.name in sections:
             raise InputError(f"the UKI has two {section.name} sections")
         sections[section.name] = UkiSection(section.name, _section_data(image, section, "UKI"))

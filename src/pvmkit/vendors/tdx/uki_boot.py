@@ -1,6 +1,6 @@
 """The CC events of a UKI boot (optionally through systemd-boot), after the firmware's ready-to-boot events.
 
-Modelled for systemd 252 and 254 (the version of each binary is read from its ``.sdmagic`` section,
+Modelled for systemd 252, 254 and 257 (the version of each binary is read from its ``.sdmagic`` section,
 :func:`pvmkit.vendors.tdx.uki.loader_info`). CC MR = RTMR + 1; PCR→MR mapping as in edk2 ``TdTcg2Dxe``
 ``MapPcrToMrIndex`` (PCR 2–6 → MR 2, PCR 8–15 → MR 3):
 
@@ -20,31 +20,50 @@ EV_EFI_BOOT_SERVICES_APPLICATION   2   the ``.linux`` PE: systemd-stub starts th
                                        ``MajorImageVersion`` is at least 1 (pe.c ``pe_kernel_info``);
                                        an older kernel is started through the EFI handover protocol,
                                        unmeasured
+EV_IPL (257 only)                  3   systemd-boot's and systemd-stub's own events (below)
 EV_EVENT_TAG LoadOptions           3   the Linux EFI stub (≥ 6.9): the LoadOptions systemd-stub sets
                                        (the command line in UTF-16 with its NUL), when there are any
 EV_EVENT_TAG "Linux initrd"        3   the Linux EFI stub (≥ 6.9): the initrd systemd-stub registers
-                                       (``LINUX_INITRD_MEDIA_GUID``): the ``.initrd`` section
+                                       (``LINUX_INITRD_MEDIA_GUID``), below
 EV_EFI_ACTION × 2                  2   edk2 at ExitBootServices
 =================================  ==  ===========================================================
 
 systemd-boot and systemd-stub 252/254 measure nothing themselves in a TD: ``src/boot/efi/measure.c``
 of both versions logs through the TCG2 or TCG 1.2 protocol only, and does nothing without one; TDVF
-installs only the CC measurement protocol (systemd learned it in 256, pull request #30996). So the
-UKI's section events (PCR 11), the command line (PCR 12) and systemd-boot's load options are not in
-a TD's log for these versions.
+installs only the CC measurement protocol. 257's ``src/boot/measure.c`` logs every ``EV_IPL`` event
+through the CC protocol as well (``tpm_log_ipl_event``; systemd pull request #30996, in 256), its
+``EV_EVENT_TAG`` events (loader.conf, profile, device-tree add-ons) through TCG2 only. So for 257 RTMR2
+gets, before the kernel's events, in this order:
 
-The command line systemd-stub gives the kernel (``stub.c`` ``efi_main``, ``use_load_options``):
-the options it was started with — systemd-boot passes a type #2 entry's own ``.cmdline`` (boot.c
-``config_entry_add_unified``) — unless Secure Boot is on and the UKI has a ``.cmdline`` (254: or the
-guest is a confidential VM, ``is_confidential_vm``), or they are empty or start with a control
-character; else the ``.cmdline`` section; each "mangled": control characters become spaces, trailing
-spaces are dropped (util.c ``mangle_stub_cmdline``). No command line: no LoadOptions, and the kernel
-logs none (``efi_convert_cmdline`` measures only a non-empty LoadOptions). 254 appends no SMBIOS
-``io.systemd.stub.kernel-cmdline-extra`` in a confidential VM.
+* systemd-boot's load options, when it passes any (boot.c ``image_start``, ``tpm_log_load_options``,
+  PCR 12): 257 passes none for a type #2 entry (its ``.cmdline`` is "implied"), only an edited or
+  given command line;
+* systemd-stub's section events (PCR 11, :func:`pvmkit.vendors.tdx.uki.uki_section_events`);
+* systemd-stub's command line when it takes the passed options (``settle_command_line``, PCR 12).
 
-Not modelled (refused by the ESP reader, assumed absent otherwise): PE add-ons (254), credentials and
-system extensions the stub packs into extra initrds, the ``.pcrsig``/``.pcrpkey`` cpio archives it
-appends to the initrd (a UKI with either section is refused), systemd-boot's EFI drivers.
+Each load-options event is ``EV_IPL`` whose data is the options in UTF-16 with the NUL, digest
+SHA-384 of that data.
+
+The command line systemd-stub gives the kernel (252/254 ``stub.c`` ``use_load_options``; 257
+``process_arguments`` and ``settle_command_line``): the options it was started with — systemd-boot
+252/254 pass a type #2 entry's own ``.cmdline`` (boot.c ``config_entry_add_unified``) — unless Secure
+Boot is on and the UKI has a ``.cmdline`` (254, 257: or the guest is a confidential VM,
+``is_confidential_vm``, which a TD is), or they are empty or start with a control character; else the
+``.cmdline`` section; each "mangled": control characters become spaces, trailing spaces are dropped
+(``mangle_stub_cmdline``); 257 falls back to ``.cmdline`` also when the mangled options are empty. No
+command line: no LoadOptions, and the kernel logs none (``efi_convert_cmdline`` measures only a
+non-empty LoadOptions). 254 and 257 append no SMBIOS ``io.systemd.stub.kernel-cmdline-extra`` in a
+confidential VM.
+
+The initrd the kernel measures: 252/254: the ``.initrd`` section. 257 (``run``, ``extend_initrds``,
+``combine_initrds``): ``.ucode``, ``.initrd``, then cpio archives generated from ``.pcrsig``,
+``.pcrpkey`` and ``.osrel`` (``generate_embedded_initrds``, :mod:`pvmkit.vendors.tdx.sd_cpio`), the
+non-empty ones concatenated, each zero-padded to a multiple of 4 when there are several.
+
+Not modelled (refused by the ESP reader, assumed absent otherwise): PE add-ons, credentials and
+system extensions the stub packs into extra initrds, systemd-boot's EFI drivers, UKI profiles
+(``.profile``, a ``@N`` command line). 252/254: the ``.pcrsig``/``.pcrpkey`` cpio archives (a UKI with
+either section is refused).
 """
 
 from __future__ import annotations
@@ -61,12 +80,21 @@ from pvmkit.vendors.tdx.eventlog_plan import (
     EV_EFI_BOOT_SERVICES_APPLICATION,
     EV_EFI_GPT_EVENT,
     EV_EVENT_TAG,
+    EV_IPL,
     DigestSource,
     PlannedEvent,
 )
 from pvmkit.vendors.tdx.rtmr import ACTION_EBS_INVOCATION, ACTION_EBS_SUCCESS
+from pvmkit.vendors.tdx.sd_cpio import cpio_literal
 from pvmkit.vendors.tdx.shim_grub import PeImage
-from pvmkit.vendors.tdx.uki import STUB_PAYLOAD_GUID, UkiSection, loader_info, systemd_major, uki_sections
+from pvmkit.vendors.tdx.uki import (
+    STUB_PAYLOAD_GUID,
+    UkiSection,
+    loader_info,
+    systemd_major,
+    uki_section_events,
+    uki_sections,
+)
 
 __all__ = ["UkiBoot", "stub_command_line", "uki_boot_events"]
 
@@ -74,6 +102,12 @@ _TAG_LOAD_OPTIONS = 0x8F3B22ED  #: Linux drivers/firmware/efi/libstub/efistub.h
 _TAG_INITRD = 0x8F3B22EC
 _EBS = (ACTION_EBS_INVOCATION, ACTION_EBS_SUCCESS)
 _AMD64 = 0x8664
+#: 257 ``generate_embedded_initrds``: the sections packed as cpio archives, in ``extend_initrds`` order
+_GENERATED_INITRDS = (
+    (".pcrsig", "tpm2-pcr-signature.json"),
+    (".pcrpkey", "tpm2-pcr-public-key.pem"),
+    (".osrel", "os-release"),
+)
 
 
 def _mangle(text: str) -> str:
@@ -91,15 +125,20 @@ def _utf8_until_nul(data: bytes, what: str) -> str:
 
 def stub_command_line(
     sections: dict[str, UkiSection], version: int, options: str | None, *, secure_boot: bool
-) -> str | None:
-    """The command line systemd-stub ``version`` hands the kernel in a TD (None: none)."""
+) -> tuple[str | None, bool]:
+    """The command line systemd-stub ``version`` hands the kernel in a TD (None: none), and whether it
+    is the passed ``options`` (which 257 measures) rather than ``.cmdline``."""
     has_cmdline = ".cmdline" in sections
     refused = secure_boot and (has_cmdline or version >= 254)  # 254: is_confidential_vm() in a TD
-    if options and ord(options[0]) > 0x1F and not refused:
-        return _mangle(options)
+    if options and ord(options[0]) > 0x1F:
+        if version >= 257 and options.startswith("@"):
+            raise InputError("a command line starting with '@' selects a UKI profile, which is not modelled")
+        mangled = _mangle(options)
+        if not refused and (mangled or version < 257):  # 257: an empty one falls back to .cmdline
+            return mangled, True
     if has_cmdline:
-        return _mangle(_utf8_until_nul(sections[".cmdline"].data, "the UKI's .cmdline"))
-    return None
+        return _mangle(_utf8_until_nul(sections[".cmdline"].data, "the UKI's .cmdline")), False
+    return None, False
 
 
 def _kernel_image_version(kernel: bytes) -> tuple[int, int]:
@@ -165,9 +204,7 @@ def _tagged(tag: int, text: bytes) -> bytes:
     return struct.pack("<II", tag, len(text)) + text
 
 
-def _kernel_events(
-    sections: dict[str, UkiSection], cmdline: str | None, linux: tuple[int, int]
-) -> list[PlannedEvent]:
+def _kernel_events(cmdline: str | None, initrd: bytes | None, linux: tuple[int, int]) -> list[PlannedEvent]:
     if linux < (6, 9):
         return []
     events = []
@@ -175,24 +212,34 @@ def _kernel_events(
         options = (cmdline + "\0").encode("utf-16-le")
         data = _tagged(_TAG_LOAD_OPTIONS, b"LOADED_IMAGE::LoadOptions\0")
         events.append(PlannedEvent.of_external(3, EV_EVENT_TAG, data, options, "kernel LoadOptions"))
-    initrd = sections.get(".initrd")
-    if initrd is not None and initrd.data:
+    if initrd is not None:
         data = _tagged(_TAG_INITRD, b"Linux initrd\0")
-        events.append(PlannedEvent.of_external(3, EV_EVENT_TAG, data, initrd.data, "initrd (.initrd)"))
+        events.append(PlannedEvent.of_external(3, EV_EVENT_TAG, data, initrd, "initrd"))
     return events
 
 
-def uki_boot_events(boot: UkiBoot) -> list[PlannedEvent]:
-    """The events from the GPT event to ExitBootServices, in log order. InputError for a UKI or boot
-    loader of a version pvmkit does not model, or a UKI whose boot it cannot predict."""
-    stub, _loader = _versions(boot)
-    sections = uki_sections(boot.uki, stub)
-    for name in (".pcrsig", ".pcrpkey"):
-        if name in sections:
-            raise InputError(
-                f"the UKI has a {name} section: systemd-stub appends it to the initrd as a cpio archive, "
-                "which pvmkit does not model"
-            )
+def _options_event(text: str, what: str) -> PlannedEvent:
+    """systemd's ``tpm_log_load_options`` (257, through the CC protocol): PCR 12 → RTMR2."""
+    return PlannedEvent.of_event_data(3, EV_IPL, (text + "\0").encode("utf-16-le"), what)
+
+
+def _initrd(sections: dict[str, UkiSection], version: int) -> bytes | None:
+    """The initrd systemd-stub registers for the kernel (None: none)."""
+    if version < 257:
+        initrd = sections.get(".initrd")
+        return initrd.data if initrd is not None and initrd.data else None
+    parts = [sections[n].data for n in (".ucode", ".initrd") if n in sections]
+    for name, filename in _GENERATED_INITRDS:
+        if name in sections and sections[name].data:
+            parts.append(cpio_literal(sections[name].data, ".extra", filename, 0o555, 0o444))
+    parts = [p for p in parts if p]
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    return b"".join(p + bytes(-len(p) % 4) for p in parts)
+
+
+def _firmware_events(boot: UkiBoot, sections: dict[str, UkiSection]) -> list[PlannedEvent]:
+    """RTMR1 up to the kernel: GPT, systemd-boot, the UKI, the ``.linux`` the stub loads."""
     if boot.gpt_event_data is None:
         gpt = PlannedEvent.missing(
             2, EV_EFI_GPT_EVENT, b"", "GPT of the boot disk", "give the disk image (--disk-image)"
@@ -205,12 +252,32 @@ def uki_boot_events(boot: UkiBoot) -> list[PlannedEvent]:
     uki_path = boot.uki_path if boot.boot_loader is not None else boot.boot_loader_path
     events.append(PeImage("UKI", uki_path, boot.uki).event())
     linux = _linux_event(sections[".linux"].data)
-    if linux is not None:
-        events.append(linux)
+    return events if linux is None else [*events, linux]
+
+
+def uki_boot_events(boot: UkiBoot) -> list[PlannedEvent]:
+    """The events from the GPT event to ExitBootServices, in log order. InputError for a UKI or boot
+    loader of a version pvmkit does not model, or a UKI whose boot it cannot predict."""
+    stub, loader = _versions(boot)
+    sections = uki_sections(boot.uki, stub)
+    if stub < 257:
+        for name in (".pcrsig", ".pcrpkey"):
+            if name in sections:
+                raise InputError(
+                    f"the UKI has a {name} section: systemd-stub {stub} appends it to the initrd as a cpio "
+                    "archive, which pvmkit models for 257 only"
+                )
+    events = _firmware_events(boot, sections)
     options = boot.options
-    if options is None and boot.boot_loader is not None and ".cmdline" in sections:
+    if options is None and loader is not None and loader < 257 and ".cmdline" in sections:
         options = _mangle(_utf8_until_nul(sections[".cmdline"].data, "the UKI's .cmdline"))
-    cmdline = stub_command_line(sections, stub, options, secure_boot=boot.secure_boot)
-    events += _kernel_events(sections, cmdline, boot.linux)
+    if loader is not None and loader >= 257 and options:
+        events.append(_options_event(options, "command line passed by systemd-boot"))
+    if stub >= 257:
+        events += uki_section_events(sections, stub)
+    cmdline, passed = stub_command_line(sections, stub, options, secure_boot=boot.secure_boot)
+    if stub >= 257 and passed and cmdline is not None:
+        events.append(_options_event(cmdline, "command line taken by systemd-stub"))
+    events += _kernel_events(cmdline, _initrd(sections, stub), boot.linux)
     events += [PlannedEvent.of_event_data(2, EV_EFI_ACTION, a, "EFI action") for a in _EBS]
     return events
