@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import struct
 
-from pvmkit.vendors.tdx.acpi.machine import PciFunction, QemuTdxMachine
+from pvmkit.vendors.tdx.acpi.machine import ROOT_PORT_MODEL, PciFunction, QemuTdxMachine
 from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
 from support.fixtures import fixture_path
 from support.qemu import qemu_binary
@@ -20,6 +20,10 @@ GIB = 1 << 30
 
 def _device_args(dev: PciFunction, n: int, multifunction: bool) -> list[str]:
     addr = f"addr={dev.slot:#x}.{dev.function}" + (",multifunction=on" if multifunction else "")
+    if dev.model == ROOT_PORT_MODEL:
+        return ["-device", f"{ROOT_PORT_MODEL},id=pvmkit-rp{dev.slot},bus=pcie.0,chassis={dev.slot},{addr}"]
+    if dev.root_port is not None:
+        addr = f"bus=pvmkit-rp{dev.root_port},{addr}"
     if dev.model == "virtio-blk-pci":
         return [
             "-drive", f"file=/bin/sh,if=none,id=pvmkit-hd{n},format=raw,readonly=on",
@@ -47,11 +51,12 @@ def _device_args(dev: PciFunction, n: int, multifunction: bool) -> list[str]:
 def qemu_args(machine: QemuTdxMachine) -> tuple[str, ...]:
     """The QEMU options (beyond QemuAcpiDumper's machine, CPU, SMP and RAM) of ``machine``."""
     args: list[str] = ["-serial", "null"] if machine.serial else []
-    functions_of: dict[int, int] = {}
+    functions_of: dict[tuple[int | None, int], int] = {}
     for dev in machine.devices:
-        functions_of[dev.slot] = functions_of.get(dev.slot, 0) + 1
+        key = (dev.root_port, dev.slot)
+        functions_of[key] = functions_of.get(key, 0) + 1
     for n, dev in enumerate(machine.devices):
-        args += _device_args(dev, n, dev.function == 0 and functions_of[dev.slot] > 1)
+        args += _device_args(dev, n, dev.function == 0 and functions_of[(dev.root_port, dev.slot)] > 1)
     if not machine.pci_hotplug_bridge_support:
         args += ["-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"]
     args += ["-global", f"q35-pcihost.pci-hole64-size={machine.pci_hole64_size}"]

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from pvmkit.errors import InputError
 from pvmkit.vendors.tdx.acpi.dsdt import dsdt_body, dsdt_body_for
-from pvmkit.vendors.tdx.acpi.machine import PciFunction, QemuTdxMachine
+from pvmkit.vendors.tdx.acpi.machine import DSTACK_DEVICES, ROOT_PORT_MODEL, PciFunction, QemuTdxMachine
 from pvmkit.vendors.tdx.acpi.versions import PROFILES
 from support.qemu_acpi_versions import transform_blobs
 from support.qemu_machine import GIB, qemu_blobs, qemu_dsdt_body, table
@@ -28,6 +29,14 @@ def _first_difference(got: bytes, want: bytes) -> str:
     n = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
     where = f"first difference at {n:#x}: {got[n : n + 16].hex()} != {want[n : n + 16].hex()}"
     return f"lengths {len(got)}/{len(want)}, {where}"
+
+
+def _root_port(slot: int) -> PciFunction:
+    return PciFunction(slot, 0, ROOT_PORT_MODEL)
+
+
+def _behind(port: int, model: str = "virtio-rng-pci") -> PciFunction:
+    return PciFunction(0, 0, model, root_port=port)
 
 
 SHAPES = {
@@ -63,6 +72,21 @@ SHAPES = {
             PciFunction(2, 7, "virtio-blk-pci"),
         )
     ),
+    # root ports: dstack's GPU TD (a root port in slot 6 with the GPU behind it, ACPI PCI hotplug
+    # off), and with hotplug on (bus selectors numbered from the last port, PCNT, _E01)
+    "gpu-root-port": _machine(
+        pci_hotplug_bridge_support=False, devices=(*DSTACK_DEVICES, _root_port(6), _behind(6))
+    ),
+    "root-ports-hotplug": _machine(
+        devices=(
+            *DSTACK_DEVICES,
+            _root_port(0x10),
+            _behind(0x10, "virtio-net-pci"),
+            _root_port(7),
+            _root_port(8),
+            _behind(8),
+        )
+    ),
 }
 
 
@@ -78,8 +102,8 @@ def test_dsdt_equals_qemus(shape: str) -> None:
 VERSIONED = [
     (version, shape)
     for version in ((8, 2), (9, 2), (10, 2))
-    for shape in ("1-vcpu", "2-vcpus-pic", "no-acpi-pci-hotplug", "256-vcpus-64g")
-    if (version, shape) != ((8, 2), "no-acpi-pci-hotplug")
+    for shape in ("1-vcpu", "2-vcpus-pic", "no-acpi-pci-hotplug", "256-vcpus-64g", "gpu-root-port")
+    if version != (8, 2) or shape not in ("no-acpi-pci-hotplug", "gpu-root-port")
 ]
 
 
@@ -94,6 +118,37 @@ def test_older_versions_dsdt(version: tuple[int, int], shape: str) -> None:
     want = table(older["etc/acpi/tables"], b"DSDT")[36:]
     got = dsdt_body_for(machine, profile)
     assert got == want, _first_difference(got, want)
+
+
+def test_root_ports_with_hotplug_before_10_0_are_refused() -> None:
+    machine = SHAPES["root-ports-hotplug"]
+    with pytest.raises(InputError, match=r"root ports with ACPI PCI hotplug .* not 9\.2"):
+        dsdt_body_for(machine, PROFILES[(9, 2)])
+
+
+@pytest.mark.parametrize(
+    ("devices", "message"),
+    [
+        ((*DSTACK_DEVICES, _behind(6)), "no pcie-root-port in slot 0x6"),
+        ((*DSTACK_DEVICES, _root_port(6), _behind(6), _behind(6)), "two PCI devices behind"),
+        ((_root_port(6), _behind(6)), "without PCI devices on pcie.0"),
+    ],
+)
+def test_unmodelled_root_port_layouts_are_refused(devices: tuple[PciFunction, ...], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        _machine(devices=devices)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((6, 1, ROOT_PORT_MODEL), "only as function 0"),
+        ((1, 0, "virtio-rng-pci", 6), "only slot 0, function 0"),
+    ],
+)
+def test_unmodelled_root_port_functions_are_refused(args: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        PciFunction(*args)
 
 
 def test_dstack_dsdt_is_part_of_the_real_tables() -> None:

@@ -30,8 +30,9 @@ its vCPU count and RAM size change.
 
 from __future__ import annotations
 
+from pvmkit.errors import InputError
 from pvmkit.vendors.tdx.acpi import dsdt_cpu, dsdt_irq, dsdt_pci
-from pvmkit.vendors.tdx.acpi.machine import QemuTdxMachine
+from pvmkit.vendors.tdx.acpi.machine import ROOT_PORT_MODEL, QemuTdxMachine
 from pvmkit.vendors.tdx.acpi.versions import QemuAcpiProfile, acpi_profile
 
 __all__ = ["dsdt_body", "dsdt_body_for"]
@@ -49,6 +50,11 @@ def dsdt_body_for(machine: QemuTdxMachine, profile: QemuAcpiProfile) -> bytes:
     CSCN without the eject queue, PDSM's older function 7 and edge-triggered link interrupts where
     the profile says so."""
     hotplug = machine.pci_hotplug_bridge_support
+    if hotplug and profile.version < (10, 0) and any(d.model == ROOT_PORT_MODEL for d in machine.devices):
+        major, minor = profile.version
+        raise InputError(
+            f"root ports with ACPI PCI hotplug are modelled for QEMU 10.0 and later, not {major}.{minor}"
+        )
     parts = [dsdt_pci.debug_scope(), dsdt_pci.pci0_scope(hotplug)]
     if hotplug:
         parts.append(dsdt_pci.pci_hotplug_scope(profile.pci_dsm_label_only_with_index))
@@ -63,8 +69,9 @@ def dsdt_body_for(machine: QemuTdxMachine, profile: QemuAcpiProfile) -> bytes:
         ),
         dsdt_pci.sleep_states_scope(),
         dsdt_pci.fw_cfg_scope(),
-        dsdt_pci.pci_devices_scope(machine.devices, machine.serial),
+        dsdt_pci.pci_devices_scope(machine.devices, machine.serial, hotplug),
     ]
     if hotplug:
-        parts.append(dsdt_pci.gpe_e01_scope())
+        bsels = dsdt_pci.root_port_bsels(machine.devices)
+        parts += [dsdt_pci.hotplug_notify_scope(bsels), dsdt_pci.gpe_e01_scope(bool(bsels))]
     return b"".join(parts)

@@ -16,7 +16,13 @@ from __future__ import annotations
 import functools
 
 from pvmkit.vendors.tdx.acpi import aml
-from pvmkit.vendors.tdx.acpi.machine import TDVF_MCFG_BASE, TDVF_MCFG_SIZE, TDVF_PMBASE, PciFunction
+from pvmkit.vendors.tdx.acpi.machine import (
+    ROOT_PORT_MODEL,
+    TDVF_MCFG_BASE,
+    TDVF_MCFG_SIZE,
+    TDVF_PMBASE,
+    PciFunction,
+)
 
 _ARG = aml.ARGS
 _LOCAL = aml.LOCALS
@@ -361,22 +367,105 @@ def _lpc_body(serial: bool) -> tuple[bytes, ...]:
     return tuple(parts)
 
 
+def root_port_bsels(devices: tuple[PciFunction, ...]) -> dict[int, int]:
+    """``{root port slot: BSEL}``: QEMU numbers the hot-pluggable buses depth first over each bus's
+    child list, which holds the newest bridge first (``acpi_set_pci_info``, ``pci_for_each_bus``),
+    so the last root port of the command line is bus selector 0."""
+    ports = [dev.slot for dev in devices if dev.model == ROOT_PORT_MODEL]
+    return {slot: len(ports) - 1 - i for i, slot in enumerate(ports)}
+
+
+def _hotplug_slot_objects() -> tuple[bytes, ...]:
+    """Slot 0 of a hot-pluggable bus (``build_append_pci_bus_devices``, ``build_append_pcihp_slots``):
+    its acpi-index _DSM through PDSM, its slot number and its eject method."""
+    local0 = _LOCAL[0]
+    dsm = aml.method(
+        "_DSM",
+        4,
+        aml.store(aml.package(aml.integer(0), aml.integer(0)), local0),
+        aml.store(aml.ref("BSEL"), aml.index(local0, aml.integer(0))),
+        aml.store(aml.ref("ASUN"), aml.index(local0, aml.integer(1))),
+        aml.return_(aml.call("PDSM", *_ARG[:4], local0)),
+        serialized=True,
+    )
+    return (
+        aml.name("ASUN", aml.integer(0)),
+        dsm,
+        aml.name("_SUN", aml.integer(0)),
+        aml.method("_EJ0", 1, aml.call("PCEJ", aml.ref("BSEL"), aml.ref("_SUN"))),
+    )
+
+
+def _root_port_body(bsel: int | None, occupied: bool) -> list[bytes]:
+    """What a root port's device holds besides _ADR: its slot 0, and with ACPI PCI hotplug (a bus
+    selector) the slot's hotplug objects and DVNT, which notifies slot 0 of an event."""
+    endpoint = aml.name("_ADR", aml.integer(0))
+    if bsel is None:
+        return [aml.device("S00", endpoint)] if occupied else []
+    selector = aml.name("BSEL", aml.integer(bsel))
+    if occupied:
+        body = [aml.device("S00", endpoint), selector, aml.scope("S00", *_hotplug_slot_objects())]
+    else:
+        body = [selector, aml.device("S00", endpoint, *_hotplug_slot_objects())]
+    dvnt = aml.method(
+        "DVNT",
+        2,
+        aml.if_(aml.and_(_ARG[0], aml.integer(1)), aml.notify(aml.ref("S00"), _ARG[1])),
+    )
+    return [*body, dvnt]
+
+
 @functools.lru_cache(maxsize=64)
-def pci_devices_scope(devices: tuple[PciFunction, ...], serial: bool) -> bytes:
+def pci_devices_scope(devices: tuple[PciFunction, ...], serial: bool, acpi_pci_hotplug: bool) -> bytes:
     """``\\_SB.PCI0.S<devfn>``: one device per function present on ``pcie.0`` in devfn order, the host
     bridge and the ICH9 functions included (``build_append_pci_bus_devices``; the root bus of q35 is
-    not hot-pluggable, so the objects carry only _ADR, and the LPC bridge its ISA devices)."""
-    devfns = {0, *_ICH9_FUNCTIONS, *((dev.slot << 3) | dev.function for dev in devices)}
+    not hot-pluggable, so its objects carry _ADR, the LPC bridge its ISA devices, and a root port
+    its own slot, hot-pluggable with ACPI PCI hotplug)."""
+    on_root_bus = [dev for dev in devices if dev.root_port is None]
+    devfns = {0, *_ICH9_FUNCTIONS, *((dev.slot << 3) | dev.function for dev in on_root_bus)}
+    ports = {dev.slot for dev in on_root_bus if dev.model == ROOT_PORT_MODEL}
+    occupied = {dev.root_port for dev in devices if dev.root_port is not None}
+    bsels = root_port_bsels(devices) if acpi_pci_hotplug else {}
     objects = []
     for devfn in sorted(devfns):
         body = [aml.name("_ADR", aml.integer((devfn >> 3) << 16 | (devfn & 7)))]
         if devfn == _LPC_DEVFN:
             body += _lpc_body(serial)
+        elif devfn & 7 == 0 and devfn >> 3 in ports:
+            body += _root_port_body(bsels.get(devfn >> 3), devfn >> 3 in occupied)
         objects.append(aml.device(f"S{devfn:02X}", *body))
     return aml.scope("\\_SB", aml.scope("PCI0", *objects))
 
 
-def gpe_e01_scope() -> bytes:
-    """``_GPE._E01``, the PCI hotplug event: empty, as no bus of the machine is hot-pluggable
-    (``build_dsdt``: it would call ``\\_SB.PCI0.PCNT``)."""
-    return aml.scope("_GPE", aml.method("_E01", 0))
+def hotplug_notify_scope(bsels: dict[int, int]) -> bytes:
+    """``\\_SB.PCI0.PCNT`` and each hot-pluggable bus's PCNT, in bus selector order: select the bus
+    (BNUM) and notify its slots of the device-check (PCIU) and eject (PCID) requests
+    (``build_dsdt``, ``build_append_pci_bus_devices``). Empty without root ports."""
+    if not bsels:
+        return b""
+    order = sorted(bsels, key=bsels.__getitem__)
+    buses = [
+        aml.scope(
+            f"S{slot << 3:02X}",
+            aml.method(
+                "PCNT",
+                0,
+                aml.store(aml.integer(bsels[slot]), aml.ref("BNUM")),
+                aml.call("DVNT", aml.ref("PCIU"), aml.integer(1)),
+                aml.call("DVNT", aml.ref("PCID"), aml.integer(3)),
+            ),
+        )
+        for slot in order
+    ]
+    pcnt = aml.method("PCNT", 0, *(aml.call(f"^S{slot << 3:02X}.PCNT") for slot in order))
+    return aml.scope("\\_SB.PCI0", *buses, pcnt)
+
+
+def gpe_e01_scope(any_hotplug_bus: bool) -> bytes:
+    """``_GPE._E01``, the PCI hotplug event: PCNT under the hotplug lock when a bus is hot-pluggable
+    (a root port), else empty (``build_dsdt``)."""
+    body: list[bytes] = []
+    if any_hotplug_bus:
+        lock = "\\_SB.PCI0.BLCK"
+        body = [aml.acquire(lock, 0xFFFF), aml.call("\\_SB.PCI0.PCNT"), aml.release(lock)]
+    return aml.scope("_GPE", aml.method("_E01", 0, *body))

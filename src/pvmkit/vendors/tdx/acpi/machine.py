@@ -21,6 +21,7 @@ __all__ = [
     "MAX_VCPUS",
     "MODELLED_DEVICE_MODELS",
     "MODELLED_VERSIONS",
+    "ROOT_PORT_MODEL",
     "TDVF_MCFG_BASE",
     "TDVF_MCFG_SIZE",
     "TDVF_MMIO64_BASE",
@@ -48,6 +49,12 @@ MODELLED_DEVICE_MODELS: frozenset[str] = frozenset(
 #: QEMU q35's ``max_cpus`` (``hw/i386/pc_q35.c``, ``pc_q35_machine_options``).
 MAX_VCPUS = 4096
 
+#: A PCI Express root port on ``pcie.0`` (``hw/pci-bridge/gen_pcie_root_port.c``): a bridge whose
+#: secondary bus has one slot (0), where one endpoint (a passthrough GPU, say) sits. The DSDT
+#: describes the port and its slot (with ACPI PCI hotplug: BSEL, _SUN, _EJ0, PCNT; QEMU
+#: ``hw/i386/acpi-build.c`` ``build_append_pci_bus_devices``).
+ROOT_PORT_MODEL = "pcie-root-port"
+
 #: ICH9 ACPI PM I/O base TDVF programs (edk2 ``Q35MchIch9.h`` ``ICH9_PMBASE_VALUE``); QEMU derives
 #: the FADT's PM1a event/control and PM timer blocks and the GPE0 block from it.
 TDVF_PMBASE = 0x600
@@ -69,12 +76,21 @@ class PciFunction:
 
     slot: int  #: device number; QEMU takes the first free one from 1 in option order without addr=
     function: int  #: 0..7
-    model: str  #: QEMU device model name, e.g. ``"virtio-blk-pci"``
+    model: str  #: QEMU device model name, e.g. ``"virtio-blk-pci"``, or :data:`ROOT_PORT_MODEL`
+    #: the ``pcie.0`` slot of the root port whose secondary bus holds this function (then slot and
+    #: function are 0); None: the function is on ``pcie.0``
+    root_port: int | None = None
 
     def __post_init__(self) -> None:
-        if self.model not in MODELLED_DEVICE_MODELS:
-            known = ", ".join(sorted(MODELLED_DEVICE_MODELS))
+        if self.model not in MODELLED_DEVICE_MODELS and self.model != ROOT_PORT_MODEL:
+            known = ", ".join(sorted(MODELLED_DEVICE_MODELS | {ROOT_PORT_MODEL}))
             raise InputError(f"PCI device model {self.model!r} is not modelled (modelled: {known})")
+        if self.model == ROOT_PORT_MODEL and (self.function or self.root_port is not None):
+            raise InputError("a pcie-root-port is modelled only as function 0 of a pcie.0 slot")
+        if self.root_port is not None:
+            if (self.slot, self.function) != (0, 0):
+                raise InputError(f"behind a root port only slot 0, function 0 is modelled ({self.model})")
+            return
         if not 1 <= self.slot <= _MAX_SLOT or self.slot == _LPC_SLOT:
             raise InputError(f"PCI slot {self.slot:#x} of {self.model} is not free on q35's pcie.0")
         if not 0 <= self.function <= 7:
@@ -119,18 +135,27 @@ class QemuTdxMachine:
             raise InputError("the memory size must be a whole number of MiB, at least 1 MiB")
         if self.pci_hole64_size <= 0 or self.pci_hole64_size >= 1 << 46:
             raise InputError(f"pci-hole64-size {self.pci_hole64_size:#x} is outside the modelled range")
-        if not self.devices:
-            # Without a 64-bit BAR QEMU places the 64-bit window itself (pc_pci_hole64_start);
-            # not modelled.
-            raise InputError("a machine without PCI devices is not modelled by the ACPI generator")
+        if not any(dev.root_port is None and dev.model != ROOT_PORT_MODEL for dev in self.devices):
+            # Without a 64-bit BAR on pcie.0 QEMU places the 64-bit window itself
+            # (pc_pci_hole64_start); not modelled.
+            raise InputError("a machine without PCI devices on pcie.0 is not modelled by the ACPI generator")
         seen: set[tuple[int, int]] = set()
+        behind: set[int] = set()
         for dev in self.devices:
+            if dev.root_port is not None:
+                if dev.root_port in behind:
+                    raise InputError(f"two PCI devices behind the root port in slot {dev.root_port:#x}")
+                behind.add(dev.root_port)
+                continue
             if (dev.slot, dev.function) in seen:
                 raise InputError(f"two PCI devices at {dev.slot:02x}.{dev.function}")
             seen.add((dev.slot, dev.function))
         for slot, function in seen:
             if function and (slot, 0) not in seen:
                 raise InputError(f"PCI slot {slot:#x} has function {function} but no function 0")
+        ports = {dev.slot for dev in self.devices if dev.model == ROOT_PORT_MODEL}
+        for port in behind - ports:
+            raise InputError(f"no pcie-root-port in slot {port:#x} for the device behind it")
 
     @property
     def below_4g_mem_size(self) -> int:
@@ -151,4 +176,4 @@ class QemuTdxMachine:
     @property
     def slots(self) -> tuple[int, ...]:
         """The occupied device slots on ``pcie.0`` (besides the host bridge and the LPC), sorted."""
-        return tuple(sorted({dev.slot for dev in self.devices}))
+        return tuple(sorted({dev.slot for dev in self.devices if dev.root_port is None}))
