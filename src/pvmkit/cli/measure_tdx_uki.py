@@ -11,6 +11,7 @@ fallback, GRUB and ``grub.cfg`` from the directory by the rules of :mod:`pvmkit.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from pvmkit.cli._common import UsageError, map_file
@@ -21,12 +22,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from pvmkit.formats.fsview import FileTree
+    from pvmkit.plan import ByteData
     from pvmkit.vendors.tdx.eventlog_plan import PlannedEvent
 
 __all__ = ["add_uki_options", "boot_path_events"]
 
 #: options of the shim + GRUB path that mean nothing for a UKI boot
 _DISK_ONLY = ("shim_efi", "shim_authenticode", "boot_loader_authenticode", "grub_cfg", "sbat_level")
+_REMOVABLE = "EFI/BOOT/BOOTX64.EFI"
 #: what systemd-boot or systemd-stub would load or pack from the ESP besides the UKI (not modelled)
 _UNMODELLED = (
     ("EFI/systemd/drivers", "systemd-boot's EFI drivers"),
@@ -52,81 +56,98 @@ def add_uki_options(g: Any) -> None:
     )
 
 
-def _find(root: Path, relative: str) -> Path | None:
-    """``relative`` under ``root``, each component matched without regard to case (FAT)."""
-    here = root
-    for part in relative.split("/"):
-        if not here.is_dir():
-            return None
-        match = [p for p in here.iterdir() if p.name.lower() == part.lower()]
-        if not match:
-            return None
-        here = match[0]
-    return here
-
-
-def _loader_info(path: Path, what: str) -> tuple[str, str] | None:
+def _loader_info(path: str, what: str) -> tuple[str, str] | None:
     from pvmkit.vendors.tdx.uki import loader_info
 
-    return loader_info(map_file(str(path), what), what)
+    return loader_info(map_file(path, what), what)
 
 
-def _esp_uki(args: argparse.Namespace, esp: Path, bootx64: Path) -> None:
-    """systemd-boot at the removable path: the one UKI in EFI/Linux/ (or --uki)."""
+@dataclass(frozen=True)
+class _UkiFiles:
+    """The UKI boot's files, from options or read off an ESP (a directory or the disk image's FAT)."""
+
+    uki: ByteData
+    uki_name: str  #: for messages
+    uki_path: str = "\\EFI\\Linux\\linux.efi"  #: ESP path (event data only)
+    loader: ByteData | None = None
+
+
+def _nonempty_dir(tree: FileTree[Any], path: str) -> bool:
+    return tree.is_dir(path) and bool(tree.listdir(path))
+
+
+def _tree_uki(tree: FileTree[Any], uki_option: str | None) -> _UkiFiles | None:
+    """systemd-boot (with the one UKI in EFI/Linux/, or --uki) or a UKI at the ESP's removable path;
+    None when it is neither (shim). InputError for what pvmkit cannot follow."""
+    if not tree.is_file(_REMOVABLE):
+        raise InputError(f"{tree.label}: no EFI/BOOT/BOOTX64.EFI: no boot path pvmkit can follow")
+    bootx64 = tree.read(_REMOVABLE)
+    from pvmkit.vendors.tdx.uki import loader_info
+
+    info = loader_info(bootx64, "EFI/BOOT/BOOTX64.EFI")
+    program = info[0] if info else None
+    if program == "systemd-stub":
+        if uki_option:
+            raise UsageError(f"{tree.label}: EFI/BOOT/BOOTX64.EFI is a UKI itself: drop --uki")
+        return _UkiFiles(bootx64, "EFI/BOOT/BOOTX64.EFI", "\\EFI\\BOOT\\BOOTX64.EFI")
+    if program != "systemd-boot":
+        return None
     for relative, what in _UNMODELLED:
-        found = _find(esp, relative)
-        if found is not None and any(found.iterdir()):
-            raise InputError(f"--esp {esp}: {relative}/ holds {what}, which pvmkit does not model")
-    if not args.uki:
-        linux = _find(esp, "EFI/Linux")
-        ukis = sorted(p for p in linux.iterdir() if p.suffix.lower() == ".efi") if linux else []
-        if len(ukis) != 1:
-            message = f"{len(ukis)} UKIs in EFI/Linux/: give the one that boots with --uki"
-            raise InputError(f"--esp {esp}: {message}")
-        args.uki = str(ukis[0])
-    extra = Path(args.uki).parent / (Path(args.uki).name + ".extra.d")
-    if extra.is_dir() and any(extra.iterdir()):
-        raise InputError(f"--esp {esp}: {extra.name}/ holds add-ons, credentials or system extensions")
-    args.uki_path = "\\EFI\\Linux\\" + Path(args.uki).name
-    args.boot_loader = str(bootx64)
+        if _nonempty_dir(tree, relative):
+            raise InputError(f"{tree.label}: {relative}/ holds {what}, which pvmkit does not model")
+    if uki_option:
+        uki, name = map_file(uki_option, "a UKI"), Path(uki_option).name
+    else:
+        names = (
+            [n for n in tree.listdir("EFI/Linux") if n.lower().endswith(".efi")]
+            if tree.is_dir("EFI/Linux")
+            else []
+        )
+        if len(names) != 1:
+            message = f"{len(names)} UKIs in EFI/Linux/: give the one that boots with --uki"
+            raise InputError(f"{tree.label}: {message}")
+        name = names[0]
+        uki = tree.read("EFI/Linux/" + name)
+    if _nonempty_dir(tree, f"EFI/Linux/{name}.extra.d"):
+        raise InputError(f"{tree.label}: {name}.extra.d/ holds add-ons, credentials or system extensions")
+    return _UkiFiles(uki, name, "\\EFI\\Linux\\" + name, bootx64)
 
 
-def _esp_shim(args: argparse.Namespace, esp: Path) -> None:
-    """shim at the removable path: the shim + GRUB boot reads its files from this directory through the
-    same layout rules as from a disk image's FAT ESP (pvmkit.vendors.tdx.esp_layout)."""
+def _esp_files(args: argparse.Namespace) -> _UkiFiles | None:
+    """``--esp DIR``: the UKI boot's files, or None for shim (whose chain the shim + GRUB boot reads
+    from the same directory, pvmkit.vendors.tdx.esp_layout)."""
     from pvmkit.formats.fsview import DirectoryTree
-    from pvmkit.vendors.tdx.esp_layout import esp_boot_chain
 
-    tree = DirectoryTree(esp, f"--esp {esp}")
-    esp_boot_chain(tree)  # no boot path: one line now, before the disk image is read
-    args.esp_tree = tree
-
-
-def read_esp(args: argparse.Namespace) -> None:
-    """Fill the boot-path options from ``--esp``."""
-    esp = Path(args.esp)
-    if not esp.is_dir():
-        raise InputError(f"--esp {esp}: not a directory")
     found_by_esp = ("shim_efi", "boot_loader", "shim_authenticode", "boot_loader_authenticode")
     given = [o for o in found_by_esp if getattr(args, o)]
     if given:
         raise UsageError(f"--esp finds the boot loader itself: drop --{given[0].replace('_', '-')}")
-    bootx64 = _find(esp, "EFI/BOOT/BOOTX64.EFI")
-    if bootx64 is None:
-        raise InputError(f"--esp {esp}: no EFI/BOOT/BOOTX64.EFI: no boot path pvmkit can follow")
-    info = _loader_info(bootx64, "EFI/BOOT/BOOTX64.EFI")
-    program = info[0] if info else None
-    if program == "systemd-boot":
-        _esp_uki(args, esp, bootx64)
-    elif program == "systemd-stub":
-        if args.uki:
-            raise UsageError("--esp: EFI/BOOT/BOOTX64.EFI is a UKI itself: drop --uki")
-        args.uki = str(bootx64)
-    else:
-        _esp_shim(args, esp)
+    tree = DirectoryTree(args.esp, f"--esp {args.esp}")
+    files = _tree_uki(tree, args.uki)
+    if files is None:
+        from pvmkit.vendors.tdx.esp_layout import esp_boot_chain
+
+        esp_boot_chain(tree)  # no boot path: one line now, before the disk image is read
+        args.esp_tree = tree
+    return files
 
 
-def _uki_events(args: argparse.Namespace, secure_boot: bool, linux: tuple[int, int]) -> list[PlannedEvent]:
+def _disk_files(args: argparse.Namespace) -> _UkiFiles | None:
+    """``--disk-image`` alone: the UKI boot's files when its ESP boots systemd-boot or a UKI."""
+    from pvmkit.cli._common import MAX_DISK
+    from pvmkit.formats.gpt import read_gpt
+    from pvmkit.vendors.tdx.disk_files import DiskFiles
+
+    disk = read_gpt(args.disk_image)
+    _number, tree = DiskFiles(map_file(args.disk_image, "a disk image", MAX_DISK), disk).esp()
+    if not tree.is_file(_REMOVABLE):
+        return None  # the shim + GRUB boot reads the ESP and says what it cannot follow
+    return _tree_uki(tree, None)
+
+
+def _uki_events(
+    args: argparse.Namespace, files: _UkiFiles, secure_boot: bool, linux: tuple[int, int]
+) -> list[PlannedEvent]:
     from pvmkit.vendors.tdx.uki_boot import UkiBoot, uki_boot_events
 
     misused = [o for o in _DISK_ONLY if getattr(args, o)]
@@ -142,9 +163,9 @@ def _uki_events(args: argparse.Namespace, secure_boot: bool, linux: tuple[int, i
 
         gpt = read_gpt(args.disk_image).gpt_event_data()
     boot = UkiBoot(
-        uki=map_file(args.uki, "a UKI"),
-        uki_path=getattr(args, "uki_path", "\\EFI\\Linux\\linux.efi"),
-        boot_loader=map_file(args.boot_loader, "a boot loader") if args.boot_loader else None,
+        uki=files.uki,
+        uki_path=files.uki_path,
+        boot_loader=files.loader,
         gpt_event_data=gpt,
         options=args.cmdline or None,
         secure_boot=secure_boot,
@@ -153,7 +174,25 @@ def _uki_events(args: argparse.Namespace, secure_boot: bool, linux: tuple[int, i
     try:
         return uki_boot_events(boot)
     except InputError as exc:
-        raise InputError(f"--uki {args.uki}: {exc}") from None
+        raise InputError(f"UKI {files.uki_name}: {exc}") from None
+
+
+def _files(args: argparse.Namespace) -> _UkiFiles | None:
+    """The UKI boot's files from ``--esp``, ``--uki [--boot-loader]`` or a disk image's ESP; None for a
+    shim + GRUB or ``-kernel`` boot."""
+    if args.esp:
+        return _esp_files(args)
+    if args.uki:
+        loader = map_file(args.boot_loader, "a boot loader") if args.boot_loader else None
+        return _UkiFiles(map_file(args.uki, "a UKI"), args.uki, loader=loader)
+    if args.boot_loader:
+        info = _loader_info(args.boot_loader, "--boot-loader")
+        if info is not None and info[0] == "systemd-boot":
+            raise UsageError("--boot-loader is systemd-boot: give the UKI it starts with --uki")
+    disk_only = ("shim_efi", "shim_authenticode", "boot_loader", "boot_loader_authenticode", "grub_cfg")
+    if args.disk_image and not any(getattr(args, o) for o in disk_only):
+        return _disk_files(args)
+    return None
 
 
 def boot_path_events(
@@ -161,14 +200,9 @@ def boot_path_events(
 ) -> tuple[PlannedEvent, ...] | None:
     """The events of the boot path the options describe after the firmware's ready-to-boot events
     (UKI or shim + GRUB), or None for a direct ``-kernel`` boot."""
-    if args.esp:
-        read_esp(args)
-    if args.boot_loader and not args.uki:
-        info = _loader_info(Path(args.boot_loader), "--boot-loader")
-        if info is not None and info[0] == "systemd-boot":
-            raise UsageError("--boot-loader is systemd-boot: give the UKI it starts with --uki")
-    if not args.uki:
+    files = _files(args)
+    if files is None:
         return disk_boot_events(args)
     from pvmkit.vendors.tdx.rtmr import secure_boot_enabled
 
-    return tuple(_uki_events(args, secure_boot_enabled(firmware, args.secure_boot), versions.linux))
+    return tuple(_uki_events(args, files, secure_boot_enabled(firmware, args.secure_boot), versions.linux))
