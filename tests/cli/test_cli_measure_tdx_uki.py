@@ -25,7 +25,7 @@ from pvmkit.vendors.tdx.authenticode import authenticode_digest
 from support.fixtures import fixture_path
 from support.gpt_disk import disk_from_gpt_event, logged_digest, ubuntu_log
 from support.pe import make_pe
-from support.uki import build_uki, systemd_efi
+from support.uki import build_uki, measure_rtmr_argv, systemd_efi
 
 CMDLINE = b"console=ttyS0 root=/dev/vda2\n"
 INITRD = hashlib.sha512(b"initrd").digest() * 200
@@ -68,19 +68,7 @@ def files(tmp_path: Path, log: EventLog) -> dict[str, Path]:
 
 
 def _argv(*extra: str) -> list[str]:
-    firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
-    return [
-        "measure",
-        "--vendor",
-        "tdx",
-        "--rtmr",
-        "--firmware",
-        firmware,
-        "--memory",
-        "2G",
-        *extra,
-        "--json",
-    ]
+    return measure_rtmr_argv(*extra)
 
 
 def _expected(files: dict[str, Path], log: EventLog, *, loader: bool = True) -> tuple[str, str]:

@@ -17,26 +17,13 @@ import pytest
 
 from pvmkit.cli.main import main
 from support.disktools import fat_image, gpt_disk
-from support.fixtures import fixture_path
-from support.uki import build_uki, systemd_efi
+from support.uki import build_uki, measure_rtmr_argv, systemd_efi
 
 pytestmark = pytest.mark.crosscheck
 
 
 def _measure(extra: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
-    firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
-    argv = [
-        "measure",
-        "--vendor",
-        "tdx",
-        "--rtmr",
-        "--firmware",
-        firmware,
-        "--memory",
-        "2G",
-        *extra,
-        "--json",
-    ]
+    argv = measure_rtmr_argv(*extra)
     assert main(argv) == 0, capsys.readouterr().err
     shape: dict[str, object] = json.loads(capsys.readouterr().out)["shapes"][0]
     return shape

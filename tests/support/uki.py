@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from support.fixtures import missing
+from support.fixtures import fixture_path, missing
 
 VERSIONS = (252, 254, 257)
 
@@ -75,3 +75,20 @@ def build_uki(version: int, sections: dict[str, bytes], tmp: Path) -> bytes:
     out = tmp / "uki.efi"
     subprocess.run([*argv, str(stub), str(out)], check=True, capture_output=True, timeout=60)
     return out.read_bytes()
+
+
+def measure_rtmr_argv(*extra: str) -> list[str]:
+    """``pvmkit measure --vendor tdx --rtmr`` with the Debian TDVF fixture, 2 GiB, ``extra``, ``--json``."""
+    firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
+    return [
+        "measure",
+        "--vendor",
+        "tdx",
+        "--rtmr",
+        "--firmware",
+        firmware,
+        "--memory",
+        "2G",
+        *extra,
+        "--json",
+    ]
