@@ -28,3 +28,20 @@ DSTACK_DEVICES = (
     "-virtfs local,path=/bin,mount_tag=host-shared,readonly=on,security_model=none,id=virtfs0 "
     "-drive file=/bin/sh,if=none,id=hd0,format=raw,readonly=on -device virtio-blk-pci,drive=hd0"
 )
+
+# dstack-vmm's GPU launch without hugepages (Dstack-TEE/dstack dstack-mr/src/acpi.rs): the ACPI PCI
+# hotplug of ICH9 off (hotplug_off), the 64-bit hole 16 TiB (pci_hole64_size), one pcie-root-port on
+# pcie.0 with the VFIO GPU behind it. virtio-rng-pci stands in for the GPU: the DSDT describes an
+# endpoint behind a root port by its address only (hw/i386/acpi-build.c build_append_pci_bus_devices).
+# A 16 TiB hole needs more than qemu64's 40 physical address bits; TDX vCPUs have 52.
+GPU_TD_DEVICES = (
+    DSTACK_DEVICES + " -cpu qemu64,phys-bits=52"
+    " -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"
+    " -global q35-pcihost.pci-hole64-size=0x100000000000"
+    " -device pcie-root-port,id=pci.0,bus=pcie.0,chassis=0 -device virtio-rng-pci,bus=pci.0"
+)
+
+
+# dstack-mr's replay without root_verity: the root image as a CD-ROM (on ICH9's AHCI, no PCI slot)
+# instead of the second virtio-blk disk, so four hot-pluggable endpoints in slots 1-4.
+DSTACK_CDROM_DEVICES = DSTACK_DEVICES.rsplit(" -drive ", 1)[0] + " -cdrom /bin/sh"

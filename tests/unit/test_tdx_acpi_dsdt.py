@@ -120,6 +120,52 @@ def test_older_versions_dsdt(version: tuple[int, int], shape: str) -> None:
     assert got == want, _first_difference(got, want)
 
 
+# The shapes of dstack's real TDs whose three ACPI digests tests/unit/test_tdx_qemu_acpi_versions.py
+# reproduces from QEMU 10.0.2's blobs with a version profile's differences: (profile, the QEMU
+# command line of that test, the same machine in the model)
+REAL_CAPTURES = {
+    "qemu-8.2.2-1-vcpu": ((8, 2), "DSTACK_DEVICES", _machine()),
+    "qemu-8.2.2-2-vcpus": ((8, 2), "DSTACK_DEVICES", _machine(vcpus=2)),
+    "qemu-8.2-ccel-sample": (
+        (8, 2),
+        "DSTACK_CDROM_DEVICES",
+        _machine(memory_size=GIB, devices=DSTACK_DEVICES[:4]),
+    ),
+    "qemu-9.2.1-gpu-td": (
+        (9, 2),
+        "GPU_TD_DEVICES",
+        _machine(
+            vcpus=16,
+            memory_size=64 * GIB,
+            pci_hotplug_bridge_support=False,
+            pci_hole64_size=1 << 44,
+            devices=(*DSTACK_DEVICES, _root_port(6), _behind(6)),
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("capture", sorted(REAL_CAPTURES))
+def test_dsdt_of_the_real_captures(capture: str) -> None:
+    """The generator's DSDT for the shape of a real dstack TD equals the DSDT inside the tables blob
+    whose digest is that TD's (the capture test's own command line, dumped by QEMU 10.0.2 and
+    transformed by the profile's differences)."""
+    import shlex
+
+    from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
+    from support import qemu
+    from support.fixtures import fixture_path
+
+    version, command_line, machine = REAL_CAPTURES[capture]
+    firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
+    dumper = QemuAcpiDumper(qemu.qemu_binary(), firmware, tuple(shlex.split(getattr(qemu, command_line))))
+    files = dumper.dump(AcpiShape(vcpus=machine.vcpus, memory_size=machine.memory_size, pic=False))
+    profile = PROFILES[version]
+    want = table(transform_blobs(files, profile, machine.vcpus)["etc/acpi/tables"], b"DSDT")[36:]
+    got = dsdt_body_for(machine, profile)
+    assert got == want, _first_difference(got, want)
+
+
 def test_root_ports_with_hotplug_before_10_0_are_refused() -> None:
     machine = SHAPES["root-ports-hotplug"]
     with pytest.raises(InputError, match=r"root ports with ACPI PCI hotplug .* not 9\.2"):

@@ -18,7 +18,7 @@ import pytest
 from pvmkit.vendors.tdx.acpi.versions import acpi_profile
 from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
 from support.fixtures import fixture_path
-from support.qemu import DSTACK_DEVICES, qemu_binary
+from support.qemu import DSTACK_CDROM_DEVICES, DSTACK_DEVICES, GPU_TD_DEVICES, qemu_binary
 from support.qemu_acpi_versions import (
     cscn_method,
     find_method,
@@ -38,23 +38,6 @@ DIGESTS_8_2_2_1CPU = (
     "6385b89d2decb3de678d51faba0ff3506835915818fd3ee53a739aa678cd9c76bdd755adfa0aa714cf35a1abe062b253",
     "05705c3ca9d71e908d5ce70d4331b6aadce5331b9a6a546f222f017fb0e1797b951a3dac72f59cb197a0c897a201ca07",
 )
-
-# dstack-vmm's GPU launch without hugepages (Dstack-TEE/dstack dstack-mr/src/acpi.rs): the ACPI PCI
-# hotplug of ICH9 off (hotplug_off), the 64-bit hole 16 TiB (pci_hole64_size), one pcie-root-port on
-# pcie.0 with the VFIO GPU behind it. virtio-rng-pci stands in for the GPU: the DSDT describes an
-# endpoint behind a root port by its address only (hw/i386/acpi-build.c build_append_pci_bus_devices).
-# A 16 TiB hole needs more than qemu64's 40 physical address bits; TDX vCPUs have 52.
-GPU_TD_DEVICES = (
-    DSTACK_DEVICES + " -cpu qemu64,phys-bits=52"
-    " -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"
-    " -global q35-pcihost.pci-hole64-size=0x100000000000"
-    " -device pcie-root-port,id=pci.0,bus=pcie.0,chassis=0 -device virtio-rng-pci,bus=pci.0"
-)
-
-
-# dstack-mr's replay without root_verity: the root image as a CD-ROM (on ICH9's AHCI, no PCI slot)
-# instead of the second virtio-blk disk, so four hot-pluggable endpoints in slots 1-4.
-DSTACK_CDROM_DEVICES = DSTACK_DEVICES.rsplit(" -drive ", 1)[0] + " -cdrom /bin/sh"
 
 
 def _dumper(devices: str) -> QemuAcpiDumper:
