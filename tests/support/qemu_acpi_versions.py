@@ -20,10 +20,10 @@ the captures prove those profiles:
 * ``madt_pcat_compat_always`` on: the MADT flags PCAT_COMPAT whatever ``pic`` is, as before upstream
   292dd287e78e (QEMU 9.1, ``hw/i386/acpi-common.c`` ``acpi_build_madt``).
 
-The AML written here is the small part those changes touch, encoded as QEMU's ``hw/acpi/aml-build.c``
-encodes it (shortest PkgLength, ``aml_int``'s Zero/One/Byte/Word/DWord forms, ``\\`` + multi-name
-paths). The encoder reproduces QEMU 10.0's own ``CSCN`` and ``PDSM`` byte for byte before it writes the
-older forms (the tests check that too).
+The AML written here is the small part those changes touch, written from QEMU's source with pvmkit's
+encoder (:mod:`pvmkit.vendors.tdx.acpi.aml`); it reproduces QEMU 10.0's own ``CSCN`` and ``PDSM`` byte
+for byte before it writes the older forms (the tests check that too). The generator's DSDT parts are
+not used: this module is their oracle.
 """
 
 from __future__ import annotations
@@ -31,178 +31,29 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from pvmkit.vendors.tdx.acpi import aml
 from pvmkit.vendors.tdx.acpi.versions import QemuAcpiProfile
 
 __all__ = ["cscn_method", "find_method", "pdsm_method", "transform_blobs"]
 
 
-# --- AML encoding (ACPI 6.5 section 20.2; QEMU hw/acpi/aml-build.c) -------------------------------
+# --- AML: pvmkit's encoder (pvmkit.vendors.tdx.acpi.aml), and reading PkgLengths back -------------
 
 
-def pkg_length(body_len: int) -> bytes:
-    """PkgLength for a body of ``body_len`` bytes, counting itself, in the fewest bytes."""
-    for extra in range(4):
-        total = body_len + 1 + extra
-        if extra == 0 and total <= 0x3F:
-            return bytes([total])
-        if extra and total < 1 << (4 + 8 * extra):
-            rest = (total >> 4).to_bytes(extra, "little")
-            return bytes([(extra << 6) | (total & 0xF)]) + rest
-    raise ValueError("AML package too long")
-
-
-def decode_pkg_length(aml: bytes, at: int) -> tuple[int, int]:
-    """(PkgLength value, bytes it occupies) at ``aml[at]``."""
-    lead = aml[at]
+def decode_pkg_length(table: bytes, at: int) -> tuple[int, int]:
+    """(PkgLength value, bytes it occupies) at ``table[at]`` (ACPI 6.5 section 20.2.4)."""
+    lead = table[at]
     extra = lead >> 6
     if extra == 0:
         return lead & 0x3F, 1
     value = lead & 0xF
     for i in range(extra):
-        value |= aml[at + 1 + i] << (4 + 8 * i)
+        value |= table[at + 1 + i] << (4 + 8 * i)
     return value, 1 + extra
 
 
-def pkg(op: bytes, body: bytes) -> bytes:
-    return op + pkg_length(len(body)) + body
-
-
-def seg(name: str) -> bytes:
-    return name.ljust(4, "_").encode("ascii")
-
-
-def path(text: str) -> bytes:
-    root = text.startswith("\\")
-    parts = [seg(p) for p in text.lstrip("\\").split(".")]
-    prefix = b"\\" if root else b""
-    if len(parts) == 1:
-        return prefix + parts[0]
-    if len(parts) == 2:
-        return prefix + b"\x2e" + b"".join(parts)
-    return prefix + b"\x2f" + bytes([len(parts)]) + b"".join(parts)
-
-
-def integer(value: int) -> bytes:
-    if value == 0:
-        return b"\x00"
-    if value == 1:
-        return b"\x01"
-    for prefix, size in ((0x0A, 1), (0x0B, 2), (0x0C, 4), (0x0E, 8)):
-        if value < 1 << (8 * size):
-            return bytes([prefix]) + value.to_bytes(size, "little")
-    raise ValueError("integer too large")
-
-
-ZERO, ONE = b"\x00", b"\x01"
-DEBUG = b"\x5b\x31"
-
-
-def local(n: int) -> bytes:
-    return bytes([0x60 + n])
-
-
-def arg(n: int) -> bytes:
-    return bytes([0x68 + n])
-
-
-def store(src: bytes, dst: bytes) -> bytes:
-    return b"\x70" + src + dst
-
-
-def lequal(a: bytes, b: bytes) -> bytes:
-    return b"\x93" + a + b
-
-
-def lless(a: bytes, b: bytes) -> bytes:
-    return b"\x95" + a + b
-
-
-def land(a: bytes, b: bytes) -> bytes:
-    return b"\x90" + a + b
-
-
-def lor(a: bytes, b: bytes) -> bytes:
-    return b"\x91" + a + b
-
-
-def lnot(a: bytes) -> bytes:
-    return b"\x92" + a
-
-
-def bitor(a: bytes, b: bytes, target: bytes = ZERO) -> bytes:
-    return b"\x7d" + a + b + target
-
-
-def shift_left(a: bytes, b: bytes) -> bytes:
-    return b"\x79" + a + b + ZERO
-
-
-def index(obj: bytes, idx: bytes) -> bytes:
-    return b"\x88" + obj + idx + ZERO
-
-
-def derefof(a: bytes) -> bytes:
-    return b"\x83" + a
-
-
-def increment(a: bytes) -> bytes:
-    return b"\x75" + a
-
-
-def ret(a: bytes) -> bytes:
-    return b"\xa4" + a
-
-
-def if_(pred: bytes, *body: bytes) -> bytes:
-    return pkg(b"\xa0", pred + b"".join(body))
-
-
-def else_(*body: bytes) -> bytes:
-    return pkg(b"\xa1", b"".join(body))
-
-
-def while_(pred: bytes, *body: bytes) -> bytes:
-    return pkg(b"\xa2", pred + b"".join(body))
-
-
-def package(count: int, *elements: bytes) -> bytes:
-    return pkg(b"\x12", bytes([count]) + b"".join(elements))
-
-
-def buffer(data: bytes) -> bytes:
-    return pkg(b"\x11", integer(len(data)) + data)
-
-
-def string(text: str) -> bytes:
-    return b"\x0d" + text.encode("ascii") + b"\x00"
-
-
-def name_decl(name: str, value: bytes) -> bytes:
-    return b"\x08" + seg(name) + value
-
-
-def call(name: str, *args: bytes) -> bytes:
-    return path(name) + b"".join(args)
-
-
-def acquire(mutex: bytes, timeout: int) -> bytes:
-    return b"\x5b\x23" + mutex + struct.pack("<H", timeout)
-
-
-def release(mutex: bytes) -> bytes:
-    return b"\x5b\x27" + mutex
-
-
-def method(name: str, nargs: int, serialized: bool, *body: bytes) -> bytes:
-    flags = nargs | (0x08 if serialized else 0)
-    return pkg(b"\x14", seg(name) + bytes([flags]) + b"".join(body))
-
-
-def uuid_buffer(text: str) -> bytes:
-    """ToUUID: the GUID's byte order (QEMU aml_touuid)."""
-    import uuid
-
-    return buffer(uuid.UUID(text).bytes_le)
+ZERO, ONE = aml.integer(0), aml.integer(1)
+L, A = aml.LOCALS, aml.ARGS
 
 
 # --- the methods that changed -----------------------------------------------------------------------
@@ -213,129 +64,138 @@ _RES = "\\_SB.PCI0.PRES"
 def cscn_method(cpu_count: int, queued_eject: bool) -> bytes:
     """``Method (CSCN)`` of ``hw/acpi/cpu.c`` ``build_cpus_aml``: QEMU >= 10.0 when ``queued_eject``,
     the form before "cpuhp: make sure that remove events are handled within the same SCI" otherwise."""
-    lock = path(f"{_RES}.CPLK")
-    csel, ccmd, cdat = (path(f"{_RES}.{f}") for f in ("CSEL", "CCMD", "CDAT"))
-    cins, crmv = path(f"{_RES}.CINS"), path(f"{_RES}.CRMV")
-    has_event, num_added, cpu_idx, uid, has_job, num_ej = (local(n) for n in range(6))
-    max_per_pass = integer(255)
-    added_full = lequal(num_added, max_per_pass)
-    batch_full = lor(added_full, lequal(num_ej, max_per_pass)) if queued_eject else added_full
-    inserted = if_(
-        lequal(cins, ONE),
-        store(uid, index(path("CNEW"), num_added)),
-        increment(num_added),
-        store(ONE, has_event),
+    lock = f"{_RES}.CPLK"
+    csel, ccmd, cdat = (aml.ref(f"{_RES}.{f}") for f in ("CSEL", "CCMD", "CDAT"))
+    cins, crmv = aml.ref(f"{_RES}.CINS"), aml.ref(f"{_RES}.CRMV")
+    has_event, num_added, cpu_idx, uid, has_job, num_ej = L[:6]
+    max_per_pass = aml.integer(255)
+    added_full = aml.lequal(num_added, max_per_pass)
+    batch_full = aml.lor(added_full, aml.lequal(num_ej, max_per_pass)) if queued_eject else added_full
+    inserted = aml.if_(
+        aml.lequal(cins, ONE),
+        aml.store(uid, aml.index(aml.ref("CNEW"), num_added)),
+        aml.increment(num_added),
+        aml.store(ONE, has_event),
     )
     if queued_eject:
-        removed = if_(
-            lequal(crmv, ONE),
-            store(uid, index(path("CEJL"), num_ej)),
-            increment(num_ej),
-            store(ONE, has_event),
+        removed = aml.if_(
+            aml.lequal(crmv, ONE),
+            aml.store(uid, aml.index(aml.ref("CEJL"), num_ej)),
+            aml.increment(num_ej),
+            aml.store(ONE, has_event),
         )
     else:
-        removed = else_(
-            if_(lequal(crmv, ONE), call("CTFY", uid, integer(3)), store(ONE, crmv), store(ONE, has_event))
+        removed = aml.else_(
+            aml.if_(
+                aml.lequal(crmv, ONE),
+                aml.call("CTFY", uid, aml.integer(3)),
+                aml.store(ONE, crmv),
+                aml.store(ONE, has_event),
+            )
         )
-    scan = while_(
-        land(lequal(has_event, ONE), lless(uid, integer(cpu_count))),
-        store(ZERO, has_event),
-        store(uid, csel),
-        store(ZERO, ccmd),
-        if_(lless(cdat, uid), b"\xa5"),
-        if_(batch_full, store(ONE, has_job), b"\xa5"),
-        store(cdat, uid),
+    scan = aml.while_(
+        aml.land(aml.lequal(has_event, ONE), aml.lless(uid, aml.integer(cpu_count))),
+        aml.store(ZERO, has_event),
+        aml.store(uid, csel),
+        aml.store(ZERO, ccmd),
+        aml.if_(aml.lless(cdat, uid), aml.BREAK),
+        aml.if_(batch_full, aml.store(ONE, has_job), aml.BREAK),
+        aml.store(cdat, uid),
         inserted,
         removed,
-        increment(uid),
+        aml.increment(uid),
     )
-    notify_added = while_(
-        lless(cpu_idx, num_added),
-        store(derefof(index(path("CNEW"), cpu_idx)), uid),
-        call("CTFY", uid, ONE),
-        store(uid, DEBUG),
-        store(uid, csel),
-        store(ONE, cins),
-        increment(cpu_idx),
+    notify_added = aml.while_(
+        aml.lless(cpu_idx, num_added),
+        aml.store(aml.deref_of(aml.index(aml.ref("CNEW"), cpu_idx)), uid),
+        aml.call("CTFY", uid, ONE),
+        aml.store(uid, aml.DEBUG),
+        aml.store(uid, csel),
+        aml.store(ONE, cins),
+        aml.increment(cpu_idx),
     )
     notify_removed = b""
     if queued_eject:
-        notify_removed = store(ZERO, cpu_idx) + while_(
-            lless(cpu_idx, num_ej),
-            store(derefof(index(path("CEJL"), cpu_idx)), uid),
-            call("CTFY", uid, integer(3)),
-            store(uid, csel),
-            store(ONE, crmv),
-            increment(cpu_idx),
+        notify_removed = aml.store(ZERO, cpu_idx) + aml.while_(
+            aml.lless(cpu_idx, num_ej),
+            aml.store(aml.deref_of(aml.index(aml.ref("CEJL"), cpu_idx)), uid),
+            aml.call("CTFY", uid, aml.integer(3)),
+            aml.store(uid, csel),
+            aml.store(ONE, crmv),
+            aml.increment(cpu_idx),
         )
-    job = while_(
-        lequal(has_job, ONE),
-        store(ZERO, has_job),
-        store(ONE, has_event),
-        store(ZERO, num_added),
-        store(ZERO, num_ej) if queued_eject else b"",
+    job = aml.while_(
+        aml.lequal(has_job, ONE),
+        aml.store(ZERO, has_job),
+        aml.store(ONE, has_event),
+        aml.store(ZERO, num_added),
+        aml.store(ZERO, num_ej) if queued_eject else b"",
         scan,
-        store(ZERO, cpu_idx),
+        aml.store(ZERO, cpu_idx),
         notify_added,
         notify_removed,
     )
-    lists = name_decl("CNEW", package(255))
+    lists = aml.name("CNEW", aml.package(count=255))
     if queued_eject:
-        lists += name_decl("CEJL", package(255))
-    return method(
+        lists += aml.name("CEJL", aml.package(count=255))
+    return aml.method(
         "CSCN",
         0,
-        True,
-        acquire(lock, 0xFFFF),
+        aml.acquire(lock, 0xFFFF),
         lists,
-        store(ZERO, uid),
-        store(ONE, has_job),
+        aml.store(ZERO, uid),
+        aml.store(ONE, has_job),
         job,
-        release(lock),
+        aml.release(lock),
+        serialized=True,
     )
 
 
 def pdsm_method(empty_label_unless_indexed: bool) -> bytes:
     """``Method (PDSM)`` of ``hw/acpi/pcihp.c`` ``aml_pci_pdsm``: QEMU >= 10.0 (and the January 2025
     stable releases) when ``empty_label_unless_indexed``, the older function-7 form otherwise."""
-    aidx = store(call("AIDX", derefof(index(arg(4), ZERO)), derefof(index(arg(4), ONE))), local(2))
-    no_index = (lequal(local(2), ZERO), lequal(local(2), integer(0xFFFFFFFF)))
-    query = if_(
-        lequal(arg(2), ZERO),
-        store(buffer(b"\x00"), local(0)),
-        if_(lnot(lequal(arg(0), uuid_buffer("e5c937d0-3553-4d7a-9117-ea4d19c3434d"))), ret(local(0))),
-        if_(lless(arg(1), integer(2)), ret(local(0))),
-        store(ZERO, local(1)),
-        aidx,
-        if_(
-            lnot(bitor(*no_index)),
-            bitor(local(1), ONE, local(1)),
-            bitor(local(1), shift_left(ONE, integer(7)), local(1)),
+    aidx = aml.store(
+        aml.call("AIDX", aml.deref_of(aml.index(A[4], ZERO)), aml.deref_of(aml.index(A[4], ONE))), L[2]
+    )
+    no_index = (aml.lequal(L[2], ZERO), aml.lequal(L[2], aml.integer(0xFFFFFFFF)))
+    query = aml.if_(
+        aml.lequal(A[2], ZERO),
+        aml.store(aml.buffer(b"\x00"), L[0]),
+        aml.if_(
+            aml.lnot(aml.lequal(A[0], aml.touuid("e5c937d0-3553-4d7a-9117-ea4d19c3434d"))), aml.return_(L[0])
         ),
-        store(local(1), index(local(0), ZERO)),
-        ret(local(0)),
+        aml.if_(aml.lless(A[1], aml.integer(2)), aml.return_(L[0])),
+        aml.store(ZERO, L[1]),
+        aidx,
+        aml.if_(
+            aml.lnot(aml.or_(*no_index)),
+            aml.or_(L[1], ONE, L[1]),
+            aml.or_(L[1], aml.shift_left(ONE, aml.integer(7)), L[1]),
+        ),
+        aml.store(L[1], aml.index(L[0], ZERO)),
+        aml.return_(L[0]),
     )
     if empty_label_unless_indexed:
-        label = if_(
-            lequal(arg(2), integer(7)),
+        label = aml.if_(
+            aml.lequal(A[2], aml.integer(7)),
             aidx,
-            store(package(2), local(0)),
-            if_(
-                lnot(lor(*no_index)),
-                store(local(2), index(local(0), ZERO)),
-                store(string(""), index(local(0), ONE)),
+            aml.store(aml.package(count=2), L[0]),
+            aml.if_(
+                aml.lnot(aml.lor(*no_index)),
+                aml.store(L[2], aml.index(L[0], ZERO)),
+                aml.store(aml.string(""), aml.index(L[0], ONE)),
             ),
-            ret(local(0)),
+            aml.return_(L[0]),
         )
     else:
-        label = if_(
-            lequal(arg(2), integer(7)),
-            store(package(2, ZERO, string("")), local(0)),
+        label = aml.if_(
+            aml.lequal(A[2], aml.integer(7)),
+            aml.store(aml.package(ZERO, aml.string("")), L[0]),
             aidx,
-            store(local(2), index(local(0), ZERO)),
-            ret(local(0)),
+            aml.store(L[2], aml.index(L[0], ZERO)),
+            aml.return_(L[0]),
         )
-    return method("PDSM", 5, True, query, label)
+    return aml.method("PDSM", 5, query, label, serialized=True)
 
 
 # --- splicing into a table --------------------------------------------------------------------------
@@ -351,19 +211,19 @@ class _Container:
     end: int  # first byte after the object
 
 
-def _name_ok(aml: bytes, at: int) -> bool:
-    while at < len(aml) and aml[at] in b"\\^":
+def _name_ok(table: bytes, at: int) -> bool:
+    while at < len(table) and table[at] in b"\\^":
         at += 1
-    if at >= len(aml):
+    if at >= len(table):
         return False
-    lead = aml[at]
+    lead = table[at]
     if lead == 0x2E:
         count, at = 2, at + 1
     elif lead == 0x2F:
-        count, at = aml[at + 1], at + 2
+        count, at = table[at + 1], at + 2
     else:
         count = 1
-    chunk = aml[at : at + 4 * count]
+    chunk = table[at : at + 4 * count]
     if len(chunk) != 4 * count or count == 0:
         return False
     allowed = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789"
@@ -372,17 +232,17 @@ def _name_ok(aml: bytes, at: int) -> bool:
     )
 
 
-def _enclosing(aml: bytes, start: int, end: int, lower: int) -> list[_Container]:
-    """Named containers (Scope/Method/Device) after ``lower`` whose body holds ``aml[start:end]``,
+def _enclosing(table: bytes, start: int, end: int, lower: int) -> list[_Container]:
+    """Named containers (Scope/Method/Device) after ``lower`` whose body holds ``table[start:end]``,
     outermost first; each nested in the previous one."""
     found: list[_Container] = []
     for p in range(lower, start):
         for op in _NAMED_CONTAINERS:
-            if aml[p : p + len(op)] != op:
+            if table[p : p + len(op)] != op:
                 continue
-            length, nbytes = decode_pkg_length(aml, p + len(op))
+            length, nbytes = decode_pkg_length(table, p + len(op))
             obj_end = p + len(op) + length
-            if obj_end >= end and obj_end <= len(aml) and _name_ok(aml, p + len(op) + nbytes):
+            if obj_end >= end and obj_end <= len(table) and _name_ok(table, p + len(op) + nbytes):
                 found.append(_Container(p, len(op), nbytes, obj_end))
     nested = [
         c for c in found if all(o.start <= c.start and c.end <= o.end for o in found if o.start < c.start)
@@ -393,7 +253,7 @@ def _enclosing(aml: bytes, start: int, end: int, lower: int) -> list[_Container]
 def find_method(table: bytes, name: str) -> tuple[int, int]:
     """(offset, end) of ``Method (name)`` in an SDT; exactly one must exist."""
     hits = []
-    needle = seg(name)
+    needle = aml.name_string(name)
     at = table.find(needle)
     while at != -1:
         for back in (2, 3, 4, 5):
@@ -417,7 +277,7 @@ def splice(table: bytes, start: int, end: int, new: bytes) -> bytes:
     # innermost first, so that a PkgLength growing by a byte moves nothing already rewritten
     for c in reversed(_enclosing(table, start, end, 36)):
         body_len = c.end - (c.start + c.op_len + c.len_bytes) + delta
-        encoded = pkg_length(body_len)
+        encoded = aml.pkg_length(body_len)
         out[c.start + c.op_len : c.start + c.op_len + c.len_bytes] = encoded
         delta += len(encoded) - c.len_bytes
     struct.pack_into("<I", out, 4, len(out))
