@@ -1,14 +1,17 @@
-"""RTMR0 over a grid of guest shapes (issue 13 Performance: vCPUs 1-256 x three memory sizes), with
-each shape's ACPI blobs from QEMU itself (``--qemu-binary``, pvmkit.vendors.tdx.qemu_acpi).
+"""RTMR0 over a grid of guest shapes (issue 13 Performance: vCPUs 1-256 x three memory sizes in
+under 5 s), each shape's ACPI blobs from pvmkit's own generator (pvmkit.vendors.tdx.acpi), and QEMU
+itself (``--qemu-binary``, pvmkit.vendors.tdx.qemu_acpi) for a few shapes as the peer ratio.
 
-Prints the total, the time per shape and how it splits between QEMU (start, qtest, fw_cfg DMA) and
-pvmkit's event-log plan. The issue's target is under 5 s for the whole grid; with one QEMU run per
-shape this approach cannot reach it (docs/roadmap.md, issue 13: a generator of pvmkit's own).
+Prints the total and the time per shape (the generator's blobs, their digests and the whole RTMR0
+event-log plan), then QEMU's time per shape for ``--qemu-shapes`` shapes of the grid, checking that
+QEMU's blobs equal the generator's for them.
 
-    python bench/bench_tdx_rtmr0.py --qemu-binary QEMU [--vcpus 1-256] [--memory 2G,16G,64G]
-        [--jobs 2] [--firmware FILE] [--qemu-args ARGS]
+    python bench/bench_tdx_rtmr0.py [--vcpus 1-256] [--memory 2G,16G,64G] [--qemu-version 10.0]
+        [--qemu-binary QEMU] [--qemu-shapes 6] [--firmware FILE]
 
-``PVMKIT_QEMU`` (``./dev test`` fetches Debian's QEMU with tools/fetch_peers.py) is the default binary.
+``PVMKIT_QEMU`` (``./dev test`` fetches Debian's QEMU 10.0.2 with tools/fetch_peers.py) is the default
+binary; without one the QEMU comparison is skipped. The devices are dstack's (the CLI's default
+launch; QEMU runs them with virtio-rng-pci in vhost-vsock-pci's slot, tests/support/qemu.py).
 """
 
 from __future__ import annotations
@@ -18,15 +21,19 @@ import os
 import shlex
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pvmkit.cli._common import parse_size
 from pvmkit.cli.measure_amd import parse_vcpus
+from pvmkit.vendors.tdx.acpi.build import acpi_blobs
+from pvmkit.vendors.tdx.acpi.qemu_args import DSTACK_LAUNCH
 from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
-from pvmkit.vendors.tdx.rtmr import AcpiBlobs, RtmrInputs, build_event_log_plan
+from pvmkit.vendors.tdx.rtmr import AcpiBlobs, RtmrInputs, build_event_log_plan, parse_version
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.qemu import DSTACK_DEVICES as DSTACK_QEMU_ARGS  # noqa: E402  (dstack's devices as QEMU runs them)
 
 
 def _default_firmware() -> Path:
@@ -34,54 +41,56 @@ def _default_firmware() -> Path:
     return root / "firmware" / "OVMF.inteltdx.ms.fd"
 
 
+def _rtmr0(firmware: bytes, memory_size: int, files: dict[str, bytes]) -> bytes:
+    blobs = AcpiBlobs(files["etc/table-loader"], files["etc/acpi/rsdp"], files["etc/acpi/tables"])
+    inputs = RtmrInputs(firmware=firmware, memory_size=memory_size, acpi=blobs, smbios_digest=bytes(48))
+    rtmr0 = build_event_log_plan(inputs).rtmr(0)
+    assert rtmr0 is not None
+    return rtmr0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--qemu-binary", default=os.environ.get("PVMKIT_QEMU"))
-    ap.add_argument("--firmware", default=str(_default_firmware()))
     ap.add_argument("--vcpus", default="1-256")
     ap.add_argument("--memory", default="2G,16G,64G")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="QEMU runs in parallel")
-    ap.add_argument("--qemu-args", default="", help="the launch's devices (one shell-quoted string)")
+    ap.add_argument("--qemu-version", default="10.0", help="the generator's QEMU profile")
+    ap.add_argument("--qemu-binary", default=os.environ.get("PVMKIT_QEMU"))
+    ap.add_argument("--qemu-shapes", type=int, default=6, help="shapes QEMU itself runs (the peer ratio)")
+    ap.add_argument("--firmware", default=str(_default_firmware()))
     args = ap.parse_args()
-    if not args.qemu_binary:
-        print("bench_tdx_rtmr0: skipped: give --qemu-binary or set PVMKIT_QEMU (tools/fetch_peers.py)")
-        return 0
     firmware = Path(args.firmware).read_bytes()
-    dumper = QemuAcpiDumper(args.qemu_binary, args.firmware, tuple(shlex.split(args.qemu_args)))
-    pic = dumper.version < (9, 0, 0)
-    shapes = [
-        AcpiShape(vcpus=n, memory_size=parse_size(m), pic=pic)
-        for n in parse_vcpus(args.vcpus)
-        for m in args.memory.split(",")
-    ]
-    qemu_seconds = 0.0
-    plan_seconds = 0.0
-
-    def one(shape: AcpiShape) -> tuple[AcpiShape, bytes | None, float, float]:
-        t0 = time.perf_counter()
-        files = dumper.dump(shape)
-        t1 = time.perf_counter()
-        blobs = AcpiBlobs(files["etc/table-loader"], files["etc/acpi/rsdp"], files["etc/acpi/tables"])
-        inputs = RtmrInputs(
-            firmware=firmware, memory_size=shape.memory_size, acpi=blobs, smbios_digest=bytes(48)
-        )
-        rtmr0 = build_event_log_plan(inputs).rtmr(0)
-        return shape, rtmr0, t1 - t0, time.perf_counter() - t1
+    version = parse_version(args.qemu_version, "QEMU")
+    pic = version < (9, 0)
+    grid = [(n, parse_size(m)) for n in parse_vcpus(args.vcpus) for m in args.memory.split(",")]
 
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = list(pool.map(one, shapes))
+    ours = {
+        (n, m): _rtmr0(firmware, m, acpi_blobs(DSTACK_LAUNCH.machine(version, n, m, pic))) for n, m in grid
+    }
     total = time.perf_counter() - start
-    for _shape, rtmr0, q, p in results:
-        assert rtmr0 is not None
-        qemu_seconds += q
-        plan_seconds += p
-    print(f"QEMU {'.'.join(map(str, dumper.version))}, {len(shapes)} shapes "
-          f"(vCPUs {args.vcpus} x memory {args.memory}), {args.jobs} parallel QEMU runs")  # fmt: skip
-    print(f"total {total:.1f} s wall, {total / len(shapes) * 1000:.1f} ms per shape")
-    print(f"  per shape (CPU-serial sums / shapes): QEMU {qemu_seconds / len(shapes) * 1000:.1f} ms, "
-          f"event-log plan {plan_seconds / len(shapes) * 1000:.1f} ms")  # fmt: skip
+    print(f"generator, QEMU {args.qemu_version} profile, {len(grid)} shapes (vCPUs {args.vcpus} x memory "
+          f"{args.memory}): RTMR0 in {total:.2f} s, {total / len(grid) * 1000:.2f} ms per shape")  # fmt: skip
     print(f"  issue 13 target: < 5 s for the grid -> {'met' if total < 5 else 'NOT met'}")
+    if not args.qemu_binary or args.qemu_shapes <= 0:
+        print("  QEMU comparison skipped: give --qemu-binary or set PVMKIT_QEMU (tools/fetch_peers.py)")
+        return 0
+    dumper = QemuAcpiDumper(args.qemu_binary, args.firmware, tuple(shlex.split(DSTACK_QEMU_ARGS)))
+    if dumper.version[:2] != version:
+        print(f"  QEMU comparison skipped: the binary is QEMU {'.'.join(map(str, dumper.version))}")
+        return 0
+    step = max(1, len(grid) // args.qemu_shapes)
+    sample = grid[::step][: args.qemu_shapes]
+    start = time.perf_counter()
+    for n, m in sample:
+        files = dumper.dump(AcpiShape(vcpus=n, memory_size=m, pic=pic))
+        assert _rtmr0(firmware, m, files) == ours[(n, m)], (
+            f"QEMU and the generator differ at {n} vCPUs, {m} B"
+        )
+    qemu_total = time.perf_counter() - start
+    per_qemu, per_ours = qemu_total / len(sample), total / len(grid)
+    print(f"QEMU {'.'.join(map(str, dumper.version))} (qtest), {len(sample)} shapes: "
+          f"{per_qemu * 1000:.0f} ms per shape, same RTMR0; the generator is {per_qemu / per_ours:.0f}x "
+          "faster per shape")  # fmt: skip
     return 0
 
 

@@ -1,5 +1,9 @@
 """``pvmkit measure --vendor tdx --rtmr`` over shapes (``--vcpus``, ``--memory`` lists, ``--qemu-binary``)
-and the digests-only boot inputs, against dstack's real QEMU-launched TD (fixtures tdx-qemu-logs/)."""
+and the digests-only boot inputs, against dstack's real QEMU-launched TD (fixtures tdx-qemu-logs/).
+
+Without ``--qemu-binary`` or captures, ``--vcpus`` takes RTMR0's ACPI blobs from pvmkit's own
+generator: checked against the same command with ``--qemu-binary`` (Debian's QEMU 10.0.2, the
+oracle) and against a real TD's ACPI digest."""
 
 from __future__ import annotations
 
@@ -146,3 +150,72 @@ def test_reference_values_read_every_shape(
     rvs = load_reference_values([str(record)])
     assert rvs.distinct("rtmr_1") == [bytes.fromhex(doc["shapes"][0]["rtmr1"])]
     assert "rtmr_0" not in rvs.values  # unknown without ACPI: never exported
+
+
+# --- the ACPI generator (no --qemu-binary, no captures) ---------------------------------------------
+
+
+def _generator_base() -> list[str]:
+    fw = str(fixture_path(TDX_FD))
+    return ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--json", "--smbios-digest", "11" * 48]
+
+
+def test_generator_equals_qemu_binary(capsys: pytest.CaptureFixture[str]) -> None:
+    shapes = ["--vcpus", "1-2", "--memory", "2G,16G", "--qemu-version", "10.0", "--qemu-args", DSTACK_DEVICES]
+    code, out, _ = run([*_generator_base(), *shapes], capsys)
+    ours = json.loads(out)
+    code_q, out_q, _ = run([*_generator_base(), *shapes, "--qemu-binary", qemu_binary()], capsys)
+    qemu = json.loads(out_q)
+    assert code == code_q == 0
+    assert ours["acpi_source"] == "generator" and qemu["acpi_source"] == "qemu"
+    rtmr0 = [(s["vcpus"], s["memory"], s["rtmr0"]) for s in ours["shapes"]]
+    assert rtmr0 == [(s["vcpus"], s["memory"], s["rtmr0"]) for s in qemu["shapes"]]
+    assert len({r for _v, _m, r in rtmr0}) == 4 and all(r is not None for _v, _m, r in rtmr0)
+    assert ours["qemu"]["machine"] == qemu["qemu"]["machine"]
+    assert ours["qemu"]["launch"] == "qemu-args" and ours["qemu"]["args"] == qemu["qemu"]["args"]
+
+
+def test_default_launch_is_dstacks_and_matches_a_real_td(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([*_generator_base(), "--vcpus", "1", "--memory", "2G"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["acpi_source"] == "generator"
+    described = doc["qemu"]
+    assert described["version"] == "10.2" and described["launch"] == "dstack" and described["args"] == []
+    assert [d["model"] for d in described["devices"]] == [
+        "virtio-blk-pci", "virtio-net-pci", "vhost-vsock-pci", "virtio-9p-pci", "virtio-blk-pci"
+    ]  # fmt: skip
+    assert described["machine"] == "q35,kernel-irqchip=split,hpet=off,smm=off,pic=off"
+    loader = [e for e in doc["events"] if e["what"] == "ACPI etc/table-loader"]
+    assert loader[0]["digest"] == LOADER_10_2_1
+
+
+def test_without_vcpus_rtmr0_stays_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([*_generator_base(), "--memory", "2G"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["acpi_source"] is None and doc["shapes"][0]["rtmr0"] is None
+    assert any("--vcpus" in m["note"] for m in doc["shapes"][0]["missing"] if m["rtmr"] == 0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "exit_code", "message"),
+    [
+        (["--qemu-version", "7.2"], 1, "QEMU 7.2 has no ACPI profile"),
+        (["--qemu-version", "8.2.9"], 1, "QEMU 8.2.9 has no ACPI profile"),
+        (["--qemu-args", "-device e1000"], 1, "'e1000' is not modelled"),
+        (["--qemu-args=-machine q35"], 1, "-machine q35 is not modelled"),
+        (["--qemu-args", "'unclosed"], 1, "--qemu-args"),
+        (["--vcpus", "4097"], 2, "--vcpus"),
+    ],
+)
+def test_generator_refusals(
+    extra: list[str], exit_code: int, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        *_generator_base(),
+        "--memory",
+        "2G",
+        *(["--vcpus", "1"] if "--vcpus" not in extra else []),
+        *extra,
+    ]
+    code, out, err = run(argv, capsys)
+    assert code == exit_code and out == "" and err.count("\n") == 1 and message in err

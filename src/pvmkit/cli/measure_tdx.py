@@ -250,7 +250,10 @@ def _memories(args: argparse.Namespace) -> list[int]:
     return [parse_size(part) for part in args.memory.split(",")]
 
 
-_NO_ACPI = "give --qemu-binary (the QEMU that launches the TD) or the --acpi-* captures"
+_NO_ACPI = (
+    "give --vcpus (pvmkit generates QEMU's ACPI tables), --qemu-binary (the QEMU that launches the TD) "
+    "or the --acpi-* captures"
+)
 
 
 def _inputs(
@@ -316,11 +319,11 @@ def rtmr_shapes_from_args(
     memories = _memories(args)
     counts: list[int | None] = list(parse_vcpus(args.vcpus)) if args.vcpus else [None]
     if not args.qemu_binary:
-        if args.qemu_args or args.qemu_pic:
-            raise InputError(
-                "--qemu-args and --qemu-pic describe the --qemu-binary launch: give --qemu-binary"
-            )
         acpi = _acpi(args)
+        if acpi is None and args.vcpus:
+            return _generated_shapes(args, firmware, [n for n in counts if n is not None], memories)
+        if args.qemu_args or args.qemu_pic:
+            raise InputError("--qemu-args and --qemu-pic describe the launch: give --vcpus or --qemu-binary")
         return [(n, _inputs(args, firmware, m, acpi)) for n in counts for m in memories], None
     import shlex
 
@@ -359,6 +362,56 @@ def rtmr_shapes_from_args(
             shapes.append((n, _inputs(args, firmware, m, blobs, "")))
     described = {"version": ".".join(map(str, version)), "machine": machine, "args": list(extra)}
     return shapes, described
+
+
+def _generated_shapes(
+    args: argparse.Namespace, firmware: bytes, counts: list[int], memories: list[int]
+) -> tuple[list[tuple[int | None, Any]], Any]:
+    """Each shape's ACPI blobs from pvmkit's own generator (:mod:`pvmkit.vendors.tdx.acpi`) for the
+    QEMU version of ``--qemu-version`` and the launch of ``--qemu-args`` (default: dstack's)."""
+    import shlex
+
+    from pvmkit.vendors.tdx.acpi.build import acpi_blobs
+    from pvmkit.vendors.tdx.acpi.qemu_args import DSTACK_LAUNCH, parse_qemu_args
+    from pvmkit.vendors.tdx.acpi.versions import acpi_profile
+    from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, qemu_machine_options
+    from pvmkit.vendors.tdx.rtmr import DEFAULT_VERSIONS, AcpiBlobs
+
+    version = _full_version(args.qemu_version) if args.qemu_version else DEFAULT_VERSIONS.qemu
+    acpi_profile(version)  # an unmodelled version (or stable release) is refused here
+    try:
+        words = shlex.split(args.qemu_args)
+    except ValueError as e:
+        raise InputError(f"--qemu-args: {e}") from None
+    launch = parse_qemu_args(words) if words else DSTACK_LAUNCH
+    pic = args.qemu_pic == "on" if args.qemu_pic else version < (9, 0)
+    shapes: list[tuple[int | None, Any]] = []
+    for n in counts:
+        for m in memories:
+            files = acpi_blobs(launch.machine((version[0], version[1]), n, m, pic))
+            blobs = AcpiBlobs(files["etc/table-loader"], files["etc/acpi/rsdp"], files["etc/acpi/tables"])
+            shapes.append((n, _inputs(args, firmware, m, blobs, "")))
+    described = {
+        "version": ".".join(map(str, version)),
+        "machine": qemu_machine_options(AcpiShape(vcpus=1, memory_size=1 << 20, pic=pic)),
+        "args": words,
+        "launch": "qemu-args" if words else "dstack",
+        "devices": [{"addr": f"{d.slot:02x}.{d.function}", "model": d.model} for d in launch.devices],
+        "serial": launch.serial,
+        "pci_hotplug_bridge_support": launch.pci_hotplug_bridge_support,
+        "pci_hole64_size": launch.pci_hole64_size,
+    }
+    return shapes, described
+
+
+def _full_version(text: str) -> tuple[int, ...]:
+    """``--qemu-version`` as (major, minor) or (major, minor, micro); the stable release matters to
+    the ACPI generator (:func:`pvmkit.vendors.tdx.acpi.versions.acpi_profile`)."""
+    import re
+
+    major, minor = _parse_version(text, "QEMU")
+    micro = re.match(r"\s*\d+\.\d+\.(\d+)", text)
+    return (major, minor, int(micro.group(1))) if micro else (major, minor)
 
 
 def _acpi(args: argparse.Namespace) -> Any:
@@ -443,6 +496,12 @@ def _missing(plan: Any) -> list[dict[str, object]]:
     return [{"rtmr": e.rtmr, "what": e.what, "note": e.note} for e in plan.missing()]
 
 
+def _acpi_source(qemu: Any, inputs: Any) -> str | None:
+    if qemu:
+        return "generator" if "launch" in qemu else "qemu"
+    return "captured" if inputs.acpi is not None else None
+
+
 def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
     from pvmkit.vendors.tdx.rtmr import build_event_log_plan
 
@@ -459,7 +518,7 @@ def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
             "vendor": "tdx",
             "versions": first.versions.as_dict(),
             **_input_digests(first),
-            "acpi_source": "qemu" if qemu else ("captured" if first.acpi is not None else None),
+            "acpi_source": _acpi_source(qemu, first),
             "qemu": qemu,
             "warnings": list(first_plan.warnings),
             "shapes": [

@@ -31,7 +31,7 @@ from pvmkit.vendors.tdx.acpi.tables import (
     sdt_header,
 )
 
-__all__ = ["ACPI_FILES", "assemble_blobs"]
+__all__ = ["ACPI_FILES", "acpi_blobs", "assemble_blobs"]
 
 #: The fw_cfg files TDVF measures into RTMR0, in its order (the loader, then what it ALLOCATEs).
 ACPI_FILES = (TABLE_LOADER_FILE, RSDP_FILE, TABLES_FILE)
@@ -77,3 +77,11 @@ def assemble_blobs(machine: QemuTdxMachine, dsdt_aml: bytes) -> dict[str, bytes]
         RSDP_FILE: build_rsdp(rsdt),
         TABLES_FILE: bytes(blob.ljust(padded, b"\0")),
     }
+
+
+def acpi_blobs(machine: QemuTdxMachine) -> dict[str, bytes]:
+    """``{name: bytes}`` for ``etc/table-loader``, ``etc/acpi/rsdp`` and ``etc/acpi/tables`` of
+    ``machine``, as its QEMU version serves them."""
+    from pvmkit.vendors.tdx.acpi.dsdt import dsdt_body
+
+    return assemble_blobs(machine, dsdt_body(machine))

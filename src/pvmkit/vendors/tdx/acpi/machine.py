@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pvmkit.errors import InputError
+from pvmkit.vendors.tdx.acpi.versions import PROFILES
 
 __all__ = [
     "DSTACK_DEVICES",
@@ -30,8 +31,9 @@ __all__ = [
     "QemuTdxMachine",
 ]
 
-#: QEMU versions whose ACPI output the generator reproduces (checked against QEMU's own output).
-MODELLED_VERSIONS: frozenset[tuple[int, int]] = frozenset({(10, 0)})
+#: QEMU versions whose ACPI output the generator reproduces: those with a version profile
+#: (:mod:`pvmkit.vendors.tdx.acpi.versions`; docs/tdx-measure.md "QEMU versions").
+MODELLED_VERSIONS: frozenset[tuple[int, int]] = frozenset(PROFILES)
 
 #: PCI device models whose DSDT/ACPI footprint has been compared with QEMU's output. They are
 #: hot-pluggable PCI Express endpoints without ACPI objects of their own: QEMU's PCI hotplug AML

@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 
 from pvmkit.vendors.tdx.acpi.machine import TDVF_MCFG_BASE, TDVF_MCFG_SIZE, TDVF_PMBASE, QemuTdxMachine
+from pvmkit.vendors.tdx.acpi.versions import acpi_profile
 
 __all__ = [
     "FADT_DSDT_POINTERS",
@@ -59,6 +60,8 @@ _GAS_IO = 1  # Generic Address Structure address space: system I/O
 _LOCAL_APIC_ADDRESS = 0xFEE00000  # APIC_DEFAULT_ADDRESS
 _IO_APIC_ADDRESS = 0xFEC00000  # IO_APIC_DEFAULT_ADDRESS
 _PCI_IRQS = (5, 9, 10, 11)  # pc machines' pci_irq_mask (hw/i386/acpi-build.h ACPI_BUILD_PCI_IRQS)
+_ISA_IRQS = 16
+_ISO_BUS_CONFORMING, _ISO_LEVEL_HIGH, _ISO_EDGE_HIGH = 0x0, 0xD, 0x5  # MPS INTI flags
 
 
 def sdt_header(signature: bytes, length: int, revision: int) -> bytes:
@@ -122,8 +125,11 @@ def _apic_id(cpu_index: int) -> int:
 
 
 def build_madt(machine: QemuTdxMachine) -> bytes:
-    """MADT (hw/i386/acpi-common.c acpi_build_madt), revision 3; PCAT_COMPAT follows ``pic``."""
-    entries = bytearray(struct.pack("<II", _LOCAL_APIC_ADDRESS, 1 if machine.pic else 0))
+    """MADT (hw/i386/acpi-common.c acpi_build_madt), revision 3; PCAT_COMPAT follows ``pic`` (from
+    QEMU 9.1; always set before, versions.QemuAcpiProfile.madt_pcat_compat_always)."""
+    profile = acpi_profile(machine.qemu_version)
+    pcat_compat = machine.pic or profile.madt_pcat_compat_always
+    entries = bytearray(struct.pack("<II", _LOCAL_APIC_ADDRESS, 1 if pcat_compat else 0))
     x2apic = False
     for uid in range(machine.vcpus):
         apic_id = _apic_id(uid)
@@ -133,9 +139,14 @@ def build_madt(machine: QemuTdxMachine) -> bytes:
             entries += struct.pack("<BBHIII", 9, 16, 0, apic_id, 1, uid)  # Processor Local x2APIC
         x2apic = x2apic or apic_id > 254
     entries += struct.pack("<BBBBII", 1, 12, 0, 0, _IO_APIC_ADDRESS, 0)  # I/O APIC 0, GSI base 0
-    entries += struct.pack("<BBBBIH", 2, 10, 0, 0, 2, 0)  # IRQ0 -> GSI 2, bus-conforming
-    for irq in _PCI_IRQS:
-        entries += struct.pack("<BBBBIH", 2, 10, 0, irq, irq, 0xD)  # active high, level triggered
+    if profile.edge_triggered_interrupts:
+        # the pre-upstream TDX series (versions.QemuAcpiProfile.edge_triggered_interrupts): every ISA
+        # IRQ overridden, active high, edge triggered
+        overrides = [(irq, 2 if irq == 0 else irq, _ISO_EDGE_HIGH) for irq in range(_ISA_IRQS)]
+    else:
+        overrides = [(0, 2, _ISO_BUS_CONFORMING)] + [(irq, irq, _ISO_LEVEL_HIGH) for irq in _PCI_IRQS]
+    for irq, gsi, flags in overrides:
+        entries += struct.pack("<BBBBIH", 2, 10, 0, irq, gsi, flags)  # Interrupt Source Override
     if x2apic:
         entries += struct.pack("<BBHIB3x", 0xA, 12, 0, 0xFFFFFFFF, 1)  # Local x2APIC NMI, LINT1
     else:

@@ -1,0 +1,208 @@
+"""The part of a QEMU command line that the ACPI generator models, read into machine options.
+
+``pvmkit measure --vendor tdx --rtmr --qemu-args "..."`` describes the launch's devices as QEMU
+options. They are read the way QEMU reads them (``system/vl.c``; options parsed by
+``util/qemu-option.c``: ``name[,key=value...]``, ``,,`` for a literal comma), on top of a
+``-nodefaults`` q35 machine, as :class:`~pvmkit.vendors.tdx.qemu_acpi.QemuAcpiDumper` runs QEMU:
+
+* ``-device MODEL[,addr=S[.F]][,bus=pcie.0][,...]``: one PCI function on ``pcie.0``; without
+  ``addr`` it takes the first slot whose function 0 is free, from slot 1, in option order (QEMU
+  ``hw/pci/pci.c`` ``do_pci_register_device``);
+* ``-virtfs ...``: a ``virtio-9p-pci`` device, queued in option order like ``-device``
+  (``system/vl.c``, ``QEMU_OPTION_virtfs``);
+* ``-drive`` with ``if=none`` (a backend for ``-device``) or ``if=ide`` (the default on q35: a disk
+  on the built-in AHCI controller, no new PCI function), ``-cdrom``, ``-netdev``, ``-fsdev``: backends;
+* ``-serial X``: COM1 (``-serial none``: no COM1); a second port is not modelled;
+* ``-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=on|off``,
+  ``-global q35-pcihost.pci-hole64-size=SIZE``;
+* ``-nodefaults``, ``-nographic``, ``-display none``, ``-vga none``, ``-no-user-config``: accepted,
+  they add nothing to the ``-nodefaults`` machine.
+
+Anything else is refused (:class:`~pvmkit.errors.InputError`, one line naming it): an option or
+device property the model does not cover could change the tables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pvmkit.errors import InputError
+from pvmkit.vendors.tdx.acpi.machine import DSTACK_DEVICES, PciFunction, QemuTdxMachine
+
+__all__ = ["DSTACK_LAUNCH", "QemuLaunch", "parse_qemu_args"]
+
+_MAX_SLOT = 31
+_RESERVED_SLOTS = frozenset({0, 0x1F})  # the host bridge; the ICH9 LPC/SATA/SMBus (hw/i386/pc_q35.c)
+# Device properties that place or name a device, or connect it to a backend, without changing what
+# the ACPI tables say about it.
+_DEVICE_KEYS = frozenset(
+    {"id", "drive", "netdev", "romfile", "mac", "fsdev", "mount_tag", "guest-cid", "bootindex", "serial"}
+)
+_IGNORED_FLAGS = frozenset({"nodefaults", "nographic", "no-user-config"})
+_BACKENDS = frozenset({"netdev", "fsdev", "cdrom"})
+_HOTPLUG_GLOBAL = "ICH9-LPC.acpi-pci-hotplug-with-bridge-support"
+_HOLE64_GLOBAL = "q35-pcihost.pci-hole64-size"
+_SIZE_SUFFIXES = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+@dataclass(frozen=True)
+class QemuLaunch:
+    """What a launch's QEMU options fix of the machine, whatever the vCPU count and RAM size."""
+
+    devices: tuple[PciFunction, ...]
+    serial: bool
+    pci_hotplug_bridge_support: bool = True
+    pci_hole64_size: int = 1 << 35
+
+    def machine(
+        self, qemu_version: tuple[int, int], vcpus: int, memory_size: int, pic: bool
+    ) -> QemuTdxMachine:
+        """The modelled machine of this launch for one shape."""
+        return QemuTdxMachine(
+            qemu_version=qemu_version,
+            vcpus=vcpus,
+            memory_size=memory_size,
+            pic=pic,
+            devices=self.devices,
+            serial=self.serial,
+            pci_hotplug_bridge_support=self.pci_hotplug_bridge_support,
+            pci_hole64_size=self.pci_hole64_size,
+        )
+
+
+#: dstack's launch (serial and its five PCI devices): the default without ``--qemu-args``.
+DSTACK_LAUNCH = QemuLaunch(devices=DSTACK_DEVICES, serial=True)
+
+
+def _split_opts(text: str) -> list[str]:
+    """``a,b=c,,d`` -> ``["a", "b=c,d"]`` (QEMU's ``,,`` escape)."""
+    parts, current, i = [], [], 0
+    while i < len(text):
+        if text[i] == ",":
+            if text[i + 1 : i + 2] == ",":
+                current.append(",")
+                i += 2
+                continue
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(text[i])
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def _opts(text: str, option: str, implied: str) -> tuple[str, dict[str, str]]:
+    """(the implied first value, {key: value}) of a QEMU option value such as ``model,key=value``."""
+    first, props = "", {}
+    for n, part in enumerate(_split_opts(text)):
+        key, eq, value = part.partition("=")
+        if not eq and n == 0:
+            first = key
+        elif not eq:
+            raise InputError(f"--qemu-args: {option} {text!r}: {part!r} is not key=value")
+        elif key == implied and n == 0:
+            first = value
+        else:
+            props[key] = value
+    return first, props
+
+
+def _qemu_size(text: str, what: str) -> int:
+    m = re.fullmatch(r"(0x[0-9a-fA-F]+|\d+)([bkmgtpBKMGTP]?)", text.strip())
+    if m is None:
+        raise InputError(f"--qemu-args: {what}={text!r} is not a size")
+    number = int(m.group(1), 0)
+    return number * _SIZE_SUFFIXES[m.group(2).lower()]
+
+
+def _addr(text: str, model: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(?:0x)?([0-9a-fA-F]{1,2})(?:\.([0-7]))?", text)
+    if m is None:
+        raise InputError(f"--qemu-args: {model} addr={text!r} is not SLOT[.FUNCTION] (hex)")
+    return int(m.group(1), 16), int(m.group(2) or "0")
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.devices: list[PciFunction] = []
+        self.serial = False
+        self.hotplug = True
+        self.hole64 = 1 << 35
+
+    def add_device(self, model: str, props: dict[str, str]) -> None:
+        unknown = sorted(set(props) - _DEVICE_KEYS - {"addr", "bus", "multifunction"})
+        if unknown:
+            raise InputError(f"--qemu-args: -device {model} property {unknown[0]!r} is not modelled")
+        if props.get("bus", "pcie.0") != "pcie.0":
+            raise InputError(f"--qemu-args: -device {model} on bus {props['bus']!r}: only pcie.0 is modelled")
+        if "addr" in props:
+            slot, function = _addr(props["addr"], model)
+        else:
+            taken = {d.slot for d in self.devices if d.function == 0} | _RESERVED_SLOTS
+            free = [s for s in range(1, _MAX_SLOT + 1) if s not in taken]
+            if not free:
+                raise InputError(f"--qemu-args: no free PCI slot on pcie.0 for {model}")
+            slot, function = free[0], 0
+        self.devices.append(PciFunction(slot, function, model))
+
+    def add_global(self, text: str) -> None:
+        name, eq, value = text.partition("=")
+        if name == _HOTPLUG_GLOBAL and value in ("on", "off"):
+            self.hotplug = value == "on"
+        elif name == _HOLE64_GLOBAL and eq:
+            self.hole64 = _qemu_size(value, _HOLE64_GLOBAL)
+        else:
+            raise InputError(
+                f"--qemu-args: -global {text!r} is not modelled (modelled: {_HOTPLUG_GLOBAL}=on|off, "
+                f"{_HOLE64_GLOBAL}=SIZE)"
+            )
+
+    def add_drive(self, text: str) -> None:
+        _file, props = _opts(text, "-drive", "file")
+        interface = props.get("if", "ide")
+        if interface not in ("none", "ide"):
+            raise InputError(f"--qemu-args: -drive if={interface} is not modelled (if=none or if=ide)")
+
+    def add_serial(self, text: str) -> None:
+        if text == "none":
+            return
+        if self.serial:
+            raise InputError("--qemu-args: a second -serial port (COM2) is not modelled")
+        self.serial = True
+
+
+def parse_qemu_args(argv: Sequence[str]) -> QemuLaunch:
+    """The :class:`QemuLaunch` of QEMU options (already split into words)."""
+    b = _Builder()
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if not word.startswith("-"):
+            raise InputError(f"--qemu-args: {word!r} is not an option")
+        option = word.lstrip("-")
+        if option in _IGNORED_FLAGS:
+            i += 1
+            continue
+        if i + 1 >= len(argv):
+            raise InputError(f"--qemu-args: {word} needs a value")
+        value = argv[i + 1]
+        i += 2
+        if option == "device":
+            model, props = _opts(value, word, "driver")
+            b.add_device(model, props)
+        elif option == "virtfs":
+            b.add_device("virtio-9p-pci", {})
+        elif option == "drive":
+            b.add_drive(value)
+        elif option == "serial":
+            b.add_serial(value)
+        elif option == "global":
+            b.add_global(value)
+        elif option in _BACKENDS or (option in ("display", "vga") and value == "none"):
+            pass
+        else:
+            raise InputError(f"--qemu-args: {word} {value} is not modelled by the ACPI generator")
+    return QemuLaunch(tuple(b.devices), b.serial, b.hotplug, b.hole64)
