@@ -98,6 +98,10 @@ COMMAND_LINES = {
         "-device driver=virtio-rng-pci,addr=04.1 -device virtio-rng-pci "
         "-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off -global q35-pcihost.pci-hole64-size=64G"
     ),
+    "root-port": (
+        "-device virtio-rng-pci -device pcie-root-port,id=rp0,chassis=1 "
+        "-device virtio-net-pci,bus=rp0,romfile= -netdev user,id=n0 -device virtio-rng-pci"
+    ),
 }
 
 
@@ -124,6 +128,7 @@ DIGESTS_8_2_2_1CPU_2G = (  # QEMU 8.2.2, 1 vCPU, 2 GiB ("tdx-lite-normalized-att
     "6385b89d2decb3de678d51faba0ff3506835915818fd3ee53a739aa678cd9c76bdd755adfa0aa714cf35a1abe062b253",
     "05705c3ca9d71e908d5ce70d4331b6aadce5331b9a6a546f222f017fb0e1797b951a3dac72f59cb197a0c897a201ca07",
 )
+GPU_QUOTE_REPORT = "tdx-qemu-logs/dstack/dstack/verifier/fixtures/quote-report.json"  # 9.2.1 GPU TD
 LITE_GETQUOTE = "tdx-qemu-logs/dstack/dstack/verifier/fixtures/tdx-lite-getquote.json"  # 8.2.2, 2 vCPUs
 CCEL_SAMPLE = "tdx-qemu-logs/dstack/dstack/cc-eventlog/samples/ccel.bin"  # 8.2, 1 vCPU, 1 GiB, CD-ROM
 
@@ -163,6 +168,22 @@ def test_real_qemu_8_2_2_tds(vcpus: int, pic: bool) -> None:
     assert _digests(acpi_blobs(DSTACK_LAUNCH.machine((8, 2), vcpus, 2 * GIB, pic))) == expected
 
 
+def test_real_qemu_9_2_1_gpu_td() -> None:
+    """dstack's GPU TD (QEMU 9.2.1, 16 vCPUs, 64 GiB, pic off): ACPI PCI hotplug off, a 16 TiB hole,
+    the passthrough GPU behind a pcie-root-port (the DSDT names it by its address only, so a
+    virtio endpoint stands in for the VFIO device; tests/vectors/README.md)."""
+    gpu = (
+        "-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"
+        " -global q35-pcihost.pci-hole64-size=0x100000000000"
+        " -device pcie-root-port,id=pci.0,bus=pcie.0,chassis=0 -device virtio-rng-pci,bus=pci.0"
+    )
+    dstack = "-serial null -device virtio-blk-pci -device virtio-net-pci -device vhost-vsock-pci "
+    dstack += "-virtfs local,path=/x,mount_tag=host-shared -device virtio-blk-pci "
+    launch = parse_qemu_args(shlex.split(dstack + gpu))
+    expected = _event_log_digests(GPU_QUOTE_REPORT)
+    assert _digests(acpi_blobs(launch.machine((9, 2), 16, 64 * GIB, False))) == expected
+
+
 def test_real_qemu_8_2_ccel_sample() -> None:
     """dstack's November 2024 CCEL sample: its root image as a CD-ROM instead of the second disk."""
     launch = parse_qemu_args(
@@ -185,6 +206,8 @@ def test_default_launch_is_dstacks() -> None:
         ("-device e1000", "'e1000' is not modelled"),
         ("-device virtio-rng-pci,disable-modern=on", "property 'disable-modern' is not modelled"),
         ("-device virtio-rng-pci,bus=pci.1", "only pcie.0"),
+        ("-device pcie-root-port,id=r,slot=2", "property 'slot' is not modelled"),
+        ("-device pcie-root-port,id=r -device virtio-rng-pci,bus=r,addr=1", "only pcie.0"),
         ("-device virtio-rng-pci,addr=0x20", "not free"),
         ("-device virtio-rng-pci,addr=zz", "SLOT[.FUNCTION]"),
         ("-device virtio-rng-pci,addr=3 -device virtio-rng-pci,addr=3", "two PCI devices"),

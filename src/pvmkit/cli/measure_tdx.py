@@ -396,7 +396,14 @@ def _generated_shapes(
         "machine": qemu_machine_options(AcpiShape(vcpus=1, memory_size=1 << 20, pic=pic)),
         "args": words,
         "launch": "qemu-args" if words else "dstack",
-        "devices": [{"addr": f"{d.slot:02x}.{d.function}", "model": d.model} for d in launch.devices],
+        "devices": [
+            {
+                "addr": f"{d.slot:02x}.{d.function}",
+                "model": d.model,
+                "root_port": None if d.root_port is None else f"{d.root_port:02x}",
+            }
+            for d in launch.devices
+        ],
         "serial": launch.serial,
         "pci_hotplug_bridge_support": launch.pci_hotplug_bridge_support,
         "pci_hole64_size": launch.pci_hole64_size,

@@ -8,6 +8,8 @@ options. They are read the way QEMU reads them (``system/vl.c``; options parsed 
 * ``-device MODEL[,addr=S[.F]][,bus=pcie.0][,...]``: one PCI function on ``pcie.0``; without
   ``addr`` it takes the first slot whose function 0 is free, from slot 1, in option order (QEMU
   ``hw/pci/pci.c`` ``do_pci_register_device``);
+* ``-device pcie-root-port,id=ID[,chassis=N]`` on ``pcie.0`` and one ``-device MODEL,bus=ID`` behind
+  it (slot 0 of the port's bus);
 * ``-virtfs ...``: a ``virtio-9p-pci`` device, queued in option order like ``-device``
   (``system/vl.c``, ``QEMU_OPTION_virtfs``);
 * ``-drive`` with ``if=none`` (a backend for ``-device``) or ``if=ide`` (the default on q35: a disk
@@ -29,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pvmkit.errors import InputError
-from pvmkit.vendors.tdx.acpi.machine import DSTACK_DEVICES, PciFunction, QemuTdxMachine
+from pvmkit.vendors.tdx.acpi.machine import DSTACK_DEVICES, ROOT_PORT_MODEL, PciFunction, QemuTdxMachine
 
 __all__ = ["DSTACK_LAUNCH", "QemuLaunch", "parse_qemu_args"]
 
@@ -128,16 +130,25 @@ def _addr(text: str, model: str) -> tuple[int, int]:
 class _Builder:
     def __init__(self) -> None:
         self.devices: list[PciFunction] = []
+        self.root_ports: dict[str, int] = {}  # id -> pcie.0 slot
         self.serial = False
         self.hotplug = True
         self.hole64 = 1 << 35
 
     def add_device(self, model: str, props: dict[str, str]) -> None:
-        unknown = sorted(set(props) - _DEVICE_KEYS - {"addr", "bus", "multifunction"})
+        allowed = {"id", "chassis"} if model == ROOT_PORT_MODEL else _DEVICE_KEYS
+        unknown = sorted(set(props) - allowed - {"addr", "bus", "multifunction"})
         if unknown:
             raise InputError(f"--qemu-args: -device {model} property {unknown[0]!r} is not modelled")
-        if props.get("bus", "pcie.0") != "pcie.0":
-            raise InputError(f"--qemu-args: -device {model} on bus {props['bus']!r}: only pcie.0 is modelled")
+        bus = props.get("bus", "pcie.0")
+        if bus in self.root_ports and "addr" not in props:
+            self.devices.append(PciFunction(0, 0, model, root_port=self.root_ports[bus]))
+            return
+        if bus != "pcie.0":
+            raise InputError(
+                f"--qemu-args: -device {model} on bus {bus!r}: only pcie.0 and the bus of an earlier "
+                "pcie-root-port (without addr=) are modelled"
+            )
         if "addr" in props:
             slot, function = _addr(props["addr"], model)
         else:
@@ -147,6 +158,8 @@ class _Builder:
                 raise InputError(f"--qemu-args: no free PCI slot on pcie.0 for {model}")
             slot, function = free[0], 0
         self.devices.append(PciFunction(slot, function, model))
+        if model == ROOT_PORT_MODEL and "id" in props:
+            self.root_ports[props["id"]] = slot
 
     def add_global(self, text: str) -> None:
         name, eq, value = text.partition("=")
