@@ -139,7 +139,7 @@ def test_uki_through_systemd_boot(version: int, tmp_path: Path) -> None:
     ) == [
         "GPT of the boot disk",
         "EFI application \\EFI\\BOOT\\BOOTX64.EFI (Authenticode)",
-        "EFI application \\EFI\\Linux\\linux.efi (Authenticode)",
+        "UKI \\EFI\\Linux\\linux.efi (Authenticode)",
         "kernel in a UKI (.linux, started from memory by systemd-stub) (Authenticode)",
         "kernel command line (LoadOptions)",
         "initrd",
@@ -303,7 +303,7 @@ def test_replay_names_the_component_of_a_changed_section(tmp_path: Path) -> None
     result = compare(log, replay(log).rtmrs, reference=reference)
     d = result.first_difference
     assert d is not None and d.event is not None
-    assert d.component == "EFI application \\EFI\\Linux\\linux.efi (Authenticode)"
+    assert d.component == "UKI \\EFI\\Linux\\linux.efi (Authenticode)"
     assert [e.digest == f.digest for e, f in zip(plans[0].events, plans[1].events, strict=True)] == [
         True, True, False, True, True, False, True, True
     ]  # fmt: skip

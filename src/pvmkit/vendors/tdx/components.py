@@ -6,7 +6,9 @@ Read from the event's type and data only (the measurement rules behind each name
   then each blob the loader ALLOCATEs in its order — for QEMU the RSDP, then the tables blob — all
   with the same text; the n-th such event is named by its position;
 * ``EV_EFI_BOOT_SERVICES_APPLICATION``: the file path in the image's device path (``\\EFI\\BOOT\\
-  BOOTX64.EFI`` …); an image without one was loaded from memory (QEMU's ``-kernel``);
+  BOOTX64.EFI`` …; under ``\\EFI\\Linux\\`` a UKI, where systemd-boot finds type #2 entries); an
+  image without one was loaded from memory (QEMU's ``-kernel``), or, with systemd-stub's vendor
+  device path, the kernel of a UKI;
 * ``EV_IPL``: GRUB's ``grub_cmd:`` and ``kernel_cmdline:`` text, shim's MoK state variables, or the
   file GRUB read; a UTF-16 description is systemd-stub's: a UKI section (its name and its data
   events share the name) or, any other text, the command line systemd-boot or systemd-stub 257 logs
@@ -113,6 +115,8 @@ def component(event: CcEvent, acpi_ordinal: int = 0) -> str:
             path = _file_path(device_path)
             if path is None:
                 return "EFI application loaded from memory (the -kernel kernel) (Authenticode)"
+            if path.upper().startswith("\\EFI\\LINUX\\"):  # systemd-boot's type #2 entries (UAPI.1)
+                return f"UKI {path} (Authenticode)"
             return f"EFI application {path} (Authenticode)"
         if t == EventType.EV_IPL:
             return _ipl(data)
