@@ -71,7 +71,11 @@ def _argv(*extra: str) -> list[str]:
     return measure_rtmr_argv(*extra)
 
 
-def _expected(files: dict[str, Path], log: EventLog, *, loader: bool = True) -> tuple[str, str]:
+def _expected(
+    files: dict[str, Path], log: EventLog, *, loader: bool = True, secure_boot: bool = True
+) -> tuple[str, str]:
+    """The fixture firmware's varstore enrolls PK: Secure Boot is on unless --secure-boot off; then
+    systemd-stub keeps its kernel from the firmware's measuring handler (install_security_override)."""
     ready = [_sha(b"Calling EFI Application from Boot Option"), _sha(bytes(4))]  # EV_EFI_ACTION, separator
     boot = [authenticode_digest(files["loader"].read_bytes())] if loader else []
     ebs = [_sha(b"Exit Boot Services Invocation"), _sha(b"Exit Boot Services Returned with Success")]
@@ -80,7 +84,7 @@ def _expected(files: dict[str, Path], log: EventLog, *, loader: bool = True) -> 
         logged_digest(log, 17),  # the GPT the real TD logged, which the disk image holds
         *boot,
         authenticode_digest(files["uki"].read_bytes()),
-        authenticode_digest(files["kernel"].read_bytes()),
+        *([] if secure_boot else [authenticode_digest(files["kernel"].read_bytes())]),
         *ebs,
     ]
     rtmr2 = [_sha("console=ttyS0 root=/dev/vda2\0".encode("utf-16-le")), _sha(INITRD)]
@@ -92,15 +96,14 @@ def _shape(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     return shape
 
 
+@pytest.mark.parametrize("secure_boot", [True, False])
 def test_uki_through_systemd_boot(
-    files: dict[str, Path], log: EventLog, capsys: pytest.CaptureFixture[str]
+    files: dict[str, Path], log: EventLog, capsys: pytest.CaptureFixture[str], secure_boot: bool
 ) -> None:
-    argv = _argv(
-        "--uki", str(files["uki"]), "--boot-loader", str(files["loader"]), "--disk-image", str(files["disk"])
-    )
+    argv = _argv(*_uki_args(files), *([] if secure_boot else ["--secure-boot", "off"]))
     assert main(argv) == 0
     shape = _shape(capsys)
-    assert (shape["rtmr1"], shape["rtmr2"]) == _expected(files, log)
+    assert (shape["rtmr1"], shape["rtmr2"]) == _expected(files, log, secure_boot=secure_boot)
     assert shape["rtmr0"] is None  # a disk boot's boot options are not guessed
 
 
@@ -227,10 +230,8 @@ def test_bad_uki_and_esp_input(
     assert len(lines) == 1 and message in lines[0], lines
 
 
-def test_reference_values_take_the_uki_path(
-    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
-    argv = [
+def _uki_args(files: dict[str, Path]) -> list[str]:
+    return [
         "--uki",
         str(files["uki"]),
         "--boot-loader",
@@ -238,6 +239,12 @@ def test_reference_values_take_the_uki_path(
         "--disk-image",
         str(files["disk"]),
     ]
+
+
+def test_reference_values_take_the_uki_path(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = _uki_args(files)
     assert main(_argv(*argv)) == 0
     shape = _shape(capsys)
     firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))

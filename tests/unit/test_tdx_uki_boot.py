@@ -314,3 +314,15 @@ def test_257_profile_selection_is_refused(tmp_path: Path) -> None:
     uki = _uki(257, tmp_path)
     with pytest.raises(InputError, match="selects a UKI profile"):
         uki_boot_events(UkiBoot(uki, options="@1 quiet", gpt_event_data=GPT_DATA))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_under_secure_boot_the_stub_hides_its_kernel_from_the_firmware(version: int, tmp_path: Path) -> None:
+    """secure-boot.c install_security_override (252, 254, 257: only when Secure Boot is on) makes the
+    security arch protocols accept the stub's own payload (linux.c validate_payload) without calling the
+    firmware's handlers, so DxeTpm2MeasureBootHandler never measures the .linux PE."""
+    uki = _uki(version, tmp_path)
+    loader = systemd_efi(version, "systemd-bootx64.efi").read_bytes()
+    events = uki_boot_events(UkiBoot(uki, boot_loader=loader, gpt_event_data=GPT_DATA, secure_boot=True))
+    applications = [e.digest for e in events if e.event_type == BSA]
+    assert applications == [authenticode_digest(loader), authenticode_digest(uki)]

@@ -19,7 +19,10 @@ EV_EFI_BOOT_SERVICES_APPLICATION   2   the ``.linux`` PE: systemd-stub starts th
                                        media device path with ``STUB_PAYLOAD_GUID``) when its PE
                                        ``MajorImageVersion`` is at least 1 (pe.c ``pe_kernel_info``);
                                        an older kernel is started through the EFI handover protocol,
-                                       unmeasured
+                                       unmeasured. Not under Secure Boot: the stub then overrides the
+                                       security protocols' hooks for its payload
+                                       (``install_security_override``), so the firmware's measuring
+                                       handler is not called
 EV_IPL (257 only)                  3   systemd-boot's and systemd-stub's own events (below)
 EV_EVENT_TAG LoadOptions           3   the Linux EFI stub (≥ 6.9): the LoadOptions systemd-stub sets
                                        (the command line in UTF-16 with its NUL), when there are any
@@ -252,7 +255,10 @@ def _firmware_events(boot: UkiBoot, sections: dict[str, UkiSection]) -> list[Pla
     uki_path = boot.uki_path if boot.boot_loader is not None else boot.boot_loader_path
     events.append(PeImage("UKI", uki_path, boot.uki).event())
     linux = _linux_event(sections[".linux"].data)
-    return events if linux is None else [*events, linux]
+    # Under Secure Boot systemd-stub replaces the security arch protocols' hooks for its own payload
+    # (secure-boot.c install_security_override; linux.c validate_payload): the firmware's handlers,
+    # the measuring one (DxeTpm2MeasureBootHandler) among them, never see the kernel.
+    return events if linux is None or boot.secure_boot else [*events, linux]
 
 
 def uki_boot_events(boot: UkiBoot) -> list[PlannedEvent]:
