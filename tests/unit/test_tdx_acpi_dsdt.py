@@ -124,6 +124,7 @@ def test_older_versions_dsdt(version: tuple[int, int], shape: str) -> None:
 # reproduces from QEMU 10.0.2's blobs with a version profile's differences: (profile, the QEMU
 # command line of that test, the same machine in the model)
 REAL_CAPTURES = {
+    "qemu-10.2.1-1-vcpu": ((10, 2), "DSTACK_DEVICES", _machine()),
     "qemu-8.2.2-1-vcpu": ((8, 2), "DSTACK_DEVICES", _machine()),
     "qemu-8.2.2-2-vcpus": ((8, 2), "DSTACK_DEVICES", _machine(vcpus=2)),
     "qemu-8.2-ccel-sample": (
@@ -195,22 +196,6 @@ def test_unmodelled_root_port_layouts_are_refused(devices: tuple[PciFunction, ..
 def test_unmodelled_root_port_functions_are_refused(args: tuple[Any, ...], message: str) -> None:
     with pytest.raises(InputError, match=message):
         PciFunction(*args)
-
-
-def test_dstack_dsdt_is_part_of_the_real_tables() -> None:
-    """The default machine is dstack's: its DSDT is the one QEMU 10.0.2 builds for dstack's own
-    command line (tests/support/qemu.py), whose tables digest equals a real QEMU 10.2.1 TD's
-    (test_tdx_qemu_acpi.py::test_dstack_qemu_10_2_all_three_digests)."""
-    import shlex
-
-    from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
-    from support.fixtures import fixture_path
-    from support.qemu import DSTACK_DEVICES, qemu_binary
-
-    firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
-    dumper = QemuAcpiDumper(qemu_binary(), firmware, tuple(shlex.split(DSTACK_DEVICES)))
-    tables = dumper.dump(AcpiShape(vcpus=1, memory_size=2 * GIB, pic=False))["etc/acpi/tables"]
-    assert dsdt_body(_machine()) == table(tables, b"DSDT")[36:]
 
 
 def test_a_shape_costs_milliseconds() -> None:
