@@ -121,6 +121,11 @@ def test_disk_boot_rtmr1_rtmr2(log: EventLog, tmp_path: Path, capsys: pytest.Cap
     assert "boot options of a disk boot" in [m["what"] for m in shape["missing"]]
 
 
+def _drop(argv: list[str], option: str) -> list[str]:
+    i = argv.index(option)
+    return [*argv[:i], *argv[i + 2 :]]
+
+
 def _replace(argv: list[str], option: str, value: str) -> list[str]:
     i = argv.index(option)
     return [*argv[: i + 1], value, *argv[i + 2 :]]
@@ -147,6 +152,11 @@ def _replace(argv: list[str], option: str, value: str) -> list[str]:
         ),
         (lambda a, p: [*[x for x in a if not x.endswith("main.cfg")][:-2], "--json"], 1, NO_MAIN),
         (lambda a, p: _replace(a, "--shim-authenticode", "00"), 2, "--shim-authenticode"),
+        (  # without --grub-cfg pvmkit reads the ESP, which is not a FAT filesystem here
+            lambda a, p: _drop(a, "--grub-cfg"),
+            1,
+            "the EFI system partition 15 of the disk image cannot be read (the FAT filesystem of partition",
+        ),
     ],
 )
 def test_disk_boot_bad_input(

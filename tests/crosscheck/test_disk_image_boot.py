@@ -26,6 +26,7 @@ from pvmkit.vendors.tdx.esp_layout import grub_image_info, shim_sbat_level
 from support.disktools import ext4_image, fat_image, gpt_disk
 from support.fixtures import fixture_path, missing
 from support.gpt_disk import ROOT_UUID, logged_digest, ubuntu_log
+from support.pe import make_pe
 
 pytestmark = pytest.mark.crosscheck
 
@@ -203,3 +204,24 @@ def test_debian_binaries_embed_what_pvmkit_reads() -> None:
     assert info.prefix == "/EFI/debian"
     assert info.config == b"normal (memdisk)/grub.cfg\n"
     assert shim_sbat_level(_shim().read_bytes()) == b"sbat,1,2025021800\nshim,4\ngrub,5\n"
+
+
+@pytest.mark.parametrize(
+    ("esp_files", "message"),
+    [
+        ({"EFI/debian/grubx64.efi": b"g"}, "no \\EFI\\BOOT\\BOOTX64.EFI (the removable-media boot path)"),
+        ({"EFI/BOOT/BOOTX64.EFI": make_pe(), "EFI/BOOT/fbx64.efi": b"f"}, "finds no \\EFI\\*\\BOOTX64.CSV"),
+    ],
+)
+def test_an_esp_without_a_boot_path_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], esp_files: dict[str, bytes], message: str
+) -> None:
+    for name, data in esp_files.items():
+        (tmp_path / "esp" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "esp" / name).write_bytes(data)
+    fat = fat_image(tmp_path / "esp.img", tmp_path / "esp", 4096, "-F", "12")
+    gpt_disk(tmp_path / "disk.img", [("U", fat)])
+    assert main(_measure_argv(tmp_path)) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == "" and len(lines) == 1 and message in lines[0], lines
