@@ -24,7 +24,7 @@ from pvmkit.vendors.tdx.acpi.qemu_args import DSTACK_LAUNCH, parse_qemu_args
 from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
 from support.fixtures import fixture_path
 from support.qemu import DSTACK_DEVICES as DSTACK_QEMU_ARGS
-from support.qemu import qemu_binary
+from support.qemu import GPU_TD_DEVICES, qemu_binary
 from support.qemu_machine import qemu_blobs
 
 GIB = 1 << 30
@@ -168,10 +168,12 @@ def test_real_qemu_8_2_2_tds(vcpus: int, pic: bool) -> None:
     assert _digests(acpi_blobs(DSTACK_LAUNCH.machine((8, 2), vcpus, 2 * GIB, pic))) == expected
 
 
-def test_real_qemu_9_2_1_gpu_td() -> None:
+@pytest.mark.parametrize("stand_in", ["vhost-vsock", "qemu-runnable"])
+def test_real_qemu_9_2_1_gpu_td(stand_in: str) -> None:
     """dstack's GPU TD (QEMU 9.2.1, 16 vCPUs, 64 GiB, pic off): ACPI PCI hotplug off, a 16 TiB hole,
     the passthrough GPU behind a pcie-root-port (the DSDT names it by its address only, so a
-    virtio endpoint stands in for the VFIO device; tests/vectors/README.md)."""
+    virtio endpoint stands in for the VFIO device; tests/vectors/README.md). Also from the command
+    line QEMU runs for it here (tests/support/qemu.py, with ``-cpu``)."""
     gpu = (
         "-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"
         " -global q35-pcihost.pci-hole64-size=0x100000000000"
@@ -179,7 +181,7 @@ def test_real_qemu_9_2_1_gpu_td() -> None:
     )
     dstack = "-serial null -device virtio-blk-pci -device virtio-net-pci -device vhost-vsock-pci "
     dstack += "-virtfs local,path=/x,mount_tag=host-shared -device virtio-blk-pci "
-    launch = parse_qemu_args(shlex.split(dstack + gpu))
+    launch = parse_qemu_args(shlex.split(dstack + gpu if stand_in == "vhost-vsock" else GPU_TD_DEVICES))
     expected = _event_log_digests(GPU_QUOTE_REPORT)
     assert _digests(acpi_blobs(launch.machine((9, 2), 16, 64 * GIB, False))) == expected
 
@@ -218,6 +220,8 @@ def test_default_launch_is_dstacks() -> None:
         ("-global q35-pcihost.pci-hole64-size=big", "not a size"),
         ("-object memory-backend-ram,id=m", "-object memory-backend-ram,id=m is not modelled"),
         ("-device", "needs a value"),
+        ("-smp 4", "give the shape with --vcpus"),
+        ("-m 2G", "give the shape with --memory"),
         ("virtio-rng-pci", "is not an option"),
         ("", "without PCI devices"),
     ],

@@ -18,7 +18,10 @@ options. They are read the way QEMU reads them (``system/vl.c``; options parsed 
 * ``-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=on|off``,
   ``-global q35-pcihost.pci-hole64-size=SIZE``;
 * ``-nodefaults``, ``-nographic``, ``-display none``, ``-vga none``, ``-no-user-config``: accepted,
-  they add nothing to the ``-nodefaults`` machine.
+  they add nothing to the ``-nodefaults`` machine;
+* ``-cpu MODEL``: accepted; the tables see the vCPUs only through their APIC IDs, which ``-smp``
+  fixes (``hw/i386/acpi-common.c`` ``pc_madt_cpu_entry``, ``hw/acpi/cpu.c`` ``build_cpus_aml``).
+  ``-smp`` and ``-m`` are refused: the shape comes from ``--vcpus`` and ``--memory``.
 
 Anything else is refused (:class:`~pvmkit.errors.InputError`, one line naming it): an option or
 device property the model does not cover could change the tables.
@@ -43,7 +46,8 @@ _DEVICE_KEYS = frozenset(
     {"id", "drive", "netdev", "romfile", "mac", "fsdev", "mount_tag", "guest-cid", "bootindex", "serial"}
 )
 _IGNORED_FLAGS = frozenset({"nodefaults", "nographic", "no-user-config"})
-_BACKENDS = frozenset({"netdev", "fsdev", "cdrom"})
+_BACKENDS = frozenset({"netdev", "fsdev", "cdrom", "cpu"})
+_SHAPE_OPTIONS = {"smp": "--vcpus", "m": "--memory"}
 _HOTPLUG_GLOBAL = "ICH9-LPC.acpi-pci-hotplug-with-bridge-support"
 _HOLE64_GLOBAL = "q35-pcihost.pci-hole64-size"
 _SIZE_SUFFIXES = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -216,6 +220,8 @@ def parse_qemu_args(argv: Sequence[str]) -> QemuLaunch:
             b.add_global(value)
         elif option in _BACKENDS or (option in ("display", "vga") and value == "none"):
             pass
+        elif option in _SHAPE_OPTIONS:
+            raise InputError(f"--qemu-args: {word} {value}: give the shape with {_SHAPE_OPTIONS[option]}")
         else:
             raise InputError(f"--qemu-args: {word} {value} is not modelled by the ACPI generator")
     return QemuLaunch(tuple(b.devices), b.serial, b.hotplug, b.hole64)
