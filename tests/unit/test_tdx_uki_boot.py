@@ -263,7 +263,6 @@ def test_kernels_before_6_9_log_nothing_in_rtmr2(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("pcrpkey", "has a .pcrpkey section"),
         ("loader", "the boot loader is not systemd-boot"),
         ("stub", "systemd-stub 258.1 is not modelled"),
         ("nosdmagic", "no systemd-stub .sdmagic"),
@@ -271,9 +270,7 @@ def test_kernels_before_6_9_log_nothing_in_rtmr2(tmp_path: Path) -> None:
 )
 def test_boots_pvmkit_cannot_predict_are_refused(change: str, message: str, tmp_path: Path) -> None:
     uki, loader = _uki(254, tmp_path), None
-    if change == "pcrpkey":
-        uki = _uki(254, tmp_path, **{".pcrpkey": b"-----BEGIN PUBLIC KEY-----\n"})
-    elif change == "loader":
+    if change == "loader":
         loader = make_pe()
     elif change == "stub":
         uki = make_uki({".linux": make_pe(), ".sdmagic": b"#### LoaderInfo: systemd-stub 258.1 ####"})
@@ -326,3 +323,16 @@ def test_under_secure_boot_the_stub_hides_its_kernel_from_the_firmware(version: 
     events = uki_boot_events(UkiBoot(uki, boot_loader=loader, gpt_event_data=GPT_DATA, secure_boot=True))
     applications = [e.digest for e in events if e.event_type == BSA]
     assert applications == [authenticode_digest(loader), authenticode_digest(uki)]
+
+
+@pytest.mark.parametrize("version", [252, 254])
+def test_252_254_initrd_with_generated_archives(version: int, tmp_path: Path) -> None:
+    """252/254 efi_main: .pcrsig and .pcrpkey packed as cpio archives (pack_cpio_literal, the same code
+    as 257's) appended by combine_initrd after .initrd padded to 4 bytes; no .osrel archive."""
+    parts = {".initrd": b"I" * 7, ".pcrsig": b"{}", ".pcrpkey": b"KEY\n", ".osrel": b"ID=x\n"}
+    uki = build_uki(version, {".linux": _kernel(version), **parts}, tmp_path)
+    (initrd,) = [e for e in uki_boot_events(UkiBoot(uki, gpt_event_data=GPT_DATA)) if e.what == "initrd"]
+    expected = _padded(
+        b"I" * 7, _extra(b"tpm2-pcr-signature.json", b"{}"), _extra(b"tpm2-pcr-public-key.pem", b"KEY\n")
+    )
+    assert initrd.digest == hashlib.sha384(expected).digest()

@@ -1,5 +1,6 @@
-"""The cpio archives systemd-stub generates from UKI sections (``pack_cpio_literal``, systemd 257
-``src/boot/cpio.c``), which it appends to the initrd the kernel receives and measures.
+"""The cpio archives systemd-stub generates from UKI sections (``pack_cpio_literal``: the same code in
+systemd 252's and 254's ``src/boot/efi/cpio.c`` and 257's ``src/boot/cpio.c``), which it appends to the
+initrd the kernel receives and measures.
 
 The "newc" format the kernel unpacks (Linux Documentation/driver-api/early-userspace/buffer-format.rst):
 each entry is the magic ``070701``, thirteen 8-digit hexadecimal fields (inode, mode, uid, gid, nlink,

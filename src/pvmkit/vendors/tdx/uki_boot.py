@@ -58,15 +58,16 @@ command line: no LoadOptions, and the kernel logs none (``efi_convert_cmdline`` 
 non-empty LoadOptions). 254 and 257 append no SMBIOS ``io.systemd.stub.kernel-cmdline-extra`` in a
 confidential VM.
 
-The initrd the kernel measures: 252/254: the ``.initrd`` section. 257 (``run``, ``extend_initrds``,
-``combine_initrds``): ``.ucode``, ``.initrd``, then cpio archives generated from ``.pcrsig``,
-``.pcrpkey`` and ``.osrel`` (``generate_embedded_initrds``, :mod:`pvmkit.vendors.tdx.sd_cpio`), the
-non-empty ones concatenated, each zero-padded to a multiple of 4 when there are several.
+The initrd the kernel measures: 252/254 (``efi_main``, ``combine_initrd``): the ``.initrd`` section,
+then cpio archives generated from ``.pcrsig`` and ``.pcrpkey``; 257 (``run``, ``extend_initrds``,
+``combine_initrds``): ``.ucode``, ``.initrd``, then the archives of ``.pcrsig``, ``.pcrpkey`` and
+``.osrel`` (``generate_embedded_initrds``); the archives are ``pack_cpio_literal``'s
+(:mod:`pvmkit.vendors.tdx.sd_cpio`, the same code in all three versions); the non-empty parts are
+concatenated, each zero-padded to a multiple of 4 when there are several.
 
 Not modelled (refused by the ESP reader, assumed absent otherwise): PE add-ons, credentials and
 system extensions the stub packs into extra initrds, systemd-boot's EFI drivers, UKI profiles
-(``.profile``, a ``@N`` command line). 252/254: the ``.pcrsig``/``.pcrpkey`` cpio archives (a UKI with
-either section is refused).
+(``.profile``, a ``@N`` command line).
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ _TAG_LOAD_OPTIONS = 0x8F3B22ED  #: Linux drivers/firmware/efi/libstub/efistub.h
 _TAG_INITRD = 0x8F3B22EC
 _EBS = (ACTION_EBS_INVOCATION, ACTION_EBS_SUCCESS)
 _AMD64 = 0x8664
-#: 257 ``generate_embedded_initrds``: the sections packed as cpio archives, in ``extend_initrds`` order
+#: the sections systemd-stub packs as cpio archives (252/254 ``efi_main``, 257 ``generate_embedded_initrds``),
+#: in the order they follow the initrd (``combine_initrd`` / ``extend_initrds``); ``.osrel`` from 257
 _GENERATED_INITRDS = (
     (".pcrsig", "tpm2-pcr-signature.json"),
     (".pcrpkey", "tpm2-pcr-public-key.pem"),
@@ -227,12 +229,13 @@ def _options_event(text: str, what: str) -> PlannedEvent:
 
 
 def _initrd(sections: dict[str, UkiSection], version: int) -> bytes | None:
-    """The initrd systemd-stub registers for the kernel (None: none)."""
-    if version < 257:
-        initrd = sections.get(".initrd")
-        return initrd.data if initrd is not None and initrd.data else None
+    """The initrd systemd-stub registers for the kernel (None: none). 252/254 ``combine_initrd`` pads
+    the ``.initrd`` section to 4 bytes and appends the archives (whose sizes are multiples of 4) only
+    when there are any: the same bytes as 257's padding of every part."""
     parts = [sections[n].data for n in (".ucode", ".initrd") if n in sections]
     for name, filename in _GENERATED_INITRDS:
+        if name == ".osrel" and version < 257:
+            continue  # 257 added the os-release archive
         if name in sections and sections[name].data:
             parts.append(cpio_literal(sections[name].data, ".extra", filename, 0o555, 0o444))
     parts = [p for p in parts if p]
@@ -266,13 +269,6 @@ def uki_boot_events(boot: UkiBoot) -> list[PlannedEvent]:
     loader of a version pvmkit does not model, or a UKI whose boot it cannot predict."""
     stub, loader = _versions(boot)
     sections = uki_sections(boot.uki, stub)
-    if stub < 257:
-        for name in (".pcrsig", ".pcrpkey"):
-            if name in sections:
-                raise InputError(
-                    f"the UKI has a {name} section: systemd-stub {stub} appends it to the initrd as a cpio "
-                    "archive, which pvmkit models for 257 only"
-                )
     events = _firmware_events(boot, sections)
     options = boot.options
     if options is None and loader is not None and loader < 257 and ".cmdline" in sections:
