@@ -72,7 +72,7 @@ def test_bad_name(bad: str) -> None:
 
 
 def test_eisaid() -> None:
-    # ACPI 6.5 §19.6.35 EISAID: "PNP0303" is the 32-bit 0x0303D041 (stored little-endian)
+    # ACPI 6.5, ASL EISAID: "PNP0303" is the 32-bit 0x0303D041 (stored little-endian)
     assert aml.eisaid("PNP0303") == bytes.fromhex("0c41d00303")
     assert aml.eisaid("PNP0A08") == bytes.fromhex("0c41d00a08")
     with pytest.raises(InputError, match="EISA ID"):
@@ -80,7 +80,7 @@ def test_eisaid() -> None:
 
 
 def test_touuid() -> None:
-    # ACPI 6.5 §19.6.142: the first three fields are stored little-endian, the last two as written
+    # ACPI 6.5, ASL ToUUID: the first three fields are stored little-endian, the last two as written
     got = aml.touuid("33db4d5b-1ff7-401c-9657-7441c03dd766")
     assert got == bytes.fromhex("11130a105b4ddb33f71f1c4096577441c03dd766")
 

@@ -41,7 +41,7 @@ ARGS = tuple(bytes([0x68 + i]) for i in range(7))
 LOCALS = tuple(bytes([0x60 + i]) for i in range(8))
 DEBUG = bytes([_EXT, 0x31])
 
-# OperationRegion address spaces (§19.6.100 / §5.2.3.2)
+# OperationRegion address spaces (ACPI 6.5 Generic Address Structure address space IDs)
 SYSTEM_MEMORY, SYSTEM_IO, PCI_CONFIG = 0x00, 0x01, 0x02
 
 # Field access types, lock and update rules (§20.2.5.2 FieldFlags)
@@ -79,8 +79,8 @@ def string(text: str) -> bytes:
 
 
 def eisaid(text: str) -> bytes:
-    """``EisaId ("PNP0A08")``: the compressed 32-bit EISA ID as a DWord constant (ACPI 6.5 §19.3.4:
-    three letters of 5 bits each (letter - 0x40), then four hex digits, stored big-endian)."""
+    """``EisaId ("PNP0A08")``: the compressed 32-bit EISA ID as a DWord constant (ACPI 6.5, ASL
+    ``EISAID``: three letters of 5 bits each (letter - 0x40), then four hex digits, stored big-endian)."""
     if len(text) != 7 or not text[:3].isalpha() or not text[:3].isupper():
         raise InputError(f"EISA ID {text!r} is not three capital letters and four hex digits")
     try:
@@ -159,7 +159,8 @@ def package(*elements: bytes, count: int | None = None) -> bytes:
 
 
 def touuid(text: str) -> bytes:
-    """``ToUUID ("...")``: a 16-byte buffer, the first three fields little-endian (§19.6.142)."""
+    """``ToUUID ("...")``: a 16-byte buffer, the first three fields little-endian (ACPI 6.5, ASL
+    ``ToUUID``)."""
     import uuid
 
     try:

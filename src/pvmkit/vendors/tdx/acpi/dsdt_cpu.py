@@ -6,7 +6,8 @@ QEMU sources: ``hw/acpi/cpu.c`` ``build_cpus_aml`` (the register layout, CTFY/CS
 the processor objects: ``Processor`` for APIC IDs below 255, an ACPI0007 ``Device`` from 255), the
 MADT entries the objects' ``_MAT`` return (``hw/i386/acpi-common.c`` ``pc_madt_cpu_entry``: Processor
 Local APIC, ACPI 6.5 §5.2.12.2, or Processor Local x2APIC, §5.2.12.12), ``hw/i386/acpi-build.c``
-``build_dsdt`` (the I/O base 0x0CD8, ``ICH9_CPU_HOTPLUG_IO_BASE``, and the _E02 method). With
+``build_dsdt`` (the _E02 method), ``include/hw/acpi/pc-hotplug.h`` (the I/O base 0x0CD8,
+``ICH9_CPU_HOTPLUG_IO_BASE``). With
 ``-smp N`` the APIC IDs are 0..N-1 and every possible vCPU is present.
 """
 

@@ -5,7 +5,8 @@ devices and the GSIA-GSIH fixed-GSI devices.
 QEMU sources: ``hw/i386/acpi-build.c`` ``build_dsdt`` (``_PIC``, ``PICF``),
 ``build_q35_pci0_int`` (PRTP/PRTA/_PRT, IQST, IQCR, the link devices), ``build_q35_routing_table``
 (which link each slot's INTA-INTD reach), ``build_link_dev`` and ``build_gsi_link_dev``; the ICH9
-PIRQ routing registers at LPC config 0x60-0x63 and 0x68-0x6B (Intel ICH9 datasheet §13.1.18-19).
+PIRQ routing registers at LPC config 0x60-0x63 and 0x68-0x6B (Intel ICH9 datasheet,
+LPC configuration registers ``PIRQ[A-D]_ROUT``, ``PIRQ[E-H]_ROUT``).
 """
 
 from __future__ import annotations

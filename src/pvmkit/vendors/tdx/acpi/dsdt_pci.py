@@ -4,11 +4,13 @@ and one device object per PCI function on ``pcie.0``, with the ISA devices under
 
 QEMU sources (``hw/i386/acpi-build.c`` unless named): ``build_dsdt`` (the order of the parts),
 ``build_q35_osc_method``, ``aml_pci_edsm``, ``build_q35_pci0_int`` / ``build_dsdt``'s DRAC device,
-``hw/acpi/pcihp.c`` ``build_acpi_pci_hotplug`` (PCST, SEJ, BNMR, PCEJ, AIDX, PDSM) and
-``build_append_pci_bus_devices`` (the S<devfn> devices), ``hw/isa/lpc_ich9.c`` ``build_ich9_isa_aml``
+``hw/acpi/pcihp.c`` ``build_acpi_pci_hotplug`` (PCST, SEJ, BNMR, PCEJ, AIDX; PDSM from
+``aml_pci_pdsm``), ``build_append_pci_bus_devices`` and ``build_append_pcihp_slots`` (the S<devfn>
+devices and hot-pluggable slots; in ``hw/i386/acpi-build.c`` in QEMU 10.0, moved to
+``hw/acpi/pcihp.c`` later), ``hw/isa/lpc_ich9.c`` ``build_ich9_isa_aml``
 (PIRQ fields, ISA devices), the ISA devices' ``build_aml`` (``hw/input/pckbd.c``,
-``hw/char/serial-isa.c``, ``hw/rtc/mc146818rtc.c``), ``hw/nvram/fw_cfg-acpi.c``, ``hw/acpi/ich9.c``
-(the GPE0 block at PMBASE + 0x20), ``hw/pci-host/q35.c`` (the PCI holes).
+``hw/char/serial-isa.c``, ``hw/rtc/mc146818rtc.c``), ``hw/i386/fw_cfg.c`` ``fw_cfg_add_acpi_dsdt``,
+``hw/acpi/ich9.c`` (the GPE0 block at PMBASE + 0x20), ``hw/pci-host/q35.c`` (the PCI holes).
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from pvmkit.vendors.tdx.acpi.machine import (
 
 _ARG = aml.ARGS
 _LOCAL = aml.LOCALS
-_PCI_HOST_BRIDGE_UUID = "33db4d5b-1ff7-401c-9657-7441c03dd766"  # PCI Firmware spec 3.3 §4.5.1 (_OSC)
-_DEVICE_LABELING_UUID = "e5c937d0-3553-4d7a-9117-ea4d19c3434d"  # PCI Firmware spec 3.3 §4.6 (_DSM)
-_PCIHP_IO_BASE, _PCIHP_IO_LEN = 0x0CC0, 0x18  # hw/acpi/ich9.c ACPI_PCIHP_ADDR_ICH9, pcihp.c ACPI_PCIHP_SIZE
+_PCI_HOST_BRIDGE_UUID = "33db4d5b-1ff7-401c-9657-7441c03dd766"  # PCI Firmware spec 3.3, _OSC
+_DEVICE_LABELING_UUID = "e5c937d0-3553-4d7a-9117-ea4d19c3434d"  # PCI Firmware spec 3.3, _DSM
+_PCIHP_IO_BASE, _PCIHP_IO_LEN = 0x0CC0, 0x18  # include/hw/acpi/ich9.h ACPI_PCIHP_ADDR_ICH9, ACPI_PCIHP_SIZE
 _GPE0_OFFSET, _GPE0_LEN = 0x20, 0x10  # hw/acpi/ich9.c ICH9_PMIO_GPE0_STS, ICH9_PMIO_GPE0_LEN
-_FW_CFG_IO_BASE, _FW_CFG_IO_LEN = 0x510, 0x0C  # hw/nvram/fw_cfg: FW_CFG_IO_BASE, selector+data+DMA
+# hw/i386/fw_cfg.c fw_cfg_add_acpi_dsdt: FW_CFG_IO_BASE; the control register rounded up to 4, then
+# the 8-byte DMA address register
+_FW_CFG_IO_BASE, _FW_CFG_IO_LEN = 0x510, 0x0C
 _PCI_HOLE_END = 0xFEC00000  # hw/pci-host/q35.c: the 32-bit hole ends at IO_APIC_DEFAULT_ADDRESS
 _LPC_DEVFN = 0x1F << 3  # ICH9 LPC at 00:1f.0; SATA 1f.2 and SMBus 1f.3 (hw/i386/pc_q35.c)
 _ICH9_FUNCTIONS = (_LPC_DEVFN, _LPC_DEVFN | 2, _LPC_DEVFN | 3)
@@ -314,7 +318,7 @@ def sleep_states_scope() -> bytes:
 
 @functools.lru_cache(maxsize=1)
 def fw_cfg_scope() -> bytes:
-    """``\\_SB.PCI0.FWCF``: QEMU's fw_cfg I/O ports (``fw_cfg_acpi_dsdt_add``)."""
+    """``\\_SB.PCI0.FWCF``: QEMU's fw_cfg I/O ports (``hw/i386/fw_cfg.c`` ``fw_cfg_add_acpi_dsdt``)."""
     fwcf = aml.device(
         "FWCF",
         aml.name("_HID", aml.string("QEMU0002")),
