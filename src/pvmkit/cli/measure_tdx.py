@@ -98,7 +98,8 @@ def _add_rtmr_inputs(r: Any) -> None:
     r.add_argument(
         "--vcpus",
         metavar="N|A-B",
-        help="vCPU counts (one shape each); needed with --qemu-binary, a label with --acpi-*",
+        help="vCPU counts (one shape each): without --qemu-binary or --acpi-* pvmkit generates each "
+        "shape's ACPI tables (QEMU --qemu-version, the launch of --qemu-args); a label with --acpi-*",
     )
     r.add_argument(
         "--qemu-binary",
@@ -111,7 +112,8 @@ def _add_rtmr_inputs(r: Any) -> None:
         metavar="ARGS",
         default="",
         help="the launch's devices as QEMU arguments (one shell-quoted string), e.g. "
-        '"-device virtio-net-pci,netdev=n0,romfile= -netdev user,id=n0"',
+        '"-device virtio-net-pci,netdev=n0,romfile= -netdev user,id=n0"; for the generator a '
+        "documented subset (default: dstack's devices)",
     )
     r.add_argument(
         "--qemu-pic",
