@@ -193,8 +193,8 @@ def _esp(tmp_path: Path, files: dict[str, Path], layout: str) -> Path:
     ("args", "code", "message"),
     [
         (lambda f, p: ["--uki", str(f["kernel"])], 1, "no systemd-stub .sdmagic"),
-        (lambda f, p: ["--uki", str(p / "junk")], 1, "UKI is not a PE image"),
-        (lambda f, p: ["--uki", str(p / "nolinux.efi")], 1, "no .linux section"),
+        (lambda f, p: ["--uki", str(p / "junk")], 1, "junk: UKI is not a PE image"),
+        (lambda f, p: ["--uki", str(p / "nolinux.efi")], 1, "nolinux.efi: not a UKI"),
         (
             lambda f, p: ["--uki", str(f["uki"]), "--boot-loader", str(p / "grub.efi")],
             1,

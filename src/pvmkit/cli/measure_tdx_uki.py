@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pvmkit.cli._common import UsageError, map_file
 from pvmkit.cli.measure_tdx_disk import disk_boot_events
-from pvmkit.errors import InputError
+from pvmkit.errors import FormatError, InputError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def _tree_uki(tree: FileTree[Any], uki_option: str | None) -> _UkiFiles | None:
     if program == "systemd-stub":
         if uki_option:
             raise UsageError(f"{tree.label}: EFI/BOOT/BOOTX64.EFI is a UKI itself: drop --uki")
-        return _UkiFiles(bootx64, "EFI/BOOT/BOOTX64.EFI", "\\EFI\\BOOT\\BOOTX64.EFI")
+        return _UkiFiles(bootx64, f"{tree.label}: EFI/BOOT/BOOTX64.EFI", "\\EFI\\BOOT\\BOOTX64.EFI")
     if program != "systemd-boot":
         return None
     for relative, what in _UNMODELLED:
@@ -110,7 +110,8 @@ def _tree_uki(tree: FileTree[Any], uki_option: str | None) -> _UkiFiles | None:
         uki = tree.read("EFI/Linux/" + name)
     if _nonempty_dir(tree, f"EFI/Linux/{name}.extra.d"):
         raise InputError(f"{tree.label}: {name}.extra.d/ holds add-ons, credentials or system extensions")
-    return _UkiFiles(uki, name, "\\EFI\\Linux\\" + name, bootx64)
+    where = f"--uki {uki_option}" if uki_option else f"{tree.label}: EFI/Linux/{name}"
+    return _UkiFiles(uki, where, "\\EFI\\Linux\\" + name, bootx64)
 
 
 def _esp_files(args: argparse.Namespace) -> _UkiFiles | None:
@@ -173,8 +174,8 @@ def _uki_events(
     )
     try:
         return uki_boot_events(boot)
-    except InputError as exc:
-        raise InputError(f"UKI {files.uki_name}: {exc}") from None
+    except (InputError, FormatError) as exc:
+        raise InputError(f"{files.uki_name}: {exc}") from None
 
 
 def _files(args: argparse.Namespace) -> _UkiFiles | None:
@@ -184,7 +185,7 @@ def _files(args: argparse.Namespace) -> _UkiFiles | None:
         return _esp_files(args)
     if args.uki:
         loader = map_file(args.boot_loader, "a boot loader") if args.boot_loader else None
-        return _UkiFiles(map_file(args.uki, "a UKI"), args.uki, loader=loader)
+        return _UkiFiles(map_file(args.uki, "a UKI"), f"--uki {args.uki}", loader=loader)
     if args.boot_loader:
         info = _loader_info(args.boot_loader, "--boot-loader")
         if info is not None and info[0] == "systemd-boot":
