@@ -16,14 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from pvmkit.cli.main import main
+from pvmkit.formats.ccel import EventLog
 from pvmkit.vendors.tdx.esp_layout import grub_image_info, shim_sbat_level
-from support.disktools import ext4_image, fat_image, gpt_disk
+from support.disktools import ext4_image, fat_image, gpt_disk, run_tool
 from support.fixtures import fixture_path, missing
 from support.gpt_disk import ROOT_UUID, logged_digest, ubuntu_log
 from support.pe import make_pe
@@ -50,10 +50,9 @@ def _sha(data: bytes) -> bytes:
     return hashlib.sha384(data).digest()
 
 
-def _disk(tmp: Path) -> dict[str, bytes]:
+def _ubuntu_esp() -> dict[str, bytes]:
     shim = _shim().read_bytes()
-    esp, root = tmp / "esp", tmp / "root"
-    files = {
+    return {
         "EFI/BOOT/BOOTX64.EFI": shim,
         "EFI/BOOT/fbx64.efi": shim,  # any PE: its Authenticode digest is what is measured
         "EFI/ubuntu/shimx64.efi": shim,
@@ -61,6 +60,11 @@ def _disk(tmp: Path) -> dict[str, bytes]:
         "EFI/ubuntu/grub.cfg": ESP_CFG.encode(),
         "EFI/ubuntu/BOOTX64.CSV": "shimx64.efi,ubuntu,,This is the boot entry for ubuntu\n".encode("utf-16"),
     }
+
+
+def _disk(tmp: Path, files: dict[str, bytes]) -> dict[str, bytes]:
+    """The disk image: ``files`` on the FAT ESP (slot 15), the root ext4 (slot 1); the root's files."""
+    esp, root = tmp / "esp", tmp / "root"
     for name, data in files.items():
         (esp / name).parent.mkdir(parents=True, exist_ok=True)
         (esp / name).write_bytes(data)
@@ -115,14 +119,10 @@ def _measure(tmp: Path, extra: list[str], capsys: pytest.CaptureFixture[str]) ->
     return json.loads(out.out)  # type: ignore[no-any-return]
 
 
-def test_disk_image_alone_reads_the_boot_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    roots = _disk(tmp_path)
-    alone = _measure(tmp_path, [], capsys)
-    shape = alone["shapes"][0]  # type: ignore[index]
-    log = ubuntu_log()
-    # RTMR2: shim's MoK events twice (shim, then shim again from the fallback), then GRUB's
-    mok = [logged_digest(log, 19), logged_digest(log, 20), _sha(b"\x01")]
-    grub = [logged_digest(log, n) for n in (30, 31, 32)]  # the ESP grub.cfg read from FAT = the log's
+def _root_events(log: EventLog, roots: dict[str, bytes]) -> list[bytes]:
+    """The digests of what GRUB logs from grub-install's ESP configuration on: its commands (the log's
+    events 31, 32, 37), the module lists and main grub.cfg on the root, the boot entry, kernel, initrd."""
+    grub = [logged_digest(log, n) for n in (31, 32)]
     grub += [_sha(roots[f"boot/grub/x86_64-efi/{n}"]) for n in LISTS]
     grub += [logged_digest(log, 37), _sha(MAIN_CFG)]
     commands = [
@@ -133,7 +133,17 @@ def test_disk_image_alone_reads_the_boot_files(tmp_path: Path, capsys: pytest.Ca
     ]
     grub += [_sha(c.encode()) for c in commands] + [_sha(roots[f"boot/{KERNEL}"])]
     grub += [_sha(f"/boot/vmlinuz root=UUID={ROOT_UUID} ro".encode()), _sha(b"initrd /boot/initrd.img")]
-    grub += [_sha(roots["boot/initrd.img-6.1.0-13-amd64"])]
+    return [*grub, _sha(roots["boot/initrd.img-6.1.0-13-amd64"])]
+
+
+def test_disk_image_alone_reads_the_boot_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    roots = _disk(tmp_path, _ubuntu_esp())
+    alone = _measure(tmp_path, [], capsys)
+    shape = alone["shapes"][0]  # type: ignore[index]
+    log = ubuntu_log()
+    # RTMR2: shim's MoK events twice (shim, then shim again from the fallback), then GRUB's
+    mok = [logged_digest(log, 19), logged_digest(log, 20), _sha(b"\x01")]
+    grub = [logged_digest(log, 30), *_root_events(log, roots)]  # the ESP grub.cfg read from FAT = the log's
     value = bytes(48)
     for d in [*mok, *mok, *grub]:
         value = _sha(value + d)
@@ -176,21 +186,51 @@ def test_disk_image_alone_reads_the_boot_files(tmp_path: Path, capsys: pytest.Ca
     assert _measure(tmp_path, explicit, capsys)["shapes"] == alone["shapes"]
 
 
-def test_debian_grub_with_an_embedded_configuration_is_refused(
+def test_debian_grub_runs_its_memdisk_configuration(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Debian's signed GRUB at the removable path: its embedded ``normal (memdisk)/grub.cfg`` reads the
+    memdisk's configuration, whose ``if`` tests find ``$prefix`` (``/EFI/debian`` on the ESP) and
+    ``source`` its grub.cfg. Expected: the memdisk file as mtools reads it, the command texts by GRUB's
+    rules (test.c, script/execute.c), the log's digests for the grub-install configuration's commands,
+    hashlib over the root's files."""
     where = os.environ.get("PVMKIT_GRUB_EFI")
     if not where:
         missing("PVMKIT_GRUB_EFI not set (./dev test fetches Debian's grub-efi-amd64-signed)", "under CI")
-    (tmp_path / "esp" / "EFI" / "BOOT").mkdir(parents=True)
-    shutil.copy(_shim(), tmp_path / "esp" / "EFI" / "BOOT" / "BOOTX64.EFI")
-    shutil.copy(Path(where) / "grubx64.efi.signed", tmp_path / "esp" / "EFI" / "BOOT" / "grubx64.efi")
-    fat = fat_image(tmp_path / "esp.img", tmp_path / "esp", 16384, "-F", "16", "-s", "1")
-    gpt_disk(tmp_path / "disk.img", [("U", fat)])
-    argv = _measure_argv(tmp_path)
-    assert main(argv) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "embeds a configuration ('normal (memdisk)/grub.cfg')" in err[0], err
+    grub_image = (Path(where) / "grubx64.efi.signed").read_bytes()
+    roots = _disk(
+        tmp_path,
+        {
+            "EFI/BOOT/BOOTX64.EFI": _shim().read_bytes(),
+            "EFI/BOOT/grubx64.efi": grub_image,
+            "EFI/debian/grub.cfg": ESP_CFG.encode(),
+        },
+    )
+    memdisk = grub_image_info(grub_image).memdisk
+    assert memdisk is not None
+    (tmp_path / "memdisk.img").write_bytes(memdisk)
+    run_tool("mcopy", "-i", str(tmp_path / "memdisk.img"), "::grub.cfg", str(tmp_path / "memdisk.cfg"))
+    log = ubuntu_log()
+    argv = [*_measure_argv(tmp_path), "--json", "--mok-list-sha384", logged_digest(log, 19).hex()]
+    assert main([*argv, "--mok-list-x-sha384", logged_digest(log, 20).hex()]) == 0, capsys.readouterr().err
+    shape = json.loads(capsys.readouterr().out)["shapes"][0]
+    prefix = "(hd0,gpt15)/EFI/debian"
+    events = [logged_digest(log, 19), logged_digest(log, 20), _sha(b"\x01")]
+    events += [_sha((tmp_path / "memdisk.cfg").read_bytes())]
+    events += [
+        _sha(c.encode())
+        for c in (
+            f"[ -z {prefix} -o ! -e {prefix} ]",  # false: the ESP has /EFI/debian
+            f"[ -e {prefix}/x86_64-efi/grub.cfg ]",  # false
+            f"[ -e {prefix}/grub.cfg ]",  # true
+            f"source {prefix}/grub.cfg",
+        )
+    ]
+    events += [_sha(ESP_CFG.encode()), *_root_events(log, roots)]
+    value = bytes(48)
+    for d in events:
+        value = _sha(value + d)
+    assert shape["rtmr2"] == value.hex()
 
 
 def test_debian_binaries_embed_what_pvmkit_reads() -> None:

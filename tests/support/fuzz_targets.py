@@ -506,6 +506,39 @@ def _ext4_seeds() -> list[bytes]:
         ]
 
 
+_GRUB_FILES = {
+    "(hd0,gpt1)/boot/grub/grub.cfg": b"set default=0\nmenuentry 'L' {\n\tlinux /vmlinuz ro\n}\n",
+    "(hd0,gpt1)/vmlinuz": b"kernel",
+    "(hd0,gpt1)/EFI/debian/grub.cfg": b"configfile (hd0,gpt1)/boot/grub/grub.cfg\n",
+}
+
+
+def _grub_cfg(data: bytes) -> object:
+    """pvmkit.vendors.tdx.grub.follow_grub_cfg over a small disk (every file test and read answered)."""
+    from pvmkit.vendors.tdx.grub import GrubFiles, follow_grub_cfg
+
+    def probe(path: str) -> tuple[str, int] | None:
+        if path in _GRUB_FILES:
+            return "file", len(_GRUB_FILES[path])
+        return ("dir", 0) if any(p.startswith(path.rstrip("/") + "/") for p in _GRUB_FILES) else None
+
+    files = GrubFiles(source=_GRUB_FILES.get, probe=probe)
+    env = {"root": "hd0,gpt1", "prefix": "(hd0,gpt1)/EFI/debian"}
+    return follow_grub_cfg(data, "(memdisk)/grub.cfg", files=files, env=env, fs_devices={"u": "hd0,gpt1"})
+
+
+def _grub_cfg_seeds() -> list[bytes]:
+    """Debian's memdisk configuration as GRUB's build writes it (the if/elif/else and [ tests pvmkit
+    follows), and grub-install's three-line ESP configuration."""
+    return [
+        b'if [ -z "$prefix" -o ! -e "$prefix" ]; then\n\tset prefix=($root)/boot/grub\nfi\n'
+        b"if [ -e $prefix/x86_64-efi/grub.cfg ]; then\n\tsource $prefix/x86_64-efi/grub.cfg\n"
+        b"elif [ -e $prefix/grub.cfg ]; then\n\tsource $prefix/grub.cfg\n"
+        b"else\n\tsource $cmdpath/grub.cfg\nfi\n",
+        b"search.fs_uuid u root \nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n",
+    ]
+
+
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
@@ -570,5 +603,6 @@ TARGETS: dict[str, Target] = {
         Target("ovmf-description", _ovmf_description, _ovmf_description_seeds, tier="cli"),
         Target("fat", _fat, _fat_seeds, region=(0, 0x4000), examples=60),
         Target("ext4", _ext4, _ext4_seeds, region=(0x400, 0x8000), examples=60),
+        Target("grub-cfg", _grub_cfg, _grub_cfg_seeds, examples=100),
     )
 }

@@ -10,7 +10,7 @@ import pytest
 
 from pvmkit.errors import InputError
 from pvmkit.formats.fsview import DirectoryTree
-from pvmkit.vendors.tdx.esp_layout import EspBootChain, esp_boot_chain, grub_prefix
+from pvmkit.vendors.tdx.esp_layout import EspBootChain, GrubImageInfo, esp_boot_chain, grub_prefix
 
 
 def _esp(root: Path, files: dict[str, bytes]) -> DirectoryTree:
@@ -76,3 +76,10 @@ def test_directory_tree_paths(tmp_path: Path) -> None:
         esp.read("EFI/BOOT/grubx64.efi")
     with pytest.raises(InputError, match="not a directory"):
         DirectoryTree(tmp_path / "EFI/BOOT/BOOTX64.EFI")
+
+
+def test_embedded_configurations_other_than_normal_are_refused() -> None:
+    assert GrubImageInfo(None, b"normal (memdisk)/grub.cfg\n").normal_config() == "(memdisk)/grub.cfg"
+    assert GrubImageInfo("/EFI/ubuntu", None).normal_config() is None
+    with pytest.raises(InputError, match="embeds a configuration \\('set root=x'\\)"):
+        GrubImageInfo(None, b"set root=x\nnormal\n").normal_config()

@@ -196,7 +196,12 @@ def test_follower_boots_the_default_entry(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("cfg", "reason"),
     [
-        (b"if [ -s $prefix/grubenv ]; then\n  load_env\nfi\n", "'if' is not modelled"),
+        (b"if [ -s $prefix/grubenv ]; then\n  load_env\nfi\n", "a file test needs the disk's files"),
+        (b"if ! search --file /x; then\nfi\n", "and 'test' conditions are modelled"),
+        (b"if [ 1 -lt 2 ]; then\nfi\n", "the test operator '-lt' is not modelled"),
+        (b"if [ a = a ]\nthen\nfi\n", "only 'if CONDITION; then' on one line"),
+        (b"if [ a = a ]; then\n", "not closed with 'fi'"),
+        (b"if [ a = a ]; then\n" * 40 + b"fi\n" * 40, "nested deeper than 32"),
         (b"function f {\n}\n", "'function' is not modelled"),
         (b"load_env\n", "'load_env' is not modelled"),
         (b"set a=$unset_var\nlinux /k $unset_var\n", "expands to nothing"),

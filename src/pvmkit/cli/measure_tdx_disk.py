@@ -186,30 +186,18 @@ def _grub_events(
     contents: dict[str, bytes],
     digests: dict[str, bytes],
 ) -> tuple[PlannedEvent, ...]:
-    from pvmkit.vendors.tdx.esp_layout import grub_image_info, grub_prefix
     from pvmkit.vendors.tdx.grub import GrubFiles, follow_grub_cfg
 
     esp_number, esp_readable = esp
-    info = grub_image_info(grub.image) if grub.image is not None else None
-    if info is not None and info.config is not None:
-        first = info.config.decode("utf-8", "replace").strip().splitlines()[0]
-        raise InputError(f"GRUB's image embeds a configuration ({first!r}), which pvmkit does not follow")
     device = f"hd0,gpt{esp_number}"
-    prefix = grub_prefix(info, grub_path, device)
-    cfg_path = f"{prefix}/grub.cfg"
-    if args.grub_cfg:
-        cfg = read_file(args.grub_cfg, "a grub.cfg")
-    else:
-        found = files.grub_file(cfg_path)
-        if found is None:
-            raise InputError(f"GRUB reads {cfg_path} first, and the disk image has no such file")
-        cfg = found
+    cfg_path, cfg, env = _first_config(args, files, grub, grub_path, device)
     grub_files = GrubFiles(
         contents=contents,
         digests=digests,
         kernel=map_file(args.kernel, "a kernel") if args.kernel else None,
         initrd=map_file(args.initrd, "an initrd") if args.initrd else None,
         source=files.grub_file if esp_readable else None,
+        probe=files.grub_probe if esp_readable else None,
     )
     try:
         follow = follow_grub_cfg(
@@ -218,7 +206,7 @@ def _grub_events(
             files=grub_files,
             fs_devices={u: f"hd0,gpt{n}" for u, n in files.disk.fs_uuids.items()},
             config_source=contents.get,
-            env={"root": device, "prefix": prefix},
+            env=env,
         )
     except InputError as exc:
         raise InputError(f"{args.grub_cfg or cfg_path}: {exc}") from None
@@ -228,6 +216,33 @@ def _grub_events(
             "was given, and pvmkit cannot predict the commands it runs)"
         )
     return follow.events
+
+
+def _first_config(
+    args: argparse.Namespace, files: Any, grub: Any, grub_path: str, device: str
+) -> tuple[str, bytes, dict[str, str]]:
+    """The configuration GRUB's normal mode reads first (its path and bytes) and GRUB's variables then:
+    ``$prefix/grub.cfg``, or the file an embedded ``normal FILE`` names (on GRUB's memdisk)."""
+    from pvmkit.formats.fat import open_fat
+    from pvmkit.vendors.tdx.esp_layout import grub_image_info, grub_prefix
+
+    info = grub_image_info(grub.image) if grub.image is not None else None
+    prefix = grub_prefix(info, grub_path, device)
+    cmdpath = f"({device}){grub_path.rsplit(chr(92), 1)[0].replace(chr(92), '/')}"
+    cfg_path = f"{prefix}/grub.cfg"
+    embedded = info.normal_config() if info is not None else None
+    if embedded is not None:
+        cfg_path = embedded
+        if info is not None and info.memdisk is not None:
+            files.add_device("memdisk", open_fat(info.memdisk, "GRUB's memdisk"))
+    if args.grub_cfg:
+        cfg = read_file(args.grub_cfg, "a grub.cfg")
+    else:
+        found = files.grub_file(cfg_path)
+        if found is None:
+            raise InputError(f"GRUB reads {cfg_path} first, and the disk image has no such file")
+        cfg = found
+    return cfg_path, cfg, {"root": device, "prefix": prefix, "cmdpath": cmdpath}
 
 
 def _mok(args: argparse.Namespace, shim: Any) -> Any:

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DiskFiles"]
 
-_DEVICE = re.compile(r"^\(hd0,gpt(\d+)\)(/.*)?$")
+_DEVICE = re.compile(r"^\(([^()]*)\)(/.*)?$")
+_PARTITION = re.compile(r"^hd0,gpt(\d+)$")
 
 
 class DiskFiles:
@@ -35,6 +36,7 @@ class DiskFiles:
         self._data = memoryview(data).cast("B")
         self.disk = disk
         self._trees: dict[int, FileTree[Any] | None] = {}
+        self._devices: dict[str, FileTree[Any]] = {}
         if esp is not None:
             self._trees[disk.esp().number] = esp
 
@@ -76,16 +78,36 @@ class DiskFiles:
             raise InputError(f"the EFI system partition {part.number} holds no FAT filesystem")
         return part.number, tree
 
-    def grub_file(self, path: str) -> bytes | None:
-        """The file GRUB names ``(hd0,gptN)/path``; None when that filesystem has no such file."""
+    def add_device(self, name: str, tree: FileTree[Any]) -> None:
+        """Another GRUB device, such as ``memdisk`` (GRUB's embedded FAT image)."""
+        self._devices[name] = tree
+
+    def _locate(self, path: str) -> tuple[FileTree[Any], str]:
         m = _DEVICE.match(path)
         if m is None:
+            raise InputError(f"GRUB reads {path}: pvmkit reads files only on devices it knows (hd0,gptN)")
+        device, inner = m.group(1), m.group(2) or "/"
+        if device in self._devices:
+            return self._devices[device], inner
+        part = _PARTITION.match(device)
+        if part is None:
             raise InputError(
                 f"GRUB reads {path}: pvmkit reads files only on the boot disk's partitions (hd0,gptN)"
             )
-        number = int(m.group(1))
+        number = int(part.group(1))
         tree = self.tree(number)
         if tree is None:
             raise InputError(f"GRUB reads {path}, but partition {number} holds no FAT or ext2/3/4 filesystem")
-        inner = m.group(2) or "/"
+        return tree, inner
+
+    def grub_file(self, path: str) -> bytes | None:
+        """The file GRUB names ``(hd0,gptN)/path``; None when that filesystem has no such file."""
+        tree, inner = self._locate(path)
         return tree.read(inner) if tree.is_file(inner) else None
+
+    def grub_probe(self, path: str) -> tuple[str, int] | None:
+        """What is at ``(device)/path``, for GRUB's file tests: ("file", size), ("dir", 0) or None."""
+        tree, inner = self._locate(path)
+        if tree.is_dir(inner):
+            return "dir", 0
+        return ("file", len(tree.read(inner))) if tree.is_file(inner) else None

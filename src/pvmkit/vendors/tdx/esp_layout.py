@@ -31,6 +31,7 @@ shim applies "previous" (``SBAT_POLICY`` default, ``sbat.c`` ``set_sbat_uefi_var
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,7 +58,7 @@ FALLBACK_PATH = "\\EFI\\BOOT\\fbx64.efi"
 _CSV_NAMES = ("BOOTX64.CSV", "BOOT.CSV")
 _GRUB = "grubx64.efi"
 _MIMG = 0x676D696D
-_OBJ_CONFIG, _OBJ_PREFIX = 2, 3
+_OBJ_MEMDISK, _OBJ_CONFIG, _OBJ_PREFIX = 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,20 @@ def _with_grub(esp: FileTree[Any], chain: EspBootChain) -> EspBootChain:
 class GrubImageInfo:
     prefix: str | None  #: the embedded prefix (``/EFI/ubuntu``, ``(hd0,gpt2)/boot/grub``), if any
     config: bytes | None  #: the embedded configuration, if any
+    memdisk: bytes | None = None  #: the embedded memdisk image (GRUB's ``(memdisk)`` device), if any
+
+    def normal_config(self) -> str | None:
+        """The file an embedded configuration of the one command ``normal FILE`` (Debian's signed
+        GRUB: ``normal (memdisk)/grub.cfg``) makes normal mode read first; None without an embedded
+        configuration; InputError for any other embedded configuration."""
+        if self.config is None:
+            return None
+        text = self.config.decode("utf-8", "replace").strip()
+        m = re.fullmatch(r"normal\s+(\S+)", text)
+        if m is None:
+            first = text.splitlines()[0] if text else ""
+            raise InputError(f"GRUB's image embeds a configuration ({first!r}), which pvmkit does not follow")
+        return m.group(1)
 
 
 def _section(image: ByteData, name: str, what: str) -> bytes | None:
@@ -137,7 +152,7 @@ def grub_image_info(image: ByteData, what: str = "GRUB") -> GrubImageInfo:
     offset, size = struct.unpack_from("<QQ", mods, 8)
     if size > len(mods):
         raise FormatError(f"{what}: its module list claims {size} bytes", what=what)
-    prefix = config = None
+    prefix = config = memdisk = None
     while offset + 8 <= size:
         kind, length = struct.unpack_from("<II", mods, offset)
         if length < 8 or offset + length > size:
@@ -147,8 +162,10 @@ def grub_image_info(image: ByteData, what: str = "GRUB") -> GrubImageInfo:
             prefix = body.split(b"\0", 1)[0].decode("utf-8", "replace")
         elif kind == _OBJ_CONFIG:
             config = body.split(b"\0", 1)[0]
+        elif kind == _OBJ_MEMDISK:
+            memdisk = bytes(body)
         offset += length
-    return GrubImageInfo(prefix or None, config or None)
+    return GrubImageInfo(prefix or None, config or None, memdisk or None)
 
 
 def grub_prefix(info: GrubImageInfo | None, grub_path: str, boot_device: str) -> str:

@@ -21,9 +21,13 @@ boots the default menu entry (``set default=N``, else the first): ``setparams TI
 
 :func:`follow_grub_cfg` follows straight-line configurations: ``set``, ``insmod``, ``export``,
 ``echo``, ``terminal_input``/``terminal_output``, ``search`` by filesystem UUID, ``configfile``,
-``menuentry``, ``linux``, ``initrd``, ``boot``. Anything else (``if``, ``for``, functions,
-``submenu`` entries booted by default, ``load_env``, …) is refused with the line and the reason:
-pvmkit never predicts a value for a configuration it does not follow.
+``source``, ``menuentry``, ``linux``, ``initrd``, ``boot``, and ``if COND; then`` … ``elif COND;
+then`` … ``else`` … ``fi`` blocks whose conditions are ``[``/``test`` expressions
+(:mod:`pvmkit.vendors.tdx.grub_test`; GRUB's ``grub_script_execute_cmdif`` runs each condition as a
+command, so it is logged like one, and ``-s`` opens, hence measures, its file). Anything else
+(``for``, functions, conditions that are other commands, ``submenu`` entries booted by default,
+``load_env``, …) is refused with the line and the reason: pvmkit never predicts a value for a
+configuration it does not follow.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 from pvmkit.errors import InputError
 from pvmkit.plan import ByteData
 from pvmkit.vendors.tdx.eventlog_plan import EV_IPL, DigestSource, PlannedEvent
+from pvmkit.vendors.tdx.grub_test import UnsupportedTest, evaluate_test
 
 __all__ = [
     "GrubFiles",
@@ -107,6 +112,8 @@ class GrubFiles:
     #: the disk's files by GRUB's full path (``(hd0,gpt1)/boot/vmlinuz``): bytes, or None for a file
     #: the disk does not hold; consulted for what is not given above
     source: Callable[[str], bytes | None] | None = None
+    #: what is at a full path, for ``[`` file tests: ``("file", size)``, ``("dir", 0)`` or None
+    probe: Callable[[str], tuple[str, int] | None] | None = None
 
     def event(
         self, path: str, role: str, root: str | None = None, optional: bool = False
@@ -161,6 +168,7 @@ class _State:
     booted: bool = False
     stopped_at: str | None = None
     depth: int = 0
+    if_depth: int = 0
 
 
 def _words(line: str, env: Mapping[str, str], where: str) -> list[str]:
@@ -247,10 +255,12 @@ def _execute(words: list[str], state: _State, where: str) -> None:
                     )
     elif name in ("search", "search.fs_uuid"):
         _search(words, state, where)
-    elif name == "configfile":
+    elif name in ("configfile", "source"):  # both measure the file, then run its commands
         if len(words) != 2:
-            raise _Unsupported(f"{where}: configfile takes one file")
+            raise _Unsupported(f"{where}: {name} takes one file")
         _configfile(words[1], state, where)
+    elif name in _TESTS:
+        _test(words, state, where)
     elif name == "linux":
         if len(words) < 2:
             raise _Unsupported(f"{where}: linux without a kernel")
@@ -292,39 +302,138 @@ def _configfile(path: str, state: _State, where: str) -> None:
     state.depth -= 1
 
 
-_UNSUPPORTED_KEYWORDS = ("if", "for", "while", "until", "function", "case", "submenu", "[", "test", "source")
+_UNSUPPORTED_KEYWORDS = ("for", "while", "until", "function", "case", "submenu")
+_BLOCK_WORDS = ("if", "elif", "else", "fi", "then")
+_TESTS = ("[", "test")
+_MAX_IF_DEPTH = 32
 
 
 def _run(text: str, name: str, state: _State) -> None:
-    lines = text.split("\n")
+    _run_lines(list(enumerate(text.split("\n"), start=1)), name, state)
+
+
+def _run_lines(lines: list[tuple[int, str]], name: str, state: _State) -> None:
     i = 0
     while i < len(lines) and not state.booted:
-        where = f"{name} line {i + 1}"
-        line = lines[i].strip()
+        where = f"{name} line {lines[i][0]}"
+        line = lines[i][1].strip()
         i += 1
         if not line or line.startswith("#"):
             continue
         first = line.split(None, 1)[0]
-        if first in _UNSUPPORTED_KEYWORDS or first.endswith("()") or ("=" in first and first != "set"):
+        if first == "if":
+            branches, i = _if_block(lines, i - 1, where)
+            if state.if_depth >= _MAX_IF_DEPTH:
+                raise _Unsupported(f"{where}: if blocks nested deeper than {_MAX_IF_DEPTH}")
+            state.if_depth += 1
+            for condition, body in branches:
+                if condition is None or _condition(condition, state, where):
+                    _run_lines(body, name, state)
+                    break
+            state.if_depth -= 1
+            continue
+        if first in _UNSUPPORTED_KEYWORDS or first in _BLOCK_WORDS or first.endswith("()"):
+            raise _Unsupported(
+                f"{where}: {first!r} is not modelled (straight-line configurations and if blocks are)"
+            )
+        if "=" in first and first != "set":
             raise _Unsupported(f"{where}: {first!r} is not modelled (only straight-line configurations are)")
         if first == "menuentry":
-            if not line.endswith("{"):
-                raise _Unsupported(f"{where}: a menuentry must open its block with '{{' on its own line")
-            start = i
-            while i < len(lines) and lines[i].strip() != "}":
-                i += 1
-            if i >= len(lines):
-                raise _Unsupported(f"{where}: the menuentry block is not closed")
-            body_lines = lines[start:i]
-            block = "{\n" + "\n".join(body_lines) + "\n}"
-            words = _words(line[:-1], state.env, where)
-            state.events.append(command_event(" ".join([*words, block])))
-            if len(words) < 2:
-                raise _Unsupported(f"{where}: a menuentry without a title")
-            state.entries.append(_Entry(words[1], [(start + k + 1, b) for k, b in enumerate(body_lines)]))
-            i += 1
+            i = _menuentry(lines, i, line, state, where)
             continue
         _execute(_words(line, state.env, where), state, where)
+
+
+def _menuentry(lines: list[tuple[int, str]], i: int, line: str, state: _State, where: str) -> int:
+    """A menu entry whose first line is ``line``; its body from ``lines[i]``; the index after it."""
+    if not line.endswith("{"):
+        raise _Unsupported(f"{where}: a menuentry must open its block with '{{' on its own line")
+    start = i
+    while i < len(lines) and lines[i][1].strip() != "}":
+        i += 1
+    if i >= len(lines):
+        raise _Unsupported(f"{where}: the menuentry block is not closed")
+    body = lines[start:i]
+    block = "{\n" + "\n".join(b for _n, b in body) + "\n}"
+    words = _words(line[:-1], state.env, where)
+    state.events.append(command_event(" ".join([*words, block])))
+    if len(words) < 2:
+        raise _Unsupported(f"{where}: a menuentry without a title")
+    state.entries.append(_Entry(words[1], body))
+    return i + 1
+
+
+_IF = re.compile(r"^(if|elif)\s+(.+?)\s*;\s*then$")
+
+
+def _if_block(
+    lines: list[tuple[int, str]], i: int, where: str
+) -> tuple[list[tuple[str | None, list[tuple[int, str]]]], int]:
+    """The branches of the ``if`` block at ``lines[i]`` (condition text, None for ``else``; body
+    lines) and the index after its ``fi``. ``then`` must close the condition's line, after ``;``."""
+
+    def condition(text: str) -> str:
+        m = _IF.match(text)
+        if m is None:
+            raise _Unsupported(f"{where}: only 'if CONDITION; then' on one line is modelled")
+        return m.group(2)
+
+    branches: list[tuple[str | None, list[tuple[int, str]]]] = []
+    current: str | None = condition(lines[i][1].strip())
+    body: list[tuple[int, str]] = []
+    depth = 0
+    for j in range(i + 1, len(lines)):
+        text = lines[j][1].strip()
+        first = text.split(None, 1)[0] if text else ""
+        if first == "if":
+            depth += 1
+        elif first == "fi" and depth:
+            depth -= 1
+        elif first == "fi":
+            return [*branches, (current, body)], j + 1
+        elif depth == 0 and first in ("elif", "else"):
+            branches.append((current, body))
+            if first == "else" and text != "else":
+                raise _Unsupported(f"{where}: 'else' must stand on its own line")
+            current, body = (condition(text) if first == "elif" else None), []
+            continue
+        body.append(lines[j])
+    raise _Unsupported(f"{where}: the if block is not closed with 'fi'")
+
+
+def _condition(text: str, state: _State, where: str) -> bool:
+    """Run an ``if``'s condition as GRUB does (measured like any command); only tests are modelled."""
+    words = _words(text, state.env, where)
+    if not words or words[0] not in _TESTS:
+        raise _Unsupported(f"{where}: only '[' and 'test' conditions are modelled, not {text!r}")
+    state.events.append(command_event(" ".join(words)))
+    return _test(words, state, where)
+
+
+def _test(words: list[str], state: _State, where: str) -> bool:
+    operands = words[1:]
+    if words[0] == "[":
+        if not operands or operands[-1] != "]":
+            raise _Unsupported(f"{where}: '[' without its closing ']'")
+        operands = operands[:-1]
+    probe = state.files.probe
+    if probe is None:
+        probe = _no_probe(where)
+    root = state.env.get("root")
+    try:
+        value, opened = evaluate_test(operands, lambda p: probe(full_path(p, root)))
+    except UnsupportedTest as exc:
+        raise _Unsupported(f"{where}: {exc}") from None
+    for path in opened:  # -s opens the file: GRUB's verifiers measure it
+        _add(state, state.files.event(path, "GRUB file (test -s)", root))
+    return value
+
+
+def _no_probe(where: str) -> Callable[[str], tuple[str, int] | None]:
+    def probe(path: str) -> tuple[str, int] | None:
+        raise _Unsupported(f"{where}: a file test needs the disk's files (give --disk-image with them)")
+
+    return probe
 
 
 def _boot_default(state: _State, name: str) -> None:
@@ -341,7 +450,7 @@ def _boot_default(state: _State, name: str) -> None:
         if not line or line.startswith("#"):
             continue
         first = line.split(None, 1)[0]
-        if first in _UNSUPPORTED_KEYWORDS or first == "menuentry":
+        if first in _UNSUPPORTED_KEYWORDS or first in _BLOCK_WORDS or first == "menuentry":
             raise _Unsupported(f"{where}: {first!r} is not modelled (only straight-line entries are)")
         _execute(_words(line, state.env, where), state, where)
 
