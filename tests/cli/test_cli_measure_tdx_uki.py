@@ -252,3 +252,50 @@ def test_reference_values_take_the_uki_path(
     assert main([*rv, "--format", "json"]) == 0
     out = capsys.readouterr().out
     assert str(shape["rtmr1"]) in out and str(shape["rtmr2"]) in out
+
+
+def _digest_args(files: dict[str, Path]) -> list[str]:
+    """The digests-only form of the same boot: each digest taken of the files (Authenticode of the real
+    binaries; the LoadOptions by the stub's rule; the initrd the test wrote)."""
+    options = "console=ttyS0 root=/dev/vda2\0".encode("utf-16-le")
+    return [
+        *("--uki-authenticode", authenticode_digest(files["uki"].read_bytes()).hex()),
+        *("--systemd-version", "254"),
+        *("--boot-loader-authenticode", authenticode_digest(files["loader"].read_bytes()).hex()),
+        *("--uki-linux-authenticode", authenticode_digest(files["kernel"].read_bytes()).hex()),
+        *("--uki-load-options-sha384", _sha(options).hex()),
+        *("--uki-initrd-sha384", _sha(INITRD).hex()),
+        *("--disk-image", str(files["disk"])),
+    ]
+
+
+@pytest.mark.parametrize("secure_boot", ["on", "off"])
+def test_digests_only_form_equals_the_files(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], secure_boot: str
+) -> None:
+    assert main(_argv(*_uki_args(files), "--secure-boot", secure_boot)) == 0
+    by_files = _shape(capsys)
+    assert main(_argv(*_digest_args(files), "--secure-boot", secure_boot)) == 0
+    by_digests = _shape(capsys)
+    assert {k: by_digests[k] for k in ("rtmr1", "rtmr2")} == {k: by_files[k] for k in ("rtmr1", "rtmr2")}
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "message"),
+    [
+        (lambda a: [x for x in a if x not in ("--systemd-version", "254")], 2, "needs --systemd-version"),
+        (lambda a: [*a, "--cmdline", "quiet"], 2, "digests-only form: drop --cmdline"),
+        (lambda a: ["--uki-initrd-sha384", "00" * 48], 2, "--uki-initrd-sha384 needs --uki-authenticode"),
+        (lambda a: [*a, "--uki-section-sha384", "linux=00"], 2, "takes NAME=HEX"),
+        (lambda a: [*a[:2], "--systemd-version", "255", *a[4:]], 1, "systemd-stub 255 is not modelled"),
+        (lambda a: [*a[:2], "--systemd-version", "x", *a[4:]], 2, "--systemd-version"),
+    ],
+)
+def test_bad_digest_forms(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], change: object, code: int, message: str
+) -> None:
+    assert main(_argv(*change(_digest_args(files)))) == code  # type: ignore[operator]
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines

@@ -26,6 +26,7 @@ from pvmkit.cli._common import (
 from pvmkit.cli._options import output_format
 from pvmkit.cli.measure_tdx_disk import add_disk_boot_options
 from pvmkit.cli.measure_tdx_uki import add_uki_options, boot_path_events
+from pvmkit.cli.measure_tdx_uki_digests import add_uki_digest_options
 from pvmkit.errors import InputError
 from pvmkit.plan import PageOrder
 
@@ -82,6 +83,7 @@ def build_parser() -> Parser:
     _add_rtmr_inputs(p.add_argument_group("RTMR prediction (--rtmr)"))
     add_disk_boot_options(p.add_argument_group("RTMR prediction: disk boot through shim and GRUB"))
     add_uki_options(p.add_argument_group("RTMR prediction: UKI boot, ESP directory"))
+    add_uki_digest_options(p.add_argument_group("RTMR prediction: UKI boot from digests only"))
     return p
 
 

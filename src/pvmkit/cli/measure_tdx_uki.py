@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pvmkit.cli._common import UsageError, map_file
 from pvmkit.cli.measure_tdx_disk import disk_boot_events
+from pvmkit.cli.measure_tdx_uki_digests import uki_digest_events_from_args
 from pvmkit.errors import FormatError, InputError
 
 TYPE_CHECKING = False
@@ -158,16 +159,11 @@ def _uki_events(
     for opt in ("kernel", "initrd", "kernel_authenticode", "load_options_sha384", "initrd_sha384", "shim"):
         if getattr(args, opt):
             raise UsageError(f"--{opt.replace('_', '-')} describes a -kernel boot; a UKI carries its kernel")
-    gpt = None
-    if args.disk_image:
-        from pvmkit.formats.gpt import read_gpt
-
-        gpt = read_gpt(args.disk_image).gpt_event_data()
     boot = UkiBoot(
         uki=files.uki,
         uki_path=files.uki_path,
         boot_loader=files.loader,
-        gpt_event_data=gpt,
+        gpt_event_data=_gpt(args),
         options=args.cmdline or None,
         secure_boot=secure_boot,
         linux=linux,
@@ -176,6 +172,14 @@ def _uki_events(
         return uki_boot_events(boot)
     except (InputError, FormatError) as exc:
         raise InputError(f"{files.uki_name}: {exc}") from None
+
+
+def _gpt(args: argparse.Namespace) -> bytes | None:
+    if not args.disk_image:
+        return None
+    from pvmkit.formats.gpt import read_gpt
+
+    return read_gpt(args.disk_image).gpt_event_data()
 
 
 def _files(args: argparse.Namespace) -> _UkiFiles | None:
@@ -201,9 +205,14 @@ def boot_path_events(
 ) -> tuple[PlannedEvent, ...] | None:
     """The events of the boot path the options describe after the firmware's ready-to-boot events
     (UKI or shim + GRUB), or None for a direct ``-kernel`` boot."""
+    from pvmkit.vendors.tdx.rtmr import secure_boot_enabled
+
+    if args.uki_authenticode or args.systemd_version:
+        gpt = _gpt(args)
+        secure_boot = secure_boot_enabled(firmware, args.secure_boot)
+        return tuple(uki_digest_events_from_args(args, gpt, secure_boot, versions.linux) or ())
+    uki_digest_events_from_args(args, None, False, versions.linux)  # companions without it: usage error
     files = _files(args)
     if files is None:
         return disk_boot_events(args)
-    from pvmkit.vendors.tdx.rtmr import secure_boot_enabled
-
     return tuple(_uki_events(args, files, secure_boot_enabled(firmware, args.secure_boot), versions.linux))

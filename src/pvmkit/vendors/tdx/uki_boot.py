@@ -100,10 +100,22 @@ from pvmkit.vendors.tdx.uki import (
     uki_sections,
 )
 
-__all__ = ["UkiBoot", "stub_command_line", "uki_boot_events"]
+__all__ = [
+    "INITRD_EVENT_DATA",
+    "LOAD_OPTIONS_EVENT_DATA",
+    "UkiBoot",
+    "exit_boot_services_events",
+    "gpt_event",
+    "kernel_event",
+    "stub_command_line",
+    "uki_boot_events",
+]
 
 _TAG_LOAD_OPTIONS = 0x8F3B22ED  #: Linux drivers/firmware/efi/libstub/efistub.h
 _TAG_INITRD = 0x8F3B22EC
+#: the event data of the Linux EFI stub's tagged events (``efi_measure_tagged_event``: tag, size, text)
+LOAD_OPTIONS_EVENT_DATA = struct.pack("<II", _TAG_LOAD_OPTIONS, 26) + b"LOADED_IMAGE::LoadOptions\0"
+INITRD_EVENT_DATA = struct.pack("<II", _TAG_INITRD, 13) + b"Linux initrd\0"
 _EBS = (ACTION_EBS_INVOCATION, ACTION_EBS_SUCCESS)
 _AMD64 = 0x8664
 #: the sections systemd-stub packs as cpio archives (252/254 ``efi_main``, 257 ``generate_embedded_initrds``),
@@ -191,22 +203,24 @@ def _linux_event(kernel: bytes) -> PlannedEvent | None:
         return None  # EFI handover protocol: the firmware loads nothing
     if machine != _AMD64:
         raise InputError(f"the UKI's .linux is not an x86-64 PE image (Machine {machine:#x})")
+    return kernel_event(authenticode_digest(kernel), len(kernel), DigestSource.EXTERNAL)
+
+
+def kernel_event(digest: bytes, size: int, source: DigestSource) -> PlannedEvent:
+    """The firmware's event for the ``.linux`` PE systemd-stub loads from memory."""
     node = struct.pack("<BBH", 4, 3, 20) + guid_bytes(STUB_PAYLOAD_GUID)
     path = node + b"\x7f\xff\x04\x00"
-    data = struct.pack("<QQQQ", 0, len(kernel), 0, len(path)) + path
+    data = struct.pack("<QQQQ", 0, size, 0, len(path)) + path
+    note = "event data approximate (load address" + (")" if size else ", size)")
     return PlannedEvent.of_digest(
         2,
         EV_EFI_BOOT_SERVICES_APPLICATION,
         data,
-        authenticode_digest(kernel),
+        digest,
         "kernel in the UKI (.linux, Authenticode)",
-        "event data approximate (load address)",
-        DigestSource.EXTERNAL,
+        note,
+        source,
     )
-
-
-def _tagged(tag: int, text: bytes) -> bytes:
-    return struct.pack("<II", tag, len(text)) + text
 
 
 def _kernel_events(cmdline: str | None, initrd: bytes | None, linux: tuple[int, int]) -> list[PlannedEvent]:
@@ -215,10 +229,10 @@ def _kernel_events(cmdline: str | None, initrd: bytes | None, linux: tuple[int, 
     events = []
     if cmdline is not None:
         options = (cmdline + "\0").encode("utf-16-le")
-        data = _tagged(_TAG_LOAD_OPTIONS, b"LOADED_IMAGE::LoadOptions\0")
+        data = LOAD_OPTIONS_EVENT_DATA
         events.append(PlannedEvent.of_external(3, EV_EVENT_TAG, data, options, "kernel LoadOptions"))
     if initrd is not None:
-        data = _tagged(_TAG_INITRD, b"Linux initrd\0")
+        data = INITRD_EVENT_DATA
         events.append(PlannedEvent.of_external(3, EV_EVENT_TAG, data, initrd, "initrd"))
     return events
 
@@ -244,15 +258,22 @@ def _initrd(sections: dict[str, UkiSection], version: int) -> bytes | None:
     return b"".join(p + bytes(-len(p) % 4) for p in parts)
 
 
-def _firmware_events(boot: UkiBoot, sections: dict[str, UkiSection]) -> list[PlannedEvent]:
-    """RTMR1 up to the kernel: GPT, systemd-boot, the UKI, the ``.linux`` the stub loads."""
-    if boot.gpt_event_data is None:
-        gpt = PlannedEvent.missing(
+def gpt_event(data: bytes | None) -> PlannedEvent:
+    """The GPT event of the boot disk (missing without the disk)."""
+    if data is None:
+        return PlannedEvent.missing(
             2, EV_EFI_GPT_EVENT, b"", "GPT of the boot disk", "give the disk image (--disk-image)"
         )
-    else:
-        gpt = PlannedEvent.of_event_data(2, EV_EFI_GPT_EVENT, boot.gpt_event_data, "GPT of the boot disk")
-    events = [gpt]
+    return PlannedEvent.of_event_data(2, EV_EFI_GPT_EVENT, data, "GPT of the boot disk")
+
+
+def exit_boot_services_events() -> list[PlannedEvent]:
+    return [PlannedEvent.of_event_data(2, EV_EFI_ACTION, a, "EFI action") for a in _EBS]
+
+
+def _firmware_events(boot: UkiBoot, sections: dict[str, UkiSection]) -> list[PlannedEvent]:
+    """RTMR1 up to the kernel: GPT, systemd-boot, the UKI, the ``.linux`` the stub loads."""
+    events = [gpt_event(boot.gpt_event_data)]
     if boot.boot_loader is not None:
         events.append(PeImage("systemd-boot", boot.boot_loader_path, boot.boot_loader).event())
     uki_path = boot.uki_path if boot.boot_loader is not None else boot.boot_loader_path
@@ -281,5 +302,4 @@ def uki_boot_events(boot: UkiBoot) -> list[PlannedEvent]:
     if stub >= 257 and passed and cmdline is not None:
         events.append(_options_event(cmdline, "command line taken by systemd-stub"))
     events += _kernel_events(cmdline, _initrd(sections, stub), boot.linux)
-    events += [PlannedEvent.of_event_data(2, EV_EFI_ACTION, a, "EFI action") for a in _EBS]
-    return events
+    return events + exit_boot_services_events()
