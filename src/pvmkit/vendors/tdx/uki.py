@@ -52,6 +52,7 @@ __all__ = [
     "UkiSection",
     "loader_info",
     "pe_sections",
+    "section_digest_events",
     "systemd_major",
     "uki_section_events",
     "uki_sections",
@@ -179,25 +180,27 @@ def uki_sections(image: ByteData, version: int | None = None) -> dict[str, UkiSe
 def uki_section_events(sections: dict[str, UkiSection], version: int) -> list[PlannedEvent]:
     """systemd-stub ``version``'s PCR 11 events for these sections (CC MR 3 = RTMR2 where a stub logs
     them through the CC protocol), in the measured order."""
+    digests = {name: hashlib.sha384(s.data).digest() for name, s in sections.items()}
+    return section_digest_events(digests, version, DigestSource.EXTERNAL)
+
+
+def section_digest_events(
+    digests: dict[str, bytes], version: int, source: DigestSource = DigestSource.GIVEN
+) -> list[PlannedEvent]:
+    """The same events from the SHA-384 of each section's data (a digests-only pipeline's)."""
     events: list[PlannedEvent] = []
+    note = "event data: the section name in UTF-16 (not measured)"
     for name in SECTION_ORDER[version]:
-        section = sections.get(name)
-        if section is None:
+        digest = digests.get(name)
+        if digest is None:
             continue
         description = name.encode("utf-16-le") + b"\0\0"
-        note = "event data: the section name in UTF-16 (not measured)"
+        name_digest = hashlib.sha384(name.encode() + b"\0").digest()
+        what = f"UKI section name {name}"
         events.append(
-            PlannedEvent.of_digest(
-                3,
-                EV_IPL,
-                description,
-                hashlib.sha384(name.encode() + b"\0").digest(),
-                f"UKI section name {name}",
-                note,
-                DigestSource.EXTERNAL,
-            )
+            PlannedEvent.of_digest(3, EV_IPL, description, name_digest, what, note, DigestSource.EXTERNAL)
         )
         events.append(
-            PlannedEvent.of_external(3, EV_IPL, description, section.data, f"UKI section {name}", note)
+            PlannedEvent.of_digest(3, EV_IPL, description, digest, f"UKI section {name}", note, source)
         )
     return events

@@ -11,7 +11,6 @@ event missing and its register unknown; nothing is assumed absent. A command lin
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from pvmkit.errors import InputError
@@ -23,7 +22,7 @@ from pvmkit.vendors.tdx.eventlog_plan import (
     PlannedEvent,
 )
 from pvmkit.vendors.tdx.shim_grub import PeImage
-from pvmkit.vendors.tdx.uki import SECTION_ORDER, systemd_major
+from pvmkit.vendors.tdx.uki import SECTION_ORDER, section_digest_events, systemd_major
 from pvmkit.vendors.tdx.uki_boot import (
     INITRD_EVENT_DATA,
     LOAD_OPTIONS_EVENT_DATA,
@@ -67,17 +66,7 @@ def _section_events(version: int, sections: tuple[tuple[str, bytes], ...] | None
         raise InputError(f"{unknown[0]} is not a section systemd-stub {version} measures")
     if ".linux" not in given:
         raise InputError("the UKI's sections must include .linux")
-    events = []
-    for name in (n for n in order if n in given):
-        description = name.encode("utf-16-le") + b"\0\0"
-        name_digest = hashlib.sha384(name.encode() + b"\0").digest()
-        events.append(
-            PlannedEvent.of_digest(
-                3, EV_IPL, description, name_digest, f"UKI section name {name}", "", DigestSource.EXTERNAL
-            )
-        )
-        events.append(PlannedEvent.of_digest(3, EV_IPL, description, given[name], f"UKI section {name}"))
-    return events
+    return section_digest_events(given, version)
 
 
 def uki_digest_events(d: UkiDigests) -> list[PlannedEvent]:
