@@ -87,6 +87,7 @@ def test_files_and_symlinks_read_back(tmp_path: Path, options: tuple[str, ...]) 
     assert fs.uuid == "960cb05a-e11f-4dd7-a4f1-bb5727d07e1a"
     for name, data in files.items():
         assert fs.read(name) == data, name
+        assert fs.size(name) == len(data), name
     kernel = files[f"boot/{KERNEL}"]
     assert fs.read("/boot/vmlinuz") == kernel and fs.read("/vmlinuz") == kernel
     assert fs.readlink("/boot/vmlinuz") == KERNEL and fs.readlink("boot/slow") == LONG_TARGET

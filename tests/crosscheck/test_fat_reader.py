@@ -57,6 +57,7 @@ def test_files_read_back_as_written(
     assert volume.fat_bits == bits
     for name, data in files.items():
         assert volume.read(name) == data, name
+        assert volume.size(name) == len(data), name
     assert sorted(volume.listdir("/")) == ["EFI", "deep", "many"]
     assert sorted(volume.listdir("EFI/Linux")) == sorted(
         p.name for p in (tmp_path / "tree/EFI/Linux").iterdir()

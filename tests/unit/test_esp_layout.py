@@ -72,6 +72,7 @@ def test_esp_without_a_boot_path_is_refused(tmp_path: Path, files: dict[str, byt
 def test_directory_tree_paths(tmp_path: Path) -> None:
     esp = _esp(tmp_path, {"EFI/BOOT/BOOTX64.EFI": b"shim"})
     assert esp.listdir("/") == ["EFI"] and esp.is_dir("efi") and not esp.exists("EFI/nothing")
+    assert esp.size("efi/boot/bootx64.efi") == 4
     with pytest.raises(InputError, match="no file"):
         esp.read("EFI/BOOT/grubx64.efi")
     with pytest.raises(InputError, match="not a directory"):

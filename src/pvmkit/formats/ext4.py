@@ -260,6 +260,9 @@ class Ext4Volume(FileTree[Ext4Inode]):
     def _kind(self, node: Ext4Inode) -> NodeKind:
         return _KINDS.get(node.mode & 0xF000, NodeKind.OTHER)
 
+    def _size(self, node: Ext4Inode) -> int:
+        return node.size
+
     def _data(self, node: Ext4Inode) -> bytes:
         return self._contents(node, f"inode {node.number}")
 

@@ -253,6 +253,9 @@ class FatVolume(FileTree[FatNode]):
     def _kind(self, node: FatNode) -> NodeKind:
         return NodeKind.DIRECTORY if node.is_dir else NodeKind.FILE
 
+    def _size(self, node: FatNode) -> int:
+        return node.size
+
     def _data(self, node: FatNode) -> bytes:
         if node.size == 0:
             return b""

@@ -76,6 +76,10 @@ class FileTree(abc.ABC, Generic[N]):
     def _data(self, node: N) -> bytes:
         """The contents of regular file ``node``."""
 
+    def _size(self, node: N) -> int:
+        """The size of regular file ``node`` (readers override this to avoid reading it)."""
+        return len(self._data(node))
+
     def _link_target(self, node: N) -> str:
         """The target of symbolic link ``node`` (only trees that have symlinks override this)."""
         raise InputError(f"{self.label}: symbolic links are not supported")
@@ -153,6 +157,13 @@ class FileTree(abc.ABC, Generic[N]):
             raise InputError(f"{self.label}: {path} is not a regular file")
         return self._data(node)
 
+    def size(self, path: str) -> int:
+        """The size of the regular file at ``path`` (symlinks followed), without reading it."""
+        node = self._resolve(path)
+        if node is None or self._kind(node) is not NodeKind.FILE:
+            raise InputError(f"{self.label}: no file {path}")
+        return self._size(node)
+
     def listdir(self, path: str = "/") -> list[str]:
         """The names in the directory at ``path``, in on-disk order."""
         node = self._resolve(path)
@@ -212,6 +223,9 @@ class DirectoryTree(FileTree["Path"]):
         if len(data) > MAX_DIRECTORY_FILE:
             raise InputError(f"{node}: more than {MAX_DIRECTORY_FILE} bytes")
         return data
+
+    def _size(self, node: Path) -> int:
+        return node.stat().st_size
 
     @staticmethod
     def fold(name: str) -> str:

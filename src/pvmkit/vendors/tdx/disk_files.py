@@ -110,4 +110,4 @@ class DiskFiles:
         tree, inner = self._locate(path)
         if tree.is_dir(inner):
             return "dir", 0
-        return ("file", len(tree.read(inner))) if tree.is_file(inner) else None
+        return ("file", tree.size(inner)) if tree.is_file(inner) else None
