@@ -189,6 +189,19 @@ def test_default_launch_is_dstacks_and_matches_a_real_td(capsys: pytest.CaptureF
     assert loader[0]["digest"] == LOADER_10_2_1
 
 
+def test_qemu_10_1_is_modelled_as_10_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """Ubuntu 25.10's QEMU 10.1.x: the generator's 10.1 profile (docs/tdx-measure.md "QEMU versions")
+    gives the ACPI table-loader digest of dstack's real 10.2.1 TD for its shape."""
+    code, out, _ = run(
+        [*_generator_base(), "--vcpus", "1", "--memory", "2G", "--qemu-version", "10.1.2"], capsys
+    )
+    doc = json.loads(out)
+    assert code == 0 and doc["acpi_source"] == "generator" and doc["qemu"]["version"] == "10.1.2"
+    assert doc["qemu"]["machine"] == "q35,kernel-irqchip=split,hpet=off,smm=off,pic=off"
+    loader = [e for e in doc["events"] if e["what"] == "ACPI etc/table-loader"]
+    assert loader[0]["digest"] == LOADER_10_2_1
+
+
 def test_without_vcpus_rtmr0_stays_unknown(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run([*_generator_base(), "--memory", "2G"], capsys)
     doc = json.loads(out)
@@ -203,6 +216,16 @@ def test_without_vcpus_rtmr0_stays_unknown(capsys: pytest.CaptureFixture[str]) -
         (["--qemu-version", "8.2.9"], 1, "QEMU 8.2.9 has no ACPI profile"),
         (["--qemu-args", "-device e1000"], 1, "'e1000' is not modelled"),
         (["--qemu-args=-machine q35"], 1, "-machine q35 is not modelled"),
+        (
+            ["--qemu-version", "8.2", "--qemu-args=-usb"],
+            1,
+            "--qemu-args: -usb is not modelled by the ACPI generator",
+        ),
+        (
+            ["--qemu-version", "9.1"],
+            1,
+            "QEMU 9.1 has no ACPI profile (modelled: 8.2, 9.2, 10.0, 10.1, 10.2): QEMU",
+        ),
         (["--qemu-args", "'unclosed"], 1, "--qemu-args"),
         (["--vcpus", "4097"], 2, "--vcpus"),
     ],

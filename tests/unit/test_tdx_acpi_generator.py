@@ -160,6 +160,22 @@ def test_real_qemu_10_2_1_td() -> None:
     assert _digests(acpi_blobs(DSTACK_LAUNCH.machine((10, 2), 1, 2 * GIB, False))) == DIGESTS_10_2_1_1CPU_2G
 
 
+@pytest.mark.parametrize("version", [(10, 0), (10, 1)])
+def test_profiles_equal_to_10_2_give_the_real_10_2_1_td(version: tuple[int, int]) -> None:
+    """QEMU 10.0 and 10.1 build 10.2's tables (docs/tdx-measure.md "QEMU versions": no change reaches
+    them in between): their profiles give the real 10.2.1 TD's three digests, and the same blobs as
+    10.2 for a many-vCPU, hotplug-off machine behind a root port."""
+    assert _digests(acpi_blobs(DSTACK_LAUNCH.machine(version, 1, 2 * GIB, False))) == DIGESTS_10_2_1_1CPU_2G
+    words = shlex.split(
+        "-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off -device pcie-root-port,id=rp,chassis=1 "
+        "-device virtio-net-pci,bus=rp -device virtio-blk-pci,drive=d -drive if=none,id=d"
+    )
+    launch = parse_qemu_args(words)
+    assert acpi_blobs(launch.machine(version, 300, 64 * GIB, False)) == acpi_blobs(
+        launch.machine((10, 2), 300, 64 * GIB, False)
+    )
+
+
 @pytest.mark.parametrize("pic", [True, False])
 @pytest.mark.parametrize("vcpus", [1, 2])
 def test_real_qemu_8_2_2_tds(vcpus: int, pic: bool) -> None:
@@ -220,6 +236,11 @@ def test_default_launch_is_dstacks() -> None:
         ("-global q35-pcihost.pci-hole64-size=big", "not a size"),
         ("-object memory-backend-ram,id=m", "-object memory-backend-ram,id=m is not modelled"),
         ("-device", "needs a value"),
+        ("-usb", "--qemu-args: -usb is not modelled by the ACPI generator"),
+        ("-usb -device virtio-rng-pci", "--qemu-args: -usb is not modelled by the ACPI generator"),
+        ("-enable-kvm", "--qemu-args: -enable-kvm is not modelled by the ACPI generator"),
+        ("-name td1", "--qemu-args: -name td1 is not modelled by the ACPI generator"),
+        ("-bios x.fd -device virtio-rng-pci", "--qemu-args: -bios x.fd is not modelled"),
         ("-smp 4", "give the shape with --vcpus"),
         ("-m 2G", "give the shape with --memory"),
         ("virtio-rng-pci", "is not an option"),

@@ -120,7 +120,9 @@ def _add_rtmr_inputs(r: Any) -> None:
     r.add_argument(
         "--qemu-pic",
         choices=["on", "off"],
-        help="-machine pic= of the launch (default: on for QEMU < 9, the legacy TDX stacks; off from 9)",
+        help="-machine pic= of the launch (default: on below QEMU 9, off from 9, as upstream TDX "
+        "forces); the tables follow it only from QEMU 9.1 (the MADT's PCAT_COMPAT): QEMU 8.2's MADT "
+        "sets PCAT_COMPAT either way, so its captures do not show what the legacy stacks used",
     )
     r.add_argument(
         "--kernel", metavar="FILE", help="-kernel (bzImage/EFI stub); without it RTMR1/2 are unknown"

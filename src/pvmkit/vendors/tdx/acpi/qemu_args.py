@@ -48,6 +48,15 @@ _DEVICE_KEYS = frozenset(
 _IGNORED_FLAGS = frozenset({"nodefaults", "nographic", "no-user-config"})
 _BACKENDS = frozenset({"netdev", "fsdev", "cdrom", "cpu"})
 _SHAPE_OPTIONS = {"smp": "--vcpus", "m": "--memory"}
+# Options without an argument (QEMU qemu-options.hx: DEF(name, 0, ...)) the model does not cover.
+_QEMU_FLAGS = frozenset(
+    {"usb", "enable-kvm", "S", "s", "snapshot", "no-reboot", "no-shutdown", "daemonize", "full-screen"}
+    | {"mem-prealloc", "only-migratable", "preconfig", "no-fd-bootchk", "semihosting", "old-param"}
+    | {"xen-attach", "xen-domid-restrict", "h", "help", "version"}
+)
+_MODELLED_WITH_VALUE = frozenset(
+    {"device", "virtfs", "drive", "serial", "global", "display", "vga"} | _BACKENDS | set(_SHAPE_OPTIONS)
+)
 _HOTPLUG_GLOBAL = "ICH9-LPC.acpi-pci-hotplug-with-bridge-support"
 _HOLE64_GLOBAL = "q35-pcihost.pci-hole64-size"
 _SIZE_SUFFIXES = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -191,6 +200,15 @@ class _Builder:
         self.serial = True
 
 
+def _named(word: str, rest: Sequence[str]) -> str:
+    """An option the generator does not model, with its value when it has one: QEMU's flags (``-usb``,
+    ``-enable-kvm``, ``-S``: options without an argument in ``qemu-options.hx``) are named alone, so
+    a flag is never shown with the next option as its value."""
+    if rest and not rest[0].startswith("-") and word.lstrip("-") not in _QEMU_FLAGS:
+        return f"{word} {rest[0]}"
+    return word
+
+
 def parse_qemu_args(argv: Sequence[str]) -> QemuLaunch:
     """The :class:`QemuLaunch` of QEMU options (already split into words)."""
     b = _Builder()
@@ -198,11 +216,15 @@ def parse_qemu_args(argv: Sequence[str]) -> QemuLaunch:
     while i < len(argv):
         word = argv[i]
         if not word.startswith("-"):
-            raise InputError(f"--qemu-args: {word!r} is not an option")
+            raise InputError(f"--qemu-args: {word!r} is not an option (a value follows its option)")
         option = word.lstrip("-")
         if option in _IGNORED_FLAGS:
             i += 1
             continue
+        if option not in _MODELLED_WITH_VALUE:
+            raise InputError(
+                f"--qemu-args: {_named(word, argv[i + 1 : i + 2])} is not modelled by the ACPI generator"
+            )
         if i + 1 >= len(argv):
             raise InputError(f"--qemu-args: {word} needs a value")
         value = argv[i + 1]
@@ -222,6 +244,6 @@ def parse_qemu_args(argv: Sequence[str]) -> QemuLaunch:
             pass
         elif option in _SHAPE_OPTIONS:
             raise InputError(f"--qemu-args: {word} {value}: give the shape with {_SHAPE_OPTIONS[option]}")
-        else:
+        else:  # -display or -vga other than none
             raise InputError(f"--qemu-args: {word} {value} is not modelled by the ACPI generator")
     return QemuLaunch(tuple(b.devices), b.serial, b.hotplug, b.hole64)
