@@ -205,8 +205,12 @@ def _esp(tmp_path: Path, files: dict[str, Path], layout: str) -> Path:
         (lambda f, p: ["--uki", str(f["uki"]), "--grub-cfg", str(f["kernel"])], 2, "shim + GRUB boot"),
         (lambda f, p: ["--esp", str(_esp(p, f, "empty"))], 1, "no EFI/BOOT/BOOTX64.EFI"),
         (lambda f, p: ["--esp", str(_esp(p, f, "unknown"))], 1, "no boot path pvmkit can follow"),
-        (lambda f, p: ["--esp", str(_esp(p, f, "two"))], 1, "2 UKIs in EFI/Linux/"),
-        (lambda f, p: ["--esp", str(_esp(p, f, "entries"))], 1, "type #1 loader entries"),
+        (
+            lambda f, p: ["--esp", str(_esp(p, f, "two"))],
+            1,
+            "2 boot entries (EFI/Linux/*.efi, loader/entries/*.conf)",
+        ),
+        (lambda f, p: ["--esp", str(_esp(p, f, "entries"))], 1, "pvmkit follows one"),
         (lambda f, p: ["--esp", str(p / "nowhere")], 1, "not a directory"),
         (lambda f, p: ["--esp", str(_esp(p, f, "uki")), "--shim-efi", "x"], 2, "drop --shim-efi"),
     ],
@@ -299,3 +303,30 @@ def test_bad_digest_forms(
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+@pytest.mark.parametrize("version", [254, 257])
+def test_esp_with_a_type1_loader_entry(
+    files: dict[str, Path], log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int
+) -> None:
+    """systemd-boot with one type #1 entry (pvmkit.vendors.tdx.loader_entry): the firmware measures
+    systemd-boot and the kernel file it LoadImage()s; 257 logs the options it passes (EV_IPL, RTMR2);
+    the kernel logs its LoadOptions and the initrd."""
+    esp = tmp_path / "esp"
+    (esp / "EFI" / "BOOT").mkdir(parents=True)
+    (esp / "loader" / "entries").mkdir(parents=True)
+    loader = systemd_efi(version, "systemd-bootx64.efi").read_bytes()
+    (esp / "EFI" / "BOOT" / "BOOTX64.EFI").write_bytes(loader)
+    (esp / "vmlinuz").write_bytes(files["kernel"].read_bytes())
+    (esp / "initrd.img").write_bytes(INITRD)
+    (esp / "loader" / "entries" / "debian.conf").write_text(
+        "title Debian\nlinux /vmlinuz\ninitrd /initrd.img\noptions root=/dev/vda2 quiet\n"
+    )
+    assert main(_argv("--esp", str(esp), "--disk-image", str(files["disk"]))) == 0
+    shape = _shape(capsys)
+    ready = [_sha(b"Calling EFI Application from Boot Option"), _sha(bytes(4))]
+    ebs = [_sha(b"Exit Boot Services Invocation"), _sha(b"Exit Boot Services Returned with Success")]
+    applications = [authenticode_digest(loader), authenticode_digest(files["kernel"].read_bytes())]
+    assert shape["rtmr1"] == _fold([*ready, logged_digest(log, 17), *applications, *ebs])
+    options = _sha("initrd=\\initrd.img root=/dev/vda2 quiet\0".encode("utf-16-le"))
+    assert shape["rtmr2"] == _fold([options] * (2 if version >= 257 else 1) + [_sha(INITRD)])

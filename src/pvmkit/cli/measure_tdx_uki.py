@@ -37,7 +37,6 @@ _UNMODELLED = (
     ("EFI/systemd/drivers", "systemd-boot's EFI drivers"),
     ("loader/addons", "systemd-stub's global PE add-ons"),
     ("loader/credentials", "systemd-stub's global credentials"),
-    ("loader/entries", "type #1 loader entries"),
 )
 
 
@@ -77,7 +76,36 @@ def _nonempty_dir(tree: FileTree[Any], path: str) -> bool:
     return tree.is_dir(path) and bool(tree.listdir(path))
 
 
-def _tree_uki(tree: FileTree[Any], uki_option: str | None) -> _UkiFiles | None:
+def _listed(tree: FileTree[Any], directory: str, suffix: str) -> list[str]:
+    names = tree.listdir(directory) if tree.is_dir(directory) else []
+    return [n for n in names if n.lower().endswith(suffix)]
+
+
+@dataclass(frozen=True)
+class _Type1Files:
+    """A type #1 loader entry and the files it names, read off the ESP."""
+
+    loader: ByteData
+    entry: Any  #: pvmkit.vendors.tdx.loader_entry.LoaderEntry
+    kernel: bytes
+    initrds: tuple[bytes, ...]
+
+
+def _type1(tree: FileTree[Any], bootx64: bytes, name: str) -> _Type1Files:
+    from pvmkit.vendors.tdx.loader_entry import parse_loader_entry
+
+    where = f"{tree.label}: loader/entries/{name}"
+    entry = parse_loader_entry(tree.read("loader/entries/" + name), where)
+    files = []
+    assert entry.linux is not None  # parse_loader_entry refuses an entry without one
+    for path in (entry.linux, *entry.initrds):
+        if not tree.is_file(path):
+            raise InputError(f"{where}: {path} is not on the ESP")
+        files.append(tree.read(path))
+    return _Type1Files(bootx64, entry, files[0], tuple(files[1:]))
+
+
+def _tree_uki(tree: FileTree[Any], uki_option: str | None) -> _UkiFiles | _Type1Files | None:
     """systemd-boot (with the one UKI in EFI/Linux/, or --uki) or a UKI at the ESP's removable path;
     None when it is neither (shim). InputError for what pvmkit cannot follow."""
     if not tree.is_file(_REMOVABLE):
@@ -99,14 +127,15 @@ def _tree_uki(tree: FileTree[Any], uki_option: str | None) -> _UkiFiles | None:
     if uki_option:
         uki, name = map_file(uki_option, "a UKI"), Path(uki_option).name
     else:
-        names = (
-            [n for n in tree.listdir("EFI/Linux") if n.lower().endswith(".efi")]
-            if tree.is_dir("EFI/Linux")
-            else []
-        )
-        if len(names) != 1:
-            message = f"{len(names)} UKIs in EFI/Linux/: give the one that boots with --uki"
+        names, entries = _listed(tree, "EFI/Linux", ".efi"), _listed(tree, "loader/entries", ".conf")
+        if len(names) + len(entries) != 1:
+            message = (
+                f"{len(names) + len(entries)} boot entries (EFI/Linux/*.efi, loader/entries/*.conf): "
+                "pvmkit follows one (give the UKI that boots with --uki)"
+            )
             raise InputError(f"{tree.label}: {message}")
+        if entries:
+            return _type1(tree, bootx64, entries[0])
         name = names[0]
         uki = tree.read("EFI/Linux/" + name)
     if _nonempty_dir(tree, f"EFI/Linux/{name}.extra.d"):
@@ -115,7 +144,7 @@ def _tree_uki(tree: FileTree[Any], uki_option: str | None) -> _UkiFiles | None:
     return _UkiFiles(uki, where, "\\EFI\\Linux\\" + name, bootx64)
 
 
-def _esp_files(args: argparse.Namespace) -> _UkiFiles | None:
+def _esp_files(args: argparse.Namespace) -> _UkiFiles | _Type1Files | None:
     """``--esp DIR``: the UKI boot's files, or None for shim (whose chain the shim + GRUB boot reads
     from the same directory, pvmkit.vendors.tdx.esp_layout)."""
     from pvmkit.formats.fsview import DirectoryTree
@@ -134,7 +163,7 @@ def _esp_files(args: argparse.Namespace) -> _UkiFiles | None:
     return files
 
 
-def _disk_files(args: argparse.Namespace) -> _UkiFiles | None:
+def _disk_files(args: argparse.Namespace) -> _UkiFiles | _Type1Files | None:
     """``--disk-image`` alone: the UKI boot's files when its ESP boots systemd-boot or a UKI."""
     from pvmkit.cli._common import MAX_DISK
     from pvmkit.formats.gpt import read_gpt
@@ -147,18 +176,32 @@ def _disk_files(args: argparse.Namespace) -> _UkiFiles | None:
     return _tree_uki(tree, None)
 
 
+def _not_misused(args: argparse.Namespace, why: str) -> None:
+    misused = [o for o in _DISK_ONLY if getattr(args, o)]
+    if misused or args.grub_file or args.grub_file_sha384:
+        opt = "--" + (misused[0] if misused else "grub_file").replace("_", "-")
+        raise UsageError(f"{opt} describes a shim + GRUB boot, not a systemd-boot boot")
+    for opt in ("kernel", "initrd", "kernel_authenticode", "load_options_sha384", "initrd_sha384", "shim"):
+        if getattr(args, opt):
+            raise UsageError(f"--{opt.replace('_', '-')} describes a -kernel boot; {why}")
+
+
+def _type1_events(args: argparse.Namespace, files: _Type1Files, linux: tuple[int, int]) -> list[PlannedEvent]:
+    from pvmkit.vendors.tdx.loader_entry import Type1Boot, type1_boot_events
+
+    _not_misused(args, "a loader entry names its kernel")
+    if args.cmdline:
+        raise UsageError("--cmdline: a type #1 loader entry carries its options")
+    boot = Type1Boot(files.loader, files.entry, files.kernel, files.initrds, _gpt(args), linux)
+    return type1_boot_events(boot)
+
+
 def _uki_events(
     args: argparse.Namespace, files: _UkiFiles, secure_boot: bool, linux: tuple[int, int]
 ) -> list[PlannedEvent]:
     from pvmkit.vendors.tdx.uki_boot import UkiBoot, uki_boot_events
 
-    misused = [o for o in _DISK_ONLY if getattr(args, o)]
-    if misused or args.grub_file or args.grub_file_sha384:
-        opt = "--" + (misused[0] if misused else "grub_file").replace("_", "-")
-        raise UsageError(f"{opt} describes a shim + GRUB boot, not a UKI boot")
-    for opt in ("kernel", "initrd", "kernel_authenticode", "load_options_sha384", "initrd_sha384", "shim"):
-        if getattr(args, opt):
-            raise UsageError(f"--{opt.replace('_', '-')} describes a -kernel boot; a UKI carries its kernel")
+    _not_misused(args, "a UKI carries its kernel")
     boot = UkiBoot(
         uki=files.uki,
         uki_path=files.uki_path,
@@ -182,7 +225,7 @@ def _gpt(args: argparse.Namespace) -> bytes | None:
     return read_gpt(args.disk_image).gpt_event_data()
 
 
-def _files(args: argparse.Namespace) -> _UkiFiles | None:
+def _files(args: argparse.Namespace) -> _UkiFiles | _Type1Files | None:
     """The UKI boot's files from ``--esp``, ``--uki [--boot-loader]`` or a disk image's ESP; None for a
     shim + GRUB or ``-kernel`` boot."""
     if args.esp:
@@ -215,4 +258,6 @@ def boot_path_events(
     files = _files(args)
     if files is None:
         return disk_boot_events(args)
+    if isinstance(files, _Type1Files):
+        return tuple(_type1_events(args, files, versions.linux))
     return tuple(_uki_events(args, files, secure_boot_enabled(firmware, args.secure_boot), versions.linux))
