@@ -2,9 +2,10 @@
 under 5 s), each shape's ACPI blobs from pvmkit's own generator (pvmkit.vendors.tdx.acpi), and QEMU
 itself (``--qemu-binary``, pvmkit.vendors.tdx.qemu_acpi) for a few shapes as the peer ratio.
 
-Prints the total and the time per shape (the generator's blobs, their digests and the whole RTMR0
-event-log plan), then QEMU's time per shape for ``--qemu-shapes`` shapes of the grid, checking that
-QEMU's blobs equal the generator's for them.
+Prints the total and the time per shape (the generator's ACPI and SMBIOS blobs, the SMBIOS table
+OVMF >= stable202505 measures, their digests and the whole RTMR0 event-log plan; the image's SMBIOS
+facts are read once), then QEMU's time per shape for ``--qemu-shapes`` shapes of the grid, checking
+that QEMU's blobs give the generator's RTMR0 for them.
 
     python bench/bench_tdx_rtmr0.py [--vcpus 1-256] [--memory 2G,16G,64G] [--qemu-version 10.0]
         [--qemu-binary QEMU] [--qemu-shapes 6] [--firmware FILE]
@@ -29,6 +30,8 @@ from pvmkit.vendors.tdx.acpi.build import acpi_blobs
 from pvmkit.vendors.tdx.acpi.qemu_args import DSTACK_LAUNCH
 from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
 from pvmkit.vendors.tdx.rtmr import AcpiBlobs, RtmrInputs, build_event_log_plan, parse_version
+from pvmkit.vendors.tdx.smbios_ovmf import FirmwareSmbios, measured_smbios, read_firmware
+from pvmkit.vendors.tdx.smbios_qemu import qemu_smbios_blobs, set_processor_id
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -41,9 +44,15 @@ def _default_firmware() -> Path:
     return root / "firmware" / "OVMF.inteltdx.ms.fd"
 
 
-def _rtmr0(firmware: bytes, memory_size: int, files: dict[str, bytes]) -> bytes:
+# a `-cpu host` Processor ID (CPUID.1 EAX 0x000806F8, EDX 0xBFEBFBFF): any 8 bytes time the same
+PROCESSOR_ID = bytes.fromhex("f8060800fffbebbf")
+
+
+def _rtmr0(firmware: bytes, memory_size: int, files: dict[str, bytes], facts: FirmwareSmbios) -> bytes:
     blobs = AcpiBlobs(files["etc/table-loader"], files["etc/acpi/rsdp"], files["etc/acpi/tables"])
-    inputs = RtmrInputs(firmware=firmware, memory_size=memory_size, acpi=blobs, smbios_digest=bytes(48))
+    assert facts.strings is not None and facts.filters is not None
+    smbios = measured_smbios(files["etc/smbios/smbios-tables"], facts.strings, facts.filters)
+    inputs = RtmrInputs(firmware=firmware, memory_size=memory_size, acpi=blobs, smbios=smbios)
     rtmr0 = build_event_log_plan(inputs).rtmr(0)
     assert rtmr0 is not None
     return rtmr0
@@ -63,10 +72,13 @@ def main() -> int:
     pic = version < (9, 0)
     grid = [(n, parse_size(m)) for n in parse_vcpus(args.vcpus) for m in args.memory.split(",")]
 
+    def generated(n: int, m: int) -> dict[str, bytes]:
+        files = acpi_blobs(DSTACK_LAUNCH.machine(version, n, m, pic))
+        return {**files, "etc/smbios/smbios-tables": qemu_smbios_blobs(version, n, m, PROCESSOR_ID).tables}
+
     start = time.perf_counter()
-    ours = {
-        (n, m): _rtmr0(firmware, m, acpi_blobs(DSTACK_LAUNCH.machine(version, n, m, pic))) for n, m in grid
-    }
+    facts = read_firmware(firmware)
+    ours = {(n, m): _rtmr0(firmware, m, generated(n, m), facts) for n, m in grid}
     total = time.perf_counter() - start
     print(f"generator, QEMU {args.qemu_version} profile, {len(grid)} shapes (vCPUs {args.vcpus} x memory "
           f"{args.memory}): RTMR0 in {total:.2f} s, {total / len(grid) * 1000:.2f} ms per shape")  # fmt: skip
@@ -83,7 +95,8 @@ def main() -> int:
     start = time.perf_counter()
     for n, m in sample:
         files = dumper.dump(AcpiShape(vcpus=n, memory_size=m, pic=pic))
-        assert _rtmr0(firmware, m, files) == ours[(n, m)], (
+        tables = set_processor_id(files["etc/smbios/smbios-tables"], PROCESSOR_ID, version, n)
+        assert _rtmr0(firmware, m, {**files, "etc/smbios/smbios-tables": tables}, facts) == ours[(n, m)], (
             f"QEMU and the generator differ at {n} vCPUs, {m} B"
         )
     qemu_total = time.perf_counter() - start

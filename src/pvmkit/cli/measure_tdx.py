@@ -25,6 +25,7 @@ from pvmkit.cli._common import (
 )
 from pvmkit.cli._options import output_format
 from pvmkit.cli.measure_tdx_disk import add_disk_boot_options
+from pvmkit.cli.measure_tdx_smbios import SmbiosSource, add_smbios_options, check_smbios_options, table_sha384
 from pvmkit.cli.measure_tdx_uki import add_uki_options, boot_path_events
 from pvmkit.cli.measure_tdx_uki_digests import add_uki_digest_options
 from pvmkit.errors import InputError
@@ -84,6 +85,9 @@ def build_parser() -> Parser:
     add_disk_boot_options(p.add_argument_group("RTMR prediction: disk boot through shim and GRUB"))
     add_uki_options(p.add_argument_group("RTMR prediction: UKI boot, ESP directory"))
     add_uki_digest_options(p.add_argument_group("RTMR prediction: UKI boot from digests only"))
+    add_smbios_options(
+        p.add_argument_group("RTMR prediction: SMBIOS from QEMU's tables (OVMF >= stable202505)")
+    )
     return p
 
 
@@ -263,7 +267,12 @@ _NO_ACPI = (
 
 
 def _inputs(
-    args: argparse.Namespace, firmware: bytes, memory_size: int, acpi: Any, acpi_note: str = _NO_ACPI
+    args: argparse.Namespace,
+    firmware: bytes,
+    memory_size: int,
+    acpi: Any,
+    acpi_note: str = _NO_ACPI,
+    smbios: tuple[bytes | None, str] = (None, ""),
 ) -> Any:
     from pvmkit.vendors.tdx.rtmr import RtmrInputs
 
@@ -294,7 +303,7 @@ def _inputs(
         initrd=map_file(args.initrd, "an initrd") if args.initrd and direct else None,
         cmdline=args.cmdline,
         acpi=acpi,
-        smbios=read_file(args.smbios) if args.smbios else None,
+        smbios=read_file(args.smbios) if args.smbios else smbios[0],
         smbios_digest=parse_digest(args.smbios_digest, 48, "--smbios-digest") if args.smbios_digest else None,
         fw_cfg=_named_files(args.fw_cfg, "--fw-cfg") if args.fw_cfg else None,
         boot_variables=_named_files(args.boot_var, "--boot-var") if args.boot_var else None,
@@ -307,6 +316,7 @@ def _inputs(
         initrd_sha384=_digest(args.initrd_sha384, "--initrd-sha384"),
         acpi_note=acpi_note,
         disk_boot=disk_boot,
+        **({"smbios_note": smbios[1]} if smbios[1] else {}),
     )
 
 
@@ -330,7 +340,7 @@ def rtmr_shapes_from_args(
             return _generated_shapes(args, firmware, [n for n in counts if n is not None], memories)
         if args.qemu_args or args.qemu_pic:
             raise InputError("--qemu-args and --qemu-pic describe the launch: give --vcpus or --qemu-binary")
-        return [(n, _inputs(args, firmware, m, acpi)) for n in counts for m in memories], None
+        return _captured_shapes(args, firmware, counts, memories, acpi), None
     import shlex
 
     from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper, qemu_machine_options
@@ -356,6 +366,7 @@ def rtmr_shapes_from_args(
     else:
         args.qemu_version = f"{version[0]}.{version[1]}"
     pic = args.qemu_pic == "on" if args.qemu_pic else version < (9, 0, 0)
+    source = _smbios_source(args, firmware, "qemu")
     shapes: list[tuple[int | None, Any]] = []
     machine = ""
     for n in counts:
@@ -365,7 +376,8 @@ def rtmr_shapes_from_args(
             machine = qemu_machine_options(shape)
             files = dumper.dump(shape)
             blobs = AcpiBlobs(files["etc/table-loader"], files["etc/acpi/rsdp"], files["etc/acpi/tables"])
-            shapes.append((n, _inputs(args, firmware, m, blobs, "")))
+            smbios = _qemu_smbios(source, version, n, m, files.get("etc/smbios/smbios-tables"))
+            shapes.append((n, _inputs(args, firmware, m, blobs, "", smbios)))
     described = {"version": ".".join(map(str, version)), "machine": machine, "args": list(extra)}
     return shapes, described
 
@@ -391,12 +403,13 @@ def _generated_shapes(
         raise InputError(f"--qemu-args: {e}") from None
     launch = parse_qemu_args(words) if words else DSTACK_LAUNCH
     pic = args.qemu_pic == "on" if args.qemu_pic else version < (9, 0)
+    source = _smbios_source(args, firmware, "generator")
     shapes: list[tuple[int | None, Any]] = []
     for n in counts:
         for m in memories:
             files = acpi_blobs(launch.machine((version[0], version[1]), n, m, pic))
             blobs = AcpiBlobs(files["etc/table-loader"], files["etc/acpi/rsdp"], files["etc/acpi/tables"])
-            shapes.append((n, _inputs(args, firmware, m, blobs, "")))
+            shapes.append((n, _inputs(args, firmware, m, blobs, "", source.table(version, n, m))))
     described = {
         "version": ".".join(map(str, version)),
         "machine": qemu_machine_options(AcpiShape(vcpus=1, memory_size=1 << 20, pic=pic)),
@@ -415,6 +428,35 @@ def _generated_shapes(
         "pci_hole64_size": launch.pci_hole64_size,
     }
     return shapes, described
+
+
+def _captured_shapes(
+    args: argparse.Namespace, firmware: bytes, counts: list[int | None], memories: list[int], acpi: Any
+) -> list[tuple[int | None, Any]]:
+    """Shapes with captured ACPI blobs (or none); SMBIOS from the generator where its inputs are given."""
+    version = _full_version(args.qemu_version) if args.qemu_version else _versions(args).qemu
+    source = _smbios_source(args, firmware, "generator")
+    return [
+        (n, _inputs(args, firmware, m, acpi, smbios=source.table(version, n, m)))
+        for n in counts
+        for m in memories
+    ]
+
+
+def _smbios_source(args: argparse.Namespace, firmware: bytes, origin: str) -> SmbiosSource:
+    """The SMBIOS maker of this run, kept for the JSON document."""
+    source = SmbiosSource(args, firmware, _versions(args).ovmf, origin)
+    args.smbios_source = source
+    return source
+
+
+def _qemu_smbios(
+    source: SmbiosSource, version: tuple[int, ...], vcpus: int, memory_size: int, tables: bytes | None
+) -> tuple[bytes | None, str]:
+    """The measured table from a QEMU binary's SMBIOS (None with the reason where it served none)."""
+    if tables is None:
+        return None, source.note or "the QEMU binary served no etc/smbios/smbios-tables"
+    return source.table(version, vcpus, memory_size, tables)
 
 
 def _full_version(text: str) -> tuple[int, ...]:
@@ -533,12 +575,14 @@ def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
             **_input_digests(first),
             "acpi_source": _acpi_source(qemu, first),
             "qemu": qemu,
+            "smbios": args.smbios_source.describe(),
             "warnings": list(first_plan.warnings),
             "shapes": [
                 {
                     "vcpus": n,
                     "memory": inputs.memory_size,
                     **{f"rtmr{i}": None if r is None else r.hex() for i, r in enumerate(plan.rtmrs())},
+                    "smbios_sha384": table_sha384(inputs.smbios),
                     "missing": _missing(plan),
                 }
                 for n, inputs, plan in plans
@@ -575,6 +619,7 @@ def main(argv: list[str]) -> int:
         from pvmkit.cli.measure_amd import parse_vcpus
 
         parse_vcpus(args.vcpus)
+    check_smbios_options(args)
     firmware = read_file(args.firmware, "a firmware image", MAX_IMAGE)
     if args.rtmr:
         if args.order is not None or args.td_shim:
@@ -595,6 +640,7 @@ def main(argv: list[str]) -> int:
             "acpi_rsdp",
             "acpi_tables",
             "smbios",
+            "smbios_processor_id",
             "event_log_out",
             "uki",
             "esp",

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from pvmkit.errors import InputError
 
-__all__ = ["AcpiShape", "QemuAcpiDumper", "qemu_machine_options", "qemu_version_of"]
+__all__ = ["SMBIOS_FILES", "AcpiShape", "QemuAcpiDumper", "qemu_machine_options", "qemu_version_of"]
 
 _FW_CFG_FILE_DIR = 0x19
 _DMA_SELECT, _DMA_READ, _DMA_ERROR = 0x08, 0x02, 0x01
@@ -51,6 +51,9 @@ _PMBASE = 0x600  # edk2 OvmfPkg Q35MchIch9.h ICH9_PMBASE_VALUE
 _TDVF_MMIO64_BASE = 0x380000000000  # TDVF's 64-bit PCI aperture (confirmed by a real TD's tables digest)
 _PCI_COMMAND, _PCI_COMMAND_MEMORY = 0x04, 0x02
 _ACPI_FILES = ("etc/table-loader", "etc/acpi/rsdp", "etc/acpi/tables")
+#: QEMU's SMBIOS files (hw/i386/fw_cfg.c fw_cfg_build_smbios), returned too when QEMU serves them:
+#: OVMF installs them and, from stable202505, measures the result into RTMR0 (vendors/tdx/smbios_ovmf.py).
+SMBIOS_FILES = ("etc/smbios/smbios-anchor", "etc/smbios/smbios-tables")
 _TIMEOUT = 60.0
 
 
@@ -134,7 +137,8 @@ class QemuAcpiDumper:
         ]  # fmt: skip
 
     def dump(self, shape: AcpiShape) -> dict[str, bytes]:
-        """``{name: bytes}`` for ``etc/table-loader``, ``etc/acpi/rsdp`` and ``etc/acpi/tables``."""
+        """``{name: bytes}`` for ``etc/table-loader``, ``etc/acpi/rsdp`` and ``etc/acpi/tables``, and
+        the two :data:`SMBIOS_FILES` where QEMU serves them."""
         import subprocess
 
         try:
@@ -260,6 +264,10 @@ class _Qtest:
                 raise InputError(f"QEMU serves no fw_cfg file {name} for this machine")
             select, size = files[name]
             out[name] = self._dma_read(select, size)
+        for name in SMBIOS_FILES:
+            if name in files:
+                select, size = files[name]
+                out[name] = self._dma_read(select, size)
         return out
 
 

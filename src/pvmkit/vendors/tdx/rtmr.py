@@ -18,7 +18,8 @@ RTMR0 (CC MR 1)
     6. ACPI (``EV_PLATFORM_CONFIG_FLAGS`` "ACPI DATA"): the table loader, then each blob in the
        loader's ALLOCATE order — captured from the VMM (they cannot be derived from the firmware).
     7. ``EV_EFI_VARIABLE_AUTHORITY`` events when Secure Boot verified the kernel (given by the caller).
-    8. SMBIOS, OVMF ≥ stable202505 (captured: the filtered table as measured, or its digest).
+    8. SMBIOS, OVMF ≥ stable202505: the filtered table SmbiosMeasurementDxe hashes
+       (:mod:`pvmkit.vendors.tdx.smbios_ovmf`, from QEMU's tables or captured), or its digest.
     9. Boot variables (``EV_EFI_VARIABLE_BOOT``): BootOrder, then each Boot#### in that order.
        Defaults: before stable202502 ``BootOrder = 0000``, Boot0000 = UiApp; from stable202502
        ``BootOrder = 0000 0001``, Boot0000 = BootManagerMenuApp, Boot0001 = "EFI Firmware Setup"
@@ -206,6 +207,7 @@ class RtmrInputs:
     load_options_sha384: bytes | None = None  #: SHA-384 of the LoadOptions the stub measures
     initrd_sha384: bytes | None = None  #: SHA-384 of the initrd
     acpi_note: str = "give the table-loader, rsdp and tables blobs"  #: why ACPI is missing, if it is
+    smbios_note: str = "OVMF ≥ stable202505 measures SMBIOS: give it"  #: why SMBIOS is missing, if it is
     #: A disk boot instead of ``-kernel``: the events from the GPT event to ExitBootServices
     #: (:func:`pvmkit.vendors.tdx.shim_grub.shim_grub_events`).
     disk_boot: tuple[PlannedEvent, ...] | None = None
@@ -464,7 +466,7 @@ def _rtmr0(
                     EV_EFI_HANDOFF_TABLES,
                     smbios_data,
                     "SMBIOS",
-                    "OVMF ≥ stable202505 measures SMBIOS: give it",
+                    inputs.smbios_note,
                 )
             )
 
