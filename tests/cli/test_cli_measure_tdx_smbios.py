@@ -32,19 +32,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def base(*extra: str) -> list[str]:
-    fw = str(fixture_path(TDX_FD))
-    return [
-        "measure",
-        "--vendor",
-        "tdx",
-        "--firmware",
-        fw,
-        "--rtmr",
-        "--json",
-        "--secure-boot",
-        "off",
-        *extra,
-    ]
+    """A --rtmr --json command line on the Debian image, Secure Boot off (no authority event)."""
+    command = f"measure --vendor tdx --firmware {fixture_path(TDX_FD)} --rtmr --json --secure-boot off"
+    return [*command.split(), *extra]
 
 
 def test_generator_gives_rtmr0_with_ovmf_2026(capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,7 +20,8 @@ event is available to confirm it; tests/vectors/README.md):
 3. ``MdeModulePkg/Universal/SmbiosMeasurementDxe`` (``SmbiosMeasurementDxe.c``) at ReadyToBoot
    copies that table (the SMBIOS 3.0 one when the protocol's major version is >= 3: up to and
    including the end structure; else ``TableLength`` bytes of the 2.x one: the same bytes), blanks
-   what ``mSmbiosFilterStandardTableBlackList`` lists (:data:`FILTER_2026_08`) and hashes the result into PCR 1 (RTMR0):
+   what ``mSmbiosFilterStandardTableBlackList`` lists (:data:`FILTER_2026_08`) and hashes the result
+   into PCR 1 (RTMR0):
    string fields become spaces (``GetSmbiosStringById``, ``SetMem (' ')``) and every listed field,
    the string number included, is zeroed when the structure's length covers it; types 11, 15, 18,
    31, 33 and every OEM type (>= 128) keep only their 4-byte header. The event is
@@ -53,6 +54,7 @@ __all__ = [
     "measured_smbios",
     "ovmf_type0",
     "read_firmware",
+    "read_volume",
 ]
 
 #: OvmfPkg/SmbiosPlatformDxe/SmbiosPlatformDxe.c mOvmfDefaultType0 (SMBIOS_TABLE_TYPE0 of MdePkg's
@@ -181,17 +183,19 @@ def _string_span(structure: bytearray, number: int) -> tuple[int, int] | None:
     """(start, end) of string ``number`` (1-based) of a structure, or None if it has fewer."""
     off = structure[1]
     for _ in range(number - 1):
-        nul = structure.index(0, off)
-        if nul == off:  # the double NUL: no more strings
+        nul = structure.find(0, off)
+        if nul <= off:  # the double NUL (no more strings), or no NUL at all
             return None
         off = nul + 1
-    end = structure.index(0, off)
+    end = structure.find(0, off)
     return (off, end) if end > off else None
 
 
 def filter_structure(structure: bytes, filters: dict[int, FieldRule] = FILTER_2026_08) -> bytes:
     """One structure as SmbiosMeasurementDxe's ``FilterSmbiosEntry`` leaves it."""
     out = bytearray(structure)
+    if len(out) < 6 or not 4 <= out[1] <= len(out) - 2 or out[-2:] != b"\0\0":
+        raise FormatError("not an SMBIOS structure (header, formatted area, double NUL)", what="smbios")
     kind, length = out[0], out[1]
     rule = filters.get(kind, ()) if kind < _OEM_BEGIN else None
     if rule is None:
@@ -260,9 +264,15 @@ def read_firmware(firmware: bytes) -> FirmwareSmbios:
     strings: FirmwareStrings | None = None
     filters: dict[int, FieldRule] | None = None
     for volume in _lzma_volumes(firmware):
-        strings = strings or _type0_strings(volume)
-        filters = filters or _filter_table(volume)
+        facts = read_volume(volume)
+        strings = strings or facts.strings
+        filters = filters or facts.filters
     return FirmwareSmbios(strings, filters)
+
+
+def read_volume(volume: bytes) -> FirmwareSmbios:
+    """:func:`read_firmware` for one decompressed firmware volume."""
+    return FirmwareSmbios(_type0_strings(volume), _filter_table(volume))
 
 
 def firmware_strings(firmware: bytes) -> FirmwareStrings | None:
