@@ -50,6 +50,7 @@ KEYRING = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
 BOOKWORM = f"deb {KEYRING} http://deb.debian.org/debian bookworm main\n"
 BACKPORTS = f"deb {KEYRING} http://deb.debian.org/debian bookworm-backports main\n"
 TRIXIE = f"deb {KEYRING} http://deb.debian.org/debian trixie main\n"
+SID = f"deb {KEYRING} http://deb.debian.org/debian sid main\n"
 LOCK_TIMEOUT = 10
 #: packages fetched from more than one suite: one cache directory per suite
 _PER_SUITE = frozenset({"systemd", "libsystemd-shared", "systemd-boot-efi", "libc6"})
@@ -163,6 +164,27 @@ def qemu() -> Path:
     return wrapper
 
 
+def ovmf_tpm() -> Path:
+    """The directory of sid's ``ovmf-generic`` (``OVMF_CODE_4M.fd``, ``OVMF_VARS_4M.fd``): a TPM-enabled
+    OVMF of the edk2 release of the fixtures' ``ovmf-inteltdx``, whose boot under TCG logs the SMBIOS
+    measurement in its TCG2 log (tests/crosscheck/test_smbios_ovmf_boot.py)."""
+    return _fetch("ovmf-generic", SID, "usr/share/OVMF/OVMF_CODE_4M.fd") / "usr" / "share" / "OVMF"
+
+
+def swtpm() -> Path:
+    """A wrapper script for bookworm's ``swtpm`` (libtpms and swtpm's own library on its path)."""
+    root = _fetch("swtpm", BOOKWORM, "usr/bin/swtpm")
+    libdirs = _library_dirs(_fetch("libtpms0", BOOKWORM, "usr/share/doc/libtpms0/copyright"))
+    libs = _fetch("swtpm-libs", BOOKWORM, "usr/share/doc/swtpm-libs/copyright")
+    libdirs.append(str(libs / "usr/lib/x86_64-linux-gnu/swtpm"))
+    script = f"#!/bin/sh\nLD_LIBRARY_PATH='{':'.join(libdirs)}' exec '{root}/usr/bin/swtpm' \"$@\"\n"
+    wrapper = _wrapper(CACHE / "swtpm-wrapper" / "swtpm", script)
+    probe = run([str(wrapper), "--version"], timeout=30)
+    if probe.returncode != 0:
+        raise Unreachable(f"Debian's swtpm does not run here: {probe.stderr.strip()[:120]}")
+    return wrapper
+
+
 # libsystemd-shared's libraries that a minimal bookworm system may lack (its other dependencies are
 # in every bookworm base system: libc6, libacl1, libcap2, libcrypt1, libgcrypt20, libmount1, ...)
 SYSTEMD_LIBRARIES = ("libapparmor1", "libip4tc2", "libkmod2")
@@ -254,6 +276,8 @@ def main() -> int:
         ("PVMKIT_SYSTEMD_BOOT_EFI", systemd_boot_efi),
         ("PVMKIT_DISK_TOOLS", disk_tools),
         ("PVMKIT_GRUB_EFI", grub_efi),
+        ("PVMKIT_OVMF_TPM", ovmf_tpm),
+        ("PVMKIT_SWTPM", swtpm),
     ):
         try:
             print(f"{name}={fetch()}")

@@ -156,4 +156,5 @@ def test_older_machine_types_give_the_same_tables(
     files = _dumper(DSTACK_DEVICES + f" -machine type={machine_type}").dump(
         AcpiShape(vcpus=1, memory_size=2 * GIB, pic=False)
     )
-    assert files == qemu_10_0_dstack[1]
+    acpi = ("etc/table-loader", "etc/acpi/rsdp", "etc/acpi/tables")  # SMBIOS names the machine type
+    assert {n: files[n] for n in acpi} == {n: qemu_10_0_dstack[1][n] for n in acpi}
