@@ -103,6 +103,15 @@ def test_processor_id_of_the_vcpu_model() -> None:
     assert HOST_PROCESSOR_ID in older
 
 
+def test_qemu_10_1_and_10_2_follow_10_0() -> None:
+    """Only the machine type string differs (the version rules of the module docstring)."""
+    for version in ((10, 1), (10, 2)):
+        name = f"pc-q35-{version[0]}.{version[1]}".encode()
+        for vcpus in (2, 256):
+            tables = qemu_smbios_blobs(version, vcpus, 16 * GIB).tables
+            assert tables.replace(name, b"pc-q35-10.0") == qemu_smbios_blobs((10, 0), vcpus, 16 * GIB).tables
+
+
 def test_entry_point_versions() -> None:
     assert entry_point_version((10, 0), 254) == (2, 8)
     assert entry_point_version((10, 0), 255) == (3, 0)
