@@ -91,6 +91,20 @@ def locked(cache: Path, timeout: float = 10) -> Iterator[None]:
         yield
 
 
+#: how long a suite's package lists stay current before ``apt-get update`` runs again (a fresh machine,
+#: as CI is, always updates; a developer's repeated ``./dev test`` does not re-read the archive's index)
+LISTS_MAX_AGE = 6 * 3600.0
+
+
+def _fresh(stamp: Path) -> bool:
+    if os.environ.get("PVMKIT_PEERS_REFRESH"):
+        return False
+    try:
+        return time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE
+    except OSError:
+        return False
+
+
 def fetch_deb(
     package: str, source_line: str, cache: Path, marker: str, *, timeout: float = 15
 ) -> tuple[Path, str]:
@@ -107,13 +121,21 @@ def fetch_deb(
     (apt / "etc" / "preferences").touch()
     (apt / "state" / "status").touch()
     opts = _apt_options(apt)
+    stamp, current = apt / "state" / "updated", cache / "current-version"
+    if _fresh(stamp) and current.is_file():  # unpacked since the lists were last read
+        version = current.read_text().strip()
+        if (cache / f"root-{version}" / marker).is_file():
+            return cache / f"root-{version}", version
     try:
-        upd = run(["apt-get", *opts, "update"], timeout=timeout)
-        failed = upd.returncode != 0 or re.search(
-            r"^(Err:|E:|W: Failed to fetch)", upd.stdout + upd.stderr, re.M
-        )
-        if failed:
-            raise Unreachable(first_line(upd.stderr or upd.stdout) or f"apt-get update exit {upd.returncode}")
+        if not _fresh(stamp):
+            upd = run(["apt-get", *opts, "update"], timeout=timeout)
+            failed = upd.returncode != 0 or re.search(
+                r"^(Err:|E:|W: Failed to fetch)", upd.stdout + upd.stderr, re.M
+            )
+            if failed:
+                why = first_line(upd.stderr or upd.stdout) or f"apt-get update exit {upd.returncode}"
+                raise Unreachable(why)
+            stamp.touch()
         # In an empty directory: apt prints nothing for a file already in the current directory.
         empty = apt / "print-uris"
         empty.mkdir(exist_ok=True)
@@ -147,6 +169,7 @@ def fetch_deb(
             shutil.rmtree(old, ignore_errors=True)
         elif old.suffix == ".deb" and old != deb:
             old.unlink(missing_ok=True)
+    current.write_text(version + "\n")
     return root, version
 
 
