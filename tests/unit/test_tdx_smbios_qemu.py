@@ -88,6 +88,12 @@ def test_two_sockets() -> None:
     qemu = _qemu(8, 2, "-smp 8,sockets=2")
     assert ours == qemu
     assert ours.tables.count(b"CPU 1\0") == 1
+    # two sockets of one vCPU each: no HTT, in QEMU's tables and with another ID put in
+    qemu_two = _qemu(2, 2, "-smp 2,sockets=2")
+    patched = set_processor_id(qemu_two.tables, HOST_PROCESSOR_ID, (10, 0), 2)
+    two = qemu_smbios_blobs((10, 0), 2, 2 * GIB, HOST_PROCESSOR_ID, sockets=2)
+    assert two == SmbiosBlobs(qemu_two.anchor, patched)
+    assert HOST_PROCESSOR_ID not in two.tables
 
 
 def test_processor_id_of_the_vcpu_model() -> None:

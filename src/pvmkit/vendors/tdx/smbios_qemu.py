@@ -109,21 +109,23 @@ def entry_point_version(version: tuple[int, ...], vcpus: int, sockets: int = 1) 
     return _build(_check_version(version), vcpus, 1 << 30, QEMU64_PROCESSOR_ID, sockets).version
 
 
-def set_processor_id(
-    tables: bytes, processor_id: bytes, version: tuple[int, ...], threads_per_socket: int
-) -> bytes:
-    """``tables`` with every type 4 Processor ID replaced by ``processor_id`` (CPUID leaf 1 EAX,
-    EDX); from QEMU 10.0 EDX bit 28 (HTT) follows the topology as QEMU sets it."""
-    pid = _processor_id(processor_id, version, threads_per_socket)
+def set_processor_id(tables: bytes, processor_id: bytes, version: tuple[int, ...], vcpus: int) -> bytes:
+    """``tables`` (QEMU's, for ``vcpus`` vCPUs) with every type 4 Processor ID replaced by
+    ``processor_id`` (CPUID leaf 1 EAX, EDX); from QEMU 10.0 EDX bit 28 (HTT) follows the threads per
+    socket as QEMU sets it (the sockets: one type 4 each)."""
     out = bytearray(tables)
+    found = []
     off = 0
     while off + 4 <= len(out):
         kind, length = out[off], out[off + 1]
         if kind == 4 and length >= 0x10:
-            out[off + 8 : off + 16] = pid
+            found.append(off)
         if kind == 127:
             break
         off = _structure_end(out, off)
+    pid = _processor_id(processor_id, version, vcpus // max(1, len(found)))
+    for at in found:
+        out[at + 8 : at + 16] = pid
     return bytes(out)
 
 
