@@ -1,8 +1,9 @@
 """Filesystem images and GPT disks made by Debian's own tools, the oracles of the FAT and ext4 readers
 and the source of the disk images of the shim + GRUB boot (tests/vectors/README.md, "Filesystem
 readers"): ``mkfs.fat`` (dosfstools), ``mcopy``/``mmd`` (mtools), ``sfdisk`` (util-linux's fdisk) and
-``mke2fs -d`` (e2fsprogs). ``tools/fetch_peers.py`` puts bookworm's builds in ``PVMKIT_DISK_TOOLS``;
-without it, the host's tools on PATH; without those, the test skips (fails under CI).
+``mke2fs -d`` (e2fsprogs). ``tools/fetch_peers.py`` puts bookworm's builds in ``PVMKIT_DISK_TOOLS``
+(``.cache/peers/disk-tools``, also looked at without the variable); else the host's tools on PATH;
+without those, the test skips (fails under CI).
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from support.fixtures import missing
 __all__ = ["disk_tool", "ext4_image", "fat_image", "gpt_disk", "run_tool"]
 
 
+#: where tools/fetch_peers.py puts the wrapper scripts (used when PVMKIT_DISK_TOOLS is not set, e.g.
+#: by ./dev fuzz, which does not run fetch_peers.py)
+_CACHED = Path(__file__).resolve().parents[2] / ".cache" / "peers" / "disk-tools"
+
+
 def disk_tool(name: str) -> str:
-    where = os.environ.get("PVMKIT_DISK_TOOLS")
-    if where and (Path(where) / name).exists():
-        return str(Path(where) / name)
+    for where in (os.environ.get("PVMKIT_DISK_TOOLS"), str(_CACHED)):
+        if where and (Path(where) / name).exists():
+            return str(Path(where) / name)
     found = shutil.which(name) or next(
         (p for p in (f"/usr/sbin/{name}", f"/sbin/{name}") if os.access(p, os.X_OK)), None
     )
