@@ -242,3 +242,24 @@ def test_generator_refusals(
     ]
     code, out, err = run(argv, capsys)
     assert code == exit_code and out == "" and err.count("\n") == 1 and message in err
+
+
+def test_vcpus_comma_list_is_the_union_of_its_items(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--vcpus 3,1-2,2`` is the shapes of 1, 2 and 3 vCPUs, each once, equal to the runs for ``1-2``
+    and ``3``; ``reference-values --vendor tdx --rtmr`` takes the same list (its --help: comma lists)."""
+    base = [*_generator_base(), "--memory", "2G"]
+    code, out, _ = run([*base, "--vcpus", "3,1-2,2"], capsys)
+    listed = [(s["vcpus"], s["rtmr0"]) for s in json.loads(out)["shapes"]]
+    parts = []
+    for item in ("1-2", "3"):
+        code_i, out_i, _ = run([*base, "--vcpus", item], capsys)
+        assert code_i == 0
+        parts += [(s["vcpus"], s["rtmr0"]) for s in json.loads(out_i)["shapes"]]
+    assert code == 0 and listed == parts and [v for v, _ in listed] == [1, 2, 3]
+    rv = ["reference-values", "--vendor", "tdx", "--format", "json", *base[3:]]
+    rv.remove("--json")
+    code, out, err = run([*rv, "--vcpus", "1,3"], capsys)
+    values = json.loads(out)["values"]
+    assert code == 0, err
+    exported = sorted((o["vcpus"], v["value"]) for v in values["rtmr_0"] for o in v["from"])
+    assert exported == [(v, r) for v, r in parts if v in (1, 3)]

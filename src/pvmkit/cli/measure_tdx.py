@@ -104,8 +104,9 @@ def _add_rtmr_inputs(r: Any) -> None:
     r.add_argument(
         "--vcpus",
         metavar="N|A-B",
-        help="vCPU counts (one shape each): without --qemu-binary or --acpi-* pvmkit generates each "
-        "shape's ACPI tables (QEMU --qemu-version, the launch of --qemu-args); a label with --acpi-*",
+        help="vCPU counts (one shape each; also a comma list of N and A-B): without --qemu-binary or "
+        "--acpi-* pvmkit generates each shape's ACPI tables (QEMU --qemu-version, the launch of "
+        "--qemu-args); a label with --acpi-*",
     )
     r.add_argument(
         "--qemu-binary",
@@ -324,16 +325,22 @@ def _digest(text: str | None, option: str) -> bytes | None:
     return parse_digest(text, 48, option) if text else None
 
 
+def vcpu_counts(text: str) -> list[int]:
+    """``N``, ``A-B`` or a comma list of them (as ``reference-values`` takes ``--vcpus``): the sorted
+    vCPU counts, each once."""
+    from pvmkit.cli.measure_amd import parse_vcpus
+
+    return sorted({n for item in text.split(",") for n in parse_vcpus(item)})
+
+
 def rtmr_shapes_from_args(
     args: argparse.Namespace, firmware: bytes
 ) -> tuple[list[tuple[int | None, Any]], Any]:
     """``([(vcpus or None, RtmrInputs), ...], qemu description or None)``: one entry per vCPU count ×
     memory size. With ``--qemu-binary`` each shape's ACPI blobs come from that QEMU
     (:mod:`pvmkit.vendors.tdx.qemu_acpi`)."""
-    from pvmkit.cli.measure_amd import parse_vcpus
-
     memories = _memories(args)
-    counts: list[int | None] = list(parse_vcpus(args.vcpus)) if args.vcpus else [None]
+    counts: list[int | None] = list(vcpu_counts(args.vcpus)) if args.vcpus else [None]
     if not args.qemu_binary:
         acpi = _acpi(args)
         if acpi is None and args.vcpus:
@@ -616,9 +623,7 @@ def main(argv: list[str]) -> int:
         for part in args.memory.split(","):
             parse_size(part)  # a usage error before any file is read
     if args.vcpus is not None:
-        from pvmkit.cli.measure_amd import parse_vcpus
-
-        parse_vcpus(args.vcpus)
+        vcpu_counts(args.vcpus)
     check_smbios_options(args)
     firmware = read_file(args.firmware, "a firmware image", MAX_IMAGE)
     if args.rtmr:
