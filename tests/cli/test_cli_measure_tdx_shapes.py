@@ -98,6 +98,7 @@ def test_one_qemu_shape_logs_the_acpi_events(fw: str, capsys: pytest.CaptureFixt
         (["--acpi-loader", "/dev/null"], "not both"),
         (["--qemu-args", "-device no-such-device"], "QEMU refused the machine"),
         (["--qemu-args", "'unclosed"], "--qemu-args"),
+        (["--qemu-args", "-smp 2 -device virtio-rng-pci"], "-smp 2 contradicts --vcpus"),
     ],
 )
 def test_qemu_refusals(fw: str, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -175,6 +176,26 @@ def test_generator_equals_qemu_binary(capsys: pytest.CaptureFixture[str]) -> Non
     assert ours["qemu"]["launch"] == "qemu-args" and ours["qemu"]["args"] == qemu["qemu"]["args"]
 
 
+def test_generator_topology_equals_qemu_binary(capsys: pytest.CaptureFixture[str]) -> None:
+    """-smp topology keys in --qemu-args, the count from --vcpus: QEMU merges the keys into each
+    shape's -smp N; 2 sockets x 3 cores, threads computed (2), 12 possible vCPUs."""
+    qemu_args = DSTACK_DEVICES + " -smp sockets=2,cores=3,maxcpus=12"
+    shapes = ["--vcpus", "5-6", "--memory", "2G", "--qemu-version", "10.0", "--qemu-args", qemu_args]
+    code, out, _ = run([*_generator_base(), *shapes], capsys)
+    ours = json.loads(out)
+    code_q, out_q, _ = run([*_generator_base(), *shapes, "--qemu-binary", qemu_binary()], capsys)
+    assert code == code_q == 0
+    assert [s["rtmr0"] for s in ours["shapes"]] == [s["rtmr0"] for s in json.loads(out_q)["shapes"]]
+    assert ours["qemu"]["smp"] == {"sockets": 2, "cores": 3, "maxcpus": 12}
+    assert ours["qemu"]["topologies"] == [
+        {"cpus": n, "sockets": 2, "dies": 1, "modules": 1, "cores": 3, "threads": 2, "maxcpus": 12}
+        for n in (5, 6)
+    ]
+    plain = json.loads(run([*_generator_base(), *shapes[:-2], "--qemu-args", DSTACK_DEVICES], capsys)[1])
+    assert plain["qemu"]["smp"] == {} and plain["qemu"]["topologies"][0]["maxcpus"] == 5
+    assert plain["shapes"][0]["rtmr0"] != ours["shapes"][0]["rtmr0"]
+
+
 def test_default_launch_is_dstacks_and_matches_a_real_td(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run([*_generator_base(), "--vcpus", "1", "--memory", "2G"], capsys)
     doc = json.loads(out)
@@ -228,6 +249,12 @@ def test_without_vcpus_rtmr0_stays_unknown(capsys: pytest.CaptureFixture[str]) -
         ),
         (["--qemu-args", "'unclosed"], 1, "--qemu-args"),
         (["--vcpus", "4097"], 2, "--vcpus"),
+        (["--vcpus", "6", "--qemu-args", "-smp 4 -device virtio-rng-pci"], 1, "contradicts --vcpus 6"),
+        (
+            ["--vcpus", "4-6", "--qemu-args", "-smp sockets=2,cores=3 -device virtio-rng-pci"],
+            1,
+            "--vcpus 4: -smp",
+        ),
     ],
 )
 def test_generator_refusals(

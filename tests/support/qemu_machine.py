@@ -1,8 +1,9 @@
 """QEMU's own ACPI blobs for a :class:`QemuTdxMachine`: the oracle of pvmkit's ACPI generator.
 
 The machine becomes QEMU options (``-device ...,addr=SLOT.FUNCTION`` per PCI function, ``-serial``,
-``-global`` for the hotplug and 64-bit hole options) and :class:`QemuAcpiDumper` runs Debian's QEMU
-10.0.2 under qtest (``PVMKIT_QEMU``; skipped without it outside CI). Results are cached per machine.
+``-global`` for the hotplug and 64-bit hole options, ``-smp`` with every topology key) and
+:class:`QemuAcpiDumper` runs Debian's QEMU 10.0.2 under qtest (``PVMKIT_QEMU``; skipped without it
+outside CI). Results are cached per machine.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ def qemu_args(machine: QemuTdxMachine) -> tuple[str, ...]:
     if not machine.pci_hotplug_bridge_support:
         args += ["-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"]
     args += ["-global", f"q35-pcihost.pci-hole64-size={machine.pci_hole64_size}"]
+    if machine.topology is not None:
+        # QEMU merges this -smp into the dumper's "-smp N" (its -smp options list merges); APIC IDs
+        # from 255 need x2APIC in the CPU model whatever the vCPU count (apic_common_set_id)
+        args += ["-smp", machine.topology.smp_value()]
+        if max(machine.topology.apic_ids) >= 255:
+            args += ["-cpu", "qemu64,+x2apic"]
     return tuple(args)
 
 

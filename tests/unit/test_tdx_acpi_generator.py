@@ -241,7 +241,7 @@ def test_default_launch_is_dstacks() -> None:
         ("-enable-kvm", "--qemu-args: -enable-kvm is not modelled by the ACPI generator"),
         ("-name td1", "--qemu-args: -name td1 is not modelled by the ACPI generator"),
         ("-bios x.fd -device virtio-rng-pci", "--qemu-args: -bios x.fd is not modelled"),
-        ("-smp 4", "give the shape with --vcpus"),
+        ("-smp 4", "-smp cpus=4 contradicts --vcpus 1"),
         ("-m 2G", "give the shape with --memory"),
         ("virtio-rng-pci", "is not an option"),
         ("", "without PCI devices"),

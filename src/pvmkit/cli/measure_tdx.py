@@ -120,7 +120,8 @@ def _add_rtmr_inputs(r: Any) -> None:
         default="",
         help="the launch's devices as QEMU arguments (one shell-quoted string), e.g. "
         '"-device virtio-net-pci,netdev=n0,romfile= -netdev user,id=n0"; for the generator a '
-        "documented subset (default: dstack's devices)",
+        "documented subset (default: dstack's devices); -smp gives the vCPU topology "
+        "(sockets=,dies=,modules=,cores=,threads=,maxcpus=), the count stays --vcpus's",
     )
     r.add_argument(
         "--qemu-pic",
@@ -361,6 +362,7 @@ def rtmr_shapes_from_args(
         extra = tuple(shlex.split(args.qemu_args))
     except ValueError as e:
         raise InputError(f"--qemu-args: {e}") from None
+    _check_smp_count(extra, [n for n in counts if n is not None])
     dumper = QemuAcpiDumper(args.qemu_binary, args.firmware, extra)
     version = dumper.version
     if args.qemu_version is not None:
@@ -389,6 +391,23 @@ def rtmr_shapes_from_args(
     return shapes, described
 
 
+def _check_smp_count(words: tuple[str, ...], counts: list[int]) -> None:
+    """QEMU merges an ``-smp`` of ``--qemu-args`` into the ``-smp N`` of each shape: a vCPU count
+    there would replace ``--vcpus``'s, so it must equal every count."""
+    import itertools
+
+    from pvmkit.vendors.tdx.acpi.topology import SmpOptions
+
+    for option, value in itertools.pairwise(words):
+        if option.lstrip("-") == "smp":
+            given = SmpOptions.parse(value, "--qemu-args: -smp").cpus
+            if given is not None and any(n != given for n in counts):
+                raise InputError(
+                    f"--qemu-args: -smp {value} contradicts --vcpus: give the count with --vcpus and "
+                    "only the topology keys with -smp"
+                )
+
+
 def _generated_shapes(
     args: argparse.Namespace, firmware: bytes, counts: list[int], memories: list[int]
 ) -> tuple[list[tuple[int | None, Any]], Any]:
@@ -412,6 +431,7 @@ def _generated_shapes(
     pic = args.qemu_pic == "on" if args.qemu_pic else version < (9, 0)
     source = _smbios_source(args, firmware, "generator")
     shapes: list[tuple[int | None, Any]] = []
+    topologies = [launch.topology((version[0], version[1]), n).to_json() for n in counts]
     for n in counts:
         for m in memories:
             files = acpi_blobs(launch.machine((version[0], version[1]), n, m, pic))
@@ -433,6 +453,8 @@ def _generated_shapes(
         "serial": launch.serial,
         "pci_hotplug_bridge_support": launch.pci_hotplug_bridge_support,
         "pci_hole64_size": launch.pci_hole64_size,
+        "smp": launch.smp.given(),
+        "topologies": topologies,
     }
     return shapes, described
 

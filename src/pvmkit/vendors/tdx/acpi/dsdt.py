@@ -62,7 +62,7 @@ def dsdt_body_for(machine: QemuTdxMachine, profile: QemuAcpiProfile) -> bytes:
         dsdt_irq.pic_method(),
         dsdt_irq.interrupt_routing_scope(profile.edge_triggered_interrupts),
         dsdt_irq.gpe_block_scope(),
-        dsdt_cpu.cpu_hotplug_scope(machine.vcpus, profile.queued_cpu_eject),
+        dsdt_cpu.cpu_hotplug_scope(machine.cpu_topology.apic_ids, profile.queued_cpu_eject),
         dsdt_cpu.cpu_scan_event(),
         dsdt_pci.crs_scope(
             machine.below_4g_mem_size, machine.pci_hole64_start, machine.pci_hole64_size, hotplug

@@ -7,23 +7,24 @@ the processor objects: ``Processor`` for APIC IDs below 255, an ACPI0007 ``Devic
 MADT entries the objects' ``_MAT`` return (``hw/i386/acpi-common.c`` ``pc_madt_cpu_entry``: Processor
 Local APIC, ACPI 6.5 §5.2.12.2, or Processor Local x2APIC, §5.2.12.12), ``hw/i386/acpi-build.c``
 ``build_dsdt`` (the _E02 method), ``include/hw/acpi/pc-hotplug.h`` (the I/O base 0x0CD8,
-``ICH9_CPU_HOTPLUG_IO_BASE``). With
-``-smp N`` the APIC IDs are 0..N-1 and every possible vCPU is present.
+``ICH9_CPU_HOTPLUG_IO_BASE``). There is one processor object per possible vCPU (``maxcpus`` of
+them, numbered by topology index, :mod:`.topology`), whether present or hot-pluggable; its ``_MAT``
+entry carries the vCPU's APIC ID and is always marked enabled (``build_cpus_aml`` passes
+``force_enabled``), unlike the MADT's entry of an absent vCPU.
 """
 
 from __future__ import annotations
 
 import functools
-import struct
 
 from pvmkit.vendors.tdx.acpi import aml
+from pvmkit.vendors.tdx.acpi.tables import X2APIC_FROM, madt_cpu_entry
 
 _ARG = aml.ARGS
 _L = aml.LOCALS
 _IO_BASE, _IO_LEN = 0x0CD8, 0x0C  # ICH9_CPU_HOTPLUG_IO_BASE, ACPI_CPU_HOTPLUG_REG_LEN
 _PRES = "\\_SB.PCI0.PRES"
 _LOCK = _PRES + ".CPLK"
-_X2APIC_FROM = 255  # APIC IDs from 255 need x2APIC (the MADT and the processor objects change)
 _EVENTS_MAX = 0xFF  # CSCN handles at most 255 insert and 255 remove events per pass
 
 
@@ -61,7 +62,7 @@ def _locked(*body: bytes) -> tuple[bytes, ...]:
     return (aml.acquire(_LOCK, 0xFFFF), *body, aml.release(_LOCK))
 
 
-def _common_methods(vcpus: int, queued_eject: bool) -> tuple[bytes, ...]:
+def _common_methods(possible: int, queued_eject: bool) -> tuple[bytes, ...]:
     """CSTA, CEJ0, CSCN and COST of ``\\_SB.CPUS`` (``build_cpus_aml``); CTFY is built per vCPU."""
     one, zero = aml.integer(1), aml.integer(0)
     csta = aml.method(
@@ -90,10 +91,10 @@ def _common_methods(vcpus: int, queued_eject: bool) -> tuple[bytes, ...]:
         ),
         serialized=True,
     )
-    return csta, cej0, _cscn(vcpus, queued_eject), cost
+    return csta, cej0, _cscn(possible, queued_eject), cost
 
 
-def _cscn(vcpus: int, queued_eject: bool) -> bytes:
+def _cscn(possible: int, queued_eject: bool) -> bytes:
     """CSCN: scan the CPUs for insert and remove events and notify them. With ``queued_eject``
     (QEMU 10.0, upstream 8aa35bebeeae) remove events are collected in CEJL (count in Local5) and
     notified after the inserted CPUs; before, each was notified at once in an Else of the insert
@@ -128,7 +129,7 @@ def _cscn(vcpus: int, queued_eject: bool) -> bytes:
             )
         )
     scan = aml.while_(
-        aml.land(aml.lequal(_L[0], one), aml.lless(_L[3], aml.integer(vcpus))),
+        aml.land(aml.lequal(_L[0], one), aml.lless(_L[3], aml.integer(possible))),
         aml.store(zero, _L[0]),
         aml.store(_L[3], _reg("CSEL")),
         aml.store(zero, _reg("CCMD")),
@@ -180,24 +181,19 @@ def _cscn(vcpus: int, queued_eject: bool) -> bytes:
     )
 
 
-def _madt_entry(index: int) -> bytes:
-    """The MADT entry of vCPU ``index`` (APIC ID = index), enabled (``pc_madt_cpu_entry``)."""
-    if index < _X2APIC_FROM:
-        return struct.pack("<BBBBI", 0, 8, index, index, 1)
-    return struct.pack("<BBHIII", 9, 16, 0, index, 1, index)
-
-
 @functools.lru_cache(maxsize=4096)
-def _cpu_object(index: int) -> bytes:
+def _cpu_object(index: int, apic_id: int) -> bytes:
+    """The processor object of possible vCPU ``index``: ``Processor`` below APIC ID 255, else an
+    ACPI0007 device (``build_cpus_aml``)."""
     idx = aml.integer(index)
     body = [
         aml.method("_STA", 0, aml.return_(aml.call("CSTA", idx)), serialized=True),
-        aml.name("_MAT", aml.buffer(_madt_entry(index))),
+        aml.name("_MAT", aml.buffer(madt_cpu_entry(index, apic_id, enabled=True))),
     ]
     if index != 0:  # the boot CPU cannot be ejected
         body.append(aml.method("_EJ0", 1, aml.call("CEJ0", idx)))
     body.append(aml.method("_OST", 3, aml.call("COST", idx, _ARG[0], _ARG[1], _ARG[2]), serialized=True))
-    if index < _X2APIC_FROM:
+    if apic_id < X2APIC_FROM:
         return aml.processor(cpu_name(index), index, *body)
     uid = [aml.name("_HID", aml.string("ACPI0007")), aml.name("_UID", idx)]
     return aml.device(cpu_name(index), *uid, *body)
@@ -209,17 +205,19 @@ def _notify_case(index: int) -> bytes:
 
 
 @functools.lru_cache(maxsize=8)
-def cpu_hotplug_scope(vcpus: int, queued_eject: bool = True) -> bytes:
-    """``\\_SB``'s CPU hotplug objects for ``vcpus`` possible (and present) vCPUs; ``queued_eject``
-    selects CSCN's form (:func:`_cscn`)."""
-    ctfy = aml.method("CTFY", 2, *(_notify_case(i) for i in range(vcpus)))
+def cpu_hotplug_scope(apic_ids: tuple[int, ...], queued_eject: bool = True) -> bytes:
+    """``\\_SB``'s CPU hotplug objects for the possible vCPUs with these APIC IDs (by index, present
+    or not: :attr:`.topology.CpuTopology.apic_ids`); ``queued_eject`` selects CSCN's form
+    (:func:`_cscn`)."""
+    possible = len(apic_ids)
+    ctfy = aml.method("CTFY", 2, *(_notify_case(i) for i in range(possible)))
     cpus = aml.device(
         "\\_SB.CPUS",
         aml.name("_HID", aml.string("ACPI0010")),
         aml.name("_CID", aml.eisaid("PNP0A05")),
         ctfy,
-        *_common_methods(vcpus, queued_eject),
-        *(_cpu_object(i) for i in range(vcpus)),
+        *_common_methods(possible, queued_eject),
+        *(_cpu_object(i, apic_id) for i, apic_id in enumerate(apic_ids)),
     )
     return aml.scope("_SB", _registers(), cpus)
 

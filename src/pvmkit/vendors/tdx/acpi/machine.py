@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pvmkit.errors import InputError
+from pvmkit.vendors.tdx.acpi.topology import MAX_CPUS, MODULES_FROM, CpuTopology
 from pvmkit.vendors.tdx.acpi.versions import PROFILES
 
 __all__ = [
@@ -49,7 +50,7 @@ MODELLED_DEVICE_MODELS: frozenset[str] = frozenset(
 )
 
 #: QEMU q35's ``max_cpus`` (``hw/i386/pc_q35.c``, ``pc_q35_machine_options``).
-MAX_VCPUS = 4096
+MAX_VCPUS = MAX_CPUS
 
 #: A PCI Express root port on ``pcie.0`` (``hw/pci-bridge/gen_pcie_root_port.c``): a bridge whose
 #: secondary bus has one slot (0), where one endpoint (a passthrough GPU, say) sits. The DSDT
@@ -116,13 +117,15 @@ class QemuTdxMachine:
     """A QEMU q35 TDX guest, as far as its ACPI blobs depend on it."""
 
     qemu_version: tuple[int, int]  #: (major, minor) of the modelled QEMU profile
-    vcpus: int  #: ``-smp``
+    vcpus: int  #: ``-smp`` N: the vCPUs present at start
     memory_size: int  #: bytes (``-m``)
     pic: bool  #: ``-machine pic=on|off``
     devices: tuple[PciFunction, ...] = field(default=DSTACK_DEVICES)
     serial: bool = True  #: COM1 present (``-serial``)
     pci_hotplug_bridge_support: bool = True  #: ``ICH9-LPC.acpi-pci-hotplug-with-bridge-support``
     pci_hole64_size: int = 1 << 35  #: ``q35-pcihost.pci-hole64-size`` (QEMU default 32 GiB)
+    #: ``-smp N,sockets=...,maxcpus=...`` resolved (:mod:`.topology`); None: plain ``-smp N``
+    topology: CpuTopology | None = None
 
     def __post_init__(self) -> None:
         if self.qemu_version not in MODELLED_VERSIONS:
@@ -133,6 +136,14 @@ class QemuTdxMachine:
             )
         if not 1 <= self.vcpus <= MAX_VCPUS:
             raise InputError(f"{self.vcpus} vCPUs: QEMU's q35 machine takes 1..{MAX_VCPUS}")
+        if self.topology is not None:
+            if self.topology.cpus != self.vcpus:
+                raise InputError(f"a topology of {self.topology.cpus} vCPUs given for {self.vcpus} vCPUs")
+            if self.topology.modules > 1 and self.qemu_version < MODULES_FROM:
+                major, minor = self.qemu_version
+                raise InputError(
+                    f"QEMU {major}.{minor} has no modules level in its CPU topology (QEMU 9.1 added it)"
+                )
         if self.memory_size < 1 << 20 or self.memory_size % (1 << 20):
             raise InputError("the memory size must be a whole number of MiB, at least 1 MiB")
         if self.pci_hole64_size <= 0 or self.pci_hole64_size >= 1 << 46:
@@ -158,6 +169,11 @@ class QemuTdxMachine:
         ports = {dev.slot for dev in self.devices if dev.model == ROOT_PORT_MODEL}
         for port in behind - ports:
             raise InputError(f"no pcie-root-port in slot {port:#x} for the device behind it")
+
+    @property
+    def cpu_topology(self) -> CpuTopology:
+        """The vCPU topology: :attr:`topology`, or plain ``-smp N``'s (one socket of N cores)."""
+        return self.topology if self.topology is not None else CpuTopology.plain(self.vcpus)
 
     @property
     def below_4g_mem_size(self) -> int:

@@ -20,8 +20,12 @@ options. They are read the way QEMU reads them (``system/vl.c``; options parsed 
 * ``-nodefaults``, ``-nographic``, ``-display none``, ``-vga none``, ``-no-user-config``: accepted,
   they add nothing to the ``-nodefaults`` machine;
 * ``-cpu MODEL``: accepted; the tables see the vCPUs only through their APIC IDs, which ``-smp``
-  fixes (``hw/i386/acpi-common.c`` ``pc_madt_cpu_entry``, ``hw/acpi/cpu.c`` ``build_cpus_aml``).
-  ``-smp`` and ``-m`` are refused: the shape comes from ``--vcpus`` and ``--memory``.
+  fixes (``hw/i386/acpi-common.c`` ``pc_madt_cpu_entry``, ``hw/acpi/cpu.c`` ``build_cpus_aml``);
+* ``-smp [N,]sockets=,dies=,modules=,cores=,threads=,maxcpus=`` (:mod:`.topology`; several ``-smp``
+  merge, later keys winning, as QEMU merges them): the topology of every shape. The vCPU count is
+  ``--vcpus``'s: each shape is QEMU's ``-smp N,KEYS`` for its count N, so a count in ``-smp`` must
+  equal every ``--vcpus`` count, and keys that fix the product without ``maxcpus`` fit one count only.
+  ``-m`` is refused: the memory size comes from ``--memory``.
 
 Anything else is refused (:class:`~pvmkit.errors.InputError`, one line naming it): an option or
 device property the model does not cover could change the tables.
@@ -31,10 +35,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from pvmkit.errors import InputError
 from pvmkit.vendors.tdx.acpi.machine import DSTACK_DEVICES, ROOT_PORT_MODEL, PciFunction, QemuTdxMachine
+from pvmkit.vendors.tdx.acpi.topology import CpuTopology, SmpOptions
 
 __all__ = ["DSTACK_LAUNCH", "QemuLaunch", "parse_qemu_args"]
 
@@ -47,7 +52,7 @@ _DEVICE_KEYS = frozenset(
 )
 _IGNORED_FLAGS = frozenset({"nodefaults", "nographic", "no-user-config"})
 _BACKENDS = frozenset({"netdev", "fsdev", "cdrom", "cpu"})
-_SHAPE_OPTIONS = {"smp": "--vcpus", "m": "--memory"}
+_SHAPE_OPTIONS = {"m": "--memory"}
 # Options without an argument (QEMU qemu-options.hx: DEF(name, 0, ...)) the model does not cover.
 _QEMU_FLAGS = frozenset(
     {"usb", "enable-kvm", "S", "s", "snapshot", "no-reboot", "no-shutdown", "daemonize", "full-screen"}
@@ -55,7 +60,9 @@ _QEMU_FLAGS = frozenset(
     | {"xen-attach", "xen-domid-restrict", "h", "help", "version"}
 )
 _MODELLED_WITH_VALUE = frozenset(
-    {"device", "virtfs", "drive", "serial", "global", "display", "vga"} | _BACKENDS | set(_SHAPE_OPTIONS)
+    {"device", "virtfs", "drive", "serial", "global", "smp", "display", "vga"}
+    | _BACKENDS
+    | set(_SHAPE_OPTIONS)
 )
 _HOTPLUG_GLOBAL = "ICH9-LPC.acpi-pci-hotplug-with-bridge-support"
 _HOLE64_GLOBAL = "q35-pcihost.pci-hole64-size"
@@ -70,11 +77,25 @@ class QemuLaunch:
     serial: bool
     pci_hotplug_bridge_support: bool = True
     pci_hole64_size: int = 1 << 35
+    smp: SmpOptions = field(default_factory=SmpOptions)  #: the ``-smp`` keys given, if any
+
+    def topology(self, qemu_version: tuple[int, int], vcpus: int) -> CpuTopology:
+        """The vCPU topology of the shape with ``vcpus`` vCPUs: QEMU's ``-smp vcpus,KEYS``."""
+        if self.smp.cpus is not None and self.smp.cpus != vcpus:
+            raise InputError(
+                f"--qemu-args: -smp {self.smp.text()} contradicts --vcpus {vcpus}: give the count with "
+                "--vcpus and only the topology keys with -smp"
+            )
+        try:
+            return replace(self.smp, cpus=vcpus).resolve(qemu_version)
+        except InputError as e:
+            raise InputError(f"--qemu-args with --vcpus {vcpus}: {e}") from None
 
     def machine(
         self, qemu_version: tuple[int, int], vcpus: int, memory_size: int, pic: bool
     ) -> QemuTdxMachine:
         """The modelled machine of this launch for one shape."""
+        topology = self.topology(qemu_version, vcpus)
         return QemuTdxMachine(
             qemu_version=qemu_version,
             vcpus=vcpus,
@@ -84,6 +105,7 @@ class QemuLaunch:
             serial=self.serial,
             pci_hotplug_bridge_support=self.pci_hotplug_bridge_support,
             pci_hole64_size=self.pci_hole64_size,
+            topology=None if topology.is_plain else topology,
         )
 
 
@@ -147,6 +169,7 @@ class _Builder:
         self.serial = False
         self.hotplug = True
         self.hole64 = 1 << 35
+        self.smp: dict[str, int] = {}
 
     def add_device(self, model: str, props: dict[str, str]) -> None:
         allowed = {"id", "chassis"} if model == ROOT_PORT_MODEL else _DEVICE_KEYS
@@ -185,6 +208,10 @@ class _Builder:
                 f"--qemu-args: -global {text!r} is not modelled (modelled: {_HOTPLUG_GLOBAL}=on|off, "
                 f"{_HOLE64_GLOBAL}=SIZE)"
             )
+
+    def add_smp(self, text: str) -> None:
+        # QEMU's -smp options list merges: a later -smp's keys replace an earlier one's
+        self.smp.update(SmpOptions.parse(text, "--qemu-args: -smp").given())
 
     def add_drive(self, text: str) -> None:
         _file, props = _opts(text, "-drive", "file")
@@ -240,10 +267,12 @@ def parse_qemu_args(argv: Sequence[str]) -> QemuLaunch:
             b.add_serial(value)
         elif option == "global":
             b.add_global(value)
+        elif option == "smp":
+            b.add_smp(value)
         elif option in _BACKENDS or (option in ("display", "vga") and value == "none"):
             pass
         elif option in _SHAPE_OPTIONS:
             raise InputError(f"--qemu-args: {word} {value}: give the shape with {_SHAPE_OPTIONS[option]}")
         else:  # -display or -vga other than none
             raise InputError(f"--qemu-args: {word} {value} is not modelled by the ACPI generator")
-    return QemuLaunch(tuple(b.devices), b.serial, b.hotplug, b.hole64)
+    return QemuLaunch(tuple(b.devices), b.serial, b.hotplug, b.hole64, SmpOptions(**b.smp))

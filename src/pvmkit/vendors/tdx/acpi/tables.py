@@ -17,12 +17,14 @@ __all__ = [
     "FADT_DSDT_POINTERS",
     "FADT_FACS_POINTER",
     "SDT_HEADER_SIZE",
+    "X2APIC_FROM",
     "build_facs",
     "build_fadt",
     "build_madt",
     "build_mcfg",
     "build_rsdt",
     "build_waet",
+    "madt_cpu_entry",
     "sdt_header",
 ]
 
@@ -48,8 +50,8 @@ _IAPC_BOOT_ARCH_8042 = 0x0002  # q35 has an i8042 (hw/acpi/aml-build.c iapc_boot
 # FADT flags QEMU sets for q35 (hw/i386/acpi-build.c acpi_get_pm_info + build_fadt; ACPI 6.5
 # table 5.10): WBINVD, PROC_C1, SLP_BUTTON, RTC_S4, RESET_REG_SUP, USE_PLATFORM_CLOCK.
 _FADT_FLAGS = (1 << 0) | (1 << 2) | (1 << 5) | (1 << 7) | (1 << 10) | (1 << 15)
-# FORCE_APIC_CLUSTER_MODEL, set by QEMU (init_common_fadt_data) once max_cpus > 8: flat logical
-# APIC destination mode addresses at most 8 CPUs.
+# FORCE_APIC_CLUSTER_MODEL, set by QEMU (init_common_fadt_data) once max_cpus (the possible vCPUs,
+# hot-pluggable ones included) exceeds 8: flat logical APIC destination mode addresses at most 8 CPUs.
 _FADT_FORCE_APIC_CLUSTER_MODEL = 1 << 18
 _FLAT_LOGICAL_MAX_CPUS = 8
 _RESET_PORT, _RESET_VALUE = 0xCF9, 0x0F  # ICH9 reset control register (hw/isa/lpc_ich9.c)
@@ -88,7 +90,7 @@ def _gas(bit_width: int, address: int) -> bytes:
 def build_fadt(machine: QemuTdxMachine, facs_offset: int, dsdt_offset: int) -> bytes:
     """FADT revision 3 (hw/acpi/aml-build.c build_fadt with q35's AcpiFadtData)."""
     flags = _FADT_FLAGS
-    if machine.vcpus > _FLAT_LOGICAL_MAX_CPUS:
+    if machine.cpu_topology.maxcpus > _FLAT_LOGICAL_MAX_CPUS:
         flags |= _FADT_FORCE_APIC_CLUSTER_MODEL
     body = struct.pack(
         "<IIBBHIBBBB",
@@ -117,11 +119,17 @@ def build_fadt(machine: QemuTdxMachine, facs_offset: int, dsdt_offset: int) -> b
     return _table(b"FACP", 3, body)
 
 
-def _apic_id(cpu_index: int) -> int:
-    # -smp N on QEMU >= 6.2 means one socket of N cores with one thread each
-    # (hw/core/machine-smp.c machine_parse_smp_config, cores preferred over sockets), so the
-    # topology-packed APIC ID (include/hw/i386/topology.h x86_apicid_from_cpu_idx) is the index.
-    return cpu_index
+#: APIC IDs from 255 need x2APIC: the MADT entry and the DSDT's processor object change form.
+X2APIC_FROM = 255
+
+
+def madt_cpu_entry(uid: int, apic_id: int, enabled: bool) -> bytes:
+    """The MADT entry of possible vCPU ``uid`` (``hw/i386/acpi-common.c`` ``pc_madt_cpu_entry``):
+    Processor Local APIC (ACPI 6.5 §5.2.12.2) below APIC ID 255, else Processor Local x2APIC
+    (§5.2.12.12); flags bit 0 (Enabled) for a present vCPU, 0 for a hot-pluggable one."""
+    if apic_id < X2APIC_FROM:
+        return struct.pack("<BBBBI", 0, 8, uid, apic_id, int(enabled))
+    return struct.pack("<BBHIII", 9, 16, 0, apic_id, int(enabled), uid)
 
 
 def build_madt(machine: QemuTdxMachine) -> bytes:
@@ -130,14 +138,12 @@ def build_madt(machine: QemuTdxMachine) -> bytes:
     profile = acpi_profile(machine.qemu_version)
     pcat_compat = machine.pic or profile.madt_pcat_compat_always
     entries = bytearray(struct.pack("<II", _LOCAL_APIC_ADDRESS, 1 if pcat_compat else 0))
-    x2apic = False
-    for uid in range(machine.vcpus):
-        apic_id = _apic_id(uid)
-        if apic_id < 255:
-            entries += struct.pack("<BBBBI", 0, 8, uid, apic_id, 1)  # Processor Local APIC, enabled
-        else:
-            entries += struct.pack("<BBHIII", 9, 16, 0, apic_id, 1, uid)  # Processor Local x2APIC
-        x2apic = x2apic or apic_id > 254
+    topology = machine.cpu_topology
+    # every possible vCPU, the hot-pluggable ones disabled (acpi_build_madt: omitting them would
+    # break hotplug on Linux)
+    for uid, apic_id in enumerate(topology.apic_ids):
+        entries += madt_cpu_entry(uid, apic_id, enabled=uid < topology.cpus)
+    x2apic = max(topology.apic_ids) >= X2APIC_FROM
     entries += struct.pack("<BBBBII", 1, 12, 0, 0, _IO_APIC_ADDRESS, 0)  # I/O APIC 0, GSI base 0
     if profile.edge_triggered_interrupts:
         # the pre-upstream TDX series (versions.QemuAcpiProfile.edge_triggered_interrupts): every ISA
