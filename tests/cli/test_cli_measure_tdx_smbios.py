@@ -136,3 +136,24 @@ def test_processor_id_is_an_rtmr_input(capsys: pytest.CaptureFixture[str]) -> No
     fw = str(fixture_path(TDX_FD))
     code, _, err = run(["measure", "--vendor", "tdx", "--firmware", fw, "--smbios-processor-id", PID], capsys)
     assert code == 1 and "add --rtmr" in err
+
+
+@pytest.mark.parametrize("smp", ["sockets=2", "sockets=2,cores=3,maxcpus=12"])
+def test_topology_generator_equals_qemu_binary(smp: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """An -smp topology: QEMU 10.0.2's own SMBIOS (one type 4 per socket) and the generator's give
+    the same table and RTMR0. 2 vCPUs in 2 sockets have 1 thread per socket (no HTT), unlike plain
+    -smp 2; 2 x 3 cores x 2 threads, 12 possible, 6 threads per socket whatever the count."""
+    shapes = ["--vcpus", "2" if smp == "sockets=2" else "5-6", "--memory", "2G", "--qemu-version", "10.0",
+              "--qemu-args", f"{DSTACK_DEVICES} -smp {smp}", "--smbios-processor-id", PID]  # fmt: skip
+    code, out, _ = run(base(*shapes), capsys)
+    code_q, out_q, _ = run(base(*shapes, "--qemu-binary", qemu_binary()), capsys)
+    ours, qemu = json.loads(out), json.loads(out_q)
+    assert (
+        code == code_q == 0 and ours["smbios"]["source"] == "generator" and qemu["smbios"]["source"] == "qemu"
+    )
+    pick = [(s["vcpus"], s["rtmr0"], s["smbios_sha384"]) for s in ours["shapes"]]
+    assert pick == [(s["vcpus"], s["rtmr0"], s["smbios_sha384"]) for s in qemu["shapes"]]
+    assert all(r is not None and t is not None for _v, r, t in pick)
+    if smp == "sockets=2":
+        plain = json.loads(run(base(*shapes[:-4], "--smbios-processor-id", PID), capsys)[1])
+        assert plain["shapes"][0]["smbios_sha384"] != pick[0][2]

@@ -362,7 +362,7 @@ def rtmr_shapes_from_args(
         extra = tuple(shlex.split(args.qemu_args))
     except ValueError as e:
         raise InputError(f"--qemu-args: {e}") from None
-    _check_smp_count(extra, [n for n in counts if n is not None])
+    smp = _smp_of_args(extra, [n for n in counts if n is not None])
     dumper = QemuAcpiDumper(args.qemu_binary, args.firmware, extra)
     version = dumper.version
     if args.qemu_version is not None:
@@ -385,27 +385,48 @@ def rtmr_shapes_from_args(
             machine = qemu_machine_options(shape)
             files = dumper.dump(shape)
             blobs = AcpiBlobs(files["etc/table-loader"], files["etc/acpi/rsdp"], files["etc/acpi/tables"])
-            smbios = _qemu_smbios(source, version, n, m, files.get("etc/smbios/smbios-tables"))
+            possible, sockets = _smbios_topology(smp, version, n)
+            smbios = _qemu_smbios(
+                source, version, possible, m, files.get("etc/smbios/smbios-tables"), sockets
+            )
             shapes.append((n, _inputs(args, firmware, m, blobs, "", smbios)))
     described = {"version": ".".join(map(str, version)), "machine": machine, "args": list(extra)}
     return shapes, described
 
 
-def _check_smp_count(words: tuple[str, ...], counts: list[int]) -> None:
-    """QEMU merges an ``-smp`` of ``--qemu-args`` into the ``-smp N`` of each shape: a vCPU count
-    there would replace ``--vcpus``'s, so it must equal every count."""
+def _smbios_topology(smp: Any, version: tuple[int, ...], vcpus: int) -> tuple[int, int]:
+    """(possible vCPUs, sockets) of ``-smp vcpus,KEYS``: what QEMU's SMBIOS type 4 follows. A
+    topology pvmkit refuses is left to the QEMU binary, which refuses it too."""
+    import dataclasses
+
+    if not smp.given():
+        return vcpus, 1
+    try:
+        topology = dataclasses.replace(smp, cpus=vcpus).resolve((version[0], version[1]))
+    except InputError:
+        return vcpus, 1
+    return topology.maxcpus, topology.sockets
+
+
+def _smp_of_args(words: tuple[str, ...], counts: list[int]) -> Any:
+    """The ``-smp`` keys of ``--qemu-args`` (:class:`SmpOptions`, merged as QEMU merges them). QEMU
+    merges them into the ``-smp N`` of each shape: a vCPU count there would replace ``--vcpus``'s,
+    so it must equal every count."""
     import itertools
 
     from pvmkit.vendors.tdx.acpi.topology import SmpOptions
 
+    keys: dict[str, int] = {}
     for option, value in itertools.pairwise(words):
         if option.lstrip("-") == "smp":
-            given = SmpOptions.parse(value, "--qemu-args: -smp").cpus
+            keys.update(SmpOptions.parse(value, "--qemu-args: -smp").given())
+            given = keys.get("cpus")
             if given is not None and any(n != given for n in counts):
                 raise InputError(
                     f"--qemu-args: -smp {value} contradicts --vcpus: give the count with --vcpus and "
                     "only the topology keys with -smp"
                 )
+    return SmpOptions(**keys)
 
 
 def _generated_shapes(
@@ -434,9 +455,12 @@ def _generated_shapes(
     topologies = [launch.topology((version[0], version[1]), n).to_json() for n in counts]
     for n in counts:
         for m in memories:
-            files = acpi_blobs(launch.machine((version[0], version[1]), n, m, pic))
+            machine = launch.machine((version[0], version[1]), n, m, pic)
+            files = acpi_blobs(machine)
             blobs = AcpiBlobs(files["etc/table-loader"], files["etc/acpi/rsdp"], files["etc/acpi/tables"])
-            shapes.append((n, _inputs(args, firmware, m, blobs, "", source.table(version, n, m))))
+            topology = machine.cpu_topology
+            smbios = source.table(version, topology.maxcpus, m, sockets=topology.sockets)
+            shapes.append((n, _inputs(args, firmware, m, blobs, "", smbios)))
     described = {
         "version": ".".join(map(str, version)),
         "machine": qemu_machine_options(AcpiShape(vcpus=1, memory_size=1 << 20, pic=pic)),
@@ -480,12 +504,17 @@ def _smbios_source(args: argparse.Namespace, firmware: bytes, origin: str) -> Sm
 
 
 def _qemu_smbios(
-    source: SmbiosSource, version: tuple[int, ...], vcpus: int, memory_size: int, tables: bytes | None
+    source: SmbiosSource,
+    version: tuple[int, ...],
+    vcpus: int,
+    memory_size: int,
+    tables: bytes | None,
+    sockets: int = 1,
 ) -> tuple[bytes | None, str]:
     """The measured table from a QEMU binary's SMBIOS (None with the reason where it served none)."""
     if tables is None:
         return None, source.note or "the QEMU binary served no etc/smbios/smbios-tables"
-    return source.table(version, vcpus, memory_size, tables)
+    return source.table(version, vcpus, memory_size, tables, sockets)
 
 
 def _full_version(text: str) -> tuple[int, ...]:

@@ -122,10 +122,18 @@ class SmbiosSource:
         return ""
 
     def table(
-        self, qemu: tuple[int, ...], vcpus: int | None, memory_size: int, qemu_tables: bytes | None = None
+        self,
+        qemu: tuple[int, ...],
+        vcpus: int | None,
+        memory_size: int,
+        qemu_tables: bytes | None = None,
+        sockets: int = 1,
     ) -> tuple[bytes | None, str]:
         """(the table OVMF measures for one shape or None, why not). With ``qemu_tables`` (a QEMU
-        binary's ``etc/smbios/smbios-tables``) only the Processor ID is replaced."""
+        binary's ``etc/smbios/smbios-tables``) only the Processor ID is replaced. With an ``-smp``
+        topology, ``vcpus`` is its ``maxcpus`` and ``sockets`` its sockets: QEMU's type 4 structures
+        follow the sockets and the threads per socket (hw/smbios/smbios.c, ``ms->smp``; QEMU's own
+        tables carry one type 4 per socket, which ``set_processor_id`` counts)."""
         if not self.measured or self.note:
             return None, self.note
         if vcpus is None:
@@ -135,7 +143,7 @@ class SmbiosSource:
 
         assert self.processor_id is not None
         if qemu_tables is None:
-            tables = qemu_smbios_blobs(qemu, vcpus, memory_size, self.processor_id).tables
+            tables = qemu_smbios_blobs(qemu, vcpus, memory_size, self.processor_id, sockets).tables
         else:
             tables = set_processor_id(qemu_tables, self.processor_id, qemu, vcpus)
         return measured_smbios(tables, self.strings, self.filters), ""
