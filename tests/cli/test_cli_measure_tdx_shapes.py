@@ -98,7 +98,7 @@ def test_one_qemu_shape_logs_the_acpi_events(fw: str, capsys: pytest.CaptureFixt
         (["--acpi-loader", "/dev/null"], "not both"),
         (["--qemu-args", "-device no-such-device"], "QEMU refused the machine"),
         (["--qemu-args", "'unclosed"], "--qemu-args"),
-        (["--qemu-args", "-smp 2 -device virtio-rng-pci"], "-smp 2 contradicts --vcpus"),
+        (["--qemu-args", "-smp 2 -device virtio-rng-pci"], "-smp cpus=2 contradicts --vcpus"),
     ],
 )
 def test_qemu_refusals(fw: str, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

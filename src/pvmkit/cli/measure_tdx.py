@@ -412,21 +412,15 @@ def _smp_of_args(words: tuple[str, ...], counts: list[int]) -> Any:
     """The ``-smp`` keys of ``--qemu-args`` (:class:`SmpOptions`, merged as QEMU merges them). QEMU
     merges them into the ``-smp N`` of each shape: a vCPU count there would replace ``--vcpus``'s,
     so it must equal every count."""
-    import itertools
+    from pvmkit.vendors.tdx.acpi.topology import smp_of_words
 
-    from pvmkit.vendors.tdx.acpi.topology import SmpOptions
-
-    keys: dict[str, int] = {}
-    for option, value in itertools.pairwise(words):
-        if option.lstrip("-") == "smp":
-            keys.update(SmpOptions.parse(value, "--qemu-args: -smp").given())
-            given = keys.get("cpus")
-            if given is not None and any(n != given for n in counts):
-                raise InputError(
-                    f"--qemu-args: -smp {value} contradicts --vcpus: give the count with --vcpus and "
-                    "only the topology keys with -smp"
-                )
-    return SmpOptions(**keys)
+    smp = smp_of_words(words, "--qemu-args: -smp")
+    if smp.cpus is not None and any(n != smp.cpus for n in counts):
+        raise InputError(
+            f"--qemu-args: -smp {smp.text()} contradicts --vcpus: give the count with --vcpus and "
+            "only the topology keys with -smp"
+        )
+    return smp
 
 
 def _generated_shapes(

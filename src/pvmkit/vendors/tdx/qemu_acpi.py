@@ -130,11 +130,29 @@ class QemuAcpiDumper:
             *ram,
             # APIC IDs above 254 need x2APIC in the CPU model (QEMU apic_common_set_id); TDX vCPUs
             # always have it. Below that the model stays dstack-mr's plain qemu64.
-            "-cpu", "qemu64,+x2apic" if shape.vcpus > 255 else "qemu64",
+            "-cpu", "qemu64,+x2apic" if self._needs_x2apic(shape) else "qemu64",
             "-smp", str(shape.vcpus),
             "-m", f"{shape.memory_size >> 20}M",
             *self.extra_args,
         ]  # fmt: skip
+
+    def _needs_x2apic(self, shape: AcpiShape) -> bool:
+        """Whether a vCPU present at start has an APIC ID from 255: more than 255 vCPUs, or fewer
+        spread by an ``-smp`` topology in the extra arguments (merged into ``-smp N`` by QEMU)."""
+        if shape.vcpus > 255:
+            return True
+        if not any(word.lstrip("-") == "smp" for word in self.extra_args):
+            return False
+        import dataclasses
+
+        from pvmkit.vendors.tdx.acpi.topology import smp_of_words
+
+        smp = smp_of_words(self.extra_args, "-smp")
+        try:
+            topology = dataclasses.replace(smp, cpus=shape.vcpus).resolve()
+        except InputError:
+            return False  # QEMU refuses the machine and says why
+        return max(topology.apic_ids[: shape.vcpus]) >= 255
 
     def dump(self, shape: AcpiShape) -> dict[str, bytes]:
         """``{name: bytes}`` for ``etc/table-loader``, ``etc/acpi/rsdp`` and ``etc/acpi/tables``, and

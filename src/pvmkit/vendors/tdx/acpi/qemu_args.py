@@ -169,7 +169,7 @@ class _Builder:
         self.serial = False
         self.hotplug = True
         self.hole64 = 1 << 35
-        self.smp: dict[str, int] = {}
+        self.smp = SmpOptions()
 
     def add_device(self, model: str, props: dict[str, str]) -> None:
         allowed = {"id", "chassis"} if model == ROOT_PORT_MODEL else _DEVICE_KEYS
@@ -211,7 +211,7 @@ class _Builder:
 
     def add_smp(self, text: str) -> None:
         # QEMU's -smp options list merges: a later -smp's keys replace an earlier one's
-        self.smp.update(SmpOptions.parse(text, "--qemu-args: -smp").given())
+        self.smp = self.smp.merged(SmpOptions.parse(text, "--qemu-args: -smp"))
 
     def add_drive(self, text: str) -> None:
         _file, props = _opts(text, "-drive", "file")
@@ -275,4 +275,4 @@ def parse_qemu_args(argv: Sequence[str]) -> QemuLaunch:
             raise InputError(f"--qemu-args: {word} {value}: give the shape with {_SHAPE_OPTIONS[option]}")
         else:  # -display or -vga other than none
             raise InputError(f"--qemu-args: {word} {value} is not modelled by the ACPI generator")
-    return QemuLaunch(tuple(b.devices), b.serial, b.hotplug, b.hole64, SmpOptions(**b.smp))
+    return QemuLaunch(tuple(b.devices), b.serial, b.hotplug, b.hole64, b.smp)

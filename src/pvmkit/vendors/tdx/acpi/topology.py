@@ -22,11 +22,13 @@ parts that depend on the topology (SMBIOS type 4, say) can use it.
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from pvmkit.errors import InputError
 
-__all__ = ["MAX_CPUS", "MODULES_FROM", "SMP_KEYS", "CpuTopology", "SmpOptions"]
+__all__ = ["MAX_CPUS", "MODULES_FROM", "SMP_KEYS", "CpuTopology", "SmpOptions", "smp_of_words"]
 
 #: QEMU q35's ``max_cpus`` (``hw/i386/pc_q35.c``, ``pc_q35_machine_options``).
 MAX_CPUS = 4096
@@ -93,6 +95,10 @@ class SmpOptions:
         """The ``-smp`` value of these keys (``key=value`` each, comma separated)."""
         return ",".join(f"{k}={v}" for k, v in self.given().items())
 
+    def merged(self, later: SmpOptions) -> SmpOptions:
+        """These keys with ``later``'s given keys replacing them (QEMU merges repeated ``-smp``)."""
+        return SmpOptions(**{**self.given(), **later.given()})
+
     def resolve(self, qemu_version: tuple[int, int] = (10, 0)) -> CpuTopology:
         """The topology QEMU ``qemu_version`` makes of these keys on a PC machine, or
         :class:`InputError` (one line) where QEMU refuses them."""
@@ -143,6 +149,15 @@ class SmpOptions:
                 f"-smp {self.text()}: {maxcpus} possible vCPUs; QEMU's q35 machine takes at most {MAX_CPUS}"
             )
         return CpuTopology(cpus, sockets, dies, modules, cores, threads, maxcpus)
+
+
+def smp_of_words(words: Sequence[str], what: str = "-smp") -> SmpOptions:
+    """The ``-smp`` keys of a QEMU command line (split into words), merged as QEMU merges them."""
+    smp = SmpOptions()
+    for option, value in itertools.pairwise(words):
+        if option.lstrip("-") == "smp":
+            smp = smp.merged(SmpOptions.parse(value, what))
+    return smp
 
 
 def _bit_width(count: int) -> int:
