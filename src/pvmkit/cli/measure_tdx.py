@@ -349,6 +349,13 @@ def rtmr_shapes_from_args(
         if args.qemu_args or args.qemu_pic:
             raise InputError("--qemu-args and --qemu-pic describe the launch: give --vcpus or --qemu-binary")
         return _captured_shapes(args, firmware, counts, memories, acpi), None
+    return _qemu_binary_shapes(args, firmware, [n for n in counts if n is not None], memories)
+
+
+def _qemu_binary_shapes(
+    args: argparse.Namespace, firmware: bytes, counts: list[int], memories: list[int]
+) -> tuple[list[tuple[int | None, Any]], Any]:
+    """Each shape's ACPI blobs (and SMBIOS) from the QEMU binary of ``--qemu-binary``."""
     import shlex
 
     from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper, qemu_machine_options
@@ -362,7 +369,7 @@ def rtmr_shapes_from_args(
         extra = tuple(shlex.split(args.qemu_args))
     except ValueError as e:
         raise InputError(f"--qemu-args: {e}") from None
-    smp = _smp_of_args(extra, [n for n in counts if n is not None])
+    smp = _smp_of_args(extra, counts)
     dumper = QemuAcpiDumper(args.qemu_binary, args.firmware, extra)
     version = dumper.version
     if args.qemu_version is not None:
@@ -379,7 +386,6 @@ def rtmr_shapes_from_args(
     shapes: list[tuple[int | None, Any]] = []
     machine = ""
     for n in counts:
-        assert n is not None
         for m in memories:
             shape = AcpiShape(vcpus=n, memory_size=m, pic=pic)
             machine = qemu_machine_options(shape)
@@ -390,7 +396,12 @@ def rtmr_shapes_from_args(
                 source, version, possible, m, files.get("etc/smbios/smbios-tables"), sockets
             )
             shapes.append((n, _inputs(args, firmware, m, blobs, "", smbios)))
-    described = {"version": ".".join(map(str, version)), "machine": machine, "args": list(extra)}
+    described = {
+        "version": ".".join(map(str, version)),
+        "machine": machine,
+        "args": list(extra),
+        "smp": smp.given(),
+    }
     return shapes, described
 
 
