@@ -17,6 +17,9 @@
   ``-254``/``-257`` wrappers), and ``systemd-boot-efi`` of the same versions, real systemd-boot and
   systemd-stub EFI binaries (``PVMKIT_SYSTEMD_BOOT_EFI``: ``252/``, ``254/``, ``257/``;
   ``tests/unit/test_tdx_uki*.py``);
+* Debian trixie-backports' QEMU 11.1.3, built for libc 2.38+, run under trixie's own dynamic loader and
+  ``libc6`` with its shared-library closure from trixie (``PVMKIT_QEMU_11``: a ``qemu-system-x86_64``
+  wrapper), the oracle of the ACPI generator's 11.1 profile (``tests/unit/test_tdx_acpi_qemu11.py``);
 * Debian bookworm's disk tools (``PVMKIT_DISK_TOOLS``: a directory of ``mkfs.fat`` from dosfstools,
   ``mcopy``/``mmd``/``mdel`` from mtools, ``sfdisk`` from fdisk, and ``mke2fs`` when the host has e2fsprogs,
   which bookworm installs everywhere: priority required), which build the FAT and ext4 images and
@@ -51,15 +54,17 @@ BOOKWORM = f"deb {KEYRING} http://deb.debian.org/debian bookworm main\n"
 BACKPORTS = f"deb {KEYRING} http://deb.debian.org/debian bookworm-backports main\n"
 TRIXIE = f"deb {KEYRING} http://deb.debian.org/debian trixie main\n"
 SID = f"deb {KEYRING} http://deb.debian.org/debian sid main\n"
+TRIXIE_BACKPORTS = f"deb {KEYRING} http://deb.debian.org/debian trixie-backports main\n"
 LOCK_TIMEOUT = 10
 #: packages fetched from more than one suite: one cache directory per suite
 _PER_SUITE = frozenset({"systemd", "libsystemd-shared", "systemd-boot-efi", "libc6"})
 
 
-def _fetch(package: str, source_line: str, marker: str) -> Path:
-    """The unpacked root of ``package`` (one fetch at a time per cache directory)."""
+def _fetch(package: str, source_line: str, marker: str, *, per_suite: bool = False) -> Path:
+    """The unpacked root of ``package`` (one fetch at a time per cache directory); ``per_suite``: in a
+    cache directory of its suite, as the packages of ``_PER_SUITE`` always are."""
     suite = "" if source_line == BOOKWORM else "-" + source_line.split()[-2]
-    cache = CACHE / (package + suite) if package in _PER_SUITE else CACHE / package
+    cache = CACHE / (package + suite) if per_suite or package in _PER_SUITE else CACHE / package
     with locked(cache, LOCK_TIMEOUT):
         root, _version = fetch_deb(package, source_line, cache, marker)
     return root
@@ -164,6 +169,48 @@ def qemu() -> Path:
     return wrapper
 
 
+# QEMU 11.1 (Debian trixie-backports' 1:11.1.3+ds) is built for trixie's libc 2.41: it runs under trixie's
+# own dynamic loader, with its shared-library closure from trixie (the packages of its NEEDED entries
+# and theirs; what a bookworm base system has in a new enough version is taken from the host).
+QEMU_11_LIBRARIES = (
+    "libaio1t64", "libbpf1", "libcapstone5", "libdaxctl1", "libelf1t64", "libfdt1", "libffi8", "libfuse3-4",
+    "libglib2.0-0t64", "libgmp10", "libgnutls30t64", "libhogweed6t64", "libibverbs1", "libidn2-0",
+    "libjpeg62-turbo", "libkmod2", "libndctl6", "libnettle8t64", "libnl-3-200", "libnl-route-3-200",
+    "libnuma1", "libp11-kit0", "libpcre2-8-0", "libpixman-1-0", "libpmem1", "libpng16-16t64",
+    "librdmacm1t64", "libsasl2-2", "libseccomp2", "libslirp0", "libtasn1-6", "libudev1", "libunistring5",
+    "liburing2", "libvdeplug2t64", "libzstd1", "zlib1g", "libmount1", "libblkid1", "libselinux1",
+    "libssl3t64",
+)  # fmt: skip
+
+
+def qemu_11() -> Path:
+    """A ``qemu-system-x86_64`` wrapper script for Debian trixie-backports' QEMU 11.1, run by trixie's
+    ``ld-linux`` with trixie's libc and the library closure above, and its own data directory."""
+    root = _fetch("qemu-system-x86", TRIXIE_BACKPORTS, "usr/bin/qemu-system-x86_64", per_suite=True)
+    data = _fetch("qemu-system-data", TRIXIE_BACKPORTS, "usr/share/qemu/linuxboot_dma.bin", per_suite=True)
+    libc = _fetch("libc6", TRIXIE, "usr/share/doc/libc6/copyright") / "usr/lib/x86_64-linux-gnu"
+    path = [str(libc)]
+    links = CACHE / "qemu-11" / "lib"
+    for package in QEMU_11_LIBRARIES:
+        marker = "usr/share/doc/" + package + "/copyright"
+        for i, found in enumerate(_library_dirs(_fetch(package, TRIXIE, marker, per_suite=True))):
+            # a library path is ':'-separated, and an epoch puts a ':' in the unpacked root's name
+            path.append(str(_link(links / f"{package}-{i}", Path(found))))
+    path += ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"]
+    script = (
+        "#!/bin/sh\n"
+        f"exec '{libc}/ld-linux-x86-64.so.2' --library-path '{':'.join(path)}' "
+        f"'{root}/usr/bin/qemu-system-x86_64' -L '{data}/usr/share/qemu' \"$@\"\n"
+    )
+    wrapper = _wrapper(CACHE / "qemu-11" / "qemu-system-x86_64", script)
+    probe = run([str(wrapper), "--version"], timeout=30)
+    if probe.returncode != 0 or not probe.stdout.startswith("QEMU emulator version 11.1"):
+        raise Unreachable(
+            f"Debian's QEMU 11.1 does not run here: {(probe.stderr or probe.stdout).strip()[:120]}"
+        )
+    return wrapper
+
+
 def ovmf_tpm() -> Path:
     """The directory of sid's ``ovmf-generic`` (``OVMF_CODE_4M.fd``, ``OVMF_VARS_4M.fd``): a TPM-enabled
     OVMF of the edk2 release of the fixtures' ``ovmf-inteltdx``, whose boot under TCG logs the SMBIOS
@@ -192,6 +239,17 @@ SYSTEMD_LIBRARIES = ("libapparmor1", "libip4tc2", "libkmod2")
 
 def _library_dirs(root: Path) -> list[str]:
     return [str(d) for d in (root / "usr/lib/x86_64-linux-gnu", root / "lib/x86_64-linux-gnu") if d.is_dir()]
+
+
+def _link(path: Path, target: Path) -> Path:
+    """``path``, a symbolic link to ``target`` (replaced when it pointed elsewhere)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_symlink() or path.resolve() != target.resolve():
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target)
+        tmp.replace(path)
+    return path
 
 
 def _wrapper(path: Path, script: str) -> Path:
@@ -272,6 +330,7 @@ def main() -> int:
         ("PVMKIT_PYLIBFDT", pylibfdt),
         ("PVMKIT_LINUX_SOURCE", linux_source),
         ("PVMKIT_QEMU", qemu),
+        ("PVMKIT_QEMU_11", qemu_11),
         ("PVMKIT_SYSTEMD_MEASURE", systemd_measure),
         ("PVMKIT_SYSTEMD_BOOT_EFI", systemd_boot_efi),
         ("PVMKIT_DISK_TOOLS", disk_tools),

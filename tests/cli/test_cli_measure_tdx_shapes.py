@@ -247,7 +247,7 @@ def test_without_vcpus_rtmr0_stays_unknown(capsys: pytest.CaptureFixture[str]) -
         (
             ["--qemu-version", "9.1"],
             1,
-            "QEMU 9.1 has no ACPI profile (modelled: 8.2, 9.2, 10.0, 10.1, 10.2): QEMU",
+            "QEMU 9.1 has no ACPI profile (modelled: 8.2, 9.2, 10.0, 10.1, 10.2, 11.1): QEMU",
         ),
         (["--qemu-args", "'unclosed"], 1, "--qemu-args"),
         (["--vcpus", "4097"], 2, "--vcpus"),

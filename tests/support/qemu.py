@@ -16,6 +16,15 @@ def qemu_binary() -> str:
     return where
 
 
+def qemu_11_binary() -> str:
+    """Debian trixie-backports' QEMU 11.1 (``PVMKIT_QEMU_11``: tools/fetch_peers.py's wrapper, which
+    runs it under trixie's own dynamic loader and libc)."""
+    where = os.environ.get("PVMKIT_QEMU_11")
+    if not where:
+        pytest.skip("PVMKIT_QEMU_11 not set (./dev test fetches trixie-backports' qemu-system-x86)")
+    return where
+
+
 # dstack-vmm's devices as its dstack-mr replays them (Dstack-TEE/dstack dstack-mr/src/acpi.rs; the
 # root-verity variant): serial, a virtio-blk disk, virtio-net, vhost-vsock, a 9p share, a second
 # virtio-blk. vhost-vsock needs /dev/vhost-vsock, absent here; virtio-rng-pci takes its PCI slot

@@ -55,8 +55,9 @@ __all__ = [
 ]
 
 #: The QEMU versions whose q35 SMBIOS is modelled (those the ACPI generator models; 10.1 and 10.2
-#: follow 10.0's rules: no SMBIOS or machine-type change of these three settings since).
-MODELLED_VERSIONS = ((8, 2), (9, 2), (10, 0), (10, 1), (10, 2))
+#: follow 10.0's rules: no SMBIOS or machine-type change of these three settings since; 11.1 too, its
+#: tables equal to Debian's QEMU 11.1.3's in tests/unit/test_tdx_acpi_qemu11.py).
+MODELLED_VERSIONS = ((8, 2), (9, 2), (10, 0), (10, 1), (10, 2), (11, 1))
 #: CPUID leaf 1 EAX, EDX of QEMU's ``qemu64`` model (family 15, model 107, stepping 1) as QEMU
 #: places them in type 4 for one vCPU (what a TCG dump has; a TD's model is usually ``-cpu host``).
 QEMU64_PROCESSOR_ID = bytes.fromhex("b10f0600fdfb8b07")

@@ -399,6 +399,14 @@ def irq_no_flags(irq: int) -> bytes:
     return struct.pack("<BH", 0x22, 1 << irq)
 
 
+def irq_level_low_shared(irq: int) -> bytes:
+    """``IRQ (Level, ActiveLow, Shared) {irq}``: IRQ Descriptor with its information byte (§6.4.2.1),
+    0x23; information bit 0 clear (level-triggered), bit 3 set (active-low), bit 4 set (shared)."""
+    if not 0 <= irq <= 15:
+        raise InputError(f"IRQ {irq} is not an ISA IRQ (0..15)")
+    return struct.pack("<BHB", 0x23, 1 << irq, 0x18)
+
+
 def interrupt(consumer: int, level: int, polarity: int, sharing: int, *irqs: int) -> bytes:
     """Extended Interrupt Descriptor (§6.4.3.6), large item 0x89, without a resource source."""
     if not 1 <= len(irqs) <= 255:

@@ -47,8 +47,8 @@ def dsdt_body(machine: QemuTdxMachine) -> bytes:
 
 def dsdt_body_for(machine: QemuTdxMachine, profile: QemuAcpiProfile) -> bytes:
     """The DSDT's AML of ``machine`` with the version differences of ``profile``: QEMU 10.0's parts,
-    CSCN without the eject queue, PDSM's older function 7 and edge-triggered link interrupts where
-    the profile says so."""
+    CSCN without the eject queue, PDSM's older function 7, edge-triggered link interrupts, the CPU
+    hotplug ``_INI`` and COM1's interrupt flags where the profile says so."""
     hotplug = machine.pci_hotplug_bridge_support
     if hotplug and profile.version < (10, 0) and any(d.model == ROOT_PORT_MODEL for d in machine.devices):
         major, minor = profile.version
@@ -62,14 +62,18 @@ def dsdt_body_for(machine: QemuTdxMachine, profile: QemuAcpiProfile) -> bytes:
         dsdt_irq.pic_method(),
         dsdt_irq.interrupt_routing_scope(profile.edge_triggered_interrupts),
         dsdt_irq.gpe_block_scope(),
-        dsdt_cpu.cpu_hotplug_scope(machine.cpu_topology.apic_ids, profile.queued_cpu_eject),
+        dsdt_cpu.cpu_hotplug_scope(
+            machine.cpu_topology.apic_ids, profile.queued_cpu_eject, profile.cpu_hotplug_ini
+        ),
         dsdt_cpu.cpu_scan_event(),
         dsdt_pci.crs_scope(
             machine.below_4g_mem_size, machine.pci_hole64_start, machine.pci_hole64_size, hotplug
         ),
         dsdt_pci.sleep_states_scope(),
         dsdt_pci.fw_cfg_scope(),
-        dsdt_pci.pci_devices_scope(machine.devices, machine.serial, hotplug),
+        dsdt_pci.pci_devices_scope(
+            machine.devices, machine.serial, hotplug, profile.serial_irq_level_low_shared
+        ),
     ]
     if hotplug:
         bsels = dsdt_pci.root_port_bsels(machine.devices)

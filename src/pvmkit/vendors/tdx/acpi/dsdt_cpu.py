@@ -36,8 +36,9 @@ def cpu_name(index: int) -> str:
     return f"C{index:03X}"
 
 
-def _registers() -> bytes:
-    """``\\_SB.PCI0.PRES``: the CPU hotplug register block (QEMU ``docs/specs/acpi_cpu_hotplug.rst``)."""
+def _registers(ini: bool) -> bytes:
+    """``\\_SB.PCI0.PRES``: the CPU hotplug register block (QEMU ``docs/specs/acpi_cpu_hotplug.rst``),
+    with the ``_INI`` method that zeroes the selector where ``ini`` (QEMU 10.x and older)."""
     flags = [
         aml.reserved_field(32),
         *(aml.named_field(n, 1) for n in ("CPEN", "CINS", "CRMV", "CEJ0", "CEJF")),
@@ -45,6 +46,7 @@ def _registers() -> bytes:
         aml.named_field("CCMD", 8),
     ]
     selector = [aml.named_field("CSEL", 32), aml.reserved_field(32), aml.named_field("CDAT", 32)]
+    init = [aml.method("_INI", 0, aml.store(aml.integer(0), aml.ref("CSEL")), serialized=True)] if ini else []
     return aml.device(
         _PRES,
         aml.name("_HID", aml.eisaid("PNP0A06")),
@@ -54,7 +56,7 @@ def _registers() -> bytes:
         aml.operation_region("PRST", aml.SYSTEM_IO, _IO_BASE, _IO_LEN),
         aml.field("PRST", aml.BYTE_ACC, aml.NO_LOCK, aml.WRITE_AS_ZEROS, *flags),
         aml.field("PRST", aml.DWORD_ACC, aml.NO_LOCK, aml.PRESERVE, *selector),
-        aml.method("_INI", 0, aml.store(aml.integer(0), aml.ref("CSEL")), serialized=True),
+        *init,
     )
 
 
@@ -205,10 +207,10 @@ def _notify_case(index: int) -> bytes:
 
 
 @functools.lru_cache(maxsize=8)
-def cpu_hotplug_scope(apic_ids: tuple[int, ...], queued_eject: bool = True) -> bytes:
+def cpu_hotplug_scope(apic_ids: tuple[int, ...], queued_eject: bool = True, ini: bool = True) -> bytes:
     """``\\_SB``'s CPU hotplug objects for the possible vCPUs with these APIC IDs (by index, present
     or not: :attr:`.topology.CpuTopology.apic_ids`); ``queued_eject`` selects CSCN's form
-    (:func:`_cscn`)."""
+    (:func:`_cscn`), ``ini`` the register block's ``_INI`` (:func:`_registers`)."""
     possible = len(apic_ids)
     ctfy = aml.method("CTFY", 2, *(_notify_case(i) for i in range(possible)))
     cpus = aml.device(
@@ -219,7 +221,7 @@ def cpu_hotplug_scope(apic_ids: tuple[int, ...], queued_eject: bool = True) -> b
         *_common_methods(possible, queued_eject),
         *(_cpu_object(i, apic_id) for i, apic_id in enumerate(apic_ids)),
     )
-    return aml.scope("_SB", _registers(), cpus)
+    return aml.scope("_SB", _registers(ini), cpus)
 
 
 def cpu_scan_event() -> bytes:

@@ -341,9 +341,10 @@ def _isa_device(name_: str, hid: str, *resources: bytes, uid: int | None = None,
     return aml.device(name_, *parts)
 
 
-def _lpc_body(serial: bool) -> tuple[bytes, ...]:
+def _lpc_body(serial: bool, serial_irq_level_low_shared: bool) -> tuple[bytes, ...]:
     """What the ICH9 LPC bridge adds to its S<devfn> device (``build_ich9_isa_aml`` and the ISA
-    devices' ``build_aml`` in ISA bus order: i8042 keyboard and mouse, COM1, the RTC)."""
+    devices' ``build_aml`` in ISA bus order: i8042 keyboard and mouse, COM1, the RTC); COM1's
+    interrupt as ``serial_irq_level_low_shared`` says (:class:`~.versions.QemuAcpiProfile`)."""
     pirq = [aml.named_field(f"PRQ{c}", 8) for c in "ABCD"]
     pirq += [aml.reserved_field(32)]
     pirq += [aml.named_field(f"PRQ{c}", 8) for c in "EFGH"]
@@ -362,7 +363,11 @@ def _lpc_body(serial: bool) -> tuple[bytes, ...]:
     if serial:
         parts.append(
             _isa_device(
-                "COM1", "PNP0501", aml.io(aml.DECODE16, 0x3F8, 0x3F8, 0, 8), aml.irq_no_flags(4), uid=1
+                "COM1",
+                "PNP0501",
+                aml.io(aml.DECODE16, 0x3F8, 0x3F8, 0, 8),
+                aml.irq_level_low_shared(4) if serial_irq_level_low_shared else aml.irq_no_flags(4),
+                uid=1,
             )
         )
     parts.append(
@@ -420,7 +425,12 @@ def _root_port_body(bsel: int | None, occupied: bool) -> list[bytes]:
 
 
 @functools.lru_cache(maxsize=64)
-def pci_devices_scope(devices: tuple[PciFunction, ...], serial: bool, acpi_pci_hotplug: bool) -> bytes:
+def pci_devices_scope(
+    devices: tuple[PciFunction, ...],
+    serial: bool,
+    acpi_pci_hotplug: bool,
+    serial_irq_level_low_shared: bool = False,
+) -> bytes:
     """``\\_SB.PCI0.S<devfn>``: one device per function present on ``pcie.0`` in devfn order, the host
     bridge and the ICH9 functions included (``build_append_pci_bus_devices``; the root bus of q35 is
     not hot-pluggable, so its objects carry _ADR, the LPC bridge its ISA devices, and a root port
@@ -434,7 +444,7 @@ def pci_devices_scope(devices: tuple[PciFunction, ...], serial: bool, acpi_pci_h
     for devfn in sorted(devfns):
         body = [aml.name("_ADR", aml.integer((devfn >> 3) << 16 | (devfn & 7)))]
         if devfn == _LPC_DEVFN:
-            body += _lpc_body(serial)
+            body += _lpc_body(serial, serial_irq_level_low_shared)
         elif devfn & 7 == 0 and devfn >> 3 in ports:
             body += _root_port_body(bsels.get(devfn >> 3), devfn >> 3 in occupied)
         objects.append(aml.device(f"S{devfn:02X}", *body))

@@ -45,11 +45,22 @@ class QemuAcpiProfile:
     #: PIC (QEMU ``hw/i386/acpi-common.c`` ``acpi_build_madt``; upstream 292dd287e78e "hw/i386/acpi:
     #: Set PCAT_COMPAT bit only when pic is not disabled", Xiaoyao Li, pulled 2024-04-24 for 9.1).
     madt_pcat_compat_always: bool
+    #: ``\\_SB.PCI0.PRES`` (the CPU hotplug register block) has an ``_INI`` method storing zero into
+    #: ``CSEL``; QEMU 11.1 builds the block without it (QEMU ``hw/acpi/cpu.c`` ``build_cpus_aml``; the
+    #: removal was posted with Zhao Liu's series whose "tests/acpi: Update DSDT tables for pc & q35
+    #: machines" (2026-01-08, on top of 10.2) rewrote the q35 DSDT blobs). 13 bytes of DSDT.
+    cpu_hotplug_ini: bool = True
+    #: COM1's ``_CRS`` describes IRQ 4 as ``IRQ (Level, ActiveLow, Shared)`` (descriptor 0x23,
+    #: information byte 0x18) instead of ``IRQNoFlags`` (0x22): QEMU 11.1's ``hw/char/serial-isa.c``
+    #: ``serial_isa_build_aml``. +1 byte of DSDT where the machine has a serial port. Found by
+    #: comparing Debian's QEMU 10.0.2 and 11.1.3 (tests/unit/test_tdx_acpi_qemu11.py).
+    serial_irq_level_low_shared: bool = False
 
 
 #: The modelled versions. 8.2 is QEMU 8.2.2 with the TDX series (Canonical's and dstack's legacy
 #: stacks); 9.2 is dstack's 9.2.1 TDX build; 10.0 is Debian's 10.0.2, the oracle; 10.2's tables equal
-#: 10.0's for every captured shape (dstack's 10.2.1 TD).
+#: 10.0's for every captured shape (dstack's 10.2.1 TD); 11.1 is checked against Debian's 11.1.3
+#: (no CPU hotplug ``_INI``, COM1's IRQ flags; no TD capture of it exists).
 #:
 #: 10.1 (upstream TDX's first release; Ubuntu 25.10 ships it) builds 10.0's tables: no change reaches
 #: them between the two. QEMU's bios-tables-test pins every q35 DSDT it tests as a git blob, and the
@@ -73,6 +84,9 @@ PROFILES: dict[tuple[int, int], QemuAcpiProfile] = {
     (10, 0): QemuAcpiProfile((10, 0), True, True, False, False),
     (10, 1): QemuAcpiProfile((10, 1), True, True, False, False),
     (10, 2): QemuAcpiProfile((10, 2), True, True, False, False),
+    (11, 1): QemuAcpiProfile(
+        (11, 1), True, True, False, False, cpu_hotplug_ini=False, serial_irq_level_low_shared=True
+    ),
 }
 
 #: Releases of a modelled (major, minor) whose tables differ from its profile: the stable releases
@@ -92,7 +106,9 @@ def _why_not_modelled(major: int, minor: int) -> str:
             "QEMU has TDX upstream only from 10.1, and no captured TD shows the tables of a TDX "
             f"build of {major}.{minor}"
         )
-    return f"newer than {_NEWEST_CHECKED[0]}.{_NEWEST_CHECKED[1]}, the newest release checked"
+    if (major, minor) > _NEWEST_CHECKED:
+        return f"newer than {_NEWEST_CHECKED[0]}.{_NEWEST_CHECKED[1]}, the newest release checked"
+    return "no release of it was checked, and the tables of 10.2 and 11.1 around it differ"
 
 
 def acpi_profile(version: tuple[int, ...]) -> QemuAcpiProfile:
