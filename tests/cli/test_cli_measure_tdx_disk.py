@@ -27,7 +27,7 @@ MAIN_CFG = (
 )
 NOT_FOLLOWED = (
     "if.cfg: GRUB configuration pvmkit cannot follow: (hd0,gpt15)/EFI/BOOT/grub.cfg line 2: "
-    "the command 'load_env' is not modelled"
+    "the command 'hwmatch' is not modelled"
 )
 NO_MAIN = "give the contents of (hd0,gpt1)/boot/grub/grub.cfg"
 LISTS = ("command.lst", "fs.lst", "crypto.lst", "terminal.lst")
@@ -165,7 +165,7 @@ def _replace(argv: list[str], option: str, value: str) -> list[str]:
 def test_disk_boot_bad_input(
     log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: object, code: int, message: str
 ) -> None:
-    (tmp_path / "if.cfg").write_text("if [ x = x ]; then\n  load_env\nfi\n")
+    (tmp_path / "if.cfg").write_text("if [ x = x ]; then\n  hwmatch f 3\nfi\n")
     (tmp_path / "blank.img").write_bytes(bytes(8192))
     argv = change(_argv(log, tmp_path), tmp_path)  # type: ignore[operator]
     assert main(argv) == code

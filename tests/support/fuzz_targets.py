@@ -529,13 +529,21 @@ def _grub_cfg(data: bytes) -> object:
 
 def _grub_cfg_seeds() -> list[bytes]:
     """Debian's memdisk configuration as GRUB's build writes it (the if/elif/else and [ tests pvmkit
-    follows), and grub-install's three-line ESP configuration."""
+    follows), grub-install's three-line ESP configuration, and grub-mkconfig's shapes."""
     return [
         b'if [ -z "$prefix" -o ! -e "$prefix" ]; then\n\tset prefix=($root)/boot/grub\nfi\n'
         b"if [ -e $prefix/x86_64-efi/grub.cfg ]; then\n\tsource $prefix/x86_64-efi/grub.cfg\n"
         b"elif [ -e $prefix/grub.cfg ]; then\n\tsource $prefix/grub.cfg\n"
         b"else\n\tsource $cmdpath/grub.cfg\nfi\n",
         b"search.fs_uuid u root \nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n",
+        # grub-mkconfig's shapes: functions, command conditions, one-line ifs, a menu with a submenu
+        b"function recordfail {\n  set recordfail=1\n"
+        b'  if [ -n "${have_grubenv}" ]; then save_env recordfail; fi\n}\n'
+        b"if ! search --no-floppy --fs-uuid --set=root u; then set x=1; fi\n"
+        b'if loadfont unicode ; then\n  set gfxmode=auto\nfi\nid_opt="--id"\n'
+        b'function gfxmode {\n\tset gfxpayload="${1}"\n}\n'
+        b"menuentry 'L' --class os $id_opt 'l' {\n\trecordfail\n\tgfxmode keep\n\tlinux /vmlinuz ro\n}\n"
+        b"submenu 'A' {\n\tmenuentry 'B' {\n\t\tlinux /vmlinuz\n\t}\n}\nset default=l\n",
     ]
 
 

@@ -19,15 +19,35 @@ Order (confirmed event by event on the real shim+GRUB TD log, tests/vectors/READ
 the kernel command line; ``initrd`` the command, then each file. After the configuration ends GRUB
 boots the default menu entry (``set default=N``, else the first): ``setparams TITLE``, then the body.
 
-:func:`follow_grub_cfg` follows straight-line configurations: ``set``, ``insmod``, ``export``,
-``echo``, ``terminal_input``/``terminal_output``, ``search`` by filesystem UUID, ``configfile``,
-``source``, ``menuentry``, ``linux``, ``initrd``, ``boot``, and ``if COND; then`` … ``elif COND;
-then`` … ``else`` … ``fi`` blocks whose conditions are ``[``/``test`` expressions
-(:mod:`pvmkit.vendors.tdx.grub_test`; GRUB's ``grub_script_execute_cmdif`` runs each condition as a
-command, so it is logged like one, and ``-s`` opens, hence measures, its file). Anything else
-(``for``, functions, conditions that are other commands, ``submenu`` entries booted by default,
-``load_env``, …) is refused with the line and the reason: pvmkit never predicts a value for a
-configuration it does not follow.
+:func:`follow_grub_cfg` runs a configuration as GRUB's normal mode does, on the structure
+:mod:`pvmkit.vendors.tdx.grub_script` parses (commands separated by newlines or ``;``, ``if`` blocks,
+``function`` definitions, ``menuentry``/``submenu`` blocks):
+
+* commands: ``set``, ``unset``, ``export``, ``NAME=VALUE`` (execute.c: an assignment when no command
+  or function has that name), ``insmod``, ``echo``, ``terminal_input``/``terminal_output``, ``true``,
+  ``false``, ``search`` by filesystem UUID (its status: whether a partition of the image has it),
+  ``configfile`` (a new variable context with the exported variables; its own menu is booted) and
+  ``source`` (the caller's context), both setting ``config_file``/``config_directory`` while the
+  file runs (normal/main.c ``read_config_file``), ``linux``, ``initrd``, ``boot``, ``[``/``test``
+  (:mod:`pvmkit.vendors.tdx.grub_test`), ``load_env`` (loadenv.c: the environment block is opened
+  through the verifiers, so measured, then its variables set; :func:`parse_envblk`), ``save_env``
+  (opened without the verifiers: nothing logged; the file is changed for the next boot, and a later
+  ``load_env`` of it in the same boot is refused), ``loadfont`` (font.c: ``$prefix/fonts/NAME.pf2``
+  for a bare name; measured when it opens; its status: the PFF2 header);
+* ``if`` conditions are command lists run like any command (logged), the last one's status decides
+  (execute.c ``grub_script_execute_cmdif``); ``!`` before a command is logged and inverts its status;
+* a function definition is not logged; a call is logged, then each command of its body with
+  ``$1``… set to the call's words;
+* the menu: ``menuentry``/``submenu`` are logged with their block; after the configuration, the
+  default entry boots (menu.c: ``default`` as a number, else an entry's title or ``--id``; unknown
+  or out of range is entry 0) as after the menu's timeout: ``setparams`` with the entry's
+  positional words, then its body; a submenu chosen by default is refused;
+* normal mode's exported variables (``grub_platform=efi``, ``grub_cpu``, the ``feature_*`` flags
+  grub-mkconfig's scripts test: :data:`NORMAL_MODE_ENV`) are set.
+
+Anything else (loops, other commands such as ``hwmatch`` or ``fwsetup`` when they run, ``$?``, an
+unquoted variable holding blanks or expanding to nothing, ``load_env -s``, …) is refused with the file,
+line and reason: pvmkit never predicts a value for a configuration it does not follow.
 """
 
 from __future__ import annotations
@@ -40,9 +60,11 @@ from dataclasses import dataclass, field
 from pvmkit.errors import InputError
 from pvmkit.plan import ByteData
 from pvmkit.vendors.tdx.eventlog_plan import EV_IPL, DigestSource, PlannedEvent
+from pvmkit.vendors.tdx.grub_script import Function, If, Node, ScriptError, parse_script
 from pvmkit.vendors.tdx.grub_test import UnsupportedTest, evaluate_test
 
 __all__ = [
+    "NORMAL_MODE_ENV",
     "GrubFiles",
     "GrubFollow",
     "command_event",
@@ -50,13 +72,13 @@ __all__ = [
     "follow_grub_cfg",
     "full_path",
     "kernel_cmdline_event",
+    "parse_envblk",
 ]
 
 _MR = 3  # RTMR2
 _PLATFORM = "x86_64-efi"
 _MODULE_LISTS = ("command.lst", "fs.lst", "crypto.lst", "terminal.lst")
 _EVENT_TEXT = DigestSource.EVENT_DATA  # the digest covers text that is in the event data
-_PLAIN = frozenset({"insmod", "export", "echo", "terminal_input", "terminal_output", "unset"})
 
 
 def _text_event(prefix: bytes, text: str, what: str) -> PlannedEvent:
@@ -144,7 +166,34 @@ def full_path(path: str, root: str | None) -> str:
 
 # -- the follower ---------------------------------------------------------------------------------
 
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*|[0-9]+)\}|([A-Za-z_][A-Za-z0-9_]*|[0-9]))")
+_PLAIN = frozenset({"insmod", "echo", "terminal_input", "terminal_output", "true"})
+_TESTS = ("[", "test")
+_MAX_DEPTH = 32
+#: the variables GRUB's normal mode sets and exports (grub-core/normal/main.c, GRUB_MOD_INIT(normal):
+#: grub_cpu, grub_platform and the feature_* list grub-mkconfig's scripts test)
+NORMAL_MODE_ENV = {
+    "grub_cpu": "x86_64",
+    "grub_platform": "efi",
+    **{
+        f"feature_{name}": "y"
+        for name in (
+            "chainloader_bpb",
+            "ntldr",
+            "platform_search_hint",
+            "default_font_path",
+            "all_video_module",
+            "menuentry_id",
+            "menuentry_options",
+            "200_final",
+            "nativedisk_cmd",
+            "timeout_style",
+        )
+    },
+}
+#: menuentry/submenu options that take a value (grub-core/commands/menuentry.c, options[])
+_ENTRY_VALUE_OPTIONS = ("--class", "--users", "--hotkey", "--source", "--id")
+_PFF2_HEADER = b"FILE\0\0\0\x04PFF2"  # grub-core/font/font.c: the first section of a PFF2 font
 
 
 class _Unsupported(Exception):
@@ -154,7 +203,20 @@ class _Unsupported(Exception):
 @dataclass
 class _Entry:
     title: str
-    body: list[tuple[int, str]]
+    entry_id: str | None
+    params: list[str]  #: the positional words setparams passes to the body ($1 is the title)
+    body: str
+    line: int
+    submenu: bool
+
+
+@dataclass
+class _Context:
+    """GRUB's variable context: ``configfile`` opens a new one holding the exported variables."""
+
+    env: dict[str, str]
+    exported: set[str]
+    entries: list[_Entry] = field(default_factory=list)
 
 
 @dataclass
@@ -162,16 +224,29 @@ class _State:
     files: GrubFiles
     fs_devices: Mapping[str, str]  #: filesystem UUID -> GRUB device ("hd0,gpt1")
     config_source: Callable[[str], bytes | None]
-    env: dict[str, str] = field(default_factory=dict)
-    entries: list[_Entry] = field(default_factory=list)
+    ctx: _Context
+    functions: dict[str, tuple[Function, str]] = field(default_factory=dict)  #: and its file
+    source_name: str = "grub.cfg"  #: the file (or menu entry) whose lines run, for messages
+    params: list[str] = field(default_factory=list)
     events: list[PlannedEvent] = field(default_factory=list)
+    saved: set[str] = field(default_factory=set)  #: files save_env wrote
     booted: bool = False
     stopped_at: str | None = None
     depth: int = 0
-    if_depth: int = 0
+    condition: int = 0  #: > 0 while an if's condition runs
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.ctx.env
+
+    def lookup(self, name: str) -> str:
+        if name.isdigit():
+            n = int(name)
+            return self.params[n - 1] if 0 < n <= len(self.params) else ""
+        return self.ctx.env.get(name, "")
 
 
-def _words(line: str, env: Mapping[str, str], where: str) -> list[str]:
+def _words(line: str, lookup: Callable[[str], str], where: str) -> list[str]:
     """GRUB's word splitting: quotes removed, ``$var`` expanded outside single quotes."""
     words: list[str] = []
     i, n = 0, len(line)
@@ -193,7 +268,7 @@ def _words(line: str, env: Mapping[str, str], where: str) -> list[str]:
                 j = line.find('"', i + 1)
                 if j < 0 or "\\" in line[i:j]:
                     raise _Unsupported(f"{where}: a double-quoted word pvmkit cannot split")
-                word.append(_VAR.sub(lambda m: _lookup(m, env), line[i + 1 : j]))
+                word.append(_VAR.sub(lambda m: lookup(m.group(1) or m.group(2)), line[i + 1 : j]))
                 quoted, i = True, j + 1
             elif c == "\\" or c in ";|&<>`":
                 raise _Unsupported(f"{where}: {c!r} (escapes, lists and redirections) is not modelled")
@@ -201,7 +276,9 @@ def _words(line: str, env: Mapping[str, str], where: str) -> list[str]:
                 m = _VAR.match(line, i)
                 if m is None:
                     raise _Unsupported(f"{where}: a '$' pvmkit cannot expand")
-                value = _lookup(m, env)
+                value = lookup(m.group(1) or m.group(2))
+                if any(b in value for b in " \t\n"):  # GRUB splits an unquoted value into words
+                    raise _Unsupported(f"{where}: an unquoted variable holds blanks (GRUB splits it)")
                 expanded_empty = expanded_empty or not value
                 word.append(value)
                 i = m.end()
@@ -217,50 +294,57 @@ def _words(line: str, env: Mapping[str, str], where: str) -> list[str]:
     return words
 
 
-def _lookup(m: re.Match[str], env: Mapping[str, str]) -> str:
-    return env.get(m.group(1) or m.group(2), "")
-
-
-def _search(words: list[str], state: _State, where: str) -> None:
+def _search(words: list[str], state: _State, where: str) -> bool:
     if words[0] == "search.fs_uuid" and len(words) >= 3:
         fs_uuid, var = words[1], words[2]
     elif words[0] == "search" and "--fs-uuid" in words:
         sets = [w for w in words[1:] if w.startswith("--set=")]
         rest = [w for w in words[1:] if not w.startswith("-")]
-        if len(sets) != 1 or not rest:
+        if len(sets) != 1 or len(rest) != 1:
             raise _Unsupported(f"{where}: only 'search --fs-uuid --set=VAR UUID' is modelled")
         fs_uuid, var = rest[0], sets[0][len("--set=") :]
     else:
         raise _Unsupported(f"{where}: only searches by filesystem UUID are modelled")
     device = state.fs_devices.get(fs_uuid.lower())
     if device is None:
+        if state.condition:  # a failed search is the condition's answer
+            return False
         raise InputError(f"{where}: no partition of the disk image has the filesystem UUID {fs_uuid}")
     state.env[var] = device
+    return True
 
 
-def _execute(words: list[str], state: _State, where: str) -> None:
+def _command(words: list[str], block: str | None, state: _State, where: str) -> bool:
+    """Run one command line as GRUB does (execute.c: logged first, ``!`` inverts its status)."""
+    logged = words if block is None else [*words, "{" + block + "}"]
+    state.events.append(command_event(" ".join(logged)))
+    invert = words[0] == "!"
+    if invert:
+        words = words[1:]
+        if not words:
+            raise _Unsupported(f"{where}: '!' without a command")
+    return _run_command(words, block, state, where) != invert
+
+
+def _run_command(words: list[str], block: str | None, state: _State, where: str) -> bool:
     name = words[0]
-    state.events.append(command_event(" ".join(words)))
-    if name == "set":
-        for assignment in words[1:]:
-            key, eq, value = assignment.partition("=")
-            if not eq:
-                raise _Unsupported(f"{where}: 'set' without '=' is not modelled")
-            state.env[key] = value
-            if key == "prefix":  # normal.c read_lists_hook
-                for lst in _MODULE_LISTS:
-                    _add(
-                        state,
-                        state.files.event(f"{value}/{_PLATFORM}/{lst}", "GRUB module list", optional=True),
-                    )
+    if block is not None or name in ("menuentry", "submenu"):
+        _define_entry(words, block, state, where)
+    elif name == "set":
+        _set(words, state, where)
+    elif name == "unset":
+        for key in words[1:]:
+            state.env.pop(key, None)
+    elif name == "export":
+        state.ctx.exported.update(words[1:])
     elif name in ("search", "search.fs_uuid"):
-        _search(words, state, where)
+        return _search(words, state, where)
     elif name in ("configfile", "source"):  # both measure the file, then run its commands
         if len(words) != 2:
             raise _Unsupported(f"{where}: {name} takes one file")
-        _configfile(words[1], state, where)
+        _configfile(words[1], state, where, new_context=name == "configfile")
     elif name in _TESTS:
-        _test(words, state, where)
+        return _test(words, state, where)
     elif name == "linux":
         if len(words) < 2:
             raise _Unsupported(f"{where}: linux without a kernel")
@@ -271,8 +355,50 @@ def _execute(words: list[str], state: _State, where: str) -> None:
             _add(state, state.files.event(path, "initrd", state.env.get("root")))
     elif name == "boot":
         state.booted = True
+    elif name == "load_env":
+        return _load_env(words, state, where)
+    elif name == "save_env":
+        return _save_env(words, state, where)
+    elif name == "loadfont":
+        return all(_loadfont(font, state, where) for font in words[1:])
+    elif name == "false":
+        return False
+    elif name in state.functions:
+        function, defined_in = state.functions[name]
+        return _call(function, defined_in, words[1:], state, where)
+    elif "=" in name and not name.startswith("="):  # execute.c: an assignment, when no command
+        key, _, value = name.partition("=")
+        state.env[key] = value
     elif name not in _PLAIN:
         raise _Unsupported(f"{where}: the command {name!r} is not modelled")
+    return True
+
+
+def _set(words: list[str], state: _State, where: str) -> None:
+    for assignment in words[1:]:
+        key, eq, value = assignment.partition("=")
+        if not eq:
+            raise _Unsupported(f"{where}: 'set' without '=' is not modelled")
+        state.env[key] = value
+        if key == "prefix":  # normal.c read_lists_hook
+            for lst in _MODULE_LISTS:
+                _add(
+                    state, state.files.event(f"{value}/{_PLATFORM}/{lst}", "GRUB module list", optional=True)
+                )
+
+
+def _call(function: Function, defined_in: str, args: list[str], state: _State, where: str) -> bool:
+    """A function call: its body's commands run (and are logged) with ``$1``… set to ``args``."""
+    if state.depth >= _MAX_DEPTH:
+        raise _Unsupported(f"{where}: calls nested deeper than {_MAX_DEPTH}")
+    saved, state.params = (state.params, state.source_name), args
+    state.source_name = defined_in
+    state.depth += 1
+    try:
+        return _run_nodes(function.body, state)
+    finally:
+        state.depth -= 1
+        state.params, state.source_name = saved
 
 
 def _add(state: _State, event: PlannedEvent | None) -> None:
@@ -280,12 +406,116 @@ def _add(state: _State, event: PlannedEvent | None) -> None:
         state.events.append(event)
 
 
-def _configfile(path: str, state: _State, where: str) -> None:
+def _read(path: str, state: _State) -> bytes | None:
+    """The bytes of a file GRUB opens (given contents first, then the disk), None when absent."""
+    if path in state.files.contents:
+        return state.files.contents[path]
+    if state.files.source is not None and path not in state.files.digests:
+        return state.files.source(full_path(path, state.env.get("root")))
+    return None
+
+
+def _read_known(path: str, state: _State, where: str, why: str) -> bytes | None:
+    """:func:`_read` for a file whose contents decide what GRUB does next: refused when neither its
+    contents nor the disk's files are at hand (None only for a file the disk does not hold)."""
+    if path not in state.files.contents and (state.files.source is None or path in state.files.digests):
+        raise InputError(f"{where}: give the contents of {path} ({why})")
+    return _read(path, state)
+
+
+def _env_file(words: list[str], state: _State, where: str) -> tuple[str, list[str]]:
+    """``load_env``/``save_env``'s file (``-f FILE``, else ``$prefix/grubenv``) and other words."""
+    rest, path = list(words[1:]), None
+    if rest[:1] == ["-f"] and len(rest) >= 2:
+        path, rest = rest[1], rest[2:]
+    elif rest[:1] and rest[0].startswith("-"):
+        raise _Unsupported(f"{where}: {words[0]} {rest[0]} is not modelled (only -f FILE is)")
+    if path is None:
+        prefix = state.env.get("prefix")
+        if not prefix:
+            raise _Unsupported(f"{where}: {words[0]} without -f needs $prefix")
+        path = f"{prefix}/grubenv"
+    return path, rest
+
+
+def _load_env(words: list[str], state: _State, where: str) -> bool:
+    """loadenv.c: the file is opened through the verifiers (measured), then its variables set (only
+    the listed ones when names follow)."""
+    path, names = _env_file(words, state, where)
+    if full_path(path, state.env.get("root")) in state.saved:
+        raise _Unsupported(f"{where}: {path} is read after save_env changed it (not modelled)")
+    data = _read_known(path, state, where, "load_env sets its variables")
+    if data is None:
+        return False
+    state.events.append(file_event(path, "GRUB environment block", data))
+    variables = parse_envblk(data)
+    if variables is None:
+        return False
+    for key, value in variables.items():
+        if not names or key in names:
+            state.env[key] = value
+    return True
+
+
+def _save_env(words: list[str], state: _State, where: str) -> bool:
+    """save_env opens the file without the verifiers (nothing logged) and writes it in place: a later
+    read of it in the same boot is refused (the next boot measures the changed file)."""
+    path, names = _env_file(words, state, where)
+    if not names:
+        return False
+    if _read_known(path, state, where, "save_env fails without it") is None:
+        return False
+    state.saved.add(full_path(path, state.env.get("root")))
+    return True
+
+
+_ENVBLK_SIGNATURE = b"# GRUB Environment Block\n"
+
+
+def parse_envblk(data: bytes) -> dict[str, str] | None:
+    """The variables of a GRUB environment block (grub-core/lib/envblk.c: the signature line, then
+    ``NAME=VALUE`` lines, ``\\`` escaping the next byte, ``#`` lines as padding); None without the
+    signature."""
+    if not data.startswith(_ENVBLK_SIGNATURE):
+        return None
+    out: dict[str, str] = {}
+    p, end = len(_ENVBLK_SIGNATURE), len(data)
+    while p < end:
+        if data[p] == ord("#"):
+            nl = data.find(b"\n", p)
+            p = end if nl < 0 else nl + 1
+            continue
+        eq = data.find(b"=", p)
+        if eq < 0:
+            break
+        value, q = bytearray(), eq + 1
+        while q < end and data[q] != ord("\n"):
+            if data[q] == ord("\\") and q + 1 < end:
+                q += 1
+            value.append(data[q])
+            q += 1
+        if q >= end:
+            break
+        out[data[p:eq].decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+        p = q + 1
+    return out
+
+
+def _loadfont(font: str, state: _State, where: str) -> bool:
+    """font.c grub_font_load: a bare name is ``$prefix/fonts/NAME.pf2``; the file is opened (so
+    measured), then it must start with a PFF2 ``FILE`` section."""
+    path = font if font.startswith(("(", "/")) else f"{state.env.get('prefix', '')}/fonts/{font}.pf2"
+    data = _read_known(path, state, where, "loadfont's success depends on it")
+    if data is None:
+        return False
+    state.events.append(file_event(path, "GRUB font", data))
+    return data.startswith(_PFF2_HEADER)
+
+
+def _configfile(path: str, state: _State, where: str, new_context: bool = True) -> None:
     data = state.config_source(path)
-    if data is None and path in state.files.contents:
-        data = state.files.contents[path]
-    if data is None and path not in state.files.digests and state.files.source is not None:
-        data = state.files.source(full_path(path, state.env.get("root")))
+    if data is None:
+        data = _read(path, state)
     if data is None:
         if path in state.files.digests:  # digests-only: measured, not followed
             _add(state, state.files.event(path, "GRUB configuration"))
@@ -294,120 +524,148 @@ def _configfile(path: str, state: _State, where: str) -> None:
             return
         raise InputError(f"{where}: give the contents of {path} (the configuration GRUB reads next)")
     state.events.append(file_event(path, "GRUB configuration", data))
-    text = _decode(data, path)
-    if state.depth >= 8:
-        raise _Unsupported(f"{where}: configfile nested deeper than 8")
+    if state.depth >= _MAX_DEPTH:
+        raise _Unsupported(f"{where}: configuration files nested deeper than {_MAX_DEPTH}")
     state.depth += 1
-    _run(text, path, state)
+    _read_config(data, path, state, new_context)
     state.depth -= 1
 
 
-_UNSUPPORTED_KEYWORDS = ("for", "while", "until", "function", "case", "submenu")
-_BLOCK_WORDS = ("if", "elif", "else", "fi", "then")
-_TESTS = ("[", "test")
-_MAX_IF_DEPTH = 32
+def _read_config(data: bytes, path: str, state: _State, new_context: bool) -> None:
+    """normal/main.c read_config_file (config_file, config_directory set while the file runs);
+    ``configfile`` runs it in a new context holding the exported variables, and then shows (boots)
+    its own menu; ``source`` runs it in the caller's."""
+    outer = state.ctx
+    if new_context:
+        env = {k: v for k, v in outer.env.items() if k in outer.exported}
+        state.ctx = _Context(env, set(outer.exported))
+    saved = {k: state.env.get(k) for k in ("config_file", "config_directory")}
+    full = full_path(path, state.env.get("root"))
+    name, state.source_name = state.source_name, path
+    state.env["config_file"] = full
+    state.env["config_directory"] = full.rsplit("/", 1)[0] if "/" in full else full
+    state.ctx.exported.update(("config_file", "config_directory"))
+    _run_nodes(_parse(_decode(data, path), path), state)
+    if state.booted:
+        return
+    state.source_name = name
+    for key, value in saved.items():
+        if value is None:
+            state.env.pop(key, None)
+        else:
+            state.env[key] = value
+    if new_context:
+        if state.ctx.entries and state.stopped_at is None:
+            _boot_default(state, path)
+            return
+        state.ctx = outer
 
 
-def _run(text: str, name: str, state: _State) -> None:
-    _run_lines(list(enumerate(text.split("\n"), start=1)), name, state)
+def _parse(text: str, name: str, first_line: int = 1) -> tuple[Node, ...]:
+    try:
+        return parse_script(text, name, first_line)
+    except ScriptError as exc:
+        raise _Unsupported(str(exc)) from None
 
 
-def _run_lines(lines: list[tuple[int, str]], name: str, state: _State) -> None:
-    i = 0
-    while i < len(lines) and not state.booted:
-        where = f"{name} line {lines[i][0]}"
-        line = lines[i][1].strip()
+def _run_nodes(nodes: tuple[Node, ...], state: _State) -> bool:
+    """Run commands in order; the status of the last one run (True for none)."""
+    status = True
+    for node in nodes:
+        if state.booted:
+            break
+        status = _run_node(node, state)
+    return status
+
+
+def _run_node(node: Node, state: _State) -> bool:
+    if isinstance(node, Function):
+        state.functions[node.name] = (node, state.source_name)
+        return True
+    if isinstance(node, If):  # execute.c grub_script_execute_cmdif
+        if state.depth >= _MAX_DEPTH:
+            raise _Unsupported(f"line {node.line}: blocks nested deeper than {_MAX_DEPTH}")
+        state.depth += 1
+        try:
+            for condition, body in node.branches:
+                state.condition += 1
+                try:
+                    taken = _run_nodes(condition, state)
+                finally:
+                    state.condition -= 1
+                if state.booted:
+                    return True
+                if taken:
+                    return _run_nodes(body, state)
+            return _run_nodes(node.otherwise, state)
+        finally:
+            state.depth -= 1
+    where = f"{state.source_name} line {node.line}"
+    words = _words(node.text, state.lookup, where)
+    if not words:
+        return True
+    return _command(words, node.block, state, where)
+
+
+def _define_entry(words: list[str], block: str | None, state: _State, where: str) -> None:
+    """menuentry.c: the options, the positional words (the first is the title) and the block."""
+    if block is None:
+        raise _Unsupported(f"{where}: {words[0]} without a '{{' block is not modelled")
+    params: list[str] = []
+    entry_id: str | None = None
+    i = 1
+    while i < len(words):
+        word = words[i]
+        option, eq, value = word.partition("=")
+        if option in _ENTRY_VALUE_OPTIONS:
+            if not eq:
+                if i + 1 >= len(words):
+                    raise _Unsupported(f"{where}: {option} without its value")
+                value, i = words[i + 1], i + 1
+            if option == "--id":
+                entry_id = value
+        elif word == "--unrestricted":
+            pass
+        elif word.startswith("-") and word != "-":
+            raise _Unsupported(f"{where}: the {words[0]} option {word!r} is not modelled")
+        else:
+            params.append(word)
         i += 1
-        if not line or line.startswith("#"):
-            continue
-        first = line.split(None, 1)[0]
-        if first == "if":
-            branches, i = _if_block(lines, i - 1, where)
-            if state.if_depth >= _MAX_IF_DEPTH:
-                raise _Unsupported(f"{where}: if blocks nested deeper than {_MAX_IF_DEPTH}")
-            state.if_depth += 1
-            for condition, body in branches:
-                if condition is None or _condition(condition, state, where):
-                    _run_lines(body, name, state)
-                    break
-            state.if_depth -= 1
-            continue
-        if first in _UNSUPPORTED_KEYWORDS or first in _BLOCK_WORDS or first.endswith("()"):
-            raise _Unsupported(
-                f"{where}: {first!r} is not modelled (straight-line configurations and if blocks are)"
-            )
-        if "=" in first and first != "set":
-            raise _Unsupported(f"{where}: {first!r} is not modelled (only straight-line configurations are)")
-        if first == "menuentry":
-            i = _menuentry(lines, i, line, state, where)
-            continue
-        _execute(_words(line, state.env, where), state, where)
+    if not params:
+        raise _Unsupported(f"{where}: a {words[0]} without a title")
+    line = int(where.rsplit(" ", 1)[1]) if where.rsplit(" ", 1)[1].isdigit() else 1
+    state.ctx.entries.append(_Entry(params[0], entry_id, params, block, line, words[0] == "submenu"))
 
 
-def _menuentry(lines: list[tuple[int, str]], i: int, line: str, state: _State, where: str) -> int:
-    """A menu entry whose first line is ``line``; its body from ``lines[i]``; the index after it."""
-    if not line.endswith("{"):
-        raise _Unsupported(f"{where}: a menuentry must open its block with '{{' on its own line")
-    start = i
-    while i < len(lines) and lines[i][1].strip() != "}":
-        i += 1
-    if i >= len(lines):
-        raise _Unsupported(f"{where}: the menuentry block is not closed")
-    body = lines[start:i]
-    block = "{\n" + "\n".join(b for _n, b in body) + "\n}"
-    words = _words(line[:-1], state.env, where)
-    state.events.append(command_event(" ".join([*words, block])))
-    if len(words) < 2:
-        raise _Unsupported(f"{where}: a menuentry without a title")
-    state.entries.append(_Entry(words[1], body))
-    return i + 1
+def _default_index(value: str | None, entries: list[_Entry], where: str) -> int:
+    """menu.c get_entry_number and run_menu: a number, else a title or id; out of range or unknown
+    is entry 0."""
+    if value is None:
+        return 0
+    if value.isascii() and value.isdigit() and (value == "0" or not value.startswith("0")):
+        n = int(value)
+        return n if n < len(entries) else 0
+    if not value or not (value[0].isalpha() or value[0] == "_") or ">" in value:
+        raise _Unsupported(f"{where}: default={value!r} is not modelled (a number, title or id is)")
+    for i, entry in enumerate(entries):
+        if value in (entry.title, entry.entry_id):
+            return i
+    return 0
 
 
-_IF = re.compile(r"^(if|elif)\s+(.+?)\s*;\s*then$")
-
-
-def _if_block(
-    lines: list[tuple[int, str]], i: int, where: str
-) -> tuple[list[tuple[str | None, list[tuple[int, str]]]], int]:
-    """The branches of the ``if`` block at ``lines[i]`` (condition text, None for ``else``; body
-    lines) and the index after its ``fi``. ``then`` must close the condition's line, after ``;``."""
-
-    def condition(text: str) -> str:
-        m = _IF.match(text)
-        if m is None:
-            raise _Unsupported(f"{where}: only 'if CONDITION; then' on one line is modelled")
-        return m.group(2)
-
-    branches: list[tuple[str | None, list[tuple[int, str]]]] = []
-    current: str | None = condition(lines[i][1].strip())
-    body: list[tuple[int, str]] = []
-    depth = 0
-    for j in range(i + 1, len(lines)):
-        text = lines[j][1].strip()
-        first = text.split(None, 1)[0] if text else ""
-        if first == "if":
-            depth += 1
-        elif first == "fi" and depth:
-            depth -= 1
-        elif first == "fi":
-            return [*branches, (current, body)], j + 1
-        elif depth == 0 and first in ("elif", "else"):
-            branches.append((current, body))
-            if first == "else" and text != "else":
-                raise _Unsupported(f"{where}: 'else' must stand on its own line")
-            current, body = (condition(text) if first == "elif" else None), []
-            continue
-        body.append(lines[j])
-    raise _Unsupported(f"{where}: the if block is not closed with 'fi'")
-
-
-def _condition(text: str, state: _State, where: str) -> bool:
-    """Run an ``if``'s condition as GRUB does (measured like any command); only tests are modelled."""
-    words = _words(text, state.env, where)
-    if not words or words[0] not in _TESTS:
-        raise _Unsupported(f"{where}: only '[' and 'test' conditions are modelled, not {text!r}")
-    state.events.append(command_event(" ".join(words)))
-    return _test(words, state, where)
+def _boot_default(state: _State, name: str) -> None:
+    """normal mode boots the default entry (after the timeout): ``setparams`` with the entry's
+    positional words, then its body (menu.c grub_menu_execute_entry; the implicit ``boot`` after it
+    is not a script command and is not logged)."""
+    entries = state.ctx.entries
+    entry = entries[_default_index(state.env.get("default"), entries, name)]
+    if entry.submenu:
+        raise _Unsupported(f"{name}: the default entry {entry.title!r} is a submenu (not modelled)")
+    where = f"{name} menu entry {entry.title!r}"
+    state.events.append(command_event(" ".join(["setparams", *entry.params])))
+    state.params, state.source_name = list(entry.params), where
+    _run_nodes(_parse(entry.body, where, entry.line), state)
+    state.booted = True
 
 
 def _test(words: list[str], state: _State, where: str) -> bool:
@@ -436,25 +694,6 @@ def _no_probe(where: str) -> Callable[[str], tuple[str, int] | None]:
     return probe
 
 
-def _boot_default(state: _State, name: str) -> None:
-    if state.booted or not state.entries:
-        return
-    default = state.env.get("default", "0")
-    if not default.isdigit() or int(default) >= len(state.entries):
-        raise _Unsupported(f"{name}: default={default!r} does not name a menu entry by its number")
-    entry = state.entries[int(default)]
-    state.events.append(command_event(f"setparams {entry.title}"))
-    for lineno, raw in entry.body:
-        where = f"{name} menu entry {entry.title!r} line {lineno}"
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        first = line.split(None, 1)[0]
-        if first in _UNSUPPORTED_KEYWORDS or first in _BLOCK_WORDS or first == "menuentry":
-            raise _Unsupported(f"{where}: {first!r} is not modelled (only straight-line entries are)")
-        _execute(_words(line, state.env, where), state, where)
-
-
 def _decode(data: bytes, path: str) -> str:
     try:
         return data.decode()
@@ -475,10 +714,12 @@ def follow_grub_cfg(
     boots its default entry. ``fs_devices`` maps filesystem UUIDs to GRUB devices (from the disk
     image's GPT); ``config_source`` gives the bytes of files ``configfile`` reads (a file given only
     by its digest in ``files.digests`` is measured and ends the follow: ``stopped_at``); ``env`` the
-    variables already set (``root``, ``prefix``). InputError names the line pvmkit cannot follow."""
+    variables already set (``root``, ``prefix``; normal mode's :data:`NORMAL_MODE_ENV` are added).
+    InputError names the line pvmkit cannot follow."""
     devices = {k.lower(): v for k, v in (fs_devices or {}).items()}
-    state = _State(files, devices, config_source or (lambda _p: None))
-    state.env.update(env or {})
+    start = {**NORMAL_MODE_ENV, **(env or {})}
+    exported = {"root", "prefix", *NORMAL_MODE_ENV}
+    state = _State(files, devices, config_source or (lambda _p: None), _Context(start, exported))
     try:
         state.depth = 1
         prefix = state.env.get("prefix")
@@ -486,8 +727,8 @@ def follow_grub_cfg(
             for lst in _MODULE_LISTS:
                 _add(state, files.event(f"{prefix}/{_PLATFORM}/{lst}", "GRUB module list", optional=True))
         state.events.append(file_event(path, "GRUB configuration", data))
-        _run(_decode(data, path), path, state)
-        if state.stopped_at is None:
+        _read_config(data, path, state, new_context=False)
+        if not state.booted and state.ctx.entries and state.stopped_at is None:
             _boot_default(state, path)
     except _Unsupported as exc:
         raise InputError(f"GRUB configuration pvmkit cannot follow: {exc}") from None
