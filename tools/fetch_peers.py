@@ -26,7 +26,9 @@
   GPT disks the filesystem readers are checked against (``tests/crosscheck/test_fat_reader.py``,
   ``test_ext4_reader.py``),
   and Debian's signed GRUB (``PVMKIT_GRUB_EFI``: ``grub-efi-amd64-signed``'s ``grubx64.efi.signed``)
-  for the disk images of the shim + GRUB boot;
+  for the disk images of the shim + GRUB boot, and Debian's ``grub-common`` (``PVMKIT_GRUB_COMMON``: its
+  unpacked root, ``etc/grub.d/*`` and ``usr/share/grub/grub-mkconfig_lib``), whose grub-mkconfig scripts
+  write the ``grub.cfg`` the GRUB follower is checked on (``tests/crosscheck/test_grub_mkconfig.py``);
 * the Linux source of the kernel-rule table (``PVMKIT_LINUX_SOURCE``, ``tools/fetch_linux_source.py``:
   Debian unstable's ``linux-source-7.2`` reduced to KVM's sources and selftests, in
   ``.cache/linux-source``; ``tests/unit/test_kernel_rules.py``).
@@ -133,6 +135,11 @@ def grub_efi() -> Path:
     """Debian bookworm's signed GRUB for x86_64 UEFI (``grubx64.efi.signed``)."""
     root = _fetch("grub-efi-amd64-signed", BOOKWORM, "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed")
     return root / "usr" / "lib" / "grub" / "x86_64-efi-signed"
+
+
+def grub_common() -> Path:
+    """Debian bookworm's grub-common, unpacked: the grub-mkconfig scripts (``etc/grub.d``)."""
+    return _fetch("grub-common", BOOKWORM, "etc/grub.d/00_header")
 
 
 # Debian's QEMU for the TDX RTMR0 ACPI model (docs/tdx-measure.md): bookworm-backports' build, which
@@ -335,6 +342,7 @@ def main() -> int:
         ("PVMKIT_SYSTEMD_BOOT_EFI", systemd_boot_efi),
         ("PVMKIT_DISK_TOOLS", disk_tools),
         ("PVMKIT_GRUB_EFI", grub_efi),
+        ("PVMKIT_GRUB_COMMON", grub_common),
         ("PVMKIT_OVMF_TPM", ovmf_tpm),
         ("PVMKIT_SWTPM", swtpm),
     ):

@@ -190,8 +190,7 @@ menuentry 'UEFI Firmware Settings' $menuentry_id_option 'uefi-firmware' {_block(
 ### BEGIN /etc/grub.d/41_custom ###
 if [ -f  ${{config_directory}}/custom.cfg ]; then
   source ${{config_directory}}/custom.cfg
-fi
-if [ -z "${{config_directory}}" -a -f  $prefix/custom.cfg ]; then
+elif [ -z "${{config_directory}}" -a -f  $prefix/custom.cfg ]; then
   source $prefix/custom.cfg
 fi
 ### END /etc/grub.d/41_custom ###
@@ -271,7 +270,6 @@ def test_custom_cfg_is_sourced_with_config_directory(log: EventLog, tmp_path: Pa
     # source adds its entry to the same menu; the default named by its title boots
     assert texts[i + 3 :] == [
         b"grub_cmd: set default=Custom\0",
-        b"grub_cmd: [ -z (hd0,gpt1)/boot/grub -a -f (hd0,gpt1)/boot/grub/custom.cfg ]\0",
         b"grub_cmd: setparams Custom\0",
         b"grub_cmd: linux /boot/vmlinuz-custom ro\0",
         b"/boot/vmlinuz-custom\0",
