@@ -283,8 +283,8 @@ def test_components_of_direct_boot_events() -> None:
 def test_gce_shim_grub_log_replays_event_by_event() -> None:
     """The second real shim+GRUB TD log (go-tdx-guest's GCE COS guest): another shim build, whose
     SbatLevel is shim's original level (shim include/sbat_var_defs.h, SBAT_VAR_ORIGINAL) and which
-    also logs MokListTrusted as an RTMR0 authority event; COS's grub.cfg is not in the fixtures (and
-    uses bare assignments, which the follower refuses), so GRUB's commands come by their text."""
+    also logs MokListTrusted as an RTMR0 authority event; COS's grub.cfg is not in the fixtures, so
+    GRUB's commands come by their text."""
     gce = EventLog.parse(read_fixture("go-tdx-guest/ccel/ccel_data.dat"))
     grub = _grub_events_as_logged(gce, 25, 42)
     boot = ShimGrubBoot(

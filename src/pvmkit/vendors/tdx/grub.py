@@ -227,6 +227,7 @@ class _State:
     ctx: _Context
     functions: dict[str, tuple[Function, str]] = field(default_factory=dict)  #: and its file
     source_name: str = "grub.cfg"  #: the file (or menu entry) whose lines run, for messages
+    line: int = 0  #: the line of the command that runs
     params: list[str] = field(default_factory=list)
     events: list[PlannedEvent] = field(default_factory=list)
     saved: set[str] = field(default_factory=set)  #: files save_env wrote
@@ -600,6 +601,7 @@ def _run_node(node: Node, state: _State) -> bool:
             return _run_nodes(node.otherwise, state)
         finally:
             state.depth -= 1
+    state.line = node.line
     where = f"{state.source_name} line {node.line}"
     words = _words(node.text, state.lookup, where)
     if not words:
@@ -633,8 +635,7 @@ def _define_entry(words: list[str], block: str | None, state: _State, where: str
         i += 1
     if not params:
         raise _Unsupported(f"{where}: a {words[0]} without a title")
-    line = int(where.rsplit(" ", 1)[1]) if where.rsplit(" ", 1)[1].isdigit() else 1
-    state.ctx.entries.append(_Entry(params[0], entry_id, params, block, line, words[0] == "submenu"))
+    state.ctx.entries.append(_Entry(params[0], entry_id, params, block, state.line, words[0] == "submenu"))
 
 
 def _default_index(value: str | None, entries: list[_Entry], where: str) -> int:
