@@ -5,7 +5,8 @@ and libc by tools/fetch_peers.py's wrapper) under qtest, the chipset programmed 
 (``QemuAcpiDumper``): ``etc/table-loader``, ``etc/acpi/rsdp``, ``etc/acpi/tables`` and the two SMBIOS
 files byte-equal to the generator's for a sample of shapes (vCPU counts around the 8/255 thresholds
 and the 288 maximum of dstack's launches, memory below and above the 4 GiB split, pic on and off,
-ACPI PCI hotplug off, no serial port, a root port). The two DSDT differences from 10.x (the CPU
+ACPI PCI hotplug off, no serial port, a root port; two ``-smp`` topologies with hot-pluggable
+vCPUs). The two DSDT differences from 10.x (the CPU
 hotplug ``_INI`` and COM1's interrupt flags) are asserted on QEMU's own AML, so a change of either
 fails here with its name.
 """
@@ -13,15 +14,18 @@ fails here with its name.
 from __future__ import annotations
 
 import functools
+import shlex
 
 import pytest
 
 from pvmkit.vendors.tdx.acpi import aml
 from pvmkit.vendors.tdx.acpi.build import ACPI_FILES, acpi_blobs
 from pvmkit.vendors.tdx.acpi.machine import DSTACK_DEVICES, PciFunction, QemuTdxMachine
+from pvmkit.vendors.tdx.acpi.qemu_args import parse_qemu_args
 from pvmkit.vendors.tdx.qemu_acpi import SMBIOS_FILES, AcpiShape, QemuAcpiDumper
 from pvmkit.vendors.tdx.smbios_qemu import qemu_smbios_blobs
 from support.fixtures import fixture_path
+from support.qemu import DSTACK_DEVICES as DSTACK_QEMU_ARGS
 from support.qemu import qemu_11_binary
 from support.qemu_machine import qemu_args, table
 
@@ -78,3 +82,19 @@ def test_the_two_dsdt_changes_of_11_1_are_in_qemu_itself() -> None:
     old = table(acpi_blobs(QemuTdxMachine((10, 2), 1, 2 * GIB, False))["etc/acpi/tables"], b"DSDT")
     assert ini in old and aml.irq_no_flags(4) in old
     assert len(dsdt) == len(old) - len(ini) + 1
+
+
+# (vCPUs, -smp keys, pic): hot-pluggable vCPUs (the CPU hotplug block whose _INI 11.1 dropped), and
+# absent vCPUs past APIC ID 254 (x2APIC entries)
+TOPOLOGIES = [(5, "sockets=2,cores=3,maxcpus=12", True), (4, "sockets=4,cores=65,maxcpus=260", False)]
+
+
+@pytest.mark.parametrize(("vcpus", "keys", "pic"), TOPOLOGIES)
+def test_topologies_equal_qemu_11_1(vcpus: int, keys: str, pic: bool) -> None:
+    args = ["-smp", keys, *shlex.split(DSTACK_QEMU_ARGS)]
+    machine = parse_qemu_args(args).machine((11, 1), vcpus, 2 * GIB, pic)
+    firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
+    qemu = QemuAcpiDumper(qemu_11_binary(), firmware, tuple(args)).dump(AcpiShape(vcpus, 2 * GIB, pic))
+    ours = acpi_blobs(machine)
+    for name in ACPI_FILES:
+        assert ours[name] == qemu[name], name
