@@ -209,6 +209,7 @@ def test_follower_boots_the_default_entry(tmp_path: Path) -> None:
         (b"submenu 'x' {\n menuentry y {\n }\n}\n", "the default entry 'x' is a submenu"),
         (b"set default='a>b'\nmenuentry y {\n}\n", "default='a>b' is not modelled"),
         (b"menuentry y\n", "menuentry without a '{' block"),
+        (b"set default=1\nmenuentry 1 {\n}\nmenuentry 2 {\n}\n", "is a number and an entry's title"),
         (b"echo a {\n}\n", "line 1: a '{' block is modelled only for menuentry and submenu"),
         (b"hwmatch x 3\n", "the command 'hwmatch' is not modelled"),
         (b"search --label root\n", "only searches by filesystem UUID"),
@@ -314,3 +315,30 @@ def test_gce_shim_grub_log_replays_event_by_event() -> None:
     ]
     quote = Quote.parse(read_fixture("go-tdx-guest/ccel/cos-113-tdx-quote.dat"))
     assert EventLogPlan.of([*prefix, *predicted]).rtmrs() == quote.rtmrs
+
+
+def test_default_entry_sets_chosen_for_savedefault() -> None:
+    """GRUB_SAVEDEFAULT's savedefault (00_header's function) saves ${chosen}, which menu.c sets to the
+    booted entry's id (its title without --id) before the body runs."""
+    cfg = (
+        b"set prefix=(hd0,gpt1)/boot/grub\n"
+        b'function savedefault {\n  if [ -z "${boot_once}" ]; then\n    saved_entry="${chosen}"\n'
+        b"    save_env saved_entry\n  fi\n}\nset timeout_style=hidden\nset timeout=0\n"
+        b"menuentry 'A' --id a-id {\n\tsavedefault\n\techo \"$timeout\"\n}\n"
+        b"menuentry 'B' {\n\tsavedefault\n}\nset default=a-id\n"
+    )
+    grubenv = b"# GRUB Environment Block\n" + b"#" * 999
+    out = follow_grub_cfg(
+        cfg,
+        "(hd0,gpt1)/boot/grub/grub.cfg",
+        files=GrubFiles(contents={"(hd0,gpt1)/boot/grub/grubenv": grubenv}),
+    )
+    texts = [e.event_data.rstrip(b"\0").decode() for e in out.events]
+    assert texts[-6:] == [
+        "grub_cmd: setparams A",
+        "grub_cmd: savedefault",
+        "grub_cmd: [ -z  ]",
+        "grub_cmd: saved_entry=a-id",
+        "grub_cmd: save_env saved_entry",
+        "grub_cmd: echo ",  # run_menu unset timeout (hidden style) before the entry ran
+    ]

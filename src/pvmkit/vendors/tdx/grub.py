@@ -40,8 +40,9 @@ boots the default menu entry (``set default=N``, else the first): ``setparams TI
   ``$1``… set to the call's words;
 * the menu: ``menuentry``/``submenu`` are logged with their block; after the configuration, the
   default entry boots (menu.c: ``default`` as a number, else an entry's title or ``--id``; unknown
-  or out of range is entry 0) as after the menu's timeout: ``setparams`` with the entry's
-  positional words, then its body; a submenu chosen by default is refused;
+  or out of range is entry 0; ``chosen`` set to its id) as after the menu's timeout:
+  ``setparams`` with the entry's positional words, then its body; a submenu chosen by default is
+  refused;
 * normal mode's exported variables (``grub_platform=efi``, ``grub_cpu``, the ``feature_*`` flags
   grub-mkconfig's scripts test: :data:`NORMAL_MODE_ENV`) are set.
 
@@ -644,6 +645,8 @@ def _default_index(value: str | None, entries: list[_Entry], where: str) -> int:
     if value is None:
         return 0
     if value.isascii() and value.isdigit() and (value == "0" or not value.startswith("0")):
+        if any(value in (e.title, e.entry_id) for e in entries):  # distributions differ on which wins
+            raise _Unsupported(f"{where}: default={value!r} is a number and an entry's title or id")
         n = int(value)
         return n if n < len(entries) else 0
     if not value or not (value[0].isalpha() or value[0] == "_") or ">" in value:
@@ -663,6 +666,12 @@ def _boot_default(state: _State, name: str) -> None:
     if entry.submenu:
         raise _Unsupported(f"{name}: the default entry {entry.title!r} is a submenu (not modelled)")
     where = f"{name} menu entry {entry.title!r}"
+    # menu.c grub_menu_execute_entry: chosen is the entry's id (its title without --id), '>' doubled
+    state.env["chosen"] = (entry.entry_id or entry.title).replace(">", ">>")
+    state.ctx.exported.add("chosen")
+    if state.env.get("timeout_style") in ("countdown", "hidden"):  # run_menu unsets them
+        state.env.pop("timeout", None)
+        state.env.pop("timeout_style", None)
     state.events.append(command_event(" ".join(["setparams", *entry.params])))
     state.params, state.source_name = list(entry.params), where
     _run_nodes(_parse(entry.body, where, entry.line), state)
