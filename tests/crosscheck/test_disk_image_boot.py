@@ -265,3 +265,16 @@ def test_an_esp_without_a_boot_path_is_one_line(
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert captured.out == "" and len(lines) == 1 and message in lines[0], lines
+
+
+def test_debian_signed_grub_embeds_the_modules_its_configurations_load() -> None:
+    """The modules of Debian's signed GRUB (each ELF module's .modname): the ``GRUB_MODULES`` Debian's
+    ``debian/build-efi-images`` builds in include ``tpm`` (so the image measures) and those its
+    generated grub.cfg ``insmod``s; a module outside the list is refused by the follower."""
+    where = os.environ.get("PVMKIT_GRUB_EFI")
+    if not where:
+        missing("PVMKIT_GRUB_EFI not set (./dev test fetches Debian's grub-efi-amd64-signed)", "under CI")
+    modules = grub_image_info((Path(where) / "grubx64.efi.signed").read_bytes()).modules
+    built_in = {"tpm", "all_video", "gzio", "part_gpt", "ext2", "fat", "loadenv", "search_fs_uuid", "linux"}
+    assert built_in <= modules
+    assert {"normal", "test", "echo", "sleep", "efifwsetup", "gfxterm", "gettext"} <= modules

@@ -342,3 +342,16 @@ def test_default_entry_sets_chosen_for_savedefault() -> None:
         "grub_cmd: save_env saved_entry",
         "grub_cmd: echo ",  # run_menu unset timeout (hidden style) before the entry ran
     ]
+
+
+def test_insmod_of_a_module_not_built_in_is_refused() -> None:
+    """dl.c: a built-in module is loaded already (only the command is logged); another would be read
+    from $prefix/x86_64-efi/NAME.mod with its dependencies, which pvmkit does not model."""
+    files = GrubFiles(modules=frozenset({"gzio", "part_gpt"}))
+    out = follow_grub_cfg(b"insmod gzio\ninsmod part_gpt\n", "grub.cfg", files=files)
+    assert [e.event_data for e in out.events[1:]] == [
+        b"grub_cmd: insmod gzio\0",
+        b"grub_cmd: insmod part_gpt\0",
+    ]
+    with pytest.raises(InputError, match=r"line 2: insmod zfs: not built into GRUB's image"):
+        follow_grub_cfg(b"insmod gzio\ninsmod zfs\n", "grub.cfg", files=files)

@@ -190,7 +190,7 @@ def _grub_events(
 
     esp_number, esp_readable = esp
     device = f"hd0,gpt{esp_number}"
-    cfg_path, cfg, env = _first_config(args, files, grub, grub_path, device)
+    cfg_path, cfg, env, info = _first_config(args, files, grub, grub_path, device)
     grub_files = GrubFiles(
         contents=contents,
         digests=digests,
@@ -198,6 +198,7 @@ def _grub_events(
         initrd=map_file(args.initrd, "an initrd") if args.initrd else None,
         source=files.grub_file if esp_readable else None,
         probe=files.grub_probe if esp_readable else None,
+        modules=info.modules if info is not None else None,
     )
     try:
         follow = follow_grub_cfg(
@@ -220,9 +221,10 @@ def _grub_events(
 
 def _first_config(
     args: argparse.Namespace, files: Any, grub: Any, grub_path: str, device: str
-) -> tuple[str, bytes, dict[str, str]]:
+) -> tuple[str, bytes, dict[str, str], Any]:
     """The configuration GRUB's normal mode reads first (its path and bytes) and GRUB's variables then:
-    ``$prefix/grub.cfg``, or the file an embedded ``normal FILE`` names (on GRUB's memdisk)."""
+    ``$prefix/grub.cfg``, or the file an embedded ``normal FILE`` names (on GRUB's memdisk); and what
+    GRUB's image embeds (None when GRUB is given as a digest)."""
     from pvmkit.formats.fat import open_fat
     from pvmkit.vendors.tdx.esp_layout import grub_image_info, grub_prefix
 
@@ -242,7 +244,7 @@ def _first_config(
         if found is None:
             raise InputError(f"GRUB reads {cfg_path} first, and the disk image has no such file")
         cfg = found
-    return cfg_path, cfg, {"root": device, "prefix": prefix, "cmdpath": cmdpath}
+    return cfg_path, cfg, {"root": device, "prefix": prefix, "cmdpath": cmdpath}, info
 
 
 def _mok(args: argparse.Namespace, shim: Any) -> Any:

@@ -58,7 +58,7 @@ FALLBACK_PATH = "\\EFI\\BOOT\\fbx64.efi"
 _CSV_NAMES = ("BOOTX64.CSV", "BOOT.CSV")
 _GRUB = "grubx64.efi"
 _MIMG = 0x676D696D
-_OBJ_MEMDISK, _OBJ_CONFIG, _OBJ_PREFIX = 1, 2, 3
+_OBJ_ELF, _OBJ_MEMDISK, _OBJ_CONFIG, _OBJ_PREFIX = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,8 @@ class GrubImageInfo:
     prefix: str | None  #: the embedded prefix (``/EFI/ubuntu``, ``(hd0,gpt2)/boot/grub``), if any
     config: bytes | None  #: the embedded configuration, if any
     memdisk: bytes | None = None  #: the embedded memdisk image (GRUB's ``(memdisk)`` device), if any
+    #: the modules built in (each ELF module's ``.modname``); ``insmod`` of another reads a file
+    modules: frozenset[str] = frozenset()
 
     def normal_config(self) -> str | None:
         """The file an embedded configuration of the one command ``normal FILE`` (Debian's signed
@@ -153,6 +155,7 @@ def grub_image_info(image: ByteData, what: str = "GRUB") -> GrubImageInfo:
     if size > len(mods):
         raise FormatError(f"{what}: its module list claims {size} bytes", what=what)
     prefix = config = memdisk = None
+    modules: set[str] = set()
     while offset + 8 <= size:
         kind, length = struct.unpack_from("<II", mods, offset)
         if length < 8 or offset + length > size:
@@ -164,8 +167,32 @@ def grub_image_info(image: ByteData, what: str = "GRUB") -> GrubImageInfo:
             config = body.split(b"\0", 1)[0]
         elif kind == _OBJ_MEMDISK:
             memdisk = bytes(body)
+        elif kind == _OBJ_ELF:
+            modules.add(_module_name(bytes(body), what, offset))
         offset += length
-    return GrubImageInfo(prefix or None, config or None, memdisk or None)
+    return GrubImageInfo(prefix or None, config or None, memdisk or None, frozenset(modules))
+
+
+def _module_name(elf: bytes, what: str, at: int) -> str:
+    """An ELF64 module's name: its ``.modname`` section (``grub-core/kern/dl.c`` ``grub_dl_resolve_name``)."""
+    try:
+        if elf[:4] != b"\x7fELF" or elf[4] != 2:
+            raise ValueError("not an ELF64 object")
+        (shoff,) = struct.unpack_from("<Q", elf, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3A)
+        if shentsize < 64 or shstrndx >= shnum:
+            raise ValueError("bad section headers")
+        strtab = struct.unpack_from("<Q", elf, shoff + shstrndx * shentsize + 24)[0]
+        for i in range(shnum):
+            name, _type, _flags, _addr, off, size = struct.unpack_from("<IIQQQQ", elf, shoff + i * shentsize)
+            end = elf.index(b"\0", strtab + name)
+            if elf[strtab + name : end] == b".modname":
+                if off + size > len(elf):
+                    raise ValueError(".modname outside the module")
+                return elf[off : off + size].split(b"\0", 1)[0].decode("ascii")
+        raise ValueError("no .modname section")
+    except (ValueError, struct.error, UnicodeDecodeError) as exc:
+        raise FormatError(f"{what}: a built-in module cannot be read ({exc})", what=what, offset=at) from None
 
 
 def grub_prefix(info: GrubImageInfo | None, grub_path: str, boot_device: str) -> str:

@@ -137,6 +137,9 @@ class GrubFiles:
     source: Callable[[str], bytes | None] | None = None
     #: what is at a full path, for ``[`` file tests: ``("file", size)``, ``("dir", 0)`` or None
     probe: Callable[[str], tuple[str, int] | None] | None = None
+    #: the modules built into GRUB's image (``insmod`` of another is refused); None: not known
+    #: (GRUB given as a digest), every ``insmod`` is taken for a built-in module
+    modules: frozenset[str] | None = None
 
     def event(
         self, path: str, role: str, root: str | None = None, optional: bool = False
@@ -168,7 +171,7 @@ def full_path(path: str, root: str | None) -> str:
 # -- the follower ---------------------------------------------------------------------------------
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*|[0-9]+)\}|([A-Za-z_][A-Za-z0-9_]*|[0-9]))")
-_PLAIN = frozenset({"insmod", "echo", "terminal_input", "terminal_output", "true"})
+_PLAIN = frozenset({"echo", "terminal_input", "terminal_output", "true"})
 _TESTS = ("[", "test")
 _MAX_DEPTH = 32
 #: the variables GRUB's normal mode sets and exports (grub-core/normal/main.c, GRUB_MOD_INIT(normal):
@@ -363,6 +366,8 @@ def _run_command(words: list[str], block: str | None, state: _State, where: str)
         return _save_env(words, state, where)
     elif name == "loadfont":
         return all(_loadfont(font, state, where) for font in words[1:])
+    elif name == "insmod":
+        _insmod(words, state, where)
     elif name == "false":
         return False
     elif name in state.functions:
@@ -374,6 +379,18 @@ def _run_command(words: list[str], block: str | None, state: _State, where: str)
     elif name not in _PLAIN:
         raise _Unsupported(f"{where}: the command {name!r} is not modelled")
     return True
+
+
+def _insmod(words: list[str], state: _State, where: str) -> None:
+    """dl.c grub_dl_load: a built-in module is already loaded (nothing read); another is read from
+    ``$prefix/x86_64-efi/NAME.mod`` with its dependencies, which pvmkit does not model."""
+    modules = state.files.modules
+    for name in words[1:]:
+        if modules is not None and name not in modules:
+            raise _Unsupported(
+                f"{where}: insmod {name}: not built into GRUB's image, so GRUB would read "
+                f"$prefix/{_PLATFORM}/{name}.mod and its dependencies (not modelled)"
+            )
 
 
 def _set(words: list[str], state: _State, where: str) -> None:
