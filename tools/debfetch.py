@@ -94,15 +94,22 @@ def locked(cache: Path, timeout: float = 10) -> Iterator[None]:
 #: how long a suite's package lists stay current before ``apt-get update`` runs again (a fresh machine,
 #: as CI is, always updates; a developer's repeated ``./dev test`` does not re-read the archive's index)
 LISTS_MAX_AGE = 6 * 3600.0
+#: how long a fetch waits for another run (or process) that holds the suite's apt state
+SUITE_LOCK_TIMEOUT = 600.0
+
+
+_STARTED = time.time()
 
 
 def _fresh(stamp: Path) -> bool:
-    if os.environ.get("PVMKIT_PEERS_REFRESH"):
-        return False
+    """Were the suite's lists read recently enough (with PVMKIT_PEERS_REFRESH: during this run)?"""
     try:
-        return time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE
+        updated = stamp.stat().st_mtime
     except OSError:
         return False
+    if os.environ.get("PVMKIT_PEERS_REFRESH"):
+        return updated >= _STARTED
+    return time.time() - updated < LISTS_MAX_AGE
 
 
 def fetch_deb(
@@ -114,7 +121,17 @@ def fetch_deb(
     for tool in ("apt-get", "dpkg", "dpkg-deb"):
         if shutil.which(tool) is None:
             raise Unreachable(f"{tool} not installed")
-    apt = cache / "apt"
+    # One apt state per suite, shared by the packages fetched from it: one `apt-get update` per suite
+    # (a fresh machine fetches ~60 packages from five suites), held while apt reads or writes it.
+    apt = cache.parent / ".apt" / hashlib.sha256(source_line.encode()).hexdigest()[:16]
+    with locked(apt, SUITE_LOCK_TIMEOUT):
+        return _fetch_deb(package, source_line, cache, marker, timeout, apt)
+
+
+def _fetch_deb(
+    package: str, source_line: str, cache: Path, marker: str, timeout: float, apt: Path
+) -> tuple[Path, str]:
+    cache.mkdir(parents=True, exist_ok=True)
     for d in ("etc/sources.list.d", "etc/preferences.d", "state/lists/partial", "cache/archives/partial"):
         (apt / d).mkdir(parents=True, exist_ok=True)
     (apt / "etc" / "sources.list").write_text(source_line)
