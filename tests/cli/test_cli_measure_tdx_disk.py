@@ -186,3 +186,29 @@ def test_mok_list_trusted_authority_adds_its_rtmr0_event(
     gce = EventLog.parse(read_fixture("go-tdx-guest/ccel/ccel_data.dat"))
     assert [bytes.fromhex(e["event_data"]) for e in authority] == [gce.events[21].event_data]
     assert authority[0]["digest"] == _digest(gce, 22).hex()
+
+
+def test_disk_boot_follows_load_env_from_a_grub_file(
+    log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A main grub.cfg in 00_header's shape: load_env reads grubenv (given by --grub-file, measured),
+    its next_entry picks the second entry. Expected: GRUB's rules (loadenv.c, script/execute.c)."""
+    main_cfg = (
+        b'load_env\nif [ "${next_entry}" ] ; then\n   set default="${next_entry}"\n'
+        b'else\n   set default="0"\nfi\n'
+        b"menuentry 'A' {\n\tlinux /boot/a\n}\nmenuentry 'B' {\n\tlinux /boot/vmlinuz ro\n}\n"
+    )
+    grubenv = b"# GRUB Environment Block\nnext_entry=1\n"
+    grubenv += b"#" * (1024 - len(grubenv))
+    argv = _argv(log, tmp_path)
+    (tmp_path / "main.cfg").write_bytes(main_cfg)
+    (tmp_path / "grubenv").write_bytes(grubenv)
+    argv += ["--grub-file", f"(hd0,gpt1)/boot/grub/grubenv={tmp_path / 'grubenv'}"]
+    assert main(argv) == 0, capsys.readouterr().err
+    shape = json.loads(capsys.readouterr().out)["shapes"][0]
+    rtmr2 = [_digest(log, n) for n in (19, 20, 22, 30, 31, 32, 33, 34, 35, 36, 37)]
+    rtmr2 += [_sha(main_cfg), _sha(b"load_env"), _sha(grubenv), _sha(b"[ 1 ]"), _sha(b"set default=1")]
+    rtmr2 += [_sha(b"menuentry A {\n\tlinux /boot/a\n}"), _sha(b"menuentry B {\n\tlinux /boot/vmlinuz ro\n}")]
+    rtmr2 += [_sha(b"setparams B"), _sha(b"linux /boot/vmlinuz ro"), _sha(b"kernel" * 100)]
+    rtmr2 += [_sha(b"/boot/vmlinuz ro")]
+    assert shape["rtmr2"] == _fold(rtmr2)

@@ -191,7 +191,7 @@ def _module_name(elf: bytes, what: str, at: int) -> str:
                     raise ValueError(".modname outside the module")
                 return elf[off : off + size].split(b"\0", 1)[0].decode("ascii")
         raise ValueError("no .modname section")
-    except (ValueError, struct.error, UnicodeDecodeError) as exc:
+    except (ValueError, IndexError, struct.error, UnicodeDecodeError) as exc:
         raise FormatError(f"{what}: a built-in module cannot be read ({exc})", what=what, offset=at) from None
 
 
