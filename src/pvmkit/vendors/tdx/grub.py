@@ -46,9 +46,9 @@ boots the default menu entry (``set default=N``, else the first): ``setparams TI
 * normal mode's exported variables (``grub_platform=efi``, ``grub_cpu``, the ``feature_*`` flags
   grub-mkconfig's scripts test: :data:`NORMAL_MODE_ENV`) are set.
 
-Anything else (loops, other commands such as ``hwmatch`` or ``fwsetup`` when they run, ``$?``, an
-unquoted variable holding blanks or expanding to nothing, ``load_env -s``, …) is refused with the file,
-line and reason: pvmkit never predicts a value for a configuration it does not follow.
+Anything else (loops, other commands such as ``hwmatch`` or ``fwsetup`` when they run, ``$?``,
+unquoted wildcards, ``load_env -s``, ``insmod`` of a module GRUB's image does not embed, …) is refused
+with the file, line and reason: pvmkit never predicts a value for a configuration it does not follow.
 """
 
 from __future__ import annotations
@@ -171,6 +171,7 @@ def full_path(path: str, root: str | None) -> str:
 # -- the follower ---------------------------------------------------------------------------------
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*|[0-9]+)\}|([A-Za-z_][A-Za-z0-9_]*|[0-9]))")
+_BLANKS = re.compile(r"[ \t\n\r\v\f]+")  # grub_isspace: argv.c splits an unquoted value at these
 _PLAIN = frozenset({"echo", "terminal_input", "terminal_output", "true"})
 _TESTS = ("[", "test")
 _MAX_DEPTH = 32
@@ -252,7 +253,10 @@ class _State:
 
 
 def _words(line: str, lookup: Callable[[str], str], where: str) -> list[str]:
-    """GRUB's word splitting: quotes removed, ``$var`` expanded outside single quotes."""
+    """GRUB's words (script/execute.c ``grub_script_arglist_to_argv``, script/argv.c): quotes removed
+    (a quoted empty string is a word), ``$var`` expanded outside single quotes; an unquoted value is
+    split at blanks (leading and trailing blanks make no word) and one that is empty adds nothing, so a
+    word of only such values is dropped."""
     words: list[str] = []
     i, n = 0, len(line)
     while i < n:
@@ -260,42 +264,40 @@ def _words(line: str, lookup: Callable[[str], str], where: str) -> list[str]:
             i += 1
         if i >= n:
             break
-        word, quoted, expanded_empty = [], False, False
+        cur: str | None = None  # argv.c: None until something is appended to the word
         while i < n and line[i] not in " \t":
             c = line[i]
             if c == "'":
                 j = line.find("'", i + 1)
                 if j < 0:
                     raise _Unsupported(f"{where}: unterminated single quote")
-                word.append(line[i + 1 : j])
-                quoted, i = True, j + 1
+                cur, i = (cur or "") + line[i + 1 : j], j + 1
             elif c == '"':
                 j = line.find('"', i + 1)
                 if j < 0 or "\\" in line[i:j]:
                     raise _Unsupported(f"{where}: a double-quoted word pvmkit cannot split")
-                word.append(_VAR.sub(lambda m: lookup(m.group(1) or m.group(2)), line[i + 1 : j]))
-                quoted, i = True, j + 1
-            elif c == "\\" or c in ";|&<>`":
-                raise _Unsupported(f"{where}: {c!r} (escapes, lists and redirections) is not modelled")
+                text = _VAR.sub(lambda m: lookup(m.group(1) or m.group(2)), line[i + 1 : j])
+                cur, i = (cur or "") + text, j + 1
+            elif c == "\\" or c in ";|&<>`*?":
+                raise _Unsupported(
+                    f"{where}: {c!r} (escapes, lists, redirections and wildcards) is not modelled"
+                )
             elif c == "$":
                 m = _VAR.match(line, i)
                 if m is None:
                     raise _Unsupported(f"{where}: a '$' pvmkit cannot expand")
-                value = lookup(m.group(1) or m.group(2))
-                if any(b in value for b in " \t\n"):  # GRUB splits an unquoted value into words
-                    raise _Unsupported(f"{where}: an unquoted variable holds blanks (GRUB splits it)")
-                expanded_empty = expanded_empty or not value
-                word.append(value)
+                pieces = [w for w in _BLANKS.split(lookup(m.group(1) or m.group(2))) if w]
+                for k, piece in enumerate(pieces):
+                    if k:
+                        assert cur is not None
+                        words.append(cur)
+                        cur = None
+                    cur = (cur or "") + piece
                 i = m.end()
             else:
-                word.append(c)
-                i += 1
-        text = "".join(word)
-        if not text and not quoted:
-            if expanded_empty:
-                raise _Unsupported(f"{where}: an unquoted variable expands to nothing")
-            continue
-        words.append(text)
+                cur, i = (cur or "") + c, i + 1
+        if cur is not None:
+            words.append(cur)
     return words
 
 
