@@ -24,9 +24,10 @@ from pvmkit.cli.main import main
 from pvmkit.formats.ccel import EventLog
 from pvmkit.vendors.tdx.esp_layout import grub_image_info, shim_sbat_level
 from support.disktools import ext4_image, fat_image, gpt_disk, run_tool
-from support.fixtures import fixture_path, missing
+from support.fixtures import missing
 from support.gpt_disk import ROOT_UUID, logged_digest, ubuntu_log
 from support.pe import make_pe
+from support.uki import measure_rtmr_argv
 
 pytestmark = pytest.mark.crosscheck
 
@@ -86,26 +87,12 @@ def _disk(tmp: Path, files: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def _measure_argv(tmp: Path) -> list[str]:
-    firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
-    disk = str(tmp / "disk.img")
-    return [
-        "measure",
-        "--vendor",
-        "tdx",
-        "--rtmr",
-        "--firmware",
-        firmware,
-        "--memory",
-        "2G",
-        "--disk-image",
-        disk,
-    ]
+    return measure_rtmr_argv("--disk-image", str(tmp / "disk.img"))
 
 
 def _measure(tmp: Path, extra: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     log = ubuntu_log()
     argv = _measure_argv(tmp)
-    argv += ["--json"]
     argv += ["--boot-loader-authenticode", logged_digest(log, 29).hex()]
     argv += [
         "--mok-list-sha384",
@@ -211,7 +198,7 @@ def test_debian_grub_runs_its_memdisk_configuration(
     (tmp_path / "memdisk.img").write_bytes(memdisk)
     run_tool("mcopy", "-i", str(tmp_path / "memdisk.img"), "::grub.cfg", str(tmp_path / "memdisk.cfg"))
     log = ubuntu_log()
-    argv = [*_measure_argv(tmp_path), "--json", "--mok-list-sha384", logged_digest(log, 19).hex()]
+    argv = [*_measure_argv(tmp_path), "--mok-list-sha384", logged_digest(log, 19).hex()]
     assert main([*argv, "--mok-list-x-sha384", logged_digest(log, 20).hex()]) == 0, capsys.readouterr().err
     shape = json.loads(capsys.readouterr().out)["shapes"][0]
     prefix = "(hd0,gpt15)/EFI/debian"
