@@ -505,6 +505,13 @@ def _kernel_bytes(inputs: RtmrInputs) -> tuple[ByteData, str]:
     return inputs.kernel, "original file"
 
 
+#: what a prediction without a boot path asks for (docs/cli.md lists the options of each path)
+_NO_BOOT_PATH = (
+    "none given: a kernel (--kernel, direct boot), a UKI (--uki, --esp), a disk image "
+    "(--disk-image), or their digests"
+)
+
+
 def _rtmr1(inputs: RtmrInputs) -> list[PlannedEvent]:
     if not inputs.direct_boot:
         return [
@@ -513,7 +520,7 @@ def _rtmr1(inputs: RtmrInputs) -> list[PlannedEvent]:
                 EV_EFI_BOOT_SERVICES_APPLICATION,
                 b"",
                 "boot path",
-                "only direct -kernel boot is modelled: give a kernel",
+                _NO_BOOT_PATH,
             )
         ]
     if inputs.kernel is None:
@@ -547,9 +554,7 @@ def _tagged(tag: int, description: bytes) -> bytes:
 
 def _rtmr2(inputs: RtmrInputs) -> list[PlannedEvent]:
     if not inputs.direct_boot:
-        return [
-            PlannedEvent.missing(3, EV_EVENT_TAG, b"", "boot path", "only direct -kernel boot is modelled")
-        ]
+        return [PlannedEvent.missing(3, EV_EVENT_TAG, b"", "boot path", _NO_BOOT_PATH)]
     if inputs.versions.linux < (6, 9):
         return []
     has_initrd = inputs.initrd_sha384 is not None or (inputs.initrd is not None and len(inputs.initrd) > 0)
