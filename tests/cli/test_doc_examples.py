@@ -555,7 +555,7 @@ class PyRun:
 
 #: every ```python block of ``PYTHON_DOCS``, by (page, its number there from 1)
 PYTHON_EXAMPLES: dict[tuple[str, int], PyRun | NotRun] = {
-    ("docs/amd.md", 1): NotRun("a sketch: needs /dev/sev (SEV hardware) and elides arguments (`...`)"),
+    ("docs/amd.md", 1): NotRun("a sketch: needs /dev/sev (SEV hardware); plan, tik, predicted_ld elsewhere"),
     ("docs/architecture.md", 1): NotRun("an excerpt of src/pvmkit/vendors/sw/vendor.py (checked below)"),
     ("docs/architecture.md", 2): NotRun("the same description spelt out field by field, not code to run"),
     # go-sev-guest's report: MEASUREMENT is bytes 90h-BFh, its POLICY 0xb0000 sets DEBUG (bit 19),
@@ -626,6 +626,48 @@ def test_architecture_excerpt_is_the_source() -> None:
     has it."""
     excerpt = python_blocks("docs/architecture.md")[0].strip()
     assert excerpt in (ROOT / "src/pvmkit/vendors/sw/vendor.py").read_text()
+
+
+def test_python_fragments_name_real_api() -> None:
+    """A ``NotRun`` block still rots visibly: it must be valid Python, every name it imports must
+    exist, and every keyword it passes to an imported callable (or to a method of an imported class)
+    must be one that callable accepts."""
+    import ast
+    import importlib
+    import inspect
+
+    wrong = []
+    for (doc, n), block in PY_ALL:
+        if not isinstance(PYTHON_EXAMPLES.get((doc, n)), NotRun):
+            continue
+        tree = ast.parse(block, filename=f"{doc} block {n}")  # SyntaxError: the block is no Python
+        names: dict[str, object] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if not hasattr(module, alias.name):
+                        wrong.append(f"{doc} block {n}: {node.module} has no {alias.name}")
+                    names[alias.asname or alias.name] = getattr(module, alias.name, None)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func, target = node.func, None
+            if isinstance(func, ast.Name):
+                target = names.get(func.id)
+            elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                target = getattr(names.get(func.value.id), func.attr, None)
+            if not callable(target):
+                continue
+            params = inspect.signature(target).parameters
+            if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+                continue
+            wrong += [
+                f"{doc} block {n}: {ast.unparse(func)}() takes no {kw.arg}="
+                for kw in node.keywords
+                if kw.arg is not None and kw.arg not in params
+            ]
+    assert not wrong, "\n".join(wrong)
 
 
 def _py_param(key: tuple[str, int], block: str) -> object:
