@@ -364,3 +364,19 @@ def test_unquoted_values_are_split_and_empty_ones_dropped() -> None:
     texts = [e.event_data for e in out.events]
     assert texts[3] == b"grub_cmd: linux /k px yq r  \0"  # words: /k, px, yq, r, '', ''
     assert texts[5] == b"kernel_cmdline: /k px yq r  \0"
+
+
+@pytest.mark.parametrize("assignment", [b"set root=(hd0,gpt2)", b"root=(hd0,gpt2)", b"set root=hd0,gpt2"])
+def test_root_loses_its_parentheses_as_grubs_write_hook_strips_them(assignment: bytes) -> None:
+    """GRUB's kernel registers a write hook on ``root`` (grub-core/kern/main.c ``grub_env_write_root``)
+    that removes surrounding parentheses, so ``($root)`` after ``set root=(hd0,gpt2)`` is
+    ``(hd0,gpt2)``, not ``((hd0,gpt2))``: the logged ``set prefix`` text and the module-list paths
+    name the device once, and files resolve on it."""
+    cfg = assignment + b"\nset prefix=($root)/boot/grub\nlinux /vmlinuz ro\n"
+    out = follow_grub_cfg(cfg, "grub.cfg", files=GrubFiles(kernel=b"K"))
+    texts = [e.event_data.rstrip(b"\0").decode() for e in out.events]
+    assert texts[2:4] == [
+        "grub_cmd: set prefix=(hd0,gpt2)/boot/grub",
+        "(hd0,gpt2)/boot/grub/x86_64-efi/command.lst",
+    ]
+    assert out.events[2].digest == hashlib.sha384(b"set prefix=(hd0,gpt2)/boot/grub").digest()

@@ -377,7 +377,7 @@ def _run_command(words: list[str], block: str | None, state: _State, where: str)
         return _call(function, defined_in, words[1:], state, where)
     elif "=" in name and not name.startswith("="):  # execute.c: an assignment, when no command
         key, _, value = name.partition("=")
-        state.env[key] = value
+        _assign(state, key, value)
     elif name not in _PLAIN:
         raise _Unsupported(f"{where}: the command {name!r} is not modelled")
     return True
@@ -395,12 +395,22 @@ def _insmod(words: list[str], state: _State, where: str) -> None:
             )
 
 
+def _assign(state: _State, key: str, value: str) -> str:
+    """``grub_env_set``: store ``value`` as GRUB does and return what was stored. GRUB's kernel hooks
+    every write to ``root`` (grub-core/kern/main.c ``grub_env_write_root``): a value wrapped in parentheses
+    loses them, so ``set root=(hd0,gpt2)`` stores ``hd0,gpt2`` and ``($root)`` names the device once."""
+    if key == "root" and len(value) >= 2 and value[0] == "(" and value[-1] == ")":
+        value = value[1:-1]
+    state.env[key] = value
+    return value
+
+
 def _set(words: list[str], state: _State, where: str) -> None:
     for assignment in words[1:]:
         key, eq, value = assignment.partition("=")
         if not eq:
             raise _Unsupported(f"{where}: 'set' without '=' is not modelled")
-        state.env[key] = value
+        value = _assign(state, key, value)
         if key == "prefix":  # normal.c read_lists_hook
             for lst in _MODULE_LISTS:
                 _add(
@@ -474,7 +484,7 @@ def _load_env(words: list[str], state: _State, where: str) -> bool:
         return False
     for key, value in variables.items():
         if not names or key in names:
-            state.env[key] = value
+            _assign(state, key, value)
     return True
 
 
