@@ -570,7 +570,13 @@ PYTHON_EXAMPLES: dict[tuple[str, int], PyRun | NotRun] = {
     ),
     ("docs/attestation.md", 2): NotRun("the signature of verify_snp, its arguments as placeholders"),
     ("docs/attestation.md", 3): NotRun("the API of the software keys, report fields elided (`...`)"),
-    ("docs/attestation.md", 4): NotRun("the signature of appraise_quote, its inputs as placeholders"),
+    # dcap-qvl's sample quote and its PCS collateral of 2025-06-19 at 2025-07-01: UpToDate, no
+    # advisories (dcap-appraisal-cases.json, as for README.md's verify --collateral example)
+    ("docs/attestation.md", 4): PyRun(
+        check="assert checks and not [c for c in result.checks if c.status == 'failed'], checks\n",
+        files=("tdx_quote", "tdx_quote_collateral.json"),
+        prints=("True UpToDate ()",),
+    ),
     # the block asserts its claims itself (the three guest bytes exit on the OUT, then on HLT)
     ("docs/kvm.md", 1): PyRun(check="", kvm=True),
     ("docs/tdx-measure.md", 1): NotRun(
