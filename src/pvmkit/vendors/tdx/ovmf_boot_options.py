@@ -11,7 +11,7 @@ store. Rules, from edk2 MdeModulePkg/Library/UefiBootManagerLib/BmBoot.c:
   after the platform's fixed entries (``BmEnumerateBootOptions``), numbered by ``BmGetFreeOptionNumber``
   (the lowest unused number) and added at the end of BootOrder.
 * A virtio-blk disk's description is "UEFI Misc Device" (``mBmUefiPrefix`` and the default case of
-  ``BmGetMiscDescription``: its device path has no floppy, ATA, USB, SCSI or network node), its
+  ``BmGetMiscDescription``, BmBootDescription.c: no floppy, ATA, USB, SCSI or network node), its
   device path the PCI handle's, ``PciRoot(0x0)/Pci(dev,fn)``, its attributes ``LOAD_OPTION_ACTIVE``
   only, and its optional data the GUID ``mBmAutoCreateBootOptionGuid``
   (8108ac4e-9f11-4d59-850e-e21a522c59b2) that marks it auto-created.
