@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pvmkit.cli.main import main
+from support.cli import run
 from support.fixtures import fixture_path, import_peer
 
 #: Every SNP-capable firmware among the fixtures (the two 4 KiB tails are sev-snp-measure's own test
@@ -27,12 +27,6 @@ SNP_FIRMWARE = [
     "sev-snp-measure-tests/ovmf_OvmfX64_suffix.bin",
     "sev-snp-measure-tests/svsm_ovmf.fd",
 ]
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def describe(firmware: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pvmkit.cli.main import main
 from pvmkit.formats.guid import guid_bytes
 from pvmkit.formats.ovmf import METADATA_GUID, RESET_BLOCK_GUID
+from support.cli import run
 
 DEBIAN = "firmware/OVMF.amdsev.fd"
 AMDSEV_TAIL = "sev-snp-measure-tests/ovmf_AmdSev_suffix.bin"
@@ -23,12 +23,6 @@ SNP4 = "13a6ae9fbaa31c91ade309c36bd5214729438abac318e01176e02a97b8bec11a4bce86b4
 SNP1 = "d74bd3ea40b240c3228edc5177ce6193561ebff633dbd0be76d6c143b876d65102425c0e2e8a930857c48daa5eacda58"
 SNP2 = "a3c946257b3cef8f1e25dd03cb84f9f01313ae9135c32acc7e01f4204aa447aaa196530d5999be0f114462d2546cd02d"
 OVMF_HASH = "9d0dd8be18c86e3fe3bf0038ed75ebf5340bee69fd2632c8ff9409964575960ae1f7e84be387d2e3467bc3508d1e4806"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def snp(fw: Path, *extra: str) -> list[str]:

@@ -10,16 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pvmkit.cli.main import main
+from support.cli import run
 
 FLOW_RIM = "7101085bb317cc1d53bbc494a4a47fbeae6a88a692ccda9aefba1286b2f56510"
 FLOW_RMM2 = "522ce01c0d749020f70ddb9147a024351a8213c8a79f2d0dc613744195b1fe4e"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -10,14 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pvmkit.cli.main import main
+from support.cli import run
 from support.igvm_vectors import SEV_ES_LD, SNP, TDX_MRTD, igvm_file
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -11,20 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from pvmkit.cli.main import main
 from pvmkit.formats.ccel import EventLog
+from support.cli import run
 from support.fixtures import fixture_path, read_fixture
 
 TDX_FD = "firmware/OVMF.inteltdx.ms.fd"
 MRTD_1 = "a7a1f751abc454f9cbab198ca8d2edb2821935df525c74182b5e776cb0929e8c59aefecce725b0d08a5e9d3d3183bd08"
 MRTD_2 = "b90b236113eb4c0d4df4ef590568c14e6028a3a31d7e8ac63dee9845df5008d3ebf82d4f5974e933798f65d7a279b9a9"
 TD_HOB_2G = "0b8772e5b0b41b83e6044a68397e02f49fb47066b4fbe4917ea2c45c64f323fdacbb37948f821ebaf8bc9c938ba8a749"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from pvmkit.cli.main import main
+from support.cli import run
 from support.fixtures import fixture_path, read_fixture
 from support.qemu import DSTACK_DEVICES, qemu_binary
 
@@ -22,12 +22,6 @@ LITE = "tdx-qemu-logs/dstack/dstack/verifier/fixtures/tdx-lite-getquote.json"
 LOADER_10_2_1 = (
     "d8c90b5d0f756dcd707c190313b44e3129abc6c20118efdd32b78f84fa64a6c51396fa43debc993dec00b85718bf7491"
 )
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -14,21 +14,15 @@ import json
 
 import pytest
 
-from pvmkit.cli.main import main
 from pvmkit.vendors.tdx.smbios_ovmf import FirmwareStrings, measured_smbios
 from pvmkit.vendors.tdx.smbios_qemu import qemu_smbios_blobs
+from support.cli import run
 from support.fixtures import fixture_path
 from support.qemu import DSTACK_DEVICES, qemu_binary
 
 TDX_FD = "firmware/OVMF.inteltdx.ms.fd"
 PID = "f8060800fffbebbf"  # an example `-cpu host` Processor ID (CPUID.1 EAX 0x000806F8, EDX 0xBFEBFBFF)
 DEBIAN = FirmwareStrings("Debian distribution of EDK II", "2026.08+ds-2", "09/26/2026")
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def base(*extra: str) -> list[str]:

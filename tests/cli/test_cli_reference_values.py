@@ -17,15 +17,10 @@ from pathlib import Path
 import pytest
 
 from pvmkit.cli.main import main
+from support.cli import run
 from support.fixtures import fixture_path, import_peer
 
 MRTD = "a7a1f751abc454f9cbab198ca8d2edb2821935df525c74182b5e776cb0929e8c59aefecce725b0d08a5e9d3d3183bd08"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(err: str) -> str:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from pvmkit.cli.main import main
 from support.cca_tokens import (
     BUG33_TOKEN,
     CPAK_PUB,
@@ -25,6 +24,7 @@ from support.cca_tokens import (
     claims_of,
     mint,
 )
+from support.cli import run
 from support.fixtures import fixture_path, read_fixture
 
 DRAFT_RIM = "311314ab73620350cf758834ae5c65d9e8c2dc7febe6e7d9654bbe864e300d49"
@@ -32,12 +32,6 @@ DRAFT_RIM = "311314ab73620350cf758834ae5c65d9e8c2dc7febe6e7d9654bbe864e300d49"
 
 def f(relative: str) -> str:
     return str(fixture_path(relative))
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_g3_token_with_ta_store_and_rim(capsys: pytest.CaptureFixture[str]) -> None:
