@@ -113,8 +113,27 @@ def test_reference_log(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     code, out, _ = _run(capsys, "--ccel-data", data, "--quote", str(fixture_path(QUOTE)), "--reference", ref)
     assert code == 0
     assert "note: event 2 (MR 1 = RTMR0, EV_EFI_PLATFORM_FIRMWARE_BLOB2)" in out
-    code, _, err = _run(capsys, "--ccel-data", data, "--reference", ref)
-    assert code == 2 and "--reference needs --quote" in err  # a usage error, before any file is read
+
+
+def test_reference_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Without a quote the log is compared with the reference log's own registers and events."""
+    ref = str(fixture_path(DATA))
+    unmeasured = _mutated_log(tmp_path, 2, data_byte=5)  # CFV description: not measured
+    code, out, _ = _run(capsys, "--ccel-data", unmeasured, "--reference", ref)
+    assert code == 0
+    assert f"RTMR0 {RTMR0}  match" in out
+    assert "OK: the event log replays to the RTMRs of the reference log" in out
+    assert "note: event 2 (MR 1 = RTMR0, EV_EFI_PLATFORM_FIRMWARE_BLOB2)" in out
+    assert "no --quote or --tdreport" in out  # says that no evidence was compared
+
+    changed = _mutated_log(tmp_path, 10, digest_byte=2)  # an ACPI digest: external data
+    code, out, err = _run(capsys, "--ccel-data", changed, "--reference", ref, "--json")
+    assert code == 3 and "event 10" in err and err.count("\n") == 1
+    doc = json.loads(out)
+    assert doc["evidence"]["kind"] == "reference" and doc["result"] == "mismatch"
+    assert doc["evidence"]["rtmrs"]["rtmr0"] == RTMR0  # the reference's register: the quote's value
+    assert doc["evidence"]["matches"] == {"rtmr0": False, "rtmr1": True, "rtmr2": True, "rtmr3": True}
+    assert (doc["first_difference"]["kind"], doc["first_difference"]["event"]) == ("reference", 10)
 
 
 def test_malformed_inputs_name_their_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

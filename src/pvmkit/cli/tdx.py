@@ -2,7 +2,8 @@
 
 ``pvmkit tdx replay --ccel-data F [--ccel-table F] [--quote F | --tdreport F] [--reference F]
 [--json] [--verbose]`` replays the CC event log into RTMR0..3 and, with a quote (v4 or v5) or a
-TDREPORT, compares them: exit 0 when everything matches, exit 3 (a
+TDREPORT (or, with only ``--reference``, the registers the reference log replays to), compares
+them: exit 0 when everything matches, exit 3 (a
 :class:`~pvmkit.errors.VerificationError` whose ``field`` names the event, e.g. ``event 12``, or the
 register) at the first difference. See :mod:`pvmkit.vendors.tdx.replay` for the semantics.
 """
@@ -116,7 +117,18 @@ _NOT_VERIFIED = (
 )
 
 
-def _text(rep: Replay, cmp: Comparison | None, source: str | None, verbose: bool) -> list[str]:
+#: How the text output names the evidence a register is compared with.
+_KIND = {"quote": "quote", "tdreport": "TDREPORT", "reference": "reference"}
+#: Said instead of :data:`_NOT_VERIFIED` when the registers come from a reference log.
+_NO_EVIDENCE = (
+    "not performed: a comparison with the TD's evidence (no --quote or --tdreport: the registers "
+    "compared with are those the reference log replays to)"
+)
+
+
+def _text(
+    rep: Replay, cmp: Comparison | None, source: dict[str, Any] | None, label: str | None, verbose: bool
+) -> list[str]:
     lines: list[str] = []
     if verbose:
         lines.append(f"{'#':>3}  MR  {'type':<34} {'rule':<13} {'status':<12} sha384")
@@ -135,22 +147,24 @@ def _text(rep: Replay, cmp: Comparison | None, source: str | None, verbose: bool
     for i, value in enumerate(rep.rtmrs):
         mark = ""
         if cmp is not None and i < len(cmp.expected_rtmrs):
-            mark = "  match" if cmp.rtmr_matches[i] else f"  DIFFERS (quote {cmp.expected_rtmrs[i].hex()})"
+            theirs = cmp.expected_rtmrs[i].hex()
+            kind = _KIND[source["kind"]] if source is not None else "evidence"
+            mark = "  match" if cmp.rtmr_matches[i] else f"  DIFFERS ({kind} {theirs})"
         lines.append(f"RTMR{i} {value.hex()}{mark}")
     if cmp is not None and source is not None:
         for note in cmp.unmeasured_differences:
             lines.append(f"note: {note}")
         if cmp.ok:
-            lines.append(f"OK: the event log replays to the RTMRs of {source}")
-        lines.append(f"note: {_NOT_VERIFIED}")
+            lines.append(f"OK: the event log replays to the RTMRs of {label}")
+        lines.append(f"note: {_NO_EVIDENCE if source['kind'] == 'reference' else _NOT_VERIFIED}")
     return lines
 
 
 def build_replay_parser() -> Parser:
     parser = Parser(
         "tdx replay",
-        "Replay a CC event log into RTMR0-3; with --quote/--tdreport, compare and name the first "
-        "event that differs (exit 3).",
+        "Replay a CC event log into RTMR0-3; with --quote/--tdreport (or only --reference), compare "
+        "and name the first event that differs (exit 3).",
     )
     parser.add_argument("--ccel-data", required=True, metavar="F", help="the event log (ACPI CCEL data)")
     parser.add_argument("--ccel-table", metavar="F", help="the ACPI CCEL table (checked: signature, CC type)")
@@ -160,8 +174,8 @@ def build_replay_parser() -> Parser:
     parser.add_argument(
         "--reference",
         metavar="F",
-        help="a known-good event log of the same configuration: names the event whose external "
-        "digest differs",
+        help="a known-good or predicted event log of the same configuration: names the event whose "
+        "external digest differs (alone: compare with the registers it replays to)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON (see docs/cli.md)")
     parser.add_argument("--verbose", "-v", action="store_true", help="per-event table")
@@ -171,15 +185,13 @@ def build_replay_parser() -> Parser:
 def _replay(argv: list[str]) -> int:
     parser = build_replay_parser()
     args = parser.parse_args(argv)
-    if args.reference and not (args.quote or args.tdreport):
-        parser.error("--reference needs --quote or --tdreport")
     table, log = _read_log(args)
     reference = (
         _parsed(args.reference, EventLog.parse, read_file(args.reference, "an event log"))
         if args.reference
         else None
     )
-    rtmrs, source, label = _evidence(args)
+    rtmrs, source, label = _evidence(args, reference)
     if rtmrs is None:
         rep = replay(log)
         cmp = None
@@ -189,7 +201,7 @@ def _replay(argv: list[str]) -> int:
     if args.json:
         print_json(_json(rep, cmp, source, table))
     else:
-        for line in _text(rep, cmp, label, args.verbose):
+        for line in _text(rep, cmp, source, label, args.verbose):
             print(line)
     if cmp is not None and cmp.first_difference is not None:
         d = cmp.first_difference
@@ -230,8 +242,11 @@ def _parsed(path: str, parse: Callable[[bytes], _T], data: bytes) -> _T:
         raise type(exc)(f"{path}: {exc}", what=exc.what) from None
 
 
-def _evidence(args: Any) -> tuple[tuple[bytes, ...] | None, dict[str, Any] | None, str | None]:
-    """(RTMRs, JSON source, text label) of the quote or TDREPORT to compare with, or Nones."""
+def _evidence(
+    args: Any, reference: EventLog | None
+) -> tuple[tuple[bytes, ...] | None, dict[str, Any] | None, str | None]:
+    """(RTMRs, JSON source, text label) of the quote or TDREPORT to compare with; without either,
+    the registers the reference log replays to (a log compared with a predicted one); else Nones."""
     if args.quote:
         q = _parsed(args.quote, Quote.parse, read_file(args.quote, "a quote", MAX_EVIDENCE))
         source = {"kind": "quote", "file": args.quote, "version": q.version, "signature_checked": False}
@@ -243,4 +258,7 @@ def _evidence(args: Any) -> tuple[tuple[bytes, ...] | None, dict[str, Any] | Non
             {"kind": "tdreport", "file": args.tdreport, "signature_checked": False},
             "the TDREPORT",
         )
+    if reference is not None:
+        source = {"kind": "reference", "file": args.reference, "signature_checked": False}
+        return replay(reference).rtmrs, source, "the reference log"
     return None, None, None
