@@ -569,7 +569,13 @@ PYTHON_EXAMPLES: dict[tuple[str, int], PyRun | NotRun] = {
         files=("report.bin",),
     ),
     ("docs/attestation.md", 2): NotRun("the signature of verify_snp, its arguments as placeholders"),
-    ("docs/attestation.md", 3): NotRun("the API of the software keys, report fields elided (`...`)"),
+    # a report signed by fresh software keys verifies against their own ARK (and only because it is
+    # named as the trust anchor: AMD's ARKs are the default), and carries the VCEK's hwID as CHIP_ID
+    ("docs/attestation.md", 3): PyRun(
+        check="assert verify_snp(signed, keys.vcek_der, keys.chain_pem, expected=None).ok is False\n"
+        "assert result.report.measurement == measurement\n",
+        prints=("True True",),
+    ),
     # dcap-qvl's sample quote and its PCS collateral of 2025-06-19 at 2025-07-01: UpToDate, no
     # advisories (dcap-appraisal-cases.json, as for README.md's verify --collateral example)
     ("docs/attestation.md", 4): PyRun(
