@@ -98,6 +98,13 @@ COMMAND_LINES = {
         "-device driver=virtio-rng-pci,addr=04.1 -device virtio-rng-pci "
         "-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off -global q35-pcihost.pci-hole64-size=64G"
     ),
+    # a disk boot's launch: the boot disk at a given slot with a bootindex, a NIC with its MAC (the
+    # DSDT's slot AML does not name the device kind, nor does bootindex or mac reach the tables)
+    "disk-boot": (
+        "-drive file=/bin/sh,if=none,id=hd0,format=raw,readonly=on "
+        "-device virtio-blk-pci,drive=hd0,addr=0x3,bootindex=1 -netdev user,id=n0 "
+        "-device virtio-net-pci,netdev=n0,romfile=,mac=02:00:00:00:00:01,bootindex=2"
+    ),
     "root-port": (
         "-device virtio-rng-pci -device pcie-root-port,id=rp0,chassis=1 "
         "-device virtio-net-pci,bus=rp0,romfile= -netdev user,id=n0 -device virtio-rng-pci"

@@ -38,7 +38,14 @@ from dataclasses import dataclass
 
 from pvmkit.errors import InputError
 
-__all__ = ["SMBIOS_FILES", "AcpiShape", "QemuAcpiDumper", "qemu_machine_options", "qemu_version_of"]
+__all__ = [
+    "BOOT_FILES",
+    "SMBIOS_FILES",
+    "AcpiShape",
+    "QemuAcpiDumper",
+    "qemu_machine_options",
+    "qemu_version_of",
+]
 
 _FW_CFG_FILE_DIR = 0x19
 _DMA_SELECT, _DMA_READ, _DMA_ERROR = 0x08, 0x02, 0x01
@@ -54,6 +61,10 @@ _ACPI_FILES = ("etc/table-loader", "etc/acpi/rsdp", "etc/acpi/tables")
 #: QEMU's SMBIOS files (hw/i386/fw_cfg.c fw_cfg_build_smbios), returned too when QEMU serves them:
 #: OVMF installs them and, from stable202505, measures the result into RTMR0 (vendors/tdx/smbios_ovmf.py).
 SMBIOS_FILES = ("etc/smbios/smbios-anchor", "etc/smbios/smbios-tables")
+#: QEMU's boot order (``bootorder``, hw/nvram/fw_cfg.c; empty without a bootindex) and the BootMenu
+#: item (selector FW_CFG_BOOT_MENU, 0x0e, 2 bytes): OVMF measures both from stable202411 (rtmr.py).
+BOOT_FILES = ("bootorder", "BootMenu")
+_FW_CFG_BOOT_MENU = 0x0E
 _TIMEOUT = 60.0
 
 
@@ -155,8 +166,8 @@ class QemuAcpiDumper:
         return max(topology.apic_ids[: shape.vcpus]) >= 255
 
     def dump(self, shape: AcpiShape) -> dict[str, bytes]:
-        """``{name: bytes}`` for ``etc/table-loader``, ``etc/acpi/rsdp`` and ``etc/acpi/tables``, and
-        the two :data:`SMBIOS_FILES` where QEMU serves them."""
+        """``{name: bytes}`` for ``etc/table-loader``, ``etc/acpi/rsdp`` and ``etc/acpi/tables``, the
+        two :data:`SMBIOS_FILES` where QEMU serves them, and the :data:`BOOT_FILES`."""
         import subprocess
 
         try:
@@ -282,10 +293,11 @@ class _Qtest:
                 raise InputError(f"QEMU serves no fw_cfg file {name} for this machine")
             select, size = files[name]
             out[name] = self._dma_read(select, size)
-        for name in SMBIOS_FILES:
+        for name in (*SMBIOS_FILES, BOOT_FILES[0]):
             if name in files:
                 select, size = files[name]
                 out[name] = self._dma_read(select, size)
+        out[BOOT_FILES[1]] = self._dma_read(_FW_CFG_BOOT_MENU, 2)
         return out
 
 

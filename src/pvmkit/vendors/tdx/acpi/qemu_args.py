@@ -7,7 +7,9 @@ options. They are read the way QEMU reads them (``system/vl.c``; options parsed 
 
 * ``-device MODEL[,addr=S[.F]][,bus=pcie.0][,...]``: one PCI function on ``pcie.0``; without
   ``addr`` it takes the first slot whose function 0 is free, from slot 1, in option order (QEMU
-  ``hw/pci/pci.c`` ``do_pci_register_device``);
+  ``hw/pci/pci.c`` ``do_pci_register_device``). A virtio-blk or virtio-net function is also one of
+  the launch's :class:`~pvmkit.vendors.tdx.boot_devices.BootDevice` (:attr:`QemuLaunch.boot_devices`)
+  with its ``bootindex=`` and, for a NIC, its ``mac=`` or QEMU's default MAC (:func:`default_macs`);
 * ``-device pcie-root-port,id=ID[,chassis=N]`` on ``pcie.0`` and one ``-device MODEL,bus=ID`` behind
   it (slot 0 of the port's bus);
 * ``-virtfs ...``: a ``virtio-9p-pci`` device, queued in option order like ``-device``
@@ -40,8 +42,16 @@ from dataclasses import dataclass, field, replace
 from pvmkit.errors import InputError
 from pvmkit.vendors.tdx.acpi.machine import DSTACK_DEVICES, ROOT_PORT_MODEL, PciFunction, QemuTdxMachine
 from pvmkit.vendors.tdx.acpi.topology import CpuTopology, SmpOptions
+from pvmkit.vendors.tdx.boot_devices import BootDevice
 
-__all__ = ["DSTACK_LAUNCH", "QemuLaunch", "parse_qemu_args"]
+__all__ = [
+    "BOOTABLE_MODELS",
+    "DSTACK_LAUNCH",
+    "QemuLaunch",
+    "boot_devices_of",
+    "default_macs",
+    "parse_qemu_args",
+]
 
 _MAX_SLOT = 31
 _RESERVED_SLOTS = frozenset({0, 0x1F})  # the host bridge; the ICH9 LPC/SATA/SMBus (hw/i386/pc_q35.c)
@@ -67,6 +77,16 @@ _MODELLED_WITH_VALUE = frozenset(
 _HOTPLUG_GLOBAL = "ICH9-LPC.acpi-pci-hotplug-with-bridge-support"
 _HOLE64_GLOBAL = "q35-pcihost.pci-hole64-size"
 _SIZE_SUFFIXES = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+#: The modelled device models that have QEMU's ``bootindex`` property (hw/block/virtio-blk.c and
+#: hw/net/virtio-net.c ``device_add_bootindex_property``) and that OVMF's drivers turn into boot
+#: options (VirtioBlkDxe: BlockIo; VirtioNetDxe: a NIC). QEMU refuses ``bootindex`` on the others
+#: ("Property 'virtio-rng-pci.bootindex' not found").
+BOOTABLE_MODELS = frozenset({"virtio-blk-pci", "virtio-net-pci"})
+_NIC_MODELS = frozenset({"virtio-net-pci"})
+# net/net.c qemu_macaddr_default_if_unset: a NIC without mac= gets 52:54:00:12:34:XX, XX the lowest
+# of 0x56..0xfe not yet taken by a NIC realized before it (given MACs with this prefix count as taken).
+_QEMU_MAC_PREFIX = bytes.fromhex("5254001234")
+_QEMU_MAC_FIRST, _QEMU_MAC_END = 0x56, 0xFF
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,8 @@ class QemuLaunch:
     pci_hotplug_bridge_support: bool = True
     pci_hole64_size: int = 1 << 35
     smp: SmpOptions = field(default_factory=SmpOptions)  #: the ``-smp`` keys given, if any
+    #: the functions OVMF may make boot options of (virtio-blk, virtio-net), in option order
+    boot_devices: tuple[BootDevice, ...] = ()
 
     def topology(self, qemu_version: tuple[int, int], vcpus: int) -> CpuTopology:
         """The vCPU topology of the shape with ``vcpus`` vCPUs: QEMU's ``-smp vcpus,KEYS``."""
@@ -109,8 +131,41 @@ class QemuLaunch:
         )
 
 
-#: dstack's launch (serial and its five PCI devices): the default without ``--qemu-args``.
-DSTACK_LAUNCH = QemuLaunch(devices=DSTACK_DEVICES, serial=True)
+def default_macs(devices: Sequence[tuple[str, bytes | None]]) -> tuple[bytes | None, ...]:
+    """The MAC of each ``(model, given mac)`` in realize (option) order: the given one, QEMU's default
+    for a NIC without one (QEMU net/net.c ``qemu_macaddr_default_if_unset``, ``qemu_macaddr_get_free``),
+    None for a device that is no NIC."""
+    taken: dict[int, int] = {}
+    out: list[bytes | None] = []
+    for model, mac in devices:
+        if model not in _NIC_MODELS:
+            out.append(mac)
+            continue
+        if mac is None:
+            free = [n for n in range(_QEMU_MAC_FIRST, _QEMU_MAC_END) if not taken.get(n)]
+            if not free:
+                raise InputError("--qemu-args: QEMU has no default MAC address left for another NIC")
+            mac = _QEMU_MAC_PREFIX + bytes([free[0]])
+        if mac[:5] == _QEMU_MAC_PREFIX:
+            taken[mac[5]] = taken.get(mac[5], 0) + 1
+        out.append(mac)
+    return tuple(out)
+
+
+def boot_devices_of(devices: Sequence[PciFunction]) -> tuple[BootDevice, ...]:
+    """The boot devices of PCI functions given without ``bootindex`` or ``mac`` (QEMU's defaults)."""
+    bootable = [d for d in devices if d.model in BOOTABLE_MODELS]
+    macs = default_macs([(d.model, None) for d in bootable])
+    return tuple(
+        BootDevice(d.model, d.slot, d.function, mac=mac, root_port=d.root_port)
+        for d, mac in zip(bootable, macs, strict=True)
+    )
+
+
+#: dstack's launch (serial and its five PCI devices): the default without ``--qemu-args``. dstack-vmm
+#: gives no ``bootindex`` and no ``mac`` (Dstack-TEE/dstack vmm/src/app/qemu.rs): its NIC has QEMU's
+#: first default MAC, 52:54:00:12:34:56.
+DSTACK_LAUNCH = QemuLaunch(devices=DSTACK_DEVICES, serial=True, boot_devices=boot_devices_of(DSTACK_DEVICES))
 
 
 def _split_opts(text: str) -> list[str]:
@@ -155,6 +210,26 @@ def _qemu_size(text: str, what: str) -> int:
     return number * _SIZE_SUFFIXES[m.group(2).lower()]
 
 
+def _bootindex(text: str | None, model: str) -> int | None:
+    """``bootindex=N``: N ≥ 0 puts the device in QEMU's ``bootorder``; -1 (QEMU's default) leaves it out."""
+    if text is None:
+        return None
+    if re.fullmatch(r"-?\d+", text.strip()) is None:
+        raise InputError(f"--qemu-args: {model} bootindex={text!r} is not a number")
+    value = int(text)
+    if value < -1:
+        raise InputError(f"--qemu-args: {model} bootindex={value} is not modelled (-1 or from 0)")
+    return None if value == -1 else value
+
+
+def _mac(text: str, model: str) -> bytes:
+    """``mac=52:54:00:12:34:56`` (QEMU hw/core/qdev-properties-system.c ``set_mac``: six hex pairs
+    separated by ``:`` or ``-``)."""
+    if re.fullmatch(r"[0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2}){5}", text) is None:
+        raise InputError(f"--qemu-args: {model} mac={text!r} is not six hex bytes separated by ':'")
+    return bytes(int(part, 16) for part in re.split(r"[:-]", text))
+
+
 def _addr(text: str, model: str) -> tuple[int, int]:
     m = re.fullmatch(r"(?:0x)?([0-9a-fA-F]{1,2})(?:\.([0-7]))?", text)
     if m is None:
@@ -170,6 +245,9 @@ class _Builder:
         self.hotplug = True
         self.hole64 = 1 << 35
         self.smp = SmpOptions()
+        # (function, model, bootindex, given mac) of each bootable function, in option order
+        self.bootable: list[tuple[PciFunction, int | None, bytes | None]] = []
+        self.bootindexes: set[int] = set()
 
     def add_device(self, model: str, props: dict[str, str]) -> None:
         allowed = {"id", "chassis"} if model == ROOT_PORT_MODEL else _DEVICE_KEYS
@@ -179,6 +257,7 @@ class _Builder:
         bus = props.get("bus", "pcie.0")
         if bus in self.root_ports and "addr" not in props:
             self.devices.append(PciFunction(0, 0, model, root_port=self.root_ports[bus]))
+            self._add_bootable(self.devices[-1], props)
             return
         if bus != "pcie.0":
             raise InputError(
@@ -194,8 +273,35 @@ class _Builder:
                 raise InputError(f"--qemu-args: no free PCI slot on pcie.0 for {model}")
             slot, function = free[0], 0
         self.devices.append(PciFunction(slot, function, model))
+        self._add_bootable(self.devices[-1], props)
         if model == ROOT_PORT_MODEL and "id" in props:
             self.root_ports[props["id"]] = slot
+
+    def _add_bootable(self, function: PciFunction, props: dict[str, str]) -> None:
+        model = function.model
+        if model not in BOOTABLE_MODELS:
+            for key in ("bootindex", "mac"):
+                if key in props:
+                    raise InputError(
+                        f"--qemu-args: -device {model} has no property {key!r} (QEMU refuses it)"
+                    )
+            return
+        bootindex = _bootindex(props.get("bootindex"), model)
+        if bootindex is not None:
+            if bootindex in self.bootindexes:
+                raise InputError(f"--qemu-args: bootindex {bootindex} is given twice (QEMU refuses it)")
+            self.bootindexes.add(bootindex)
+        mac = props.get("mac")
+        if mac is not None and model not in _NIC_MODELS:
+            raise InputError(f"--qemu-args: -device {model} has no property 'mac' (QEMU refuses it)")
+        self.bootable.append((function, bootindex, _mac(mac, model) if mac is not None else None))
+
+    def boot_devices(self) -> tuple[BootDevice, ...]:
+        macs = default_macs([(f.model, mac) for f, _i, mac in self.bootable])
+        return tuple(
+            BootDevice(f.model, f.slot, f.function, bootindex, mac, f.root_port)
+            for (f, bootindex, _given), mac in zip(self.bootable, macs, strict=True)
+        )
 
     def add_global(self, text: str) -> None:
         name, eq, value = text.partition("=")
@@ -275,4 +381,4 @@ def parse_qemu_args(argv: Sequence[str]) -> QemuLaunch:
             raise InputError(f"--qemu-args: {word} {value}: give the shape with {_SHAPE_OPTIONS[option]}")
         else:  # -display or -vga other than none
             raise InputError(f"--qemu-args: {word} {value} is not modelled by the ACPI generator")
-    return QemuLaunch(tuple(b.devices), b.serial, b.hotplug, b.hole64, b.smp)
+    return QemuLaunch(tuple(b.devices), b.serial, b.hotplug, b.hole64, b.smp, b.boot_devices())
