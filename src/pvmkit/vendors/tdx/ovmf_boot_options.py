@@ -1,23 +1,48 @@
-"""Boot variables OVMF's BDS creates for a virtio-blk disk boot (``EV_EFI_VARIABLE_BOOT`` of RTMR0).
+"""The boot variables OVMF measures at ReadyToBoot (``EV_EFI_VARIABLE_BOOT`` of RTMR0) for a launch.
 
-Modelled subset (edk2 before stable202502, the fixed entry ``Boot0000`` UiApp; see
-:func:`pvmkit.vendors.tdx.rtmr.default_boot_variables`): one virtio-blk disk on PCI root bus 0, no
-``bootindex`` (QEMU's ``bootorder`` fw_cfg file then empty, so OvmfPkg/Library/QemuBootOrderLib
-``SetBootOrderFromQemu`` returns NOT_FOUND and leaves BootOrder alone; a bootorder naming the disk
-would put it first and keep UiApp after it, ``BootOrderComplete``), no NIC option, a fresh variable
-store. Rules, from edk2 MdeModulePkg/Library/UefiBootManagerLib/BmBoot.c:
+:func:`boot_variables` gives BootOrder, then each Boot#### in BootOrder's order, from the OVMF release,
+the image (its FFS files: :func:`firmware_boot_facts`) and the launch's PCI devices
+(:class:`~pvmkit.vendors.tdx.boot_devices.BootDevice`). The rules, from edk2's source and confirmed
+by real boots (docs/tdx-measure.md "Boot variables"; tests/vectors/README.md):
 
-* ``EfiBootManagerRefreshAllBootOption`` appends one option per bootable whole-disk BlockIo handle
-  after the platform's fixed entries (``BmEnumerateBootOptions``), numbered by ``BmGetFreeOptionNumber``
-  (the lowest unused number) and added at the end of BootOrder.
-* A virtio-blk disk's description is "UEFI Misc Device" (``mBmUefiPrefix`` and the default case of
-  ``BmGetMiscDescription``, BmBootDescription.c: no floppy, ATA, USB, SCSI or network node), its
-  device path the PCI handle's, ``PciRoot(0x0)/Pci(dev,fn)``, its attributes ``LOAD_OPTION_ACTIVE``
-  only, and its optional data the GUID ``mBmAutoCreateBootOptionGuid``
-  (8108ac4e-9f11-4d59-850e-e21a522c59b2) that marks it auto-created.
+1. **Direct boot** (QEMU ``-kernel``): OvmfPkg/Library/PlatformBootManagerLib/BdsPlatform.c
+   ``PlatformBootManagerAfterConsole`` calls ``TryRunningQemuKernel`` (QemuKernel.c), which signals
+   ReadyToBoot and starts the kernel, *before* ``PlatformBdsConnectSequence``,
+   ``EfiBootManagerRefreshAllBootOption`` and the Shell's registration: only the fixed entries exist
+   (:func:`~pvmkit.vendors.tdx.rtmr.default_boot_variables`), whatever the devices and ``bootindex``.
+2. **Fixed entries** first (numbers 0…): before stable202502 Boot0000 "UiApp"; from stable202502
+   Boot0000 "BootManagerMenuApp" and Boot0001 "EFI Firmware Setup".
+3. **Connected devices** (``PlatformBdsConnectSequence``): with a ``bootindex`` on any device, QEMU's
+   ``bootorder`` fw_cfg file names those devices and OvmfPkg/Library/QemuBootOrderLib
+   ``ConnectDevicesFromQemu`` connects only them, in bootindex order; otherwise (file empty) it
+   returns NOT_FOUND and ``EfiBootManagerConnectAll`` connects every device in PCI order (slot, then
+   function). Handles are created in that order.
+4. **Enumeration** (MdeModulePkg/Library/UefiBootManagerLib/BmBoot.c ``BmEnumerateBootOptions``,
+   appended by ``EfiBootManagerRefreshAllBootOption`` with the lowest free numbers, BmLoadOption.c
+   ``BmGetFreeOptionNumber``): whole-disk BlockIo handles (virtio-blk: "UEFI Misc Device",
+   ``PciRoot(0x0)/Pci(dev,fn)``), then LoadFile handles with an IP node (a virtio-net NIC, when the
+   image has the network stack: "UEFI PXEv4 (MAC:…)", "UEFI PXEv6 (MAC:…)", "UEFI HTTPv4 (MAC:…)",
+   "UEFI HTTPv6 (MAC:…)", ``PciRoot(0x0)/Pci(dev,fn)/MAC(mac,0x1)/IPv4(…)|IPv6(…)[/Uri()]``); identical
+   descriptions get " 2", " 3", … (``BmMakeBootOptionDescriptionUnique``, BmBootDescription.c);
+   attributes ``LOAD_OPTION_ACTIVE``, optional data ``mBmAutoCreateBootOptionGuid``.
+5. **Shell**: "EFI Internal Shell" (``Fv(DXEFV)/FvFile(gUefiShellFileGuid)``, attributes 0x101) is
+   registered next, and deleted again by ``RemoveStaleFvFileOptions`` when the image lacks it.
+6. **Reordering** (QemuBootOrderLib ``SetBootOrderFromQemu``), only with a ``bootindex``: for each
+   bootorder entry, in order, every option whose device path starts with the device's is taken; then
+   ``BootOrderComplete`` appends the options not starting with ``PciRoot()`` (the FV entries) in their
+   previous order; ``PruneBootVariables`` deletes the others (never measured).
+7. **Measurement** (Tcg2Dxe / TdTcg2Dxe ``MeasureAllBootVariables``): BootOrder, then each Boot####
+   it lists.
 
-Other launches (several disks, NICs, ``bootindex``, OVMF ≥ stable202502) are refused with
-:class:`~pvmkit.errors.InputError`, not approximated (docs/roadmap.md, "Issue 13").
+What is modelled, and refused otherwise with :class:`~pvmkit.errors.InputError` (naming
+``--boot-var``/``--fw-cfg`` as the way out): virtio-blk disks and virtio-net NICs on ``pcie.0``, the
+devices listed in :data:`NO_OPTION_MODELS`, OVMF before stable202502 or from it, the Shell and the
+network stack only for the releases a real boot confirmed (:data:`CONFIRMED_FULL_RELEASES`), an image
+whose network drivers are none or exactly :data:`NETWORK_DRIVERS`. A NIC's boot options need
+``EFI_RNG_PROTOCOL`` (the network stack since edk2-stable202405, CVE-2023-45237): a TD's vCPUs have
+RDRAND, which OVMF's RngDxe uses, so pvmkit models them present. A NIC option ROM (QEMU's default
+``romfile``) or an ``opt/org.tianocore/*`` fw_cfg knob (EFIShellSupport, IPv4PXESupport,
+VirtioNetSupport, …) would change the options: the launch reader must refuse them.
 """
 
 from __future__ import annotations
@@ -31,21 +56,57 @@ from pvmkit.errors import InputError
 from pvmkit.formats.efi_fv import FV_FILETYPE_APPLICATION, FV_FILETYPE_DRIVER, firmware_files
 from pvmkit.formats.guid import guid_bytes
 from pvmkit.vendors.tdx.boot_devices import BootDevice
-from pvmkit.vendors.tdx.rtmr import NEW_BOOT_OPTIONS_SINCE, boot_option, default_boot_variables
+from pvmkit.vendors.tdx.rtmr import (
+    boot_option,
+    default_boot_variables,
+    fv_file_device_path,
+)
 
-__all__ = ["FirmwareBootFacts", "boot_variables", "firmware_boot_facts", "pci_device_path"]
+__all__ = [
+    "CONFIRMED_FULL_RELEASES",
+    "NETWORK_DRIVERS",
+    "NO_OPTION_MODELS",
+    "FirmwareBootFacts",
+    "boot_variables",
+    "firmware_boot_facts",
+    "pci_device_path",
+]
 
 # MdeModulePkg/Library/UefiBootManagerLib/BmBoot.c mBmAutoCreateBootOptionGuid
 AUTO_CREATED_OPTION_GUID = "8108ac4e-9f11-4d59-850e-e21a522c59b2"
 LOAD_OPTION_ACTIVE = 0x00000001  # UEFI 2.10 §3.1.3
+LOAD_OPTION_CATEGORY_APP = 0x00000100
 VIRTIO_BLK_DESCRIPTION = "UEFI Misc Device"
 #: edk2 ShellPkg.dec gUefiShellFileGuid: the EFI Shell application PlatformBootManagerLib registers as
 #: "EFI Internal Shell" (OvmfPkg/Library/PlatformBootManagerLib/BdsPlatform.c,
 #: PlatformBootManagerAfterConsole; RemoveStaleFvFileOptions deletes it again when the file is absent).
 SHELL_FILE_GUID = "7c04a583-9e3e-4f1c-ad65-e05268d0b4d1"
+SHELL_DESCRIPTION = "EFI Internal Shell"
 #: OvmfPkg.dec gGrubFileGuid: registered the same way as "Grub Bootloader" (OvmfPkg/AmdSev builds).
 GRUB_FILE_GUID = "b5ae312c-bc8a-43b1-9c62-ebb826dd5d07"
+#: OVMF releases whose Shell entry and network options a real boot confirmed (Debian's ovmf-generic
+#: 2026.08 under TCG: tests/crosscheck/test_ovmf_boot_options.py). The Shell entry's attributes
+#: (0x101 there) and the network options' layout may differ in other releases.
+CONFIRMED_FULL_RELEASES: frozenset[tuple[int, int]] = frozenset({(2026, 8)})
+#: The network drivers of the image whose NIC options a real boot confirmed (Debian's ovmf-generic
+#: 2026.08, read from its FFS files); an image with some of them but not exactly these is refused.
+NETWORK_DRIVERS: frozenset[str] = frozenset(
+    {
+        "ArpDxe", "Dhcp4Dxe", "Dhcp6Dxe", "DnsDxe", "HttpBootDxe", "HttpDxe", "HttpUtilitiesDxe",
+        "IScsiDxe", "Ip4Dxe", "Ip6Dxe", "MnpDxe", "Mtftp4Dxe", "Mtftp6Dxe", "SnpDxe", "TcpDxe",
+        "TlsAuthConfigDxe", "TlsDxe", "Udp4Dxe", "Udp6Dxe", "UefiPxeBcDxe", "VirtioNetDxe", "VlanConfigDxe",
+    }
+)  # fmt: skip
+#: QEMU device models no OVMF driver turns into a BlockIo, SimpleFileSystem or LoadFile handle:
+#: vhost-vsock-pci and virtio-9p-pci (no driver binds them), virtio-rng-pci (VirtioRngDxe produces
+#: EFI_RNG_PROTOCOL only). They give no boot option, but a ``bootindex`` on one is not modelled.
+NO_OPTION_MODELS: frozenset[str] = frozenset({"vhost-vsock-pci", "virtio-9p-pci", "virtio-rng-pci"})
 _WAY_OUT = "give --boot-var and --fw-cfg"
+# UEFI 2.10 §10.3.5: device-path node (type, subtype) of MAC, IPv4, IPv6, URI; NET_IFTYPE_ETHERNET.
+_MAC_NODE, _IPV4_NODE, _IPV6_NODE, _URI_NODE = (3, 11), (3, 12), (3, 13), (3, 24)
+_ETHERNET = 1
+_IPV6_PREFIX_LENGTH = 64  # NetworkPkg UefiPxeBcDxe / HttpBootDxe IPv6 node: PrefixLength 64, rest zero
+_END = bytes((0x7F, 0xFF, 4, 0))
 
 
 @dataclass(frozen=True)
@@ -55,6 +116,20 @@ class FirmwareBootFacts:
     shell: bool  #: the EFI Shell application (:data:`SHELL_FILE_GUID`) is built in
     grub: bool  #: a GRUB application (:data:`GRUB_FILE_GUID`) is built in
     drivers: frozenset[str]  #: the user-interface names of its DXE drivers ("VirtioBlkDxe", …)
+
+    @property
+    def network(self) -> bool:
+        """Whether the image has the network stack checked against a real boot (InputError for a
+        partial or different one)."""
+        present = self.drivers & NETWORK_DRIVERS
+        if not present:
+            return False
+        if present != NETWORK_DRIVERS or "RngDxe" not in self.drivers:
+            raise InputError(
+                "the firmware's network drivers differ from the network stack checked against a real boot "
+                f"(missing {', '.join(sorted(NETWORK_DRIVERS - present)) or 'RngDxe'}): {_WAY_OUT}"
+            )
+        return True
 
 
 _FACTS_CACHE: dict[bytes, FirmwareBootFacts] = {}
@@ -76,79 +151,137 @@ def firmware_boot_facts(firmware: bytes) -> FirmwareBootFacts:
     return facts
 
 
+def pci_device_path(device: int, function: int) -> bytes:
+    """``PciRoot(0x0)/Pci(device,function)``: ACPI node (HID PNP0A03, UID 0), PCI node, end node
+    (UEFI 2.10 §10.3.3 ACPI Device Path, §10.3.2.1 PCI Device Path, §10.3.1 End of Hardware)."""
+    return _pci_nodes(device, function) + _END
+
+
+def _pci_nodes(device: int, function: int) -> bytes:
+    if not 0 <= device < 32 or not 0 <= function < 8:
+        raise InputError(f"PCI device {device:#x}.{function} is outside 0x0-0x1f.0-7")
+    acpi = struct.pack("<BBHII", 2, 1, 12, 0x0A0341D0, 0)
+    return acpi + struct.pack("<BBHBB", 1, 1, 6, function, device)
+
+
+def _node(kind: tuple[int, int], body: bytes) -> bytes:
+    return struct.pack("<BBH", kind[0], kind[1], 4 + len(body)) + body
+
+
+def _nic_options(device: BootDevice) -> list[tuple[str, bytes]]:
+    """(description, device path) of a NIC's LoadFile handles in creation order: UefiPxeBcDxe's IPv4
+    and IPv6 children, then HttpBootDxe's (NetworkPkg; UEFI 2.10 §10.3.5.11 MAC, .12 IPv4 (27 bytes,
+    all zero: DHCP), .13 IPv6 (60 bytes), .23 URI (empty))."""
+    if device.mac is None:
+        raise InputError(f"{device.model} at {device.slot:#x}.{device.function} has no MAC address")
+    mac = _node(_MAC_NODE, device.mac + bytes(26) + bytes((_ETHERNET,)))
+    ipv4 = _node(_IPV4_NODE, bytes(23))
+    ipv6 = _node(_IPV6_NODE, bytes(38) + bytes((0, _IPV6_PREFIX_LENGTH)) + bytes(16))
+    uri = _node(_URI_NODE, b"")
+    base = _pci_nodes(device.slot, device.function) + mac
+    text = device.mac.hex().upper()
+    return [
+        (f"UEFI PXEv4 (MAC:{text})", base + ipv4 + _END),
+        (f"UEFI PXEv6 (MAC:{text})", base + ipv6 + _END),
+        (f"UEFI HTTPv4 (MAC:{text})", base + ipv4 + uri + _END),
+        (f"UEFI HTTPv6 (MAC:{text})", base + ipv6 + uri + _END),
+    ]
+
+
+def _unique(descriptions: list[str]) -> list[str]:
+    """BmBootDescription.c ``BmMakeBootOptionDescriptionUnique``: the second and later holders of a
+    description get " 2", " 3", … in enumeration order."""
+    seen: dict[str, int] = {}
+    out = []
+    for d in descriptions:
+        seen[d] = seen.get(d, 0) + 1
+        out.append(d if seen[d] == 1 else f"{d} {seen[d]}")
+    return out
+
+
+def _check(ovmf: tuple[int, int], facts: FirmwareBootFacts, devices: Sequence[BootDevice]) -> bool:
+    """Refuse what is not modelled; whether NICs get options (the image's network stack)."""
+    if facts.grub:
+        raise InputError(f"boot variables of a firmware with a built-in GRUB are not modelled: {_WAY_OUT}")
+    if facts.shell and ovmf not in CONFIRMED_FULL_RELEASES:
+        raise InputError(
+            f"the EFI Shell entry of OVMF {ovmf[0]}.{ovmf[1]:02d} is not modelled (checked: "
+            f"{', '.join(f'{y}.{m:02d}' for y, m in sorted(CONFIRMED_FULL_RELEASES))}): {_WAY_OUT}"
+        )
+    network = facts.network
+    if "VirtioBlkDxe" not in facts.drivers:
+        raise InputError(f"the firmware has no VirtioBlkDxe: its boot options are not modelled: {_WAY_OUT}")
+    indexes = [d.bootindex for d in devices if d.bootindex is not None]
+    if len(set(indexes)) != len(indexes):
+        raise InputError("two devices have the same bootindex (QEMU refuses that launch)")
+    for d in devices:
+        if d.root_port is not None:
+            raise InputError(
+                f"boot options of a {d.model} behind a PCIe root port are not modelled: {_WAY_OUT}"
+            )
+        if d.model in NO_OPTION_MODELS:
+            if d.bootindex is not None:
+                raise InputError(f"bootindex on a {d.model} is not modelled: {_WAY_OUT}")
+        elif d.model == "virtio-net-pci":
+            if network and ovmf not in CONFIRMED_FULL_RELEASES:
+                raise InputError(
+                    f"network boot options of OVMF {ovmf[0]}.{ovmf[1]:02d} are not modelled: {_WAY_OUT}"
+                )
+        elif d.model != "virtio-blk-pci":
+            raise InputError(f"boot options of a {d.model} device are not modelled: {_WAY_OUT}")
+    return network
+
+
 def boot_variables(
     ovmf: tuple[int, int], firmware: bytes, devices: Sequence[BootDevice], *, direct_boot: bool
 ) -> tuple[tuple[str, bytes], ...]:
     """BootOrder, then each Boot#### in BootOrder's order: the ``EV_EFI_VARIABLE_BOOT`` events OVMF
-    measures at ReadyToBoot for a launch with ``devices`` (``direct_boot``: QEMU ``-kernel``).
-
-    Direct boot: OVMF's ``TryRunningQemuKernel`` (PlatformBootManagerAfterConsole) signals
-    ReadyToBoot before ``PlatformBdsConnectSequence`` and ``EfiBootManagerRefreshAllBootOption``, so
-    only the fixed entries exist (:func:`~pvmkit.vendors.tdx.rtmr.default_boot_variables`; dstack's
-    TDs, with two virtio-blk disks and a NIC, log exactly those). Otherwise the modelled subset is
-    the one of :func:`virtio_blk_boot_variables`. Anything else raises :class:`InputError`.
-    """
+    ``ovmf`` (year, month) measures at ReadyToBoot for a launch with ``devices`` (``direct_boot``: QEMU
+    ``-kernel``), ``firmware`` the image (read only for a disk boot). Rules: the module docstring."""
     if direct_boot:
-        indexed = [d for d in devices if d.bootindex is not None]
-        if indexed:
-            raise InputError(
-                f"boot variables of a direct boot with bootindex on {indexed[0].model} are not modelled: "
-                f"{_WAY_OUT}"
-            )
         return default_boot_variables(ovmf)
     facts = firmware_boot_facts(firmware)
-    if facts.shell or facts.grub:
-        raise InputError(
-            "boot variables of a disk boot are not modelled for a firmware with a built-in "
-            f"{'EFI Shell' if facts.shell else 'GRUB'}: {_WAY_OUT}"
-        )
-    for device in devices:
-        if device.model != "virtio-blk-pci":
-            raise InputError(f"boot options of a {device.model} device are not modelled: {_WAY_OUT}")
-        if device.bootindex is not None:
-            raise InputError(f"boot options of a virtio-blk disk with bootindex are not modelled: {_WAY_OUT}")
-        if device.root_port is not None:
-            raise InputError(
-                f"boot options of a virtio-blk disk behind a root port are not modelled: {_WAY_OUT}"
-            )
-    if "VirtioBlkDxe" not in facts.drivers:
-        raise InputError(
-            f"the firmware has no VirtioBlkDxe, its virtio-blk boot options are not modelled: {_WAY_OUT}"
-        )
-    return virtio_blk_boot_variables(ovmf, tuple((d.slot, d.function) for d in devices))
+    return _disk_boot(ovmf, facts, devices, network=_check(ovmf, facts, devices))
 
 
-def pci_device_path(device: int, function: int) -> bytes:
-    """``PciRoot(0x0)/Pci(device,function)``: ACPI node (HID PNP0A03, UID 0), PCI node, end node
-    (UEFI 2.10 §10.3.3 ACPI Device Path, §10.3.2.1 PCI Device Path, §10.3.1 End of Hardware)."""
-    if not 0 <= device < 32 or not 0 <= function < 8:
-        raise InputError(f"PCI device {device:#x}.{function} is outside 0x0-0x1f.0-7")
-    acpi = struct.pack("<BBHII", 2, 1, 12, 0x0A0341D0, 0)
-    pci = struct.pack("<BBHBB", 1, 1, 6, function, device)
-    return acpi + pci + bytes((0x7F, 0xFF, 4, 0))
-
-
-def virtio_blk_boot_variables(
-    ovmf: tuple[int, int], disks: tuple[tuple[int, int], ...]
+def _disk_boot(
+    ovmf: tuple[int, int], facts: FirmwareBootFacts, devices: Sequence[BootDevice], *, network: bool
 ) -> tuple[tuple[str, bytes], ...]:
-    """BootOrder and Boot#### (measured order) for one virtio-blk disk at PCI ``(device, function)``."""
-    if ovmf >= NEW_BOOT_OPTIONS_SINCE:
-        raise InputError(
-            f"boot variables of a disk boot are modelled for OVMF before {NEW_BOOT_OPTIONS_SINCE[0]}."
-            f"{NEW_BOOT_OPTIONS_SINCE[1]:02d} only: {_WAY_OUT}"
-        )
-    if len(disks) != 1:
-        raise InputError(
-            f"boot variables are modelled for exactly one virtio-blk disk, not {len(disks)}: {_WAY_OUT}"
-        )
+    """Rules 2-7 of the module docstring for a checked launch."""
     fixed = default_boot_variables(ovmf)[1:]
-    number = len(fixed)
-    device, function = disks[0]
-    disk = boot_option(
-        LOAD_OPTION_ACTIVE,
-        VIRTIO_BLK_DESCRIPTION,
-        pci_device_path(device, function),
-        guid_bytes(AUTO_CREATED_OPTION_GUID),
-    )
-    order = struct.pack(f"<{number + 1}H", *range(number + 1))
-    return (("BootOrder", order), *fixed, (f"Boot{number:04X}", disk))
+    indexed = sorted((d for d in devices if d.bootindex is not None), key=lambda d: d.bootindex or 0)
+    connected = indexed or sorted(devices, key=lambda d: (d.slot, d.function))
+    found: list[tuple[BootDevice, str, bytes]] = [
+        (d, VIRTIO_BLK_DESCRIPTION, pci_device_path(d.slot, d.function))
+        for d in connected
+        if d.model == "virtio-blk-pci"
+    ]
+    if network:
+        found += [
+            (d, text, path)
+            for d in connected
+            if d.model == "virtio-net-pci"
+            for text, path in _nic_options(d)
+        ]
+    marker = guid_bytes(AUTO_CREATED_OPTION_GUID)
+    variables = dict(fixed)
+    order = list(range(len(fixed)))
+    owners: dict[int, BootDevice] = {}
+    for (device, _text, path), text in zip(found, _unique([t for _d, t, _p in found]), strict=True):
+        number = len(order)
+        variables[f"Boot{number:04X}"] = boot_option(LOAD_OPTION_ACTIVE, text, path, marker)
+        order.append(number)
+        owners[number] = device
+    if facts.shell:
+        number = len(order)
+        variables[f"Boot{number:04X}"] = boot_option(
+            LOAD_OPTION_ACTIVE | LOAD_OPTION_CATEGORY_APP,
+            SHELL_DESCRIPTION,
+            fv_file_device_path(SHELL_FILE_GUID),
+        )
+        order.append(number)
+    if indexed and owners:  # SetBootOrderFromQemu: a match was found
+        matched = [n for d in indexed for n in order if owners.get(n) is d]
+        order = matched + [n for n in order if n not in owners]
+    boot_order = struct.pack(f"<{len(order)}H", *order)
+    return (("BootOrder", boot_order), *((f"Boot{n:04X}", variables[f"Boot{n:04X}"]) for n in order))

@@ -86,6 +86,7 @@ __all__ = [
     "ACTION_EBS_INVOCATION",
     "ACTION_EBS_SUCCESS",
     "DEFAULT_VERSIONS",
+    "DXEFV_GUID",
     "FW_CFG_MEASURED_SINCE",
     "NEW_BOOT_OPTIONS_SINCE",
     "SMBIOS_MEASURED_SINCE",
@@ -98,6 +99,7 @@ __all__ = [
     "cfv_event_data",
     "db_authority_event_data",
     "default_boot_variables",
+    "fv_file_device_path",
     "fw_cfg_event_data",
     "parse_version",
     "predict_rtmrs",
@@ -117,7 +119,7 @@ SMBIOS_MEASURED_SINCE = (2025, 5)  # SmbiosMeasurementDxe (2025-04-10)
 
 _TDX_TABLE_GUID = "93bb96af-b9f2-4eb8-9462-e0ba74564236"  # gUefiOvmfPkgTokenSpaceGuid
 _SMBIOS3_TABLE_GUID = "f2fd1544-9794-4a2c-992e-e5bbcf20e394"
-_DXEFV_GUID = "7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1"
+DXEFV_GUID = "7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1"  # OvmfPkg's DXEFV FvNameGuid
 _UIAPP_GUID = "462caa21-7614-4503-836e-8ab6f4662331"
 _BOOT_MANAGER_MENU_GUID = "eec25bdc-67f2-4d95-b1d5-f81b2039d11d"
 _TAG_LOAD_OPTIONS = 0x8F3B22ED
@@ -234,6 +236,12 @@ def fw_cfg_event_data(name: str) -> bytes:
     return b"QEMU FW CFG\0" + encoded.ljust(56, b"\0")
 
 
+def fv_file_device_path(file: str, fv: str = DXEFV_GUID) -> bytes:
+    """``Fv(fv)/FvFile(file)``: an application built into OVMF's DXE volume (UEFI PI 1.8 vol. 3
+    §3.3.2 firmware volume and file device-path nodes, media type 4, subtypes 7 and 6)."""
+    return _device_path_fv_file(fv, file)
+
+
 def _device_path_fv_file(fv: str, file: str) -> bytes:
     return (
         struct.pack("<BBH", 4, 7, 20)
@@ -262,17 +270,17 @@ def default_boot_variables(ovmf: tuple[int, int]) -> tuple[tuple[str, bytes], ..
             (
                 "Boot0000",
                 boot_option(
-                    0x109, "BootManagerMenuApp", _device_path_fv_file(_DXEFV_GUID, _BOOT_MANAGER_MENU_GUID)
+                    0x109, "BootManagerMenuApp", _device_path_fv_file(DXEFV_GUID, _BOOT_MANAGER_MENU_GUID)
                 ),
             ),
             (
                 "Boot0001",
-                boot_option(0x101, "EFI Firmware Setup", _device_path_fv_file(_DXEFV_GUID, _UIAPP_GUID)),
+                boot_option(0x101, "EFI Firmware Setup", _device_path_fv_file(DXEFV_GUID, _UIAPP_GUID)),
             ),
         )
     return (
         ("BootOrder", struct.pack("<H", 0)),
-        ("Boot0000", boot_option(0x109, "UiApp", _device_path_fv_file(_DXEFV_GUID, _UIAPP_GUID))),
+        ("Boot0000", boot_option(0x109, "UiApp", _device_path_fv_file(DXEFV_GUID, _UIAPP_GUID))),
     )
 
 

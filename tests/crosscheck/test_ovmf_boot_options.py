@@ -1,0 +1,96 @@
+"""OVMF's boot options of a launch (pvmkit.vendors.tdx.ovmf_boot_options) against real OVMF boots.
+
+Oracle: Debian sid's TPM-enabled ``ovmf-generic`` 2026.08 (``OVMF_CODE_4M.fd``: the TDX fixture's
+edk2 release, with the EFI Shell and the network stack the TDX build lacks) booted under TCG by QEMU
+10.0.2 with swtpm (tests/support/ovmf_boot.py). The TCG2 log in guest RAM has the PCR 1
+``EV_EFI_VARIABLE_BOOT`` events OVMF measures at ReadyToBoot; every one (name, data, order, SHA-256
+and SHA-384 digests) must equal what pvmkit generates for the same devices. The disks are empty raw
+files (an unbootable disk still gets its option and ReadyToBoot is signalled when BDS tries it). The
+vCPU has RDRAND, as a TD's has: without an EFI_RNG_PROTOCOL the network stack (since
+edk2-stable202405) creates no NIC options. Two boots settle the rules: all devices connected (no
+``bootindex``), and only the ``bootindex`` devices connected and ordered first. The direct-boot rule
+(``-kernel``) is checked by the SMBIOS boot (test_smbios_ovmf_boot.py), which boots that way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from pvmkit.vendors.tdx.boot_devices import BootDevice
+from pvmkit.vendors.tdx.ovmf_boot_options import boot_variables
+from support.ovmf_boot import boot_and_save_ram, boot_variable_events, generic_ovmf_code
+
+pytestmark = [pytest.mark.crosscheck, pytest.mark.slow]
+
+OVMF_2026_08 = (2026, 8)
+MAC_A = bytes.fromhex("525400abcdef")  # letters: the description's hex case shows
+MAC_B = bytes.fromhex("525400123456")
+DISK = 1 << 20
+
+
+def _mac(mac: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in mac)
+
+
+def _disk(name: str, slot: int, bootindex: int | None = None) -> list[str]:
+    index = f",bootindex={bootindex}" if bootindex is not None else ""
+    return [
+        "-drive", f"if=none,id={name},format=raw,file={{{name}}}",
+        "-device", f"virtio-blk-pci,drive={name},addr={slot:#x}{index}",
+    ]  # fmt: skip
+
+
+def _nic(name: str, slot: int, mac: bytes, bootindex: int | None = None) -> list[str]:
+    index = f",bootindex={bootindex}" if bootindex is not None else ""
+    return [
+        "-netdev", f"user,id={name}",
+        "-device", f"virtio-net-pci,netdev={name},romfile=,addr={slot:#x},mac={_mac(mac)}{index}",
+    ]  # fmt: skip
+
+
+def _compare(args: list[str], disks: list[str], devices: list[BootDevice]) -> None:
+    code = generic_ovmf_code()
+    ram = boot_and_save_ram(
+        code, code.parent / "OVMF_VARS_4M.fd", args, disks=[(d, DISK) for d in disks], cpu="qemu64,+rdrand"
+    )
+    logged = boot_variable_events(ram)
+    expected = boot_variables(OVMF_2026_08, code.read_bytes(), devices, direct_boot=False)
+    assert [(name, data) for _d, name, data in logged] == list(expected)
+    assert len(logged) == 1 + len(expected[0][1]) // 2  # BootOrder and one event per entry
+    for digests, _name, data in logged:
+        assert digests[0x000B] == hashlib.sha256(data).digest()
+        assert digests[0x000C] == hashlib.sha384(data).digest()
+
+
+def test_every_device_connected_without_bootindex() -> None:
+    """Two disks given slot 5 first and slot 3 second, two NICs: options in PCI order (disks, then
+    each NIC's PXEv4, PXEv6, HTTPv4, HTTPv6), the second disk "UEFI Misc Device 2", the Shell last,
+    thirteen options (Boot000A… show the name's hex case)."""
+    args = _disk("d1", 5) + _disk("d2", 3) + _nic("n1", 4, MAC_A) + _nic("n2", 2, MAC_B)
+    devices = [
+        BootDevice("virtio-blk-pci", 5),
+        BootDevice("virtio-blk-pci", 3),
+        BootDevice("virtio-net-pci", 4, mac=MAC_A),
+        BootDevice("virtio-net-pci", 2, mac=MAC_B),
+    ]
+    _compare(args, ["d1", "d2"], devices)
+
+
+def test_bootindex_connects_only_the_indexed_devices() -> None:
+    """A NIC (bootindex 1) and two disks (slot 5: 2, slot 3: 3) connected in bootindex order; a third
+    disk and a NIC without bootindex get no option; BootOrder lists the matched options in bootindex
+    order, then the firmware's own entries."""
+    args = (
+        _disk("d1", 5, 2) + _disk("d2", 3, 3) + _disk("d3", 6)
+        + _nic("n1", 4, MAC_A, 1) + _nic("n2", 2, MAC_B)
+    )  # fmt: skip
+    devices = [
+        BootDevice("virtio-blk-pci", 5, bootindex=2),
+        BootDevice("virtio-blk-pci", 3, bootindex=3),
+        BootDevice("virtio-blk-pci", 6),
+        BootDevice("virtio-net-pci", 4, bootindex=1, mac=MAC_A),
+        BootDevice("virtio-net-pci", 2, mac=MAC_B),
+    ]
+    _compare(args, ["d1", "d2", "d3"], devices)
