@@ -16,7 +16,10 @@
   dynamic loader and ``libc6`` (``PVMKIT_SYSTEMD_MEASURE``: a directory of ``systemd-measure-252``/
   ``-254``/``-257`` wrappers), and ``systemd-boot-efi`` of the same versions, real systemd-boot and
   systemd-stub EFI binaries (``PVMKIT_SYSTEMD_BOOT_EFI``: ``252/``, ``254/``, ``257/``;
-  ``tests/unit/test_tdx_uki*.py``);
+  ``tests/unit/test_tdx_uki*.py``); and the newest systemd Debian ships (sid's, 262 when this was
+  written, ``systemd-measure`` from its ``systemd-tpm`` package, run under sid's own loader and libc),
+  as ``systemd-measure-newest`` and ``newest/`` beside them: evidence of a version pvmkit does not model
+  (docs/tdx-measure.md, "systemd versions not modelled");
 * Debian trixie-backports' QEMU 11.1.3, built for libc 2.38+, run under trixie's own dynamic loader and
   ``libc6`` with its shared-library closure from trixie (``PVMKIT_QEMU_11``: a ``qemu-system-x86_64``
   wrapper), the oracle of the ACPI generator's 11.1 profile (``tests/unit/test_tdx_acpi_qemu11.py``);
@@ -273,13 +276,18 @@ def _wrapper(path: Path, script: str) -> Path:
 SYSTEMD_SUITES = {"252": BOOKWORM, "254": BACKPORTS, "257": TRIXIE}
 
 
-def _trixie_measure(extra: list[str]) -> str:
-    """The command line of trixie's systemd-measure 257: built for libc 2.38+, so it runs under trixie's
-    own dynamic loader and libc (and libssl3t64), with bookworm's other libraries."""
-    root = _fetch("systemd", TRIXIE, "usr/lib/systemd/systemd-measure")
-    shared = _fetch("libsystemd-shared", TRIXIE, "usr/share/doc/libsystemd-shared/copyright")
-    libc = _fetch("libc6", TRIXIE, "usr/share/doc/libc6/copyright") / "usr/lib/x86_64-linux-gnu"
-    ssl = _fetch("libssl3t64", TRIXIE, "usr/share/doc/libssl3t64/copyright") / "usr/lib/x86_64-linux-gnu"
+def _own_libc_measure(suite: str, extra: list[str], package: str = "systemd") -> str:
+    """The command line of a systemd-measure built for a newer libc than the host's (trixie's 257, sid's
+    newest): it runs under its suite's own dynamic loader and libc (and libssl3t64), with bookworm's other
+    libraries. From systemd 262 on Debian ships systemd-measure in ``systemd-tpm``."""
+    root = _fetch(package, suite, "usr/lib/systemd/systemd-measure", per_suite=True)
+    shared = _fetch("libsystemd-shared", suite, "usr/share/doc/libsystemd-shared/copyright")
+    libc = _fetch("libc6", suite, "usr/share/doc/libc6/copyright") / "usr/lib/x86_64-linux-gnu"
+    marker = "usr/share/doc/libssl3t64/copyright"
+    if suite == TRIXIE:  # trixie's libssl3t64 has always been in the suite-less cache directory
+        ssl = _fetch("libssl3t64", suite, marker) / "usr/lib/x86_64-linux-gnu"
+    else:
+        ssl = _fetch("libssl3t64", suite, marker, per_suite=True) / "usr/lib/x86_64-linux-gnu"
     path = [str(libc), str(shared / "usr/lib/x86_64-linux-gnu/systemd"), str(ssl), *extra]
     path += ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"]
     return (
@@ -288,16 +296,34 @@ def _trixie_measure(extra: list[str]) -> str:
     )
 
 
+def _probe_measure(wrapper: Path, version: str) -> str:
+    """The ``systemd N (…)`` line of a wrapper's ``--version``; Unreachable unless it runs and, with
+    ``version``, names that release."""
+    probe = run([str(wrapper), "--version"], timeout=30)
+    line = probe.stdout.split("\n", 1)[0]
+    if probe.returncode != 0 or not line.startswith(f"systemd {version}"):
+        reason = (probe.stderr or line).strip()[:120]
+        raise Unreachable(f"Debian's systemd-measure {version or 'newest'} does not run here: {reason}")
+    return line
+
+
+def _newest_measure(out: Path, extra: list[str]) -> None:
+    """``systemd-measure-newest``: sid's (whatever release it has), for the canary tests of a version
+    pvmkit does not model (tests/unit/test_tdx_uki.py)."""
+    command = _own_libc_measure(SID, extra, "systemd-tpm")
+    _probe_measure(_wrapper(out / "systemd-measure-newest", "#!/bin/sh\n" + command), "")
+
+
 def systemd_measure() -> Path:
     """A directory of ``systemd-measure-VERSION`` wrapper scripts (library path set), one per modelled
-    systemd version: bookworm's 252, bookworm-backports' 254, trixie's 257."""
+    systemd version: bookworm's 252, bookworm-backports' 254, trixie's 257; and sid's, ``-newest``."""
     out = CACHE / "systemd-measure"
     extra: list[str] = []
     for package in SYSTEMD_LIBRARIES:
         extra += _library_dirs(_fetch(package, BOOKWORM, "usr/share/doc/" + package + "/copyright"))
     for version, suite in SYSTEMD_SUITES.items():
         if suite == TRIXIE:
-            command = _trixie_measure(extra)
+            command = _own_libc_measure(TRIXIE, extra)
         else:
             root = _fetch("systemd", suite, "lib/systemd/systemd-measure")  # not merged-/usr
             shared = _fetch("libsystemd-shared", suite, "usr/share/doc/libsystemd-shared/copyright")
@@ -306,16 +332,18 @@ def systemd_measure() -> Path:
                 f"LD_LIBRARY_PATH='{':'.join(libdirs)}' exec '{root}/lib/systemd/systemd-measure' \"$@\"\n"
             )
         wrapper = _wrapper(out / f"systemd-measure-{version}", "#!/bin/sh\n" + command)
-        probe = run([str(wrapper), "--version"], timeout=30)
-        if probe.returncode != 0 or not probe.stdout.startswith(f"systemd {version} "):
-            reason = probe.stderr.strip()[:120]
-            raise Unreachable(f"Debian's systemd-measure {version} does not run here: {reason}")
+        _probe_measure(wrapper, f"{version} ")
+    try:
+        _newest_measure(out, extra)
+    except (Unreachable, OSError) as exc:  # the modelled versions stay usable without it
+        print(f"fetch_peers: sid's systemd-measure unavailable ({exc}); its tests will skip", file=sys.stderr)
     return out
 
 
 def systemd_boot_efi() -> Path:
     """A directory with one subdirectory per modelled systemd version (``252``, ``254``, ``257``) holding that
-    version's ``systemd-bootx64.efi`` and ``linuxx64.efi.stub`` (and 254's ``addonx64.efi.stub``)."""
+    version's ``systemd-bootx64.efi`` and ``linuxx64.efi.stub`` (and 254's ``addonx64.efi.stub``), and
+    ``newest``: sid's, whatever release it has."""
     out = CACHE / "systemd-boot-efi-versions"
     out.mkdir(parents=True, exist_ok=True)
     for version, suite in SYSTEMD_SUITES.items():
@@ -327,6 +355,11 @@ def systemd_boot_efi() -> Path:
             tmp.unlink(missing_ok=True)
             tmp.symlink_to(target)
             tmp.replace(link)
+    try:
+        root = _fetch("systemd-boot-efi", SID, "usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+        _link(out / "newest", root / "usr" / "lib" / "systemd" / "boot" / "efi")
+    except (Unreachable, OSError) as exc:  # the modelled versions stay usable without it
+        print(f"fetch_peers: sid's systemd-boot-efi unavailable ({exc}); its tests skip", file=sys.stderr)
     return out
 
 

@@ -1,8 +1,9 @@
 """Real systemd EFI binaries and UKIs built from them for the UKI tests.
 
 ``PVMKIT_SYSTEMD_BOOT_EFI``: a directory with one subdirectory per modelled systemd version (``252``,
-``254``, ``257``) holding Debian's ``systemd-bootx64.efi`` and ``linuxx64.efi.stub``;
-``PVMKIT_SYSTEMD_MEASURE``: a directory of ``systemd-measure-VERSION`` wrappers (both fetched by
+``254``, ``257``) holding Debian's ``systemd-bootx64.efi`` and ``linuxx64.efi.stub``, and ``newest``
+(Debian sid's, whatever release sid has: 262 when this was written); ``PVMKIT_SYSTEMD_MEASURE``: a
+directory of ``systemd-measure-VERSION`` wrappers and ``systemd-measure-newest`` (both fetched by
 ``tools/fetch_peers.py``). A UKI is built as systemd's documentation builds one by hand: ``objcopy
 --add-section`` of each payload file to the real stub, each at the next free page after the stub's last
 section (ukify does the same).
@@ -18,6 +19,8 @@ from pathlib import Path
 from support.fixtures import fixture_path, missing
 
 VERSIONS = (252, 254, 257)
+#: the directory name of Debian sid's systemd binaries (tools/fetch_peers.py)
+NEWEST = "newest"
 
 
 def _directory(variable: str) -> Path:
@@ -27,15 +30,15 @@ def _directory(variable: str) -> Path:
     return Path(where)
 
 
-def systemd_measure(version: int) -> str:
+def systemd_measure(version: int | str) -> str:
     tool = _directory("PVMKIT_SYSTEMD_MEASURE") / f"systemd-measure-{version}"
     if not tool.is_file():
         missing(f"{tool} not found", "systemd peers are required under CI")
     return str(tool)
 
 
-def systemd_efi(version: int, name: str) -> Path:
-    """``systemd-bootx64.efi`` or ``linuxx64.efi.stub`` of a systemd version."""
+def systemd_efi(version: int | str, name: str) -> Path:
+    """``systemd-bootx64.efi`` or ``linuxx64.efi.stub`` of a systemd version (or of sid's: ``NEWEST``)."""
     path = _directory("PVMKIT_SYSTEMD_BOOT_EFI") / str(version) / name
     if not path.is_file():
         missing(f"{path} not found", "systemd peers are required under CI")
@@ -61,7 +64,7 @@ def _next_free(stub: Path) -> int:
     return (end + 0xFFF) & ~0xFFF
 
 
-def build_uki(version: int, sections: dict[str, bytes], tmp: Path) -> bytes:
+def build_uki(version: int | str, sections: dict[str, bytes], tmp: Path) -> bytes:
     """A UKI: systemd ``version``'s real stub with ``sections`` added by objcopy, in the given order."""
     tool = _objcopy()
     stub = systemd_efi(version, "linuxx64.efi.stub")

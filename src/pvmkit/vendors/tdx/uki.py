@@ -142,8 +142,12 @@ def systemd_major(version: str, program: str) -> int:
     m = re.match(r"(\d+)", version)
     major = int(m.group(1)) if m else -1
     if major not in SECTION_ORDER:
-        modelled = " and ".join(map(str, MODELLED_VERSIONS))
-        raise InputError(f"{program} {version} is not modelled (pvmkit models systemd {modelled})")
+        *others, last = map(str, MODELLED_VERSIONS)
+        modelled = f"{', '.join(others)} and {last}"
+        raise InputError(
+            f"{program} {version} is not modelled (pvmkit models systemd {modelled}; why not others: "
+            'docs/tdx-measure.md, "systemd versions not modelled")'
+        )
     return major
 
 

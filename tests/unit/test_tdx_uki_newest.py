@@ -1,0 +1,92 @@
+"""Debian's newest systemd (sid's: 262.1 when this was written) against pvmkit's UKI model.
+
+pvmkit models systemd 252, 254 and 257 and refuses every other release it cannot hold to evidence
+(docs/tdx-measure.md, "systemd versions not modelled"). The inputs are sid's real ``systemd-bootx64.efi``
+and ``linuxx64.efi.stub`` (``PVMKIT_SYSTEMD_BOOT_EFI/newest``, fetched by tools/fetch_peers.py, whatever
+release sid has) and UKIs built from that stub by objcopy (``support.uki.build_uki``). Whatever the
+release, pvmkit must either model it or refuse it with one InputError naming the program and the
+version as its ``.sdmagic`` section states it; never predict its boot with another release's rules.
+Provenance: tests/vectors/README.md, "TDX UKI boot".
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pvmkit.errors import InputError
+from pvmkit.vendors.tdx.loader_entry import LoaderEntry, Type1Boot, type1_boot_events
+from pvmkit.vendors.tdx.uki import MODELLED_VERSIONS, uki_sections
+from pvmkit.vendors.tdx.uki_boot import UkiBoot, uki_boot_events
+from pvmkit.vendors.tdx.uki_digests import UkiDigests, uki_digest_events
+from support.uki import NEWEST, build_uki, systemd_efi, systemd_measure
+
+
+def _sdmagic(name: str, tmp_path: Path) -> tuple[str, str]:
+    """(program, version) from the binary's ``.sdmagic`` section as objcopy dumps it (the LoaderInfo
+    string of systemd's boot.c / stub.c: ``#### LoaderInfo: systemd-boot 262.1-1 ####``)."""
+    out = tmp_path / f"{name}.sdmagic"
+    binary = systemd_efi(NEWEST, name)
+    argv = ["objcopy", "--dump-section", f".sdmagic={out}", str(binary), str(tmp_path / "scratch")]
+    subprocess.run(argv, check=True, timeout=60)
+    m = re.search(rb"#### LoaderInfo: (systemd-[a-z]+) (\S+) ####", out.read_bytes())
+    assert m is not None, out.read_bytes()
+    return m.group(1).decode(), m.group(2).decode()
+
+
+def _major(version: str) -> int:
+    m = re.match(r"\d+", version)
+    assert m is not None
+    return int(m.group())
+
+
+def _kernel() -> bytes:
+    """A real PE with MajorImageVersion >= 1 as the ``.linux`` payload (254's systemd-boot)."""
+    return systemd_efi(254, "systemd-bootx64.efi").read_bytes()
+
+
+def test_the_newest_stub_is_modelled_or_refused(tmp_path: Path) -> None:
+    program, version = _sdmagic("linuxx64.efi.stub", tmp_path)
+    assert program == "systemd-stub"
+    uki = build_uki(NEWEST, {".linux": _kernel(), ".osrel": b"ID=test\n", ".cmdline": b"quiet"}, tmp_path)
+    if _major(version) in MODELLED_VERSIONS:  # modelled: its own tests check the events
+        assert uki_boot_events(UkiBoot(uki))
+        return
+    expected = f"systemd-stub {re.escape(version)} is not modelled"
+    with pytest.raises(InputError, match=expected):
+        uki_sections(uki)
+    with pytest.raises(InputError, match=expected):
+        uki_boot_events(UkiBoot(uki))
+    with pytest.raises(InputError, match=f"systemd-stub {_major(version)} is not modelled"):
+        uki_digest_events(UkiDigests(_major(version), bytes(48)))
+
+
+def test_the_newest_systemd_boot_is_modelled_or_refused(tmp_path: Path) -> None:
+    """sid's systemd-boot starting a UKI of a modelled stub (257), or a type #1 entry."""
+    program, version = _sdmagic("systemd-bootx64.efi", tmp_path)
+    assert program == "systemd-boot"
+    loader = systemd_efi(NEWEST, "systemd-bootx64.efi").read_bytes()
+    uki = build_uki(257, {".linux": _kernel(), ".osrel": b"ID=test\n"}, tmp_path)
+    type1 = Type1Boot(loader, LoaderEntry(linux="\\vmlinuz", options="quiet"), _kernel(), ())
+    if _major(version) in MODELLED_VERSIONS:
+        assert uki_boot_events(UkiBoot(uki, boot_loader=loader)) and type1_boot_events(type1)
+        return
+    expected = f"systemd-boot {re.escape(version)} is not modelled"
+    with pytest.raises(InputError, match=expected):
+        uki_boot_events(UkiBoot(uki, boot_loader=loader))
+    with pytest.raises(InputError, match=expected):
+        type1_boot_events(type1)
+
+
+def test_the_newest_systemd_measure_names_the_same_release(tmp_path: Path) -> None:
+    """The oracle fetched beside the binaries is of the same release (sid's systemd-tpm and
+    systemd-boot-efi come from one source package), so a later model of that release can use it."""
+    out = subprocess.run(
+        [systemd_measure(NEWEST), "--version"], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+    m = re.match(r"systemd (\d+) \((\S+)\)", out)
+    assert m is not None, out
+    assert m.group(2) == _sdmagic("linuxx64.efi.stub", tmp_path)[1]
