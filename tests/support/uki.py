@@ -12,6 +12,7 @@ section (ukify does the same).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -43,6 +44,19 @@ def systemd_efi(version: int | str, name: str) -> Path:
     if not path.is_file():
         missing(f"{path} not found", "systemd peers are required under CI")
     return path
+
+
+def sdmagic(version: int | str, name: str, tmp: Path) -> tuple[str, str, int]:
+    """(program, version, release) of a systemd EFI binary from its ``.sdmagic`` section as objcopy dumps
+    it (the LoaderInfo string of systemd's boot.c / stub.c: ``#### LoaderInfo: systemd-boot 262.1-1
+    ####``), independent of pvmkit's reader."""
+    tool = _objcopy()
+    out = tmp / f"{name}.sdmagic"
+    argv = [tool, "--dump-section", f".sdmagic={out}", str(systemd_efi(version, name)), str(tmp / "scratch")]
+    subprocess.run(argv, check=True, capture_output=True, timeout=60)
+    m = re.search(rb"#### LoaderInfo: (systemd-[a-z]+) ((\d+)\S*) ####", out.read_bytes())
+    assert m is not None, out.read_bytes()
+    return m.group(1).decode(), m.group(2).decode(), int(m.group(3))
 
 
 def _objcopy() -> str:

@@ -23,25 +23,7 @@ from pvmkit.vendors.tdx.loader_entry import LoaderEntry, Type1Boot, type1_boot_e
 from pvmkit.vendors.tdx.uki import MODELLED_VERSIONS, uki_sections
 from pvmkit.vendors.tdx.uki_boot import UkiBoot, uki_boot_events
 from pvmkit.vendors.tdx.uki_digests import UkiDigests, uki_digest_events
-from support.uki import NEWEST, build_uki, systemd_efi, systemd_measure
-
-
-def _sdmagic(name: str, tmp_path: Path) -> tuple[str, str]:
-    """(program, version) from the binary's ``.sdmagic`` section as objcopy dumps it (the LoaderInfo
-    string of systemd's boot.c / stub.c: ``#### LoaderInfo: systemd-boot 262.1-1 ####``)."""
-    out = tmp_path / f"{name}.sdmagic"
-    binary = systemd_efi(NEWEST, name)
-    argv = ["objcopy", "--dump-section", f".sdmagic={out}", str(binary), str(tmp_path / "scratch")]
-    subprocess.run(argv, check=True, timeout=60)
-    m = re.search(rb"#### LoaderInfo: (systemd-[a-z]+) (\S+) ####", out.read_bytes())
-    assert m is not None, out.read_bytes()
-    return m.group(1).decode(), m.group(2).decode()
-
-
-def _major(version: str) -> int:
-    m = re.match(r"\d+", version)
-    assert m is not None
-    return int(m.group())
+from support.uki import NEWEST, build_uki, sdmagic, systemd_efi, systemd_measure
 
 
 def _kernel() -> bytes:
@@ -50,10 +32,10 @@ def _kernel() -> bytes:
 
 
 def test_the_newest_stub_is_modelled_or_refused(tmp_path: Path) -> None:
-    program, version = _sdmagic("linuxx64.efi.stub", tmp_path)
+    program, version, major = sdmagic(NEWEST, "linuxx64.efi.stub", tmp_path)
     assert program == "systemd-stub"
     uki = build_uki(NEWEST, {".linux": _kernel(), ".osrel": b"ID=test\n", ".cmdline": b"quiet"}, tmp_path)
-    if _major(version) in MODELLED_VERSIONS:  # modelled: its own tests check the events
+    if major in MODELLED_VERSIONS:  # modelled: its own tests check the events
         assert uki_boot_events(UkiBoot(uki))
         return
     expected = f"systemd-stub {re.escape(version)} is not modelled"
@@ -61,18 +43,18 @@ def test_the_newest_stub_is_modelled_or_refused(tmp_path: Path) -> None:
         uki_sections(uki)
     with pytest.raises(InputError, match=expected):
         uki_boot_events(UkiBoot(uki))
-    with pytest.raises(InputError, match=f"systemd-stub {_major(version)} is not modelled"):
-        uki_digest_events(UkiDigests(_major(version), bytes(48)))
+    with pytest.raises(InputError, match=f"systemd-stub {major} is not modelled"):
+        uki_digest_events(UkiDigests(major, bytes(48)))
 
 
 def test_the_newest_systemd_boot_is_modelled_or_refused(tmp_path: Path) -> None:
     """sid's systemd-boot starting a UKI of a modelled stub (257), or a type #1 entry."""
-    program, version = _sdmagic("systemd-bootx64.efi", tmp_path)
+    program, version, major = sdmagic(NEWEST, "systemd-bootx64.efi", tmp_path)
     assert program == "systemd-boot"
     loader = systemd_efi(NEWEST, "systemd-bootx64.efi").read_bytes()
     uki = build_uki(257, {".linux": _kernel(), ".osrel": b"ID=test\n"}, tmp_path)
     type1 = Type1Boot(loader, LoaderEntry(linux="\\vmlinuz", options="quiet"), _kernel(), ())
-    if _major(version) in MODELLED_VERSIONS:
+    if major in MODELLED_VERSIONS:
         assert uki_boot_events(UkiBoot(uki, boot_loader=loader)) and type1_boot_events(type1)
         return
     expected = f"systemd-boot {re.escape(version)} is not modelled"
@@ -90,14 +72,14 @@ def test_the_newest_systemd_measure_names_the_same_release(tmp_path: Path) -> No
     ).stdout
     m = re.match(r"systemd (\d+) \((\S+)\)", out)
     assert m is not None, out
-    assert m.group(2) == _sdmagic("linuxx64.efi.stub", tmp_path)[1]
+    assert m.group(2) == sdmagic(NEWEST, "linuxx64.efi.stub", tmp_path)[1]
 
 
 def _release_262(tmp_path: Path) -> None:
     """The facts below were read on sid's 262.1 (docs/tdx-measure.md, "systemd versions not modelled");
     a later release in sid needs them read again, not assumed."""
-    version = _sdmagic("linuxx64.efi.stub", tmp_path)[1]
-    if _major(version) != 262:
+    _program, version, major = sdmagic(NEWEST, "linuxx64.efi.stub", tmp_path)
+    if major != 262:
         pytest.skip(f"sid's systemd is {version}; the documented facts are 262's")
 
 
