@@ -32,6 +32,9 @@
   for the disk images of the shim + GRUB boot, and Debian's ``grub-common`` (``PVMKIT_GRUB_COMMON``: its
   unpacked root, ``etc/grub.d/*`` and ``usr/share/grub/grub-mkconfig_lib``), whose grub-mkconfig scripts
   write the ``grub.cfg`` the GRUB follower is checked on (``tests/crosscheck/test_grub_mkconfig.py``);
+* Debian's TPM-enabled OVMF of three edk2 releases, booted under TCG as the oracle of the SMBIOS and
+  boot-option models: sid's ``ovmf-generic`` 2026.08 (``PVMKIT_OVMF_TPM``), trixie's ``ovmf`` 2025.02
+  (``PVMKIT_OVMF_2025_02``) and bookworm's 2022.11 (``PVMKIT_OVMF_2022_11``);
 * the Linux source of the kernel-rule table (``PVMKIT_LINUX_SOURCE``, ``tools/fetch_linux_source.py``:
   Debian unstable's ``linux-source-7.2`` reduced to KVM's sources and selftests, in
   ``.cache/linux-source``; ``tests/unit/test_kernel_rules.py``).
@@ -228,6 +231,18 @@ def ovmf_tpm() -> Path:
     return _fetch("ovmf-generic", SID, "usr/share/OVMF/OVMF_CODE_4M.fd") / "usr" / "share" / "OVMF"
 
 
+def ovmf_2025_02() -> Path:
+    """The directory of trixie's ``ovmf`` (edk2-stable202502, TPM-enabled): the release before the
+    BootManagerMenuApp entries, booted for its boot options (tests/crosscheck/test_ovmf_boot_options.py)."""
+    return _fetch("ovmf", TRIXIE, "usr/share/OVMF/OVMF_CODE_4M.fd", per_suite=True) / "usr" / "share" / "OVMF"
+
+
+def ovmf_2022_11() -> Path:
+    """The directory of bookworm's ``ovmf`` (edk2-stable202211, TPM-enabled; a network stack that needs
+    no RNG), booted for its boot options."""
+    return _fetch("ovmf", BOOKWORM, "usr/share/OVMF/OVMF_CODE_4M.fd") / "usr" / "share" / "OVMF"
+
+
 def swtpm() -> Path:
     """A wrapper script for bookworm's ``swtpm`` (libtpms and swtpm's own library on its path)."""
     root = _fetch("swtpm", BOOKWORM, "usr/bin/swtpm")
@@ -377,6 +392,8 @@ def main() -> int:
         ("PVMKIT_GRUB_EFI", grub_efi),
         ("PVMKIT_GRUB_COMMON", grub_common),
         ("PVMKIT_OVMF_TPM", ovmf_tpm),
+        ("PVMKIT_OVMF_2025_02", ovmf_2025_02),
+        ("PVMKIT_OVMF_2022_11", ovmf_2022_11),
         ("PVMKIT_SWTPM", swtpm),
     ):
         try:

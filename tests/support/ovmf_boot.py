@@ -105,16 +105,37 @@ def boot_variables_complete(ram: bytes) -> bool:
     return bool(orders) and len(events) >= 1 + len(orders[0]) // 2
 
 
+def stored_boot_variables(ram: bytes) -> dict[str, bytes]:
+    """BootOrder and Boot#### as the variable store in ``ram`` holds them: every added (State 0x3F)
+    ``AUTHENTICATED_VARIABLE_HEADER`` record of EFI_GLOBAL_VARIABLE with such a name (edk2
+    MdeModulePkg/Include/Guid/VariableFormat.h: StartId 0x55AA, State, Attributes, MonotonicCount,
+    TimeStamp, PubKeyIndex, NameSize, DataSize, VendorGuid, then name and data); copies must agree."""
+    out: dict[str, bytes] = {}
+    for name in ("BootOrder", *(f"Boot{n:04X}" for n in range(0x40))):
+        pattern = name.encode("utf-16-le") + b"\0\0"
+        at = ram.find(pattern)
+        while at >= 0:
+            header = at - 60
+            if header >= 0 and ram[header : header + 2] == b"\xaa\x55" and ram[header + 2] == 0x3F:
+                name_size, data_size = struct.unpack_from("<II", ram, header + 36)
+                if ram[header + 44 : header + 60] == EFI_GLOBAL_VARIABLE and name_size == len(pattern):
+                    data = ram[at + name_size : at + name_size + data_size]
+                    assert out.setdefault(name, data) == data, f"two live copies of {name} differ"
+            at = ram.find(pattern, at + 1)
+    return out
+
+
 def boot_and_save_ram(
     code: Path,
-    vars_template: Path,
+    vars_template: Path | None,
     extra_args: Sequence[str],
     *,
     disks: Sequence[tuple[str, int]] = (),
     cpu: str = "qemu64",
     until: Callable[[bytes], bool] = boot_variables_complete,
 ) -> bytes:
-    """Boot ``code`` (a fresh copy of ``vars_template`` as its variable store; q35, 1 vCPU of ``cpu``,
+    """Boot ``code`` (a fresh copy of ``vars_template`` as its variable store, or none: a whole image
+    such as the IntelTdx build, read-only, which keeps its variables in RAM; q35, 1 vCPU of ``cpu``,
     :data:`MEMORY`, swtpm as a TIS TPM) with ``extra_args`` under TCG; save guest RAM every few
     seconds until ``until(ram)`` holds and return that RAM. ``disks``: (name, size) of empty raw
     images made in the work directory; ``{name}`` in ``extra_args`` becomes the image's path."""
@@ -122,7 +143,10 @@ def boot_and_save_ram(
     with tempfile.TemporaryDirectory(prefix="pvmkit-ovmf-", dir="/tmp") as tmp:  # short socket paths
         work = Path(tmp)
         (work / "tpm").mkdir()
-        shutil.copy(vars_template, work / "vars.fd")
+        flash = ["-drive", f"if=pflash,format=raw,readonly=on,file={code}"]
+        if vars_template is not None:
+            shutil.copy(vars_template, work / "vars.fd")
+            flash += ["-drive", f"if=pflash,format=raw,file={work / 'vars.fd'}"]
         paths = {}
         for name, size in disks:
             paths[name] = str(work / f"{name}.img")
@@ -144,8 +168,7 @@ def boot_and_save_ram(
             vm = subprocess.Popen(
                 [qemu, "-accel", "tcg", "-machine", "q35,smm=off", "-m", f"{MEMORY >> 20}M", "-smp", "1",
                  "-cpu", cpu, "-nodefaults", "-display", "none",
-                 "-drive", f"if=pflash,format=raw,readonly=on,file={code}",
-                 "-drive", f"if=pflash,format=raw,file={work / 'vars.fd'}",
+                 *flash,
                  "-chardev", f"socket,id=chrtpm,path={tpm_sock}",
                  "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
                  "-device", "tpm-tis,tpmdev=tpm0", "-serial", "null",

@@ -2,9 +2,10 @@
 
 * The evidence-api Ubuntu TD log (ccel_data.bin, events 12-14: BootOrder 0000,0001; Boot0000 UiApp;
   Boot0001 "UEFI Misc Device" PciRoot(0x0)/Pci(0x3,0x0)): a disk boot by the 2023 TDVF (before
-  stable202502), read with the fixture's TDX image, whose facts (VirtioBlkDxe, no Shell, no network
-  stack) are those the log shows of its TDVF (no Shell entry).
-* Two dstack TD logs: direct boots with two virtio-blk disks and a NIC, fixed entries only.
+  stable202502). Its image is not in the fixtures: the facts are what the log shows of it (UiApp in
+  DXEFV, VirtioBlkDxe, no Shell entry, no network option).
+* Two dstack TD logs: direct boots with two virtio-blk disks and a NIC, fixed entries only (UiApp in
+  DXEFV, as their logged device path says).
 
 The multi-device, bootindex, network and Shell rules are checked against real OVMF boots in
 tests/crosscheck/test_ovmf_boot_options.py; here: what is refused, and the rules' parts that need no
@@ -25,6 +26,7 @@ from pvmkit.vendors.tdx.ovmf_boot_options import (
     NETWORK_DRIVERS,
     FirmwareBootFacts,
     boot_variables,
+    boot_variables_of,
     firmware_boot_facts,
     pci_device_path,
 )
@@ -39,6 +41,8 @@ DSTACK_LOGS = (  # real direct-boot TDs: two virtio-blk disks, virtio-net, vhost
     "tdx-qemu-logs/dstack/dstack/verifier/fixtures/tdx-lite-getquote.json",
 )
 MAC = bytes.fromhex("525400123456")
+#: what the Ubuntu and dstack logs show of their TDVF: UiApp in DXEFV, a virtio-blk driver, no Shell
+LOGGED_TDVF = FirmwareBootFacts(False, False, frozenset({"VirtioBlkDxe"}), ui_app=True, menu_app=False)
 DSTACK_BOOT_DEVICES = (
     BootDevice("virtio-blk-pci", 1),
     BootDevice("virtio-net-pci", 2, mac=MAC),
@@ -68,9 +72,11 @@ def _boot_events(log: EventLog) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def test_disk_boot_gives_the_logged_variables(log: EventLog, tdx_image: bytes) -> None:
+def test_disk_boot_gives_the_logged_variables(log: EventLog) -> None:
     logged = _boot_events(log)
-    generated = boot_variables(TDVF_2023, tdx_image, [BootDevice("virtio-blk-pci", 3)], direct_boot=False)
+    generated = boot_variables_of(
+        TDVF_2023, LOGGED_TDVF, [BootDevice("virtio-blk-pci", 3)], direct_boot=False
+    )
     assert [name for name, _ in generated] == ["BootOrder", "Boot0000", "Boot0001"]
     assert len(logged) == len(generated)
     for (name, data), (digest, event_data) in zip(generated, logged, strict=True):
@@ -78,17 +84,19 @@ def test_disk_boot_gives_the_logged_variables(log: EventLog, tdx_image: bytes) -
         assert event_data.endswith(data), name
 
 
-def test_another_slot_changes_only_the_disk_option(log: EventLog, tdx_image: bytes) -> None:
+def test_another_slot_changes_only_the_disk_option(log: EventLog) -> None:
     logged = _boot_events(log)
-    generated = boot_variables(TDVF_2023, tdx_image, [BootDevice("virtio-blk-pci", 4)], direct_boot=False)
+    generated = boot_variables_of(
+        TDVF_2023, LOGGED_TDVF, [BootDevice("virtio-blk-pci", 4)], direct_boot=False
+    )
     assert hashlib.sha384(generated[1][1]).digest() == logged[1][0]
     assert hashlib.sha384(generated[2][1]).digest() != logged[2][0]
 
 
-def test_devices_without_options_leave_the_logged_variables(log: EventLog, tdx_image: bytes) -> None:
-    """The TDX image has no network stack: a NIC, vsock and 9p add no option to the one disk's."""
+def test_devices_without_options_leave_the_logged_variables(log: EventLog) -> None:
+    """Without a network stack, a NIC, vsock and 9p add no option to the one disk's."""
     launch = [BootDevice("virtio-blk-pci", 3), *DSTACK_BOOT_DEVICES[1:4]]
-    generated = boot_variables(TDVF_2023, tdx_image, launch, direct_boot=False)
+    generated = boot_variables_of(TDVF_2023, LOGGED_TDVF, launch, direct_boot=False)
     assert [hashlib.sha384(d).digest() for _n, d in generated] == [d for d, _e in _boot_events(log)]
 
 
@@ -98,17 +106,18 @@ def test_direct_boot_gives_the_fixed_entries_of_dstack_tds(fixture: str) -> None
     BootOrder and UiApp only, whatever disks and NIC the launch has. The image is not read."""
     events = json.loads(json.loads(fixture_path(fixture).read_text())["event_log"])
     logged = [e["digest"] for e in events if e["event_type"] == EV_EFI_VARIABLE_BOOT]
-    generated = boot_variables((2024, 11), b"", DSTACK_BOOT_DEVICES, direct_boot=True)
+    generated = boot_variables_of((2024, 11), LOGGED_TDVF, DSTACK_BOOT_DEVICES, direct_boot=True)
     assert [hashlib.sha384(data).hexdigest() for _name, data in generated] == logged
 
 
 def test_several_disks_get_unique_descriptions(tdx_image: bytes) -> None:
-    """BmMakeBootOptionDescriptionUnique: " 2", " 3" after the first, in PCI order (slot 2 first)."""
+    """BmMakeBootOptionDescriptionUnique: " 2", " 3" after the first, in PCI order (slot 2 first),
+    after the TDX image's one fixed entry."""
     launch = [BootDevice("virtio-blk-pci", s) for s in (7, 2, 5)]
     generated = dict(boot_variables((2026, 8), tdx_image, launch, direct_boot=False))
-    texts = [generated[f"Boot000{n}"][6:].decode("utf-16-le").split("\0")[0] for n in (2, 3, 4)]
+    texts = [generated[f"Boot000{n}"][6:].decode("utf-16-le").split("\0")[0] for n in (1, 2, 3)]
     assert texts == ["UEFI Misc Device", "UEFI Misc Device 2", "UEFI Misc Device 3"]
-    assert generated["Boot0002"].find(pci_device_path(2, 0)) > 0
+    assert generated["Boot0001"].find(pci_device_path(2, 0)) > 0
 
 
 def test_bootindex_on_a_device_without_options_connects_nothing_else(tdx_image: bytes) -> None:
@@ -128,9 +137,17 @@ def test_device_path_layout() -> None:
 
 
 def test_firmware_facts_of_the_tdx_image(tdx_image: bytes) -> None:
+    """DXEFV only: UiApp and VirtioScsiDxe sit in NCCFV, which a TD does not dispatch."""
     facts = firmware_boot_facts(tdx_image)
-    assert not facts.shell and not facts.grub and not facts.network
-    assert "VirtioBlkDxe" in facts.drivers
+    assert not facts.shell and not facts.grub and not facts.network((2026, 8))
+    assert facts.menu_app and not facts.ui_app
+    assert "VirtioBlkDxe" in facts.drivers and "VirtioScsiDxe" not in facts.drivers
+
+
+def test_tdx_image_before_2025_05_is_refused(tdx_image: bytes) -> None:
+    """Before stable202505 Boot0000 is UiApp, which this image has only in NCCFV: not modelled."""
+    with pytest.raises(InputError, match="UiApp"):
+        boot_variables((2025, 2), tdx_image, [], direct_boot=True)
 
 
 @pytest.mark.parametrize(
@@ -156,20 +173,22 @@ def test_image_without_ffs_volumes_is_refused() -> None:
 def test_partial_network_stack_is_refused() -> None:
     facts = FirmwareBootFacts(False, False, frozenset({"VirtioBlkDxe", "VirtioNetDxe", "RngDxe"}))
     with pytest.raises(InputError, match="network"):
-        _ = facts.network
-    whole = FirmwareBootFacts(False, False, NETWORK_DRIVERS | {"VirtioBlkDxe", "RngDxe"})
-    assert whole.network
+        facts.network((2026, 8))
+    whole = FirmwareBootFacts(False, False, NETWORK_DRIVERS | {"VirtioBlkDxe"})
+    assert whole.network((2022, 11))  # before stable202405 the stack needs no RNG
+    with pytest.raises(InputError, match="RngDxe"):
+        whole.network((2026, 8))
 
 
 def test_generic_image_is_modelled_only_for_the_release_a_boot_checked() -> None:
-    """Debian's ovmf-generic (Shell and network stack) is confirmed for 2026.08 only."""
+    """Shell and network stack: confirmed for the releases booted (2022.11, 2025.02, 2026.08)."""
     from support.ovmf_boot import generic_ovmf_code
 
     image = generic_ovmf_code().read_bytes()
     facts = firmware_boot_facts(image)
-    assert facts.shell and facts.network
+    assert facts.shell and facts.network((2026, 8)) and facts.ui_app and facts.menu_app
     with pytest.raises(InputError, match="Shell"):
-        boot_variables((2025, 2), image, [BootDevice("virtio-blk-pci", 3)], direct_boot=False)
+        boot_variables((2025, 5), image, [BootDevice("virtio-blk-pci", 3)], direct_boot=False)
     names = [
         n for n, _ in boot_variables((2026, 8), image, [BootDevice("virtio-blk-pci", 3)], direct_boot=False)
     ]

@@ -303,7 +303,7 @@ def test_boot_variable_digest_is_data_only(gce: list) -> None:  # type: ignore[t
 
 
 def test_new_boot_options_layout() -> None:
-    new = default_boot_variables((2025, 2))
+    new = default_boot_variables((2025, 5))
     assert [n for n, _ in new] == ["BootOrder", "Boot0000", "Boot0001"]
     assert new[0][1] == b"\x00\x00\x01\x00"
     assert "BootManagerMenuApp".encode("utf-16-le") in new[1][1]

@@ -10,8 +10,8 @@ size), §2.1.4 the section types, and files 8-byte and sections 4-byte aligned.
 :func:`firmware_files` lists every FFS file of an image, descending into firmware-volume-image
 sections and into GUID-defined sections compressed with LZMA (edk2's ``LzmaCustomDecompressLib``,
 ``gLzmaCustomDecompressGuid``: an LZMA "alone" stream), as OVMF packs its DXE volume. Each file has
-its name GUID, its type and the name of its user-interface section. Malformed structures raise
-:class:`~pvmkit.errors.FormatError`.
+its name GUID, its type, the name of its user-interface section and the name of its volume.
+Malformed structures raise :class:`~pvmkit.errors.FormatError`.
 """
 
 from __future__ import annotations
@@ -45,11 +45,13 @@ _MAX_DECOMPRESSED = 64 << 20  # OVMF's DXE volumes are ~12 MiB
 
 @dataclass(frozen=True)
 class FfsFile:
-    """One FFS file: its name GUID (canonical text), its type, its user-interface name (if any)."""
+    """One FFS file: its name GUID (canonical text), its type, its user-interface name (if any) and
+    the name of the volume holding it (its extended header's ``FvName``, §3.2.1.2; None without one)."""
 
     name: str
     type: int
     ui: str | None
+    volume: str | None = None
 
 
 def firmware_files(image: bytes) -> tuple[FfsFile, ...]:
@@ -79,6 +81,8 @@ def _walk_volume(data: bytes, start: int, out: list[FfsFile], depth: int) -> int
         )
     if data[start + 16 : start + 32] not in _FFS_VOLUMES:
         return length
+    ext = struct.unpack_from("<H", data, start + 52)[0]  # ExtHeaderOffset: FvName GUID first
+    volume = guid_text(data[start + ext : start + ext + 16]) if 0 < ext <= length - 20 else None
     end = start + length
     at = start + header
     while at + 24 <= end:
@@ -101,7 +105,7 @@ def _walk_volume(data: bytes, start: int, out: list[FfsFile], depth: int) -> int
         if ftype in _FILETYPES_WITH_SECTIONS:
             ui = _walk_sections(data, at + head, at + size, out, depth)
         if ftype != _FILETYPE_FFS_PAD:
-            out.insert(index, FfsFile(name, ftype, ui))
+            out.insert(index, FfsFile(name, ftype, ui, volume))
         at = (at + size + 7) & ~7
     return length
 

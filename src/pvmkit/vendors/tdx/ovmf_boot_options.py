@@ -8,10 +8,12 @@ by real boots (docs/tdx-measure.md "Boot variables"; tests/vectors/README.md):
 1. **Direct boot** (QEMU ``-kernel``): OvmfPkg/Library/PlatformBootManagerLib/BdsPlatform.c
    ``PlatformBootManagerAfterConsole`` calls ``TryRunningQemuKernel`` (QemuKernel.c), which signals
    ReadyToBoot and starts the kernel, *before* ``PlatformBdsConnectSequence``,
-   ``EfiBootManagerRefreshAllBootOption`` and the Shell's registration: only the fixed entries exist
-   (:func:`~pvmkit.vendors.tdx.rtmr.default_boot_variables`), whatever the devices and ``bootindex``.
-2. **Fixed entries** first (numbers 0…): before stable202502 Boot0000 "UiApp"; from stable202502
-   Boot0000 "BootManagerMenuApp" and Boot0001 "EFI Firmware Setup".
+   ``EfiBootManagerRefreshAllBootOption`` and the Shell's registration: only the fixed entries exist,
+   whatever the devices and ``bootindex``.
+2. **Fixed entries** first (numbers 0…, :func:`fixed_entries`): before stable202505 Boot0000
+   "UiApp"; from stable202505 Boot0000 "BootManagerMenuApp" and, when UiApp is in DXEFV, Boot0001
+   "EFI Firmware Setup" (the IntelTdx 2026.08 build keeps UiApp in NCCFV and has no such entry).
+   Only DXEFV's files count: a TD does not dispatch NCCFV.
 3. **Connected devices** (``PlatformBdsConnectSequence``): with a ``bootindex`` on any device, QEMU's
    ``bootorder`` fw_cfg file names those devices and OvmfPkg/Library/QemuBootOrderLib
    ``ConnectDevicesFromQemu`` connects only them, in bootindex order; otherwise (file empty) it
@@ -25,8 +27,9 @@ by real boots (docs/tdx-measure.md "Boot variables"; tests/vectors/README.md):
    "UEFI HTTPv6 (MAC:…)", ``PciRoot(0x0)/Pci(dev,fn)/MAC(mac,0x1)/IPv4(…)|IPv6(…)[/Uri()]``); identical
    descriptions get " 2", " 3", … (``BmMakeBootOptionDescriptionUnique``, BmBootDescription.c);
    attributes ``LOAD_OPTION_ACTIVE``, optional data ``mBmAutoCreateBootOptionGuid``.
-5. **Shell**: "EFI Internal Shell" (``Fv(DXEFV)/FvFile(gUefiShellFileGuid)``, attributes 0x101) is
-   registered next, and deleted again by ``RemoveStaleFvFileOptions`` when the image lacks it.
+5. **Shell**: "EFI Internal Shell" (``Fv(DXEFV)/FvFile(gUefiShellFileGuid)``, attributes
+   :data:`SHELL_ATTRIBUTES`) is registered next, and deleted again by ``RemoveStaleFvFileOptions``
+   when the image lacks it.
 6. **Reordering** (QemuBootOrderLib ``SetBootOrderFromQemu``), only with a ``bootindex``: for each
    bootorder entry, in order, every option whose device path starts with the device's is taken; then
    ``BootOrderComplete`` appends the options not starting with ``PciRoot()`` (the FV entries) in their
@@ -36,11 +39,12 @@ by real boots (docs/tdx-measure.md "Boot variables"; tests/vectors/README.md):
 
 What is modelled, and refused otherwise with :class:`~pvmkit.errors.InputError` (naming
 ``--boot-var``/``--fw-cfg`` as the way out): virtio-blk disks and virtio-net NICs on ``pcie.0``, the
-devices listed in :data:`NO_OPTION_MODELS`, OVMF before stable202502 or from it, the Shell and the
-network stack only for the releases a real boot confirmed (:data:`CONFIRMED_FULL_RELEASES`), an image
-whose network drivers are none or exactly :data:`NETWORK_DRIVERS`. A NIC's boot options need
-``EFI_RNG_PROTOCOL`` (the network stack since edk2-stable202405, CVE-2023-45237): a TD's vCPUs have
-RDRAND, which OVMF's RngDxe uses, so pvmkit models them present. A NIC option ROM (QEMU's default
+devices listed in :data:`NO_OPTION_MODELS`, an image whose DXEFV holds the boot manager menu of its
+release, the Shell and the network stack only for the releases a real boot confirmed
+(:data:`CONFIRMED_FULL_RELEASES`), an image whose network drivers are none or exactly
+:data:`NETWORK_DRIVERS`. A NIC's boot options need ``EFI_RNG_PROTOCOL`` from edk2-stable202405
+(CVE-2023-45237): a TD's vCPUs have RDRAND, which OVMF's RngDxe uses, so pvmkit models it present
+when the image has RngDxe. A NIC option ROM (QEMU's default
 ``romfile``) or an ``opt/org.tianocore/*`` fw_cfg knob (EFIShellSupport, IPv4PXESupport,
 VirtioNetSupport, …) would change the options: the launch reader must refuse them.
 """
@@ -57,6 +61,8 @@ from pvmkit.formats.efi_fv import FV_FILETYPE_APPLICATION, FV_FILETYPE_DRIVER, f
 from pvmkit.formats.guid import guid_bytes
 from pvmkit.vendors.tdx.boot_devices import BootDevice
 from pvmkit.vendors.tdx.rtmr import (
+    DXEFV_GUID,
+    NEW_BOOT_OPTIONS_SINCE,
     boot_option,
     default_boot_variables,
     fv_file_device_path,
@@ -68,7 +74,9 @@ __all__ = [
     "NO_OPTION_MODELS",
     "FirmwareBootFacts",
     "boot_variables",
+    "boot_variables_of",
     "firmware_boot_facts",
+    "fixed_entries",
     "pci_device_path",
 ]
 
@@ -84,10 +92,25 @@ SHELL_FILE_GUID = "7c04a583-9e3e-4f1c-ad65-e05268d0b4d1"
 SHELL_DESCRIPTION = "EFI Internal Shell"
 #: OvmfPkg.dec gGrubFileGuid: registered the same way as "Grub Bootloader" (OvmfPkg/AmdSev builds).
 GRUB_FILE_GUID = "b5ae312c-bc8a-43b1-9c62-ebb826dd5d07"
-#: OVMF releases whose Shell entry and network options a real boot confirmed (Debian's ovmf-generic
-#: 2026.08 under TCG: tests/crosscheck/test_ovmf_boot_options.py). The Shell entry's attributes
-#: (0x101 there) and the network options' layout may differ in other releases.
-CONFIRMED_FULL_RELEASES: frozenset[tuple[int, int]] = frozenset({(2026, 8)})
+#: The Shell entry's attributes per OVMF release, for the releases a real boot confirmed (Debian's
+#: ovmf 2022.11 and 2025.02 and ovmf-generic 2026.08 under TCG: tests/crosscheck/
+#: test_ovmf_boot_options.py): ``LOAD_OPTION_ACTIVE`` up to 2025.02, also ``CATEGORY_APP`` in 2026.08.
+#: The Shell and the network options of other releases are refused.
+SHELL_ATTRIBUTES: dict[tuple[int, int], int] = {
+    (2022, 11): LOAD_OPTION_ACTIVE,
+    (2025, 2): LOAD_OPTION_ACTIVE,
+    (2026, 8): LOAD_OPTION_ACTIVE | LOAD_OPTION_CATEGORY_APP,
+}
+CONFIRMED_FULL_RELEASES: frozenset[tuple[int, int]] = frozenset(SHELL_ATTRIBUTES)
+#: From this release the network stack needs EFI_RNG_PROTOCOL (NetworkPkg's CVE-2023-45237 fix,
+#: edk2-stable202405; tianocore/edk2#9530): without it a NIC gets no option.
+NETWORK_NEEDS_RNG_SINCE = (2024, 5)
+#: OvmfPkg's DXEFV and the IntelTdx build's NCCFV (FvNameGuid in OvmfPkg/IntelTdx/IntelTdxX64.fdf):
+#: NCCFV holds the modules not dispatched in a confidential guest (tianocore/edk2#12488), so only
+#: DXEFV's files count for a TD.
+NCCFV_GUID = "ae047c6d-bce9-426c-ae03-a68e3b8a0488"
+UIAPP_FILE_GUID = "462caa21-7614-4503-836e-8ab6f4662331"  # MdeModulePkg UiApp.inf FILE_GUID
+BOOT_MANAGER_MENU_FILE_GUID = "eec25bdc-67f2-4d95-b1d5-f81b2039d11d"  # BootManagerMenuApp.inf
 #: The network drivers of the image whose NIC options a real boot confirmed (Debian's ovmf-generic
 #: 2026.08, read from its FFS files); an image with some of them but not exactly these is refused.
 NETWORK_DRIVERS: frozenset[str] = frozenset(
@@ -113,21 +136,26 @@ _END = bytes((0x7F, 0xFF, 4, 0))
 class FirmwareBootFacts:
     """What an OVMF image holds that decides its boot options (read from its FFS files)."""
 
-    shell: bool  #: the EFI Shell application (:data:`SHELL_FILE_GUID`) is built in
-    grub: bool  #: a GRUB application (:data:`GRUB_FILE_GUID`) is built in
-    drivers: frozenset[str]  #: the user-interface names of its DXE drivers ("VirtioBlkDxe", …)
+    shell: bool  #: the EFI Shell application (:data:`SHELL_FILE_GUID`) is in DXEFV
+    grub: bool  #: a GRUB application (:data:`GRUB_FILE_GUID`) is in DXEFV
+    drivers: frozenset[str]  #: the user-interface names of DXEFV's drivers ("VirtioBlkDxe", …)
+    ui_app: bool = True  #: UiApp is in DXEFV
+    menu_app: bool = True  #: BootManagerMenuApp is in DXEFV
 
-    @property
-    def network(self) -> bool:
-        """Whether the image has the network stack checked against a real boot (InputError for a
-        partial or different one)."""
+    def network(self, ovmf: tuple[int, int]) -> bool:
+        """Whether NICs get options: the image has the network stack checked against a real boot
+        (InputError for a partial or different one) and, from :data:`NETWORK_NEEDS_RNG_SINCE`,
+        RngDxe (a TD's vCPUs have RDRAND, which it uses)."""
         present = self.drivers & NETWORK_DRIVERS
         if not present:
             return False
-        if present != NETWORK_DRIVERS or "RngDxe" not in self.drivers:
+        missing = sorted(NETWORK_DRIVERS - present)
+        if not missing and ovmf >= NETWORK_NEEDS_RNG_SINCE and "RngDxe" not in self.drivers:
+            missing = ["RngDxe"]
+        if missing:
             raise InputError(
                 "the firmware's network drivers differ from the network stack checked against a real boot "
-                f"(missing {', '.join(sorted(NETWORK_DRIVERS - present)) or 'RngDxe'}): {_WAY_OUT}"
+                f"(missing {', '.join(missing)}): {_WAY_OUT}"
             )
         return True
 
@@ -141,14 +169,41 @@ def firmware_boot_facts(firmware: bytes) -> FirmwareBootFacts:
     key = hashlib.sha256(firmware).digest()
     facts = _FACTS_CACHE.get(key)
     if facts is None:
-        files = firmware_files(firmware)
+        files = [f for f in firmware_files(firmware) if f.volume == DXEFV_GUID]
         apps = {f.name for f in files if f.type == FV_FILETYPE_APPLICATION}
         drivers = frozenset(f.ui for f in files if f.type == FV_FILETYPE_DRIVER and f.ui)
         if not drivers:
-            raise InputError(f"the firmware image has no DXE drivers pvmkit can read: {_WAY_OUT}")
-        facts = FirmwareBootFacts(SHELL_FILE_GUID in apps, GRUB_FILE_GUID in apps, drivers)
+            raise InputError(
+                f"the firmware image has no DXEFV volume with drivers pvmkit can read: {_WAY_OUT}"
+            )
+        facts = FirmwareBootFacts(
+            SHELL_FILE_GUID in apps,
+            GRUB_FILE_GUID in apps,
+            drivers,
+            ui_app=UIAPP_FILE_GUID in apps,
+            menu_app=BOOT_MANAGER_MENU_FILE_GUID in apps,
+        )
         _FACTS_CACHE[key] = facts
     return facts
+
+
+def fixed_entries(ovmf: tuple[int, int], facts: FirmwareBootFacts) -> tuple[tuple[str, bytes], ...]:
+    """The Boot#### variables that exist before any device is connected (numbers 0…; rule 2 of the
+    module docstring). Before :data:`~pvmkit.vendors.tdx.rtmr.NEW_BOOT_OPTIONS_SINCE` the boot
+    manager menu is UiApp (Boot0000 "UiApp", MdeModulePkg BmBoot.c ``BmRegisterBootManagerMenu``);
+    from it BootManagerMenuApp (Boot0000), and UiApp becomes Boot0001 "EFI Firmware Setup" only when
+    it is in DXEFV: the IntelTdx build that keeps it in NCCFV registers no such entry (its boot's
+    variable store, tests/crosscheck/test_ovmf_boot_options.py)."""
+    entries = default_boot_variables(ovmf)[1:]
+    if ovmf >= NEW_BOOT_OPTIONS_SINCE:
+        if not facts.menu_app:
+            raise InputError(f"the firmware has no BootManagerMenuApp in DXEFV: {_WAY_OUT}")
+        return entries if facts.ui_app else entries[:1]
+    if not facts.ui_app:
+        raise InputError(
+            f"the firmware has no UiApp in DXEFV (its boot manager menu before 2025.05): {_WAY_OUT}"
+        )
+    return entries
 
 
 def pci_device_path(device: int, function: int) -> bytes:
@@ -203,12 +258,12 @@ def _check(ovmf: tuple[int, int], facts: FirmwareBootFacts, devices: Sequence[Bo
     """Refuse what is not modelled; whether NICs get options (the image's network stack)."""
     if facts.grub:
         raise InputError(f"boot variables of a firmware with a built-in GRUB are not modelled: {_WAY_OUT}")
-    if facts.shell and ovmf not in CONFIRMED_FULL_RELEASES:
+    if facts.shell and ovmf not in SHELL_ATTRIBUTES:
         raise InputError(
             f"the EFI Shell entry of OVMF {ovmf[0]}.{ovmf[1]:02d} is not modelled (checked: "
             f"{', '.join(f'{y}.{m:02d}' for y, m in sorted(CONFIRMED_FULL_RELEASES))}): {_WAY_OUT}"
         )
-    network = facts.network
+    network = facts.network(ovmf)
     if "VirtioBlkDxe" not in facts.drivers:
         raise InputError(f"the firmware has no VirtioBlkDxe: its boot options are not modelled: {_WAY_OUT}")
     indexes = [d.bootindex for d in devices if d.bootindex is not None]
@@ -238,17 +293,28 @@ def boot_variables(
     """BootOrder, then each Boot#### in BootOrder's order: the ``EV_EFI_VARIABLE_BOOT`` events OVMF
     ``ovmf`` (year, month) measures at ReadyToBoot for a launch with ``devices`` (``direct_boot``: QEMU
     ``-kernel``), ``firmware`` the image (read only for a disk boot). Rules: the module docstring."""
+    return boot_variables_of(ovmf, firmware_boot_facts(firmware), devices, direct_boot=direct_boot)
+
+
+def boot_variables_of(
+    ovmf: tuple[int, int], facts: FirmwareBootFacts, devices: Sequence[BootDevice], *, direct_boot: bool
+) -> tuple[tuple[str, bytes], ...]:
+    """:func:`boot_variables` for an image described by its facts (:func:`firmware_boot_facts`)."""
+    fixed = fixed_entries(ovmf, facts)
     if direct_boot:
-        return default_boot_variables(ovmf)
-    facts = firmware_boot_facts(firmware)
-    return _disk_boot(ovmf, facts, devices, network=_check(ovmf, facts, devices))
+        return (("BootOrder", struct.pack(f"<{len(fixed)}H", *range(len(fixed)))), *fixed)
+    return _disk_boot(ovmf, facts, fixed, devices, network=_check(ovmf, facts, devices))
 
 
 def _disk_boot(
-    ovmf: tuple[int, int], facts: FirmwareBootFacts, devices: Sequence[BootDevice], *, network: bool
+    ovmf: tuple[int, int],
+    facts: FirmwareBootFacts,
+    fixed: tuple[tuple[str, bytes], ...],
+    devices: Sequence[BootDevice],
+    *,
+    network: bool,
 ) -> tuple[tuple[str, bytes], ...]:
-    """Rules 2-7 of the module docstring for a checked launch."""
-    fixed = default_boot_variables(ovmf)[1:]
+    """Rules 3-7 of the module docstring for a checked launch after the ``fixed`` entries."""
     indexed = sorted((d for d in devices if d.bootindex is not None), key=lambda d: d.bootindex or 0)
     connected = indexed or sorted(devices, key=lambda d: (d.slot, d.function))
     found: list[tuple[BootDevice, str, bytes]] = [
@@ -275,7 +341,7 @@ def _disk_boot(
     if facts.shell:
         number = len(order)
         variables[f"Boot{number:04X}"] = boot_option(
-            LOAD_OPTION_ACTIVE | LOAD_OPTION_CATEGORY_APP,
+            SHELL_ATTRIBUTES[ovmf],
             SHELL_DESCRIPTION,
             fv_file_device_path(SHELL_FILE_GUID),
         )

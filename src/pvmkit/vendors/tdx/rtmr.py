@@ -21,7 +21,7 @@ RTMR0 (CC MR 1)
     8. SMBIOS, OVMF ≥ stable202505: the filtered table SmbiosMeasurementDxe hashes
        (:mod:`pvmkit.vendors.tdx.smbios_ovmf`, from QEMU's tables or captured), or its digest.
     9. Boot variables (``EV_EFI_VARIABLE_BOOT``): BootOrder, then each Boot#### in that order.
-       Defaults: before stable202502 ``BootOrder = 0000``, Boot0000 = UiApp; from stable202502
+       Defaults: before stable202505 ``BootOrder = 0000``, Boot0000 = UiApp; from stable202505
        ``BootOrder = 0000 0001``, Boot0000 = BootManagerMenuApp, Boot0001 = "EFI Firmware Setup"
        (a machine with no other bootable device).
 
@@ -114,7 +114,10 @@ ACTION_EBS_SUCCESS = b"Exit Boot Services Returned with Success"
 
 #: OVMF stable tags (year, month) from which an event set changes.
 FW_CFG_MEASURED_SINCE = (2024, 11)  # edk2 fb56dc78ef, QemuFwCfgCacheInit
-NEW_BOOT_OPTIONS_SINCE = (2025, 2)  # BootManagerMenuApp + "EFI Firmware Setup" (2025-01-29)
+#: BootManagerMenuApp + "EFI Firmware Setup": tianocore/edk2 PR #10668, merged after the
+#: stable202502 tag (Debian's edk2 2025.02 boots with UiApp only: tests/crosscheck/
+#: test_ovmf_boot_options.py), in stable202505 (dstack's "Stable202505" event layout).
+NEW_BOOT_OPTIONS_SINCE = (2025, 5)
 SMBIOS_MEASURED_SINCE = (2025, 5)  # SmbiosMeasurementDxe (2025-04-10)
 
 _TDX_TABLE_GUID = "93bb96af-b9f2-4eb8-9462-e0ba74564236"  # gUefiOvmfPkgTokenSpaceGuid
