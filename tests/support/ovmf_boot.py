@@ -12,6 +12,7 @@ returns it; :func:`pcr_events` reads TCG2 crypto-agile events (``TCG_PCR_EVENT2`
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import struct
@@ -105,23 +106,24 @@ def boot_variables_complete(ram: bytes) -> bool:
     return bool(orders) and len(events) >= 1 + len(orders[0]) // 2
 
 
+_BOOT_NAME = re.compile(rb"B\0o\0o\0t\0(?:O\0r\0d\0e\0r\0|[0-9A-F]\0[0-9A-F]\0[0-9A-F]\0[0-9A-F]\0)\0\0")
+
+
 def stored_boot_variables(ram: bytes) -> dict[str, bytes]:
     """BootOrder and Boot#### as the variable store in ``ram`` holds them: every added (State 0x3F)
     ``AUTHENTICATED_VARIABLE_HEADER`` record of EFI_GLOBAL_VARIABLE with such a name (edk2
     MdeModulePkg/Include/Guid/VariableFormat.h: StartId 0x55AA, State, Attributes, MonotonicCount,
     TimeStamp, PubKeyIndex, NameSize, DataSize, VendorGuid, then name and data); copies must agree."""
     out: dict[str, bytes] = {}
-    for name in ("BootOrder", *(f"Boot{n:04X}" for n in range(0x40))):
-        pattern = name.encode("utf-16-le") + b"\0\0"
-        at = ram.find(pattern)
-        while at >= 0:
-            header = at - 60
-            if header >= 0 and ram[header : header + 2] == b"\xaa\x55" and ram[header + 2] == 0x3F:
-                name_size, data_size = struct.unpack_from("<II", ram, header + 36)
-                if ram[header + 44 : header + 60] == EFI_GLOBAL_VARIABLE and name_size == len(pattern):
-                    data = ram[at + name_size : at + name_size + data_size]
-                    assert out.setdefault(name, data) == data, f"two live copies of {name} differ"
-            at = ram.find(pattern, at + 1)
+    for match in _BOOT_NAME.finditer(ram):
+        at, header = match.start(), match.start() - 60
+        if header < 0 or ram[header : header + 2] != b"\xaa\x55" or ram[header + 2] != 0x3F:
+            continue
+        name_size, data_size = struct.unpack_from("<II", ram, header + 36)
+        if ram[header + 44 : header + 60] == EFI_GLOBAL_VARIABLE and name_size == len(match.group()):
+            name = match.group()[:-2].decode("utf-16-le")
+            data = ram[at + name_size : at + name_size + data_size]
+            assert out.setdefault(name, data) == data, f"two live copies of {name} differ"
     return out
 
 

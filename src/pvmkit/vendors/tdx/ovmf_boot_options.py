@@ -292,7 +292,8 @@ def boot_variables(
 ) -> tuple[tuple[str, bytes], ...]:
     """BootOrder, then each Boot#### in BootOrder's order: the ``EV_EFI_VARIABLE_BOOT`` events OVMF
     ``ovmf`` (year, month) measures at ReadyToBoot for a launch with ``devices`` (``direct_boot``: QEMU
-    ``-kernel``), ``firmware`` the image (read only for a disk boot). Rules: the module docstring."""
+    ``-kernel``; the devices do not matter then), ``firmware`` the image (its DXEFV decides the fixed
+    entries, the Shell and the NIC options). Rules: the module docstring."""
     return boot_variables_of(ovmf, firmware_boot_facts(firmware), devices, direct_boot=direct_boot)
 
 
