@@ -9,6 +9,7 @@ writes — not from pvmkit's output. Provenance: tests/vectors/README.md, "TDX s
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 
@@ -212,3 +213,118 @@ def test_disk_boot_follows_load_env_from_a_grub_file(
     rtmr2 += [_sha(b"setparams B"), _sha(b"linux /boot/vmlinuz ro"), _sha(b"kernel" * 100)]
     rtmr2 += [_sha(b"/boot/vmlinuz ro")]
     assert shape["rtmr2"] == _fold(rtmr2)
+
+
+# One virtio-blk disk at slot 3, no NIC, no bootindex: the Ubuntu TD's disk (its Boot0001 names
+# PciRoot(0x0)/Pci(0x3,0x0)). Its OVMF predates stable202502; 2024.11 also measures fw_cfg items.
+DISK_LAUNCH = (
+    "-drive file=/bin/sh,if=none,id=hd0,format=raw,readonly=on -device virtio-blk-pci,drive=hd0,addr=3"
+)
+EV_EFI_VARIABLE_BOOT = 0x80000002  # TCG PC Client PFP 1.05 §10.4.1
+
+
+def _variable(event_data: bytes) -> tuple[str, bytes]:
+    """(name, data) of a UEFI_VARIABLE_DATA (TCG PC Client PFP §10.2.6: GUID, name length in
+    characters, data length, UTF-16 name, data)."""
+    import struct
+
+    name_chars, data_length = struct.unpack_from("<QQ", event_data, 16)
+    name = event_data[32 : 32 + 2 * name_chars].decode("utf-16-le")
+    start = 32 + 2 * name_chars
+    return name, event_data[start : start + data_length]
+
+
+def test_disk_boot_rtmr0_from_the_launch_equals_the_logged_boot_variables(
+    log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RTMR0 of a disk boot from the launch alone (boot variables generated, fw_cfg from the launch)
+    equals RTMR0 with the Ubuntu TD log's own BootOrder/Boot#### data (events 12-14) and QEMU
+    10.0.2's own BootMenu and bootorder for the launch given as --boot-var/--fw-cfg files."""
+    import shlex
+
+    from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
+    from support.qemu import qemu_binary
+
+    # the log's TD ran with Secure Boot off (its PK is empty: setup mode, fixtures README)
+    common = ["--vcpus", "1", "--qemu-args", DISK_LAUNCH, "--ovmf-version", "2024.11", "--secure-boot", "off"]
+    assert main([*_argv(log, tmp_path), *common]) == 0, capsys.readouterr().err
+    generated = json.loads(capsys.readouterr().out)
+    firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
+    served = QemuAcpiDumper(qemu_binary(), firmware, tuple(shlex.split(DISK_LAUNCH))).dump(
+        AcpiShape(1, 2 << 30, False)
+    )
+    explicit = list(common)
+    for name in ("BootMenu", "bootorder"):
+        (tmp_path / name).write_bytes(served[name])
+        explicit += ["--fw-cfg", f"{name}={tmp_path / name}"]
+    for event in [e for e in log.events if e.event_type == EV_EFI_VARIABLE_BOOT]:
+        name, data = _variable(event.event_data)
+        (tmp_path / name).write_bytes(data)
+        explicit += ["--boot-var", f"{name}={tmp_path / name}"]
+    boot_vars = [b.split("=")[0] for a, b in itertools.pairwise(explicit) if a == "--boot-var"]
+    assert boot_vars == ["BootOrder", "Boot0000", "Boot0001"]
+    assert main([*_argv(log, tmp_path), *explicit]) == 0, capsys.readouterr().err
+    given = json.loads(capsys.readouterr().out)
+    assert (generated["boot_variables"], generated["fw_cfg"]) == ("generated", "launch")
+    assert (given["boot_variables"], given["fw_cfg"]) == ("given", "given")
+    rtmr0 = generated["shapes"][0]["rtmr0"]
+    assert rtmr0 is not None and generated["shapes"][0]["missing"] == []
+    assert rtmr0 == given["shapes"][0]["rtmr0"]
+    assert served["bootorder"] == b""  # no bootindex: QEMU's file is empty, OVMF measures no bootorder
+    fw_cfg_events = [e["what"] for e in generated["events"] if e["what"].startswith("fw_cfg")]
+    assert fw_cfg_events == ["fw_cfg BootMenu"]
+
+
+@pytest.mark.parametrize(
+    ("qemu_args", "reason"),
+    [
+        ("", "virtio-net-pci"),  # the default launch, dstack's: two disks and a NIC
+        (DISK_LAUNCH + ",bootindex=1", "bootindex"),
+        (DISK_LAUNCH + " -drive file=/bin/sh,if=none,id=hd1 -device virtio-blk-pci,drive=hd1", "not 2"),
+        (DISK_LAUNCH + " -netdev user,id=n0 -device virtio-net-pci,netdev=n0", "virtio-net-pci"),
+    ],
+)
+def test_disk_boot_of_an_unmodelled_launch_leaves_rtmr0_null_with_the_reason(
+    log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str], qemu_args: str, reason: str
+) -> None:
+    argv = [*_argv(log, tmp_path), "--vcpus", "1", "--ovmf-version", "2024.11", "--secure-boot", "off"]
+    if qemu_args:
+        argv += ["--qemu-args", qemu_args]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    shape = out["shapes"][0]
+    assert shape["rtmr0"] is None and shape["rtmr1"] is not None and shape["rtmr2"] is not None
+    assert out["boot_variables"] is None
+    [missing] = shape["missing"]
+    assert missing["what"] == "boot options of a disk boot" and reason in missing["note"]
+
+
+def test_disk_boot_rtmr0_exported_by_reference_values(
+    log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``reference-values --vendor tdx --rtmr`` with the same inputs exports the same RTMR0."""
+    common = ["--vcpus", "1", "--qemu-args", DISK_LAUNCH, "--ovmf-version", "2024.11", "--secure-boot", "off"]
+    argv = [*_argv(log, tmp_path), *common]
+    assert main(argv) == 0
+    rtmr0 = json.loads(capsys.readouterr().out)["shapes"][0]["rtmr0"]
+    rv = ["reference-values", "--vendor", "tdx", "--format", "json", *[a for a in argv[3:] if a != "--json"]]
+    assert main(rv) == 0, capsys.readouterr().err
+    values = json.loads(capsys.readouterr().out)["values"]
+    assert [v["value"] for v in values["rtmr_0"]] == [rtmr0]
+
+
+def test_disk_boot_with_the_qemu_binary_equals_the_generator(
+    log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--qemu-binary takes bootorder and BootMenu from QEMU 10.0.2 itself: same RTMR0 as the
+    generator's launch model (QEMU 10.0 profile)."""
+    from support.qemu import qemu_binary
+
+    common = ["--vcpus", "1", "--qemu-args", DISK_LAUNCH, "--ovmf-version", "2024.11", "--secure-boot", "off"]
+    assert main([*_argv(log, tmp_path), *common, "--qemu-version", "10.0"]) == 0
+    generated = json.loads(capsys.readouterr().out)
+    assert main([*_argv(log, tmp_path), *common, "--qemu-binary", qemu_binary()]) == 0
+    qemu = json.loads(capsys.readouterr().out)
+    assert (qemu["fw_cfg"], qemu["boot_variables"], qemu["acpi_source"]) == ("qemu", "generated", "qemu")
+    assert qemu["shapes"][0]["rtmr0"] is not None
+    assert qemu["shapes"][0]["rtmr0"] == generated["shapes"][0]["rtmr0"]

@@ -286,3 +286,72 @@ def test_vcpus_comma_list_is_the_union_of_its_items(capsys: pytest.CaptureFixtur
     assert code == 0, err
     exported = sorted((o["vcpus"], v["value"]) for v in values["rtmr_0"] for o in v["from"])
     assert exported == [(v, r) for v, r in parts if v in (1, 3)]
+
+
+BOOT_DISK = (
+    "-drive file=/bin/sh,if=none,id=hd0,format=raw,readonly=on -device virtio-blk-pci,drive=hd0,addr=3"
+)
+
+
+def test_direct_boot_bootorder_follows_the_launch(capsys: pytest.CaptureFixture[str]) -> None:
+    """A -kernel boot whose launch gives a disk a bootindex: QEMU's bootorder lists linuxboot, then
+    the disk; the generator's launch model and --qemu-binary (QEMU 10.0.2's own file) measure the same
+    bootorder. OVMF's boot variables for that launch are outside the boot-option model: RTMR0 is
+    null with its reason. Without the bootindex the bootorder is linuxboot's alone and RTMR0 known."""
+    import hashlib
+
+    base = [*_generator_base(), "--vcpus", "1", "--memory", "2G", "--qemu-version", "10.0"]
+    base += ["--kernel-authenticode", "22" * 48, "--secure-boot", "off"]
+    indexed = ["--qemu-args", BOOT_DISK + ",bootindex=1"]
+    code, out, err = run([*base, *indexed], capsys)
+    assert code == 0, err
+    ours = json.loads(out)
+    code, out, err = run([*base, *indexed, "--qemu-binary", qemu_binary()], capsys)
+    assert code == 0, err
+    qemu = json.loads(out)
+    assert (ours["fw_cfg"], qemu["fw_cfg"], ours["boot_variables"]) == ("launch", "qemu", None)
+
+    def bootorder(doc: dict[str, object]) -> str:
+        events = doc["events"]
+        assert isinstance(events, list)
+        [event] = [e for e in events if e["what"] == "fw_cfg bootorder"]
+        return str(event["digest"])
+
+    assert bootorder(ours) == bootorder(qemu)
+    assert ours["shapes"][0]["rtmr0"] is None and ours["shapes"][0]["rtmr1"] is not None
+    [missing] = ours["shapes"][0]["missing"]
+    assert missing["what"] == "boot variables" and "bootindex" in missing["note"]
+    code, out, err = run([*base, "--qemu-args", BOOT_DISK], capsys)
+    plain = json.loads(out)
+    assert code == 0 and plain["shapes"][0]["rtmr0"] is not None and plain["boot_variables"] == "generated"
+    # QEMU's -kernel entry alone (test_tdx_qemu_bootorder.py reads it from QEMU 10.0.2)
+    assert bootorder(plain) == hashlib.sha384(b"/rom@genroms/linuxboot_dma.bin\0").hexdigest()
+    assert bootorder(plain) != bootorder(ours)
+
+
+def test_kernel_beside_bootindex_zero_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """QEMU refuses that launch ("The bootindex 0 has already been used"): exit 1, one line."""
+    argv = [*_generator_base(), "--vcpus", "1", "--memory", "2G", "--kernel-authenticode", "22" * 48]
+    code, out, err = run([*argv, "--qemu-args", BOOT_DISK + ",bootindex=0"], capsys)
+    assert (code, out) == (1, "")
+    assert len(err.strip().splitlines()) == 1 and "bootindex 0 is taken by -kernel" in err
+
+
+def test_json_lists_the_launchs_boot_devices(capsys: pytest.CaptureFixture[str]) -> None:
+    """dstack's default launch: its two disks and its NIC with QEMU's first default MAC (QEMU's
+    own ``info network`` for that command line: test_tdx_qemu_bootorder.py)."""
+    code, out, err = run([*_generator_base(), "--vcpus", "1", "--memory", "2G"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["qemu"]["boot_devices"] == [
+        {"addr": "01.0", "model": "virtio-blk-pci", "root_port": None, "bootindex": None, "mac": None},
+        {
+            "addr": "02.0",
+            "model": "virtio-net-pci",
+            "root_port": None,
+            "bootindex": None,
+            "mac": "52:54:00:12:34:56",
+        },
+        {"addr": "05.0", "model": "virtio-blk-pci", "root_port": None, "bootindex": None, "mac": None},
+    ]
+    assert (doc["fw_cfg"], doc["boot_variables"]) == ("launch", "default")

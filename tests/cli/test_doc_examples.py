@@ -236,6 +236,10 @@ EXAMPLES: dict[str, Run | NotRun] = {
     # docs/tdx-measure.md: RTMR0 of dstack's default launch for 768 shapes (about 1.5 s here)
     "pvmkit measure --vendor tdx --firmware OVMF.inteltdx.ms.fd --rtmr --vcpus 1-256 --memory 2G,16G,64G "
     '--qemu-version 10.2 --smbios-processor-id "F8 06 08 00 FF FB EB BF" --json': Run(),
+    # docs/tdx-measure.md: RTMR0 of a UKI boot from a one-disk launch (boot variables generated)
+    "pvmkit measure --vendor tdx --firmware OVMF.inteltdx.ms.fd --rtmr --vcpus 1 --memory 2G "
+    "--ovmf-version 2024.11 --secure-boot off --uki-authenticode HEX --systemd-version 257 "
+    '--qemu-args "-drive file=disk.img,if=none,id=hd0 -device virtio-blk-pci,drive=hd0,addr=3" --json': Run(),
     # docs/cca.md
     "pvmkit measure --vendor cca --ipa-bits 40 --num-bps 6 --num-wps 4 --ripas 0x80000000:2M --ripas-first "
     "--load 0x80000000:P.bin --load-unmeasured 0x80001000:zero.bin --pc 0x80000000 --gpr 0=0x80100000 "

@@ -15,7 +15,7 @@ from pvmkit.errors import InputError
 from pvmkit.vendors.tdx.acpi.qemu_args import DSTACK_LAUNCH, parse_qemu_args
 from pvmkit.vendors.tdx.boot_devices import BootDevice
 from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
-from pvmkit.vendors.tdx.qemu_bootorder import bootorder_file, launch_fw_cfg, ofw_path
+from pvmkit.vendors.tdx.qemu_bootorder import bootorder_file, launch_fw_cfg, ofw_path, with_kernel_entry
 from support.fixtures import fixture_path
 from support.pe import make_pe
 from support.qemu import DSTACK_DEVICES, qemu_binary
@@ -158,13 +158,35 @@ def test_bootindex_minus_one_is_no_boot_entry() -> None:
     assert bootorder_file(launch.boot_devices, direct_boot=False) == b""
 
 
-def test_kernel_and_bootindex_zero_conflict() -> None:
-    disk = BootDevice("virtio-blk-pci", 3, bootindex=0)
-    assert bootorder_file([disk], direct_boot=False) == b"/pci@i0cf8/scsi@3/disk@0,0\0"
+def test_kernel_and_bootindex_zero_conflict(firmware: str, tmp_path: object) -> None:
+    """QEMU refuses a device's bootindex 0 beside -kernel ("The bootindex 0 has already been used")."""
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(make_pe(0x10000))
+    words = shlex.split(LAUNCHES["disk-and-nic"])  # the NIC has bootindex 0
+    with pytest.raises(InputError, match="bootindex 0 has already been used"):
+        _qemu_files(firmware, [*words, "-kernel", str(kernel)])
     with pytest.raises(InputError, match="taken by -kernel"):
-        bootorder_file([disk], direct_boot=True)
+        bootorder_file(parse_qemu_args(words).boot_devices, direct_boot=True)
 
 
 def test_unmodelled_model_has_no_path() -> None:
     with pytest.raises(InputError, match="not modelled"):
         ofw_path(BootDevice("virtio-scsi-pci", 3, bootindex=1))
+
+
+@pytest.mark.parametrize("name", ["disk-no-bootindex", "function-and-high-slot"])
+def test_kernel_entry_added_to_a_file_qemu_served_without_kernel(
+    firmware: str, name: str, tmp_path: object
+) -> None:
+    """What --qemu-binary does for a -kernel boot (its dumper runs without -kernel)."""
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(make_pe(0x10000))
+    words = shlex.split(LAUNCHES[name])
+    with_kernel = _qemu_files(firmware, [*words, "-kernel", str(kernel)])["bootorder"]
+    assert with_kernel_entry(_qemu_files(firmware, words)["bootorder"]) == with_kernel

@@ -24,6 +24,7 @@ from pvmkit.cli._common import (
     read_file,
 )
 from pvmkit.cli._options import output_format
+from pvmkit.cli.measure_tdx_boot import LaunchBoot, boot_inputs
 from pvmkit.cli.measure_tdx_disk import add_disk_boot_options
 from pvmkit.cli.measure_tdx_smbios import SmbiosSource, add_smbios_options, check_smbios_options, table_sha384
 from pvmkit.cli.measure_tdx_uki import add_uki_options, boot_path_events
@@ -275,6 +276,7 @@ def _inputs(
     acpi: Any,
     acpi_note: str = _NO_ACPI,
     smbios: tuple[bytes | None, str] = (None, ""),
+    launch: LaunchBoot | None = None,
 ) -> Any:
     from pvmkit.vendors.tdx.rtmr import RtmrInputs
 
@@ -298,6 +300,17 @@ def _inputs(
         raise InputError("--initrd needs --kernel")
     if args.load_options_sha384 and not kernel_given:
         raise InputError("--load-options-sha384 needs --kernel or --kernel-authenticode")
+    boot = boot_inputs(
+        args,
+        _named_files(args.fw_cfg, "--fw-cfg") if args.fw_cfg else None,
+        _named_files(args.boot_var, "--boot-var") if args.boot_var else None,
+        launch,
+        ovmf=versions.ovmf,
+        firmware=firmware,
+        direct_boot=direct and bool(kernel_given),
+        disk_boot=not direct,
+    )
+    args.boot_sources = boot
     return RtmrInputs(
         firmware=firmware,
         memory_size=memory_size,
@@ -307,8 +320,9 @@ def _inputs(
         acpi=acpi,
         smbios=read_file(args.smbios) if args.smbios else smbios[0],
         smbios_digest=parse_digest(args.smbios_digest, 48, "--smbios-digest") if args.smbios_digest else None,
-        fw_cfg=_named_files(args.fw_cfg, "--fw-cfg") if args.fw_cfg else None,
-        boot_variables=_named_files(args.boot_var, "--boot-var") if args.boot_var else None,
+        fw_cfg=boot.fw_cfg,
+        boot_variables=boot.boot_variables,
+        boot_variables_note=boot.boot_variables_note,
         secure_boot=args.secure_boot,
         authority=authority,
         versions=versions,
@@ -356,9 +370,10 @@ def _qemu_binary_shapes(
     args: argparse.Namespace, firmware: bytes, counts: list[int], memories: list[int]
 ) -> tuple[list[tuple[int | None, Any]], Any]:
     """Each shape's ACPI blobs (and SMBIOS) from the QEMU binary of ``--qemu-binary``."""
+    import dataclasses
     import shlex
 
-    from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper, qemu_machine_options
+    from pvmkit.vendors.tdx.qemu_acpi import BOOT_FILES, AcpiShape, QemuAcpiDumper, qemu_machine_options
     from pvmkit.vendors.tdx.rtmr import AcpiBlobs, parse_version
 
     if args.acpi_loader or args.acpi_rsdp or args.acpi_tables or args.acpi_blob:
@@ -370,6 +385,7 @@ def _qemu_binary_shapes(
     except ValueError as e:
         raise InputError(f"--qemu-args: {e}") from None
     smp = _smp_of_args(extra, counts)
+    devices = _boot_devices_of_args(extra)
     dumper = QemuAcpiDumper(args.qemu_binary, args.firmware, extra)
     version = dumper.version
     if args.qemu_version is not None:
@@ -395,7 +411,9 @@ def _qemu_binary_shapes(
             smbios = _qemu_smbios(
                 source, version, possible, m, files.get("etc/smbios/smbios-tables"), sockets
             )
-            shapes.append((n, _inputs(args, firmware, m, blobs, "", smbios)))
+            served = {name: files[name] for name in BOOT_FILES if name in files}
+            boot = dataclasses.replace(devices, qemu_fw_cfg=served)
+            shapes.append((n, _inputs(args, firmware, m, blobs, "", smbios, boot)))
     described = {
         "version": ".".join(map(str, version)),
         "machine": machine,
@@ -403,6 +421,17 @@ def _qemu_binary_shapes(
         "smp": smp.given(),
     }
     return shapes, described
+
+
+def _boot_devices_of_args(words: tuple[str, ...]) -> LaunchBoot:
+    """The boot devices of a ``--qemu-binary`` launch, as far as pvmkit's reader of QEMU options
+    knows them (the binary itself takes any option; an unknown one leaves the devices unknown)."""
+    from pvmkit.vendors.tdx.acpi.qemu_args import parse_qemu_args
+
+    try:
+        return LaunchBoot(parse_qemu_args(words).boot_devices)
+    except InputError as e:
+        return LaunchBoot(None, f"the boot devices of --qemu-args are not known: {e}")
 
 
 def _smbios_topology(smp: Any, version: tuple[int, ...], vcpus: int) -> tuple[int, int]:
@@ -465,7 +494,7 @@ def _generated_shapes(
             blobs = AcpiBlobs(files["etc/table-loader"], files["etc/acpi/rsdp"], files["etc/acpi/tables"])
             topology = machine.cpu_topology
             smbios = source.table(version, topology.maxcpus, m, sockets=topology.sockets)
-            shapes.append((n, _inputs(args, firmware, m, blobs, "", smbios)))
+            shapes.append((n, _inputs(args, firmware, m, blobs, "", smbios, LaunchBoot(launch.boot_devices))))
     described = {
         "version": ".".join(map(str, version)),
         "machine": qemu_machine_options(AcpiShape(vcpus=1, memory_size=1 << 20, pic=pic)),
@@ -478,6 +507,16 @@ def _generated_shapes(
                 "root_port": None if d.root_port is None else f"{d.root_port:02x}",
             }
             for d in launch.devices
+        ],
+        "boot_devices": [
+            {
+                "addr": f"{d.slot:02x}.{d.function}",
+                "model": d.model,
+                "root_port": None if d.root_port is None else f"{d.root_port:02x}",
+                "bootindex": d.bootindex,
+                "mac": None if d.mac is None else d.mac.hex(":"),
+            }
+            for d in launch.boot_devices
         ],
         "serial": launch.serial,
         "pci_hotplug_bridge_support": launch.pci_hotplug_bridge_support,
@@ -637,6 +676,8 @@ def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
             "versions": first.versions.as_dict(),
             **_input_digests(first),
             "acpi_source": _acpi_source(qemu, first),
+            "fw_cfg": args.boot_sources.fw_cfg_source,
+            "boot_variables": args.boot_sources.boot_variables_source,
             "qemu": qemu,
             "smbios": args.smbios_source.describe(),
             "warnings": list(first_plan.warnings),

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pvmkit.errors import InputError
 from pvmkit.vendors.tdx.boot_devices import BootDevice
 
-__all__ = ["LINUXBOOT_PATH", "bootorder_file", "launch_fw_cfg", "ofw_path"]
+__all__ = ["LINUXBOOT_PATH", "bootorder_file", "launch_fw_cfg", "ofw_path", "with_kernel_entry"]
 
 #: the ``-kernel`` entry (boot index 0)
 LINUXBOOT_PATH = "/rom@genroms/linuxboot_dma.bin"
@@ -85,3 +85,10 @@ def launch_fw_cfg(devices: Sequence[BootDevice], *, direct_boot: bool) -> tuple[
     and ``bootorder``; a QEMU q35 launch without ``pxb``, ``-boot`` options, hot-pluggable memory or
     ``-fw_cfg`` serves none of the others."""
     return (("BootMenu", _BOOT_MENU_OFF), ("bootorder", bootorder_file(devices, direct_boot=direct_boot)))
+
+
+def with_kernel_entry(bootorder: bytes) -> bytes:
+    """The ``bootorder`` a QEMU served without ``-kernel``, as it serves it with ``-kernel``: the
+    linuxboot entry first (boot index 0; a device holding index 0 makes QEMU refuse the launch)."""
+    entry = LINUXBOOT_PATH.encode()
+    return entry + (b"\n" + bootorder if bootorder else b"\0")

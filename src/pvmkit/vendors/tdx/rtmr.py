@@ -216,6 +216,10 @@ class RtmrInputs:
     #: A disk boot instead of ``-kernel``: the events from the GPT event to ExitBootServices
     #: (:func:`pvmkit.vendors.tdx.shim_grub.shim_grub_events`).
     disk_boot: tuple[PlannedEvent, ...] | None = None
+    #: why the boot variables are unknown, when they are: with ``boot_variables`` None, set for a
+    #: direct boot it replaces OVMF's defaults by a missing event; for a disk boot it is the note of
+    #: the missing boot options (default: ask for --boot-var and --fw-cfg)
+    boot_variables_note: str | None = None
 
     @property
     def direct_boot(self) -> bool:
@@ -481,6 +485,13 @@ def _rtmr0(
                 )
             )
 
+    if inputs.boot_variables is None and inputs.boot_variables_note is not None and inputs.disk_boot is None:
+        # the caller knows the launch and that OVMF's defaults do not hold for it (a disk boot's
+        # missing variables are reported by _disk_boot)
+        events.append(
+            PlannedEvent.missing(1, EV_EFI_VARIABLE_BOOT, b"", "boot variables", inputs.boot_variables_note)
+        )
+        return events
     boot = inputs.boot_variables if inputs.boot_variables is not None else default_boot_variables(v.ovmf)
     for name, data in boot:
         events.append(
@@ -624,18 +635,14 @@ def build_event_log_plan(inputs: RtmrInputs) -> EventLogPlan:
 def _disk_boot(inputs: RtmrInputs, boot: tuple[PlannedEvent, ...]) -> list[PlannedEvent]:
     """Ready-to-boot (the action and the RTMR1 separator, as the GCE log of a current OVMF has them;
     a 2023 TDVF logs no RTMR1 separator) and the disk boot's events. A disk boot's boot variables and
-    QEMU ``bootorder`` name the disk: without --boot-var / --fw-cfg RTMR0 is unknown."""
+    QEMU ``bootorder`` name the disk: without them (given, or made from the launch by the caller)
+    RTMR0 is unknown."""
     events: list[PlannedEvent] = []
     if inputs.boot_variables is None or inputs.fw_cfg is None:
-        events.append(
-            PlannedEvent.missing(
-                1,
-                EV_EFI_VARIABLE_BOOT,
-                b"",
-                "boot options of a disk boot",
-                "a disk boot's Boot#### and fw_cfg bootorder name the disk: give --boot-var and --fw-cfg",
-            )
+        note = inputs.boot_variables_note or (
+            "a disk boot's Boot#### and fw_cfg bootorder name the disk: give --boot-var and --fw-cfg"
         )
+        events.append(PlannedEvent.missing(1, EV_EFI_VARIABLE_BOOT, b"", "boot options of a disk boot", note))
     events.append(PlannedEvent.of_event_data(2, EV_EFI_ACTION, ACTION_CALLING_EFI_APP, "EFI action"))
     events.append(PlannedEvent.of_event_data(2, EV_SEPARATOR, SEPARATOR_DATA, "separator"))
     return events + list(boot)
