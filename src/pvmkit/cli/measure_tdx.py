@@ -288,18 +288,7 @@ def _inputs(
     disk_boot = args.disk_boot_events
     direct = disk_boot is None
     authority = _authority(args, firmware)
-    for file_opt, digest_opt in (
-        ("kernel", "kernel_authenticode"),
-        ("initrd", "initrd_sha384"),
-        ("cmdline", "load_options_sha384"),
-    ):
-        if getattr(args, file_opt) and getattr(args, digest_opt):
-            raise InputError(f"give --{file_opt} or --{digest_opt.replace('_', '-')}, not both")
-    kernel_given = args.kernel or args.kernel_authenticode
-    if (args.initrd or args.initrd_sha384) and not kernel_given:
-        raise InputError("--initrd needs --kernel")
-    if args.load_options_sha384 and not kernel_given:
-        raise InputError("--load-options-sha384 needs --kernel or --kernel-authenticode")
+    kernel_given = _check_kernel_inputs(args)
     boot = boot_inputs(
         args,
         _named_files(args.fw_cfg, "--fw-cfg") if args.fw_cfg else None,
@@ -307,7 +296,7 @@ def _inputs(
         launch,
         ovmf=versions.ovmf,
         firmware=firmware,
-        direct_boot=direct and bool(kernel_given),
+        direct_boot=direct and kernel_given,
         disk_boot=not direct,
     )
     args.boot_sources = boot
@@ -334,6 +323,24 @@ def _inputs(
         disk_boot=disk_boot,
         **({"smbios_note": smbios[1]} if smbios[1] else {}),
     )
+
+
+def _check_kernel_inputs(args: argparse.Namespace) -> bool:
+    """Each direct-boot input given once (file or digest), and none without a kernel; whether a kernel
+    (file or digest) is given."""
+    for file_opt, digest_opt in (
+        ("kernel", "kernel_authenticode"),
+        ("initrd", "initrd_sha384"),
+        ("cmdline", "load_options_sha384"),
+    ):
+        if getattr(args, file_opt) and getattr(args, digest_opt):
+            raise InputError(f"give --{file_opt} or --{digest_opt.replace('_', '-')}, not both")
+    kernel_given = bool(args.kernel or args.kernel_authenticode)
+    if (args.initrd or args.initrd_sha384) and not kernel_given:
+        raise InputError("--initrd needs --kernel")
+    if args.load_options_sha384 and not kernel_given:
+        raise InputError("--load-options-sha384 needs --kernel or --kernel-authenticode")
+    return kernel_given
 
 
 def _digest(text: str | None, option: str) -> bytes | None:
@@ -508,16 +515,7 @@ def _generated_shapes(
             }
             for d in launch.devices
         ],
-        "boot_devices": [
-            {
-                "addr": f"{d.slot:02x}.{d.function}",
-                "model": d.model,
-                "root_port": None if d.root_port is None else f"{d.root_port:02x}",
-                "bootindex": d.bootindex,
-                "mac": None if d.mac is None else d.mac.hex(":"),
-            }
-            for d in launch.boot_devices
-        ],
+        "boot_devices": [_boot_device_json(d) for d in launch.boot_devices],
         "serial": launch.serial,
         "pci_hotplug_bridge_support": launch.pci_hotplug_bridge_support,
         "pci_hole64_size": launch.pci_hole64_size,
@@ -525,6 +523,17 @@ def _generated_shapes(
         "topologies": topologies,
     }
     return shapes, described
+
+
+def _boot_device_json(device: Any) -> dict[str, object]:
+    """One ``qemu.boot_devices`` entry (docs/cli.md)."""
+    return {
+        "addr": f"{device.slot:02x}.{device.function}",
+        "model": device.model,
+        "root_port": None if device.root_port is None else f"{device.root_port:02x}",
+        "bootindex": device.bootindex,
+        "mac": None if device.mac is None else device.mac.hex(":"),
+    }
 
 
 def _captured_shapes(
