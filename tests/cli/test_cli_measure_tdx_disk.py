@@ -9,7 +9,6 @@ writes — not from pvmkit's output. Provenance: tests/vectors/README.md, "TDX s
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from pathlib import Path
 
@@ -216,10 +215,13 @@ def test_disk_boot_follows_load_env_from_a_grub_file(
 
 
 # One virtio-blk disk at slot 3, no NIC, no bootindex: the Ubuntu TD's disk (its Boot0001 names
-# PciRoot(0x0)/Pci(0x3,0x0)). Its OVMF predates stable202502; 2024.11 also measures fw_cfg items.
+# PciRoot(0x0)/Pci(0x3,0x0)). The fixture image is edk2 2026.08 (the default --ovmf-version), which
+# measures fw_cfg items and SMBIOS (given as a digest here: not this test's subject).
 DISK_LAUNCH = (
     "-drive file=/bin/sh,if=none,id=hd0,format=raw,readonly=on -device virtio-blk-pci,drive=hd0,addr=3"
 )
+# the log's TD ran with Secure Boot off (its PK is empty: setup mode, fixtures README)
+COMMON = ["--vcpus", "1", "--secure-boot", "off", "--smbios-digest", "11" * 48]
 EV_EFI_VARIABLE_BOOT = 0x80000002  # TCG PC Client PFP 1.05 §10.4.1
 
 
@@ -234,19 +236,45 @@ def _variable(event_data: bytes) -> tuple[str, bytes]:
     return name, event_data[start : start + data_length]
 
 
+def _guid(text: str) -> bytes:
+    import uuid
+
+    return uuid.UUID(text).bytes_le  # EFI_GUID: the first three fields little-endian (UEFI 2.10 App. A)
+
+
+def _boot_manager_menu_option() -> bytes:
+    """Boot0000 of an edk2 ≥ 2025.05 image whose DXEFV holds BootManagerMenuApp, assembled from the
+    specs: EFI_LOAD_OPTION (UEFI 2.10 §3.1.3) with attributes ACTIVE | HIDDEN | CATEGORY_APP (0x109,
+    edk2 BmBoot.c BmRegisterBootManagerMenu), its description, and the device path
+    Fv(DXEFV)/FvFile(BootManagerMenuApp)/End (PI 1.8 vol. 3 §II-8.2 media FV nodes 4/7 and 4/6; DXEFV's
+    FvNameGuid from OvmfPkg's FDF, the application's FILE_GUID from its .inf). The crosscheck boot of
+    the fixture image (tests/crosscheck/test_ovmf_boot_options.py) reads the same record from its RAM."""
+    import struct
+
+    path = (
+        struct.pack("<BBH", 4, 7, 20)
+        + _guid("7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1")
+        + struct.pack("<BBH", 4, 6, 20)
+        + _guid("eec25bdc-67f2-4d95-b1d5-f81b2039d11d")
+        + bytes((0x7F, 0xFF, 4, 0))
+    )
+    return struct.pack("<IH", 0x109, len(path)) + "BootManagerMenuApp\0".encode("utf-16-le") + path
+
+
 def test_disk_boot_rtmr0_from_the_launch_equals_the_logged_boot_variables(
     log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """RTMR0 of a disk boot from the launch alone (boot variables generated, fw_cfg from the launch)
-    equals RTMR0 with the Ubuntu TD log's own BootOrder/Boot#### data (events 12-14) and QEMU
-    10.0.2's own BootMenu and bootorder for the launch given as --boot-var/--fw-cfg files."""
+    equals RTMR0 with the boot variables and fw_cfg items given as files from outside pvmkit: BootOrder
+    and the disk's Boot0001 as the Ubuntu TD logged them (events 12 and 14: the same slot, the same
+    "UEFI Misc Device" record), Boot0000 assembled from the specs (this 2026.08 image's boot manager
+    menu replaces that log's UiApp), BootMenu and bootorder as QEMU 10.0.2 serves them."""
     import shlex
 
     from pvmkit.vendors.tdx.qemu_acpi import AcpiShape, QemuAcpiDumper
     from support.qemu import qemu_binary
 
-    # the log's TD ran with Secure Boot off (its PK is empty: setup mode, fixtures README)
-    common = ["--vcpus", "1", "--qemu-args", DISK_LAUNCH, "--ovmf-version", "2024.11", "--secure-boot", "off"]
+    common = [*COMMON, "--qemu-args", DISK_LAUNCH]
     assert main([*_argv(log, tmp_path), *common]) == 0, capsys.readouterr().err
     generated = json.loads(capsys.readouterr().out)
     firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
@@ -257,18 +285,19 @@ def test_disk_boot_rtmr0_from_the_launch_equals_the_logged_boot_variables(
     for name in ("BootMenu", "bootorder"):
         (tmp_path / name).write_bytes(served[name])
         explicit += ["--fw-cfg", f"{name}={tmp_path / name}"]
-    for event in [e for e in log.events if e.event_type == EV_EFI_VARIABLE_BOOT]:
-        name, data = _variable(event.event_data)
+    logged = dict(_variable(e.event_data) for e in log.events if e.event_type == EV_EFI_VARIABLE_BOOT)
+    assert list(logged) == ["BootOrder", "Boot0000", "Boot0001"]
+    variables = {"BootOrder": logged["BootOrder"], "Boot0000": _boot_manager_menu_option()}
+    variables["Boot0001"] = logged["Boot0001"]
+    for name, data in variables.items():
         (tmp_path / name).write_bytes(data)
         explicit += ["--boot-var", f"{name}={tmp_path / name}"]
-    boot_vars = [b.split("=")[0] for a, b in itertools.pairwise(explicit) if a == "--boot-var"]
-    assert boot_vars == ["BootOrder", "Boot0000", "Boot0001"]
     assert main([*_argv(log, tmp_path), *explicit]) == 0, capsys.readouterr().err
     given = json.loads(capsys.readouterr().out)
     assert (generated["boot_variables"], generated["fw_cfg"]) == ("generated", "launch")
     assert (given["boot_variables"], given["fw_cfg"]) == ("given", "given")
     rtmr0 = generated["shapes"][0]["rtmr0"]
-    assert rtmr0 is not None and generated["shapes"][0]["missing"] == []
+    assert rtmr0 is not None and [m for m in generated["shapes"][0]["missing"] if m["rtmr"] == 0] == []
     assert rtmr0 == given["shapes"][0]["rtmr0"]
     assert served["bootorder"] == b""  # no bootindex: QEMU's file is empty, OVMF measures no bootorder
     fw_cfg_events = [e["what"] for e in generated["events"] if e["what"].startswith("fw_cfg")]
@@ -293,7 +322,7 @@ ROOT_PORT_DISK = (
 def test_disk_boot_of_an_unmodelled_launch_leaves_rtmr0_null_with_the_reason(
     log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], reason: str
 ) -> None:
-    argv = [*_argv(log, tmp_path), "--ovmf-version", "2024.11", "--secure-boot", "off", *extra]
+    argv = [*_argv(log, tmp_path), *COMMON[2:], *extra]  # --vcpus, where given, in extra
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     shape = out["shapes"][0]
@@ -307,8 +336,7 @@ def test_disk_boot_rtmr0_exported_by_reference_values(
     log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``reference-values --vendor tdx --rtmr`` with the same inputs exports the same RTMR0."""
-    common = ["--vcpus", "1", "--qemu-args", DISK_LAUNCH, "--ovmf-version", "2024.11", "--secure-boot", "off"]
-    argv = [*_argv(log, tmp_path), *common]
+    argv = [*_argv(log, tmp_path), *COMMON, "--qemu-args", DISK_LAUNCH]
     assert main(argv) == 0
     rtmr0 = json.loads(capsys.readouterr().out)["shapes"][0]["rtmr0"]
     rv = ["reference-values", "--vendor", "tdx", "--format", "json", *[a for a in argv[3:] if a != "--json"]]
@@ -324,7 +352,7 @@ def test_disk_boot_with_the_qemu_binary_equals_the_generator(
     generator's launch model (QEMU 10.0 profile)."""
     from support.qemu import qemu_binary
 
-    common = ["--vcpus", "1", "--qemu-args", DISK_LAUNCH, "--ovmf-version", "2024.11", "--secure-boot", "off"]
+    common = [*COMMON, "--qemu-args", DISK_LAUNCH]
     assert main([*_argv(log, tmp_path), *common, "--qemu-version", "10.0"]) == 0
     generated = json.loads(capsys.readouterr().out)
     assert main([*_argv(log, tmp_path), *common, "--qemu-binary", qemu_binary()]) == 0

@@ -238,7 +238,8 @@ EXAMPLES: dict[str, Run | NotRun] = {
     '--qemu-version 10.2 --smbios-processor-id "F8 06 08 00 FF FB EB BF" --json': Run(),
     # docs/tdx-measure.md: RTMR0 of a UKI boot from a one-disk launch (boot variables generated)
     "pvmkit measure --vendor tdx --firmware OVMF.inteltdx.ms.fd --rtmr --vcpus 1 --memory 2G "
-    "--ovmf-version 2024.11 --secure-boot off --uki-authenticode HEX --systemd-version 257 "
+    '--secure-boot off --smbios-processor-id "F8 06 08 00 FF FB EB BF" '
+    "--uki-authenticode HEX --systemd-version 257 "
     '--qemu-args "-drive file=disk.img,if=none,id=hd0 -device virtio-blk-pci,drive=hd0,addr=3" --json': Run(),
     # docs/cca.md
     "pvmkit measure --vendor cca --ipa-bits 40 --num-bps 6 --num-wps 4 --ripas 0x80000000:2M --ripas-first "
