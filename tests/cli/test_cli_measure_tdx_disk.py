@@ -360,3 +360,23 @@ def test_disk_boot_with_the_qemu_binary_equals_the_generator(
     assert (qemu["fw_cfg"], qemu["boot_variables"], qemu["acpi_source"]) == ("qemu", "generated", "qemu")
     assert qemu["shapes"][0]["rtmr0"] is not None
     assert qemu["shapes"][0]["rtmr0"] == generated["shapes"][0]["rtmr0"]
+
+
+def test_direct_boot_without_a_launch_takes_the_images_fixed_entries(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A -kernel boot without a launch (no --vcpus): the boot variables are still the image's (this
+    2026.08 IntelTdx image registers BootManagerMenuApp alone: its UiApp is in NCCFV, which the
+    crosscheck boot of the image confirms), not pvmkit's release table (two entries from 2025.05)."""
+    import struct
+
+    firmware = str(fixture_path("firmware/OVMF.inteltdx.ms.fd"))
+    argv = ["measure", "--vendor", "tdx", "--rtmr", "--firmware", firmware, "--memory", "2G"]
+    assert main([*argv, "--kernel-authenticode", "22" * 48, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["boot_variables"], doc["fw_cfg"]) == ("generated", "default")
+    boot = [e for e in doc["events"] if e["event_type"] == EV_EFI_VARIABLE_BOOT]
+    assert [_variable(bytes.fromhex(e["event_data"])) for e in boot] == [
+        ("BootOrder", struct.pack("<H", 0)),
+        ("Boot0000", _boot_manager_menu_option()),
+    ]

@@ -289,17 +289,9 @@ def _inputs(
     direct = disk_boot is None
     authority = _authority(args, firmware)
     kernel_given = _check_kernel_inputs(args)
-    boot = boot_inputs(
-        args,
-        _named_files(args.fw_cfg, "--fw-cfg") if args.fw_cfg else None,
-        _named_files(args.boot_var, "--boot-var") if args.boot_var else None,
-        launch,
-        ovmf=versions.ovmf,
-        firmware=firmware,
-        direct_boot=direct and kernel_given,
-        disk_boot=not direct,
+    boot = _boot_inputs(
+        args, firmware, versions.ovmf, launch, direct_boot=direct and kernel_given, disk_boot=not direct
     )
-    args.boot_sources = boot
     return RtmrInputs(
         firmware=firmware,
         memory_size=memory_size,
@@ -323,6 +315,37 @@ def _inputs(
         disk_boot=disk_boot,
         **({"smbios_note": smbios[1]} if smbios[1] else {}),
     )
+
+
+def _boot_inputs(
+    args: argparse.Namespace,
+    firmware: bytes,
+    ovmf: tuple[int, int],
+    launch: LaunchBoot | None,
+    *,
+    direct_boot: bool,
+    disk_boot: bool,
+) -> Any:
+    """The fw_cfg items and boot variables (:func:`~pvmkit.cli.measure_tdx_boot.boot_inputs`), made
+    once per launch: they do not depend on the shape (a grid of shapes reuses them)."""
+    key = None
+    if launch is not None:
+        served = tuple(sorted(launch.qemu_fw_cfg.items())) if launch.qemu_fw_cfg is not None else None
+        key = (launch.devices, launch.note, served)
+    cache = args.__dict__.setdefault("boot_inputs_cache", {})
+    if key not in cache:
+        cache[key] = boot_inputs(
+            args,
+            _named_files(args.fw_cfg, "--fw-cfg") if args.fw_cfg else None,
+            _named_files(args.boot_var, "--boot-var") if args.boot_var else None,
+            launch,
+            ovmf=ovmf,
+            firmware=firmware,
+            direct_boot=direct_boot,
+            disk_boot=disk_boot,
+        )
+    args.boot_sources = cache[key]
+    return cache[key]
 
 
 def _check_kernel_inputs(args: argparse.Namespace) -> bool:

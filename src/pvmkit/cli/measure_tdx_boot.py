@@ -12,8 +12,9 @@ in order of precedence:
   (:mod:`pvmkit.vendors.tdx.qemu_bootorder`); for a ``-kernel``, disk, UKI or ESP boot the boot
   variables from OVMF's rules for the launch's boot devices
   (:func:`pvmkit.vendors.tdx.ovmf_boot_options.boot_variables`);
-* no launch (ACPI captures): QEMU's and OVMF's defaults of a plain ``-kernel`` boot, and no boot
-  variables for a disk boot (RTMR0 unknown).
+* no launch (ACPI captures): QEMU's defaults of a plain ``-kernel`` boot; a ``-kernel`` boot's boot
+  variables from the same model (the image's fixed entries, whatever the devices), none for a disk
+  boot (RTMR0 unknown).
 
 A launch the boot-option model does not cover leaves the boot variables unknown, with the model's
 reason as the note beside the null RTMR0 (the other registers are still predicted); a launch QEMU
@@ -76,8 +77,10 @@ def boot_inputs(
     if given_boot_variables is not None:
         return BootInputs(fw_cfg, given_boot_variables, None, fw_cfg_source, "given")
     devices = launch.devices if launch is not None else None
+    if direct_boot and devices is None:
+        devices = ()  # a -kernel boot's variables are the image's fixed entries, whatever the devices
     if devices is None or not (disk_boot or direct_boot):
-        if not disk_boot:  # OVMF's fixed entries (rtmr.default_boot_variables)
+        if not disk_boot:  # no boot path: OVMF's fixed entries (rtmr.default_boot_variables)
             return BootInputs(fw_cfg, None, None, fw_cfg_source, "default")
         note = launch.note if launch is not None else _NO_LAUNCH
         return BootInputs(fw_cfg, None, note, fw_cfg_source, None)
