@@ -48,11 +48,18 @@ def _mac(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
 
 
-def _disk(name: str, slot: int, bootindex: int | None = None) -> list[str]:
+def _disk(name: str, slot: int, bootindex: int | None = None, *, root_port: int | None = None) -> list[str]:
+    """A virtio-blk disk on pcie.0's ``slot``, or behind a new root port at pcie.0's ``root_port``."""
     index = f",bootindex={bootindex}" if bootindex is not None else ""
+    where = f"addr={slot:#x}"
+    port: list[str] = []
+    if root_port is not None:
+        port = ["-device", f"pcie-root-port,id=rp{root_port},chassis={root_port},addr={root_port:#x}"]
+        where = f"bus=rp{root_port},addr={slot:#x}"
     return [
+        *port,
         "-drive", f"if=none,id={name},format=raw,file={{{name}}}",
-        "-device", f"virtio-blk-pci,drive={name},addr={slot:#x}{index}",
+        "-device", f"virtio-blk-pci,drive={name},{where}{index}",
     ]  # fmt: skip
 
 
@@ -82,26 +89,33 @@ def _compare(
 
 @pytest.mark.parametrize("release", sorted(RELEASES))
 def test_every_device_connected_without_bootindex(release: str) -> None:
-    """Two disks given slot 5 first and slot 3 second, two NICs: options in PCI order (disks, then
-    each NIC's PXEv4, PXEv6, HTTPv4, HTTPv6), the second disk "UEFI Misc Device 2", the Shell last
-    (attributes 0x1 up to 2025.02, 0x101 in 2026.08), Boot000A… (the name's hex case)."""
-    args = _disk("d1", 5) + _disk("d2", 3) + _nic("n1", 4, MAC_A) + _nic("n2", 2, MAC_B)
+    """Disks given slot 5 first and slot 3 second and one behind a root port at slot 6, two NICs:
+    options in PCI order, depth first (the root port's disk, slot 0 on its bus, after slot 5's: its
+    path PciRoot/Pci(0x6,0x0)/Pci(0x0,0x0)), disks before each NIC's PXEv4, PXEv6, HTTPv4, HTTPv6,
+    "UEFI Misc Device 2" and " 3", the Shell last (attributes 0x1 up to 2025.02, 0x101 in 2026.08),
+    Boot000A… (the name's hex case)."""
+    args = (
+        _disk("d1", 5) + _disk("d2", 3) + _nic("n1", 4, MAC_A) + _nic("n2", 2, MAC_B)
+        + _disk("d3", 0, root_port=6)
+    )  # fmt: skip
     devices = [
         BootDevice("virtio-blk-pci", 5),
         BootDevice("virtio-blk-pci", 3),
         BootDevice("virtio-net-pci", 4, mac=MAC_A),
         BootDevice("virtio-net-pci", 2, mac=MAC_B),
+        BootDevice("virtio-blk-pci", 0, root_port=6),
     ]
-    _compare(args, ["d1", "d2"], devices, release=release)
+    _compare(args, ["d1", "d2", "d3"], devices, release=release)
 
 
 def test_bootindex_connects_only_the_indexed_devices() -> None:
-    """A NIC (bootindex 1) and two disks (slot 5: 2, slot 3: 3) connected in bootindex order; a third
-    disk and a NIC without bootindex get no option; BootOrder lists the matched options in bootindex
-    order, then the firmware's own entries."""
+    """A NIC (bootindex 1), two disks (slot 5: 2, slot 3: 3) and one behind a root port at slot 7 (4)
+    connected in bootindex order; a disk and a NIC without bootindex get no option; BootOrder lists the
+    matched options in bootindex order (bootorder's path through the bridge matches), then the
+    firmware's own entries."""
     args = (
         _disk("d1", 5, 2) + _disk("d2", 3, 3) + _disk("d3", 6)
-        + _nic("n1", 4, MAC_A, 1) + _nic("n2", 2, MAC_B)
+        + _nic("n1", 4, MAC_A, 1) + _nic("n2", 2, MAC_B) + _disk("d4", 0, 4, root_port=7)
     )  # fmt: skip
     devices = [
         BootDevice("virtio-blk-pci", 5, bootindex=2),
@@ -109,8 +123,9 @@ def test_bootindex_connects_only_the_indexed_devices() -> None:
         BootDevice("virtio-blk-pci", 6),
         BootDevice("virtio-net-pci", 4, bootindex=1, mac=MAC_A),
         BootDevice("virtio-net-pci", 2, mac=MAC_B),
+        BootDevice("virtio-blk-pci", 0, bootindex=4, root_port=7),
     ]
-    _compare(args, ["d1", "d2", "d3"], devices)
+    _compare(args, ["d1", "d2", "d3", "d4"], devices)
 
 
 def test_tdx_image_variable_store() -> None:

@@ -132,6 +132,11 @@ def test_bootindex_on_a_device_without_options_connects_nothing_else(tdx_image: 
 def test_device_path_layout() -> None:
     # UEFI 2.10 §10.3: ACPI(HID PNP0A03 = 0x0A0341D0, UID 0), PCI(function, device), end.
     assert pci_device_path(3, 0).hex() == "02010c00d041030a00000000" + "010106000003" + "7fff0400"
+    # behind a root port at slot 2: the port's PCI node first
+    assert (
+        pci_device_path(0, 0, 2).hex()
+        == "02010c00d041030a00000000" + "010106000002" + "010106000000" + "7fff0400"
+    )
     with pytest.raises(InputError):
         pci_device_path(32, 0)
 
@@ -154,7 +159,6 @@ def test_tdx_image_before_2025_05_is_refused(tdx_image: bytes) -> None:
     "devices",
     [
         (BootDevice("virtio-blk-pci", 3, bootindex=1), BootDevice("virtio-blk-pci", 4, bootindex=1)),
-        (BootDevice("virtio-blk-pci", 0, root_port=3),),
         (BootDevice("virtio-scsi-pci", 3),),
         (BootDevice("nvme", 3),),
         (BootDevice("vhost-vsock-pci", 3, bootindex=0),),

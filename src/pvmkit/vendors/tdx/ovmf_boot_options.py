@@ -18,13 +18,15 @@ by real boots (docs/tdx-measure.md "Boot variables"; tests/vectors/README.md):
    ``bootorder`` fw_cfg file names those devices and OvmfPkg/Library/QemuBootOrderLib
    ``ConnectDevicesFromQemu`` connects only them, in bootindex order; otherwise (file empty) it
    returns NOT_FOUND and ``EfiBootManagerConnectAll`` connects every device in PCI order (slot, then
-   function). Handles are created in that order.
+   function; depth first: a root port's secondary bus right after the port's slot). Handles are
+   created in that order.
 4. **Enumeration** (MdeModulePkg/Library/UefiBootManagerLib/BmBoot.c ``BmEnumerateBootOptions``,
    appended by ``EfiBootManagerRefreshAllBootOption`` with the lowest free numbers, BmLoadOption.c
    ``BmGetFreeOptionNumber``): whole-disk BlockIo handles (virtio-blk: "UEFI Misc Device",
-   ``PciRoot(0x0)/Pci(dev,fn)``), then LoadFile handles with an IP node (a virtio-net NIC, when the
-   image has the network stack: "UEFI PXEv4 (MAC:…)", "UEFI PXEv6 (MAC:…)", "UEFI HTTPv4 (MAC:…)",
-   "UEFI HTTPv6 (MAC:…)", ``PciRoot(0x0)/Pci(dev,fn)/MAC(mac,0x1)/IPv4(…)|IPv6(…)[/Uri()]``); identical
+   ``PciRoot(0x0)/Pci(dev,fn)``, behind a root port ``PciRoot(0x0)/Pci(port,0x0)/Pci(dev,fn)``), then
+   LoadFile handles with an IP node (a virtio-net NIC, when the image has the network stack: "UEFI
+   PXEv4 (MAC:…)", "UEFI PXEv6 (MAC:…)", "UEFI HTTPv4 (MAC:…)", "UEFI HTTPv6 (MAC:…)", the NIC's PCI
+   path then ``MAC(mac,0x1)/IPv4(…)|IPv6(…)[/Uri()]``); identical
    descriptions get " 2", " 3", … (``BmMakeBootOptionDescriptionUnique``, BmBootDescription.c);
    attributes ``LOAD_OPTION_ACTIVE``, optional data ``mBmAutoCreateBootOptionGuid``.
 5. **Shell**: "EFI Internal Shell" (``Fv(DXEFV)/FvFile(gUefiShellFileGuid)``, attributes
@@ -38,7 +40,8 @@ by real boots (docs/tdx-measure.md "Boot variables"; tests/vectors/README.md):
    it lists.
 
 What is modelled, and refused otherwise with :class:`~pvmkit.errors.InputError` (naming
-``--boot-var``/``--fw-cfg`` as the way out): virtio-blk disks and virtio-net NICs on ``pcie.0``, the
+``--boot-var``/``--fw-cfg`` as the way out): virtio-blk disks and virtio-net NICs (on ``pcie.0`` or
+behind a PCIe root port), the
 devices listed in :data:`NO_OPTION_MODELS`, an image whose DXEFV holds the boot manager menu of its
 release, the Shell and the network stack only for the releases a real boot confirmed
 (:data:`CONFIRMED_FULL_RELEASES`), an image whose network drivers are none or exactly
@@ -206,17 +209,27 @@ def fixed_entries(ovmf: tuple[int, int], facts: FirmwareBootFacts) -> tuple[tupl
     return entries
 
 
-def pci_device_path(device: int, function: int) -> bytes:
-    """``PciRoot(0x0)/Pci(device,function)``: ACPI node (HID PNP0A03, UID 0), PCI node, end node
-    (UEFI 2.10 §10.3.3 ACPI Device Path, §10.3.2.1 PCI Device Path, §10.3.1 End of Hardware)."""
-    return _pci_nodes(device, function) + _END
+def pci_device_path(device: int, function: int, root_port: int | None = None) -> bytes:
+    """``PciRoot(0x0)/Pci(device,function)``, or ``PciRoot(0x0)/Pci(root_port,0x0)/Pci(device,function)``
+    behind a PCIe root port: ACPI node (HID PNP0A03, UID 0), PCI nodes, end node (UEFI 2.10 §10.3.3
+    ACPI Device Path, §10.3.2.1 PCI Device Path, §10.3.1 End of Hardware)."""
+    return _pci_nodes(device, function, root_port) + _END
 
 
-def _pci_nodes(device: int, function: int) -> bytes:
-    if not 0 <= device < 32 or not 0 <= function < 8:
+def _pci_nodes(device: int, function: int, root_port: int | None = None) -> bytes:
+    if not 0 <= device < 32 or not 0 <= function < 8 or not 0 <= (root_port or 0) < 32:
         raise InputError(f"PCI device {device:#x}.{function} is outside 0x0-0x1f.0-7")
-    acpi = struct.pack("<BBHII", 2, 1, 12, 0x0A0341D0, 0)
-    return acpi + struct.pack("<BBHBB", 1, 1, 6, function, device)
+    nodes = struct.pack("<BBHII", 2, 1, 12, 0x0A0341D0, 0)
+    if root_port is not None:
+        nodes += struct.pack("<BBHBB", 1, 1, 6, 0, root_port)
+    return nodes + struct.pack("<BBHBB", 1, 1, 6, function, device)
+
+
+def _pci_order(device: BootDevice) -> tuple[int, int, int, int]:
+    """PciBusDxe's handle order: depth first, a root port's secondary bus right after the port's slot."""
+    if device.root_port is None:
+        return (device.slot, 0, 0, device.function)
+    return (device.root_port, 1, device.slot, device.function)
 
 
 def _node(kind: tuple[int, int], body: bytes) -> bytes:
@@ -233,7 +246,7 @@ def _nic_options(device: BootDevice) -> list[tuple[str, bytes]]:
     ipv4 = _node(_IPV4_NODE, bytes(23))
     ipv6 = _node(_IPV6_NODE, bytes(38) + bytes((0, _IPV6_PREFIX_LENGTH)) + bytes(16))
     uri = _node(_URI_NODE, b"")
-    base = _pci_nodes(device.slot, device.function) + mac
+    base = _pci_nodes(device.slot, device.function, device.root_port) + mac
     text = device.mac.hex().upper()
     return [
         (f"UEFI PXEv4 (MAC:{text})", base + ipv4 + _END),
@@ -270,10 +283,6 @@ def _check(ovmf: tuple[int, int], facts: FirmwareBootFacts, devices: Sequence[Bo
     if len(set(indexes)) != len(indexes):
         raise InputError("two devices have the same bootindex (QEMU refuses that launch)")
     for d in devices:
-        if d.root_port is not None:
-            raise InputError(
-                f"boot options of a {d.model} behind a PCIe root port are not modelled: {_WAY_OUT}"
-            )
         if d.model in NO_OPTION_MODELS:
             if d.bootindex is not None:
                 raise InputError(f"bootindex on a {d.model} is not modelled: {_WAY_OUT}")
@@ -317,9 +326,9 @@ def _disk_boot(
 ) -> tuple[tuple[str, bytes], ...]:
     """Rules 3-7 of the module docstring for a checked launch after the ``fixed`` entries."""
     indexed = sorted((d for d in devices if d.bootindex is not None), key=lambda d: d.bootindex or 0)
-    connected = indexed or sorted(devices, key=lambda d: (d.slot, d.function))
+    connected = indexed or sorted(devices, key=_pci_order)
     found: list[tuple[BootDevice, str, bytes]] = [
-        (d, VIRTIO_BLK_DESCRIPTION, pci_device_path(d.slot, d.function))
+        (d, VIRTIO_BLK_DESCRIPTION, pci_device_path(d.slot, d.function, d.root_port))
         for d in connected
         if d.model == "virtio-blk-pci"
     ]
