@@ -48,10 +48,13 @@ def _mac(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
 
 
-def _disk(name: str, slot: int, bootindex: int | None = None, *, root_port: int | None = None) -> list[str]:
-    """A virtio-blk disk on pcie.0's ``slot``, or behind a new root port at pcie.0's ``root_port``."""
+def _disk(
+    name: str, slot: int, bootindex: int | None = None, *, root_port: int | None = None, function: int = 0
+) -> list[str]:
+    """A virtio-blk disk on pcie.0's ``slot`` (``function``: function 0 then is multifunction), or
+    behind a new root port at pcie.0's ``root_port``."""
     index = f",bootindex={bootindex}" if bootindex is not None else ""
-    where = f"addr={slot:#x}"
+    where = f"addr={slot:#x}.{function:#x}" if function else f"addr={slot:#x}"
     port: list[str] = []
     if root_port is not None:
         port = ["-device", f"pcie-root-port,id=rp{root_port},chassis={root_port},addr={root_port:#x}"]
@@ -89,14 +92,15 @@ def _compare(
 
 @pytest.mark.parametrize("release", sorted(RELEASES))
 def test_every_device_connected_without_bootindex(release: str) -> None:
-    """Disks given slot 5 first and slot 3 second and one behind a root port at slot 6, two NICs:
-    options in PCI order, depth first (the root port's disk, slot 0 on its bus, after slot 5's: its
-    path PciRoot/Pci(0x6,0x0)/Pci(0x0,0x0)), disks before each NIC's PXEv4, PXEv6, HTTPv4, HTTPv6,
-    "UEFI Misc Device 2" and " 3", the Shell last (attributes 0x1 up to 2025.02, 0x101 in 2026.08),
-    Boot000A… (the name's hex case)."""
+    """Disks given slot 5 first and slot 3 second, one behind a root port at slot 6, functions 1 and 0
+    of slot 8 (in that order), two NICs: options in PCI order (slot, then function), depth first (the
+    root port's disk, slot 0 on its bus, after slot 5's: its path PciRoot/Pci(0x6,0x0)/Pci(0x0,0x0)),
+    disks before each NIC's PXEv4, PXEv6, HTTPv4, HTTPv6, "UEFI Misc Device 2" … " 5", the Shell last
+    (attributes 0x1 up to 2025.02, 0x101 in 2026.08), Boot000A… (the name's hex case)."""
     args = (
         _disk("d1", 5) + _disk("d2", 3) + _nic("n1", 4, MAC_A) + _nic("n2", 2, MAC_B)
-        + _disk("d3", 0, root_port=6)
+        + _disk("d3", 0, root_port=6) + _disk("d4", 8, function=1)
+        + _disk("d5", 8)[:-1] + [_disk("d5", 8)[-1] + ",multifunction=on"]
     )  # fmt: skip
     devices = [
         BootDevice("virtio-blk-pci", 5),
@@ -104,8 +108,10 @@ def test_every_device_connected_without_bootindex(release: str) -> None:
         BootDevice("virtio-net-pci", 4, mac=MAC_A),
         BootDevice("virtio-net-pci", 2, mac=MAC_B),
         BootDevice("virtio-blk-pci", 0, root_port=6),
+        BootDevice("virtio-blk-pci", 8, 1),
+        BootDevice("virtio-blk-pci", 8, 0),
     ]
-    _compare(args, ["d1", "d2", "d3"], devices, release=release)
+    _compare(args, ["d1", "d2", "d3", "d4", "d5"], devices, release=release)
 
 
 def test_bootindex_connects_only_the_indexed_devices() -> None:
