@@ -23,7 +23,9 @@ RTMR0 (CC MR 1)
     9. Boot variables (``EV_EFI_VARIABLE_BOOT``): BootOrder, then each Boot#### in that order.
        Defaults: before stable202505 ``BootOrder = 0000``, Boot0000 = UiApp; from stable202505
        ``BootOrder = 0000 0001``, Boot0000 = BootManagerMenuApp, Boot0001 = "EFI Firmware Setup"
-       (a machine with no other bootable device).
+       (a machine with no other bootable device). Which of them an image registers depends on the image
+       (the IntelTdx 2026.08 build has no "EFI Firmware Setup"): give the boot variables from
+       :func:`pvmkit.vendors.tdx.ovmf_boot_options.boot_variables`, which reads it.
 
 RTMR1 (CC MR 2), direct boot
     kernel Authenticode (patched or original bytes, :mod:`pvmkit.vendors.tdx.linux_boot`), "Calling EFI
