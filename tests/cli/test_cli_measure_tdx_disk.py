@@ -315,6 +315,16 @@ ONE_DISK = "-drive file=/bin/sh,if=none,id=hd0,format=raw,readonly=on -device vi
         (["--vcpus", "1", "--ovmf-version", "2025.02", "--qemu-args", ONE_DISK], "UiApp"),
         # no launch (no --vcpus, no --qemu-binary): nothing names the disk
         ([], "describe the launch"),
+        # a NIC with QEMU's default option ROM (no romfile=): its driver can add boot options
+        (
+            [
+                "--vcpus",
+                "1",
+                "--qemu-args",
+                DISK_LAUNCH + " -netdev user,id=n0 -device virtio-net-pci,netdev=n0",
+            ],
+            "option ROM",
+        ),
     ],
 )
 def test_disk_boot_of_an_unmodelled_launch_leaves_rtmr0_null_with_the_reason(
@@ -378,3 +388,21 @@ def test_direct_boot_without_a_launch_takes_the_images_fixed_entries(
         ("BootOrder", struct.pack("<H", 0)),
         ("Boot0000", _boot_manager_menu_option()),
     ]
+
+
+def test_disk_boot_beside_a_nic_without_option_rom_is_predicted(
+    log: EventLog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With romfile= the NIC adds no option ROM; this image has no network driver, so the NIC adds
+    no boot option either (ovmf_boot_options) and the boot variables equal the one-disk launch's."""
+    nic = " -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile=,addr=4"
+    assert main([*_argv(log, tmp_path), *COMMON, "--qemu-args", DISK_LAUNCH]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert main([*_argv(log, tmp_path), *COMMON, "--qemu-args", DISK_LAUNCH + nic]) == 0
+    with_nic = json.loads(capsys.readouterr().out)
+    assert with_nic["boot_variables"] == "generated"
+    boot = [
+        [e for e in doc["events"] if e["event_type"] == EV_EFI_VARIABLE_BOOT] for doc in (alone, with_nic)
+    ]
+    assert boot[0] == boot[1]  # the NIC's slot changes only the ACPI tables
+    assert with_nic["shapes"][0]["rtmr0"] is not None

@@ -340,15 +340,11 @@ def test_json_lists_the_launchs_boot_devices(capsys: pytest.CaptureFixture[str])
     code, out, err = run([*_generator_base(), "--vcpus", "1", "--memory", "2G"], capsys)
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["qemu"]["boot_devices"] == [
-        {"addr": "01.0", "model": "virtio-blk-pci", "root_port": None, "bootindex": None, "mac": None},
-        {
-            "addr": "02.0",
-            "model": "virtio-net-pci",
-            "root_port": None,
-            "bootindex": None,
-            "mac": "52:54:00:12:34:56",
-        },
-        {"addr": "05.0", "model": "virtio-blk-pci", "root_port": None, "bootindex": None, "mac": None},
+    disk = {"model": "virtio-blk-pci", "root_port": None, "bootindex": None, "mac": None, "option_rom": False}
+    nic = {"model": "virtio-net-pci", "root_port": None, "bootindex": None, "mac": "52:54:00:12:34:56"}
+    assert doc["qemu"]["boot_devices"] == [  # dstack-vmm gives no romfile=: QEMU's default ROM
+        {"addr": "01.0", **disk},
+        {"addr": "02.0", **nic, "option_rom": True},
+        {"addr": "05.0", **disk},
     ]
     assert (doc["fw_cfg"], doc["boot_variables"]) == ("launch", "default")

@@ -556,6 +556,7 @@ def _boot_device_json(device: Any) -> dict[str, object]:
         "root_port": None if device.root_port is None else f"{device.root_port:02x}",
         "bootindex": device.bootindex,
         "mac": None if device.mac is None else device.mac.hex(":"),
+        "option_rom": device.option_rom,
     }
 
 

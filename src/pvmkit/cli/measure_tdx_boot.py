@@ -86,11 +86,25 @@ def boot_inputs(
         return BootInputs(fw_cfg, None, note, fw_cfg_source, None)
     from pvmkit.vendors.tdx.ovmf_boot_options import boot_variables
 
+    roms = [d for d in devices if d.option_rom]
+    if disk_boot and roms:
+        return BootInputs(fw_cfg, None, _option_rom_note(roms[0]), fw_cfg_source, None)
     try:
         generated = boot_variables(ovmf, firmware, devices, direct_boot=direct_boot)
     except InputError as e:
         return BootInputs(fw_cfg, None, f"boot variables of this launch: {e}", fw_cfg_source, None)
     return BootInputs(fw_cfg, generated, None, fw_cfg_source, "generated")
+
+
+def _option_rom_note(device: BootDevice) -> str:
+    """Why a disk boot beside a PCI option ROM is not modelled: the ROM's EFI driver (iPXE in QEMU's
+    efi-virtio.rom) can make boot options of its own, which OVMF's boot-option model does not cover
+    (ovmf_boot_options: "the launch reader must refuse them")."""
+    return (
+        f"the {device.model} at {device.slot:02x}.{device.function} has a PCI option ROM (QEMU's default "
+        "unless romfile= is given empty), whose driver can add boot options: not modelled; give it "
+        "romfile= or give --boot-var and --fw-cfg"
+    )
 
 
 def _fw_cfg(

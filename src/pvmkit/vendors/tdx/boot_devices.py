@@ -26,6 +26,9 @@ class BootDevice:
     bootindex: int | None = None  #: ``bootindex=`` (QEMU ``bootorder`` fw_cfg), None when not given
     mac: bytes | None = None  #: a NIC's MAC address (6 bytes, given or QEMU's default), else None
     root_port: int | None = None  #: ``pcie.0`` slot of the root port it sits behind, None: on pcie.0
+    #: QEMU gives it a PCI option ROM: a non-empty ``romfile=``, or none given on a model with a
+    #: default ROM (virtio-net-pci: efi-virtio.rom, QEMU hw/virtio/virtio-net-pci.c)
+    option_rom: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.slot <= 31 or not 0 <= self.function <= 7:

@@ -83,6 +83,8 @@ _SIZE_SUFFIXES = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 
 #: ("Property 'virtio-rng-pci.bootindex' not found").
 BOOTABLE_MODELS = frozenset({"virtio-blk-pci", "virtio-net-pci"})
 _NIC_MODELS = frozenset({"virtio-net-pci"})
+#: models whose PCI class sets a default option ROM (QEMU hw/virtio/virtio-net-pci.c ``romfile``)
+_DEFAULT_ROM_MODELS = frozenset({"virtio-net-pci"})
 # net/net.c qemu_macaddr_default_if_unset: a NIC without mac= gets 52:54:00:12:34:XX, XX the lowest
 # of 0x56..0xfe not yet taken by a NIC realized before it (given MACs with this prefix count as taken).
 _QEMU_MAC_PREFIX = bytes.fromhex("5254001234")
@@ -153,18 +155,26 @@ def default_macs(devices: Sequence[tuple[str, bytes | None]]) -> tuple[bytes | N
 
 
 def boot_devices_of(devices: Sequence[PciFunction]) -> tuple[BootDevice, ...]:
-    """The boot devices of PCI functions given without ``bootindex`` or ``mac`` (QEMU's defaults)."""
+    """The boot devices of PCI functions given without ``bootindex``, ``mac`` or ``romfile`` (QEMU's
+    defaults)."""
     bootable = [d for d in devices if d.model in BOOTABLE_MODELS]
     macs = default_macs([(d.model, None) for d in bootable])
     return tuple(
-        BootDevice(d.model, d.slot, d.function, mac=mac, root_port=d.root_port)
+        BootDevice(
+            d.model,
+            d.slot,
+            d.function,
+            mac=mac,
+            root_port=d.root_port,
+            option_rom=d.model in _DEFAULT_ROM_MODELS,
+        )
         for d, mac in zip(bootable, macs, strict=True)
     )
 
 
 #: dstack's launch (serial and its five PCI devices): the default without ``--qemu-args``. dstack-vmm
-#: gives no ``bootindex`` and no ``mac`` (Dstack-TEE/dstack vmm/src/app/qemu.rs): its NIC has QEMU's
-#: first default MAC, 52:54:00:12:34:56.
+#: gives no ``bootindex``, ``mac`` or ``romfile`` (Dstack-TEE/dstack vmm/src/app/qemu.rs): its NIC has
+#: QEMU's first default MAC, 52:54:00:12:34:56, and QEMU's default option ROM.
 DSTACK_LAUNCH = QemuLaunch(devices=DSTACK_DEVICES, serial=True, boot_devices=boot_devices_of(DSTACK_DEVICES))
 
 
@@ -245,8 +255,8 @@ class _Builder:
         self.hotplug = True
         self.hole64 = 1 << 35
         self.smp = SmpOptions()
-        # (function, model, bootindex, given mac) of each bootable function, in option order
-        self.bootable: list[tuple[PciFunction, int | None, bytes | None]] = []
+        # (function, bootindex, given mac, option ROM) of each bootable function, in option order
+        self.bootable: list[tuple[PciFunction, int | None, bytes | None, bool]] = []
         self.bootindexes: set[int] = set()
 
     def add_device(self, model: str, props: dict[str, str]) -> None:
@@ -294,13 +304,15 @@ class _Builder:
         mac = props.get("mac")
         if mac is not None and model not in _NIC_MODELS:
             raise InputError(f"--qemu-args: -device {model} has no property 'mac' (QEMU refuses it)")
-        self.bootable.append((function, bootindex, _mac(mac, model) if mac is not None else None))
+        rom = props.get("romfile")
+        option_rom = bool(rom) if rom is not None else model in _DEFAULT_ROM_MODELS
+        self.bootable.append((function, bootindex, _mac(mac, model) if mac is not None else None, option_rom))
 
     def boot_devices(self) -> tuple[BootDevice, ...]:
-        macs = default_macs([(f.model, mac) for f, _i, mac in self.bootable])
+        macs = default_macs([(f.model, mac) for f, _i, mac, _rom in self.bootable])
         return tuple(
-            BootDevice(f.model, f.slot, f.function, bootindex, mac, f.root_port)
-            for (f, bootindex, _given), mac in zip(self.bootable, macs, strict=True)
+            BootDevice(f.model, f.slot, f.function, bootindex, mac, f.root_port, rom)
+            for (f, bootindex, _given, rom), mac in zip(self.bootable, macs, strict=True)
         )
 
     def add_global(self, text: str) -> None:
