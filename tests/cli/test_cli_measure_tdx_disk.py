@@ -366,6 +366,8 @@ def test_disk_boot_with_the_qemu_binary_equals_the_generator(
     assert main([*_argv(log, tmp_path), *common, "--qemu-binary", qemu_binary()]) == 0
     qemu = json.loads(capsys.readouterr().out)
     assert (qemu["fw_cfg"], qemu["boot_variables"], qemu["acpi_source"]) == ("qemu", "generated", "qemu")
+    assert qemu["qemu"]["boot_devices"] == generated["qemu"]["boot_devices"]
+    assert [d["addr"] for d in qemu["qemu"]["boot_devices"]] == ["03.0"]
     assert qemu["shapes"][0]["rtmr0"] is not None
     assert qemu["shapes"][0]["rtmr0"] == generated["shapes"][0]["rtmr0"]
 

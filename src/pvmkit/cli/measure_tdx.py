@@ -449,6 +449,7 @@ def _qemu_binary_shapes(
         "machine": machine,
         "args": list(extra),
         "smp": smp.given(),
+        "boot_devices": None if devices.devices is None else [_boot_device_json(d) for d in devices.devices],
     }
     return shapes, described
 
