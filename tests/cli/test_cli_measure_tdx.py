@@ -173,6 +173,22 @@ def test_rtmr_json(fw: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert {m["what"] for m in shape["missing"]} == {"boot path"}
     assert doc["firmware_sha256"] == hashlib.sha256(Path(fw).read_bytes()).hexdigest()
     assert doc["kernel_sha256"] is None and doc["initrd_sha256"] is None
+
+
+def test_ovmf_release_from_the_image(fw: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --ovmf-version the rules are the image's own release: the fixture is Debian's
+    ovmf-inteltdx 2026.08+ds-2 (fixtures README), whose SMBIOS BIOS version names it."""
+    base = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G", "--json"]
+    base += _acpi_files(tmp_path)
+    code, out, err = run(base, capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["ovmf_version_source"] == "image" and doc["versions"]["ovmf"] == "2026.08"
+    assert "warning" not in err
+    code, out, _ = run([*base, "--ovmf-version", "2025.02"], capsys)
+    doc = json.loads(out)
+    assert doc["ovmf_version_source"] == "given" and doc["versions"]["ovmf"] == "2025.02"
+    # before stable202505 OVMF measures no fw_cfg item (FW_CFG_MEASURED_SINCE)
+    assert not [e for e in doc["events"] if e["what"].startswith("fw_cfg")]
     assert doc["cmdline_sha256"] == hashlib.sha256(b"").hexdigest()  # -append defaults to empty
 
 

@@ -282,7 +282,7 @@ def _inputs(
 
     if args.smbios and args.smbios_digest:
         raise InputError("give --smbios or --smbios-digest, not both")
-    versions = _versions(args)
+    versions = _versions(args, firmware)
     if not hasattr(args, "disk_boot_events"):  # once for every shape
         args.disk_boot_events = boot_path_events(args, firmware, versions)
     disk_boot = args.disk_boot_events
@@ -576,7 +576,7 @@ def _captured_shapes(
 
 def _smbios_source(args: argparse.Namespace, firmware: bytes, origin: str) -> SmbiosSource:
     """The SMBIOS maker of this run, kept for the JSON document."""
-    source = SmbiosSource(args, firmware, _versions(args).ovmf, origin)
+    source = SmbiosSource(args, firmware, _versions(args, firmware).ovmf, origin)
     args.smbios_source = source
     return source
 
@@ -635,15 +635,40 @@ def _parse_version(text: str, what: str) -> tuple[int, int]:
         raise UsageError(str(exc)) from None
 
 
-def _versions(args: argparse.Namespace) -> Any:
-    """--ovmf-version, --qemu-version, --linux-version."""
+def _versions(args: argparse.Namespace, firmware: bytes | None = None) -> Any:
+    """--ovmf-version (else the image's own release, :func:`_image_ovmf`), --qemu-version,
+    --linux-version."""
     from pvmkit.vendors.tdx.rtmr import DEFAULT_VERSIONS, HostVersions
 
+    if args.ovmf_version:
+        ovmf = _parse_version(args.ovmf_version, "OVMF")
+    else:
+        ovmf = _image_ovmf(args, firmware) if firmware is not None else DEFAULT_VERSIONS.ovmf
     return HostVersions(
-        ovmf=_parse_version(args.ovmf_version, "OVMF") if args.ovmf_version else DEFAULT_VERSIONS.ovmf,
+        ovmf=ovmf,
         qemu=_parse_version(args.qemu_version, "QEMU") if args.qemu_version else DEFAULT_VERSIONS.qemu,
         linux=_parse_version(args.linux_version, "Linux") if args.linux_version else DEFAULT_VERSIONS.linux,
     )
+
+
+def _image_ovmf(args: argparse.Namespace, firmware: bytes) -> tuple[int, int]:
+    """The edk2 release the image names (:mod:`pvmkit.vendors.tdx.ovmf_release`), read once; where
+    it names none, pvmkit's newest rules with a warning (``args.ovmf_version_source`` says which)."""
+    if not hasattr(args, "ovmf_version_source"):
+        from pvmkit.vendors.tdx.ovmf_release import image_release
+        from pvmkit.vendors.tdx.rtmr import DEFAULT_VERSIONS
+
+        release = image_release(firmware)
+        args.ovmf_version_source = "image" if release is not None else "default"
+        args.image_ovmf = release or DEFAULT_VERSIONS.ovmf
+        if release is None:
+            year, month = DEFAULT_VERSIONS.ovmf
+            sys.stderr.write(
+                "pvmkit: warning: the firmware names no edk2 release in its SMBIOS BIOS version; "
+                f"OVMF rules of {year}.{month:02d} assumed: give --ovmf-version\n"
+            )
+    release_: tuple[int, int] = args.image_ovmf
+    return release_
 
 
 def _authority(args: argparse.Namespace, firmware: bytes) -> tuple[bytes, ...]:
@@ -708,6 +733,7 @@ def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
             "schema": "pvmkit.measure-tdx-rtmr/2",
             "vendor": "tdx",
             "versions": first.versions.as_dict(),
+            "ovmf_version_source": getattr(args, "ovmf_version_source", "given"),
             **_input_digests(first),
             "acpi_source": _acpi_source(qemu, first),
             "fw_cfg": args.boot_sources.fw_cfg_source,

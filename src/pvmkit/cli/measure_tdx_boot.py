@@ -1,7 +1,7 @@
 """RTMR0's fw_cfg items and boot variables for ``measure --vendor tdx --rtmr`` (docs/tdx-measure.md,
 "Boot variables and bootorder from the launch").
 
-OVMF ≥ stable202411 measures QEMU's ``BootMenu`` and ``bootorder`` fw_cfg items, and every OVMF
+OVMF ≥ stable202505 measures QEMU's ``BootMenu`` and ``bootorder`` fw_cfg items, and every OVMF
 measures ``BootOrder`` and the ``Boot####`` variables its boot manager made. Where each comes from,
 in order of precedence:
 

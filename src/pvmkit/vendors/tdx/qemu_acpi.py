@@ -62,7 +62,8 @@ _ACPI_FILES = ("etc/table-loader", "etc/acpi/rsdp", "etc/acpi/tables")
 #: OVMF installs them and, from stable202505, measures the result into RTMR0 (vendors/tdx/smbios_ovmf.py).
 SMBIOS_FILES = ("etc/smbios/smbios-anchor", "etc/smbios/smbios-tables")
 #: QEMU's boot order (``bootorder``, hw/nvram/fw_cfg.c; empty without a bootindex) and the BootMenu
-#: item (selector FW_CFG_BOOT_MENU, 0x0e, 2 bytes): OVMF measures both from stable202411 (rtmr.py).
+#: item (selector FW_CFG_BOOT_MENU, 0x0e, 2 bytes): OVMF measures both from stable202505
+#: (rtmr.py FW_CFG_MEASURED_SINCE).
 BOOT_FILES = ("bootorder", "BootMenu")
 _FW_CFG_BOOT_MENU = 0x0E
 _TIMEOUT = 60.0

@@ -22,7 +22,7 @@ fw_cfg file ``bootorder`` (``hw/nvram/fw_cfg.c`` ``fw_cfg_machine_reset`` →
 
 All of it is checked byte for byte against QEMU 10.0.2's own file (tests/unit/test_tdx_qemu_bootorder.py).
 
-OVMF ≥ stable202411 measures the file into RTMR0 only when it is not empty (edk2
+OVMF ≥ stable202505 measures the file into RTMR0 only when it is not empty (edk2
 ``OvmfPkg/Library/QemuFwCfgLib/QemuFwCfgCacheInit.c`` ``ConstructCacheFwCfgList`` skips an item of
 size 0), after ``BootMenu`` (the 2-byte item ``FW_CFG_BOOT_MENU``, 0 unless ``-boot menu=on``, which
 the launch reader refuses).

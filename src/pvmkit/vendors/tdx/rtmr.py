@@ -8,7 +8,7 @@ RTMR0 (CC MR 1)
     1. TD HOB (``EV_EFI_HANDOFF_TABLES2`` "TdxTable"): the HOB QEMU builds for the RAM size
        (:mod:`pvmkit.vendors.tdx.td_hob`), hashed without its END HOB.
     2. CFV (``EV_EFI_PLATFORM_FIRMWARE_BLOB2``): SHA-384 of the varstore bytes of the image.
-    3. fw_cfg items (``EV_PLATFORM_CONFIG_FLAGS`` "QEMU FW CFG"), OVMF ≥ stable202411: in the fixed
+    3. fw_cfg items (``EV_PLATFORM_CONFIG_FLAGS`` "QEMU FW CFG"), OVMF ≥ stable202505: in the fixed
        order extra-pci-roots, BootMenu, boot-menu-wait, reserved-memory-end, X-PciMmio64Mb, bootorder;
        only those that exist with the expected size. Default (no ``fw_cfg`` given): BootMenu = 0 and,
        with a kernel, bootorder = ``/rom@genroms/linuxboot_dma.bin``.
@@ -115,7 +115,10 @@ ACTION_EBS_INVOCATION = b"Exit Boot Services Invocation"
 ACTION_EBS_SUCCESS = b"Exit Boot Services Returned with Success"
 
 #: OVMF stable tags (year, month) from which an event set changes.
-FW_CFG_MEASURED_SINCE = (2024, 11)  # edk2 fb56dc78ef, QemuFwCfgCacheInit
+# QemuFwCfgCacheInit (tianocore/edk2 pull request 6522, opened 2024-12-10, merged after the
+# edk2-stable202502 tag): Debian's edk2 2025.02 builds lack its "QEMU FW CFG" event text, its 2026.08
+# builds have it (tests/unit/test_tdx_ovmf_release.py); the next tag is stable202505.
+FW_CFG_MEASURED_SINCE = (2025, 5)
 #: BootManagerMenuApp + "EFI Firmware Setup": tianocore/edk2 PR #10668, merged after the
 #: stable202502 tag (Debian's edk2 2025.02 boots with UiApp only: tests/crosscheck/
 #: test_ovmf_boot_options.py), in stable202505 (dstack's "Stable202505" event layout).
