@@ -80,7 +80,7 @@ def boot_inputs(
     if direct_boot and devices is None:
         devices = ()  # a -kernel boot's variables are the image's fixed entries, whatever the devices
     if devices is None or not (disk_boot or direct_boot):
-        if not disk_boot:  # no boot path: OVMF's fixed entries (rtmr.default_boot_variables)
+        if not disk_boot:  # no boot path: the image's fixed entries (rtmr._image_fixed_entries)
             return BootInputs(fw_cfg, None, None, fw_cfg_source, "default")
         note = launch.note if launch is not None else _NO_LAUNCH
         return BootInputs(fw_cfg, None, note, fw_cfg_source, None)

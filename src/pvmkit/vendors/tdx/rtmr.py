@@ -21,11 +21,12 @@ RTMR0 (CC MR 1)
     8. SMBIOS, OVMF ≥ stable202505: the filtered table SmbiosMeasurementDxe hashes
        (:mod:`pvmkit.vendors.tdx.smbios_ovmf`, from QEMU's tables or captured), or its digest.
     9. Boot variables (``EV_EFI_VARIABLE_BOOT``): BootOrder, then each Boot#### in that order.
-       Defaults: before stable202505 ``BootOrder = 0000``, Boot0000 = UiApp; from stable202505
-       ``BootOrder = 0000 0001``, Boot0000 = BootManagerMenuApp, Boot0001 = "EFI Firmware Setup"
-       (a machine with no other bootable device). Which of them an image registers depends on the image
-       (the IntelTdx 2026.08 build has no "EFI Firmware Setup"): give the boot variables from
-       :func:`pvmkit.vendors.tdx.ovmf_boot_options.boot_variables`, which reads it.
+       Not given: the image's fixed entries, as a ``-kernel`` boot measures them
+       (:func:`pvmkit.vendors.tdx.ovmf_boot_options.boot_variables` with no device: before
+       stable202505 Boot0000 UiApp; from it Boot0000 BootManagerMenuApp and, when the image's DXEFV
+       holds UiApp, Boot0001 "EFI Firmware Setup"; the IntelTdx 2026.08 build has only the first), or
+       a ``MISSING`` event where the image is outside that model. :func:`default_boot_variables` is
+       the version table alone (both entries), for callers that know their image registers them.
 
 RTMR1 (CC MR 2), direct boot
     kernel Authenticode (patched or original bytes, :mod:`pvmkit.vendors.tdx.linux_boot`), "Calling EFI
@@ -497,7 +498,12 @@ def _rtmr0(
             PlannedEvent.missing(1, EV_EFI_VARIABLE_BOOT, b"", "boot variables", inputs.boot_variables_note)
         )
         return events
-    boot = inputs.boot_variables if inputs.boot_variables is not None else default_boot_variables(v.ovmf)
+    boot = inputs.boot_variables
+    if boot is None:
+        boot, why = _image_fixed_entries(inputs)
+        if boot is None:
+            events.append(PlannedEvent.missing(1, EV_EFI_VARIABLE_BOOT, b"", "boot variables", why))
+            return events
     for name, data in boot:
         events.append(
             PlannedEvent.of_digest(
@@ -510,6 +516,20 @@ def _rtmr0(
             )
         )
     return events
+
+
+def _image_fixed_entries(inputs: RtmrInputs) -> tuple[tuple[tuple[str, bytes], ...] | None, str]:
+    """The boot variables when the caller gives none: those of a launch that connects no device before
+    ReadyToBoot (a ``-kernel`` boot), i.e. the image's fixed entries
+    (:func:`pvmkit.vendors.tdx.ovmf_boot_options.boot_variables`: which entries an image registers is
+    read from it, e.g. the IntelTdx 2026.08 build has no "EFI Firmware Setup"); None and the reason
+    where the image is outside that model."""
+    from pvmkit.vendors.tdx.ovmf_boot_options import boot_variables
+
+    try:
+        return boot_variables(inputs.versions.ovmf, inputs.firmware, (), direct_boot=True), ""
+    except InputError as e:
+        return None, str(e)
 
 
 # -- RTMR1/2 ----------------------------------------------------------------------------------------
