@@ -117,7 +117,7 @@ def test_rtmr_text_output_marks_unknown_registers(fw: str, capsys: pytest.Captur
     code, out, err = run(["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--memory", "2G"], capsys)
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "RTMR0: unknown (missing: ACPI tables, SMBIOS)"
+    assert lines[0] == "RTMR0: unknown (missing: ACPI tables, SMBIOS, boot variables)"
     assert lines[3] == "RTMR3: " + "00" * 48
     assert "note: RTMR0 ACPI tables" in err
 
@@ -167,10 +167,14 @@ def test_rtmr_json(fw: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 0 and doc["schema"] == "pvmkit.measure-tdx-rtmr/2" and doc["acpi_source"] == "captured"
     shape = doc["shapes"][0]
     assert shape["vcpus"] is None and shape["memory"] == 2 << 30
-    assert shape["rtmr0"] is not None and shape["rtmr1"] is None and shape["rtmr3"] == "00" * 48
+    # without a boot path RTMR0 is unknown: its boot variables, bootorder and authority depend on it
+    assert shape["rtmr0"] is None and shape["rtmr1"] is None and shape["rtmr3"] == "00" * 48
     assert doc["versions"] == {"ovmf": "2026.08", "qemu": "10.2", "linux": "6.9"}
     assert doc["events"][0]["what"] == "TD HOB" and doc["events"][0]["digest"] == TD_HOB_2G
-    assert {m["what"] for m in shape["missing"]} == {"boot path"}
+    assert {(m["rtmr"], m["what"]) for m in shape["missing"]} == {
+        (0, "boot variables"), (1, "boot path"), (2, "boot path")
+    }  # fmt: skip
+    assert doc["boot_variables"] is None
     assert doc["firmware_sha256"] == hashlib.sha256(Path(fw).read_bytes()).hexdigest()
     assert doc["kernel_sha256"] is None and doc["initrd_sha256"] is None
 

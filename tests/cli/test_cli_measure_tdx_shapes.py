@@ -24,6 +24,11 @@ LOADER_10_2_1 = (
 )
 
 
+#: a direct boot given by its kernel's digest, Secure Boot off (no authority event): without a boot
+#: path RTMR0 is unknown (its boot variables, bootorder and authority depend on it)
+DIRECT_BOOT = ("--secure-boot", "off", "--kernel-authenticode", "00" * 48)
+
+
 @pytest.fixture
 def fw() -> str:
     return str(fixture_path(TDX_FD))
@@ -62,7 +67,7 @@ def test_digest_and_file_are_exclusive(fw: str, tmp_path: object, capsys: pytest
 def test_shapes_from_qemu(fw: str, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--vcpus", "1-2", "--memory", "2G,4G",
             "--qemu-binary", qemu_binary(), "--qemu-args", DSTACK_DEVICES, "--json",
-            "--smbios-digest", "11" * 48]  # fmt: skip
+            "--smbios-digest", "11" * 48, *DIRECT_BOOT]  # fmt: skip
     code, out, _ = run(argv, capsys)
     doc = json.loads(out)
     assert code == 0 and doc["schema"] == "pvmkit.measure-tdx-rtmr/2" and doc["acpi_source"] == "qemu"
@@ -72,7 +77,7 @@ def test_shapes_from_qemu(fw: str, capsys: pytest.CaptureFixture[str]) -> None:
     ]  # fmt: skip
     rtmr0 = [s["rtmr0"] for s in doc["shapes"]]
     assert all(r is not None and len(r) == 96 for r in rtmr0) and len(set(rtmr0)) == 4
-    assert all(s["rtmr1"] is None and s["missing"] for s in doc["shapes"])
+    assert all(s["rtmr1"] is not None and s["missing"] == [] for s in doc["shapes"])
     assert "events" not in doc
 
 
@@ -152,7 +157,8 @@ def test_reference_values_read_every_shape(
 
 def _generator_base() -> list[str]:
     fw = str(fixture_path(TDX_FD))
-    return ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--json", "--smbios-digest", "11" * 48]
+    return ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--json", "--smbios-digest", "11" * 48,
+            *DIRECT_BOOT]  # fmt: skip
 
 
 def test_generator_equals_qemu_binary(capsys: pytest.CaptureFixture[str]) -> None:
@@ -347,4 +353,23 @@ def test_json_lists_the_launchs_boot_devices(capsys: pytest.CaptureFixture[str])
         {"addr": "02.0", **nic, "option_rom": True},
         {"addr": "05.0", **disk},
     ]
-    assert (doc["fw_cfg"], doc["boot_variables"]) == ("launch", "default")
+    assert (doc["fw_cfg"], doc["boot_variables"]) == ("launch", "generated")
+
+
+def test_without_a_boot_path_rtmr0_is_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    """RTMR0 names the boot path: a -kernel boot adds QEMU's linuxboot entry to ``bootorder`` and
+    registers only the image's fixed entries, a disk boot the disks' options, and with Secure Boot
+    the image booted adds an authority event. Without a boot path no single RTMR0 is right: null, with
+    the reason, rather than a mix of both (acceptance review of issue 13, docs/roadmap.md)."""
+    fw = str(fixture_path(TDX_FD))
+    base = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--json", "--smbios-digest", "11" * 48,
+            "--vcpus", "1", "--memory", "2G"]  # fmt: skip
+    code, out, err = run(base, capsys)
+    doc = json.loads(out)
+    shape = doc["shapes"][0]
+    assert code == 0 and shape["rtmr0"] is None and doc["boot_variables"] is None
+    (why,) = [m for m in shape["missing"] if m["rtmr"] == 0]
+    assert why["what"] == "boot variables" and "the boot path decides" in why["note"]
+    assert "note: RTMR0 boot variables" in err
+    code, out, _ = run([*base, *DIRECT_BOOT], capsys)
+    assert code == 0 and json.loads(out)["shapes"][0]["rtmr0"] is not None

@@ -26,9 +26,10 @@ DEBIAN = FirmwareStrings("Debian distribution of EDK II", "2026.08+ds-2", "09/26
 
 
 def base(*extra: str) -> list[str]:
-    """A --rtmr --json command line on the Debian image, Secure Boot off (no authority event)."""
+    """A --rtmr --json command line on the Debian image, Secure Boot off (no authority event), a
+    direct boot given by its kernel's digest (without a boot path RTMR0 is unknown)."""
     command = f"measure --vendor tdx --firmware {fixture_path(TDX_FD)} --rtmr --json --secure-boot off"
-    return [*command.split(), *extra]
+    return [*command.split(), "--kernel-authenticode", "00" * 48, *extra]
 
 
 def test_generator_gives_rtmr0_with_ovmf_2026(capsys: pytest.CaptureFixture[str]) -> None:

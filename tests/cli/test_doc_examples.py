@@ -235,7 +235,8 @@ EXAMPLES: dict[str, Run | NotRun] = {
     ),
     # docs/tdx-measure.md: RTMR0 of dstack's default launch for 768 shapes (about 1.5 s here)
     "pvmkit measure --vendor tdx --firmware OVMF.inteltdx.ms.fd --rtmr --vcpus 1-256 --memory 2G,16G,64G "
-    '--qemu-version 10.2 --smbios-processor-id "F8 06 08 00 FF FB EB BF" --json': Run(),
+    '--qemu-version 10.2 --smbios-processor-id "F8 06 08 00 FF FB EB BF" '
+    "--secure-boot off --kernel-authenticode HEX --json": Run(),
     # docs/tdx-measure.md: RTMR0 of a UKI boot from a one-disk launch (boot variables generated)
     "pvmkit measure --vendor tdx --firmware OVMF.inteltdx.ms.fd --rtmr --vcpus 1 --memory 2G "
     '--secure-boot off --smbios-processor-id "F8 06 08 00 FF FB EB BF" '

@@ -39,6 +39,14 @@ _NO_LAUNCH = (
     "--qemu-binary with --qemu-args) or give --boot-var and --fw-cfg"
 )
 
+#: Without a boot path RTMR0 is not one value: the boot variables (a -kernel boot's fixed entries, or
+#: the options of the devices OVMF connects), QEMU's bootorder (the -kernel entry) and, with Secure
+#: Boot, the authority event of the image booted all depend on it.
+_NO_BOOT_PATH = (
+    "the boot path decides RTMR0's boot variables, QEMU's bootorder and the Secure Boot authority: "
+    "give a kernel (--kernel, direct boot), a UKI (--uki, --esp), a disk image (--disk-image), "
+    "or their digests"
+)
 
 @dataclass(frozen=True)
 class LaunchBoot:
@@ -79,9 +87,9 @@ def boot_inputs(
     devices = launch.devices if launch is not None else None
     if direct_boot and devices is None:
         devices = ()  # a -kernel boot's variables are the image's fixed entries, whatever the devices
-    if devices is None or not (disk_boot or direct_boot):
-        if not disk_boot:  # no boot path: the image's fixed entries (rtmr._image_fixed_entries)
-            return BootInputs(fw_cfg, None, None, fw_cfg_source, "default")
+    if not (disk_boot or direct_boot):  # no boot path: RTMR0 depends on it (_NO_BOOT_PATH)
+        return BootInputs(fw_cfg, None, _NO_BOOT_PATH, fw_cfg_source, None)
+    if devices is None:
         note = launch.note if launch is not None else _NO_LAUNCH
         return BootInputs(fw_cfg, None, note, fw_cfg_source, None)
     from pvmkit.vendors.tdx.ovmf_boot_options import boot_variables
