@@ -188,9 +188,15 @@ def test_ovmf_release_from_the_image(fw: str, tmp_path: Path, capsys: pytest.Cap
     doc = json.loads(out)
     assert code == 0 and doc["ovmf_version_source"] == "image" and doc["versions"]["ovmf"] == "2026.08"
     assert "warning" not in err
-    code, out, _ = run([*base, "--ovmf-version", "2025.02"], capsys)
+    code, out, err = run([*base, "--ovmf-version", "2025.02"], capsys)
     doc = json.loads(out)
     assert doc["ovmf_version_source"] == "given" and doc["versions"]["ovmf"] == "2025.02"
+    # a release that contradicts the image's is followed, not silently: one warning, also in the JSON
+    (warning,) = [w for w in doc["warnings"] if w.startswith("--ovmf-version")]
+    assert "differs from the release the image names (2026.08" in warning
+    assert err.count(f"pvmkit: warning: {warning}\n") == 1
+    code, out, err = run([*base, "--ovmf-version", "2026.08"], capsys)
+    assert code == 0 and json.loads(out)["warnings"] == [] and "warning" not in err
     # before stable202505 OVMF measures no fw_cfg item (FW_CFG_MEASURED_SINCE)
     assert not [e for e in doc["events"] if e["what"].startswith("fw_cfg")]
     assert doc["cmdline_sha256"] == hashlib.sha256(b"").hexdigest()  # -append defaults to empty

@@ -642,6 +642,8 @@ def _versions(args: argparse.Namespace, firmware: bytes | None = None) -> Any:
 
     if args.ovmf_version:
         ovmf = _parse_version(args.ovmf_version, "OVMF")
+        if firmware is not None:
+            _check_given_ovmf(args, firmware, ovmf)
     else:
         ovmf = _image_ovmf(args, firmware) if firmware is not None else DEFAULT_VERSIONS.ovmf
     return HostVersions(
@@ -649,6 +651,26 @@ def _versions(args: argparse.Namespace, firmware: bytes | None = None) -> Any:
         qemu=_parse_version(args.qemu_version, "QEMU") if args.qemu_version else DEFAULT_VERSIONS.qemu,
         linux=_parse_version(args.linux_version, "Linux") if args.linux_version else DEFAULT_VERSIONS.linux,
     )
+
+
+def _check_given_ovmf(args: argparse.Namespace, firmware: bytes, given: tuple[int, int]) -> None:
+    """A --ovmf-version other than the release the image names is not silent: a warning on stderr
+    and in the JSON (``args.ovmf_warnings``), once. It is not refused: a distribution's build may
+    carry later edk2 changes than its version says, which is what the switch is for."""
+    if hasattr(args, "ovmf_warnings"):
+        return
+    from pvmkit.vendors.tdx.ovmf_release import image_release
+
+    release = image_release(firmware)
+    args.ovmf_warnings = []
+    if release is not None and release != given:
+        warning = (
+            f"--ovmf-version {given[0]}.{given[1]:02d} differs from the release the image names "
+            f"({release[0]}.{release[1]:02d}, its SMBIOS BIOS version): the prediction follows "
+            f"{given[0]}.{given[1]:02d}'s rules, not the image's"
+        )
+        args.ovmf_warnings.append(warning)
+        sys.stderr.write(f"pvmkit: warning: {warning}\n")
 
 
 def _image_ovmf(args: argparse.Namespace, firmware: bytes) -> tuple[int, int]:
@@ -740,7 +762,7 @@ def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
             "boot_variables": args.boot_sources.boot_variables_source,
             "qemu": qemu,
             "smbios": args.smbios_source.describe(),
-            "warnings": list(first_plan.warnings),
+            "warnings": [*getattr(args, "ovmf_warnings", ()), *first_plan.warnings],
             "shapes": [
                 {
                     "vcpus": n,

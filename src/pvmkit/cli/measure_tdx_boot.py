@@ -48,6 +48,7 @@ _NO_BOOT_PATH = (
     "or their digests"
 )
 
+
 @dataclass(frozen=True)
 class LaunchBoot:
     """What the launch says about booting: its boot devices (None where they are unknown, ``note``
