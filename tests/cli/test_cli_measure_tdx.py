@@ -258,3 +258,29 @@ def test_td_shim_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
             chunk = img[0x2000 + page * 4096 + 256 * c : 0x2000 + page * 4096 + 256 * (c + 1)]
             stream += b"MR.EXTEND" + bytes(7) + (gpa + 256 * c).to_bytes(8, "little") + bytes(104) + chunk
     assert doc["mrtd"] == hashlib.sha384(stream).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("shape", "given", "message"),
+    [
+        (["--memory", "2G,4G"], "captures", "the --acpi-* captures are one shape's tables"),
+        (["--vcpus", "1-2", "--memory", "2G"], "captures", "the --acpi-* captures are one shape's tables"),
+        (["--vcpus", "1-2", "--memory", "2G"], "smbios-digest", "--smbios/--smbios-digest is one shape's"),
+        (["--vcpus", "1", "--memory", "2G,4G"], "smbios-digest", "--smbios/--smbios-digest is one shape's"),
+    ],
+)
+def test_one_shapes_capture_is_refused_for_a_grid(
+    fw: str, tmp_path: Path, shape: list[str], given: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A captured table holds its shape (QEMU's MADT lists the vCPUs, the DSDT's 32-bit window and
+    SMBIOS types 16/17/19 the memory size, docs/tdx-measure.md): the same capture for several shapes
+    would give each of the others a wrong RTMR0, so a grid is refused (exit 1, one line, no log)."""
+    log = tmp_path / "log.bin"
+    if given == "captures":
+        extra = [*_acpi_files(tmp_path)[:6], "--smbios-processor-id", "f8060800fffbebbf"]  # no --smbios
+    else:
+        extra = ["--smbios-digest", "11" * 48]
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--secure-boot", "off",
+            "--kernel-authenticode", "00" * 48, "--event-log-out", str(log), *shape, *extra]  # fmt: skip
+    assert message in _fail(argv, capsys)
+    assert not log.exists()

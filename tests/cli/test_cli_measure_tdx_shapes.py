@@ -24,6 +24,8 @@ LOADER_10_2_1 = (
 )
 
 
+#: an example `-cpu host` Processor ID (CPUID.1 EAX 0x000806F8, EDX 0xBFEBFBFF): SMBIOS for every shape
+PID = "f8060800fffbebbf"
 #: a direct boot given by its kernel's digest, Secure Boot off (no authority event): without a boot
 #: path RTMR0 is unknown (its boot variables, bootorder and authority depend on it)
 DIRECT_BOOT = ("--secure-boot", "off", "--kernel-authenticode", "00" * 48)
@@ -67,7 +69,7 @@ def test_digest_and_file_are_exclusive(fw: str, tmp_path: object, capsys: pytest
 def test_shapes_from_qemu(fw: str, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--vcpus", "1-2", "--memory", "2G,4G",
             "--qemu-binary", qemu_binary(), "--qemu-args", DSTACK_DEVICES, "--json",
-            "--smbios-digest", "11" * 48, *DIRECT_BOOT]  # fmt: skip
+            "--smbios-processor-id", PID, *DIRECT_BOOT]  # fmt: skip
     code, out, _ = run(argv, capsys)
     doc = json.loads(out)
     assert code == 0 and doc["schema"] == "pvmkit.measure-tdx-rtmr/2" and doc["acpi_source"] == "qemu"
@@ -157,7 +159,7 @@ def test_reference_values_read_every_shape(
 
 def _generator_base() -> list[str]:
     fw = str(fixture_path(TDX_FD))
-    return ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--json", "--smbios-digest", "11" * 48,
+    return ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--json", "--smbios-processor-id", PID,
             *DIRECT_BOOT]  # fmt: skip
 
 
@@ -199,9 +201,16 @@ def test_generator_topology_equals_qemu_binary(capsys: pytest.CaptureFixture[str
 
 
 def test_default_launch_is_dstacks_and_matches_a_real_td(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run([*_generator_base(), "--vcpus", "1", "--memory", "2G"], capsys)
+    code, out, err = run([*_generator_base(), "--vcpus", "1", "--memory", "2G"], capsys)
     doc = json.loads(out)
     assert code == 0 and doc["acpi_source"] == "generator"
+    # the assumed launch and version are named on stderr, not only in the JSON
+    assumed = "note: RTMR0 assumes dstack's launch (no --qemu-args) on QEMU 10.2 (no --qemu-version)"
+    assert err.count(assumed) == 1
+    given = ["--qemu-version", "10.2", "--qemu-args", DSTACK_DEVICES]
+    assert (
+        "RTMR0 assumes" not in run([*_generator_base(), "--vcpus", "1", "--memory", "2G", *given], capsys)[2]
+    )
     described = doc["qemu"]
     assert described["version"] == "10.2" and described["launch"] == "dstack" and described["args"] == []
     assert [d["model"] for d in described["devices"]] == [

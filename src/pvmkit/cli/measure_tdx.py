@@ -386,8 +386,19 @@ def rtmr_shapes_from_args(
     (:mod:`pvmkit.vendors.tdx.qemu_acpi`)."""
     memories = _memories(args)
     counts: list[int | None] = list(vcpu_counts(args.vcpus)) if args.vcpus else [None]
+    one_shape = len(counts) == 1 and len(memories) == 1
+    if (args.smbios or args.smbios_digest) and not one_shape:
+        raise InputError(
+            "--smbios/--smbios-digest is one shape's table (it holds the memory size and the vCPUs' "
+            "HTT bit): give one --vcpus and one --memory, or --smbios-processor-id for a grid"
+        )
     if not args.qemu_binary:
         acpi = _acpi(args)
+        if acpi is not None and not one_shape:
+            raise InputError(
+                "the --acpi-* captures are one shape's tables (the MADT holds the vCPUs, the DSDT the "
+                "memory size): give one --vcpus and one --memory, or let pvmkit make them (--vcpus alone)"
+            )
         if acpi is None and args.vcpus:
             return _generated_shapes(args, firmware, [n for n in counts if n is not None], memories)
         if args.qemu_args or args.qemu_pic:
@@ -514,6 +525,7 @@ def _generated_shapes(
     except ValueError as e:
         raise InputError(f"--qemu-args: {e}") from None
     launch = parse_qemu_args(words) if words else DSTACK_LAUNCH
+    _note_assumed_launch(args, version, bool(words))
     pic = args.qemu_pic == "on" if args.qemu_pic else version < (9, 0)
     source = _smbios_source(args, firmware, "generator")
     shapes: list[tuple[int | None, Any]] = []
@@ -547,6 +559,19 @@ def _generated_shapes(
         "topologies": topologies,
     }
     return shapes, described
+
+
+def _note_assumed_launch(args: argparse.Namespace, version: tuple[int, ...], launch_given: bool) -> None:
+    """RTMR0 from the generator depends on the QEMU version and the launch's devices: where the user
+    did not name them, the note (``args.assumed_launch``, printed after the result) says which ones
+    the prediction assumed (the JSON's ``qemu`` has them)."""
+    assumed = []
+    if not launch_given:
+        assumed.append("dstack's launch (no --qemu-args)")
+    if not args.qemu_version:
+        assumed.append(f"QEMU {'.'.join(map(str, version))} (no --qemu-version)")
+    if assumed:
+        args.assumed_launch = f"RTMR0 assumes {' on '.join(assumed)}: give yours if they differ"
 
 
 def _boot_device_json(device: Any) -> dict[str, object]:
@@ -787,6 +812,8 @@ def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
                 else:
                     what = ", ".join(sorted({e.what for e in missing if e.rtmr == i}))
                     print(f"{prefix}RTMR{i}: unknown (missing: {what})")
+    if hasattr(args, "assumed_launch"):
+        sys.stderr.write(f"pvmkit: note: {args.assumed_launch}\n")
     for e in first_plan.missing():
         sys.stderr.write(f"pvmkit: note: RTMR{e.rtmr} {e.what}: {e.note}\n")
     for w in first_plan.warnings:
