@@ -35,6 +35,9 @@
 * Debian's TPM-enabled OVMF of three edk2 releases, booted under TCG as the oracle of the SMBIOS and
   boot-option models: sid's ``ovmf-generic`` 2026.08 (``PVMKIT_OVMF_TPM``), trixie's ``ovmf`` 2025.02
   (``PVMKIT_OVMF_2025_02``) and bookworm's 2022.11 (``PVMKIT_OVMF_2022_11``);
+* Debian trixie's kernel (``PVMKIT_LINUX_KERNEL``: the ``vmlinuz`` of ``linux-image-amd64``'s kernel
+  package, Linux 6.12), the ``.linux`` of the UKI booted through systemd-boot 257 under that OVMF
+  (``tests/crosscheck/test_uki_ovmf_boot.py``);
 * the Linux source of the kernel-rule table (``PVMKIT_LINUX_SOURCE``, ``tools/fetch_linux_source.py``:
   Debian unstable's ``linux-source-7.2`` reduced to KVM's sources and selftests, in
   ``.cache/linux-source``; ``tests/unit/test_kernel_rules.py``).
@@ -46,6 +49,7 @@ with their reason. Never touches the system's apt state.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -243,6 +247,25 @@ def ovmf_2022_11() -> Path:
     return _fetch("ovmf", BOOKWORM, "usr/share/OVMF/OVMF_CODE_4M.fd") / "usr" / "share" / "OVMF"
 
 
+def linux_kernel() -> Path:
+    """Debian trixie's kernel image (``linux-image-amd64``'s dependency, a Linux >= 6.9 whose EFI stub
+    measures its LoadOptions and initrd): the ``vmlinuz-*`` file, booted in a UKI by the systemd-boot
+    cross-check (tests/crosscheck/test_uki_ovmf_boot.py)."""
+    meta = _fetch("linux-image-amd64", TRIXIE, "usr/share/doc/linux-image-amd64/copyright", per_suite=True)
+    debs = sorted(meta.parent.glob("linux-image-amd64_*.deb"))
+    if not debs:
+        raise Unreachable("linux-image-amd64's package file is gone from the cache")
+    depends = run(["dpkg-deb", "-f", str(debs[-1]), "Depends"], timeout=30).stdout
+    m = re.search(r"linux-image-[0-9][^\s,(]*-amd64(?:-unsigned)?", depends)
+    if m is None:
+        raise Unreachable(f"linux-image-amd64 depends on no kernel image: {depends.strip()[:120]}")
+    root = _fetch(m.group(0), TRIXIE, "usr/share/doc/" + m.group(0) + "/copyright", per_suite=True)
+    kernels = sorted((root / "boot").glob("vmlinuz-*"))
+    if not kernels:
+        raise Unreachable(f"no vmlinuz in {m.group(0)}")
+    return kernels[-1]
+
+
 def swtpm() -> Path:
     """A wrapper script for bookworm's ``swtpm`` (libtpms and swtpm's own library on its path)."""
     root = _fetch("swtpm", BOOKWORM, "usr/bin/swtpm")
@@ -395,6 +418,7 @@ def main() -> int:
         ("PVMKIT_OVMF_2025_02", ovmf_2025_02),
         ("PVMKIT_OVMF_2022_11", ovmf_2022_11),
         ("PVMKIT_SWTPM", swtpm),
+        ("PVMKIT_LINUX_KERNEL", linux_kernel),
     ):
         try:
             print(f"{name}={fetch()}")

@@ -207,3 +207,51 @@ def _monitor(path: str, command: str) -> None:
         data = b""
         while b"(qemu)" not in data.split(command.encode(), 1)[-1]:
             data += s.recv(65536)
+
+
+#: edk2's EV_EFI_ACTION strings of ExitBootServices (TCG PC Client PFP 1.05 §10.4.4; Tcg2Dxe.c)
+EBS_INVOCATION = b"Exit Boot Services Invocation"
+EBS_FAILED = b"Exit Boot Services Returned with Failure"
+EV_EFI_ACTION = 0x80000007
+
+
+def exit_boot_services_called(ram: bytes) -> bool:
+    """Whether the OS loader has called ExitBootServices: edk2's PCR 5 invocation event is in ``ram``."""
+    return any(data == EBS_INVOCATION for _d, data in pcr_events(ram, 5, EV_EFI_ACTION))
+
+
+def tcg2_event_log(ram: bytes) -> list[tuple[int, int, dict[int, bytes], bytes]]:
+    """(PCR, event type, digests, event data) of every event of the longest crypto-agile log in ``ram``:
+    each copy starts with the SHA-1 format ``TCG_PCR_EVENT`` holding "Spec ID Event03" (TCG PC Client
+    PFP 1.05 §10.2.1: PCR, type, SHA-1 digest, size, then the data), followed by ``TCG_PCR_EVENT2``
+    records (§10.2.2) up to the first that does not parse."""
+    best: list[tuple[int, int, dict[int, bytes], bytes]] = []
+    at = ram.find(b"Spec ID Event03")
+    while at >= 0:
+        start = at - 32
+        if start >= 0 and ram[start : start + 8] == struct.pack("<II", 0, 3):  # PCR 0, EV_NO_ACTION
+            (size,) = struct.unpack_from("<I", ram, start + 28)
+            log = list(_walk(ram, start + 32 + size))
+            best = log if len(log) > len(best) else best
+        at = ram.find(b"Spec ID Event03", at + 1)
+    return best
+
+
+def _walk(ram: bytes, off: int) -> Iterator[tuple[int, int, dict[int, bytes], bytes]]:
+    while off + 12 <= len(ram):
+        pcr, event_type, count = struct.unpack_from("<III", ram, off)
+        if pcr > 23 or not 0 < count <= 8:
+            return
+        off += 12
+        digests: dict[int, bytes] = {}
+        for _ in range(count):
+            (alg,) = struct.unpack_from("<H", ram, off)
+            if alg not in _DIGEST_SIZES:
+                return
+            digests[alg] = ram[off + 2 : off + 2 + _DIGEST_SIZES[alg]]
+            off += 2 + _DIGEST_SIZES[alg]
+        (size,) = struct.unpack_from("<I", ram, off)
+        if size > 1 << 20:
+            return
+        yield pcr, event_type, digests, ram[off + 4 : off + 4 + size]
+        off += 4 + size

@@ -108,7 +108,8 @@ def test_uki_through_systemd_boot(version: int, tmp_path: Path) -> None:
     uki = _uki(version, tmp_path)
     loader = systemd_efi(version, "systemd-bootx64.efi").read_bytes()
     events = uki_boot_events(UkiBoot(uki, boot_loader=loader, gpt_event_data=GPT_DATA))
-    # GPT, systemd-boot, UKI, the kernel the stub LoadImage()s, [257: the stub's section events],
+    # GPT, systemd-boot, UKI, [257: the stub's section events], the kernel the stub LoadImage()s last
+    # (stub.c run -> linux_exec; the real boot of tests/crosscheck/test_uki_ovmf_boot.py logs it there),
     # LoadOptions, initrd, ExitBootServices x2; 252/254 log nothing themselves (measure.c: TCG2/TCG only)
     kernel_sections = {
         ".linux": _dumped(uki, ".linux", tmp_path),
@@ -118,12 +119,12 @@ def test_uki_through_systemd_boot(version: int, tmp_path: Path) -> None:
     measured = kernel_sections | {".initrd": INITRD} | _stub_sbat(version, tmp_path)
     n = 2 * len(measured) if version >= 257 else 0
     assert [(e.mr_index, e.event_type) for e in events] == [
-        (2, GPT), (2, BSA), (2, BSA), (2, BSA), *[(3, IPL)] * n, (3, TAG), (3, TAG), (2, ACTION), (2, ACTION)
+        (2, GPT), (2, BSA), (2, BSA), *[(3, IPL)] * n, (2, BSA), (3, TAG), (3, TAG), (2, ACTION), (2, ACTION)
     ]  # fmt: skip
     assert events[0].digest == hashlib.sha384(GPT_DATA).digest()
     assert events[1].digest == authenticode_digest(loader)
     assert events[2].digest == authenticode_digest(uki)
-    assert events[3].digest == authenticode_digest(kernel_sections[".linux"])
+    assert events[3 + n].digest == authenticode_digest(kernel_sections[".linux"])
     # the stub's .cmdline, mangled: the trailing newline becomes a space, dropped (252/254: passed back by
     # systemd-boot; 257: systemd-boot passes nothing for a type #2 entry, options_implied)
     options, initrd = events[4 + n], events[5 + n]
@@ -134,8 +135,8 @@ def test_uki_through_systemd_boot(version: int, tmp_path: Path) -> None:
     sections = _sections_pcr11(version, measured, tmp_path) if version >= 257 else bytes(48)
     plan = EventLogPlan.of(events)
     assert plan.rtmr(2) == extend(extend(sections, options.digest), initrd.digest)
-    assert components(EventLog.parse(plan.to_log_bytes()).events)[:4] + components(
-        EventLog.parse(EventLogPlan.of(events[4 + n :]).to_log_bytes()).events
+    assert components(EventLog.parse(plan.to_log_bytes()).events)[:3] + components(
+        EventLog.parse(EventLogPlan.of(events[3 + n :]).to_log_bytes()).events
     ) == [
         "GPT of the boot disk",
         "EFI application \\EFI\\BOOT\\BOOTX64.EFI (Authenticode)",
@@ -156,7 +157,7 @@ def test_uki_started_by_the_firmware(version: int, tmp_path: Path) -> None:
     events = uki_boot_events(UkiBoot(uki))
     measured = {".linux": _kernel(version)} | _stub_sbat(version, tmp_path)
     n = 2 * len(measured) if version >= 257 else 0
-    expected = [(2, GPT), (2, BSA), (2, BSA), *[(3, IPL)] * n, (2, ACTION), (2, ACTION)]
+    expected = [(2, GPT), (2, BSA), *[(3, IPL)] * n, (2, BSA), (2, ACTION), (2, ACTION)]
     assert [(e.mr_index, e.event_type) for e in events] == expected
     assert events[0].digest is None  # no disk image: the GPT event is missing, RTMR1 unknown
     assert events[1].digest == authenticode_digest(uki)

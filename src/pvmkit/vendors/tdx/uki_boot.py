@@ -14,7 +14,9 @@ EV_EFI_BOOT_SERVICES_APPLICATION   2   the UKI: systemd-boot starts it with ``Lo
                                        ``image_start`` → ``shim_load_image``), which the firmware
                                        measures the same way (first event when there is no
                                        systemd-boot and the firmware starts the UKI itself)
-EV_EFI_BOOT_SERVICES_APPLICATION   2   the ``.linux`` PE: systemd-stub starts the embedded kernel
+EV_IPL (257 only)                  3   systemd-boot's and systemd-stub's own events (below)
+EV_EFI_BOOT_SERVICES_APPLICATION   2   the ``.linux`` PE, after the stub's own events (a real
+                                       boot's log order): systemd-stub starts the embedded kernel
                                        with ``LoadImage`` from memory (linux.c ``load_image``, a vendor
                                        media device path with ``STUB_PAYLOAD_GUID``) when its PE
                                        ``MajorImageVersion`` is at least 1 (pe.c ``pe_kernel_info``);
@@ -23,7 +25,6 @@ EV_EFI_BOOT_SERVICES_APPLICATION   2   the ``.linux`` PE: systemd-stub starts th
                                        security protocols' hooks for its payload
                                        (``install_security_override``), so the firmware's measuring
                                        handler is not called
-EV_IPL (257 only)                  3   systemd-boot's and systemd-stub's own events (below)
 EV_EVENT_TAG LoadOptions           3   the Linux EFI stub (≥ 6.9): the LoadOptions systemd-stub sets
                                        (the command line in UTF-16 with its NUL), when there are any
 EV_EVENT_TAG "Linux initrd"        3   the Linux EFI stub (≥ 6.9): the initrd systemd-stub registers
@@ -36,7 +37,7 @@ of both versions logs through the TCG2 or TCG 1.2 protocol only, and does nothin
 installs only the CC measurement protocol. 257's ``src/boot/measure.c`` logs every ``EV_IPL`` event
 through the CC protocol as well (``tpm_log_ipl_event``; systemd pull request #30996, in 256), its
 ``EV_EVENT_TAG`` events (loader.conf, profile, device-tree add-ons) through TCG2 only. So for 257 RTMR2
-gets, before the kernel's events, in this order:
+gets, before the ``.linux`` image event and the kernel's events, in this order:
 
 * systemd-boot's load options, when it passes any (boot.c ``image_start``, ``tpm_log_load_options``,
   PCR 12): 257 passes none for a type #2 entry (its ``.cmdline`` is "implied"), only an edited or
@@ -271,18 +272,25 @@ def exit_boot_services_events() -> list[PlannedEvent]:
     return [PlannedEvent.of_event_data(2, EV_EFI_ACTION, a, "EFI action") for a in _EBS]
 
 
-def _firmware_events(boot: UkiBoot, sections: dict[str, UkiSection]) -> list[PlannedEvent]:
-    """RTMR1 up to the kernel: GPT, systemd-boot, the UKI, the ``.linux`` the stub loads."""
+def _firmware_events(boot: UkiBoot) -> list[PlannedEvent]:
+    """RTMR1 up to the UKI: GPT, systemd-boot, the UKI."""
     events = [gpt_event(boot.gpt_event_data)]
     if boot.boot_loader is not None:
         events.append(PeImage("systemd-boot", boot.boot_loader_path, boot.boot_loader).event())
     uki_path = boot.uki_path if boot.boot_loader is not None else boot.boot_loader_path
     events.append(PeImage("UKI", uki_path, boot.uki).event())
+    return events
+
+
+def _payload_events(boot: UkiBoot, sections: dict[str, UkiSection]) -> list[PlannedEvent]:
+    """The ``.linux`` the stub loads, after its own events: ``linux_exec`` is the last step of 257's
+    stub.c ``run`` (252/254 ``efi_main``), after the section and command-line measurements; a real
+    boot logs it there (tests/crosscheck/test_uki_ovmf_boot.py)."""
     linux = _linux_event(sections[".linux"].data)
     # Under Secure Boot systemd-stub replaces the security arch protocols' hooks for its own payload
     # (secure-boot.c install_security_override; linux.c validate_payload): the firmware's handlers,
     # the measuring one (DxeTpm2MeasureBootHandler) among them, never see the kernel.
-    return events if linux is None or boot.secure_boot else [*events, linux]
+    return [] if linux is None or boot.secure_boot else [linux]
 
 
 def uki_boot_events(boot: UkiBoot) -> list[PlannedEvent]:
@@ -290,7 +298,7 @@ def uki_boot_events(boot: UkiBoot) -> list[PlannedEvent]:
     loader of a version pvmkit does not model, or a UKI whose boot it cannot predict."""
     stub, loader = _versions(boot)
     sections = uki_sections(boot.uki, stub)
-    events = _firmware_events(boot, sections)
+    events = _firmware_events(boot)
     options = boot.options
     if options is None and loader is not None and loader < 257 and ".cmdline" in sections:
         options = _mangle(_utf8_until_nul(sections[".cmdline"].data, "the UKI's .cmdline"))
@@ -301,5 +309,6 @@ def uki_boot_events(boot: UkiBoot) -> list[PlannedEvent]:
     cmdline, passed = stub_command_line(sections, stub, options, secure_boot=boot.secure_boot)
     if stub >= 257 and passed and cmdline is not None:
         events.append(_options_event(cmdline, "command line taken by systemd-stub"))
+    events += _payload_events(boot, sections)
     events += _kernel_events(cmdline, _initrd(sections, stub), boot.linux)
     return events + exit_boot_services_events()

@@ -83,7 +83,11 @@ def uki_digest_events(d: UkiDigests) -> list[PlannedEvent]:
         "\\EFI\\Linux\\linux.efi" if d.boot_loader_authenticode is not None else "\\EFI\\BOOT\\BOOTX64.EFI"
     )
     events.append(PeImage("UKI", uki_path, authenticode=d.uki_authenticode).event())
-    if not d.secure_boot:  # under Secure Boot systemd-stub keeps its kernel from the firmware's handler
+    if version >= 257:
+        events += _section_events(version, d.sections)
+    # the .linux after the stub's own events (uki_boot); under Secure Boot the stub keeps it from the
+    # firmware's measuring handler
+    if not d.secure_boot:
         if d.linux_authenticode is None:
             hint = "give the Authenticode SHA-384 of the UKI's .linux (--uki-linux-authenticode)"
             events.append(
@@ -93,8 +97,6 @@ def uki_digest_events(d: UkiDigests) -> list[PlannedEvent]:
             )
         else:
             events.append(kernel_event(d.linux_authenticode, 0, DigestSource.GIVEN))
-    if version >= 257:
-        events += _section_events(version, d.sections)
     if d.linux >= (6, 9):
         options = LOAD_OPTIONS_EVENT_DATA
         hint = "give the SHA-384 of the LoadOptions (--uki-load-options-sha384)"
