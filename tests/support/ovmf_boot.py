@@ -212,12 +212,15 @@ def _monitor(path: str, command: str) -> None:
 #: edk2's EV_EFI_ACTION strings of ExitBootServices (TCG PC Client PFP 1.05 §10.4.4; Tcg2Dxe.c)
 EBS_INVOCATION = b"Exit Boot Services Invocation"
 EBS_FAILED = b"Exit Boot Services Returned with Failure"
+EBS_SUCCEEDED = b"Exit Boot Services Returned with Success"
 EV_EFI_ACTION = 0x80000007
 
 
-def exit_boot_services_called(ram: bytes) -> bool:
-    """Whether the OS loader has called ExitBootServices: edk2's PCR 5 invocation event is in ``ram``."""
-    return any(data == EBS_INVOCATION for _d, data in pcr_events(ram, 5, EV_EFI_ACTION))
+def exit_boot_services_returned(ram: bytes) -> bool:
+    """Whether the OS loader's ExitBootServices has succeeded: edk2's PCR 5 success event, its log's
+    last, is in ``ram`` (the invocation event alone may be a failed first attempt whose retry is not
+    logged yet)."""
+    return any(data == EBS_SUCCEEDED for _d, data in pcr_events(ram, 5, EV_EFI_ACTION))
 
 
 def tcg2_event_log(ram: bytes) -> list[tuple[int, int, dict[int, bytes], bytes]]:
