@@ -284,3 +284,41 @@ def test_one_shapes_capture_is_refused_for_a_grid(
             "--kernel-authenticode", "00" * 48, "--event-log-out", str(log), *shape, *extra]  # fmt: skip
     assert message in _fail(argv, capsys)
     assert not log.exists()
+
+
+def _with_version_string(kernel: bytes, version: bytes) -> bytes:
+    """The bzImage with a kernel version string where the Linux boot protocol puts it
+    (Documentation/arch/x86/boot.rst: ``kernel_version`` at 0x20E, the string's offset less 0x200)."""
+    img = bytearray(kernel)
+    at = 0x1000  # inside the image, past the setup header
+    img[at : at + len(version) + 1] = version + b"\0"
+    struct.pack_into("<H", img, 0x20E, at - 0x200)
+    return bytes(img)
+
+
+@pytest.mark.parametrize(
+    ("version", "linux", "source"),
+    [
+        (b"6.1.0-18-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC", "6.1", "kernel"),
+        (b"6.12.9+bpo-amd64 (debian-kernel@lists.debian.org) #1 SMP", "6.12", "kernel"),
+        (b"not a version", "6.9", "default"),
+    ],
+)
+def test_linux_release_from_the_kernel(
+    fw: str, tmp_path: Path, version: bytes, linux: str, source: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --linux-version the rules follow the release the --kernel names (a 6.1 EFI stub
+    measures nothing into RTMR2: RTMR2 stays zero), not the 6.9 default; --linux-version still wins."""
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(_with_version_string(make_pe(0x2000), version))
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G", "--kernel", str(kernel),
+            "--secure-boot", "off", "--json", *_acpi_files(tmp_path)]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    doc = json.loads(out)
+    assert code == 0, err
+    assert (doc["versions"]["linux"], doc["linux_version_source"]) == (linux, source)
+    assert (doc["shapes"][0]["rtmr2"] == "00" * 48) == (linux == "6.1")
+    code, out, _ = run([*argv, "--linux-version", "6.9"], capsys)
+    doc = json.loads(out)
+    assert (doc["versions"]["linux"], doc["linux_version_source"]) == ("6.9", "given")
+    assert doc["shapes"][0]["rtmr2"] != "00" * 48

@@ -674,8 +674,23 @@ def _versions(args: argparse.Namespace, firmware: bytes | None = None) -> Any:
     return HostVersions(
         ovmf=ovmf,
         qemu=_parse_version(args.qemu_version, "QEMU") if args.qemu_version else DEFAULT_VERSIONS.qemu,
-        linux=_parse_version(args.linux_version, "Linux") if args.linux_version else DEFAULT_VERSIONS.linux,
+        linux=_parse_version(args.linux_version, "Linux") if args.linux_version else _kernel_linux(args),
     )
+
+
+def _kernel_linux(args: argparse.Namespace) -> tuple[int, int]:
+    """Without --linux-version: the release the ``--kernel`` file names in its setup header
+    (:func:`~pvmkit.vendors.tdx.linux_boot.kernel_release`), else pvmkit's default (6.9);
+    ``args.linux_version_source`` says which (``kernel`` or ``default``), read once."""
+    if not hasattr(args, "linux_version_source"):
+        from pvmkit.vendors.tdx.linux_boot import kernel_release
+        from pvmkit.vendors.tdx.rtmr import DEFAULT_VERSIONS
+
+        release = kernel_release(map_file(args.kernel, "a kernel")) if args.kernel else None
+        args.linux_version_source = "kernel" if release is not None else "default"
+        args.kernel_linux = release or DEFAULT_VERSIONS.linux
+    linux: tuple[int, int] = args.kernel_linux
+    return linux
 
 
 def _check_given_ovmf(args: argparse.Namespace, firmware: bytes, given: tuple[int, int]) -> None:
@@ -781,6 +796,7 @@ def _rtmr(args: argparse.Namespace, firmware: bytes) -> int:
             "vendor": "tdx",
             "versions": first.versions.as_dict(),
             "ovmf_version_source": getattr(args, "ovmf_version_source", "given"),
+            "linux_version_source": getattr(args, "linux_version_source", "given"),
             **_input_digests(first),
             "acpi_source": _acpi_source(qemu, first),
             "fw_cfg": args.boot_sources.fw_cfg_source,

@@ -50,6 +50,7 @@ __all__ = [
     "INITRD_PREFIX_SINCE",
     "NAMED_BLOBS_SINCE",
     "kernel_is_patched",
+    "kernel_release",
     "load_options",
     "qemu_patch_setup_header",
 ]
@@ -149,3 +150,23 @@ def load_options(cmdline: str, *, initrd: bool, ovmf: tuple[int, int], shim: boo
             raise InputError("-shim needs OVMF ≥ stable202502; the prefix rule of older OVMF is not modelled")
         text = cmdline + (" initrd=initrd" if initrd else "")
     return (text + "\0").encode("utf-16-le")
+
+
+def kernel_release(kernel: ByteData) -> tuple[int, int] | None:
+    """(major, minor) of the Linux release a bzImage names, or None where it names none.
+
+    Linux boot protocol (``Documentation/arch/x86/boot.rst``): ``kernel_version`` at 0x20E (2 bytes,
+    protocol 2.00+, the "HdrS" header at 0x202) is, when nonzero, the offset less 0x200 of a
+    NUL-terminated version string such as ``6.1.0-18-amd64 (debian-kernel@…) #1 SMP …``.
+    """
+    import re
+
+    if len(kernel) < 0x210 or struct.unpack_from("<I", kernel, 0x202)[0] != _HDRS:
+        return None
+    pointer = struct.unpack_from("<H", kernel, 0x20E)[0]
+    if pointer == 0:
+        return None
+    start = pointer + 0x200
+    text = bytes(kernel[start : start + 64]).split(b"\0", 1)[0]
+    match = re.match(rb"(\d{1,3})\.(\d{1,3})[.\-+ ]", text + b" ")
+    return (int(match.group(1)), int(match.group(2))) if match else None
