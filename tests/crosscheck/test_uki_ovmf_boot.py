@@ -7,8 +7,9 @@ tests/support/disktools.py) holds Debian trixie's systemd-boot 257 as ``EFI/BOOT
 either, in ``EFI/Linux/``, a UKI built from trixie's systemd-stub 257 (objcopy, tests/support/uki.py)
 around Debian trixie's real kernel (``linux-image-amd64``: Linux 6.12, whose EFI stub logs its
 LoadOptions and initrd) and a tiny initrd, or a type #1 loader entry naming that kernel and two
-initrds. Two boots, about 15 s each under TCG. Guest RAM is saved until the kernel's
-ExitBootServices has returned; the TCG2 log in it is the evidence.
+initrds; a third disk has the UKI itself as ``EFI/BOOT/BOOTX64.EFI``, started by a boot option with
+options (virt-firmware writes it into the variable store). Three boots, 5–15 s each under TCG. Guest
+RAM is saved until the kernel's ExitBootServices has returned; the TCG2 log in it is the evidence.
 
 In a TPM boot the components measure into PCRs what they measure into RTMRs in a TD: edk2's
 ``TdTcg2Dxe`` ``MapPcrToMrIndex`` sends PCR 2–6 to RTMR1 and PCR 8–15 to RTMR2, and systemd 257's and
@@ -35,12 +36,15 @@ import gzip
 import json
 import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from pvmkit.cli.main import main
 from support.disktools import fat_image, gpt_disk
+from support.fixtures import import_peer
 from support.ovmf_boot import (
     EBS_FAILED,
     EBS_INVOCATION,
@@ -107,8 +111,12 @@ def _logged(ram: bytes) -> list[Event]:
     return out
 
 
-def _planned(disk: Path, linux: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
-    argv = measure_rtmr_argv("--disk-image", str(disk), "--secure-boot", "off", "--linux-version", linux)
+def _planned(
+    disk: Path, linux: str, capsys: pytest.CaptureFixture[str], *extra: str
+) -> list[dict[str, object]]:
+    argv = measure_rtmr_argv(
+        "--disk-image", str(disk), "--secure-boot", "off", "--linux-version", linux, *extra
+    )
     assert main(argv) == 0, capsys.readouterr().err
     events = [e for e in json.loads(capsys.readouterr().out)["events"] if e["rtmr"] in (1, 2)]
     first = next(i for i, e in enumerate(events) if e["event_type"] == EV_EFI_GPT_EVENT)
@@ -138,22 +146,21 @@ def _compare(logged: list[Event], planned: list[dict[str, object]]) -> None:
             assert data == planned_data, event["what"]
 
 
-def _boot(disk: Path) -> bytes:
-    ovmf = peer_path("PVMKIT_OVMF_TPM")
+def _boot(disk: Path, variables: Path | None = None) -> bytes:
+    """Boot ``disk`` with OVMF's variable store template, or ``variables`` instead."""
+    variables = variables or peer_path("PVMKIT_OVMF_TPM") / "OVMF_VARS_4M.fd"
     drive = [
         "-drive",
         f"if=none,id=esp,format=raw,snapshot=on,file={disk}",
         "-device",
         "virtio-blk-pci,drive=esp",
     ]
-    return boot_and_save_ram(
-        generic_ovmf_code(), ovmf / "OVMF_VARS_4M.fd", drive, until=exit_boot_services_returned
-    )
+    return boot_and_save_ram(generic_ovmf_code(), variables, drive, until=exit_boot_services_returned)
 
 
 def _disk(tmp_path: Path, files: dict[str, bytes]) -> Path:
     """A GPT disk (sfdisk) whose one partition is a FAT16 ESP (mkfs.fat, mcopy) holding systemd-boot
-    257 as EFI/BOOT/BOOTX64.EFI and ``files`` (ESP path: contents)."""
+    257 as EFI/BOOT/BOOTX64.EFI (unless ``files`` has another) and ``files`` (ESP path: contents)."""
     esp = tmp_path / "esp"
     files = {"EFI/BOOT/BOOTX64.EFI": systemd_efi(257, "systemd-bootx64.efi").read_bytes(), **files}
     for name, data in files.items():
@@ -164,11 +171,33 @@ def _disk(tmp_path: Path, files: dict[str, bytes]) -> Path:
     return tmp_path / "disk.img"
 
 
-def _boot_and_compare(disk: Path, linux: str, images: int, capsys: pytest.CaptureFixture[str]) -> None:
-    logged = _logged(_boot(disk))
+def _boot_and_compare(
+    disk: Path, linux: str, images: int, capsys: pytest.CaptureFixture[str], *, options: str | None = None
+) -> None:
+    """Boot ``disk`` (started with ``options``: a boot option of the removable path carrying them) and
+    compare its log with the plan of ``--disk-image`` (and ``--cmdline options``)."""
+    variables = None
+    if options is not None:
+        variables = disk.parent / "vars.fd"
+        _vars_with_boot_option(variables, "\\EFI\\BOOT\\BOOTX64.EFI", options)
+    logged = _logged(_boot(disk, variables))
     kinds = [kind for _r, kind, _d, _e in logged]
     assert kinds.count(EV_EFI_BOOT_SERVICES_APPLICATION) == images
-    _compare(logged, _planned(disk, linux, capsys))
+    extra = ["--cmdline", options] if options is not None else []
+    _compare(logged, _planned(disk, linux, capsys, *extra))
+
+
+def _vars_with_boot_option(out: Path, path: str, options: str) -> None:
+    """OVMF's variable store template with a first boot option for the file ``path`` whose optional data
+    (the LoadOptions BDS passes) is ``options`` in UCS-2: written by virt-firmware's ``virt-fw-vars
+    --append-boot-filepath`` (PyPI peer; a file-path-only device path, which edk2's boot manager
+    expands by searching the file systems)."""
+    import_peer("virt.firmware.vars")
+    template = peer_path("PVMKIT_OVMF_TPM") / "OVMF_VARS_4M.fd"
+    argv = [sys.executable, "-m", "virt.firmware.vars", "--input", str(template), "--output", str(out)]
+    argv += ["--append-boot-filepath", f"{path} {options}"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_systemd_boot_257_and_a_uki(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -202,3 +231,15 @@ def test_systemd_boot_257_and_a_type1_entry(tmp_path: Path, capsys: pytest.Captu
         "loader/entries/debian.conf": entry.encode(),
     }
     _boot_and_compare(_disk(tmp_path, files), linux, 2, capsys)
+
+
+def test_uki_started_by_the_firmware_with_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The UKI itself as EFI/BOOT/BOOTX64.EFI, started by a boot option whose optional data are options:
+    systemd-stub 257 takes them over its .cmdline (Secure Boot off), logs them (EV_IPL, PCR 12) after its
+    sections, and hands them to the kernel. Images: the UKI, its .linux."""
+    kernel, linux = _kernel()
+    (tmp_path / "build").mkdir()
+    sections = {".osrel": OSREL, ".cmdline": CMDLINE, ".initrd": _empty_cpio(), ".linux": kernel}
+    uki = build_uki(257, sections, tmp_path / "build")
+    disk = _disk(tmp_path, {"EFI/BOOT/BOOTX64.EFI": uki})
+    _boot_and_compare(disk, linux, 2, capsys, options="console=ttyS0 debug")
