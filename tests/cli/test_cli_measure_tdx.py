@@ -322,3 +322,22 @@ def test_linux_release_from_the_kernel(
     doc = json.loads(out)
     assert (doc["versions"]["linux"], doc["linux_version_source"]) == ("6.9", "given")
     assert doc["shapes"][0]["rtmr2"] != "00" * 48
+
+
+def test_linux_release_of_a_real_kernel(fw: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Debian trixie's kernel (tools/fetch_peers.py): the release read from its setup header is the
+    one its package file name carries (``vmlinuz-6.12.117+deb13-amd64``)."""
+    import re
+
+    from support.ovmf_boot import peer_path
+
+    kernel = peer_path("PVMKIT_LINUX_KERNEL")
+    named = re.match(r"vmlinuz-(\d+)\.(\d+)\.", kernel.name)
+    assert named is not None
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "-m", "2G", "--kernel", str(kernel),
+            "--secure-boot", "off", "--json", *_acpi_files(tmp_path)]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    doc = json.loads(out)
+    assert code == 0, err
+    assert doc["versions"]["linux"] == f"{named.group(1)}.{named.group(2)}"
+    assert doc["linux_version_source"] == "kernel"
