@@ -341,3 +341,23 @@ def test_linux_release_of_a_real_kernel(fw: str, tmp_path: Path, capsys: pytest.
     assert code == 0, err
     assert doc["versions"]["linux"] == f"{named.group(1)}.{named.group(2)}"
     assert doc["linux_version_source"] == "kernel"
+
+
+@pytest.mark.parametrize(
+    ("memory", "message"),
+    [
+        ("4096", "a bare number is MiB to QEMU -m but bytes to pvmkit"),  # QEMU: 4 GiB, pvmkit: 4 KiB
+        ("2G,2097156K", "QEMU rounds -m up to a multiple of 8 KiB (2147491840 bytes)"),
+    ],
+)
+def test_memory_qemu_would_read_otherwise_is_refused(
+    fw: str, memory: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QEMU's -m reads a bare number as MiB and rounds the size up to 8 KiB (QEMU system/vl.c
+    set_memory_options; QEMU 10.0.2's query-memory-size-summary reports 2147491840 bytes for
+    -m 2097156k): a --memory that pvmkit would read otherwise is a usage error, not another TD's RTMR0."""
+    argv = ["measure", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--memory", memory]
+    assert message in _fail(argv, capsys, 2)
+    rv = ["reference-values", "--vendor", "tdx", "--firmware", fw, "--rtmr", "--memory", memory]
+    code, out, err = run(rv, capsys)
+    assert code == 2 and out == "" and message in err

@@ -260,7 +260,26 @@ def rtmr_inputs_from_args(args: argparse.Namespace, firmware: bytes) -> Any:
 def _memories(args: argparse.Namespace) -> list[int]:
     if args.memory is None:
         raise InputError("--rtmr needs --memory (the guest RAM size, as given to QEMU -m)")
-    return [parse_size(part) for part in args.memory.split(",")]
+    return [td_memory_size(part) for part in args.memory.split(",")]
+
+
+def td_memory_size(text: str) -> int:
+    """One ``--memory`` size as QEMU's ``-m`` gives it to the TD, or a UsageError where pvmkit and
+    QEMU would read the text differently: a bare number (bytes to :func:`parse_size`, MiB to QEMU)
+    or a size QEMU rounds up to a multiple of 8 KiB (QEMU ``system/vl.c`` ``set_memory_options``;
+    QEMU 10.0.2 runs ``-m 2097156k`` with 2147491840 bytes)."""
+    if text.strip().isdigit():
+        raise UsageError(
+            f"--memory {text!r}: a bare number is MiB to QEMU -m but bytes to pvmkit: give a unit "
+            f"({text.strip()}M, or {text.strip()}B for bytes)"
+        )
+    size = parse_size(text)
+    if size % 8192:
+        raise UsageError(
+            f"--memory {text!r}: QEMU rounds -m up to a multiple of 8 KiB ({size + 4096} bytes): "
+            "give that size"
+        )
+    return size
 
 
 _NO_ACPI = (
@@ -843,7 +862,7 @@ def main(argv: list[str]) -> int:
     args.json = output_format(args, "hex", p.error) == "json"
     if args.memory is not None:
         for part in args.memory.split(","):
-            parse_size(part)  # a usage error before any file is read
+            td_memory_size(part)  # a usage error before any file is read
     if args.vcpus is not None:
         vcpu_counts(args.vcpus)
     check_smbios_options(args)
