@@ -363,3 +363,26 @@ def test_debians_newest_systemd_is_refused_with_one_line(
             assert captured.out == ""
             lines = captured.err.strip().splitlines()
             assert lines == [lines[0]] and f"{program} {version} is not modelled" in lines[0], lines
+
+
+def test_linux_release_from_the_ukis_kernel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --linux-version a --uki's rules follow the release its .linux names: Debian trixie's
+    kernel (tools/fetch_peers.py), whose package file name carries it (``vmlinuz-6.12.117+deb13-amd64``),
+    inside systemd-stub 257; --linux-version still wins."""
+    import re
+
+    from support.ovmf_boot import peer_path
+
+    kernel = peer_path("PVMKIT_LINUX_KERNEL")
+    named = re.match(r"vmlinuz-(\d+)\.(\d+)\.", kernel.name)
+    assert named is not None
+    uki = tmp_path / "uki.efi"
+    uki.write_bytes(build_uki(257, {".osrel": b"ID=t\n", ".linux": kernel.read_bytes()}, tmp_path))
+    argv = measure_rtmr_argv("--uki", str(uki), "--secure-boot", "off")
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["versions"]["linux"] == f"{named.group(1)}.{named.group(2)}"
+    assert doc["linux_version_source"] == "uki"
+    assert main([*argv, "--linux-version", "6.9"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["versions"]["linux"], doc["linux_version_source"]) == ("6.9", "given")

@@ -151,6 +151,17 @@ def systemd_major(version: str, program: str) -> int:
     return major
 
 
+def linux_section(image: ByteData) -> bytes | None:
+    """The bytes of a UKI's ``.linux`` section (the kernel systemd-stub starts), or None where the
+    file is not a PE image with one; no other check (:func:`uki_sections` makes those)."""
+    try:
+        table = pe_sections(image, "UKI")
+        linux = next((s for s in table if s.name == ".linux"), None)
+        return None if linux is None else _section_data(image, linux, "UKI")
+    except (FormatError, InputError):
+        return None
+
+
 def uki_sections(image: ByteData, version: int | None = None) -> dict[str, UkiSection]:
     """The sections systemd-stub ``version`` looks at, by name (``.pcrsig`` included, unmeasured).
     ``version`` None: the stub's own, from the UKI's ``.sdmagic``. FormatError for a file that is not
