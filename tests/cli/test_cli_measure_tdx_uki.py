@@ -366,9 +366,9 @@ def test_debians_newest_systemd_is_refused_with_one_line(
 
 
 def test_linux_release_from_the_ukis_kernel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Without --linux-version a --uki's rules follow the release its .linux names: Debian trixie's
-    kernel (tools/fetch_peers.py), whose package file name carries it (``vmlinuz-6.12.117+deb13-amd64``),
-    inside systemd-stub 257; --linux-version still wins."""
+    """Without --linux-version a --uki's (or an ESP's UKI's) rules follow the release its .linux
+    names: Debian trixie's kernel (tools/fetch_peers.py), whose package file name carries it
+    (``vmlinuz-6.12.117+deb13-amd64``), inside systemd-stub 257; --linux-version still wins."""
     import re
 
     from support.ovmf_boot import peer_path
@@ -386,3 +386,13 @@ def test_linux_release_from_the_ukis_kernel(tmp_path: Path, capsys: pytest.Captu
     assert main([*argv, "--linux-version", "6.9"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["versions"]["linux"], doc["linux_version_source"]) == ("6.9", "given")
+    # the same UKI found by systemd-boot 257 on an ESP
+    esp = tmp_path / "esp"
+    (esp / "EFI" / "BOOT").mkdir(parents=True)
+    (esp / "EFI" / "Linux").mkdir()
+    shutil.copy(systemd_efi(257, "systemd-bootx64.efi"), esp / "EFI" / "BOOT" / "BOOTX64.EFI")
+    shutil.copy(uki, esp / "EFI" / "Linux" / "a.efi")
+    assert main(measure_rtmr_argv("--esp", str(esp), "--secure-boot", "off")) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["versions"]["linux"] == f"{named.group(1)}.{named.group(2)}"
+    assert doc["linux_version_source"] == "esp"

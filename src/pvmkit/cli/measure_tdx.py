@@ -304,6 +304,7 @@ def _inputs(
     versions = _versions(args, firmware)
     if not hasattr(args, "disk_boot_events"):  # once for every shape
         args.disk_boot_events = boot_path_events(args, firmware, versions)
+        versions = _versions(args, firmware)  # the boot path may name the Linux release (an ESP's kernel)
     disk_boot = args.disk_boot_events
     direct = disk_boot is None
     authority = _authority(args, firmware)

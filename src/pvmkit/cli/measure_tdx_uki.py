@@ -258,6 +258,24 @@ def boot_path_events(
     files = _files(args)
     if files is None:
         return disk_boot_events(args)
+    linux = _files_linux(args, files, versions.linux)
     if isinstance(files, _Type1Files):
-        return tuple(_type1_events(args, files, versions.linux))
-    return tuple(_uki_events(args, files, secure_boot_enabled(firmware, args.secure_boot), versions.linux))
+        return tuple(_type1_events(args, files, linux))
+    return tuple(_uki_events(args, files, secure_boot_enabled(firmware, args.secure_boot), linux))
+
+
+def _files_linux(args: argparse.Namespace, files: _UkiFiles | _Type1Files, assumed: tuple[int, int]) -> Any:
+    """The Linux release of the kernel a UKI or loader entry found on the ESP starts (its setup
+    header's version string), where neither --linux-version nor the --kernel/--uki file fixed one;
+    recorded as ``args.kernel_linux`` for the JSON (``linux_version_source``: ``esp``)."""
+    if getattr(args, "linux_version_source", "given") != "default":
+        return assumed
+    from pvmkit.vendors.tdx.linux_boot import kernel_release
+    from pvmkit.vendors.tdx.uki import linux_section
+
+    kernel = linux_section(files.uki) if isinstance(files, _UkiFiles) else files.kernel
+    release = kernel_release(kernel) if kernel is not None else None
+    if release is None:
+        return assumed
+    args.kernel_linux, args.linux_version_source = release, "esp"
+    return release
