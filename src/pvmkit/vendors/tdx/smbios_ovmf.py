@@ -102,7 +102,6 @@ FILTER_2026_08: dict[int, FieldRule] = {
     39: ((0x08, 1, True), (0x09, 1, True), (0x0A, 1, True)),  # SerialNumber, AssetTagNumber, ModelPartNumber
 }
 _OEM_BEGIN = 128
-_MAX_DXE_VOLUME = 64 << 20  # bound on a decompressed OVMF volume (Debian's DXE volume: 12 MiB)
 _LZMA_SECTION_GUID = bytes.fromhex("98584eee143959429d6edc7bd79403cf")  # ee4e5898-3914-4259-9d6e-dc7bd79403cf
 _UTF16_STRING = re.compile(rb"(?:[\x20-\x7e]\x00){3,}\x00\x00")
 _DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{4}")
@@ -224,8 +223,9 @@ def measured_smbios(
 
 def _lzma_volumes(firmware: bytes) -> list[bytes]:
     """The payloads of the image's LZMA-compressed GUID-defined sections (edk2 LzmaCustomDecompress:
-    LZMA "alone" streams, 5 property bytes and the 8-byte uncompressed size first)."""
-    import lzma
+    LZMA "alone" streams, 5 property bytes and the 8-byte uncompressed size first;
+    :func:`pvmkit.formats.efi_fv.decompress_lzma`, which keeps the last ones)."""
+    from pvmkit.formats.efi_fv import decompress_lzma
 
     out: list[bytes] = []
     pos = firmware.find(_LZMA_SECTION_GUID)
@@ -234,18 +234,12 @@ def _lzma_volumes(firmware: bytes) -> list[bytes]:
             header = pos - 4
             data_offset = struct.unpack_from("<H", firmware, pos + 16)[0]
             start = header + data_offset
+            size = int.from_bytes(firmware[header : header + 3], "little")
+            # the section's own extent, the bytes efi_fv's walker passes too (so one decompression
+            # serves both); the rest of the image where the size field does not fit it
+            end = header + size if start + 13 <= header + size <= len(firmware) else len(firmware)
             if data_offset >= 24 and start + 13 <= len(firmware):
-                size = struct.unpack_from("<Q", firmware, start + 5)[0]
-                if size > _MAX_DXE_VOLUME:
-                    raise FormatError(f"LZMA section of {size} bytes", what="firmware", offset=start)
-                try:
-                    out.append(
-                        lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(firmware[start:], size)
-                    )
-                except lzma.LZMAError as e:
-                    raise FormatError(
-                        f"LZMA section does not decompress: {e}", what="firmware", offset=start
-                    ) from None
+                out.append(decompress_lzma(firmware[start:end], start, "firmware"))
         pos = firmware.find(_LZMA_SECTION_GUID, pos + 16)
     return out
 
