@@ -699,23 +699,16 @@ def _versions(args: argparse.Namespace, firmware: bytes | None = None) -> Any:
 
 
 def _kernel_linux(args: argparse.Namespace) -> tuple[int, int]:
-    """Without --linux-version: the release the ``--kernel`` file (or the ``--uki`` file's ``.linux``)
-    names in its setup header (:func:`~pvmkit.vendors.tdx.linux_boot.kernel_release`), else pvmkit's
-    default (6.9); ``args.linux_version_source`` says which (``kernel``, ``uki`` or ``default``), read
-    once."""
+    """Without --linux-version: the release the ``--kernel`` file names in its setup header
+    (:func:`~pvmkit.vendors.tdx.linux_boot.kernel_release`), else pvmkit's default (6.9), until the
+    boot path names another (a UKI's kernel: ``measure_tdx_uki._files_linux``);
+    ``args.linux_version_source`` says which, read once."""
     if not hasattr(args, "linux_version_source"):
         from pvmkit.vendors.tdx.linux_boot import kernel_release
         from pvmkit.vendors.tdx.rtmr import DEFAULT_VERSIONS
 
-        release, source = None, "default"
-        if args.kernel:
-            release, source = kernel_release(map_file(args.kernel, "a kernel")), "kernel"
-        elif getattr(args, "uki", None):
-            from pvmkit.vendors.tdx.uki import linux_section
-
-            embedded = linux_section(map_file(args.uki, "a UKI"))
-            release, source = (kernel_release(embedded) if embedded is not None else None), "uki"
-        args.linux_version_source = source if release is not None else "default"
+        release = kernel_release(map_file(args.kernel, "a kernel")) if args.kernel else None
+        args.linux_version_source = "kernel" if release is not None else "default"
         args.kernel_linux = release or DEFAULT_VERSIONS.linux
     linux: tuple[int, int] = args.kernel_linux
     return linux

@@ -265,9 +265,10 @@ def boot_path_events(
 
 
 def _files_linux(args: argparse.Namespace, files: _UkiFiles | _Type1Files, assumed: tuple[int, int]) -> Any:
-    """The Linux release of the kernel a UKI or loader entry found on the ESP starts (its setup
-    header's version string), where neither --linux-version nor the --kernel/--uki file fixed one;
-    recorded as ``args.kernel_linux`` for the JSON (``linux_version_source``: ``esp``)."""
+    """The Linux release of the kernel the UKI (``--uki`` or found on the ESP) or the loader entry
+    starts (its setup header's version string), where neither --linux-version nor a --kernel file
+    fixed one; recorded as ``args.kernel_linux`` for the JSON (``linux_version_source``: ``uki`` for
+    ``--uki FILE``, ``esp`` for one found on ``--esp`` or the disk image)."""
     if getattr(args, "linux_version_source", "given") != "default":
         return assumed
     from pvmkit.vendors.tdx.linux_boot import kernel_release
@@ -277,5 +278,6 @@ def _files_linux(args: argparse.Namespace, files: _UkiFiles | _Type1Files, assum
     release = kernel_release(kernel) if kernel is not None else None
     if release is None:
         return assumed
-    args.kernel_linux, args.linux_version_source = release, "esp"
+    from_esp = bool(args.esp) or not args.uki  # --esp (--uki then names a file on it), or the disk's ESP
+    args.kernel_linux, args.linux_version_source = release, "esp" if from_esp else "uki"
     return release
