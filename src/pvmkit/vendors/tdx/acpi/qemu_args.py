@@ -154,21 +154,25 @@ def default_macs(devices: Sequence[tuple[str, bytes | None]]) -> tuple[bytes | N
     return tuple(out)
 
 
+#: (function, bootindex, given mac, option ROM) of one bootable function of a launch
+_Bootable = tuple[PciFunction, int | None, bytes | None, bool]
+
+
+def _boot_devices(bootable: Sequence[_Bootable]) -> tuple[BootDevice, ...]:
+    """The BootDevices of bootable functions in option order, each NIC with its MAC (given or QEMU's
+    default, :func:`default_macs`)."""
+    macs = default_macs([(f.model, mac) for f, _index, mac, _rom in bootable])
+    return tuple(
+        BootDevice(f.model, f.slot, f.function, bootindex, mac, f.root_port, rom)
+        for (f, bootindex, _given, rom), mac in zip(bootable, macs, strict=True)
+    )
+
+
 def boot_devices_of(devices: Sequence[PciFunction]) -> tuple[BootDevice, ...]:
     """The boot devices of PCI functions given without ``bootindex``, ``mac`` or ``romfile`` (QEMU's
     defaults)."""
-    bootable = [d for d in devices if d.model in BOOTABLE_MODELS]
-    macs = default_macs([(d.model, None) for d in bootable])
-    return tuple(
-        BootDevice(
-            d.model,
-            d.slot,
-            d.function,
-            mac=mac,
-            root_port=d.root_port,
-            option_rom=d.model in _DEFAULT_ROM_MODELS,
-        )
-        for d, mac in zip(bootable, macs, strict=True)
+    return _boot_devices(
+        [(d, None, None, d.model in _DEFAULT_ROM_MODELS) for d in devices if d.model in BOOTABLE_MODELS]
     )
 
 
@@ -255,8 +259,7 @@ class _Builder:
         self.hotplug = True
         self.hole64 = 1 << 35
         self.smp = SmpOptions()
-        # (function, bootindex, given mac, option ROM) of each bootable function, in option order
-        self.bootable: list[tuple[PciFunction, int | None, bytes | None, bool]] = []
+        self.bootable: list[_Bootable] = []  #: the bootable functions, in option order
         self.bootindexes: set[int] = set()
 
     def add_device(self, model: str, props: dict[str, str]) -> None:
@@ -309,11 +312,7 @@ class _Builder:
         self.bootable.append((function, bootindex, _mac(mac, model) if mac is not None else None, option_rom))
 
     def boot_devices(self) -> tuple[BootDevice, ...]:
-        macs = default_macs([(f.model, mac) for f, _i, mac, _rom in self.bootable])
-        return tuple(
-            BootDevice(f.model, f.slot, f.function, bootindex, mac, f.root_port, rom)
-            for (f, bootindex, _given, rom), mac in zip(self.bootable, macs, strict=True)
-        )
+        return _boot_devices(self.bootable)
 
     def add_global(self, text: str) -> None:
         name, eq, value = text.partition("=")
